@@ -1,0 +1,352 @@
+#!/usr/bin/env python3
+"""Create the path-to-live stack in a local moto_server, as Terraform would in AWS.
+
+Used by the Rust integration tests and by the demo. Everything is derived from
+environments/ (project.json plus one <stage>.json per stage; the file stem is the stage
+name), so the fixture cannot drift from what Terraform and `promote` read.
+
+    .venv/bin/python tools/seed.py --endpoint http://127.0.0.1:PORT [--environments DIR] [--versions N]
+
+Prints one JSON object on stdout (see CONTRACTS.md). `expected_resources(dir)` is importable
+so a test can compare the names created here with the parsed Terraform.
+
+Safety: this script only ever talks to a loopback endpoint with dummy credentials; it
+refuses anything else, so it cannot touch a real AWS account whatever the environment says.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import ipaddress
+import json
+import os
+import sys
+import zipfile
+from pathlib import Path
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_ENVIRONMENTS = ROOT / "environments"
+# moto's default account; the real account id never matters to the fixture.
+ACCOUNT_ID = "123456789012"
+ROLE_NAME = "path-to-live-fixture-lambda"
+DUMMY_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+}
+
+# Alarm kinds from the stage schema -> how Terraform defines them (terraform/alarms.tf).
+ALARM_KINDS = {
+    "lambda_errors": {"namespace": "AWS/Lambda", "metric": "Errors", "statistic": "Sum"},
+    "lambda_throttles": {"namespace": "AWS/Lambda", "metric": "Throttles", "statistic": "Sum"},
+    # 5XXError is 0 or 1 per request, so its Average is the 5xx rate.
+    "api_5xx_rate": {"namespace": "AWS/ApiGateway", "metric": "5XXError", "statistic": "Average"},
+    "api_p99_latency": {"namespace": "AWS/ApiGateway", "metric": "Latency", "extended": "p99"},
+}
+
+
+class SeedError(Exception):
+    """A problem with the inputs, reported as one line without a traceback."""
+
+
+# ---------------------------------------------------------------------------------------
+# environments/
+# ---------------------------------------------------------------------------------------
+
+
+def _load_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise SeedError(f"{path}: file not found")
+    except json.JSONDecodeError as e:
+        raise SeedError(f"{path}: not valid JSON ({e.msg} at line {e.lineno} column {e.colno})")
+    if not isinstance(data, dict):
+        raise SeedError(f"{path}: expected a JSON object at the top level")
+    return data
+
+
+def load_environments(environments_dir: str | os.PathLike) -> tuple[dict, list[tuple[str, dict]]]:
+    """Returns (project, [(stage, stage_config)] in path order, first stage first)."""
+    d = Path(environments_dir)
+    if not d.is_dir():
+        raise SeedError(f"{d}: not a directory (pass --environments DIR)")
+    project = _load_json(d / "project.json")
+    for field in ("function_name", "rest_api_name", "stage_variable"):
+        if not isinstance(project.get(field), str) or not project[field]:
+            raise SeedError(f"{d / 'project.json'}: field '{field}' must be a non-empty string")
+    stages = {}
+    for f in sorted(d.glob("*.json")):
+        if f.name == "project.json":
+            continue
+        stages[f.stem] = _load_json(f)
+    if not stages:
+        raise SeedError(f"{d}: no stage files (<stage>.json) found")
+    return project, order_stages(stages, d)
+
+
+def order_stages(stages: dict[str, dict], d: Path = Path(".")) -> list[tuple[str, dict]]:
+    """Orders stages along their `upstream` links; the chain must be linear."""
+    roots = [s for s, c in stages.items() if c.get("upstream") is None]
+    if len(roots) != 1:
+        raise SeedError(f"{d}: exactly one stage must have \"upstream\": null, found {sorted(roots)}")
+    children: dict[str, str] = {}
+    for s, c in stages.items():
+        up = c.get("upstream")
+        if up is None:
+            continue
+        if up not in stages:
+            raise SeedError(f"{d / (s + '.json')}: upstream '{up}' is not a stage file in {d}")
+        if up in children:
+            raise SeedError(f"{d}: stages '{children[up]}' and '{s}' both follow '{up}'; the path must be linear")
+        children[up] = s
+    order = [roots[0]]
+    while order[-1] in children:
+        order.append(children[order[-1]])
+    if len(order) != len(stages):
+        rest = sorted(set(stages) - set(order))
+        raise SeedError(f"{d}: stages {rest} are not reachable from '{roots[0]}' (a cycle in upstream links?)")
+    return [(s, stages[s]) for s in order]
+
+
+def expected_resources(environments_dir: str | os.PathLike = DEFAULT_ENVIRONMENTS) -> dict:
+    """The names the fixture creates (and Terraform must create), derived from environments/."""
+    project, stages = load_environments(environments_dir)
+    return {
+        "function_name": project["function_name"],
+        "rest_api_name": project["rest_api_name"],
+        "stage_variable": project["stage_variable"],
+        "stages": [s for s, _ in stages],
+        "aliases": [s for s, _ in stages],
+        "api_stages": {s: {"variables": {project["stage_variable"]: s}} for s, _ in stages},
+        "alarms": {s: [a["name"] for a in c.get("alarms", [])] for s, c in stages},
+        "resources": ["/", "/{proxy+}"],
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# Fake artifacts
+# ---------------------------------------------------------------------------------------
+
+
+def fake_sha(semver: str) -> str:
+    """A stable 40-hex 'git sha' per fake version, so fixtures are reproducible."""
+    return hashlib.sha1(f"path-to-live fixture {semver}".encode()).hexdigest()
+
+
+def build_stamp(name: str, semver: str, sha: str) -> bytes:
+    return f"@@build-stamp@@{name} {semver} {sha}@@end@@".encode()
+
+
+def fake_zip(name: str, semver: str, sha: str) -> bytes:
+    """A deployable-looking zip whose `bootstrap` carries the build stamp among other bytes."""
+    buf = io.BytesIO()
+    body = b"\x7fELF fake bootstrap for tests\n" + build_stamp(name, semver, sha) + b"\n"
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        info = zipfile.ZipInfo("bootstrap", date_time=(2020, 1, 1, 0, 0, 0))
+        info.external_attr = 0o755 << 16
+        z.writestr(info, body)
+    return buf.getvalue()
+
+
+# ---------------------------------------------------------------------------------------
+# Seeding
+# ---------------------------------------------------------------------------------------
+
+
+def check_loopback(endpoint: str) -> str:
+    u = urlparse(endpoint)
+    if u.scheme not in ("http", "https") or not u.hostname:
+        raise SeedError(f"--endpoint {endpoint!r}: expected http://127.0.0.1:PORT")
+    host = u.hostname
+    ok = host == "localhost"
+    if not ok:
+        try:
+            ok = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            ok = False
+    if not ok:
+        raise SeedError(
+            f"--endpoint {endpoint!r}: refusing a non-loopback endpoint; this fixture only seeds a "
+            "local moto_server (start one with tools/moto.sh start)"
+        )
+    return endpoint.rstrip("/")
+
+
+def _clients(endpoint: str, region: str):
+    # Dummy credentials are forced into this process too, so no credential provider
+    # (profiles, SSO, instance metadata) is ever consulted.
+    for k in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"):
+        os.environ.pop(k, None)
+    os.environ.update(DUMMY_CREDENTIALS)
+    os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+    import boto3
+    from botocore.config import Config
+
+    session = boto3.session.Session(
+        aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=DUMMY_CREDENTIALS["AWS_SESSION_TOKEN"],
+        region_name=region,
+    )
+    cfg = Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 2})
+
+    def client(name: str):
+        return session.client(name, endpoint_url=endpoint, config=cfg)
+
+    return client
+
+
+def seed(endpoint: str, environments_dir: str | os.PathLike = DEFAULT_ENVIRONMENTS, versions: int = 3,
+         region: str | None = None) -> dict:
+    endpoint = check_loopback(endpoint)
+    if versions < 1:
+        raise SeedError(f"--versions {versions}: need at least one version (aliases start at version 1)")
+    project, stages = load_environments(environments_dir)
+    region = region or os.environ.get("AWS_REGION") or project.get("region") or "us-east-1"
+    fn_name = project["function_name"]
+    api_name = project["rest_api_name"]
+    var = project["stage_variable"]
+    client = _clients(endpoint, region)
+    iam, lam, apigw, cw = client("iam"), client("lambda"), client("apigateway"), client("cloudwatch")
+
+    try:
+        lam.get_function(FunctionName=fn_name)
+    except lam.exceptions.ResourceNotFoundException:
+        pass
+    else:
+        raise SeedError(
+            f"function '{fn_name}' already exists at {endpoint} in {region}: seed a fresh moto_server "
+            f"(or reset it: curl -X POST {endpoint}/moto-api/reset)"
+        )
+
+    # Lambda execution role (moto checks that the role exists).
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+    }
+    try:
+        role_arn = iam.get_role(RoleName=ROLE_NAME)["Role"]["Arn"]
+    except iam.exceptions.NoSuchEntityException:
+        role_arn = iam.create_role(RoleName=ROLE_NAME, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+
+    # Function and N published versions, each from its own zip carrying a build stamp.
+    published = []
+    for i in range(1, versions + 1):
+        semver = f"0.1.{i - 1}"
+        sha = fake_sha(semver)
+        code = fake_zip(fn_name, semver, sha)
+        if i == 1:
+            fn = lam.create_function(
+                FunctionName=fn_name,
+                Runtime="provided.al2023",
+                Handler="bootstrap",
+                Role=role_arn,
+                Code={"ZipFile": code},
+                Architectures=["x86_64"],
+                Description="path-to-live fixture",
+                Publish=False,
+            )
+            fn_arn = fn["FunctionArn"]
+        else:
+            lam.update_function_code(FunctionName=fn_name, ZipFile=code)
+        v = lam.publish_version(FunctionName=fn_name, Description=f"{fn_name} {semver} {sha}")["Version"]
+        if v != str(i):
+            raise SeedError(f"expected version {i} to be published, moto returned {v}")
+        published.append(v)
+
+    for stage, _ in stages:
+        lam.create_alias(FunctionName=fn_name, Name=stage, FunctionVersion="1",
+                         Description=f"stage {stage} (managed by promote)")
+
+    # REST API: / and /{proxy+}, ANY, Lambda proxy integration through the stage variable.
+    api_id = apigw.create_rest_api(name=api_name, endpointConfiguration={"types": ["REGIONAL"]})["id"]
+    root_id = next(r["id"] for r in apigw.get_resources(restApiId=api_id)["items"] if r["path"] == "/")
+    proxy_id = apigw.create_resource(restApiId=api_id, parentId=root_id, pathPart="{proxy+}")["id"]
+    uri = (
+        f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/"
+        f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{fn_name}:${{stageVariables.{var}}}/invocations"
+    )
+    for rid in (root_id, proxy_id):
+        apigw.put_method(restApiId=api_id, resourceId=rid, httpMethod="ANY", authorizationType="NONE")
+        apigw.put_integration(restApiId=api_id, resourceId=rid, httpMethod="ANY", type="AWS_PROXY",
+                              integrationHttpMethod="POST", uri=uri)
+    deployment_id = apigw.create_deployment(restApiId=api_id, description="fixture")["id"]
+
+    out_stages = {}
+    for stage, cfg in stages:
+        apigw.create_stage(restApiId=api_id, stageName=stage, deploymentId=deployment_id, variables={var: stage})
+        names = []
+        for alarm in cfg.get("alarms", []):
+            put_alarm(cw, fn_name, api_name, stage, alarm)
+            cw.set_alarm_state(AlarmName=alarm["name"], StateValue="OK", StateReason="seeded by tools/seed.py")
+            names.append(alarm["name"])
+        out_stages[stage] = {
+            "alias": stage,
+            "invoke_url": f"https://{api_id}.execute-api.{region}.amazonaws.com/{stage}",
+            "alarms": names,
+        }
+
+    return {
+        "function_name": fn_name,
+        "function_arn": fn_arn,
+        "versions": published,
+        "rest_api_id": api_id,
+        "stages": out_stages,
+    }
+
+
+def put_alarm(cw, fn_name: str, api_name: str, stage: str, alarm: dict) -> None:
+    kind = ALARM_KINDS.get(alarm.get("kind"))
+    if kind is None:
+        raise SeedError(f"stage '{stage}': alarm '{alarm.get('name')}' has unknown kind {alarm.get('kind')!r}")
+    if kind["namespace"] == "AWS/Lambda":
+        dims = [{"Name": "FunctionName", "Value": fn_name}, {"Name": "Resource", "Value": f"{fn_name}:{stage}"}]
+    else:
+        dims = [{"Name": "ApiName", "Value": api_name}, {"Name": "Stage", "Value": stage}]
+    args = dict(
+        AlarmName=alarm["name"],
+        Namespace=kind["namespace"],
+        MetricName=kind["metric"],
+        Dimensions=dims,
+        Period=int(alarm.get("period_seconds", 60)),
+        EvaluationPeriods=int(alarm.get("evaluation_periods", 1)),
+        Threshold=float(alarm["threshold"]),
+        ComparisonOperator="GreaterThanThreshold",
+        TreatMissingData="notBreaching",
+        AlarmDescription=f"{alarm['kind']} on stage {stage}",
+    )
+    if "extended" in kind:
+        args["ExtendedStatistic"] = kind["extended"]
+    else:
+        args["Statistic"] = kind["statistic"]
+    cw.put_metric_alarm(**args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--endpoint", help="moto_server URL on loopback, e.g. http://127.0.0.1:5000")
+    p.add_argument("--environments", default=str(DEFAULT_ENVIRONMENTS), help="environments directory (default: %(default)s)")
+    p.add_argument("--versions", type=int, default=3, help="how many versions to publish (default: %(default)s)")
+    p.add_argument("--expected", action="store_true", help="print expected_resources() as JSON and exit (no endpoint used)")
+    args = p.parse_args(argv)
+    try:
+        if args.expected:
+            out = expected_resources(args.environments)
+        elif not args.endpoint:
+            p.error("--endpoint is required (e.g. --endpoint http://127.0.0.1:5000)")
+        else:
+            out = seed(args.endpoint, args.environments, args.versions)
+    except SeedError as e:
+        print(f"seed.py: error: {e}", file=sys.stderr)
+        return 2
+    json.dump(out, sys.stdout)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
