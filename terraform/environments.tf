@@ -1,0 +1,79 @@
+# environments/ is the single source of truth shared with promote: one <stage>.json per stage
+# (the file stem is the API stage, the Lambda alias and the GitHub environment) plus project.json.
+locals {
+  environments_dir = coalesce(var.environments_dir, "${path.module}/../environments")
+  project          = jsondecode(file("${local.environments_dir}/project.json"))
+  region           = coalesce(var.region, local.project.region)
+
+  stage_files = setsubtract(fileset(local.environments_dir, "*.json"), ["project.json"])
+  stages = {
+    for f in local.stage_files : trimsuffix(f, ".json") => jsondecode(file("${local.environments_dir}/${f}"))
+  }
+
+  # Stages that nothing promotes into: the pipeline publishes new versions there.
+  root_stages = [for name, stage in local.stages : name if stage.upstream == null]
+
+  # Alarm names are unique per account and region, so they key the alarms across stages.
+  alarms = merge([
+    for stage_name, stage in local.stages : {
+      for alarm in stage.alarms : alarm.name => {
+        stage              = stage_name
+        kind               = alarm.kind
+        threshold          = alarm.threshold
+        period_seconds     = try(alarm.period_seconds, 60)
+        evaluation_periods = try(alarm.evaluation_periods, 1)
+      }
+    }
+  ]...)
+
+  # What each alarm kind of the stage files measures (CONTRACTS.md).
+  alarm_kinds = {
+    lambda_errors = {
+      namespace           = "AWS/Lambda"
+      metric_name         = "Errors"
+      statistic           = "Sum"
+      extended_statistic  = null
+      comparison_operator = "GreaterThanOrEqualToThreshold"
+    }
+    lambda_throttles = {
+      namespace           = "AWS/Lambda"
+      metric_name         = "Throttles"
+      statistic           = "Sum"
+      extended_statistic  = null
+      comparison_operator = "GreaterThanOrEqualToThreshold"
+    }
+    # 5XXError is 0 or 1 per request, so its average is the error rate.
+    api_5xx_rate = {
+      namespace           = "AWS/ApiGateway"
+      metric_name         = "5XXError"
+      statistic           = "Average"
+      extended_statistic  = null
+      comparison_operator = "GreaterThanThreshold"
+    }
+    api_p99_latency = {
+      namespace           = "AWS/ApiGateway"
+      metric_name         = "Latency"
+      statistic           = null
+      extended_statistic  = "p99"
+      comparison_operator = "GreaterThanThreshold"
+    }
+  }
+
+  # Lambda alarms watch the alias (Resource = function:alias) so a canary's errors are the stage's errors;
+  # API alarms watch the stage.
+  alarm_dimensions = {
+    for name, alarm in local.alarms : name => (
+      startswith(alarm.kind, "lambda_")
+      ? tomap({ FunctionName = local.project.function_name, Resource = "${local.project.function_name}:${alarm.stage}" })
+      : tomap({ ApiName = local.project.rest_api_name, Stage = alarm.stage })
+    )
+  }
+
+  # Log groups hold a whole function's logs whatever alias served them, so they keep the longest stage retention.
+  function_log_retention_days = max([for stage in local.stages : stage.log_retention_days]...)
+
+  xray_stages = [for name, stage in local.stages : name if var.xray_tracing_enabled && try(stage.xray_tracing, false)]
+
+  account_id = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
+}

@@ -1,0 +1,100 @@
+# GitHub Actions deploys with short-lived credentials: one role per stage, assumable only by a job
+# of this repository running in the GitHub environment of the same name.
+locals {
+  github_oidc_provider_arn = coalesce(var.github_oidc_provider_arn, try(aws_iam_openid_connect_provider.github[0].arn, null))
+}
+
+resource "aws_iam_openid_connect_provider" "github" {
+  count = var.github_oidc_provider_arn == null ? 1 : 0
+
+  url             = "https://token.actions.githubusercontent.com"
+  client_id_list  = ["sts.amazonaws.com"]
+  thumbprint_list = var.github_oidc_thumbprints
+}
+
+data "aws_iam_policy_document" "github_assume" {
+  for_each = local.stages
+
+  statement {
+    actions = ["sts:AssumeRoleWithWebIdentity"]
+    principals {
+      type        = "Federated"
+      identifiers = [local.github_oidc_provider_arn]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "token.actions.githubusercontent.com:aud"
+      values   = ["sts.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "token.actions.githubusercontent.com:sub"
+      values   = ["repo:${var.github_repository}:environment:${each.key}"]
+    }
+  }
+}
+
+resource "aws_iam_role" "github_deploy" {
+  for_each = local.stages
+
+  name                 = "${local.project.function_name}-deploy-${each.key}"
+  description          = "promote in GitHub Actions, environment ${each.key} of ${var.github_repository}"
+  assume_role_policy   = data.aws_iam_policy_document.github_assume[each.key].json
+  max_session_duration = var.deploy_role_max_session_seconds
+}
+
+# Exactly the calls promote makes: read the function, its versions, aliases, API and alarms;
+# move only this stage's alias; publish new code only from the first stage.
+data "aws_iam_policy_document" "github_deploy" {
+  for_each = local.stages
+
+  statement {
+    sid = "ReadFunctionVersionsAndAliases"
+    actions = [
+      "lambda:GetFunction",
+      "lambda:GetFunctionConfiguration",
+      "lambda:ListVersionsByFunction",
+      "lambda:ListAliases",
+      "lambda:GetAlias",
+    ]
+    resources = [aws_lambda_function.app.arn, "${aws_lambda_function.app.arn}:*"]
+  }
+
+  statement {
+    sid       = "MoveOwnAlias"
+    actions   = ["lambda:UpdateAlias"]
+    resources = [aws_lambda_alias.stage[each.key].arn]
+  }
+
+  dynamic "statement" {
+    for_each = contains(local.root_stages, each.key) ? [1] : []
+    content {
+      sid       = "PublishVersions"
+      actions   = ["lambda:UpdateFunctionCode", "lambda:PublishVersion"]
+      resources = [aws_lambda_function.app.arn]
+    }
+  }
+
+  statement {
+    sid     = "ReadApi"
+    actions = ["apigateway:GET"]
+    resources = [
+      "arn:${local.partition}:apigateway:${local.region}::/restapis/${aws_api_gateway_rest_api.app.id}",
+      "arn:${local.partition}:apigateway:${local.region}::/restapis/${aws_api_gateway_rest_api.app.id}/*",
+    ]
+  }
+
+  statement {
+    sid       = "ReadAlarms"
+    actions   = ["cloudwatch:DescribeAlarms"]
+    resources = [for alarm in aws_cloudwatch_metric_alarm.stage : alarm.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "github_deploy" {
+  for_each = local.stages
+
+  name   = "promote-${each.key}"
+  role   = aws_iam_role.github_deploy[each.key].id
+  policy = data.aws_iam_policy_document.github_deploy[each.key].json
+}

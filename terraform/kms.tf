@@ -1,0 +1,58 @@
+# One customer key for log groups and the alarm topic: CloudWatch can only publish alarms to an
+# encrypted topic whose key policy lets it, which the AWS-managed SNS key does not.
+resource "aws_kms_key" "observability" {
+  description             = "Logs and alarm notifications of ${local.project.function_name}"
+  enable_key_rotation     = true
+  deletion_window_in_days = var.log_kms_deletion_window_days
+  policy                  = data.aws_iam_policy_document.observability_key.json
+}
+
+resource "aws_kms_alias" "observability" {
+  name          = "alias/${local.project.function_name}-observability"
+  target_key_id = aws_kms_key.observability.key_id
+}
+
+data "aws_iam_policy_document" "observability_key" {
+  #checkov:skip=CKV_AWS_109:Key policy: "*" is this key, and the account root statement is what lets IAM policies grant access at all.
+  #checkov:skip=CKV_AWS_111:Key policy: "*" is this key, and the account root statement is what lets IAM policies grant access at all.
+  #checkov:skip=CKV_AWS_356:Key policy: "*" is this key; key policies cannot name other resources.
+  statement {
+    sid       = "AccountAdministers"
+    actions   = ["kms:*"]
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${local.partition}:iam::${local.account_id}:root"]
+    }
+  }
+
+  statement {
+    sid       = "LogsEncryptOwnGroups"
+    actions   = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["logs.${local.region}.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "kms:EncryptionContext:aws:logs:arn"
+      values   = ["arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:*"]
+    }
+  }
+
+  statement {
+    sid       = "CloudWatchPublishesAlarms"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}

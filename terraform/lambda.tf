@@ -1,0 +1,119 @@
+locals {
+  lambda_zip_path = coalesce(var.lambda_zip_path, "${path.module}/../target/lambda/app/bootstrap.zip")
+}
+
+resource "aws_lambda_function" "app" {
+  #checkov:skip=CKV_AWS_116:Invoked synchronously by API Gateway only; a dead-letter queue applies to asynchronous invocations, and failures surface as 5XX alarms.
+  #checkov:skip=CKV_AWS_117:The function calls no private resources; a VPC would add ENI cold starts and NAT cost without protecting anything.
+  #checkov:skip=CKV_AWS_272:Code is uploaded by `promote publish`, which checks the build stamp in the zip; AWS Signer profiles are an account-level choice this module does not impose.
+  function_name = local.project.function_name
+  description   = "HTTP API behind the ${local.project.rest_api_name} REST API; one alias per stage"
+  role          = aws_iam_role.lambda.arn
+  runtime       = "provided.al2023"
+  handler       = "bootstrap"
+  architectures = [var.lambda_architecture]
+  memory_size   = var.lambda_memory_mb
+  timeout       = var.lambda_timeout_seconds
+
+  reserved_concurrent_executions = var.lambda_reserved_concurrency
+
+  filename         = local.lambda_zip_path
+  source_code_hash = filebase64sha256(local.lambda_zip_path)
+  # Creating the function publishes version 1, which every alias starts on.
+  publish = true
+
+  tracing_config {
+    mode = var.lambda_tracing_mode
+  }
+
+  logging_config {
+    log_format = "JSON"
+    log_group  = aws_cloudwatch_log_group.lambda.name
+  }
+
+  lifecycle {
+    # After the first apply the code belongs to `promote publish`; re-applying must not roll it back.
+    ignore_changes = [filename, source_code_hash]
+  }
+
+  depends_on = [aws_iam_role_policy.lambda]
+}
+
+# Created at version 1, then owned by promote: it moves function_version and the weighted routing.
+resource "aws_lambda_alias" "stage" {
+  for_each = local.stages
+
+  name             = each.key
+  description      = "Version served by the ${each.key} API stage (managed by promote)"
+  function_name    = aws_lambda_function.app.function_name
+  function_version = "1"
+
+  lifecycle {
+    ignore_changes = [function_version, routing_config]
+  }
+}
+
+# Each alias may be invoked only by its own API stage.
+resource "aws_lambda_permission" "api_stage" {
+  for_each = local.stages
+
+  statement_id   = "AllowApiGatewayStage-${each.key}"
+  action         = "lambda:InvokeFunction"
+  function_name  = aws_lambda_function.app.function_name
+  qualifier      = aws_lambda_alias.stage[each.key].name
+  principal      = "apigateway.amazonaws.com"
+  source_arn     = "${aws_api_gateway_stage.stage[each.key].execution_arn}/*/*"
+  source_account = local.account_id
+}
+
+resource "aws_cloudwatch_log_group" "lambda" {
+  name              = "/aws/lambda/${local.project.function_name}"
+  retention_in_days = local.function_log_retention_days
+  kms_key_id        = aws_kms_key.observability.arn
+}
+
+resource "aws_iam_role" "lambda" {
+  name               = "${local.project.function_name}-lambda"
+  description        = "Execution role of the ${local.project.function_name} function"
+  assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
+}
+
+data "aws_iam_policy_document" "lambda_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+# Writing its own logs (and traces) is all the function does in AWS.
+data "aws_iam_policy_document" "lambda" {
+  statement {
+    sid       = "WriteOwnLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.lambda.arn}:*"]
+  }
+
+  dynamic "statement" {
+    # X-Ray has no resource-level permissions; the statement exists only when something traces.
+    for_each = var.lambda_tracing_mode == "Active" || length(local.xray_stages) > 0 ? [1] : []
+    content {
+      sid       = "WriteTraces"
+      actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+      resources = ["*"]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "lambda" {
+  name   = "write-logs"
+  role   = aws_iam_role.lambda.id
+  policy = data.aws_iam_policy_document.lambda.json
+}

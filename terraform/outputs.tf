@@ -1,0 +1,61 @@
+# Read by the pipeline with `terraform output -json <name>` (names are part of the README's contract).
+
+output "region" {
+  description = "Region the stack lives in (AWS_REGION for promote)."
+  value       = local.region
+}
+
+output "function_name" {
+  description = "Lambda function whose aliases promote moves."
+  value       = aws_lambda_function.app.function_name
+}
+
+output "function_arn" {
+  description = "Unqualified ARN of the Lambda function."
+  value       = aws_lambda_function.app.arn
+}
+
+output "rest_api_id" {
+  description = "Id of the REST API; stages are https://<id>.execute-api.<region>.amazonaws.com/<stage>."
+  value       = aws_api_gateway_rest_api.app.id
+}
+
+output "stage_urls" {
+  description = "Invoke URL of each stage, keyed by stage name (smoke tests and the GitHub environment URL)."
+  value       = { for name, stage in aws_api_gateway_stage.stage : name => stage.invoke_url }
+}
+
+output "stage_arns" {
+  description = "ARN of each API stage, keyed by stage name (e.g. to associate a WAF web ACL)."
+  value       = { for name, stage in aws_api_gateway_stage.stage : name => stage.arn }
+}
+
+output "alarm_names" {
+  description = "CloudWatch alarms of each stage, keyed by stage name, as named in environments/<stage>.json."
+  value       = { for name, stage in local.stages : name => [for alarm in stage.alarms : aws_cloudwatch_metric_alarm.stage[alarm.name].alarm_name] }
+}
+
+output "github_role_arns" {
+  description = "Role each GitHub environment assumes (AWS_ROLE_ARN of the environment), keyed by stage name."
+  value       = { for name, role in aws_iam_role.github_deploy : name => role.arn }
+}
+
+output "publish_stages" {
+  description = "Stages whose role may publish new versions (the first stage): run `promote publish` in that GitHub environment."
+  value       = local.root_stages
+}
+
+output "alarm_topic_arn" {
+  description = "SNS topic every alarm notifies; subscribe on-call tooling here."
+  value       = aws_sns_topic.alarms.arn
+}
+
+output "codedeploy_application" {
+  description = "CodeDeploy application for the CodeDeploy engine."
+  value       = aws_codedeploy_app.app.name
+}
+
+output "codedeploy_deployment_groups" {
+  description = "CodeDeploy deployment group of each stage, keyed by stage name."
+  value       = { for name, group in aws_codedeploy_deployment_group.stage : name => group.deployment_group_name }
+}
