@@ -20,8 +20,13 @@ test: venv test-rust test-static ## Run every test (what CI runs)
 test-rust: ## Unit, snapshot and integration tests of every crate (integration ones start moto_server)
 	cargo test --workspace --locked
 
-test-static: ## Terraform, environments and workflow checks
+test-static: lint-workflows ## Terraform, environments and workflow checks
 	@echo "no static checks yet"
+
+.PHONY: lint-workflows
+lint-workflows: venv ## actionlint (with shellcheck when installed) and zizmor, offline, on .github/
+	actionlint
+	zizmor --offline --no-progress .github
 
 lint: ## rustfmt and clippy as CI runs them
 	cargo fmt --all --check
