@@ -1,1 +1,17 @@
-//! Pure rollout decisions and the `environments/` model. No I/O beyond reading config files.
+//! Pure rollout decisions and the `environments/` model.
+//!
+//! Nothing here talks to AWS: the `promote` binary reads the world through its adapters,
+//! hands plain data to these functions and acts on what they decide. The only I/O is
+//! reading the configuration files in [`config`].
+
+pub mod config;
+pub mod duration;
+pub mod stamp;
+pub mod version;
+pub mod weight;
+
+pub use config::{Alarm, AlarmKind, ConfigError, Environments, Project, Stage, Step, Strategy};
+pub use duration::{format_duration, parse_duration};
+pub use stamp::BuildStamp;
+pub use version::{Version, VersionError};
+pub use weight::{Weight, WeightError};
