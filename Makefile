@@ -20,8 +20,10 @@ test: venv test-rust test-static ## Run every test (what CI runs)
 test-rust: ## Unit, snapshot and integration tests of every crate (integration ones start moto_server)
 	cargo test --workspace --locked
 
-test-static: lint-workflows ## Terraform, environments and workflow checks
-	@echo "no static checks yet"
+test-static: venv lint-workflows ## Terraform, environments and workflow checks
+	$(VENV)/bin/python tools/check_environments.py
+	$(VENV)/bin/pytest -p no:cacheprovider -q tests/static
+	$(CURDIR)/.venv-checkov/bin/checkov -d terraform --quiet --compact --skip-download
 
 .PHONY: lint-workflows
 lint-workflows: venv ## actionlint (with shellcheck when installed) and zizmor, offline, on .github/

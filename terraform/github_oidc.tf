@@ -78,7 +78,10 @@ data "aws_iam_policy_document" "github_deploy" {
   statement {
     sid     = "ReadApi"
     actions = ["apigateway:GET"]
+    # project.json names the API, not its id: promote finds it by listing /restapis (names only),
+    # then reads its stages.
     resources = [
+      "arn:${local.partition}:apigateway:${local.region}::/restapis",
       "arn:${local.partition}:apigateway:${local.region}::/restapis/${aws_api_gateway_rest_api.app.id}",
       "arn:${local.partition}:apigateway:${local.region}::/restapis/${aws_api_gateway_rest_api.app.id}/*",
     ]

@@ -1,0 +1,42 @@
+"""Fixtures of the static checks: the parsed terraform/ module and the environments/ files.
+
+Run with `.venv/bin/pytest tests/static` (make test-static). Terraform itself cannot run here,
+so these tests hold it to account from its source and from the same files promote reads.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+for p in (ROOT / "tools", Path(__file__).resolve().parent):
+    if str(p) not in sys.path:
+        sys.path.insert(0, str(p))
+
+from tfmodel import Environments, Module, load_module  # noqa: E402
+
+TERRAFORM_DIR = ROOT / "terraform"
+ENVIRONMENTS_DIR = ROOT / "environments"
+
+
+@pytest.fixture(scope="session")
+def root() -> Path:
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def environments_dir() -> Path:
+    return ENVIRONMENTS_DIR
+
+
+@pytest.fixture(scope="session")
+def tf() -> Module:
+    return load_module(TERRAFORM_DIR)
+
+
+@pytest.fixture(scope="session")
+def env() -> Environments:
+    return Environments.load(ENVIRONMENTS_DIR)

@@ -1,0 +1,150 @@
+"""environments/ validates against its schemas and the rules a schema cannot express."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+import check_environments
+from conftest import ENVIRONMENTS_DIR
+
+
+def stage_files() -> list[Path]:
+    return sorted(p for p in ENVIRONMENTS_DIR.glob("*.json") if p.name != "project.json")
+
+
+def test_the_repository_files_are_valid():
+    report = check_environments.check(ENVIRONMENTS_DIR)
+    assert report.errors == []
+    assert report.order[0] == "dev" and report.order[-1] == "live"
+
+
+@pytest.mark.parametrize("path", stage_files(), ids=lambda p: p.name)
+def test_each_stage_file_names_its_schema(path: Path):
+    # Editors validate as you type through "$schema"; a wrong path silently loses that.
+    data = json.loads(path.read_text())
+    assert (path.parent / data["$schema"]).resolve() == (ENVIRONMENTS_DIR / "schema/stage.schema.json").resolve()
+
+
+def test_cli_reports_success(capsys):
+    assert check_environments.main([str(ENVIRONMENTS_DIR)]) == 0
+    assert "dev -> test -> live" in capsys.readouterr().out
+
+
+@pytest.fixture
+def envdir(tmp_path: Path) -> Path:
+    """A writable copy of environments/ to break in one way per test."""
+    d = tmp_path / "environments"
+    shutil.copytree(ENVIRONMENTS_DIR, d)
+    return d
+
+
+def edit(d: Path, stage: str, change) -> None:
+    path = d / f"{stage}.json"
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+
+
+def errors_of(d: Path) -> str:
+    report = check_environments.check(d)
+    assert not report.ok
+    return "\n".join(report.errors)
+
+
+def test_schema_violation_names_file_and_field(envdir: Path):
+    edit(envdir, "test", lambda s: s["alarms"][0].update(kind="lambda_duration"))
+    out = errors_of(envdir)
+    assert "test.json: alarms/0/kind" in out and "lambda_duration" in out
+
+
+def test_unknown_field_is_rejected(envdir: Path):
+    edit(envdir, "dev", lambda s: s.update(bake=3))
+    assert "dev.json" in errors_of(envdir)
+
+
+def test_invalid_json_is_reported_with_position(envdir: Path):
+    (envdir / "live.json").write_text('{"upstream": "test",')
+    assert "live.json: not valid JSON" in errors_of(envdir)
+
+
+def test_project_file_is_validated(envdir: Path):
+    (envdir / "project.json").write_text(json.dumps({"function_name": "app"}))
+    out = errors_of(envdir)
+    assert "project.json" in out and "rest_api_name" in out
+
+
+def test_two_first_stages(envdir: Path):
+    edit(envdir, "test", lambda s: s.update(upstream=None))
+    assert "exactly one stage must have \"upstream\": null" in errors_of(envdir)
+
+
+def test_unknown_upstream(envdir: Path):
+    edit(envdir, "live", lambda s: s.update(upstream="staging"))
+    assert "live.json: upstream 'staging' has no file staging.json" in errors_of(envdir)
+
+
+def test_fork_is_not_a_linear_path(envdir: Path):
+    edit(envdir, "live", lambda s: s.update(upstream="dev"))
+    out = errors_of(envdir)
+    assert "both follow 'dev'" in out
+
+
+def test_cycle_is_detected(envdir: Path):
+    # dev is the root; test and live point at each other, so neither is reachable.
+    edit(envdir, "test", lambda s: s.update(upstream="live"))
+    out = errors_of(envdir)
+    assert "not reachable from 'dev'" in out and "cycle" in out
+
+
+def test_stage_name_must_be_usable_as_alias(envdir: Path):
+    shutil.copy(envdir / "live.json", envdir / "Live-2.json")
+    assert "stage name 'Live-2'" in errors_of(envdir)
+
+
+def test_canary_weights_must_increase(envdir: Path):
+    steps = [{"weight": 50, "bake_seconds": 60}, {"weight": 10, "bake_seconds": 60}, {"weight": 100, "bake_seconds": 0}]
+    edit(envdir, "live", lambda s: s["strategy"].update(steps=steps))
+    assert "live.json: strategy/steps/1: weight 10 must be greater than the previous step's 50" in errors_of(envdir)
+
+
+def test_canary_must_end_at_100(envdir: Path):
+    steps = [{"weight": 10, "bake_seconds": 60}, {"weight": 50, "bake_seconds": 60}]
+    edit(envdir, "live", lambda s: s["strategy"].update(steps=steps))
+    assert "the last weight is 50; it must be 100" in errors_of(envdir)
+
+
+def test_alarm_names_are_unique_across_stages(envdir: Path):
+    edit(envdir, "test", lambda s: s["alarms"][0].update(name="app-dev-lambda-errors"))
+    assert "alarm name 'app-dev-lambda-errors' is used also in dev.json" in errors_of(envdir)
+
+
+def test_alarm_names_are_unique_within_a_stage(envdir: Path):
+    edit(envdir, "dev", lambda s: s["alarms"][1].update(name=s["alarms"][0]["name"]))
+    assert "used twice in this file" in errors_of(envdir)
+
+
+def test_no_stage_files(envdir: Path):
+    for p in envdir.glob("*.json"):
+        if p.name != "project.json":
+            p.unlink()
+    assert "no stage files" in errors_of(envdir)
+
+
+def test_cli_exits_2_with_one_line_per_problem(envdir: Path, capsys):
+    edit(envdir, "live", lambda s: s.update(upstream="live"))
+    assert check_environments.main([str(envdir)]) == 2
+    err = capsys.readouterr().err
+    assert "error: " in err and "upstream is the stage itself" in err
+
+
+def test_adding_a_stage_file_adds_a_stage(envdir: Path):
+    edit(envdir, "live", lambda s: s.update(upstream="staging"))
+    shutil.copy(envdir / "test.json", envdir / "staging.json")
+    edit(envdir, "staging", lambda s: (s.update(upstream="test"), [a.update(name=a["name"].replace("test", "staging")) for a in s["alarms"]]))
+    report = check_environments.check(envdir)
+    assert report.errors == []
+    assert report.order == ["dev", "test", "staging", "live"]

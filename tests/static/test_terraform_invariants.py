@@ -1,0 +1,339 @@
+"""Invariants of terraform/ evaluated against environments/: what promote and the pipeline rely on."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from conftest import ROOT
+from tfmodel import block, instances, render, stage_instances
+
+
+def evaluated(tf, env, rtype: str, name: str, attr: str) -> dict:
+    """attr of every instance of a for_each resource, keyed by each.key."""
+    body = tf.resource(rtype, name)
+    return {key: render(tf, body[attr], env, key, value) for key, value in instances(tf, body, env).items()}
+
+
+# --- providers and versions ------------------------------------------------------------
+
+
+def test_aws_provider_5_or_6_and_partial_s3_backend(tf):
+    (terraform,) = tf.terraform
+    aws = block(terraform, "required_providers")["aws"]
+    assert aws["source"] == "hashicorp/aws"
+    assert re.fullmatch(r">= 5\.\d+\.\d+, < 7\.0\.0", aws["version"]), aws["version"]
+    # No bucket name is committed: it comes from -backend-config.
+    assert block(terraform, "backend") == {"s3": {}}
+
+
+def test_provider_region_comes_from_project_or_variable(tf):
+    (provider,) = tf.providers
+    assert provider["aws"]["region"] == "${local.region}"
+    assert tf.locals["region"] == "${coalesce(var.region, local.project.region)}"
+
+
+# --- Lambda -----------------------------------------------------------------------------
+
+
+def test_function(tf, env):
+    fn = tf.resource("aws_lambda_function", "app")
+    assert render(tf, fn["function_name"], env) == env.project["function_name"]
+    assert fn["runtime"] == "provided.al2023"
+    assert fn["handler"] == "bootstrap"
+    assert fn["architectures"] == ["${var.lambda_architecture}"]
+    # Version 1 exists as soon as the function does, so aliases can be created on it.
+    assert fn["publish"] is True
+    assert set(block(fn, "lifecycle")["ignore_changes"]) >= {"filename", "source_code_hash"}
+
+
+def test_architecture_defaults_to_arm64_and_allows_x86_64(tf):
+    var = tf.variables["lambda_architecture"]
+    assert var["default"] == "arm64"
+    condition = block(var, "validation")["condition"]
+    assert '"arm64"' in condition and '"x86_64"' in condition
+
+
+def test_one_alias_per_stage_left_to_promote(tf, env):
+    names = evaluated(tf, env, "aws_lambda_alias", "stage", "name")
+    assert names == {s: s for s in env.stages}
+    alias = tf.resource("aws_lambda_alias", "stage")
+    assert alias["function_version"] == "1"
+    assert sorted(block(alias, "lifecycle")["ignore_changes"]) == ["function_version", "routing_config"]
+    assert alias["function_name"] == "${aws_lambda_function.app.function_name}"
+
+
+def test_one_invoke_permission_per_alias_scoped_to_its_stage(tf, env):
+    perm = tf.resource("aws_lambda_permission", "api_stage")
+    qualifiers = evaluated(tf, env, "aws_lambda_permission", "api_stage", "qualifier")
+    assert qualifiers == {s: s for s in env.stages}
+    assert perm["principal"] == "apigateway.amazonaws.com"
+    assert perm["action"] == "lambda:InvokeFunction"
+    assert perm["source_arn"] == "${aws_api_gateway_stage.stage[each.key].execution_arn}/*/*"
+    ids = evaluated(tf, env, "aws_lambda_permission", "api_stage", "statement_id")
+    assert len(set(ids.values())) == len(env.stages)
+
+
+def test_log_group_with_retention(tf, env):
+    lg = tf.resource("aws_cloudwatch_log_group", "lambda")
+    assert render(tf, lg["name"], env) == f"/aws/lambda/{env.project['function_name']}"
+    assert lg["retention_in_days"] == "${local.function_log_retention_days}"
+    fn = tf.resource("aws_lambda_function", "app")
+    assert block(fn, "logging_config")["log_group"] == "${aws_cloudwatch_log_group.lambda.name}"
+
+
+def test_execution_role_only_writes_its_logs_and_traces(tf):
+    doc = tf.data_source("aws_iam_policy_document", "lambda")
+    actions = [a for st in doc["statement"] for a in st["actions"]]
+    assert actions == ["logs:CreateLogStream", "logs:PutLogEvents"]
+    assert doc["statement"][0]["resources"] == ["${aws_cloudwatch_log_group.lambda.arn}:*"]
+    (dyn,) = [d["statement"] for d in doc["dynamic"]]
+    assert block(dyn, "content")["actions"] == ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+
+
+# --- REST API ---------------------------------------------------------------------------
+
+
+def test_root_and_proxy_resources_with_any(tf):
+    assert tf.resource("aws_api_gateway_resource", "proxy")["path_part"] == "{proxy+}"
+    root = tf.resource("aws_api_gateway_method", "root")
+    proxy = tf.resource("aws_api_gateway_method", "proxy")
+    assert root["resource_id"] == "${aws_api_gateway_rest_api.app.root_resource_id}"
+    assert proxy["resource_id"] == "${aws_api_gateway_resource.proxy.id}"
+    assert root["http_method"] == proxy["http_method"] == "ANY"
+
+
+@pytest.mark.parametrize("name", ["root", "proxy"])
+def test_integration_routes_to_the_alias_named_by_the_stage_variable(tf, env, name):
+    integration = tf.resource("aws_api_gateway_integration", name)
+    assert integration["type"] == "AWS_PROXY"
+    assert integration["integration_http_method"] == "POST"
+    assert integration["http_method"] == f"${{aws_api_gateway_method.{name}.http_method}}"
+    uri = render(
+        tf,
+        tf.locals["integration_uri"] if integration["uri"] == "${local.integration_uri}" else integration["uri"],
+        env,
+        known={"local.partition": "aws", "local.region": "REGION", "aws_lambda_function.app.arn": "FUNCTION_ARN"},
+    )
+    variable = env.project["stage_variable"]
+    assert uri == (
+        "arn:aws:apigateway:REGION:lambda:path/2015-03-31/functions/"
+        f"FUNCTION_ARN:${{stageVariables.{variable}}}/invocations"
+    )
+
+
+def test_deployment_is_replaced_when_the_api_changes(tf):
+    dep = tf.resource("aws_api_gateway_deployment", "app")
+    assert dep["triggers"]["redeployment"] == "${sha1(jsonencode(local.api_definition))}"
+    assert block(dep, "lifecycle")["create_before_destroy"] is True
+    definition = str(tf.locals["api_definition"])
+    for part in (
+        "aws_api_gateway_resource.proxy",
+        "aws_api_gateway_method.root",
+        "aws_api_gateway_method.proxy",
+        "aws_api_gateway_integration.root",
+        "aws_api_gateway_integration.proxy",
+        "local.integration_uri",
+    ):
+        assert part in definition, f"local.api_definition misses {part}"
+
+
+def test_one_api_stage_per_file_with_its_stage_variable(tf, env):
+    assert evaluated(tf, env, "aws_api_gateway_stage", "stage", "stage_name") == {s: s for s in env.stages}
+    variables = evaluated(tf, env, "aws_api_gateway_stage", "stage", "variables")
+    body = tf.resource("aws_api_gateway_stage", "stage")
+    for stage in env.stages:
+        rendered = {render(tf, k, env, stage): render(tf, v, env, stage) for k, v in body["variables"].items()}
+        assert rendered == {env.project["stage_variable"]: stage}
+    assert set(variables) == set(env.stages)
+
+
+def test_stage_access_logs_are_json(tf, env):
+    body = tf.resource("aws_api_gateway_stage", "stage")
+    logs = block(body, "access_log_settings")
+    assert logs["destination_arn"] == "${aws_cloudwatch_log_group.api_access[each.key].arn}"
+    assert logs["format"] == "${local.access_log_format}"
+    fmt = tf.locals["access_log_format"]
+    assert fmt.startswith("${jsonencode({") and "$context.requestId" in fmt and "$context.status" in fmt
+    retention = evaluated(tf, env, "aws_cloudwatch_log_group", "api_access", "retention_in_days")
+    assert retention == {s: str(c["log_retention_days"]) for s, c in env.stages.items()}
+
+
+def test_stage_throttling_comes_from_the_stage_file(tf, env):
+    body = tf.resource("aws_api_gateway_method_settings", "stage")
+    assert body["stage_name"] == "${aws_api_gateway_stage.stage[each.key].stage_name}"
+    assert body["method_path"] == "*/*"
+    settings = block(body, "settings")
+    for stage, config in stage_instances(tf, env).items():
+        assert render(tf, settings["throttling_rate_limit"], env, stage, config) == str(config["throttling"]["rate_limit"])
+        assert render(tf, settings["throttling_burst_limit"], env, stage, config) == str(config["throttling"]["burst_limit"])
+
+
+def test_xray_is_switchable_per_stage_and_globally(tf):
+    body = tf.resource("aws_api_gateway_stage", "stage")
+    assert body["xray_tracing_enabled"] == "${contains(local.xray_stages, each.key)}"
+    xray = tf.locals["xray_stages"]
+    assert "var.xray_tracing_enabled" in xray and "stage.xray_tracing" in xray
+
+
+# --- alarms -----------------------------------------------------------------------------
+
+KIND_METRICS = {
+    "lambda_errors": ("AWS/Lambda", "Errors"),
+    "lambda_throttles": ("AWS/Lambda", "Throttles"),
+    "api_5xx_rate": ("AWS/ApiGateway", "5XXError"),
+    "api_p99_latency": ("AWS/ApiGateway", "Latency"),
+}
+
+
+def test_alarms_are_exactly_those_the_stage_files_name(tf, env):
+    names = evaluated(tf, env, "aws_cloudwatch_metric_alarm", "stage", "alarm_name")
+    want = {a["name"] for config in env.stages.values() for a in config["alarms"]}
+    assert set(names) == set(names.values()) == want
+
+
+def test_alarm_kinds_map_to_the_contract_metrics(tf, env):
+    kinds = tf.locals["alarm_kinds"]
+    assert set(kinds) == set(KIND_METRICS)
+    for kind, (namespace, metric) in KIND_METRICS.items():
+        assert (kinds[kind]["namespace"], kinds[kind]["metric_name"]) == (namespace, metric)
+    assert kinds["api_p99_latency"]["extended_statistic"] == "p99"
+    body = tf.resource("aws_cloudwatch_metric_alarm", "stage")
+    assert body["namespace"] == "${local.alarm_kinds[each.value.kind].namespace}"
+    assert body["metric_name"] == "${local.alarm_kinds[each.value.kind].metric_name}"
+    assert body["threshold"] == "${each.value.threshold}"
+
+
+def test_alarm_dimensions_follow_the_contract(tf):
+    dims = re.sub(r"\s+", " ", tf.locals["alarm_dimensions"])
+    # Lambda alarms watch the alias, API alarms the stage.
+    assert 'startswith(alarm.kind, "lambda_")' in dims
+    assert 'tomap({FunctionName = local.project.function_name, Resource = "${local.project.function_name}:${alarm.stage}"})' in dims
+    assert "tomap({ApiName = local.project.rest_api_name, Stage = alarm.stage})" in dims
+
+
+def test_alarm_topic_is_encrypted(tf):
+    topic = tf.resource("aws_sns_topic", "alarms")
+    assert topic["kms_master_key_id"] == "${aws_kms_key.observability.arn}"
+    alarm = tf.resource("aws_cloudwatch_metric_alarm", "stage")
+    assert alarm["alarm_actions"] == ["${aws_sns_topic.alarms.arn}"]
+
+
+# --- CodeDeploy -------------------------------------------------------------------------
+
+
+def test_codedeploy_group_per_stage_with_its_alarms_and_rollback(tf, env):
+    assert tf.resource("aws_codedeploy_app", "app")["compute_platform"] == "Lambda"
+    groups = evaluated(tf, env, "aws_codedeploy_deployment_group", "stage", "deployment_group_name")
+    assert groups == {s: s for s in env.stages}
+    body = tf.resource("aws_codedeploy_deployment_group", "stage")
+    alarms = block(body, "alarm_configuration")
+    assert alarms["alarms"] == "${[for alarm in each.value.alarms : aws_cloudwatch_metric_alarm.stage[alarm.name].alarm_name]}"
+    rollback = block(body, "auto_rollback_configuration")
+    assert rollback["enabled"] is True
+    assert set(rollback["events"]) == {"DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"}
+
+
+# --- GitHub OIDC ------------------------------------------------------------------------
+
+
+def test_one_deploy_role_per_stage_trusting_only_that_environment(tf, env):
+    roles = tf.resource("aws_iam_role", "github_deploy")
+    assert roles["for_each"] == "${local.stages}"
+    assert roles["assume_role_policy"] == "${data.aws_iam_policy_document.github_assume[each.key].json}"
+    trust = tf.data_source("aws_iam_policy_document", "github_assume")
+    assert trust["for_each"] == "${local.stages}"
+    (statement,) = trust["statement"]
+    assert statement["actions"] == ["sts:AssumeRoleWithWebIdentity"]
+    conditions = {c["variable"]: (c["test"], c["values"]) for c in statement["condition"]}
+    assert conditions["token.actions.githubusercontent.com:aud"] == ("StringEquals", ["sts.amazonaws.com"])
+    test, (sub,) = conditions["token.actions.githubusercontent.com:sub"]
+    assert test == "StringEquals"
+    for stage in env.stages:
+        assert render(tf, sub, env, stage, known={"var.github_repository": "acme/app"}) == (
+            f"repo:acme/app:environment:{stage}"
+        )
+
+
+PROMOTE_ACTIONS = {
+    "lambda:GetAlias",
+    "lambda:ListAliases",
+    "lambda:UpdateAlias",
+    "lambda:GetFunction",
+    "lambda:GetFunctionConfiguration",
+    "lambda:ListVersionsByFunction",
+    "lambda:UpdateFunctionCode",
+    "lambda:PublishVersion",
+    "apigateway:GET",
+    "cloudwatch:DescribeAlarms",
+}
+
+
+def test_deploy_policy_grants_exactly_what_promote_calls_on_this_stack(tf):
+    doc = tf.data_source("aws_iam_policy_document", "github_deploy")
+    statements = list(doc["statement"]) + [block(d["statement"], "content") for d in doc["dynamic"]]
+    granted = {a for st in statements for a in st["actions"]}
+    assert granted == PROMOTE_ACTIONS
+    by_sid = {st["sid"]: st for st in statements}
+    # Writes are narrow: this stage's alias, and publishing only from the first stage.
+    assert by_sid["MoveOwnAlias"]["resources"] == ["${aws_lambda_alias.stage[each.key].arn}"]
+    (publish,) = doc["dynamic"]
+    assert publish["statement"]["for_each"] == "${contains(local.root_stages, each.key) ? [1] : []}"
+    for st in statements:
+        resources = st["resources"]
+        assert resources != ["*"] and "\"*\"" not in str(resources), f"{st['sid']} grants on every resource"
+        assert any(r in str(resources) for r in (
+            "aws_lambda_function.app.arn", "aws_lambda_alias.stage", "aws_api_gateway_rest_api.app.id",
+            "aws_cloudwatch_metric_alarm.stage",
+        )), f"{st['sid']} is not scoped to this stack: {resources}"
+
+
+# --- variables and outputs --------------------------------------------------------------
+
+
+def test_every_variable_has_a_type_and_description(tf):
+    for name, var in tf.variables.items():
+        assert var.get("type"), f"variable {name} has no type"
+        assert len(var.get("description", "")) > 10, f"variable {name} has no description"
+
+
+@pytest.mark.parametrize("name", ["region", "github_repository", "lambda_architecture", "lambda_zip_path", "lambda_timeout_seconds"])
+def test_key_variables_are_validated(tf, name):
+    validation = block(tf.variables[name], "validation")
+    assert validation["condition"] and validation["error_message"]
+
+
+# Outputs the README documents for the pipeline; workflows may read any of them.
+DOCUMENTED_OUTPUTS = {
+    "region",
+    "function_name",
+    "function_arn",
+    "rest_api_id",
+    "stage_urls",
+    "alarm_names",
+    "github_role_arns",
+    "publish_stages",
+}
+
+
+def workflow_output_reads() -> set[str]:
+    """Output names the workflows read with `terraform output [-json|-raw] <name>`."""
+    names = set()
+    for path in (ROOT / ".github" / "workflows").glob("*.y*ml"):
+        for m in re.finditer(r"terraform(?:\s+-chdir=\S+)?\s+output\s+(?:-(?:json|raw)\s+)*([a-z_][a-z0-9_]*)", path.read_text()):
+            names.add(m.group(1))
+    return names
+
+
+def test_outputs_promote_and_the_workflows_read_exist(tf):
+    missing = (DOCUMENTED_OUTPUTS | workflow_output_reads()) - set(tf.outputs)
+    assert not missing, f"terraform/outputs.tf lacks {sorted(missing)}"
+    for name, out in tf.outputs.items():
+        assert out.get("description"), f"output {name} has no description"
+
+
+def test_per_stage_outputs_are_keyed_by_stage(tf):
+    for name in ("stage_urls", "github_role_arns", "alarm_names"):
+        value = tf.outputs[name]["value"]
+        assert value.startswith("${{for name, "), f"{name} is not a map keyed by stage: {value}"

@@ -1,0 +1,226 @@
+"""The parsed Terraform module, and the few evaluations the static tests need.
+
+Terraform names things through `for_each` and interpolation, so names only exist once the
+environments files are plugged in. This is not an HCL evaluator: it knows the handful of
+shapes terraform/ uses (for_each over local.stages or local.alarms, `${each.key}`,
+`${local.project.<field>}`, `${each.value.<path>}`, `<type>.<name>[each.key].<attr>`) and
+fails loudly on anything else, so a refactor that changes a shape shows up as a failing test
+rather than as a silently skipped check.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import hcl2
+from hcl2.utils import SerializationOptions
+
+PARSE_OPTIONS = SerializationOptions(strip_string_quotes=True, explicit_blocks=False, with_comments=False)
+
+_INTERPOLATION = re.compile(r"(?<!\$)\$\{([^${}]+)\}")
+_REFERENCE = re.compile(r"^\$\{(?P<type>[a-z0-9_]+)\.(?P<name>[a-z0-9_]+)\[each\.key\]\.(?P<attr>[a-z0-9_]+)\}$")
+
+
+class Unsupported(Exception):
+    """An expression shape these helpers do not know; extend them explicitly if it is intended."""
+
+
+def parse_file(path: Path) -> dict:
+    with open(path) as f:
+        return hcl2.load(f, serialization_options=PARSE_OPTIONS)
+
+
+@dataclass
+class Module:
+    """Blocks of every .tf file of a directory, keyed the way Terraform addresses them."""
+
+    files: dict[str, dict] = field(default_factory=dict)
+    resources: dict[tuple[str, str], dict] = field(default_factory=dict)
+    data: dict[tuple[str, str], dict] = field(default_factory=dict)
+    locals: dict[str, object] = field(default_factory=dict)
+    variables: dict[str, dict] = field(default_factory=dict)
+    outputs: dict[str, dict] = field(default_factory=dict)
+    terraform: list[dict] = field(default_factory=list)
+    providers: list[dict] = field(default_factory=list)
+
+    def resource(self, rtype: str, name: str) -> dict:
+        try:
+            return self.resources[(rtype, name)]
+        except KeyError:
+            raise AssertionError(f"terraform/ declares no resource {rtype}.{name}") from None
+
+    def resources_of(self, rtype: str) -> dict[str, dict]:
+        return {n: body for (t, n), body in self.resources.items() if t == rtype}
+
+    def data_source(self, dtype: str, name: str) -> dict:
+        try:
+            return self.data[(dtype, name)]
+        except KeyError:
+            raise AssertionError(f"terraform/ declares no data source {dtype}.{name}") from None
+
+
+def load_module(directory: Path) -> Module:
+    module = Module()
+    for path in sorted(directory.glob("*.tf")):
+        parsed = parse_file(path)
+        module.files[path.name] = parsed
+        for entry in parsed.get("resource", []):
+            for rtype, by_name in entry.items():
+                for name, body in by_name.items():
+                    key = (rtype, name)
+                    assert key not in module.resources, f"{rtype}.{name} declared twice"
+                    module.resources[key] = body
+        for entry in parsed.get("data", []):
+            for dtype, by_name in entry.items():
+                for name, body in by_name.items():
+                    module.data[(dtype, name)] = body
+        for block in parsed.get("locals", []):
+            for name, value in block.items():
+                assert name not in module.locals, f"local.{name} declared twice"
+                module.locals[name] = value
+        for entry in parsed.get("variable", []):
+            module.variables.update(entry)
+        for entry in parsed.get("output", []):
+            module.outputs.update(entry)
+        module.terraform += parsed.get("terraform", [])
+        module.providers += parsed.get("provider", [])
+    return module
+
+
+def block(body: dict, name: str) -> dict:
+    """The single nested block `name` of a body (hcl2 gives blocks as lists)."""
+    blocks = body.get(name)
+    assert isinstance(blocks, list) and len(blocks) == 1, f"expected one {name} block, got {blocks!r}"
+    return blocks[0]
+
+
+# ---------------------------------------------------------------------------------------
+# Environments, as Terraform's locals see them
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Environments:
+    project: dict
+    stages: dict[str, dict]
+
+    @classmethod
+    def load(cls, directory: Path) -> "Environments":
+        project = json.loads((directory / "project.json").read_text())
+        stages = {
+            p.stem: json.loads(p.read_text()) for p in sorted(directory.glob("*.json")) if p.name != "project.json"
+        }
+        return cls(project, stages)
+
+
+def _squash(expr: str) -> str:
+    return re.sub(r"\s+", " ", expr).strip()
+
+
+def stage_instances(module: Module, env: Environments) -> dict[str, dict]:
+    """local.stages: one entry per environments/*.json except project.json, keyed by file stem."""
+    stage_files = _squash(module.locals["stage_files"])
+    stages = _squash(module.locals["stages"])
+    if stage_files != '${setsubtract(fileset(local.environments_dir, "*.json"), ["project.json"])}':
+        raise Unsupported(f"local.stage_files has an unknown shape: {stage_files}")
+    if stages != (
+        '${{for f in local.stage_files : trimsuffix(f, ".json") => '
+        'jsondecode(file("${local.environments_dir}/${f}"))}}'
+    ):
+        raise Unsupported(f"local.stages has an unknown shape: {stages}")
+    return dict(env.stages)
+
+
+def alarm_instances(module: Module, env: Environments) -> dict[str, dict]:
+    """local.alarms: every stage's alarms keyed by alarm name, each knowing its stage."""
+    expr = _squash(module.locals["alarms"])
+    shape = re.compile(
+        r"^\$\{merge\(\[for (?P<s>\w+), (?P<c>\w+) in local\.stages : "
+        r"\{for (?P<a>\w+) in (?P=c)\.alarms : (?P=a)\.name => \{stage = (?P=s), kind = (?P=a)\.kind, "
+        r"threshold = (?P=a)\.threshold, period_seconds = try\((?P=a)\.period_seconds, 60\), "
+        r"evaluation_periods = try\((?P=a)\.evaluation_periods, 1\)\}\}\] \.\.\.\)\}$"
+    )
+    if not shape.match(expr):
+        raise Unsupported(f"local.alarms has an unknown shape: {expr}")
+    out: dict[str, dict] = {}
+    for stage_name, stage in stage_instances(module, env).items():
+        for alarm in stage["alarms"]:
+            out[alarm["name"]] = {
+                "stage": stage_name,
+                "kind": alarm["kind"],
+                "threshold": alarm["threshold"],
+                "period_seconds": alarm.get("period_seconds", 60),
+                "evaluation_periods": alarm.get("evaluation_periods", 1),
+            }
+    return out
+
+
+def instances(module: Module, body: dict, env: Environments) -> dict[str | None, object]:
+    """The instances a resource body creates: each.key -> each.value (None -> None without for_each)."""
+    for_each = body.get("for_each")
+    if for_each is None:
+        assert "count" not in body, "count-based resources are not evaluated here"
+        return {None: None}
+    if for_each == "${local.stages}":
+        return stage_instances(module, env)
+    if for_each == "${local.alarms}":
+        return alarm_instances(module, env)
+    raise Unsupported(f"for_each {for_each!r}")
+
+
+def _value_at(value: object, path: str, expr: str) -> object:
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise Unsupported(f"{expr}: no {part!r} in {value!r}")
+        value = value[part]
+    return value
+
+
+def render(
+    module: Module,
+    expr: object,
+    env: Environments,
+    key: str | None = None,
+    value: object = None,
+    known: dict[str, str] | None = None,
+) -> object:
+    """Evaluate a string that only interpolates each.key, each.value.<path>, local.project.<field>,
+    references to another for_each resource's literal attribute for the same key, and the
+    expressions `known` maps to stand-in values (e.g. an ARN only AWS knows)."""
+    if not isinstance(expr, str):
+        return expr
+    ref = _REFERENCE.match(expr)
+    if ref:
+        target = module.resource(ref["type"], ref["name"])
+        if ref["attr"] not in target:
+            raise Unsupported(f"{expr}: {ref['type']}.{ref['name']} sets no {ref['attr']}")
+        return render(module, target[ref["attr"]], env, key, value, known)
+
+    def substitute(m: re.Match) -> str:
+        inner = m.group(1).strip()
+        if inner.startswith("(") and inner.endswith(")"):
+            inner = inner[1:-1]
+        if known and inner in known:
+            return known[inner]
+        if inner == "each.key":
+            if key is None:
+                raise Unsupported(f"{expr}: each.key outside for_each")
+            return key
+        if inner.startswith("each.value."):
+            return str(_value_at(value, inner[len("each.value.") :], expr))
+        if inner.startswith("local.project."):
+            return str(_value_at(env.project, inner[len("local.project.") :], expr))
+        raise Unsupported(f"{expr}: cannot evaluate ${{{inner}}}")
+
+    # `$${` is Terraform's escape for a literal `${`.
+    rendered = _INTERPOLATION.sub(substitute, expr)
+    return rendered.replace("$${", "${")
+
+
+def references(expr: object) -> list[str]:
+    """Every `type.name` a (possibly nested) expression mentions."""
+    text = json.dumps(expr)
+    return re.findall(r"\b((?:data\.)?aws_[a-z0-9_]+\.[a-z0-9_]+)", text)

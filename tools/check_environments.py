@@ -1,0 +1,192 @@
+#!/usr/bin/env python3
+"""Validate environments/: each file against its JSON Schema, then the rules a schema cannot express.
+
+    .venv/bin/python tools/check_environments.py [DIR]     (DIR defaults to environments/)
+
+Exit 0 and one summary line when every file is valid; exit 2 and one line per problem
+(file, what is wrong, what to do) otherwise. Terraform and `promote` read the same files,
+so this runs in `make test` before either of them sees a bad file.
+
+Rules beyond the schema:
+- the file stem is a stage name usable as API Gateway stage, Lambda alias and GitHub environment;
+- exactly one stage has "upstream": null, every other upstream names an existing stage, and the
+  stages form one linear chain (no fork, no cycle);
+- canary weights strictly increase and the last one is 100;
+- alarm names are unique across all stages (CloudWatch names are unique per account and region).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jsonschema import Draft202012Validator
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DIR = ROOT / "environments"
+PROJECT_FILE = "project.json"
+STAGE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+@dataclass
+class Report:
+    """Outcome of a check: problems found, and the stage order when the chain is sound."""
+
+    errors: list[str] = field(default_factory=list)
+    order: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def _load(path: Path, report: Report) -> object | None:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        report.errors.append(f"{path}: missing; create it (see README, Environments)")
+    except json.JSONDecodeError as e:
+        report.errors.append(f"{path}: not valid JSON ({e.msg} at line {e.lineno} column {e.colno})")
+    return None
+
+
+def _schema_errors(path: Path, data: object, schema: dict) -> list[str]:
+    validator = Draft202012Validator(schema)
+    out = []
+    for err in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
+        where = "/".join(str(p) for p in err.absolute_path) or "(top level)"
+        out.append(f"{path}: {where}: {err.message}")
+    return out
+
+
+def check(environments_dir: str | Path = DEFAULT_DIR) -> Report:
+    """Validate every file of `environments_dir`; never raises for bad content."""
+    d = Path(environments_dir)
+    report = Report()
+    if not d.is_dir():
+        report.errors.append(f"{d}: not a directory")
+        return report
+    schema_dir = d / "schema"
+    project_schema = _load(schema_dir / "project.schema.json", report)
+    stage_schema = _load(schema_dir / "stage.schema.json", report)
+    if not report.ok:
+        return report
+
+    project = _load(d / PROJECT_FILE, report)
+    if project is not None:
+        report.errors += _schema_errors(d / PROJECT_FILE, project, project_schema)
+
+    stages: dict[str, dict] = {}
+    for path in sorted(d.glob("*.json")):
+        if path.name == PROJECT_FILE:
+            continue
+        if not STAGE_NAME.match(path.stem):
+            report.errors.append(
+                f"{path}: stage name '{path.stem}' must be lowercase letters, digits and _ starting "
+                "with a letter (it names the API stage, the Lambda alias and the GitHub environment)"
+            )
+            continue
+        data = _load(path, report)
+        if data is None:
+            continue
+        errors = _schema_errors(path, data, stage_schema)
+        report.errors += errors
+        if not errors:
+            stages[path.stem] = data
+    if not stages and report.ok:
+        report.errors.append(f"{d}: no stage files; add one <stage>.json per stage")
+    if not report.ok:
+        return report
+
+    report.errors += _chain_errors(d, stages, report)
+    for name, stage in stages.items():
+        report.errors += _strategy_errors(d / f"{name}.json", stage["strategy"])
+    report.errors += _alarm_name_errors(d, stages)
+    if not report.ok:
+        report.order = []
+    return report
+
+
+def _chain_errors(d: Path, stages: dict[str, dict], report: Report) -> list[str]:
+    roots = sorted(s for s, c in stages.items() if c["upstream"] is None)
+    if len(roots) != 1:
+        return [f"{d}: exactly one stage must have \"upstream\": null (the first stage), found {len(roots)}: {roots}"]
+    errors = []
+    next_of: dict[str, str] = {}
+    for name in sorted(stages):
+        up = stages[name]["upstream"]
+        if up is None:
+            continue
+        if up == name:
+            errors.append(f"{d / (name + '.json')}: upstream is the stage itself; name the stage it follows")
+        elif up not in stages:
+            errors.append(f"{d / (name + '.json')}: upstream '{up}' has no file {up}.json in {d}")
+        elif up in next_of:
+            errors.append(
+                f"{d}: stages '{next_of[up]}' and '{name}' both follow '{up}'; the path to live must be one line"
+            )
+        else:
+            next_of[up] = name
+    if errors:
+        return errors
+    order = [roots[0]]
+    while order[-1] in next_of:
+        order.append(next_of[order[-1]])
+    if len(order) != len(stages):
+        cut = sorted(set(stages) - set(order))
+        return [f"{d}: stages {cut} are not reachable from '{roots[0]}' (their upstream links form a cycle)"]
+    report.order = order
+    return []
+
+
+def _strategy_errors(path: Path, strategy: dict) -> list[str]:
+    if strategy["type"] != "canary":
+        return []
+    weights = [step["weight"] for step in strategy["steps"]]
+    errors = []
+    for i in range(1, len(weights)):
+        if weights[i] <= weights[i - 1]:
+            errors.append(
+                f"{path}: strategy/steps/{i}: weight {weights[i]} must be greater than the previous step's "
+                f"{weights[i - 1]} (weights strictly increase)"
+            )
+    if weights[-1] != 100:
+        errors.append(f"{path}: strategy/steps: the last weight is {weights[-1]}; it must be 100 (all traffic)")
+    return errors
+
+
+def _alarm_name_errors(d: Path, stages: dict[str, dict]) -> list[str]:
+    seen: dict[str, str] = {}
+    errors = []
+    for name in sorted(stages):
+        for alarm in stages[name]["alarms"]:
+            other = seen.get(alarm["name"])
+            if other is not None:
+                where = "twice in this file" if other == name else f"also in {other}.json"
+                errors.append(
+                    f"{d / (name + '.json')}: alarm name '{alarm['name']}' is used {where}; "
+                    "CloudWatch alarm names are unique per account and region"
+                )
+            seen[alarm["name"]] = name
+    return errors
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) > 1 or (argv and argv[0] in ("-h", "--help")):
+        print(__doc__.strip())
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    report = check(argv[0] if argv else DEFAULT_DIR)
+    if not report.ok:
+        for line in report.errors:
+            print(f"error: {line}", file=sys.stderr)
+        print(f"{len(report.errors)} problem(s) in the environments files", file=sys.stderr)
+        return 2
+    print(f"environments ok: {len(report.order)} stages, {' -> '.join(report.order)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
