@@ -34,7 +34,12 @@ impl Invocation {
             request_id: ctx
                 .map(|c| c.request_id.clone())
                 .filter(|id| !id.is_empty()),
-            region: ctx.and_then(|c| region_from_arn(&c.invoked_function_arn)),
+            // The ARN names the region; Lambda also always sets AWS_REGION, which covers
+            // emulators that pass a placeholder ARN.
+            region: ctx.and_then(|c| {
+                region_from_arn(&c.invoked_function_arn)
+                    .or_else(|| std::env::var("AWS_REGION").ok().filter(|r| !r.is_empty()))
+            }),
             stage: ext.request_context_ref().and_then(stage),
         }
     }
