@@ -1,0 +1,749 @@
+//! Integration-test harness: one real `moto_server` per test on a free loopback port, seeded
+//! by `tools/seed.py` from `environments/` exactly as Terraform would create the stack, the
+//! built `promote` binary run against it, and the alias read back through the Rust SDK.
+//!
+//! Every wait is bounded; only 127.0.0.1 is ever contacted; credentials are dummies and the
+//! shared AWS config files are pointed at a per-test empty directory so no real profile is read.
+#![allow(dead_code)] // each tests/it_*.rs binary uses a different part of the harness
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use aws_sdk_cloudwatch::types::StateValue;
+use aws_sdk_lambda::config::{BehaviorVersion, Credentials, Region};
+use serde_json::Value;
+
+/// The longest any single `promote` run may take in a test before it is killed.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
+const MOTO_START_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// A per-test scratch directory under target/, removed on drop.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(tag: &str) -> Scratch {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = workspace_root()
+            .join("target")
+            .join("it-scratch")
+            .join(format!(
+                "{tag}-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::SeqCst)
+            ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create scratch dir");
+        Scratch(dir)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+fn moto_server_bin() -> PathBuf {
+    find_on_path("moto_server")
+        .or_else(|| Some(workspace_root().join(".venv/bin/moto_server")).filter(|p| p.is_file()))
+        .unwrap_or_else(|| {
+            panic!(
+                "moto_server not found on PATH nor in .venv/bin: run `make test` (which creates \
+                 .venv and puts it on PATH) or `tools/venv.sh --no-checkov` first"
+            )
+        })
+}
+
+fn python_bin() -> PathBuf {
+    let venv = workspace_root().join(".venv/bin/python");
+    if venv.is_file() {
+        return venv;
+    }
+    find_on_path("python3").expect("python3 not found: run `tools/venv.sh --no-checkov` first")
+}
+
+/// A moto_server child process on 127.0.0.1, killed on drop.
+pub struct Moto {
+    child: Child,
+    pub port: u16,
+    pub endpoint: String,
+    log: PathBuf,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free loopback port")
+}
+
+/// One HTTP/1.0 request to the emulator, bounded in time; returns (status, body).
+pub fn http(port: u16, method: &str, path: &str) -> std::io::Result<(u16, String)> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(500))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    s.set_write_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\n\r\n"
+    )?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf)?;
+    let status = buf
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = buf
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
+impl Moto {
+    pub fn start(scratch: &Path) -> Moto {
+        let bin = moto_server_bin();
+        let mut last_log = String::new();
+        // A port picked free can be taken before moto binds it: retry with another.
+        for attempt in 0..5 {
+            let port = free_port();
+            let log = scratch.join(format!("moto-{attempt}.log"));
+            let out = std::fs::File::create(&log).expect("moto log");
+            let child = Command::new(&bin)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdin(Stdio::null())
+                .stdout(out.try_clone().unwrap())
+                .stderr(out)
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+            let mut moto = Moto {
+                child,
+                port,
+                endpoint: format!("http://127.0.0.1:{port}"),
+                log,
+            };
+            let deadline = Instant::now() + MOTO_START_TIMEOUT;
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = moto.child.try_wait() {
+                    break; // exited: port in use or broken install
+                }
+                if matches!(http(port, "GET", "/moto-api/data.json"), Ok((200, _))) {
+                    return moto;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            last_log = std::fs::read_to_string(&moto.log).unwrap_or_default();
+            drop(moto);
+        }
+        panic!(
+            "moto_server did not answer on 127.0.0.1 within {MOTO_START_TIMEOUT:?}; its log:\n{last_log}"
+        );
+    }
+
+    /// Wipes every resource in the emulator (moto's reset API).
+    pub fn reset(&self) {
+        let (status, body) = http(self.port, "POST", "/moto-api/reset").expect("moto reset");
+        assert_eq!(status, 200, "moto reset failed: {body}");
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What `tools/seed.py` printed.
+#[derive(Debug, Clone)]
+pub struct Seeded(pub Value);
+
+impl Seeded {
+    pub fn versions(&self) -> Vec<String> {
+        self.0["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect()
+    }
+    pub fn alarms(&self, stage: &str) -> Vec<String> {
+        self.0["stages"][stage]["alarms"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no stage {stage} in the seed output"))
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect()
+    }
+    pub fn function_name(&self) -> String {
+        self.0["function_name"].as_str().unwrap().to_string()
+    }
+}
+
+/// The alias as read back through the SDK: every field GetAlias returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AliasState {
+    pub arn: Option<String>,
+    pub name: Option<String>,
+    pub version: String,
+    pub description: Option<String>,
+    pub revision_id: Option<String>,
+    /// AdditionalVersionWeights; empty when there is no routing (absent or `{}`).
+    pub weights: BTreeMap<String, f64>,
+    /// Whether RoutingConfig was present at all (moto keeps `{}` after a clear).
+    pub routing_present: bool,
+}
+
+impl AliasState {
+    /// The only additional version and its weight, if the alias is split.
+    pub fn split(&self) -> Option<(String, f64)> {
+        assert!(
+            self.weights.len() <= 1,
+            "more than one additional version: {self:?}"
+        );
+        self.weights.iter().next().map(|(k, v)| (k.clone(), *v))
+    }
+}
+
+/// Output of one `promote` run.
+#[derive(Debug)]
+pub struct Run {
+    pub args: Vec<String>,
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn code(&self) -> i32 {
+        self.status.code().unwrap_or(-1)
+    }
+    #[track_caller]
+    pub fn assert_code(&self, want: i32) -> &Self {
+        assert_eq!(
+            self.code(),
+            want,
+            "`promote {}` exited {} (want {want})\n--- stdout\n{}\n--- stderr\n{}",
+            self.args.join(" "),
+            self.code(),
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+    /// Every stdout line that parses as a JSON object (`--output json` prints one per line).
+    pub fn json_lines(&self) -> Vec<Value> {
+        self.stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l.trim()).ok())
+            .filter(|v| v.is_object())
+            .collect()
+    }
+    pub fn output(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+/// A seeded emulator, the environments directory `promote` reads, and SDK clients.
+pub struct Stack {
+    pub moto: Moto,
+    pub seeded: Seeded,
+    pub environments: PathBuf,
+    pub region: String,
+    pub scratch: Scratch,
+    rt: tokio::runtime::Runtime,
+    pub lambda: aws_sdk_lambda::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+}
+
+/// How to edit a copy of `environments/` before seeding (short bakes, broken files...).
+pub type EnvEdit<'a> = &'a dyn Fn(&Path);
+
+impl Stack {
+    /// The repository's own environments/ as is.
+    pub fn new(tag: &str) -> Stack {
+        Stack::with_environments(tag, &|_| {})
+    }
+
+    /// A copy of environments/ whose bakes are `bake_seconds` and polls are 1 s, so whole
+    /// plans run in seconds while keeping the real stages, steps and alarms.
+    pub fn short_bakes(tag: &str, bake_seconds: u64) -> Stack {
+        Stack::with_environments(tag, &|dir| shorten_bakes(dir, bake_seconds))
+    }
+
+    pub fn with_environments(tag: &str, edit: EnvEdit) -> Stack {
+        let scratch = Scratch::new(tag);
+        let environments = scratch.path().join("environments");
+        copy_dir(&workspace_root().join("environments"), &environments);
+        edit(&environments);
+        let moto = Moto::start(scratch.path());
+        let seeded = seed(&moto.endpoint, &environments);
+        let project: Value = serde_json::from_str(
+            &std::fs::read_to_string(environments.join("project.json")).unwrap(),
+        )
+        .unwrap();
+        let region = project["region"]
+            .as_str()
+            .unwrap_or("us-east-1")
+            .to_string();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let creds = Credentials::new("testing", "testing", None, None, "integration-test");
+        let timeouts = aws_sdk_lambda::config::timeout::TimeoutConfig::builder()
+            .operation_timeout(Duration::from_secs(20))
+            .connect_timeout(Duration::from_secs(2))
+            .build();
+        let lambda = aws_sdk_lambda::Client::from_conf(
+            aws_sdk_lambda::Config::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .region(Region::new(region.clone()))
+                .credentials_provider(creds.clone())
+                .endpoint_url(&moto.endpoint)
+                .timeout_config(timeouts.clone())
+                .build(),
+        );
+        let cloudwatch = aws_sdk_cloudwatch::Client::from_conf(
+            aws_sdk_cloudwatch::Config::builder()
+                .behavior_version(aws_sdk_cloudwatch::config::BehaviorVersion::latest())
+                .region(aws_sdk_cloudwatch::config::Region::new(region.clone()))
+                .credentials_provider(aws_sdk_cloudwatch::config::Credentials::new(
+                    "testing",
+                    "testing",
+                    None,
+                    None,
+                    "integration-test",
+                ))
+                .endpoint_url(&moto.endpoint)
+                .timeout_config(timeouts)
+                .build(),
+        );
+        Stack {
+            moto,
+            seeded,
+            environments,
+            region,
+            scratch,
+            rt,
+            lambda,
+            cloudwatch,
+        }
+    }
+
+    pub fn function_name(&self) -> String {
+        self.seeded.function_name()
+    }
+
+    /// The `promote` command with the emulator's environment and nothing from the user's.
+    pub fn command(&self, args: &[&str]) -> Command {
+        self.command_in(&self.environments, args)
+    }
+
+    /// Like [`Stack::command`] with another environments directory.
+    pub fn command_in(&self, environments: &Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_promote"));
+        let empty_aws = self.scratch.path().join("no-aws-config");
+        for var in [
+            "AWS_PROFILE",
+            "AWS_DEFAULT_PROFILE",
+            "AWS_ROLE_ARN",
+            "AWS_WEB_IDENTITY_TOKEN_FILE",
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+            "PROMOTE_ENVIRONMENTS",
+            "RUST_LOG",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.env("AWS_ENDPOINT_URL", &self.moto.endpoint)
+            .env("AWS_REGION", &self.region)
+            .env("AWS_DEFAULT_REGION", &self.region)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_SESSION_TOKEN", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", empty_aws.join("config"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", empty_aws.join("credentials"))
+            .env("NO_COLOR", "1")
+            .arg("--environments")
+            .arg(environments)
+            .args(args)
+            .current_dir(self.scratch.path())
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs `promote ARGS` to completion (killed after [`COMMAND_TIMEOUT`]).
+    pub fn promote(&self, args: &[&str]) -> Run {
+        let child = self.spawn(args);
+        child.wait_timeout(COMMAND_TIMEOUT)
+    }
+
+    /// Runs `promote --environments DIR ARGS` to completion.
+    pub fn promote_in(&self, environments: &Path, args: &[&str]) -> Run {
+        self.spawn_cmd(self.command_in(environments, args), args)
+            .wait_timeout(COMMAND_TIMEOUT)
+    }
+
+    /// Starts `promote ARGS` in the background; output goes to files in the scratch dir.
+    pub fn spawn(&self, args: &[&str]) -> Running {
+        self.spawn_cmd(self.command(args), args)
+    }
+
+    fn spawn_cmd(&self, mut cmd: Command, args: &[&str]) -> Running {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let n = N.fetch_add(1, Ordering::SeqCst);
+        let out = self.scratch.path().join(format!("promote-{n}.out"));
+        let err = self.scratch.path().join(format!("promote-{n}.err"));
+        let child = cmd
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .spawn()
+            .expect("run the promote binary");
+        Running {
+            child: Some(child),
+            args: args.iter().map(|s| s.to_string()).collect(),
+            out,
+            err,
+        }
+    }
+
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.rt.block_on(f)
+    }
+
+    pub fn alias(&self, stage: &str) -> AliasState {
+        let out = self
+            .block_on(
+                self.lambda
+                    .get_alias()
+                    .function_name(self.function_name())
+                    .name(stage)
+                    .send(),
+            )
+            .unwrap_or_else(|e| panic!("GetAlias {stage}: {e:?}"));
+        let routing = out.routing_config();
+        let weights = routing
+            .and_then(|r| r.additional_version_weights())
+            .map(|w| w.iter().map(|(k, v)| (k.clone(), *v)).collect())
+            .unwrap_or_default();
+        AliasState {
+            arn: out.alias_arn().map(str::to_string),
+            name: out.name().map(str::to_string),
+            version: out.function_version().unwrap_or_default().to_string(),
+            description: out.description().map(str::to_string),
+            revision_id: out.revision_id().map(str::to_string),
+            weights,
+            routing_present: routing.is_some(),
+        }
+    }
+
+    /// Every alias of the function, for before/after comparisons of a whole stack.
+    pub fn all_aliases(&self) -> Vec<AliasState> {
+        let stages: Vec<String> = self.seeded.0["stages"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        stages.iter().map(|s| self.alias(s)).collect()
+    }
+
+    /// Moves an alias directly through the SDK (sets up a state without `promote`).
+    pub fn set_alias(&self, stage: &str, version: &str, split: Option<(&str, f64)>) {
+        let mut routing = aws_sdk_lambda::types::AliasRoutingConfiguration::builder();
+        if let Some((v, w)) = split {
+            routing = routing.additional_version_weights(v, w);
+        }
+        self.block_on(
+            self.lambda
+                .update_alias()
+                .function_name(self.function_name())
+                .name(stage)
+                .function_version(version)
+                .routing_config(routing.build())
+                .send(),
+        )
+        .unwrap_or_else(|e| panic!("UpdateAlias {stage}: {e:?}"));
+    }
+
+    pub fn set_alarm(&self, name: &str, state: StateValue) {
+        self.block_on(
+            self.cloudwatch
+                .set_alarm_state()
+                .alarm_name(name)
+                .state_value(state)
+                .state_reason("set by the integration test")
+                .send(),
+        )
+        .unwrap_or_else(|e| panic!("SetAlarmState {name}: {e:?}"));
+    }
+
+    /// Published versions (without $LATEST) with their descriptions.
+    pub fn versions(&self) -> Vec<(String, String)> {
+        let out = self
+            .block_on(
+                self.lambda
+                    .list_versions_by_function()
+                    .function_name(self.function_name())
+                    .send(),
+            )
+            .expect("ListVersionsByFunction");
+        out.versions()
+            .iter()
+            .filter(|v| v.version() != Some("$LATEST"))
+            .map(|v| {
+                (
+                    v.version().unwrap_or_default().to_string(),
+                    v.description().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    /// Polls the alias every 50 ms until `pred` holds; None after `timeout`.
+    pub fn wait_alias(
+        &self,
+        stage: &str,
+        timeout: Duration,
+        pred: impl Fn(&AliasState) -> bool,
+    ) -> Option<(AliasState, Duration)> {
+        let start = Instant::now();
+        loop {
+            let a = self.alias(stage);
+            if pred(&a) {
+                return Some((a, start.elapsed()));
+            }
+            if start.elapsed() > timeout {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Writes a zip whose `bootstrap` carries a build stamp, with the fixture's own code.
+    pub fn fake_zip(&self, file: &str, name: &str, semver: &str, sha: &str) -> PathBuf {
+        let path = self.scratch.path().join(file);
+        let status = Command::new(python_bin())
+            .arg("-c")
+            .arg(
+                "import sys; sys.path.insert(0, sys.argv[1]); import seed; \
+                 open(sys.argv[2], 'wb').write(seed.fake_zip(sys.argv[3], sys.argv[4], sys.argv[5]))",
+            )
+            .arg(workspace_root().join("tools"))
+            .arg(&path)
+            .args([name, semver, sha])
+            .status()
+            .expect("python for the fake zip");
+        assert!(status.success(), "writing the fake zip failed");
+        path
+    }
+}
+
+/// A `promote` run in the background; killed on drop if still running.
+pub struct Running {
+    child: Option<Child>,
+    pub args: Vec<String>,
+    out: PathBuf,
+    err: PathBuf,
+}
+
+impl Running {
+    pub fn stdout_so_far(&self) -> String {
+        std::fs::read_to_string(&self.out).unwrap_or_default()
+    }
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
+    }
+    /// `kill -9`: no chance to clean up, exactly like a lost CI runner.
+    pub fn kill9(mut self) -> Run {
+        let mut child = self.child.take().unwrap();
+        child.kill().expect("SIGKILL promote");
+        let status = child.wait().unwrap();
+        self.collect(status)
+    }
+    pub fn wait_timeout(mut self, timeout: Duration) -> Run {
+        let mut child = self.child.take().unwrap();
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "`promote {}` still running after {timeout:?}; killed\n--- stdout\n{}\n--- stderr\n{}",
+                    self.args.join(" "),
+                    std::fs::read_to_string(&self.out).unwrap_or_default(),
+                    std::fs::read_to_string(&self.err).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        self.collect(status)
+    }
+    fn collect(&self, status: ExitStatus) -> Run {
+        Run {
+            args: self.args.clone(),
+            status,
+            stdout: std::fs::read_to_string(&self.out).unwrap_or_default(),
+            stderr: std::fs::read_to_string(&self.err).unwrap_or_default(),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn seed(endpoint: &str, environments: &Path) -> Seeded {
+    let out = Command::new(python_bin())
+        .arg(workspace_root().join("tools/seed.py"))
+        .args(["--endpoint", endpoint, "--environments"])
+        .arg(environments)
+        .env_remove("AWS_REGION")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run tools/seed.py");
+    assert!(
+        out.status.success(),
+        "tools/seed.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Seeded(serde_json::from_slice(&out.stdout).expect("seed.py prints one JSON object"))
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
+pub fn edit_json(path: &Path, f: impl FnOnce(&mut Value)) {
+    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    f(&mut v);
+    std::fs::write(path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+}
+
+/// Every stage file's bakes set to `secs` and its poll to 1 s.
+pub fn shorten_bakes(dir: &Path, secs: u64) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "json") && p.file_name().unwrap() != "project.json" {
+            edit_json(&p, |v| {
+                v["poll_interval_seconds"] = 1.into();
+                let strategy = &mut v["strategy"];
+                if let Some(steps) = strategy.get_mut("steps").and_then(Value::as_array_mut) {
+                    for s in steps {
+                        s["bake_seconds"] = secs.into();
+                    }
+                } else {
+                    strategy["bake_seconds"] = secs.into();
+                }
+            });
+        }
+    }
+}
+
+/// Replaces what varies between runs (API ids, ports, timestamps, revision ids, request ids)
+/// so `--output json` and `--dry-run` output can be snapshot with insta.
+pub fn redact(stack: &Stack, value: &mut Value) {
+    let api_id = stack.seeded.0["rest_api_id"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    fn walk(v: &mut Value, key: Option<&str>, api_id: &str, port: &str) {
+        let volatile = key.is_some_and(|k| {
+            let k = k.to_lowercase();
+            [
+                "time",
+                "timestamp",
+                "updated",
+                "revision",
+                "request_id",
+                "elapsed",
+                "started",
+                "at",
+            ]
+            .iter()
+            .any(|w| k == *w || k.ends_with(&format!("_{w}")) || k.starts_with(&format!("{w}_")))
+        });
+        match v {
+            Value::String(s) if volatile => *s = "[redacted]".into(),
+            Value::Number(_) if volatile => *v = Value::String("[redacted]".into()),
+            Value::String(s) => *s = redact_text(s, api_id, port),
+            Value::Array(a) => a.iter_mut().for_each(|x| walk(x, None, api_id, port)),
+            Value::Object(m) => m
+                .iter_mut()
+                .for_each(|(k, x)| walk(x, Some(k), api_id, port)),
+            _ => {}
+        }
+    }
+    walk(value, None, &api_id, &stack.moto.port.to_string());
+}
+
+pub fn redact_text(s: &str, api_id: &str, port: &str) -> String {
+    let mut s = s.to_string();
+    if !api_id.is_empty() {
+        s = s.replace(api_id, "[api-id]");
+    }
+    s.replace(&format!("127.0.0.1:{port}"), "127.0.0.1:[port]")
+}
+
+/// Stage names in the order a `status --output json` run lists them, whether it prints one
+/// object with a `stages` array or one object per stage.
+pub fn stage_order(lines: &[Value]) -> Vec<String> {
+    let mut order = Vec::new();
+    let name = |v: &Value| -> Option<String> {
+        v.get("stage")
+            .or_else(|| v.get("name"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    for line in lines {
+        if let Some(stages) = line.get("stages").and_then(Value::as_array) {
+            order.extend(stages.iter().filter_map(name));
+        } else if let Some(n) = line.get("stage").and_then(Value::as_str) {
+            order.push(n.to_string());
+        }
+    }
+    order.dedup();
+    order
+}
