@@ -6,12 +6,14 @@
 
 pub mod config;
 pub mod duration;
+pub mod plan;
 pub mod stamp;
 pub mod version;
 pub mod weight;
 
 pub use config::{Alarm, AlarmKind, ConfigError, Environments, Project, Stage, Step, Strategy};
 pub use duration::{format_duration, parse_duration};
+pub use plan::{AliasView, PlanError, Split};
 pub use stamp::BuildStamp;
 pub use version::{Version, VersionError};
 pub use weight::{Weight, WeightError};

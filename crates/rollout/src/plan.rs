@@ -1,0 +1,776 @@
+//! The decisions of a rollout, as pure functions over what was read from AWS.
+//!
+//! The state of a rollout is the alias itself: the version it serves (stable), and at most
+//! one additional version (the candidate) with its weight. Every function here takes that
+//! state and the stage's configuration and says what to do next, so a run that starts
+//! anywhere (a fresh start, a rerun after `kill -9`, another machine) makes the same call.
+
+use std::fmt;
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::config::Step;
+use crate::stamp::BuildStamp;
+use crate::version::Version;
+use crate::weight::Weight;
+
+/// The candidate and its share of the alias's traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Split {
+    pub version: Version,
+    pub weight: Weight,
+}
+
+/// What an alias routes: `version` takes everything the split does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AliasView {
+    pub version: Version,
+    pub split: Option<Split>,
+}
+
+impl fmt::Display for AliasView {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.split {
+            None => write!(f, "version {} (100%)", self.version),
+            Some(s) => write!(
+                f,
+                "version {} with version {} at {}",
+                self.version, s.version, s.weight
+            ),
+        }
+    }
+}
+
+/// How the CLI should treat a refusal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The input cannot work as given (exit 2).
+    BadInput,
+    /// A safety guard said no (exit 3).
+    Guard,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum PlanError {
+    #[error("stage {stage} has no upstream stage to take a candidate from; pass --version N")]
+    NoUpstream { stage: String },
+    #[error(
+        "no version serves 100% of {upstream}: it is mid-canary ({view}); finish or roll back {upstream} first, or pass --version N"
+    )]
+    UpstreamMidCanary { upstream: String, view: AliasView },
+    #[error(
+        "{stage} is mid-canary with version {in_flight} at {weight}; complete it (`promote complete --stage {stage}`) or roll it back (`promote rollback --stage {stage}`) before starting version {requested}"
+    )]
+    OtherCanaryInFlight {
+        stage: String,
+        in_flight: Version,
+        weight: Weight,
+        requested: Version,
+    },
+    #[error(
+        "refusing to downgrade {stage}: candidate version {candidate} is {candidate_semver}, lower than {stable_semver} served by version {stable}; pass --allow-downgrade if this is intended"
+    )]
+    Downgrade {
+        stage: String,
+        candidate: Version,
+        candidate_semver: semver::Version,
+        stable: Version,
+        stable_semver: semver::Version,
+    },
+    #[error(
+        "cannot compare versions on {stage}: the semver of version {version} is unknown (its description {description:?} is not `<name> <semver> <git sha>`); pass --allow-downgrade to move anyway"
+    )]
+    UnknownSemver {
+        stage: String,
+        version: Version,
+        description: String,
+    },
+    #[error("{0}")]
+    Routing(#[from] RoutingError),
+    #[error(
+        "nothing to advance on {stage}: no canary in progress (it serves {view}); start one with `promote canary --stage {stage}`"
+    )]
+    NoCanary { stage: String, view: AliasView },
+    #[error(
+        "--weight {requested} does not advance {stage}, which already sends {current} to the candidate; give a weight above {current}"
+    )]
+    NotForward {
+        stage: String,
+        requested: Weight,
+        current: Weight,
+    },
+}
+
+impl PlanError {
+    pub fn refusal(&self) -> Refusal {
+        match self {
+            PlanError::UpstreamMidCanary { .. }
+            | PlanError::OtherCanaryInFlight { .. }
+            | PlanError::Downgrade { .. }
+            | PlanError::UnknownSemver { .. } => Refusal::Guard,
+            PlanError::NoUpstream { .. }
+            | PlanError::Routing(_)
+            | PlanError::NoCanary { .. }
+            | PlanError::NotForward { .. } => Refusal::BadInput,
+        }
+    }
+}
+
+/// Lambda's own rules for a weighted alias, checked before any call so that a bad request
+/// never reaches AWS (and never half-applies).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum RoutingError {
+    #[error(
+        "version {version} is not a published version of the function (published: {})",
+        list(published)
+    )]
+    UnknownVersion {
+        version: Version,
+        published: Vec<Version>,
+    },
+    #[error(
+        "the candidate cannot be the version the alias already serves ({0}); a split needs two different versions"
+    )]
+    SameVersion(Version),
+    #[error("a split weight must be strictly between 0% and 100%, not {0}")]
+    WeightOutOfRange(Weight),
+}
+
+fn list(published: &[Version]) -> String {
+    if published.is_empty() {
+        return "none".into();
+    }
+    let shown: Vec<String> = published.iter().map(Version::to_string).collect();
+    shown.join(", ")
+}
+
+/// Which version to roll out. An explicit `--version` wins; otherwise a canary already in
+/// flight on this stage is resumed; otherwise it is the version serving 100% upstream.
+pub fn choose_candidate(
+    stage: &str,
+    explicit: Option<Version>,
+    current: &AliasView,
+    upstream: Option<(&str, &AliasView)>,
+) -> Result<Version, PlanError> {
+    if let Some(split) = current.split {
+        return match explicit {
+            Some(v) if v != split.version => Err(PlanError::OtherCanaryInFlight {
+                stage: stage.into(),
+                in_flight: split.version,
+                weight: split.weight,
+                requested: v,
+            }),
+            _ => Ok(split.version),
+        };
+    }
+    if let Some(v) = explicit {
+        return Ok(v);
+    }
+    match upstream {
+        None => Err(PlanError::NoUpstream {
+            stage: stage.into(),
+        }),
+        Some((name, view)) if view.split.is_some() => Err(PlanError::UpstreamMidCanary {
+            upstream: name.into(),
+            view: *view,
+        }),
+        Some((_, view)) => Ok(view.version),
+    }
+}
+
+/// Whether moving `stable` -> `candidate` should happen at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Move {
+    /// The stage already serves the candidate: nothing to do, successfully.
+    NoOp,
+    Proceed,
+}
+
+/// The semver guard. Stamps are `None` when a version's description does not parse.
+pub fn semver_guard(
+    stage: &str,
+    candidate: (Version, Option<&BuildStamp>, &str),
+    stable: (Version, Option<&BuildStamp>, &str),
+    allow_downgrade: bool,
+) -> Result<Move, PlanError> {
+    let (cand_v, cand_stamp, cand_desc) = candidate;
+    let (stable_v, stable_stamp, stable_desc) = stable;
+    if cand_v == stable_v {
+        return Ok(Move::NoOp);
+    }
+    if allow_downgrade {
+        return Ok(Move::Proceed);
+    }
+    let unknown = |version, description: &str| PlanError::UnknownSemver {
+        stage: stage.into(),
+        version,
+        description: description.into(),
+    };
+    let cand = cand_stamp.ok_or_else(|| unknown(cand_v, cand_desc))?;
+    let stable = stable_stamp.ok_or_else(|| unknown(stable_v, stable_desc))?;
+    if cand.semver < stable.semver {
+        return Err(PlanError::Downgrade {
+            stage: stage.into(),
+            candidate: cand_v,
+            candidate_semver: cand.semver.clone(),
+            stable: stable_v,
+            stable_semver: stable.semver.clone(),
+        });
+    }
+    Ok(Move::Proceed)
+}
+
+/// Checks a split against Lambda's routing rules and the versions that exist.
+pub fn validate_split(
+    stable: Version,
+    split: Split,
+    published: &[Version],
+) -> Result<(), RoutingError> {
+    validate_target(stable, published)?;
+    validate_target(split.version, published)?;
+    if split.version == stable {
+        return Err(RoutingError::SameVersion(stable));
+    }
+    if split.weight.is_full() || split.weight.hundredths() == 0 {
+        return Err(RoutingError::WeightOutOfRange(split.weight));
+    }
+    Ok(())
+}
+
+/// Checks that a version an alias is about to serve is published.
+pub fn validate_target(version: Version, published: &[Version]) -> Result<(), RoutingError> {
+    if published.contains(&version) {
+        Ok(())
+    } else {
+        Err(RoutingError::UnknownVersion {
+            version,
+            published: published.to_vec(),
+        })
+    }
+}
+
+/// The steps still to run, given the candidate's current weight on the alias.
+///
+/// A fresh start runs every step. A rerun (after Ctrl-C or `kill -9`) finds the split
+/// still in place and holds it: it first bakes at the current weight (with the bake of the
+/// step it belongs to) and then carries on with the steps above it. It never starts over
+/// from the first step and never jumps to 100%.
+pub fn remaining_steps(steps: &[Step], current: Option<Weight>) -> Vec<Step> {
+    let Some(c) = current else {
+        return steps.to_vec();
+    };
+    let hold_bake = steps
+        .iter()
+        .rev()
+        .find(|s| s.weight <= c)
+        .or(steps.first())
+        .map_or(Duration::ZERO, |s| s.bake);
+    let mut out = vec![Step {
+        weight: c,
+        bake: hold_bake,
+    }];
+    out.extend(steps.iter().filter(|s| s.weight > c).copied());
+    out
+}
+
+/// The weight `promote advance` moves to: `--weight` if given (it must be above the current
+/// one), else the next step of the plan. [`Weight::FULL`] means: complete the promotion.
+pub fn advance_to(
+    stage: &str,
+    steps: &[Step],
+    current: &AliasView,
+    requested: Option<Weight>,
+) -> Result<Weight, PlanError> {
+    let Some(split) = current.split else {
+        return Err(PlanError::NoCanary {
+            stage: stage.into(),
+            view: *current,
+        });
+    };
+    if let Some(w) = requested {
+        if w <= split.weight {
+            return Err(PlanError::NotForward {
+                stage: stage.into(),
+                requested: w,
+                current: split.weight,
+            });
+        }
+        return Ok(w);
+    }
+    Ok(steps
+        .iter()
+        .map(|s| s.weight)
+        .find(|w| *w > split.weight)
+        .unwrap_or(Weight::FULL))
+}
+
+/// A CloudWatch alarm state, as promote cares about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlarmValue {
+    Ok,
+    Alarm,
+    InsufficientData,
+}
+
+impl fmt::Display for AlarmValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AlarmValue::Ok => "OK",
+            AlarmValue::Alarm => "ALARM",
+            AlarmValue::InsufficientData => "INSUFFICIENT_DATA",
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlarmReading {
+    pub name: String,
+    pub value: AlarmValue,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Healthy,
+    /// The first failing alarm, in configuration order.
+    Failing(AlarmReading),
+    /// Configured alarms CloudWatch does not have: they cannot protect the rollout.
+    Missing(Vec<String>),
+}
+
+/// Whether the stage's alarms allow traffic on the candidate. ALARM always fails;
+/// INSUFFICIENT_DATA (no traffic yet, typical right after a shift) only when configured.
+pub fn alarm_verdict(
+    configured: &[String],
+    readings: &[AlarmReading],
+    insufficient_data_is_failure: bool,
+) -> Verdict {
+    let missing: Vec<String> = configured
+        .iter()
+        .filter(|n| !readings.iter().any(|r| &r.name == *n))
+        .cloned()
+        .collect();
+    for name in configured {
+        if let Some(r) = readings.iter().find(|r| &r.name == name) {
+            let failing = match r.value {
+                AlarmValue::Alarm => true,
+                AlarmValue::InsufficientData => insufficient_data_is_failure,
+                AlarmValue::Ok => false,
+            };
+            if failing {
+                return Verdict::Failing(r.clone());
+            }
+        }
+    }
+    if missing.is_empty() {
+        Verdict::Healthy
+    } else {
+        Verdict::Missing(missing)
+    }
+}
+
+/// What promote records in the alias description when it moves the alias's version, so
+/// that `rollback --to-previous` can go back without any local state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AliasNote {
+    pub previous: Option<Version>,
+}
+
+const NOTE_PREFIX: &str = "promote:";
+
+impl AliasNote {
+    /// Reads a description; anything promote did not write is an empty note.
+    pub fn parse(description: &str) -> AliasNote {
+        let Some(rest) = description.trim().strip_prefix(NOTE_PREFIX) else {
+            return AliasNote::default();
+        };
+        let previous = rest
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix("previous="))
+            .and_then(|v| Version::parse(v).ok());
+        AliasNote { previous }
+    }
+
+    pub fn format(&self) -> String {
+        match self.previous {
+            Some(v) => format!("{NOTE_PREFIX} previous={v}"),
+            None => NOTE_PREFIX.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(n: u64) -> Version {
+        Version::new(n).unwrap()
+    }
+    fn w(p: &str) -> Weight {
+        Weight::parse_percent(p).unwrap()
+    }
+    fn at(version: u64) -> AliasView {
+        AliasView {
+            version: v(version),
+            split: None,
+        }
+    }
+    fn split(version: u64, cand: u64, weight: &str) -> AliasView {
+        AliasView {
+            version: v(version),
+            split: Some(Split {
+                version: v(cand),
+                weight: w(weight),
+            }),
+        }
+    }
+    fn step(p: &str, secs: u64) -> Step {
+        Step {
+            weight: w(p),
+            bake: Duration::from_secs(secs),
+        }
+    }
+    fn plan() -> Vec<Step> {
+        vec![step("10", 300), step("50", 200), step("100", 120)]
+    }
+    fn stamp(semver: &str) -> BuildStamp {
+        BuildStamp::parse(&format!("app {semver} unknown")).unwrap()
+    }
+
+    #[test]
+    fn candidate_is_explicit_else_resumed_else_upstream_stable() {
+        assert_eq!(
+            choose_candidate("live", Some(v(3)), &at(1), Some(("test", &at(2)))),
+            Ok(v(3))
+        );
+        assert_eq!(
+            choose_candidate("live", None, &at(1), Some(("test", &at(2)))),
+            Ok(v(2))
+        );
+        // Mid-canary: resume the version in flight even if upstream has moved on.
+        assert_eq!(
+            choose_candidate("live", None, &split(1, 2, "10"), Some(("test", &at(3)))),
+            Ok(v(2))
+        );
+        assert_eq!(
+            choose_candidate("live", Some(v(2)), &split(1, 2, "10"), None),
+            Ok(v(2))
+        );
+    }
+
+    #[test]
+    fn candidate_refusals() {
+        assert_eq!(
+            choose_candidate("dev", None, &at(1), None),
+            Err(PlanError::NoUpstream {
+                stage: "dev".into()
+            })
+        );
+        let e =
+            choose_candidate("live", None, &at(1), Some(("test", &split(2, 3, "10")))).unwrap_err();
+        assert_eq!(e.refusal(), Refusal::Guard);
+        assert!(
+            e.to_string().contains("no version serves 100% of test"),
+            "{e}"
+        );
+        let e = choose_candidate("live", Some(v(3)), &split(1, 2, "10"), None).unwrap_err();
+        assert_eq!(e.refusal(), Refusal::Guard);
+        assert!(
+            e.to_string().contains("mid-canary with version 2 at 10%"),
+            "{e}"
+        );
+        assert!(
+            e.to_string().contains("promote rollback --stage live"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn semver_guard_allows_upgrades_and_equal_semver() {
+        let (a, b) = (stamp("0.1.0"), stamp("0.2.0"));
+        assert_eq!(
+            semver_guard("live", (v(2), Some(&b), ""), (v(1), Some(&a), ""), false),
+            Ok(Move::Proceed)
+        );
+        assert_eq!(
+            semver_guard("live", (v(2), Some(&a), ""), (v(1), Some(&a), ""), false),
+            Ok(Move::Proceed)
+        );
+    }
+
+    #[test]
+    fn semver_guard_refuses_downgrades_unless_allowed() {
+        let (a, b) = (stamp("0.1.0"), stamp("0.2.0"));
+        let e = semver_guard("dev", (v(1), Some(&a), ""), (v(2), Some(&b), ""), false).unwrap_err();
+        assert_eq!(e.refusal(), Refusal::Guard);
+        let msg = e.to_string();
+        assert!(
+            msg.contains("downgrade")
+                && msg.contains("0.1.0")
+                && msg.contains("0.2.0")
+                && msg.contains("--allow-downgrade"),
+            "{msg}"
+        );
+        assert_eq!(
+            semver_guard("dev", (v(1), Some(&a), ""), (v(2), Some(&b), ""), true),
+            Ok(Move::Proceed)
+        );
+        // Pre-releases sort below their release.
+        let rc = stamp("0.2.0-rc.1");
+        assert!(semver_guard("dev", (v(3), Some(&rc), ""), (v(2), Some(&b), ""), false).is_err());
+    }
+
+    #[test]
+    fn unknown_semver_needs_allow_downgrade() {
+        let a = stamp("0.1.0");
+        let e = semver_guard(
+            "live",
+            (v(4), None, "built by hand"),
+            (v(1), Some(&a), ""),
+            false,
+        )
+        .unwrap_err();
+        assert_eq!(e.refusal(), Refusal::Guard);
+        assert!(
+            e.to_string().contains("version 4") && e.to_string().contains("built by hand"),
+            "{e}"
+        );
+        assert!(semver_guard("live", (v(4), Some(&a), ""), (v(1), None, ""), false).is_err());
+        assert_eq!(
+            semver_guard("live", (v(4), None, ""), (v(1), None, ""), true),
+            Ok(Move::Proceed)
+        );
+    }
+
+    #[test]
+    fn candidate_equal_to_stable_is_a_no_op_even_without_stamps() {
+        assert_eq!(
+            semver_guard("live", (v(2), None, ""), (v(2), None, ""), false),
+            Ok(Move::NoOp)
+        );
+    }
+
+    #[test]
+    fn split_validation_follows_lambda_rules() {
+        let published = [v(1), v(2), v(3)];
+        assert_eq!(
+            validate_split(
+                v(1),
+                Split {
+                    version: v(2),
+                    weight: w("10")
+                },
+                &published
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            validate_split(
+                v(1),
+                Split {
+                    version: v(1),
+                    weight: w("10")
+                },
+                &published
+            ),
+            Err(RoutingError::SameVersion(v(1)))
+        );
+        assert_eq!(
+            validate_split(
+                v(1),
+                Split {
+                    version: v(2),
+                    weight: Weight::FULL
+                },
+                &published
+            ),
+            Err(RoutingError::WeightOutOfRange(Weight::FULL))
+        );
+        let e = validate_split(
+            v(1),
+            Split {
+                version: v(99),
+                weight: w("10"),
+            },
+            &published,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "version 99 is not a published version of the function (published: 1, 2, 3)"
+        );
+        assert!(
+            validate_split(
+                v(7),
+                Split {
+                    version: v(2),
+                    weight: w("10")
+                },
+                &published
+            )
+            .is_err()
+        );
+        assert_eq!(PlanError::from(e).refusal(), Refusal::BadInput);
+        assert!(validate_target(v(3), &published).is_ok());
+        assert!(
+            validate_target(v(1), &[])
+                .unwrap_err()
+                .to_string()
+                .contains("published: none")
+        );
+    }
+
+    #[test]
+    fn a_fresh_run_does_every_step() {
+        assert_eq!(remaining_steps(&plan(), None), plan());
+    }
+
+    #[test]
+    fn a_rerun_holds_the_current_weight_then_continues() {
+        assert_eq!(
+            remaining_steps(&plan(), Some(w("10"))),
+            vec![step("10", 300), step("50", 200), step("100", 120)]
+        );
+        assert_eq!(
+            remaining_steps(&plan(), Some(w("50"))),
+            vec![step("50", 200), step("100", 120)]
+        );
+        // A weight set by hand between steps bakes with the step below it, then goes on up.
+        assert_eq!(
+            remaining_steps(&plan(), Some(w("30"))),
+            vec![step("30", 300), step("50", 200), step("100", 120)]
+        );
+        // Below the first step: bake as the first step would, then every step above.
+        assert_eq!(
+            remaining_steps(&plan(), Some(w("5"))),
+            vec![
+                step("5", 300),
+                step("10", 300),
+                step("50", 200),
+                step("100", 120)
+            ]
+        );
+        // Above the last split step: hold, then complete.
+        assert_eq!(
+            remaining_steps(&plan(), Some(w("75"))),
+            vec![step("75", 200), step("100", 120)]
+        );
+    }
+
+    #[test]
+    fn a_rerun_never_goes_back_to_zero_nor_straight_to_full() {
+        for pct in ["0.01", "5", "10", "30", "50", "99.99"] {
+            let steps = remaining_steps(&plan(), Some(w(pct)));
+            assert_eq!(steps[0].weight, w(pct), "first step must hold {pct}");
+            assert!(
+                steps.windows(2).all(|p| p[0].weight < p[1].weight),
+                "{steps:?}"
+            );
+            assert!(steps.len() >= 2 && steps.last().unwrap().weight.is_full());
+        }
+    }
+
+    #[test]
+    fn advance_goes_to_the_next_step_or_the_requested_weight() {
+        assert_eq!(
+            advance_to("live", &plan(), &split(1, 2, "10"), None),
+            Ok(w("50"))
+        );
+        assert_eq!(
+            advance_to("live", &plan(), &split(1, 2, "30"), None),
+            Ok(w("50"))
+        );
+        assert_eq!(
+            advance_to("live", &plan(), &split(1, 2, "50"), None),
+            Ok(Weight::FULL)
+        );
+        assert_eq!(
+            advance_to("live", &[], &split(1, 2, "50"), None),
+            Ok(Weight::FULL)
+        );
+        assert_eq!(
+            advance_to("live", &plan(), &split(1, 2, "10"), Some(w("25"))),
+            Ok(w("25"))
+        );
+        let e = advance_to("live", &plan(), &split(1, 2, "50"), Some(w("25"))).unwrap_err();
+        assert_eq!(e.refusal(), Refusal::BadInput);
+        assert!(e.to_string().contains("above 50%"), "{e}");
+        let e = advance_to("live", &plan(), &at(1), None).unwrap_err();
+        assert!(e.to_string().contains("no canary in progress"), "{e}");
+    }
+
+    fn reading(name: &str, value: AlarmValue) -> AlarmReading {
+        AlarmReading {
+            name: name.into(),
+            value,
+            reason: format!("{name} reason"),
+        }
+    }
+
+    #[test]
+    fn alarm_verdicts() {
+        let names = vec!["a".to_string(), "b".to_string()];
+        let ok = [reading("a", AlarmValue::Ok), reading("b", AlarmValue::Ok)];
+        assert_eq!(alarm_verdict(&names, &ok, false), Verdict::Healthy);
+        let fired = [
+            reading("a", AlarmValue::Ok),
+            reading("b", AlarmValue::Alarm),
+        ];
+        assert_eq!(
+            alarm_verdict(&names, &fired, false),
+            Verdict::Failing(reading("b", AlarmValue::Alarm))
+        );
+        let quiet = [
+            reading("a", AlarmValue::InsufficientData),
+            reading("b", AlarmValue::Ok),
+        ];
+        assert_eq!(alarm_verdict(&names, &quiet, false), Verdict::Healthy);
+        assert_eq!(
+            alarm_verdict(&names, &quiet, true),
+            Verdict::Failing(reading("a", AlarmValue::InsufficientData))
+        );
+        assert_eq!(
+            alarm_verdict(&names, &ok[..1], false),
+            Verdict::Missing(vec!["b".into()])
+        );
+        // A firing alarm is reported even when another is missing.
+        assert_eq!(
+            alarm_verdict(&names, &[reading("a", AlarmValue::Alarm)], false),
+            Verdict::Failing(reading("a", AlarmValue::Alarm))
+        );
+        // Alarms of other stages in the answer do not count.
+        assert_eq!(
+            alarm_verdict(&[], &[reading("x", AlarmValue::Alarm)], false),
+            Verdict::Healthy
+        );
+    }
+
+    #[test]
+    fn alias_note_round_trips_and_ignores_foreign_descriptions() {
+        let note = AliasNote {
+            previous: Some(v(3)),
+        };
+        assert_eq!(note.format(), "promote: previous=3");
+        assert_eq!(AliasNote::parse(&note.format()), note);
+        assert_eq!(AliasNote::parse("promote:"), AliasNote::default());
+        assert_eq!(
+            AliasNote::parse("managed by terraform"),
+            AliasNote::default()
+        );
+        assert_eq!(
+            AliasNote::parse("promote: previous=$LATEST"),
+            AliasNote::default()
+        );
+        assert_eq!(AliasNote::parse(""), AliasNote::default());
+    }
+
+    #[test]
+    fn views_display_for_messages() {
+        assert_eq!(at(1).to_string(), "version 1 (100%)");
+        assert_eq!(
+            split(1, 2, "10").to_string(),
+            "version 1 with version 2 at 10%"
+        );
+    }
+}
