@@ -18,10 +18,12 @@ fn fixture(name: &str) -> Value {
 }
 
 fn context(invoked_arn: &str, version: &str) -> Context {
-    let mut config = Config::default();
-    config.function_name = "app".into();
-    config.version = version.into();
-    config.memory = 128;
+    let config = Config {
+        function_name: "app".into(),
+        version: version.into(),
+        memory: 128,
+        ..Config::default()
+    };
     let mut ctx = Context::default();
     ctx.request_id = "8f5f0b3e-1d2c-4b6a-9e7f-0a1b2c3d4e5f".into();
     ctx.invoked_function_arn = invoked_arn.into();
