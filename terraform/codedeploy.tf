@@ -28,6 +28,11 @@ resource "aws_codedeploy_deployment_config" "canary" {
       interval   = each.value.minutes
     }
   }
+
+  lifecycle {
+    # The name carries the split, so a changed canary is a new config the group moves to first.
+    create_before_destroy = true
+  }
 }
 
 resource "aws_codedeploy_deployment_group" "stage" {

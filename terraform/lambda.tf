@@ -17,8 +17,10 @@ resource "aws_lambda_function" "app" {
 
   reserved_concurrent_executions = var.lambda_reserved_concurrency
 
-  filename         = local.lambda_zip_path
-  source_code_hash = filebase64sha256(local.lambda_zip_path)
+  filename = local.lambda_zip_path
+  # Only the first apply uploads this zip (code changes are ignored below), so later plans
+  # must not require it to exist.
+  source_code_hash = try(filebase64sha256(local.lambda_zip_path), null)
   # Creating the function publishes version 1, which every alias starts on.
   publish = true
 

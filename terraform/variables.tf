@@ -108,7 +108,7 @@ variable "lambda_timeout_seconds" {
 }
 
 variable "lambda_reserved_concurrency" {
-  description = "Concurrent executions reserved for (and capping) the function across all aliases; -1 leaves it unreserved."
+  description = "Concurrent executions reserved for (and capping) the function across all aliases, a cost and blast-radius guard. AWS keeps 100 unreserved per account, so accounts with a low concurrency quota (new ones) need -1, which leaves it unreserved."
   type        = number
   default     = 50
 
