@@ -17,7 +17,7 @@ venv: ## Create or refresh the pinned Python tool environments (.venv, .venv-che
 
 test: venv test-rust test-static ## Run every test (what CI runs)
 
-test-rust: ## Unit, snapshot and integration tests of every crate (integration ones start moto_server)
+test-rust: venv ## Unit, snapshot and integration tests of every crate (integration ones start moto_server)
 	cargo test --workspace --locked
 
 test-static: venv lint-workflows ## Terraform, environments and workflow checks
@@ -36,3 +36,6 @@ lint: ## rustfmt and clippy as CI runs them
 
 package: venv ## Build the deployable zip: target/lambda/app/bootstrap.zip (ARCH=arm64 where that target is installed)
 	cargo lambda build --release -p app --output-format zip $(if $(filter arm64,$(ARCH)),--arm64,)
+
+bench: venv ## Print benchmark figures: promote's alarm reaction time and status wall time vs the aws CLI
+	bench/promote.sh
