@@ -337,3 +337,10 @@ def test_per_stage_outputs_are_keyed_by_stage(tf):
     for name in ("stage_urls", "github_role_arns", "alarm_names"):
         value = tf.outputs[name]["value"]
         assert value.startswith("${{for name, "), f"{name} is not a map keyed by stage: {value}"
+
+
+def test_readme_documents_every_output(tf):
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Terraform (`terraform/`)", 1)[1].split("\n## ", 1)[0]
+    undocumented = [name for name in tf.outputs if f"`{name}`" not in section]
+    assert not undocumented, f"README's Terraform section does not mention outputs {undocumented}"
