@@ -1,0 +1,72 @@
+"""tools/seed.py's own rules: loopback only, stage order from upstream links, stamped zips.
+
+Seeding a live moto_server is exercised by every Rust integration test (promote/tests/).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+
+import pytest
+
+import seed  # noqa: E402  (tools/ is on sys.path via conftest)
+
+
+@pytest.mark.parametrize("endpoint", ["http://127.0.0.1:5000", "http://localhost:1234", "http://[::1]:80/"])
+def test_loopback_endpoints_are_accepted(endpoint):
+    assert seed.check_loopback(endpoint) == endpoint.rstrip("/")
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    ["https://lambda.eu-west-2.amazonaws.com", "http://10.0.0.1:5000", "http://169.254.169.254", "127.0.0.1:5000", ""],
+)
+def test_anything_but_loopback_is_refused(endpoint):
+    with pytest.raises(seed.SeedError):
+        seed.check_loopback(endpoint)
+
+
+def test_main_refuses_a_remote_endpoint_before_any_call(capsys):
+    assert seed.main(["--endpoint", "https://lambda.us-east-1.amazonaws.com"]) == 2
+    assert "non-loopback" in capsys.readouterr().err
+
+
+def test_stages_are_ordered_along_upstream_links():
+    stages = {"live": {"upstream": "test"}, "dev": {"upstream": None}, "test": {"upstream": "dev"}}
+    assert [s for s, _ in seed.order_stages(stages)] == ["dev", "test", "live"]
+
+
+@pytest.mark.parametrize(
+    "stages, message",
+    [
+        ({"a": {"upstream": None}, "b": {"upstream": None}}, "exactly one"),
+        ({"a": {"upstream": None}, "b": {"upstream": "a"}, "c": {"upstream": "a"}}, "linear"),
+        ({"a": {"upstream": None}, "b": {"upstream": "c"}, "c": {"upstream": "b"}}, "not reachable"),
+        ({"a": {"upstream": None}, "b": {"upstream": "zzz"}}, "zzz"),
+    ],
+)
+def test_broken_stage_chains_are_refused(stages, message):
+    with pytest.raises(seed.SeedError, match=message):
+        seed.order_stages(stages)
+
+
+def test_expected_resources_follow_the_repository_environments(environments_dir):
+    r = seed.expected_resources(environments_dir)
+    assert r["stages"] == ["dev", "test", "live"]
+    assert r["aliases"] == r["stages"]
+    assert r["api_stages"]["live"] == {"variables": {r["stage_variable"]: "live"}}
+    assert all(len(names) == len(set(names)) > 0 for names in r["alarms"].values())
+
+
+def test_fake_zip_carries_exactly_one_contract_build_stamp():
+    sha = seed.fake_sha("0.1.2")
+    assert re.fullmatch(r"[0-9a-f]{40}", sha)
+    with zipfile.ZipFile(io.BytesIO(seed.fake_zip("app", "0.1.2", sha))) as z:
+        assert z.namelist() == ["bootstrap"]
+        body = z.read("bootstrap")
+    stamps = re.findall(rb"@@build-stamp@@([^@]*)@@end@@", body)
+    assert stamps == [f"app 0.1.2 {sha}".encode()]
+    # Same inputs, same bytes: publishing the fixture's zip again must find the same code.
+    assert seed.fake_zip("app", "0.1.2", sha) == seed.fake_zip("app", "0.1.2", sha)
