@@ -545,6 +545,35 @@ impl Stack {
         }
     }
 
+    /// Samples the alias every 50 ms while `run` is running (at most `timeout`), keeping each
+    /// distinct state once, in order; the state after the run ends is the last element.
+    pub fn watch_alias(
+        &self,
+        stage: &str,
+        run: &mut Running,
+        timeout: Duration,
+    ) -> Vec<AliasState> {
+        let start = Instant::now();
+        let mut states: Vec<AliasState> = Vec::new();
+        while run.is_running() {
+            assert!(
+                start.elapsed() < timeout,
+                "`promote {}` still running after {timeout:?}; alias states seen: {states:?}",
+                run.args.join(" ")
+            );
+            let a = self.alias(stage);
+            if states.last() != Some(&a) {
+                states.push(a);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let a = self.alias(stage);
+        if states.last() != Some(&a) {
+            states.push(a);
+        }
+        states
+    }
+
     /// Writes a zip whose `bootstrap` carries a build stamp, with the fixture's own code.
     pub fn fake_zip(&self, file: &str, name: &str, semver: &str, sha: &str) -> PathBuf {
         let path = self.scratch.path().join(file);

@@ -1,0 +1,205 @@
+//! Bad input gets exit code 2, a message that says what was wrong, and no AWS change: every
+//! alias is compared field by field (the whole GetAlias output) before and after.
+
+mod support;
+
+use support::{Run, Stack, edit_json};
+
+#[track_caller]
+fn refused_without_change(stack: &Stack, args: &[&str], mentions: &[&str]) -> Run {
+    let before = stack.all_aliases();
+    let run = stack.promote(args);
+    run.assert_code(2);
+    let lower = run.stderr.to_lowercase();
+    assert!(
+        mentions.iter().any(|m| lower.contains(&m.to_lowercase())),
+        "`promote {}`: the error does not mention any of {mentions:?}:\n{}",
+        args.join(" "),
+        run.stderr
+    );
+    assert_eq!(
+        stack.all_aliases(),
+        before,
+        "`promote {}` changed an alias",
+        args.join(" ")
+    );
+    run
+}
+
+#[test]
+fn invalid_weights_are_refused_before_any_aws_change() {
+    let stack = Stack::new("bad-weights");
+    // A live split in progress, so "unchanged" is a non-trivial state.
+    stack.set_alias("live", "1", Some(("2", 0.1)));
+    for w in ["0", "100", "100.5", "-3", "abc"] {
+        let weight = format!("--weight={w}");
+        refused_without_change(
+            &stack,
+            &[
+                "canary",
+                "--stage",
+                "live",
+                "--version",
+                "2",
+                &weight,
+                "--bake",
+                "1s",
+            ],
+            &["weight"],
+        );
+        refused_without_change(
+            &stack,
+            &["advance", "--stage", "live", &weight],
+            &["weight"],
+        );
+    }
+}
+
+#[test]
+fn unknown_stage_version_and_latest_are_refused_before_any_aws_change() {
+    let stack = Stack::new("bad-names");
+    refused_without_change(
+        &stack,
+        &["deploy", "--stage", "nope", "--version", "2"],
+        &["nope"],
+    );
+    refused_without_change(
+        &stack,
+        &[
+            "canary",
+            "--stage",
+            "nope",
+            "--version",
+            "2",
+            "--weight",
+            "10",
+        ],
+        &["nope"],
+    );
+    refused_without_change(&stack, &["rollback", "--stage", "nope"], &["nope"]);
+    refused_without_change(
+        &stack,
+        &["deploy", "--stage", "dev", "--version", "99"],
+        &["99"],
+    );
+    refused_without_change(
+        &stack,
+        &[
+            "canary",
+            "--stage",
+            "live",
+            "--version",
+            "99",
+            "--weight",
+            "10",
+        ],
+        &["99"],
+    );
+    refused_without_change(
+        &stack,
+        &["deploy", "--stage", "dev", "--version", "$LATEST"],
+        &["$LATEST", "latest"],
+    );
+    refused_without_change(
+        &stack,
+        &[
+            "canary",
+            "--stage",
+            "live",
+            "--version",
+            "$LATEST",
+            "--weight",
+            "10",
+        ],
+        &["$LATEST", "latest"],
+    );
+    refused_without_change(
+        &stack,
+        &["deploy", "--stage", "dev", "--version", "two"],
+        &["two", "version"],
+    );
+}
+
+#[test]
+fn a_malformed_environments_file_is_refused_naming_the_file() {
+    let stack = Stack::new("bad-environments");
+    type Edit = Box<dyn Fn(&std::path::Path)>;
+    let cases: Vec<(&str, Edit, &str)> = vec![
+        (
+            "not JSON",
+            Box::new(|d| {
+                std::fs::write(d.join("live.json"), "{ \"upstream\": \"test\", ").unwrap()
+            }),
+            "live.json",
+        ),
+        (
+            "weights not increasing",
+            Box::new(|d| {
+                edit_json(&d.join("live.json"), |v| {
+                    v["strategy"]["steps"][1]["weight"] = 5.into();
+                })
+            }),
+            "live.json",
+        ),
+        (
+            "last step not 100",
+            Box::new(|d| {
+                edit_json(&d.join("live.json"), |v| {
+                    v["strategy"]["steps"][2]["weight"] = 90.into();
+                })
+            }),
+            "live.json",
+        ),
+        (
+            "upstream names no stage",
+            Box::new(|d| edit_json(&d.join("live.json"), |v| v["upstream"] = "staging".into())),
+            "staging",
+        ),
+        (
+            "two first stages",
+            Box::new(|d| {
+                edit_json(&d.join("test.json"), |v| {
+                    v["upstream"] = serde_json::Value::Null
+                })
+            }),
+            "upstream",
+        ),
+    ];
+    for (what, edit, mention) in cases {
+        let dir = stack
+            .scratch
+            .path()
+            .join(format!("env-{}", what.replace(' ', "-")));
+        support::copy_dir(&stack.environments, &dir);
+        edit(&dir);
+        let before = stack.all_aliases();
+        for args in [
+            &["deploy", "--stage", "dev", "--version", "2"][..],
+            &[
+                "canary",
+                "--stage",
+                "live",
+                "--version",
+                "2",
+                "--weight",
+                "10",
+                "--bake",
+                "1s",
+            ][..],
+        ] {
+            let run = stack.promote_in(&dir, args);
+            assert_eq!(
+                run.code(),
+                2,
+                "{what}: `promote {}`: {run:?}",
+                args.join(" ")
+            );
+            assert!(
+                run.stderr.contains(mention),
+                "{what}: the error does not mention {mention:?}:\n{}",
+                run.stderr
+            );
+        }
+        assert_eq!(stack.all_aliases(), before, "{what}: an alias changed");
+    }
+}

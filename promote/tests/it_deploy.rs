@@ -1,0 +1,104 @@
+//! `promote deploy` against a seeded moto: all-at-once moves, the semver guard, dry runs.
+
+mod support;
+
+use support::Stack;
+
+#[test]
+fn deploy_dev_moves_the_alias_to_the_version_with_no_routing() {
+    let stack = Stack::new("deploy-dev");
+    let before = stack.alias("dev");
+    stack
+        .promote(&["deploy", "--stage", "dev", "--version", "2"])
+        .assert_code(0);
+    let after = stack.alias("dev");
+    assert_eq!(after.version, "2", "{after:?}");
+    assert!(after.weights.is_empty(), "routing left on dev: {after:?}");
+    assert_eq!(after.arn, before.arn);
+    // Other stages are not touched.
+    assert_eq!(stack.alias("test").version, "1");
+    assert_eq!(stack.alias("live").version, "1");
+}
+
+#[test]
+fn deploy_dry_run_changes_nothing_and_says_what_it_would_do() {
+    let stack = Stack::new("deploy-dry");
+    let before = stack.all_aliases();
+    let run = stack.promote(&["deploy", "--stage", "dev", "--version", "3", "--dry-run"]);
+    run.assert_code(0);
+    assert_eq!(stack.all_aliases(), before, "--dry-run changed an alias");
+    assert!(
+        run.output().contains('3'),
+        "dry run does not name the version: {run:?}"
+    );
+}
+
+#[test]
+fn deploy_of_a_lower_semver_is_refused_unless_allowed() {
+    let stack = Stack::new("deploy-downgrade");
+    stack.set_alias("dev", "3", None);
+    let before = stack.all_aliases();
+    let run = stack.promote(&["deploy", "--stage", "dev", "--version", "2"]);
+    run.assert_code(3);
+    assert!(
+        run.stderr.contains("downgrade") || run.stderr.contains("lower"),
+        "refusal does not say why: {}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("--allow-downgrade"),
+        "refusal does not say how: {}",
+        run.stderr
+    );
+    assert_eq!(
+        stack.all_aliases(),
+        before,
+        "a refused downgrade changed an alias"
+    );
+
+    stack
+        .promote(&[
+            "deploy",
+            "--stage",
+            "dev",
+            "--version",
+            "2",
+            "--allow-downgrade",
+        ])
+        .assert_code(0);
+    assert_eq!(stack.alias("dev").version, "2");
+}
+
+#[test]
+fn deploy_of_the_version_already_served_is_a_successful_no_op() {
+    let stack = Stack::new("deploy-noop");
+    stack.set_alias("dev", "2", None);
+    let before = stack.all_aliases();
+    stack
+        .promote(&["deploy", "--stage", "dev", "--version", "2"])
+        .assert_code(0);
+    assert_eq!(stack.all_aliases(), before);
+}
+
+#[test]
+fn deploy_is_refused_while_a_stage_alarm_is_in_alarm() {
+    // A pre-existing ALARM on the stage refuses the move (exit 3) and names the alarm.
+    let stack = Stack::short_bakes("deploy-alarm", 1);
+    let alarm = stack.seeded.alarms("test")[0].clone();
+    stack.set_alarm(&alarm, aws_sdk_cloudwatch::types::StateValue::Alarm);
+    let before = stack.all_aliases();
+    let run = stack.promote(&["deploy", "--stage", "test", "--version", "2"]);
+    run.assert_code(3);
+    assert!(
+        run.stderr.contains(&alarm),
+        "refusal does not name {alarm}: {}",
+        run.stderr
+    );
+    assert_eq!(stack.all_aliases(), before);
+
+    stack.set_alarm(&alarm, aws_sdk_cloudwatch::types::StateValue::Ok);
+    stack
+        .promote(&["deploy", "--stage", "test", "--version", "2"])
+        .assert_code(0);
+    assert_eq!(stack.alias("test").version, "2");
+}
