@@ -173,7 +173,7 @@ resource "aws_api_gateway_account" "app" {
 resource "aws_iam_role" "api_gateway_cloudwatch" {
   count = var.manage_api_gateway_account ? 1 : 0
 
-  name               = "${local.project.rest_api_name}-apigateway-cloudwatch"
+  name               = "${local.project.function_name}-apigateway-logs"
   description        = "Lets API Gateway write access and execution logs in this region"
   assume_role_policy = data.aws_iam_policy_document.api_gateway_assume.json
 }

@@ -12,12 +12,15 @@ Rules beyond the schema:
 - exactly one stage has "upstream": null, every other upstream names an existing stage, and the
   stages form one linear chain (no fork, no cycle);
 - canary weights strictly increase and the last one is 100;
-- alarm names are unique across all stages (CloudWatch names are unique per account and region).
+- alarm names are unique across all stages (CloudWatch names are unique per account and region);
+- the names Terraform derives from function and stage names fit AWS's length limits
+  (`derived_names` spells them out; tests/static checks they match terraform/).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 import sys
 from dataclasses import dataclass, field
@@ -29,6 +32,33 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DIR = ROOT / "environments"
 PROJECT_FILE = "project.json"
 STAGE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+# IAM role names are capped at 64 characters, CodeDeploy deployment config names at 100.
+IAM_ROLE_NAME_MAX = 64
+CODEDEPLOY_CONFIG_NAME_MAX = 100
+
+
+def derived_names(project: dict, stages: dict[str, dict]) -> list[tuple[str, str, int]]:
+    """(what, name, limit) of every length-capped name terraform/ builds from these files."""
+    fn = project["function_name"]
+    out = [
+        ("IAM role", f"{fn}-lambda", IAM_ROLE_NAME_MAX),
+        ("IAM role", f"{fn}-codedeploy", IAM_ROLE_NAME_MAX),
+        ("IAM role", f"{fn}-apigateway-logs", IAM_ROLE_NAME_MAX),
+    ]
+    for name in sorted(stages):
+        out.append(("IAM role", f"{fn}-deploy-{name}", IAM_ROLE_NAME_MAX))
+        strategy = stages[name]["strategy"]
+        if strategy["type"] == "canary" and len(strategy["steps"]) > 1:
+            first = strategy["steps"][0]
+            # Mirrors local.codedeploy_canaries: CodeDeploy takes whole percents and minutes.
+            percent = max(1, min(99, math.floor(first["weight"])))
+            minutes = max(1, math.ceil(first["bake_seconds"] / 60))
+            out.append(
+                ("CodeDeploy deployment config", f"{fn}-{name}-canary-{percent}pct-{minutes}min", CODEDEPLOY_CONFIG_NAME_MAX)
+            )
+    return out
 
 
 @dataclass
@@ -105,6 +135,12 @@ def check(environments_dir: str | Path = DEFAULT_DIR) -> Report:
     for name, stage in stages.items():
         report.errors += _strategy_errors(d / f"{name}.json", stage["strategy"])
     report.errors += _alarm_name_errors(d, stages)
+    for what, name, limit in derived_names(project, stages):
+        if len(name) > limit:
+            report.errors.append(
+                f"{d}: the {what} name '{name}' that Terraform derives is {len(name)} characters, over AWS's "
+                f"{limit}; shorten function_name in project.json or the stage file's name"
+            )
     if not report.ok:
         report.order = []
     return report

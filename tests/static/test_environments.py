@@ -148,3 +148,13 @@ def test_adding_a_stage_file_adds_a_stage(envdir: Path):
     report = check_environments.check(envdir)
     assert report.errors == []
     assert report.order == ["dev", "test", "staging", "live"]
+
+
+def test_names_terraform_derives_must_fit_aws_limits(envdir: Path):
+    project = json.loads((envdir / "project.json").read_text())
+    project["function_name"] = "f" * 50
+    (envdir / "project.json").write_text(json.dumps(project))
+    out = errors_of(envdir)
+    # 50 + "-deploy-" + "live" = 62 fits; 50 + "-codedeploy" = 61 fits; "-apigateway-logs" does not.
+    assert f"the IAM role name '{'f' * 50}-apigateway-logs' that Terraform derives is 66 characters" in out
+    assert "-deploy-live'" not in out

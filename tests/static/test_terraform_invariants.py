@@ -344,3 +344,27 @@ def test_readme_documents_every_output(tf):
     section = readme.split("## Terraform (`terraform/`)", 1)[1].split("\n## ", 1)[0]
     undocumented = [name for name in tf.outputs if f"`{name}`" not in section]
     assert not undocumented, f"README's Terraform section does not mention outputs {undocumented}"
+
+
+def test_length_checked_names_are_the_ones_terraform_builds(tf, env):
+    import check_environments
+
+    derived = {name for _, name, _ in check_environments.derived_names(env.project, env.stages)}
+    built = {
+        render(tf, tf.resource("aws_iam_role", "lambda")["name"], env),
+        render(tf, tf.resource("aws_iam_role", "codedeploy")["name"], env),
+        render(tf, tf.resource("aws_iam_role", "api_gateway_cloudwatch")["name"], env),
+    }
+    built |= set(evaluated(tf, env, "aws_iam_role", "github_deploy", "name").values())
+    # CodeDeploy configs iterate local.codedeploy_canaries, whose arithmetic check_environments mirrors.
+    canaries = re.sub(r"\s+", " ", tf.locals["codedeploy_canaries"])
+    assert "percentage = max(1, min(99, floor(stage.strategy.steps[0].weight)))" in canaries
+    assert "minutes = max(1, ceil(stage.strategy.steps[0].bake_seconds / 60))" in canaries
+    config = tf.resource("aws_codedeploy_deployment_config", "canary")
+    for what, name, _ in check_environments.derived_names(env.project, env.stages):
+        if what.startswith("CodeDeploy"):
+            stage = name[len(env.project["function_name"]) + 1 :].split("-canary-")[0]
+            pct, minutes = re.search(r"-(\d+)pct-(\d+)min$", name).groups()
+            built.add(render(tf, config["deployment_config_name"], env, stage, {"percentage": pct, "minutes": minutes}))
+    assert derived == built
+    assert any(n.endswith("-canary-10pct-5min") for n in built), "live's first canary step is 10% for 300 s"
