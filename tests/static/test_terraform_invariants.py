@@ -368,3 +368,30 @@ def test_length_checked_names_are_the_ones_terraform_builds(tf, env):
             built.add(render(tf, config["deployment_config_name"], env, stage, {"percentage": pct, "minutes": minutes}))
     assert derived == built
     assert any(n.endswith("-canary-10pct-5min") for n in built), "live's first canary step is 10% for 300 s"
+
+
+def test_adding_a_stage_file_adds_its_whole_set_of_resources(tf, tmp_path):
+    import json
+    import shutil
+
+    from conftest import ENVIRONMENTS_DIR
+    from tfmodel import Environments
+
+    d = tmp_path / "environments"
+    shutil.copytree(ENVIRONMENTS_DIR, d)
+    staging = json.loads((d / "test.json").read_text())
+    for alarm in staging["alarms"]:
+        alarm["name"] = alarm["name"].replace("-test-", "-staging-")
+    (d / "staging.json").write_text(json.dumps(staging))
+    env = Environments.load(d)
+    assert "staging" in env.stages
+    for rtype, name, attr in [
+        ("aws_lambda_alias", "stage", "name"),
+        ("aws_api_gateway_stage", "stage", "stage_name"),
+        ("aws_lambda_permission", "api_stage", "qualifier"),
+        ("aws_codedeploy_deployment_group", "stage", "deployment_group_name"),
+        ("aws_iam_role", "github_deploy", "name"),
+    ]:
+        assert "staging" in evaluated(tf, env, rtype, name, attr), f"{rtype}.{name} has no staging instance"
+    alarms = evaluated(tf, env, "aws_cloudwatch_metric_alarm", "stage", "alarm_name")
+    assert {a["name"] for a in staging["alarms"]} <= set(alarms)
