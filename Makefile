@@ -7,7 +7,7 @@ VENV := $(CURDIR)/.venv
 # Tests and the demo find moto_server, cargo-lambda and friends on PATH, never a global install.
 export PATH := $(VENV)/bin:$(PATH)
 
-.PHONY: help venv test test-rust test-static lint package demo demo-up demo-down bench
+.PHONY: help venv test test-rust test-static test-demo lint package demo demo-up demo-down bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
@@ -15,7 +15,7 @@ help: ## List the targets
 venv: ## Create or refresh the pinned Python tool environments (.venv, .venv-checkov)
 	@tools/venv.sh
 
-test: venv test-rust test-static ## Run every test (what CI runs)
+test: venv test-rust test-static test-demo ## Run every test (what CI runs)
 
 test-rust: venv ## Unit, snapshot and integration tests of every crate (integration ones start moto_server)
 	cargo test --workspace --locked
@@ -39,3 +39,15 @@ package: venv ## Build the deployable zip: target/lambda/app/bootstrap.zip (ARCH
 
 bench: venv ## Print benchmark figures: promote's alarm reaction time and status wall time vs the aws CLI
 	bench/promote.sh
+
+demo: venv ## The whole path to live against a local AWS emulator (moto), then stops it
+	tools/demo.sh run
+
+demo-up: venv ## Leave a seeded emulator running and print the exports to use promote by hand
+	tools/demo.sh up
+
+demo-down: ## Stop the emulator started by demo-up
+	tools/demo.sh down
+
+test-demo: venv ## Run the demo non-interactively and check the states it passes through
+	$(VENV)/bin/pytest -p no:cacheprovider -q tests/demo
