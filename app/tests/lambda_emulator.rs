@@ -12,8 +12,7 @@ use common::{Running, free_port, venv_tool};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const REST_EVENT: &str = concat!(
@@ -35,13 +34,11 @@ fn rest_event_for_dev_build_info_through_the_emulator() {
     // watch prints the environment the function must run with, then starts the server.
     let mut function_env = BTreeMap::new();
     watch.output.wait_for("the emulator to start", |line| {
-        if let Some((key, value)) = line
+        let var = line
             .split_once("INFO ")
-            .and_then(|(_, kv)| kv.split_once('='))
-        {
-            if key.starts_with("AWS_LAMBDA_") {
-                function_env.insert(key.to_owned(), value.trim().to_owned());
-            }
+            .and_then(|(_, kv)| kv.split_once('='));
+        if let Some((key, value)) = var.filter(|(key, _)| key.starts_with("AWS_LAMBDA_")) {
+            function_env.insert(key.to_owned(), value.trim().to_owned());
         }
         line.contains("starting Runtime server").then_some(())
     });
@@ -49,7 +46,7 @@ fn rest_event_for_dev_build_info_through_the_emulator() {
         function_env.contains_key("AWS_LAMBDA_RUNTIME_API"),
         "watch did not say where its Runtime API is: {function_env:?}"
     );
-    wait_for_port(&port);
+    common::wait_until_listening(format!("127.0.0.1:{port}").parse().unwrap());
 
     let mut function = Running::spawn(
         Command::new(env!("CARGO_BIN_EXE_app"))
@@ -114,27 +111,10 @@ fn rest_event_for_dev_build_info_through_the_emulator() {
     assert_eq!(log["version"], function_env["AWS_LAMBDA_FUNCTION_VERSION"]);
 }
 
-fn wait_for_port(port: &str) {
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let deadline = Instant::now() + common::TIMEOUT;
-    while TcpStream::connect(addr).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "the emulator never listened on {addr}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// Runs a command to completion and returns its stdout; kills it (by its own handle) after
 /// `limit`. The output here is small, so reading the pipes after exit cannot deadlock.
 fn run_with_timeout(command: &mut Command, limit: Duration) -> String {
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+    let mut child = common::spawn_piped(command);
     let deadline = Instant::now() + limit;
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {

@@ -101,6 +101,16 @@ fn strip_ansi(line: &str) -> String {
     out
 }
 
+/// Starts `command` with stdout and stderr piped and no stdin.
+pub fn spawn_piped(command: &mut Command) -> Child {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"))
+}
+
 /// A child process killed (by its own handle) when the test ends, pass or fail.
 pub struct Running {
     pub child: Child,
@@ -109,12 +119,7 @@ pub struct Running {
 
 impl Running {
     pub fn spawn(command: &mut Command) -> Running {
-        let mut child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+        let mut child = spawn_piped(command);
         let output = Output::capture(&mut child);
         Running { child, output }
     }
