@@ -126,6 +126,15 @@ impl Weight {
         f64::from(self.0) / 100.0
     }
 
+    /// Percent for JSON: an integer when whole (`10`), else a decimal (`2.5`).
+    pub fn percent_json(self) -> serde_json::Value {
+        if self.0.is_multiple_of(100) {
+            (self.0 / 100).into()
+        } else {
+            self.percent().into()
+        }
+    }
+
     pub fn is_full(self) -> bool {
         self.0 == FULL
     }
@@ -308,5 +317,7 @@ mod tests {
         assert_eq!(Weight(1).to_string(), "0.01%");
         assert_eq!(Weight::FULL.to_string(), "100%");
         assert_eq!(Weight(1250).percent(), 12.5);
+        assert_eq!(Weight(1000).percent_json().to_string(), "10");
+        assert_eq!(Weight(250).percent_json().to_string(), "2.5");
     }
 }

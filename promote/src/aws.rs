@@ -1,0 +1,608 @@
+//! Thin adapters over the AWS SDK, behind traits so that the commands can be exercised
+//! against an in-memory stand-in (for what moto cannot show, such as RevisionId conflicts).
+//!
+//! Nothing in here decides anything: it reads and writes, and translates SDK shapes to the
+//! plain data of the `rollout` crate.
+
+use std::collections::HashMap;
+
+use anyhow::{Context, Result, anyhow, bail};
+use aws_sdk_lambda::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::AliasRoutingConfiguration;
+use rollout::plan::{AlarmReading, AlarmValue};
+use rollout::{AliasView, Project, Split, Version, Weight};
+use tokio::sync::OnceCell;
+
+/// An alias as read: what it routes, its description, and the RevisionId to write against.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AliasRecord {
+    pub name: String,
+    pub view: AliasView,
+    pub description: String,
+    pub revision_id: String,
+}
+
+/// What to make the alias route. The split is always sent (an empty one clears routing):
+/// leaving RoutingConfig out of an UpdateAlias keeps the old split.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AliasWrite {
+    pub version: Version,
+    pub split: Option<Split>,
+    /// `None` keeps the current description.
+    pub description: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The RevisionId no longer matches: someone else wrote the alias since we read it.
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct VersionInfo {
+    pub version: Version,
+    pub description: String,
+    /// Base64 SHA-256 of the deployment package, as Lambda reports it.
+    pub code_sha256: String,
+}
+
+/// `$LATEST` after an UpdateFunctionCode.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CodeUpdate {
+    pub code_sha256: String,
+    pub revision_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateStatus {
+    InProgress,
+    Successful,
+    Failed,
+}
+
+/// A stage resolved through API Gateway.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageTarget {
+    pub stage: String,
+    pub alias: String,
+    pub invoke_url: String,
+}
+
+pub trait AliasStore {
+    async fn get_alias(&self, alias: &str) -> Result<AliasRecord>;
+    async fn update_alias(
+        &self,
+        alias: &str,
+        write: &AliasWrite,
+        revision_id: &str,
+    ) -> Result<AliasRecord, WriteError>;
+}
+
+pub trait Versions {
+    /// Published versions, oldest first (without `$LATEST`).
+    async fn list_versions(&self) -> Result<Vec<VersionInfo>>;
+    async fn update_code(&self, zip: Vec<u8>) -> Result<CodeUpdate>;
+    async fn update_status(&self) -> Result<(UpdateStatus, String)>;
+    async fn publish_version(
+        &self,
+        description: &str,
+        code_sha256: &str,
+        revision_id: Option<&str>,
+    ) -> Result<VersionInfo>;
+}
+
+pub trait Stages {
+    /// REST API by name -> stage -> stage variable -> alias; checks that the integration
+    /// really routes through that stage variable.
+    async fn resolve(&self, stage: &str) -> Result<StageTarget>;
+}
+
+pub trait Alarms {
+    async fn read(&self, names: &[String]) -> Result<Vec<AlarmReading>>;
+}
+
+/// Everything a command needs.
+pub trait Cloud: AliasStore + Versions + Stages + Alarms {}
+impl<T: AliasStore + Versions + Stages + Alarms> Cloud for T {}
+
+/// The real thing.
+pub struct Aws {
+    pub lambda: aws_sdk_lambda::Client,
+    pub apigateway: aws_sdk_apigateway::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub function_name: String,
+    pub rest_api_name: String,
+    pub stage_variable: String,
+    pub region: String,
+    api: OnceCell<ApiInfo>,
+}
+
+#[derive(Debug, Clone)]
+struct ApiInfo {
+    id: String,
+}
+
+fn sdk_err<E: std::error::Error + 'static>(e: E) -> anyhow::Error {
+    anyhow!("{}", DisplayErrorContext(&e))
+}
+
+impl Aws {
+    pub async fn connect(project: &Project) -> Aws {
+        use aws_config::timeout::TimeoutConfig;
+        use std::time::Duration;
+        // Region from the standard AWS environment first, then project.json.
+        let region = aws_config::meta::region::RegionProviderChain::default_provider()
+            .or_else(aws_config::Region::new(project.region.clone()));
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(region)
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(3))
+                    .operation_attempt_timeout(Duration::from_secs(20))
+                    .operation_timeout(Duration::from_secs(60))
+                    .build(),
+            )
+            .load()
+            .await;
+        let region = sdk
+            .region()
+            .map_or(project.region.clone(), |r| r.to_string());
+        Aws::from_clients(
+            aws_sdk_lambda::Client::new(&sdk),
+            aws_sdk_apigateway::Client::new(&sdk),
+            aws_sdk_cloudwatch::Client::new(&sdk),
+            project,
+            region,
+        )
+    }
+
+    pub fn from_clients(
+        lambda: aws_sdk_lambda::Client,
+        apigateway: aws_sdk_apigateway::Client,
+        cloudwatch: aws_sdk_cloudwatch::Client,
+        project: &Project,
+        region: String,
+    ) -> Aws {
+        Aws {
+            lambda,
+            apigateway,
+            cloudwatch,
+            function_name: project.function_name.clone(),
+            rest_api_name: project.rest_api_name.clone(),
+            stage_variable: project.stage_variable.clone(),
+            region,
+            api: OnceCell::new(),
+        }
+    }
+
+    async fn api(&self) -> Result<&ApiInfo> {
+        self.api.get_or_try_init(|| self.find_api()).await
+    }
+
+    async fn find_api(&self) -> Result<ApiInfo> {
+        let mut ids = Vec::new();
+        let mut position: Option<String> = None;
+        loop {
+            let out = self
+                .apigateway
+                .get_rest_apis()
+                .limit(500)
+                .set_position(position.clone())
+                .send()
+                .await
+                .map_err(sdk_err)
+                .context("listing REST APIs")?;
+            for api in out.items() {
+                if api.name() == Some(self.rest_api_name.as_str())
+                    && let Some(id) = api.id()
+                {
+                    ids.push(id.to_string());
+                }
+            }
+            match out.position() {
+                Some(p) if !p.is_empty() && Some(p) != position.as_deref() => {
+                    position = Some(p.to_string())
+                }
+                _ => break,
+            }
+        }
+        let id = match ids.as_slice() {
+            [id] => id.clone(),
+            [] => bail!(
+                "no REST API named `{}` in {} (rest_api_name in project.json); has the stack been created?",
+                self.rest_api_name,
+                self.region
+            ),
+            _ => bail!(
+                "{} REST APIs are named `{}` ({}); the name must be unique",
+                ids.len(),
+                self.rest_api_name,
+                ids.join(", ")
+            ),
+        };
+        self.check_integrations(&id).await?;
+        Ok(ApiInfo { id })
+    }
+
+    /// Every Lambda integration of the API must reach the function through
+    /// `${stageVariables.<var>}`; otherwise moving the alias would not move the stage.
+    async fn check_integrations(&self, api_id: &str) -> Result<()> {
+        let out = self
+            .apigateway
+            .get_resources()
+            .rest_api_id(api_id)
+            .limit(500)
+            .embed("methods")
+            .send()
+            .await
+            .map_err(sdk_err)
+            .with_context(|| {
+                format!(
+                    "listing the resources of REST API {} ({api_id})",
+                    self.rest_api_name
+                )
+            })?;
+        let wanted = format!(
+            "function:{}:${{stageVariables.{}}}/",
+            self.function_name, self.stage_variable
+        );
+        let mut checked = 0;
+        for res in out.items() {
+            let Some(methods) = res.resource_methods() else {
+                continue;
+            };
+            for (http_method, method) in methods {
+                let uri = match method.method_integration().and_then(|i| i.uri()) {
+                    Some(uri) => uri.to_string(),
+                    None => {
+                        let integ = self
+                            .apigateway
+                            .get_integration()
+                            .rest_api_id(api_id)
+                            .resource_id(res.id().unwrap_or_default())
+                            .http_method(http_method)
+                            .send()
+                            .await;
+                        match integ {
+                            Ok(i) => i.uri().unwrap_or_default().to_string(),
+                            Err(_) => continue, // a method without integration routes nowhere
+                        }
+                    }
+                };
+                if !uri.contains(":lambda:path/") {
+                    continue;
+                }
+                if !uri.contains(&wanted) {
+                    bail!(
+                        "REST API {} ({api_id}): the integration of {http_method} {} does not route through the stage variable \
+                         (its URI is {uri}, expected one ending in function:{}:${{stageVariables.{}}}/invocations); \
+                         promote moves the alias the stage variable names, so this stage would not follow",
+                        self.rest_api_name,
+                        res.path().unwrap_or("?"),
+                        self.function_name,
+                        self.stage_variable
+                    );
+                }
+                checked += 1;
+            }
+        }
+        if checked == 0 {
+            bail!(
+                "REST API {} ({api_id}) has no Lambda integration of function {} through ${{stageVariables.{}}}",
+                self.rest_api_name,
+                self.function_name,
+                self.stage_variable
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Translates an alias as Lambda returns it.
+pub fn alias_record(
+    name: &str,
+    function_version: Option<&str>,
+    weights: Option<&HashMap<String, f64>>,
+    description: Option<&str>,
+    revision_id: Option<&str>,
+) -> Result<AliasRecord> {
+    let fv = function_version.unwrap_or_default();
+    let version = Version::parse(fv).map_err(|_| {
+        anyhow!("alias {name} points at `{fv}`, not a published version; deploy one with `promote deploy --stage {name} --version N`")
+    })?;
+    let split = match weights
+        .map(|w| w.iter().collect::<Vec<_>>())
+        .unwrap_or_default()
+        .as_slice()
+    {
+        [] => None,
+        [(v, w)] => {
+            let sv = Version::parse(v)
+                .map_err(|_| anyhow!("alias {name} routes to `{v}`, not a published version"))?;
+            Weight::from_fraction(**w).map(|weight| Split {
+                version: sv,
+                weight,
+            })
+        }
+        more => bail!(
+            "alias {name} routes to {} additional versions; Lambda allows one",
+            more.len()
+        ),
+    };
+    Ok(AliasRecord {
+        name: name.to_string(),
+        view: AliasView { version, split },
+        description: description.unwrap_or_default().to_string(),
+        revision_id: revision_id.unwrap_or_default().to_string(),
+    })
+}
+
+/// The routing config for a write: `{}` weights clear the split.
+pub fn routing_config(split: Option<Split>) -> AliasRoutingConfiguration {
+    let mut weights = HashMap::new();
+    if let Some(s) = split {
+        weights.insert(s.version.to_string(), s.weight.fraction());
+    }
+    AliasRoutingConfiguration::builder()
+        .set_additional_version_weights(Some(weights))
+        .build()
+}
+
+impl AliasStore for Aws {
+    async fn get_alias(&self, alias: &str) -> Result<AliasRecord> {
+        let out = self
+            .lambda
+            .get_alias()
+            .function_name(&self.function_name)
+            .name(alias)
+            .send()
+            .await
+            .map_err(sdk_err)
+            .with_context(|| format!("reading alias {alias} of function {}", self.function_name))?;
+        alias_record(
+            alias,
+            out.function_version(),
+            out.routing_config()
+                .and_then(|r| r.additional_version_weights()),
+            out.description(),
+            out.revision_id(),
+        )
+    }
+
+    async fn update_alias(
+        &self,
+        alias: &str,
+        write: &AliasWrite,
+        revision_id: &str,
+    ) -> Result<AliasRecord, WriteError> {
+        let result = self
+            .lambda
+            .update_alias()
+            .function_name(&self.function_name)
+            .name(alias)
+            .function_version(write.version.to_string())
+            .routing_config(routing_config(write.split))
+            .set_description(write.description.clone())
+            .revision_id(revision_id)
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(alias_record(
+                alias,
+                out.function_version(),
+                out.routing_config()
+                    .and_then(|r| r.additional_version_weights()),
+                out.description(),
+                out.revision_id(),
+            )?),
+            Err(e) => {
+                if let Some(se) = e.as_service_error()
+                    && (se.is_precondition_failed_exception()
+                        || se.is_resource_conflict_exception())
+                {
+                    return Err(WriteError::Conflict(format!(
+                        "alias {alias} was changed by someone else (RevisionId {revision_id} is no longer current: {})",
+                        se.message().unwrap_or("conflict")
+                    )));
+                }
+                Err(WriteError::Other(sdk_err(e).context(format!(
+                    "updating alias {alias} of function {}",
+                    self.function_name
+                ))))
+            }
+        }
+    }
+}
+
+impl Versions for Aws {
+    async fn list_versions(&self) -> Result<Vec<VersionInfo>> {
+        let mut out_versions = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let out = self
+                .lambda
+                .list_versions_by_function()
+                .function_name(&self.function_name)
+                .max_items(10_000)
+                .set_marker(marker.clone())
+                .send()
+                .await
+                .map_err(sdk_err)
+                .with_context(|| {
+                    format!("listing the versions of function {}", self.function_name)
+                })?;
+            for v in out.versions() {
+                if let Some(version) = v.version().and_then(|s| Version::parse(s).ok()) {
+                    out_versions.push(VersionInfo {
+                        version,
+                        description: v.description().unwrap_or_default().to_string(),
+                        code_sha256: v.code_sha256().unwrap_or_default().to_string(),
+                    });
+                }
+            }
+            match out.next_marker() {
+                Some(m) if !m.is_empty() && Some(m) != marker.as_deref() => {
+                    marker = Some(m.to_string())
+                }
+                _ => break,
+            }
+        }
+        out_versions.sort_by_key(|v| v.version);
+        Ok(out_versions)
+    }
+
+    async fn update_code(&self, zip: Vec<u8>) -> Result<CodeUpdate> {
+        let out = self
+            .lambda
+            .update_function_code()
+            .function_name(&self.function_name)
+            .zip_file(Blob::new(zip))
+            .send()
+            .await
+            .map_err(sdk_err)
+            .with_context(|| format!("uploading code to function {}", self.function_name))?;
+        Ok(CodeUpdate {
+            code_sha256: out.code_sha256().unwrap_or_default().to_string(),
+            revision_id: out.revision_id().map(str::to_string),
+        })
+    }
+
+    async fn update_status(&self) -> Result<(UpdateStatus, String)> {
+        let out = self
+            .lambda
+            .get_function_configuration()
+            .function_name(&self.function_name)
+            .send()
+            .await
+            .map_err(sdk_err)
+            .with_context(|| {
+                format!(
+                    "reading the configuration of function {}",
+                    self.function_name
+                )
+            })?;
+        use aws_sdk_lambda::types::LastUpdateStatus as S;
+        let status = match out.last_update_status() {
+            // An emulator that does not track updates has finished them.
+            None | Some(S::Successful) => UpdateStatus::Successful,
+            Some(S::Failed) => UpdateStatus::Failed,
+            Some(_) => UpdateStatus::InProgress,
+        };
+        Ok((
+            status,
+            out.last_update_status_reason()
+                .unwrap_or_default()
+                .to_string(),
+        ))
+    }
+
+    async fn publish_version(
+        &self,
+        description: &str,
+        code_sha256: &str,
+        revision_id: Option<&str>,
+    ) -> Result<VersionInfo> {
+        let out = self
+            .lambda
+            .publish_version()
+            .function_name(&self.function_name)
+            .description(description)
+            .code_sha256(code_sha256)
+            .set_revision_id(revision_id.map(str::to_string))
+            .send()
+            .await
+            .map_err(sdk_err)
+            .with_context(|| format!("publishing a version of function {}", self.function_name))?;
+        let v = out.version().unwrap_or_default();
+        Ok(VersionInfo {
+            version: Version::parse(v)
+                .map_err(|_| anyhow!("PublishVersion returned version `{v}`"))?,
+            description: out.description().unwrap_or_default().to_string(),
+            code_sha256: out.code_sha256().unwrap_or_default().to_string(),
+        })
+    }
+}
+
+impl Stages for Aws {
+    async fn resolve(&self, stage: &str) -> Result<StageTarget> {
+        let api = self.api().await?;
+        let out = self
+            .apigateway
+            .get_stage()
+            .rest_api_id(&api.id)
+            .stage_name(stage)
+            .send()
+            .await
+            .map_err(sdk_err)
+            .with_context(|| {
+                format!(
+                    "reading stage {stage} of REST API {} ({})",
+                    self.rest_api_name, api.id
+                )
+            })?;
+        let alias = out
+            .variables()
+            .and_then(|v| v.get(&self.stage_variable))
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| {
+                anyhow!(
+                    "stage {stage} of REST API {} has no stage variable `{}`, so it names no Lambda alias",
+                    self.rest_api_name,
+                    self.stage_variable
+                )
+            })?;
+        Ok(StageTarget {
+            stage: stage.to_string(),
+            alias: alias.clone(),
+            invoke_url: format!(
+                "https://{}.execute-api.{}.amazonaws.com/{stage}",
+                api.id, self.region
+            ),
+        })
+    }
+}
+
+impl Alarms for Aws {
+    async fn read(&self, names: &[String]) -> Result<Vec<AlarmReading>> {
+        let mut readings = Vec::with_capacity(names.len());
+        // DescribeAlarms takes at most 100 names per call.
+        for chunk in names.chunks(100) {
+            let mut token: Option<String> = None;
+            loop {
+                let out = self
+                    .cloudwatch
+                    .describe_alarms()
+                    .set_alarm_names(Some(chunk.to_vec()))
+                    .set_next_token(token.clone())
+                    .send()
+                    .await
+                    .map_err(sdk_err)
+                    .context("reading CloudWatch alarm states")?;
+                for a in out.metric_alarms() {
+                    use aws_sdk_cloudwatch::types::StateValue as S;
+                    let value = match a.state_value() {
+                        Some(S::Ok) => AlarmValue::Ok,
+                        Some(S::Alarm) => AlarmValue::Alarm,
+                        _ => AlarmValue::InsufficientData,
+                    };
+                    readings.push(AlarmReading {
+                        name: a.alarm_name().unwrap_or_default().to_string(),
+                        value,
+                        reason: a.state_reason().unwrap_or_default().to_string(),
+                    });
+                }
+                match out.next_token() {
+                    Some(t) if !t.is_empty() && Some(t) != token.as_deref() => {
+                        token = Some(t.to_string())
+                    }
+                    _ => break,
+                }
+            }
+        }
+        Ok(readings)
+    }
+}

@@ -1,0 +1,329 @@
+//! The command line (CONTRACTS.md, "promote CLI").
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use rollout::{Version, Weight};
+
+use crate::ui::Format;
+
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0    success, including a no-op (the stage already serves the version)
+  1    error (AWS, I/O, unexpected)
+  2    bad input: usage, invalid weight/version/stage, malformed environments file
+  3    refused by a safety guard: an alarm already in ALARM, a downgrade without --allow-downgrade
+  4    rolled back: an alarm fired during a bake and the candidate's traffic was taken back
+  5    the alias was changed by someone else (RevisionId mismatch); nothing further was written
+  130  interrupted (Ctrl-C/SIGTERM): the split is left in place and how to resume is printed";
+
+const MAIN_HELP: &str = "\
+Examples:
+  promote status
+  promote publish --zip target/lambda/app/bootstrap.zip
+  promote deploy --stage dev --version 4
+  promote canary --stage live                 # the whole step plan of environments/live.json
+  promote canary --stage live --weight 10     # 10% to the candidate, bake, leave the split
+  promote advance --stage live
+  promote complete --stage live
+  promote rollback --stage live
+
+AWS endpoint, region and credentials come from the standard AWS environment
+(AWS_ENDPOINT_URL, AWS_REGION, AWS_PROFILE, AWS_ACCESS_KEY_ID, ...); the region falls back to
+environments/project.json.
+
+Exit codes:
+  0 success (also a no-op), 1 error, 2 bad input, 3 refused by a safety guard,
+  4 rolled back because an alarm fired, 5 alias changed by someone else, 130 interrupted";
+
+/// Moves published Lambda versions along the path to live (dev -> test -> live) by shifting
+/// weighted alias traffic, and takes it back on its own when a CloudWatch alarm fires.
+#[derive(Debug, Parser)]
+#[command(name = "promote", version, after_help = MAIN_HELP)]
+pub struct Cli {
+    /// Directory with project.json and one <stage>.json per stage
+    #[arg(
+        long,
+        global = true,
+        env = "PROMOTE_ENVIRONMENTS",
+        hide_env_values = true,
+        default_value = "environments",
+        value_name = "DIR"
+    )]
+    pub environments: PathBuf,
+
+    /// Output format: a table for people, or one JSON object per line for machines
+    #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
+    pub output: Format,
+
+    /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Every stage in path order: stable and candidate versions with weight, semver and git
+    /// sha, alarm states, invoke URL
+    #[command(after_help = with_exit_codes(
+        "Examples:\n  promote status\n  promote status --stage live --output json"
+    ))]
+    Status(StatusArgs),
+
+    /// Upload a deployment zip and publish it as a version described `<name> <semver> <sha>`
+    /// from the artifact's own build stamp; identical code returns the existing version
+    #[command(after_help = with_exit_codes(
+        "Prints the version number on stdout (JSON: {\"version\", \"created\", \"name\", \"semver\", \"git_sha\"}).\n\n\
+         Examples:\n  promote publish --zip target/lambda/app/bootstrap.zip\n  \
+         V=$(promote publish --zip bootstrap.zip) && promote deploy --stage dev --version \"$V\""
+    ))]
+    Publish(PublishArgs),
+
+    /// Move a stage to a version all at once (stages whose strategy is all_at_once), then
+    /// watch its alarms for the bake time and move back if one fires
+    #[command(after_help = with_exit_codes(
+        "Without --version, the version serving 100% of the upstream stage.\n\n\
+         Examples:\n  promote deploy --stage dev --version 4\n  promote deploy --stage test --dry-run"
+    ))]
+    Deploy(DeployArgs),
+
+    /// Shift traffic to a candidate in weighted steps, baking after each step while
+    /// watching the stage's alarms; roll back on its own if one fires
+    #[command(after_help = with_exit_codes(
+        "Without --weight, runs the stage's whole step plan (e.g. 10 -> 50 -> 100) and ends with\n\
+         the alias on the candidate and its routing cleared. With --weight W, routes W% to the\n\
+         candidate, bakes, and exits leaving the split in place.\n\
+         Run again after an interruption (even kill -9), it continues from the current weight.\n\n\
+         Examples:\n  promote canary --stage live\n  promote canary --stage live --version 7 --weight 10 --bake 10m\n  \
+         promote canary --stage live --dry-run"
+    ))]
+    Canary(CanaryArgs),
+
+    /// Move a canary to its next step (or to --weight) without baking; at 100% this completes
+    #[command(after_help = with_exit_codes(
+        "Examples:\n  promote advance --stage live\n  promote advance --stage live --weight 25"
+    ))]
+    Advance(AdvanceArgs),
+
+    /// Send all traffic to the candidate and clear the routing; the alias description records
+    /// the version served before, for `rollback --to-previous`
+    #[command(after_help = with_exit_codes("Examples:\n  promote complete --stage live\n  promote complete --stage live --dry-run"))]
+    Complete(StageArgs),
+
+    /// Take the candidate's traffic back to 0% (clear the routing), or with --to-previous
+    /// return the alias to the version it served before the last promotion
+    #[command(after_help = with_exit_codes(
+        "Examples:\n  promote rollback --stage live\n  promote rollback --stage live --to-previous"
+    ))]
+    Rollback(RollbackArgs),
+
+    /// A live view of a stage (versions, weight, alarms) refreshing until Ctrl-C
+    #[command(after_help = with_exit_codes("Examples:\n  promote watch --stage live\n  promote watch --stage live --interval 2s"))]
+    Watch(WatchArgs),
+}
+
+/// A subcommand's help text followed by the exit-code table.
+fn with_exit_codes(text: &str) -> String {
+    format!("{text}\n\n{EXIT_CODES}")
+}
+
+fn parse_weight(s: &str) -> Result<Weight, String> {
+    Weight::parse_split(s).map_err(|e| e.to_string())
+}
+
+fn parse_version(s: &str) -> Result<Version, String> {
+    Version::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_interval(s: &str) -> Result<Duration, String> {
+    let d = rollout::parse_duration(s)?;
+    if d < Duration::from_millis(100) {
+        return Err(format!("`{s}` is too short; give at least 100ms"));
+    }
+    Ok(d)
+}
+
+#[derive(Debug, Args)]
+pub struct StageArgs {
+    /// Stage name (an environments/<stage>.json file)
+    #[arg(long, value_name = "S")]
+    pub stage: String,
+    /// Print exactly what would change and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Only this stage
+    #[arg(long, value_name = "S")]
+    pub stage: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// The deployment zip (with a `bootstrap` entry carrying the build stamp)
+    #[arg(long, value_name = "PATH")]
+    pub zip: PathBuf,
+    /// Read the artifact and say what would be published; upload nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    #[command(flatten)]
+    pub stage: StageArgs,
+    /// Published version number (default: the version serving 100% upstream)
+    #[arg(long, value_name = "N", value_parser = parse_version)]
+    pub version: Option<Version>,
+    /// Allow a lower (or unknown) semver than the one the stage serves
+    #[arg(long)]
+    pub allow_downgrade: bool,
+    /// Watch alarms this long after the switch (default: the stage's bake_seconds)
+    #[arg(long, value_name = "DURATION", value_parser = rollout::parse_duration)]
+    pub bake: Option<Duration>,
+    /// How often to read the alarms while baking (default: the stage's poll interval, at most 5s)
+    #[arg(long, value_name = "DURATION", value_parser = parse_interval)]
+    pub poll: Option<Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct CanaryArgs {
+    #[command(flatten)]
+    pub stage: StageArgs,
+    /// Published version number (default: a canary already in flight, else the version
+    /// serving 100% upstream)
+    #[arg(long, value_name = "N", value_parser = parse_version)]
+    pub version: Option<Version>,
+    /// Percent of traffic for the candidate, 0 < W < 100 (default: the stage's whole step plan)
+    #[arg(long, value_name = "W", value_parser = parse_weight)]
+    pub weight: Option<Weight>,
+    /// Bake time after each step, overriding the stage's (30s, 5m, 1m30s, or seconds)
+    #[arg(long, value_name = "DURATION", value_parser = rollout::parse_duration)]
+    pub bake: Option<Duration>,
+    /// How often to read the alarms while baking (default: the stage's poll interval, at most 5s)
+    #[arg(long, value_name = "DURATION", value_parser = parse_interval)]
+    pub poll: Option<Duration>,
+    /// Allow a lower (or unknown) semver than the one the stage serves
+    #[arg(long)]
+    pub allow_downgrade: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AdvanceArgs {
+    #[command(flatten)]
+    pub stage: StageArgs,
+    /// Percent of traffic for the candidate, above the current one and below 100
+    /// (default: the next step of the stage's plan)
+    #[arg(long, value_name = "W", value_parser = parse_weight)]
+    pub weight: Option<Weight>,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    pub stage: StageArgs,
+    /// Return the alias to the version it served before the last completed promotion
+    #[arg(long)]
+    pub to_previous: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Stage name (an environments/<stage>.json file)
+    #[arg(long, value_name = "S")]
+    pub stage: String,
+    /// Refresh interval
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_interval)]
+    pub interval: Duration,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn help(sub: Option<&str>) -> String {
+        let mut cmd = Cli::command().term_width(100);
+        cmd.build();
+        let c = match sub {
+            Some(s) => cmd.find_subcommand_mut(s).unwrap().clone(),
+            None => cmd,
+        };
+        let mut c = c.term_width(100);
+        c.render_long_help().to_string()
+    }
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn help_snapshots() {
+        insta::assert_snapshot!("help", help(None));
+        for sub in [
+            "status", "publish", "deploy", "canary", "advance", "complete", "rollback", "watch",
+        ] {
+            insta::assert_snapshot!(format!("help_{sub}"), help(Some(sub)));
+        }
+    }
+
+    #[test]
+    fn every_help_documents_the_exit_codes() {
+        for sub in [
+            "status", "publish", "deploy", "canary", "advance", "complete", "rollback", "watch",
+        ] {
+            let h = help(Some(sub));
+            assert!(h.contains("130") && h.contains("RevisionId"), "{sub}");
+        }
+        assert!(EXIT_CODES.contains("rolled back"));
+    }
+
+    fn parse_err(args: &[&str]) -> String {
+        let mut argv = vec!["promote"];
+        argv.extend_from_slice(args);
+        let e = Cli::try_parse_from(argv).unwrap_err();
+        assert_eq!(e.exit_code(), 2, "clap usage errors exit 2");
+        e.to_string()
+    }
+
+    #[test]
+    fn bad_weights_and_versions_are_usage_errors_with_reasons() {
+        let mut all = String::new();
+        for w in ["0", "100", "100.5", "-3", "abc", "NaN"] {
+            all += &parse_err(&["canary", "--stage", "live", &format!("--weight={w}")]);
+            all += "---\n";
+        }
+        for v in ["$LATEST", "two", "0"] {
+            all += &parse_err(&["deploy", "--stage", "dev", &format!("--version={v}")]);
+            all += "---\n";
+        }
+        all += &parse_err(&["canary", "--stage", "live", "--bake", "5x"]);
+        all += "---\n";
+        all += &parse_err(&["canary", "--stage", "live", "--poll", "0"]);
+        insta::assert_snapshot!("usage_errors", all);
+    }
+
+    #[test]
+    fn parses_global_flags_after_the_subcommand() {
+        let cli = Cli::try_parse_from([
+            "promote",
+            "status",
+            "--output",
+            "json",
+            "-vv",
+            "--environments",
+            "x",
+        ])
+        .unwrap();
+        assert_eq!(cli.output, Format::Json);
+        assert_eq!(cli.verbose, 2);
+        assert_eq!(cli.environments, PathBuf::from("x"));
+    }
+}

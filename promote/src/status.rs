@@ -1,0 +1,225 @@
+//! `status` and `watch`: read-only views of the stages.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use futures_util::future::try_join_all;
+use rollout::plan::{AlarmReading, AlarmValue};
+use rollout::{AliasView, BuildStamp, Environments, Version};
+use serde_json::{Value, json};
+
+use crate::aws::{Cloud, VersionInfo};
+use crate::commands::Ctx;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageStatus {
+    pub stage: String,
+    pub alias: String,
+    pub view: AliasView,
+    pub invoke_url: String,
+    pub alarms: Vec<AlarmReading>,
+    pub stable_stamp: Option<BuildStamp>,
+    pub candidate_stamp: Option<BuildStamp>,
+}
+
+/// Reads every stage (or one) with as few calls as possible, concurrently: one version
+/// list and one DescribeAlarms for all stages, then a stage and an alias read per stage.
+pub async fn read<C: Cloud>(
+    cloud: &C,
+    env: &Environments,
+    only: Option<&str>,
+) -> Result<Vec<StageStatus>> {
+    let stages = match only {
+        Some(s) => vec![env.stage(s)?],
+        None => env.stages.iter().collect(),
+    };
+    let names: Vec<String> = stages.iter().flat_map(|s| s.alarm_names()).collect();
+    let per_stage = try_join_all(stages.iter().map(|s| async move {
+        let t = cloud.resolve(&s.name).await?;
+        let a = cloud.get_alias(&t.alias).await?;
+        anyhow::Ok((t, a))
+    }));
+    let (per_stage, versions, alarms) =
+        tokio::join!(per_stage, cloud.list_versions(), cloud.read(&names));
+    let (per_stage, versions, alarms) = (per_stage?, versions?, alarms?);
+    let stamp = |v: Version| {
+        versions
+            .iter()
+            .find(|i: &&VersionInfo| i.version == v)
+            .and_then(|i| BuildStamp::parse(&i.description))
+    };
+    Ok(stages
+        .iter()
+        .zip(per_stage)
+        .map(|(s, (t, a))| StageStatus {
+            stage: s.name.clone(),
+            alias: t.alias,
+            view: a.view,
+            invoke_url: t.invoke_url,
+            alarms: s
+                .alarm_names()
+                .iter()
+                .map(|n| {
+                    alarms
+                        .iter()
+                        .find(|r| &r.name == n)
+                        .cloned()
+                        .unwrap_or(AlarmReading {
+                            name: n.clone(),
+                            value: AlarmValue::InsufficientData,
+                            reason: "not found in CloudWatch".into(),
+                        })
+                })
+                .collect(),
+            stable_stamp: stamp(a.view.version),
+            candidate_stamp: a.view.split.and_then(|sp| stamp(sp.version)),
+        })
+        .collect())
+}
+
+fn stamp_json(s: &Option<BuildStamp>) -> Value {
+    match s {
+        Some(s) => {
+            json!({"name": s.name, "semver": s.semver.to_string(), "git_sha": s.git_sha, "short_sha": s.short_sha()})
+        }
+        None => json!({"name": null, "semver": null, "git_sha": null, "short_sha": null}),
+    }
+}
+
+pub fn to_json(s: &StageStatus) -> Value {
+    let mut stable = json!({"version": s.view.version.to_string()});
+    merge(&mut stable, stamp_json(&s.stable_stamp));
+    let candidate = s.view.split.map(|sp| {
+        let mut c = json!({"version": sp.version.to_string(), "weight": sp.weight.percent_json()});
+        merge(&mut c, stamp_json(&s.candidate_stamp));
+        c
+    });
+    json!({
+        "stage": s.stage,
+        "alias": s.alias,
+        "stable": stable,
+        "candidate": candidate,
+        "alarms": s.alarms.iter().map(|r| json!({"name": r.name, "state": r.value.to_string(), "reason": r.reason})).collect::<Vec<_>>(),
+        "invoke_url": s.invoke_url,
+    })
+}
+
+fn merge(into: &mut Value, from: Value) {
+    if let (Some(a), Value::Object(b)) = (into.as_object_mut(), from) {
+        a.extend(b);
+    }
+}
+
+fn describe(version: Version, stamp: &Option<BuildStamp>) -> String {
+    match stamp {
+        Some(s) => format!("{version} ({} {})", s.semver, s.short_sha()),
+        None => format!("{version} (unknown)"),
+    }
+}
+
+fn alarms_cell(alarms: &[AlarmReading]) -> String {
+    let failing: Vec<String> = alarms
+        .iter()
+        .filter(|r| r.value != AlarmValue::Ok)
+        .map(|r| format!("{} {}", r.name, r.value))
+        .collect();
+    if alarms.is_empty() {
+        "none".into()
+    } else if failing.is_empty() {
+        format!("{} OK", alarms.len())
+    } else {
+        failing.join(", ")
+    }
+}
+
+/// The table, columns padded to their widest cell.
+pub fn table(rows: &[StageStatus]) -> String {
+    let header = ["STAGE", "STABLE", "CANDIDATE", "ALARMS", "URL"].map(String::from);
+    let mut cells: Vec<[String; 5]> = vec![header];
+    for s in rows {
+        let candidate = match s.view.split {
+            Some(sp) => format!("{} {}", describe(sp.version, &s.candidate_stamp), sp.weight),
+            None => "-".into(),
+        };
+        cells.push([
+            s.stage.clone(),
+            describe(s.view.version, &s.stable_stamp),
+            candidate,
+            alarms_cell(&s.alarms),
+            s.invoke_url.clone(),
+        ]);
+    }
+    let widths: Vec<usize> = (0..5)
+        .map(|i| {
+            cells
+                .iter()
+                .map(|c| c[i].chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in &cells {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        out += line.join("  ").trim_end();
+        out += "\n";
+    }
+    out.trim_end().to_string()
+}
+
+pub async fn status<C: Cloud>(ctx: &Ctx<'_, C>, only: Option<&str>) -> Result<()> {
+    let rows = read(ctx.cloud, ctx.env, only).await?;
+    if ctx.ui.json() {
+        // One object per stage per line: `jq 'select(.stage == "live")'` works as is.
+        for r in &rows {
+            ctx.ui.event(to_json(r));
+        }
+    } else {
+        ctx.ui.result(table(&rows), Value::Null);
+    }
+    Ok(())
+}
+
+pub async fn watch<C: Cloud>(ctx: &Ctx<'_, C>, stage: &str, interval: Duration) -> Result<()> {
+    ctx.env.stage(stage)?;
+    loop {
+        match read(ctx.cloud, ctx.env, Some(stage)).await {
+            Ok(rows) => {
+                if ctx.ui.json() {
+                    for r in &rows {
+                        ctx.ui.event(to_json(r));
+                    }
+                } else {
+                    let mut text = table(&rows);
+                    for r in &rows {
+                        for a in &r.alarms {
+                            text += &format!("\n  {:<40} {}", a.name, a.value);
+                        }
+                    }
+                    if ctx.ui.is_tty() {
+                        // Clear the screen and redraw in place.
+                        print!("\x1b[H\x1b[2J");
+                    } else {
+                        text = format!("\n{text}");
+                    }
+                    ctx.ui.result(
+                        format!(
+                            "{text}\n(refreshing every {}; Ctrl-C to stop)",
+                            rollout::format_duration(interval)
+                        ),
+                        Value::Null,
+                    );
+                }
+            }
+            // A transient read error should not end a watch; show it and retry.
+            Err(e) => ctx.ui.say(format!("error: {e:#}")),
+        }
+        if ctx.interrupt.sleep(interval).await {
+            return Ok(());
+        }
+    }
+}
