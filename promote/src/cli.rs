@@ -103,9 +103,11 @@ pub enum Command {
     ))]
     Canary(CanaryArgs),
 
-    /// Move a canary to its next step (or to --weight) without baking; at 100% this completes
+    /// Move a canary to its next step (or to --weight) and bake there watching the alarms;
+    /// the step at 100% completes the promotion
     #[command(after_help = with_exit_codes(
-        "Examples:\n  promote advance --stage live\n  promote advance --stage live --weight 25"
+        "An alarm firing during the bake takes the candidate's traffic back (exit 4).\n\n\
+         Examples:\n  promote advance --stage live\n  promote advance --stage live --weight 25 --bake 10m"
     ))]
     Advance(AdvanceArgs),
 
@@ -222,6 +224,12 @@ pub struct AdvanceArgs {
     /// (default: the next step of the stage's plan)
     #[arg(long, value_name = "W", value_parser = parse_weight)]
     pub weight: Option<Weight>,
+    /// Bake time after the move, overriding the step's (30s, 5m, 1m30s, or seconds; 0 for none)
+    #[arg(long, value_name = "DURATION", value_parser = rollout::parse_duration)]
+    pub bake: Option<Duration>,
+    /// How often to read the alarms while baking (default: the stage's poll interval, at most 5s)
+    #[arg(long, value_name = "DURATION", value_parser = parse_interval)]
+    pub poll: Option<Duration>,
 }
 
 #[derive(Debug, Args)]

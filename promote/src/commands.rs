@@ -705,12 +705,17 @@ pub async fn canary<C: Cloud>(ctx: &Ctx<'_, C>, o: CanaryOpts) -> Result<()> {
     Ok(())
 }
 
-pub async fn advance<C: Cloud>(
-    ctx: &Ctx<'_, C>,
-    stage: &str,
-    weight: Option<Weight>,
-    dry_run: bool,
-) -> Result<()> {
+pub struct AdvanceOpts {
+    pub stage: String,
+    pub weight: Option<Weight>,
+    pub bake: Option<Duration>,
+    pub poll: Option<Duration>,
+    pub dry_run: bool,
+}
+
+/// Moves a canary one step (or to `--weight`) and bakes like that step of `canary` would.
+pub async fn advance<C: Cloud>(ctx: &Ctx<'_, C>, o: AdvanceOpts) -> Result<()> {
+    let (stage, weight, dry_run) = (o.stage.as_str(), o.weight, o.dry_run);
     let mut run = ctx.open(stage).await?;
     let name = run.name().to_string();
     let steps = match &run.stage.strategy {
@@ -721,8 +726,10 @@ pub async fn advance<C: Cloud>(
     let Some(split) = run.alias.view.split else {
         unreachable!("advance_to checked the split")
     };
+    let bake = o.bake.unwrap_or_else(|| configured_bake(run.stage, next));
+    let poll = run.poll(o.poll);
     if next.is_full() {
-        return complete_run(run, dry_run).await;
+        return complete_run(run, dry_run, Some((bake, poll))).await;
     }
     let stable = run.alias.view.version;
     let new = Split {
@@ -733,12 +740,14 @@ pub async fn advance<C: Cloud>(
     run.preflight().await?;
     if dry_run {
         let text = format!(
-            "dry run: would route {next} (was {}) of stage {name} to version {} (AdditionalVersionWeights {{\"{}\": {}}}); stable stays {}",
+            "dry run: would route {next} (was {}) of stage {name} to version {} (AdditionalVersionWeights {{\"{}\": {}}}); stable stays {}; then watch {} alarm(s) for {}",
             split.weight,
             run.label(split.version),
             split.version,
             next.fraction(),
-            run.label(stable)
+            run.label(stable),
+            run.stage.alarms.len(),
+            format_duration(bake)
         );
         run.ui().result(&text, json!({"event": "dry_run", "command": "advance", "stage": name, "from": view_json(&run.alias.view),
             "to": {"version": v(stable), "candidate": split_json(Some(new))}}));
@@ -754,6 +763,23 @@ pub async fn advance<C: Cloud>(
         "advance",
     )
     .await?;
+    if !bake.is_zero() {
+        let label = format!("advanced to {next}");
+        match run.bake(bake, poll, &label).await? {
+            BakeEnd::Done => {}
+            BakeEnd::Failed(r) => {
+                let back = AliasWrite {
+                    version: stable,
+                    split: None,
+                    description: None,
+                };
+                return run
+                    .roll_back(r, back, format!("version {} ({next})", split.version))
+                    .await;
+            }
+            BakeEnd::Interrupted => return Err(run.interrupted(split.version)),
+        }
+    }
     let text = format!(
         "{name}: version {} takes {next} of traffic (was {})",
         run.label(split.version),
@@ -765,10 +791,16 @@ pub async fn advance<C: Cloud>(
 
 pub async fn complete<C: Cloud>(ctx: &Ctx<'_, C>, stage: &str, dry_run: bool) -> Result<()> {
     let run = ctx.open(stage).await?;
-    complete_run(run, dry_run).await
+    complete_run(run, dry_run, None).await
 }
 
-async fn complete_run<C: Cloud>(mut run: Run<'_, C>, dry_run: bool) -> Result<()> {
+/// Moves the alias to the candidate; `bake` (duration, poll) watches the alarms after it
+/// and returns to the stable version if one fires.
+async fn complete_run<C: Cloud>(
+    mut run: Run<'_, C>,
+    dry_run: bool,
+    bake: Option<(Duration, Duration)>,
+) -> Result<()> {
     let name = run.name().to_string();
     let Some(split) = run.alias.view.split else {
         noop(
@@ -808,6 +840,27 @@ async fn complete_run<C: Cloud>(mut run: Run<'_, C>, dry_run: bool) -> Result<()
         "complete",
     )
     .await?;
+    if let Some((bake, poll)) = bake.filter(|(b, _)| !b.is_zero()) {
+        match run.bake(bake, poll, "completed").await? {
+            BakeEnd::Done => {}
+            BakeEnd::Failed(r) => {
+                let back = AliasWrite {
+                    version: stable,
+                    split: None,
+                    description: Some(
+                        AliasNote {
+                            previous: Some(split.version),
+                        }
+                        .format(),
+                    ),
+                };
+                return run
+                    .roll_back(r, back, format!("version {} (100%)", split.version))
+                    .await;
+            }
+            BakeEnd::Interrupted => return Err(run.interrupted(split.version)),
+        }
+    }
     let text = format!(
         "{name} serves version {} (was {})",
         run.label(split.version),
@@ -826,7 +879,9 @@ pub async fn rollback<C: Cloud>(
     let mut run = ctx.open(stage).await?;
     let name = run.name().to_string();
     let view = run.alias.view;
-    let write = if to_previous {
+    // Mid-canary, the version served before this promotion is the stable one, so
+    // --to-previous means the same as a plain rollback: clear the split.
+    let write = if to_previous && view.split.is_none() {
         let Some(previous) = AliasNote::parse(&run.alias.description).previous else {
             return Err(Exit::BadInput(format!(
                 "alias {} of stage {name} records no previous version (its description is {:?}); move it explicitly with `promote deploy --stage {name} --version N --allow-downgrade`",

@@ -15,7 +15,7 @@ use clap::Parser;
 use rollout::Environments;
 
 use crate::cli::{Cli, Command};
-use crate::commands::{CanaryOpts, Ctx, DeployOpts};
+use crate::commands::{AdvanceOpts, CanaryOpts, Ctx, DeployOpts};
 use crate::interrupt::Interrupt;
 use crate::ui::Ui;
 
@@ -122,7 +122,14 @@ async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<()> {
         }
         Command::Advance(a) => {
             env.stage(&a.stage.stage)?;
-            commands::advance(&ctx, &a.stage.stage, a.weight, a.stage.dry_run).await
+            let opts = AdvanceOpts {
+                stage: a.stage.stage,
+                weight: a.weight,
+                bake: a.bake,
+                poll: a.poll,
+                dry_run: a.stage.dry_run,
+            };
+            commands::advance(&ctx, opts).await
         }
         Command::Complete(a) => {
             env.stage(&a.stage)?;
