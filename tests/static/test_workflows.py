@@ -1,0 +1,767 @@
+"""The GitHub Actions workflows held to account beyond actionlint and zizmor (make lint-workflows).
+
+- Every `promote ...` command line in .github/ parses against the promote built from this
+  checkout: each `run:` script that calls promote is executed by bash with `promote` replaced by
+  a recorder, fed with realistic values for its `${{ ... }}` and inputs, and every recorded
+  command line then runs through the real binary (`--dry-run` added to the mutating ones)
+  against a seeded moto_server. A renamed flag or subcommand breaks this test, not the pipeline.
+- The properties the pipeline promises: one build, the stages in the order environments/ gives,
+  OIDC only, minimal permissions, a lock per stage, actions pinned to commits.
+- operate.yml's input check rejects bad input and never runs it; tools/smoke-test.sh passes only
+  when /build-info reports the expected commit and version.
+"""
+
+from __future__ import annotations
+
+import http.server
+import itertools
+import json
+import os
+import re
+import shutil
+import subprocess
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import ENVIRONMENTS_DIR, ROOT
+
+WORKFLOWS = ROOT / ".github" / "workflows"
+ACTIONS = ROOT / ".github" / "actions"
+SHA = "3f2c0e9d1c4b5a69788796a5b4c3d2e1f0a9b8c7"
+VERSION = "3"  # tools/seed.py publishes versions 1..3
+MUTATING = {"publish", "deploy", "canary", "advance", "complete", "rollback"}
+# `promote` in command position: start of a line, after `$(`, a pipe or list operator, `!`,
+# or a case pattern's `)`. Not inside strings such as "::error::promote failed".
+PROMOTE_CALL = re.compile(r"(?:^\s*|\$\(\s*|[;|&]\s*|\)\s+|!\s+)promote\s+[a-z-]")
+
+
+# ---------------------------------------------------------------------------------------
+# Loading
+# ---------------------------------------------------------------------------------------
+
+
+def load_yaml(path: Path) -> dict:
+    data = yaml.safe_load(path.read_text())
+    # YAML 1.1 reads the bare key `on` as True.
+    if True in data:
+        data["on"] = data.pop(True)
+    return data
+
+
+def workflow_files() -> list[Path]:
+    return sorted(WORKFLOWS.glob("*.yml"))
+
+
+def action_files() -> list[Path]:
+    return sorted(ACTIONS.glob("*/action.yml"))
+
+
+def workflow(name: str) -> dict:
+    return load_yaml(WORKFLOWS / name)
+
+
+def stage_order() -> list[str]:
+    """Stages in path order, from the upstream links of environments/<stage>.json."""
+    upstream = {
+        p.stem: json.loads(p.read_text())["upstream"]
+        for p in ENVIRONMENTS_DIR.glob("*.json")
+        if p.name != "project.json"
+    }
+    order = [s for s, u in upstream.items() if u is None]
+    while len(order) < len(upstream):
+        order.append(next(s for s, u in upstream.items() if u == order[-1]))
+    return order
+
+
+@dataclass
+class Step:
+    file: str
+    job: str | None
+    index: int
+    step: dict
+    env: dict[str, str] = field(default_factory=dict)  # workflow + job + step env, unevaluated
+
+    @property
+    def where(self) -> str:
+        name = self.step.get("name") or f"step {self.index}"
+        return f"{self.file}: {self.job or 'action'}: {name}"
+
+
+def all_steps() -> list[Step]:
+    steps = []
+    for path in workflow_files():
+        wf = load_yaml(path)
+        for job_id, job in wf["jobs"].items():
+            for i, step in enumerate(job.get("steps", [])):
+                env = {**wf.get("env", {}), **job.get("env", {}), **step.get("env", {})}
+                steps.append(Step(path.name, job_id, i, step, {k: str(v) for k, v in env.items()}))
+    for path in action_files():
+        action = load_yaml(path)
+        for i, step in enumerate(action["runs"].get("steps", [])):
+            env = {k: str(v) for k, v in step.get("env", {}).items()}
+            steps.append(Step(str(path.relative_to(ROOT / ".github")), None, i, step, env))
+    return steps
+
+
+def promote_steps() -> list[Step]:
+    return [s for s in all_steps() if "run" in s.step and PROMOTE_CALL.search(s.step["run"])]
+
+
+# ---------------------------------------------------------------------------------------
+# Running a step's script with a recording `promote`
+# ---------------------------------------------------------------------------------------
+
+EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
+
+
+def evaluate(value: str, values: dict[str, str], where: str) -> str:
+    def one(m: re.Match) -> str:
+        expr = m.group(1)
+        if expr not in values:
+            pytest.fail(f"{where}: no realistic value for ${{{{ {expr} }}}}; add one to the test's table")
+        return values[expr]
+
+    return EXPRESSION.sub(one, value)
+
+
+@dataclass(frozen=True)
+class Call:
+    line: int  # line of the run: script
+    argv: tuple[str, ...]
+
+
+# An exported bash function (the format bash itself uses for `export -f`): the step's script
+# keeps its own line numbers, and BASH_LINENO[0] tells which line called promote.
+RECORDER = '() {  printf \'%s\\0\' "${BASH_LINENO[0]}" "$#" "$@" >> "$PROMOTE_RECORD"; }'
+
+
+def run_recorded(step: Step, values: dict[str, str], tmp: Path) -> tuple[list[Call], subprocess.CompletedProcess]:
+    """Runs the step's `run:` as GitHub does (bash -eo pipefail) and returns the promote calls."""
+    record = tmp / "record"
+    record.write_bytes(b"")
+    script = tmp / "step.sh"
+    script.write_text(step.step["run"])
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp),
+        "LANG": "C.UTF-8",
+        "GITHUB_SHA": SHA,
+        "GITHUB_OUTPUT": str(tmp / "github_output"),
+        "GITHUB_STEP_SUMMARY": str(tmp / "step_summary"),
+        "GITHUB_PATH": str(tmp / "github_path"),
+        "RUNNER_TEMP": str(tmp),
+        "PROMOTE_RECORD": str(record),
+        "BASH_FUNC_promote%%": RECORDER,
+    }
+    for k, v in step.env.items():
+        env[k] = evaluate(v, values, step.where)
+    proc = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=30,
+    )
+    tokens = record.read_bytes().split(b"\0")[:-1]
+    calls = []
+    while tokens:
+        line, n = int(tokens[0]), int(tokens[1])
+        calls.append(Call(line, tuple(t.decode() for t in tokens[2 : 2 + n])))
+        tokens = tokens[2 + n :]
+    return calls, proc
+
+
+def promote_lines(step: Step) -> set[int]:
+    return {i for i, text in enumerate(step.step["run"].splitlines(), 1) if PROMOTE_CALL.search(text)}
+
+
+def pipeline_values(tmp: Path) -> dict[str, str]:
+    return {
+        "needs.publish.outputs.version": VERSION,
+        "needs.build-app.outputs.artifact": f"app-arm64-{SHA}",
+        "runner.temp": str(tmp),
+        "steps.url.outputs.url": "https://a1b2c3d4e5.execute-api.eu-west-2.amazonaws.com/dev",
+        "github.sha": SHA,
+    }
+
+
+def dispatch_inputs(wf: dict) -> dict[str, dict]:
+    return wf["on"]["workflow_dispatch"].get("inputs", {})
+
+
+def operate_scenarios() -> list[dict[str, str]]:
+    """Every combination of the choices, with empty, whole and fractional weights and versions."""
+    inputs = dispatch_inputs(workflow("operate.yml"))
+    stages = inputs["stage"]["options"]
+    actions = inputs["action"]["options"]
+    scenarios = []
+    for stage, action, weight, version, to_previous, dry_run in itertools.product(
+        stages, actions, ["", "10", "2.5"], ["", "2"], ["false", "true"], ["false", "true"]
+    ):
+        scenarios.append(
+            {
+                "inputs.stage": stage,
+                "inputs.action": action,
+                "inputs.weight": weight,
+                "inputs.version": version,
+                "inputs.to_previous": to_previous,
+                # Only where it applies, so the product stays small.
+                "inputs.allow_downgrade": str(action in ("deploy", "canary") and version == "2").lower(),
+                "inputs.dry_run": dry_run,
+            }
+        )
+    return scenarios
+
+
+def operate_step(name_prefix: str) -> Step:
+    for s in all_steps():
+        if s.file == "operate.yml" and str(s.step.get("name", "")).startswith(name_prefix):
+            return s
+    raise AssertionError(f"operate.yml has no step named {name_prefix}...")
+
+
+def check_inputs(values: dict[str, str], tmp: Path) -> subprocess.CompletedProcess:
+    _, proc = run_recorded(operate_step("Check the inputs"), values, tmp)
+    return proc
+
+
+def recorded_calls(tmp_path: Path) -> list[tuple[str, Call]]:
+    """(where, call) for every promote call in every workflow, across operate's valid inputs."""
+    found: list[tuple[str, Call]] = []
+    for step in promote_steps():
+        seen_lines: set[int] = set()
+        if step.file == "operate.yml":
+            scenario_values = []
+            for scenario in operate_scenarios():
+                values = {**pipeline_values(tmp_path), **scenario}
+                if check_inputs(values, tmp_path).returncode == 0:
+                    scenario_values.append(values)
+            assert scenario_values, "operate.yml's input check accepts no input at all"
+        else:
+            scenario_values = [pipeline_values(tmp_path)]
+        for values in scenario_values:
+            calls, proc = run_recorded(step, values, tmp_path)
+            for call in calls:
+                seen_lines.add(call.line)
+                found.append((step.where, call))
+        missed = promote_lines(step) - seen_lines
+        assert not missed, (
+            f"{step.where}: the promote calls on lines {sorted(missed)} of its script were never "
+            f"reached (last run: exit {proc.returncode}, stderr {proc.stderr!r})"
+        )
+    return found
+
+
+# ---------------------------------------------------------------------------------------
+# The real promote against a seeded moto_server
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def promote_bin() -> Path:
+    """The promote built from this checkout.
+
+    Built exactly as `make test-rust` builds it (`cargo test --workspace --locked`, whose
+    integration tests need the binary), so after make test this is a no-op: a plain
+    `cargo build -p promote` would unify features differently and recompile the AWS SDK.
+    """
+    override = os.environ.get("PROMOTE_BIN")
+    if override:
+        return Path(override)
+    cargo = shutil.which("cargo")
+    assert cargo, "cargo is needed to build promote for the workflow check"
+    subprocess.run([cargo, "test", "--workspace", "--locked", "--no-run", "-q"], cwd=ROOT, check=True, timeout=3000)
+    binary = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug" / "promote"
+    assert binary.exists(), f"{binary} was not built"
+    return binary
+
+
+@pytest.fixture()
+def moto(tmp_path_factory) -> dict[str, str]:
+    """A freshly seeded moto_server (tools/seed.py) per test; yields the AWS environment for promote."""
+    state = tmp_path_factory.mktemp("moto")
+    start = subprocess.run(
+        [str(ROOT / "tools" / "moto.sh"), "start", str(state)], capture_output=True, text=True, timeout=120
+    )
+    assert start.returncode == 0, start.stderr
+    endpoint = start.stdout.strip().splitlines()[-1]
+    try:
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_REGION": json.loads((ENVIRONMENTS_DIR / "project.json").read_text())["region"],
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "NO_COLOR": "1",
+        }
+        seed = subprocess.run(
+            [str(ROOT / ".venv" / "bin" / "python"), str(ROOT / "tools" / "seed.py"), "--endpoint", endpoint],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        )
+        assert seed.returncode == 0, seed.stderr
+        yield env
+    finally:
+        subprocess.run([str(ROOT / "tools" / "moto.sh"), "stop", str(state)], timeout=60)
+
+
+def fake_artifact(tmp: Path) -> None:
+    """The zip the publish job downloads, with a build stamp as CONTRACTS.md describes."""
+    import seed  # tools/seed.py, on sys.path through conftest
+
+    (tmp / "app").mkdir(exist_ok=True)
+    (tmp / "app" / "bootstrap.zip").write_bytes(seed.fake_zip("app", "0.9.0", SHA))
+
+
+def run_promote(binary: Path, argv: tuple[str, ...], env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([str(binary), *argv], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+def subcommand(argv: tuple[str, ...]) -> str:
+    """The first word that is not an option or an option's value."""
+    takes_value = {"--environments", "--output"}
+    skip = False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a in takes_value:
+            skip = True
+        elif not a.startswith("-"):
+            return a
+    return ""
+
+
+def as_checked(argv: tuple[str, ...]) -> tuple[str, ...]:
+    if subcommand(argv) in MUTATING and "--dry-run" not in argv:
+        return (*argv, "--dry-run")
+    return argv
+
+
+def split_every_stage(env: dict[str, str]) -> None:
+    """Every stage mid-canary (version 1 stable, version 2 at 1%): the state in which an operator
+    advances, completes or rolls back, and below every weight operate.yml may be given."""
+    import boto3
+
+    project = json.loads((ENVIRONMENTS_DIR / "project.json").read_text())
+    lam = boto3.client(
+        "lambda",
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        region_name=env["AWS_REGION"],
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        aws_session_token="testing",
+    )
+    for stage in stage_order():
+        lam.update_alias(
+            FunctionName=project["function_name"],
+            Name=stage,
+            FunctionVersion="1",
+            RoutingConfig={"AdditionalVersionWeights": {"2": 0.01}},
+        )
+
+
+def test_every_promote_command_line_parses_against_the_built_cli(tmp_path, promote_bin, moto):
+    fake_artifact(tmp_path)
+    calls = recorded_calls(tmp_path)
+    # The pipeline and the operator's workflow must really drive promote: an extraction that
+    # silently found nothing would make this test pass for nothing.
+    subcommands = {subcommand(c.argv) for _, c in calls}
+    assert {"publish", "deploy", "canary", "status", "advance", "complete", "rollback"} <= subcommands, subcommands
+    assert any("--to-previous" in c.argv for _, c in calls) and any("--allow-downgrade" in c.argv for _, c in calls)
+
+    # Dry runs change nothing, so the scene is set per call: the pipeline's commands meet the
+    # seeded stack (every stage on version 1); operate.yml's meet what an operator acts on,
+    # canaries in progress, or (for rollback --to-previous) promotions just completed.
+    def scene(where: str, argv: tuple[str, ...]) -> int:
+        if not where.startswith("operate.yml"):
+            return 0
+        return 2 if "--to-previous" in argv else 1
+
+    calls.sort(key=lambda wc: scene(wc[0], wc[1].argv))
+    failures = []
+    checked: dict[tuple[str, ...], subprocess.CompletedProcess] = {}
+    current = 0
+    for where, call in calls:
+        wanted = scene(where, call.argv)
+        if wanted != current:
+            if wanted >= 1 and current < 1:
+                split_every_stage(moto)
+            if wanted == 2:
+                for stage in stage_order():
+                    done = run_promote(promote_bin, ("complete", "--stage", stage), moto)
+                    assert done.returncode == 0, done.stderr
+            current = wanted
+        argv = as_checked(call.argv)
+        if argv not in checked:
+            checked[argv] = run_promote(promote_bin, argv, moto)
+        proc = checked[argv]
+        usage_error = proc.returncode == 2 or re.search(r"unexpected argument|Usage:", proc.stderr)
+        if usage_error:
+            failures.append(f"{where} (line {call.line}): promote {' '.join(argv)}\n  exit {proc.returncode}: {proc.stderr.strip()}")
+        if subcommand(argv) == "status" and proc.returncode != 0:
+            failures.append(f"{where} (line {call.line}): promote {' '.join(argv)} exit {proc.returncode}: {proc.stderr.strip()}")
+    assert not failures, "\n".join(failures)
+
+
+def test_the_check_catches_a_renamed_flag(tmp_path, promote_bin, moto):
+    # The property the test above relies on: a flag promote does not know is a usage error.
+    proc = run_promote(promote_bin, ("deploy", "--stag", "dev", "--version", VERSION, "--dry-run"), moto)
+    assert proc.returncode == 2, proc
+    proc = run_promote(promote_bin, ("promote-everything", "--stage", "dev"), moto)
+    assert proc.returncode == 2, proc
+
+
+def pipeline_step(job: str, name: str) -> Step:
+    for s in all_steps():
+        if s.file == "path-to-live.yml" and s.job == job and s.step.get("name") == name:
+            return s
+    raise AssertionError(f"path-to-live.yml: job {job} has no step {name!r}")
+
+
+def run_for_real(step: Step, values: dict[str, str], tmp: Path, promote_bin: Path, aws: dict[str, str]):
+    """Runs the step's script as GitHub would, with the real promote on PATH and moto as AWS."""
+    bin_dir = tmp / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    if not (bin_dir / "promote").exists():
+        (bin_dir / "promote").symlink_to(promote_bin)
+    for f in ("github_output", "step_summary"):
+        (tmp / f).write_text("")
+    script = tmp / "step.sh"
+    script.write_text(step.step["run"])
+    env = {
+        **aws,
+        "PATH": f"{bin_dir}:{aws['PATH']}",
+        "GITHUB_SHA": SHA,
+        "GITHUB_OUTPUT": str(tmp / "github_output"),
+        "GITHUB_STEP_SUMMARY": str(tmp / "step_summary"),
+        "RUNNER_TEMP": str(tmp),
+    }
+    for k, v in step.env.items():
+        env[k] = evaluate(v, values, step.where)
+    proc = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    outputs = dict(
+        line.split("=", 1) for line in (tmp / "github_output").read_text().splitlines() if "=" in line
+    )
+    return proc, outputs, (tmp / "step_summary").read_text()
+
+
+def test_the_pipeline_scripts_work_with_the_real_promote(tmp_path, promote_bin, moto):
+    """publish -> dev in miniature: the scripts read what promote really prints (the version
+    from publish's JSON, the stage URL from status's JSON) and write the run summary."""
+    fake_artifact(tmp_path)
+    values = pipeline_values(tmp_path)
+
+    proc, outputs, summary = run_for_real(pipeline_step("publish", "Publish"), values, tmp_path, promote_bin, moto)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    version = outputs.get("version", "")
+    assert re.fullmatch(r"[1-9][0-9]*", version), outputs
+    assert int(version) > int(VERSION), f"the fake artifact is new code, so a new version: {outputs}"
+    assert SHA in summary and "0.9.0" in summary, summary
+
+    values["needs.publish.outputs.version"] = version
+    proc, _, _ = run_for_real(pipeline_step("dev", "Deploy"), values, tmp_path, promote_bin, moto)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    proc, outputs, _ = run_for_real(pipeline_step("dev", "Find the stage URL"), values, tmp_path, promote_bin, moto)
+    assert proc.returncode == 0, proc.stderr
+    assert re.fullmatch(r"https://\w+\.execute-api\.[a-z0-9-]+\.amazonaws\.com/dev", outputs.get("url", "")), outputs
+
+    proc, _, summary = run_for_real(pipeline_step("dev", "Summary"), values, tmp_path, promote_bin, moto)
+    assert proc.returncode == 0, proc.stderr
+    dev_row = next((line for line in summary.splitlines() if line.startswith("dev")), "")
+    assert version in dev_row and "failed" not in summary, summary
+
+    # A zip stamped with another commit is refused: only this commit's build may reach dev.
+    other = tmp_path / "other"
+    other.mkdir()
+    import seed
+
+    (other / "app").mkdir()
+    (other / "app" / "bootstrap.zip").write_bytes(seed.fake_zip("app", "0.9.1", "1" * 40))
+    values["runner.temp"] = str(other)
+    proc, outputs, _ = run_for_real(pipeline_step("publish", "Publish"), values, other, promote_bin, moto)
+    assert proc.returncode != 0 and "version" not in outputs, (proc.stdout, outputs)
+    assert "records commit" in proc.stdout, proc.stdout
+
+
+# ---------------------------------------------------------------------------------------
+# What the pipeline promises
+# ---------------------------------------------------------------------------------------
+
+USES = re.compile(r"^\s*(?:-\s+)?uses:\s*(\S+)(.*)$")
+
+
+@pytest.mark.parametrize(
+    "path", [*workflow_files(), *action_files()], ids=lambda p: str(p.relative_to(ROOT / ".github"))
+)
+def test_third_party_actions_are_pinned_to_a_commit_with_its_version(path: Path):
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        m = USES.match(line)
+        if not m:
+            continue
+        ref, rest = m.groups()
+        if ref.startswith(("$/", "./")):
+            continue
+        assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", ref), f"{path.name}:{n}: {ref} is not pinned to a full commit sha"
+        assert re.fullmatch(r"\s*#\s*v?\d+(\.\d+)*\s*", rest), f"{path.name}:{n}: {ref} has no `# vX.Y.Z` comment"
+
+
+def test_no_expression_is_spliced_into_a_script():
+    # Values reach scripts through env: only, so no input can become shell code.
+    spliced = [s.where for s in all_steps() if "run" in s.step and "${{" in s.step["run"]]
+    assert not spliced, spliced
+
+
+@pytest.mark.parametrize("path", workflow_files(), ids=lambda p: p.name)
+def test_permissions_are_empty_by_default_and_granted_per_job(path: Path):
+    wf = load_yaml(path)
+    assert wf.get("permissions") == {}, f"{path.name}: top-level permissions must be {{}}"
+    for job_id, job in wf["jobs"].items():
+        perms = job.get("permissions")
+        assert isinstance(perms, dict), f"{path.name}: job {job_id} must state its permissions"
+        assert set(perms.values()) <= {"read", "write"} and perms.get("contents") in (None, "read"), (path.name, job_id, perms)
+        uses_aws = any("promote-setup" in str(s.get("uses", "")) for s in job.get("steps", []))
+        # OIDC exactly where AWS is needed, and then only inside a GitHub environment (the
+        # role's trust names repo:...:environment:<stage>).
+        assert (perms.get("id-token") == "write") == uses_aws, (path.name, job_id, perms)
+        if uses_aws:
+            assert job.get("environment"), f"{path.name}: job {job_id} assumes a role outside a GitHub environment"
+        assert set(perms) - {"contents", "id-token"} == set(), (path.name, job_id, perms)
+
+
+def test_no_stored_aws_keys():
+    text = "\n".join(p.read_text() for p in [*workflow_files(), *action_files()])
+    assert "aws-access-key-id" not in text and "secrets." not in text
+
+
+def job_environment(job: dict) -> str | None:
+    env = job.get("environment")
+    return env.get("name") if isinstance(env, dict) else env
+
+
+def test_path_to_live_walks_the_stages_in_the_order_environments_gives():
+    wf = workflow("path-to-live.yml")
+    jobs = wf["jobs"]
+    stage_jobs = {}
+    for job_id, job in jobs.items():
+        text = yaml.safe_dump(job)
+        if re.search(r"promote (deploy|canary) --stage", text):
+            stage_jobs[job["env"]["STAGE"]] = job_id
+            assert job_environment(job) == job["env"]["STAGE"], f"job {job_id} runs outside its stage's environment"
+    order = stage_order()
+    assert set(stage_jobs) == set(order), f"stage jobs {stage_jobs} for stages {order}"
+
+    def needs(job_id: str) -> set[str]:
+        n = jobs[job_id].get("needs", [])
+        return {n} if isinstance(n, str) else set(n)
+
+    for upstream, stage in zip(order, order[1:]):
+        assert stage_jobs[upstream] in needs(stage_jobs[stage]), f"{stage} does not wait for {upstream}"
+    # The last stage runs the whole canary plan; the ones before it deploy the published version.
+    last = " ".join(str(s.get("run", "")) for s in jobs[stage_jobs[order[-1]]]["steps"])
+    assert re.search(r"promote canary --stage \"\$STAGE\" --version \"\$VERSION\"(?! *--weight)", last), last
+    for stage in order:
+        job = jobs[stage_jobs[stage]]
+        assert job["env"]["VERSION"] == "${{ needs.publish.outputs.version }}", stage
+        assert "publish" in needs(stage_jobs[stage]), stage
+        assert any("smoke-test.sh" in str(s.get("run", "")) for s in job["steps"]), f"{stage} has no smoke test"
+        assert any("promote status" in str(s.get("run", "")) and "GITHUB_STEP_SUMMARY" in s["run"] for s in job["steps"]), stage
+
+
+def test_path_to_live_builds_once_and_later_jobs_only_download():
+    jobs = workflow("path-to-live.yml")["jobs"]
+    builders = [j for j, job in jobs.items() if any("cargo lambda build" in str(s.get("run", "")) for s in job.get("steps", []))]
+    assert builders == ["build-app"], builders
+    compile_jobs = [j for j, job in jobs.items() if any(re.search(r"\bcargo (build|lambda)", str(s.get("run", ""))) for s in job.get("steps", []))]
+    assert sorted(compile_jobs) == ["build-app", "build-promote"], compile_jobs
+    build = " ".join(str(s.get("run", "")) for s in jobs["build-app"]["steps"])
+    assert "--release" in build and "--arm64" in build
+    upload = [s for s in jobs["build-app"]["steps"] if "upload-artifact" in str(s.get("uses", ""))]
+    assert upload and upload[0]["with"]["name"] == "app-arm64-${{ github.sha }}"
+
+
+def test_every_stage_has_a_lock_and_live_is_never_cancelled():
+    groups: dict[str, list] = {}
+    for path in workflow_files():
+        for job_id, job in load_yaml(path)["jobs"].items():
+            if "concurrency" in job:
+                c = job["concurrency"]
+                groups.setdefault(c["group"], []).append((path.name, job_id, c.get("cancel-in-progress")))
+    for stage in stage_order():
+        holders = groups.get(f"promote-stage-{stage}")
+        assert holders, f"no job locks stage {stage}"
+        assert all(cancel is False for *_, cancel in holders), holders
+    # operate.yml shares the same locks for the moves that must not overlap a pipeline run.
+    operate = workflow("operate.yml")["jobs"]["operate"]["concurrency"]
+    assert "format('promote-stage-{0}', inputs.stage)" in operate["group"] and operate["cancel-in-progress"] is False
+
+
+def test_operate_offers_every_stage_and_action():
+    inputs = dispatch_inputs(workflow("operate.yml"))
+    assert sorted(inputs["stage"]["options"]) == sorted(stage_order())
+    assert set(inputs["action"]["options"]) == {"status", "deploy", "advance", "complete", "rollback", "canary"}
+
+
+# ---------------------------------------------------------------------------------------
+# operate.yml's input check
+# ---------------------------------------------------------------------------------------
+
+
+def operate_values(**kw: str) -> dict[str, str]:
+    base = {
+        "stage": "live",
+        "action": "status",
+        "weight": "",
+        "version": "",
+        "allow_downgrade": "false",
+        "to_previous": "false",
+        "dry_run": "false",
+    }
+    base.update(kw)
+    return {f"inputs.{k}": v for k, v in base.items()}
+
+
+@pytest.mark.parametrize(
+    "inputs",
+    [
+        {"action": "canary", "weight": "10"},
+        {"action": "canary", "weight": "2.5", "version": "7"},
+        {"action": "canary"},
+        {"action": "advance", "weight": "50"},
+        {"action": "advance"},
+        {"action": "complete"},
+        {"action": "rollback", "to_previous": "true"},
+        {"stage": "dev", "action": "status"},
+        {"stage": "dev", "action": "canary", "version": "3", "weight": "50"},
+        {"stage": "dev", "action": "deploy", "version": "3", "allow_downgrade": "true"},
+        {"stage": "test", "action": "deploy"},
+    ],
+)
+def test_operate_accepts_good_input(inputs, tmp_path):
+    proc = check_inputs(operate_values(**inputs), tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(
+    "inputs, says",
+    [
+        ({"stage": "prod"}, "unknown stage 'prod'"),
+        ({"stage": "../live"}, "unknown stage"),
+        ({"action": "destroy"}, "unknown action 'destroy'"),
+        ({"action": "canary", "weight": "0"}, "weight '0'"),
+        ({"action": "canary", "weight": "100"}, "weight '100'"),
+        ({"action": "canary", "weight": "100.5"}, "weight '100.5'"),
+        ({"action": "canary", "weight": "-3"}, "weight '-3'"),
+        ({"action": "canary", "weight": "abc"}, "weight 'abc'"),
+        ({"action": "canary", "weight": "10; rm -rf ~"}, "weight '10; rm -rf ~'"),
+        ({"action": "complete", "weight": "10"}, "weight is for canary and advance only"),
+        ({"action": "canary", "version": "$LATEST"}, "version '$LATEST'"),
+        ({"action": "canary", "version": "0"}, "version '0'"),
+        ({"action": "rollback", "version": "3"}, "version is for deploy and canary only"),
+        ({"action": "canary", "to_previous": "true"}, "to_previous is for rollback only"),
+        ({"action": "complete", "allow_downgrade": "true"}, "allow_downgrade is for deploy and canary only"),
+        ({"stage": "dev", "action": "canary", "weight": "10"}, "dev is the first stage"),
+        ({"stage": "dev", "action": "deploy"}, "dev is the first stage"),
+        ({"stage": "test", "action": "canary"}, "test uses the all_at_once strategy, which has no step plan"),
+        ({"stage": "live", "action": "deploy", "version": "3"}, "live uses the canary strategy: move it with canary"),
+    ],
+)
+def test_operate_rejects_bad_input_saying_what_is_wrong(inputs, says, tmp_path):
+    proc = check_inputs(operate_values(**inputs), tmp_path)
+    assert proc.returncode != 0
+    assert says in proc.stdout, proc.stdout
+
+
+def test_operate_never_runs_its_input(tmp_path):
+    marker = tmp_path / "pwned"
+    for payload in [f"$(touch {marker})", f"`touch {marker}`", f"1; touch {marker}", f"10 && touch {marker}"]:
+        for name in ("stage", "action", "weight", "version"):
+            values = operate_values(**{"action": "canary", name: payload})
+            check_inputs(values, tmp_path)
+            # The run step itself, even if the check were bypassed.
+            run_recorded(operate_step("promote"), {**pipeline_values(tmp_path), **values}, tmp_path)
+    assert not marker.exists()
+
+
+# ---------------------------------------------------------------------------------------
+# tools/smoke-test.sh
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def build_info_server():
+    """A loopback HTTP server whose /build-info answer the test sets."""
+    answer = {"status": 200, "body": "{}"}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's naming)
+            body = answer["body"].encode() if self.path.endswith("/build-info") else b"not found"
+            self.send_response(answer["status"] if self.path.endswith("/build-info") else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/dev", answer
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def smoke(url: str, sha: str, version: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "SMOKE_ATTEMPTS": "2", "SMOKE_INTERVAL": "0"}
+    return subprocess.run(
+        [str(ROOT / "tools" / "smoke-test.sh"), url, sha, version], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def build_info(sha: str, version: str) -> str:
+    # The shape app/ serves (app/src/routes.rs): build info flattened, plus the invocation.
+    return json.dumps(
+        {"name": "app", "version": "0.9.0", "git": {"sha": sha, "short_sha": sha[:7]}, "lambda": {"function_version": version}, "stage": "dev"}
+    )
+
+
+def test_smoke_test_passes_when_build_info_names_the_commit_and_version(build_info_server):
+    url, answer = build_info_server
+    answer["body"] = build_info(SHA, VERSION)
+    proc = smoke(url, SHA, VERSION)
+    assert proc.returncode == 0, proc.stderr
+    assert f"serves {SHA} as version {VERSION}" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "status, body, says",
+    [
+        (200, build_info("0" * 40, VERSION), "git.sha=" + "0" * 40),
+        (200, build_info(SHA, "2"), "lambda.function_version=2"),
+        (200, "not json", "not json"),
+        (502, '{"message": "Internal server error"}', "502"),
+    ],
+    ids=["other-commit", "other-version", "not-json", "bad-gateway"],
+)
+def test_smoke_test_fails_on_anything_else(build_info_server, status, body, says):
+    url, answer = build_info_server
+    answer["status"], answer["body"] = status, body
+    proc = smoke(url, SHA, VERSION)
+    assert proc.returncode == 1
+    assert says in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize(
+    "args", [("ftp://x", SHA, "3"), ("https://x", "abc", "3"), ("https://x", SHA, "$LATEST")], ids=["url", "sha", "version"]
+)
+def test_smoke_test_rejects_bad_arguments(args):
+    assert smoke(*args).returncode == 2
