@@ -221,7 +221,7 @@ impl<'a, C: Cloud> Run<'a, C> {
         let names = self.stage.alarm_names();
         let start = Instant::now();
         let deadline = start + bake;
-        self.ui().event(json!({"event": "bake_started", "stage": self.name(), "step": step, "bake_seconds": bake.as_secs_f64()}));
+        self.ui().event(json!({"event": "bake_started", "stage": self.name(), "step": step, "bake_seconds": secs_json(bake)}));
         loop {
             let (readings, now) = tokio::join!(
                 self.ctx.cloud.read(&names),
@@ -349,6 +349,27 @@ enum BakeEnd {
     Interrupted,
 }
 
+/// Seconds for JSON: an integer when whole.
+fn secs_json(d: Duration) -> Value {
+    if d.subsec_nanos() == 0 {
+        d.as_secs().into()
+    } else {
+        d.as_secs_f64().into()
+    }
+}
+
+/// "then watch 4 alarm(s) for 5m00s", or nothing without a bake.
+fn watch_clause(alarms: usize, bake: Duration) -> String {
+    if bake.is_zero() {
+        String::new()
+    } else {
+        format!(
+            ", then watch {alarms} alarm(s) for {}",
+            format_duration(bake)
+        )
+    }
+}
+
 fn round_up(d: Duration) -> Duration {
     Duration::from_secs(d.as_secs() + u64::from(d.subsec_nanos() > 0))
 }
@@ -432,17 +453,16 @@ pub async fn deploy<C: Cloud>(ctx: &Ctx<'_, C>, o: DeployOpts) -> Result<()> {
     let (from, to) = (run.label(stable), run.label(version));
     if o.dry_run {
         let text = format!(
-            "dry run: would move alias {} of stage {name} from version {from} to version {to} (routing cleared, description \"{}\"), then watch {} alarm(s) for {}",
+            "dry run: would move alias {} of stage {name} from version {from} to version {to} (routing cleared, description \"{}\"){}",
             run.target.alias,
             AliasNote {
                 previous: Some(stable)
             }
             .format(),
-            run.stage.alarms.len(),
-            format_duration(bake)
+            watch_clause(run.stage.alarms.len(), bake)
         );
         run.ui().result(&text, json!({"event": "dry_run", "command": "deploy", "stage": name, "alias": run.target.alias,
-            "from": view_json(&run.alias.view), "to": {"version": v(version), "candidate": null}, "bake_seconds": bake.as_secs_f64()}));
+            "from": view_json(&run.alias.view), "to": {"version": v(version), "candidate": null}, "bake_seconds": secs_json(bake)}));
         return Ok(());
     }
     run.stop_if_interrupted("the deploy")?;
@@ -551,7 +571,7 @@ pub async fn canary<C: Cloud>(ctx: &Ctx<'_, C>, o: CanaryOpts) -> Result<()> {
     let (from, to) = (run.label(stable), run.label(candidate));
     let plan_json: Vec<Value> = steps
         .iter()
-        .map(|s| json!({"weight": s.weight.percent_json(), "bake_seconds": s.bake.as_secs_f64()}))
+        .map(|s| json!({"weight": s.weight.percent_json(), "bake_seconds": secs_json(s.bake)}))
         .collect();
     if o.dry_run {
         let mut text = format!(
@@ -585,10 +605,9 @@ pub async fn canary<C: Cloud>(ctx: &Ctx<'_, C>, o: CanaryOpts) -> Result<()> {
                 )
             };
             text += &format!(
-                "  {}. {action}, then watch {} alarm(s) for {}\n",
+                "  {}. {action}{}\n",
                 i + 1,
-                run.stage.alarms.len(),
-                format_duration(s.bake)
+                watch_clause(run.stage.alarms.len(), s.bake)
             );
         }
         if single {
@@ -740,14 +759,13 @@ pub async fn advance<C: Cloud>(ctx: &Ctx<'_, C>, o: AdvanceOpts) -> Result<()> {
     run.preflight().await?;
     if dry_run {
         let text = format!(
-            "dry run: would route {next} (was {}) of stage {name} to version {} (AdditionalVersionWeights {{\"{}\": {}}}); stable stays {}; then watch {} alarm(s) for {}",
+            "dry run: would route {next} (was {}) of stage {name} to version {} (AdditionalVersionWeights {{\"{}\": {}}}); stable stays {}{}",
             split.weight,
             run.label(split.version),
             split.version,
             next.fraction(),
             run.label(stable),
-            run.stage.alarms.len(),
-            format_duration(bake)
+            watch_clause(run.stage.alarms.len(), bake)
         );
         run.ui().result(&text, json!({"event": "dry_run", "command": "advance", "stage": name, "from": view_json(&run.alias.view),
             "to": {"version": v(stable), "candidate": split_json(Some(new))}}));

@@ -4,9 +4,13 @@ mod aws;
 mod cli;
 mod commands;
 mod exit;
+#[cfg(test)]
+mod fake;
 mod interrupt;
 mod publish;
 mod status;
+#[cfg(test)]
+mod tests;
 mod ui;
 
 use std::process::ExitCode;

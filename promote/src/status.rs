@@ -202,7 +202,7 @@ pub async fn watch<C: Cloud>(ctx: &Ctx<'_, C>, stage: &str, interval: Duration) 
                     }
                     if ctx.ui.is_tty() {
                         // Clear the screen and redraw in place.
-                        print!("\x1b[H\x1b[2J");
+                        ctx.ui.raw("\x1b[H\x1b[2J");
                     } else {
                         text = format!("\n{text}");
                     }

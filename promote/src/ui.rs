@@ -21,6 +21,8 @@ pub struct Ui {
     pub format: Format,
     tty: bool,
     state: RefCell<ProgressState>,
+    /// Tests read what would have been printed: (stdout, stderr).
+    captured: Option<RefCell<(String, String)>>,
 }
 
 #[derive(Default)]
@@ -39,34 +41,75 @@ impl Ui {
             format,
             tty: std::io::stderr().is_terminal(),
             state: RefCell::default(),
+            captured: None,
         }
+    }
+
+    /// Output kept in memory, as printed without a terminal.
+    #[cfg(test)]
+    pub fn capture(format: Format) -> Ui {
+        Ui {
+            format,
+            tty: false,
+            state: RefCell::default(),
+            captured: Some(RefCell::default()),
+        }
+    }
+
+    /// What a captured Ui printed: (stdout, stderr).
+    #[cfg(test)]
+    pub fn output(&self) -> (String, String) {
+        self.captured
+            .as_ref()
+            .map(|c| c.borrow().clone())
+            .unwrap_or_default()
     }
 
     pub fn json(&self) -> bool {
         self.format == Format::Json
     }
 
-    fn clear_progress(&self, err: &mut impl Write) {
-        let mut st = self.state.borrow_mut();
-        if st.drawn {
-            let _ = write!(err, "\r\x1b[2K");
-            st.drawn = false;
+    pub fn is_tty(&self) -> bool {
+        self.tty
+    }
+
+    fn out(&self, text: &str) {
+        if let Some(c) = &self.captured {
+            c.borrow_mut().0.push_str(text);
+            return;
+        }
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    }
+
+    fn err(&self, text: &str) {
+        if let Some(c) = &self.captured {
+            c.borrow_mut().1.push_str(text);
+            return;
+        }
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(text.as_bytes());
+        let _ = err.flush();
+    }
+
+    fn clear_progress(&self) {
+        let drawn = std::mem::take(&mut self.state.borrow_mut().drawn);
+        if drawn {
+            self.err("\r\x1b[2K");
         }
     }
 
     /// A line of narration for people (stderr).
     pub fn say(&self, msg: impl AsRef<str>) {
-        let mut err = std::io::stderr().lock();
-        self.clear_progress(&mut err);
-        let _ = writeln!(err, "{}", msg.as_ref());
+        self.clear_progress();
+        self.err(&format!("{}\n", msg.as_ref()));
     }
 
     /// A machine event: one JSON line on stdout with `--output json`, nothing otherwise.
     pub fn event(&self, value: Value) {
         if self.json() {
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{value}");
-            let _ = out.flush();
+            self.out(&format!("{value}\n"));
         }
     }
 
@@ -75,44 +118,45 @@ impl Ui {
         if self.json() {
             self.event(value);
         } else {
-            let mut err = std::io::stderr().lock();
-            self.clear_progress(&mut err);
-            drop(err);
-            let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{}", text.as_ref());
-            let _ = out.flush();
+            self.clear_progress();
+            self.out(&format!("{}\n", text.as_ref()));
         }
+    }
+
+    /// Raw text on stdout (screen control for `watch`).
+    pub fn raw(&self, text: &str) {
+        self.out(text);
     }
 
     /// Progress of a wait. `key` is what matters (step, alarm states): a plain-line log
     /// repeats only when it changes or every 30 s; a terminal redraws every call.
     pub fn progress(&self, key: &str, line: &str) {
-        let mut err = std::io::stderr().lock();
-        let mut st = self.state.borrow_mut();
         if self.tty {
-            let _ = write!(err, "\r\x1b[2K{line}");
-            let _ = err.flush();
-            st.drawn = true;
+            self.err(&format!("\r\x1b[2K{line}"));
+            self.state.borrow_mut().drawn = true;
             return;
         }
-        let due = st.last_plain.is_none_or(|t| t.elapsed() >= PLAIN_EVERY);
-        if key != st.last_key || due {
-            let _ = writeln!(err, "{line}");
-            st.last_key = key.to_string();
-            st.last_plain = Some(Instant::now());
+        let print = {
+            let mut st = self.state.borrow_mut();
+            let due = st.last_plain.is_none_or(|t| t.elapsed() >= PLAIN_EVERY);
+            if key != st.last_key || due {
+                st.last_key = key.to_string();
+                st.last_plain = Some(Instant::now());
+                true
+            } else {
+                false
+            }
+        };
+        if print {
+            self.err(&format!("{line}\n"));
         }
     }
 
     /// Ends a progress display (the next output starts on a clean line).
     pub fn end_progress(&self) {
-        let mut err = std::io::stderr().lock();
-        self.clear_progress(&mut err);
+        self.clear_progress();
         let mut st = self.state.borrow_mut();
         st.last_key.clear();
         st.last_plain = None;
-    }
-
-    pub fn is_tty(&self) -> bool {
-        self.tty
     }
 }

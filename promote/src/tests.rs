@@ -1,0 +1,588 @@
+//! Command behaviour against the in-memory [`Fake`](crate::fake::Fake): what each command
+//! writes, in how many calls, with which RevisionId, and which exit code it ends with.
+//! The RevisionId conflict cases are here because moto does not check RevisionIds.
+
+use std::time::Duration;
+
+use rollout::Environments;
+use rollout::plan::AlarmValue;
+
+use crate::aws::AliasWrite;
+use crate::commands::{self, AdvanceOpts, CanaryOpts, Ctx, DeployOpts};
+use crate::exit;
+use crate::fake::{Fake, pct, ver, view};
+use crate::ui::{Format, Ui};
+
+fn env() -> Environments {
+    // A frozen copy, so that tuning environments/ does not change these expectations.
+    Environments::load(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/environments"
+    ))
+    .unwrap()
+}
+
+const BAKE: Duration = Duration::from_millis(300);
+const POLL: Duration = Duration::from_millis(20);
+
+fn canary_opts(version: Option<u64>, weight: Option<&str>) -> CanaryOpts {
+    CanaryOpts {
+        stage: "live".into(),
+        version: version.map(ver),
+        weight: weight.map(pct),
+        bake: Some(BAKE),
+        poll: Some(POLL),
+        allow_downgrade: false,
+        dry_run: false,
+    }
+}
+
+fn code(r: &anyhow::Result<()>) -> i32 {
+    match r {
+        Ok(()) => 0,
+        Err(e) => exit::code_of(e),
+    }
+}
+
+fn message(r: &anyhow::Result<()>) -> String {
+    r.as_ref()
+        .err()
+        .map(|e| format!("{e:#}"))
+        .unwrap_or_default()
+}
+
+struct World {
+    env: Environments,
+    fake: Fake,
+    ui: Ui,
+}
+
+impl World {
+    fn new(format: Format) -> World {
+        let env = env();
+        let fake = Fake::seeded(&env);
+        World {
+            env,
+            fake,
+            ui: Ui::capture(format),
+        }
+    }
+    fn ctx(&self) -> Ctx<'_, Fake> {
+        Ctx {
+            cloud: &self.fake,
+            env: &self.env,
+            ui: &self.ui,
+            interrupt: &self.fake.interrupt,
+        }
+    }
+    fn stdout(&self) -> String {
+        self.ui.output().0
+    }
+    fn stderr(&self) -> String {
+        self.ui.output().1
+    }
+}
+
+#[tokio::test]
+async fn a_split_is_one_update_carrying_the_revision_id_just_read() {
+    let w = World::new(Format::Table);
+    let before = w.fake.alias("live");
+    let r = commands::canary(&w.ctx(), canary_opts(Some(2), Some("10"))).await;
+    assert_eq!(code(&r), 0, "{}", message(&r));
+    let updates = w.fake.updates();
+    assert_eq!(updates.len(), 1, "{updates:?}");
+    let (alias, write, rev) = &updates[0];
+    assert_eq!(alias, "live");
+    assert_eq!(
+        rev, &before.revision_id,
+        "the write must carry the RevisionId read before it"
+    );
+    assert_eq!(
+        write,
+        &AliasWrite {
+            version: ver(1),
+            split: view(1, Some((2, "10"))).split,
+            description: None
+        }
+    );
+    assert_eq!(w.fake.alias("live").view, view(1, Some((2, "10"))));
+    assert!(
+        w.stdout().contains("takes 10% of traffic"),
+        "{}",
+        w.stdout()
+    );
+}
+
+#[tokio::test]
+async fn an_alias_moved_by_someone_else_before_the_write_stops_with_exit_5_and_no_write() {
+    let w = World::new(Format::Table);
+    // Our first read of the alias is the decision; right after it another writer moves it.
+    w.fake.state.borrow_mut().after_get.insert(
+        1,
+        Box::new(|st| {
+            let v = view(3, None);
+            st.tamper("live", v);
+        }),
+    );
+    let r = commands::canary(&w.ctx(), canary_opts(Some(2), Some("10"))).await;
+    assert_eq!(code(&r), exit::CONFLICT, "{}", message(&r));
+    assert!(
+        message(&r).contains("changed by someone else"),
+        "{}",
+        message(&r)
+    );
+    assert!(
+        w.fake.updates().is_empty(),
+        "no write may follow a detected change"
+    );
+    assert_eq!(
+        w.fake.alias("live").view,
+        view(3, None),
+        "the other writer's state is kept"
+    );
+}
+
+#[tokio::test]
+async fn a_revision_id_conflict_on_update_alias_is_exit_5_and_nothing_further() {
+    let w = World::new(Format::Table);
+    w.fake.state.borrow_mut().fail_next_update_with_conflict = true;
+    let r = commands::canary(&w.ctx(), canary_opts(Some(2), None)).await;
+    assert_eq!(code(&r), exit::CONFLICT, "{}", message(&r));
+    assert_eq!(
+        w.fake.updates().len(),
+        1,
+        "the plan must stop after the rejected write"
+    );
+    assert!(message(&r).contains("RevisionId"), "{}", message(&r));
+}
+
+#[tokio::test]
+async fn an_alias_moved_during_the_bake_stops_without_rolling_back() {
+    let w = World::new(Format::Table);
+    // Reads: 1 decision, 2 pre-write check; 3.. bake polls. Someone completes by hand mid-bake.
+    w.fake.state.borrow_mut().after_alarm_read.insert(
+        3,
+        Box::new(|st| {
+            let v = view(2, None);
+            st.tamper("live", v);
+        }),
+    );
+    let r = commands::canary(&w.ctx(), canary_opts(Some(2), Some("10"))).await;
+    assert_eq!(code(&r), exit::CONFLICT, "{}", message(&r));
+    assert_eq!(
+        w.fake.updates().len(),
+        1,
+        "only our shift; no rollback over someone else's change"
+    );
+    assert_eq!(w.fake.alias("live").view, view(2, None));
+}
+
+#[tokio::test]
+async fn an_alarm_during_the_bake_clears_the_routing_in_one_call_and_exits_4() {
+    let w = World::new(Format::Json);
+    let alarm = w.env.stage("live").unwrap().alarms[1].name.clone();
+    // Preflight read, then two healthy polls, then the alarm fires.
+    w.fake.state.borrow_mut().alarm_script = [
+        vec![],
+        vec![],
+        vec![],
+        vec![(alarm.clone(), AlarmValue::Alarm)],
+    ]
+    .into_iter()
+    .collect();
+    let r = commands::canary(&w.ctx(), canary_opts(Some(2), None)).await;
+    assert_eq!(code(&r), exit::ROLLED_BACK, "{}", message(&r));
+    let updates = w.fake.updates();
+    assert_eq!(
+        updates.len(),
+        2,
+        "the shift and exactly one rollback: {updates:?}"
+    );
+    assert_eq!(
+        updates[1].1,
+        AliasWrite {
+            version: ver(1),
+            split: None,
+            description: None
+        }
+    );
+    assert_eq!(w.fake.alias("live").view, view(1, None));
+    let msg = message(&r);
+    assert!(
+        msg.contains(&alarm) && msg.contains("Threshold Crossed"),
+        "names the alarm and its reason: {msg}"
+    );
+    let events: Vec<serde_json::Value> = w
+        .stdout()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let rolled = events
+        .iter()
+        .find(|e| e["event"] == "rolled_back")
+        .expect("rolled_back event");
+    assert_eq!(rolled["alarm"], alarm.as_str());
+    assert_eq!(rolled["version"], "1");
+}
+
+#[tokio::test]
+async fn an_alarm_after_completion_returns_the_alias_to_the_previous_version() {
+    let w = World::new(Format::Table);
+    let alarm = w.env.stage("live").unwrap().alarms[0].name.clone();
+    let mut opts = canary_opts(Some(2), None);
+    opts.bake = Some(Duration::from_millis(60));
+    // The alarm fires once the alias serves the candidate alone (the bake of the 100% step).
+    for i in 1..500 {
+        let alarm = alarm.clone();
+        w.fake.state.borrow_mut().after_alarm_read.insert(
+            i,
+            Box::new(move |st| {
+                if st.aliases["live"].view == view(2, None) {
+                    st.set_alarm(&alarm, AlarmValue::Alarm);
+                }
+            }),
+        );
+    }
+    let r = commands::canary(&w.ctx(), opts).await;
+    assert_eq!(code(&r), exit::ROLLED_BACK, "{}", message(&r));
+    let live = w.fake.alias("live");
+    assert_eq!(live.view, view(1, None));
+    assert_eq!(
+        live.description, "promote: previous=2",
+        "records the version moved away from"
+    );
+}
+
+#[tokio::test]
+async fn an_alarm_already_in_alarm_refuses_with_exit_3_and_no_write() {
+    let w = World::new(Format::Table);
+    let alarm = w.env.stage("live").unwrap().alarms[2].name.clone();
+    w.fake
+        .state
+        .borrow_mut()
+        .set_alarm(&alarm, AlarmValue::Alarm);
+    let r = commands::canary(&w.ctx(), canary_opts(Some(2), Some("10"))).await;
+    assert_eq!(code(&r), exit::REFUSED, "{}", message(&r));
+    assert!(message(&r).contains(&alarm), "{}", message(&r));
+    assert!(w.fake.updates().is_empty());
+}
+
+#[tokio::test]
+async fn a_configured_alarm_missing_from_cloudwatch_refuses() {
+    let w = World::new(Format::Table);
+    let gone = w.env.stage("live").unwrap().alarms[3].name.clone();
+    w.fake.state.borrow_mut().alarms.retain(|a| a.name != gone);
+    let r = commands::canary(&w.ctx(), canary_opts(Some(2), Some("10"))).await;
+    assert_eq!(code(&r), exit::REFUSED, "{}", message(&r));
+    assert!(
+        message(&r).contains(&gone) && message(&r).contains("do not exist"),
+        "{}",
+        message(&r)
+    );
+    assert!(w.fake.updates().is_empty());
+}
+
+#[tokio::test]
+async fn insufficient_data_fails_only_when_the_stage_says_so() {
+    let mut w = World::new(Format::Table);
+    let names: Vec<String> = w.env.stage("live").unwrap().alarm_names();
+    for n in &names {
+        w.fake
+            .state
+            .borrow_mut()
+            .set_alarm(n, AlarmValue::InsufficientData);
+    }
+    let r = commands::canary(&w.ctx(), canary_opts(Some(2), Some("10"))).await;
+    assert_eq!(code(&r), 0, "{}", message(&r));
+
+    w.fake.set_alias("live", view(1, None));
+    let live = w.env.stages.iter_mut().find(|s| s.name == "live").unwrap();
+    live.insufficient_data_is_failure = true;
+    let r = commands::canary(&w.ctx(), canary_opts(Some(2), Some("10"))).await;
+    assert_eq!(code(&r), exit::REFUSED, "{}", message(&r));
+    assert!(message(&r).contains("INSUFFICIENT_DATA"), "{}", message(&r));
+}
+
+#[tokio::test]
+async fn a_rerun_resumes_from_the_current_weight() {
+    let w = World::new(Format::Table);
+    w.fake.set_alias("live", view(1, Some((2, "10"))));
+    let mut opts = canary_opts(None, None);
+    opts.bake = Some(Duration::ZERO);
+    let r = commands::canary(&w.ctx(), opts).await;
+    assert_eq!(code(&r), 0, "{}", message(&r));
+    let writes: Vec<AliasWrite> = w.fake.updates().into_iter().map(|u| u.1).collect();
+    assert_eq!(
+        writes,
+        vec![
+            AliasWrite {
+                version: ver(1),
+                split: view(1, Some((2, "50"))).split,
+                description: None
+            },
+            AliasWrite {
+                version: ver(2),
+                split: None,
+                description: Some("promote: previous=1".into())
+            },
+        ],
+        "no write back to 0 or to 10%; 50% before 100%"
+    );
+    assert!(
+        w.stderr().contains("resuming the canary of version 2"),
+        "{}",
+        w.stderr()
+    );
+}
+
+#[tokio::test]
+async fn ctrl_c_during_the_bake_leaves_the_split_and_says_how_to_resume() {
+    let w = World::new(Format::Table);
+    let intr = w.fake.interrupt.clone();
+    w.fake
+        .state
+        .borrow_mut()
+        .after_alarm_read
+        .insert(3, Box::new(move |_| intr.trigger()));
+    let r = commands::canary(&w.ctx(), canary_opts(Some(2), None)).await;
+    assert_eq!(code(&r), exit::INTERRUPTED, "{}", message(&r));
+    let msg = message(&r);
+    assert!(
+        msg.contains("promote canary --stage live")
+            && msg.contains("promote rollback --stage live"),
+        "{msg}"
+    );
+    assert_eq!(
+        w.fake.alias("live").view,
+        view(1, Some((2, "10"))),
+        "the split stays"
+    );
+    assert_eq!(w.fake.updates().len(), 1);
+}
+
+#[tokio::test]
+async fn downgrades_and_unknown_semvers_need_allow_downgrade() {
+    let w = World::new(Format::Table);
+    w.fake.set_alias("live", view(3, None));
+    let r = commands::canary(&w.ctx(), canary_opts(Some(2), Some("10"))).await;
+    assert_eq!(code(&r), exit::REFUSED);
+    assert!(message(&r).contains("--allow-downgrade"));
+
+    w.fake.set_alias("live", view(1, None));
+    w.fake.state.borrow_mut().versions[1].description = "hand-built".into();
+    let r = commands::canary(&w.ctx(), canary_opts(Some(2), Some("10"))).await;
+    assert_eq!(code(&r), exit::REFUSED);
+    assert!(
+        message(&r).contains("unknown") && message(&r).contains("hand-built"),
+        "{}",
+        message(&r)
+    );
+    let mut opts = canary_opts(Some(2), Some("10"));
+    opts.allow_downgrade = true;
+    assert_eq!(code(&commands::canary(&w.ctx(), opts).await), 0);
+}
+
+#[tokio::test]
+async fn unknown_versions_are_bad_input_before_any_write() {
+    let w = World::new(Format::Table);
+    let r = commands::canary(&w.ctx(), canary_opts(Some(99), Some("10"))).await;
+    assert_eq!(code(&r), exit::BAD_INPUT);
+    assert!(
+        message(&r).contains("version 99 is not a published version"),
+        "{}",
+        message(&r)
+    );
+    let r = commands::deploy(
+        &w.ctx(),
+        DeployOpts {
+            stage: "dev".into(),
+            version: Some(ver(7)),
+            allow_downgrade: false,
+            bake: None,
+            poll: None,
+            dry_run: false,
+        },
+    )
+    .await;
+    assert_eq!(code(&r), exit::BAD_INPUT);
+    assert!(w.fake.updates().is_empty());
+}
+
+#[tokio::test]
+async fn deploy_records_the_previous_version_and_rollback_to_previous_uses_it() {
+    let w = World::new(Format::Table);
+    let r = commands::deploy(
+        &w.ctx(),
+        DeployOpts {
+            stage: "dev".into(),
+            version: Some(ver(3)),
+            allow_downgrade: false,
+            bake: None,
+            poll: None,
+            dry_run: false,
+        },
+    )
+    .await;
+    assert_eq!(code(&r), 0, "{}", message(&r));
+    let dev = w.fake.alias("dev");
+    assert_eq!(dev.view, view(3, None));
+    assert_eq!(dev.description, "promote: previous=1");
+
+    let r = commands::rollback(&w.ctx(), "dev", true, false).await;
+    assert_eq!(code(&r), 0, "{}", message(&r));
+    let dev = w.fake.alias("dev");
+    assert_eq!(dev.view, view(1, None));
+    assert_eq!(
+        dev.description, "promote: previous=3",
+        "a second --to-previous goes forward again"
+    );
+}
+
+#[tokio::test]
+async fn deploy_refuses_canary_stages_and_canary_refuses_all_at_once_plans() {
+    let w = World::new(Format::Table);
+    let r = commands::deploy(
+        &w.ctx(),
+        DeployOpts {
+            stage: "live".into(),
+            version: Some(ver(2)),
+            allow_downgrade: false,
+            bake: None,
+            poll: None,
+            dry_run: false,
+        },
+    )
+    .await;
+    assert_eq!(code(&r), exit::BAD_INPUT);
+    assert!(
+        message(&r).contains("promote canary --stage live"),
+        "{}",
+        message(&r)
+    );
+    let mut opts = canary_opts(Some(2), None);
+    opts.stage = "dev".into();
+    let r = commands::canary(&w.ctx(), opts).await;
+    assert_eq!(code(&r), exit::BAD_INPUT);
+    assert!(
+        message(&r).contains("promote deploy --stage dev"),
+        "{}",
+        message(&r)
+    );
+}
+
+#[tokio::test]
+async fn advance_then_complete() {
+    let w = World::new(Format::Table);
+    w.fake.set_alias("live", view(1, Some((2, "10"))));
+    let adv = |weight: Option<&str>| AdvanceOpts {
+        stage: "live".into(),
+        weight: weight.map(pct),
+        bake: Some(Duration::ZERO),
+        poll: None,
+        dry_run: false,
+    };
+    assert_eq!(code(&commands::advance(&w.ctx(), adv(None)).await), 0);
+    assert_eq!(w.fake.alias("live").view, view(1, Some((2, "50"))));
+    let r = commands::advance(&w.ctx(), adv(Some("25"))).await;
+    assert_eq!(code(&r), exit::BAD_INPUT, "backwards is not an advance");
+    assert_eq!(
+        code(&commands::advance(&w.ctx(), adv(None)).await),
+        0,
+        "50% -> the 100% step completes"
+    );
+    let live = w.fake.alias("live");
+    assert_eq!(live.view, view(2, None));
+    assert_eq!(live.description, "promote: previous=1");
+}
+
+#[tokio::test]
+async fn rollback_mid_canary_clears_the_split_in_one_call() {
+    let w = World::new(Format::Table);
+    w.fake.set_alias("live", view(1, Some((2, "50"))));
+    let r = commands::rollback(&w.ctx(), "live", false, false).await;
+    assert_eq!(code(&r), 0, "{}", message(&r));
+    assert_eq!(w.fake.updates().len(), 1);
+    assert_eq!(w.fake.alias("live").view, view(1, None));
+    // Nothing left to roll back: a no-op, not an error.
+    assert_eq!(
+        code(&commands::rollback(&w.ctx(), "live", false, false).await),
+        0
+    );
+    assert_eq!(w.fake.updates().len(), 1);
+}
+
+#[tokio::test]
+async fn dry_runs_write_nothing_and_say_exactly_what_would_change() {
+    let w = World::new(Format::Table);
+    w.fake.set_alias("live", view(1, Some((2, "10"))));
+    let mut opts = canary_opts(None, None);
+    opts.dry_run = true;
+    opts.bake = None;
+    assert_eq!(code(&commands::canary(&w.ctx(), opts).await), 0);
+    let dep = DeployOpts {
+        stage: "dev".into(),
+        version: Some(ver(3)),
+        allow_downgrade: false,
+        bake: None,
+        poll: None,
+        dry_run: true,
+    };
+    assert_eq!(code(&commands::deploy(&w.ctx(), dep).await), 0);
+    let adv = AdvanceOpts {
+        stage: "live".into(),
+        weight: Some(pct("25")),
+        bake: None,
+        poll: None,
+        dry_run: true,
+    };
+    assert_eq!(code(&commands::advance(&w.ctx(), adv).await), 0);
+    assert_eq!(code(&commands::complete(&w.ctx(), "live", true).await), 0);
+    assert_eq!(
+        code(&commands::rollback(&w.ctx(), "live", false, true).await),
+        0
+    );
+    assert!(w.fake.updates().is_empty());
+    insta::assert_snapshot!("dry_runs_table", w.stdout());
+
+    let j = World::new(Format::Json);
+    j.fake.set_alias("live", view(1, Some((2, "10"))));
+    let mut opts = canary_opts(None, None);
+    opts.dry_run = true;
+    opts.bake = None;
+    assert_eq!(code(&commands::canary(&j.ctx(), opts).await), 0);
+    let lines: Vec<serde_json::Value> = j
+        .stdout()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    insta::assert_json_snapshot!("canary_dry_run_json", lines);
+}
+
+#[tokio::test]
+async fn status_lists_stages_in_path_order_with_stamps_weights_and_alarms() {
+    let w = World::new(Format::Table);
+    w.fake.set_alias("live", view(1, Some((2, "10"))));
+    w.fake.set_alias("test", view(2, None));
+    let alarm = w.env.stage("live").unwrap().alarms[0].name.clone();
+    w.fake
+        .state
+        .borrow_mut()
+        .set_alarm(&alarm, AlarmValue::Alarm);
+    crate::status::status(&w.ctx(), None).await.unwrap();
+    insta::assert_snapshot!("status_table", w.stdout());
+
+    let j = World::new(Format::Json);
+    j.fake.set_alias("live", view(1, Some((2, "12.5"))));
+    crate::status::status(&j.ctx(), None).await.unwrap();
+    let lines: Vec<serde_json::Value> = j
+        .stdout()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "one object per stage");
+    let stages: Vec<&str> = lines.iter().map(|l| l["stage"].as_str().unwrap()).collect();
+    assert_eq!(stages, ["dev", "test", "live"]);
+    assert_eq!(lines[2]["candidate"]["weight"], 12.5);
+    assert_eq!(lines[2]["candidate"]["semver"], "0.1.1");
+    insta::assert_json_snapshot!("status_json_live", lines[2]);
+}
