@@ -15,7 +15,7 @@ fn advance_goes_to_the_next_step_or_the_given_weight_and_complete_finishes() {
     stack.set_alias("live", "1", Some(("2", 0.1)));
 
     stack
-        .promote(&["advance", "--stage", "live", "--poll", "1s"])
+        .promote(&["advance", "--stage", "live"])
         .assert_code(0);
     assert_eq!(
         live_split(&stack),
@@ -73,6 +73,16 @@ fn rollback_to_previous_returns_to_the_version_served_before_a_completed_promoti
         .assert_code(0);
     assert_eq!(stack.alias("live").version, "3");
 
+    let before = stack.all_aliases();
+    stack
+        .promote(&["rollback", "--stage", "live", "--to-previous", "--dry-run"])
+        .assert_code(0);
+    assert_eq!(
+        stack.all_aliases(),
+        before,
+        "--to-previous --dry-run changed an alias"
+    );
+
     stack
         .promote(&["rollback", "--stage", "live", "--to-previous"])
         .assert_code(0);
@@ -107,7 +117,6 @@ fn dry_run_of_every_mutating_command_changes_nothing() {
         &["advance", "--stage", "live", "--weight", "60", "--dry-run"][..],
         &["complete", "--stage", "live", "--dry-run"][..],
         &["rollback", "--stage", "live", "--dry-run"][..],
-        &["rollback", "--stage", "live", "--to-previous", "--dry-run"][..],
     ] {
         let run = stack.promote(args);
         run.assert_code(0);

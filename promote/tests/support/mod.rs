@@ -366,7 +366,14 @@ impl Stack {
     /// Like [`Stack::command`] with another environments directory.
     pub fn command_in(&self, environments: &Path, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_promote"));
+        // Empty shared config files: no profile of the user's can leak in, and no warning
+        // about a missing file clutters stderr.
         let empty_aws = self.scratch.path().join("no-aws-config");
+        if !empty_aws.is_dir() {
+            std::fs::create_dir_all(&empty_aws).unwrap();
+            std::fs::write(empty_aws.join("config"), "").unwrap();
+            std::fs::write(empty_aws.join("credentials"), "").unwrap();
+        }
         for var in [
             "AWS_PROFILE",
             "AWS_DEFAULT_PROFILE",
@@ -739,9 +746,15 @@ pub fn redact(stack: &Stack, value: &mut Value) {
             Value::Number(_) if volatile => *v = Value::String("[redacted]".into()),
             Value::String(s) => *s = redact_text(s, api_id, port),
             Value::Array(a) => a.iter_mut().for_each(|x| walk(x, None, api_id, port)),
-            Value::Object(m) => m
-                .iter_mut()
-                .for_each(|(k, x)| walk(x, Some(k), api_id, port)),
+            Value::Object(m) => {
+                m.iter_mut()
+                    .for_each(|(k, x)| walk(x, Some(k), api_id, port));
+                // Sorted keys: serde_json's map order depends on whether some crate in the
+                // build enables its `preserve_order` feature, which varies with the build.
+                let mut entries: Vec<(String, Value)> = std::mem::take(m).into_iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(&b.0));
+                m.extend(entries);
+            }
             _ => {}
         }
     }
