@@ -1,6 +1,8 @@
 //! `promote`: moves published Lambda versions along the path to live.
 
 mod aws;
+#[cfg(test)]
+mod aws_tests;
 mod cli;
 mod commands;
 mod exit;
