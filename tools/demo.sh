@@ -56,7 +56,8 @@ start_emulator() {
 
 seed() {
   step "Creating the stack as Terraform would, derived from $1"
-  run "$python" tools/seed.py --endpoint "$endpoint" --environments "$1" --versions 1 >"$work/seed.json"
+  show "tools/seed.py --endpoint $endpoint --environments ${1#"$root"/} --versions 1"
+  "$python" tools/seed.py --endpoint "$endpoint" --environments "$1" --versions 1 >"$work/seed.json"
   "$python" - "$work/seed.json" <<'EOF'
 import json, sys
 s = json.load(open(sys.argv[1]))
@@ -107,8 +108,12 @@ EOF
 build_app() { # SRC_DIR OUT_ZIP
   local profile_flag=--release
   [[ ${DEMO_PROFILE:-release} == dev ]] && profile_flag=
+  # Removed first so that a failed build cannot pass off the previous zip as this one.
+  rm -f "$root/target/lambda/app/bootstrap.zip"
   (cd "$1" && show "cargo lambda build $profile_flag -p app --output-format zip" &&
-    CARGO_TARGET_DIR=$root/target cargo lambda build $profile_flag -p app --output-format zip)
+    CARGO_TARGET_DIR=$root/target cargo lambda build $profile_flag -p app --output-format zip 2>&1 |
+      grep --line-buffered -vE '^\s+(Compiling|Downloaded|Downloading) ' || true)
+  [[ -f $root/target/lambda/app/bootstrap.zip ]] || die "cargo lambda build produced no zip"
   cp "$root/target/lambda/app/bootstrap.zip" "$2"
 }
 
