@@ -118,7 +118,6 @@ pub async fn publish<C: Cloud>(ctx: &Ctx<'_, C>, zip: &Path, dry_run: bool) -> R
             art.bytes.len(),
             art.code_sha256
         );
-        ui.say(&text);
         ui.result(&text, result_json(None, false, &art.stamp, true));
         return Ok(());
     }
