@@ -175,3 +175,176 @@ pub async fn publish<C: Cloud>(ctx: &Ctx<'_, C>, zip: &Path, dry_run: bool) -> R
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+    use crate::aws::UpdateStatus;
+    use crate::fake::{Fake, ver};
+    use crate::ui::{Format, Ui};
+
+    const SHA: &str = "3f2c0e9d1c4b5a69788796a5b4c3d2e1f0a9b8c7";
+
+    fn zip_with(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        for (name, body) in entries {
+            w.start_file(*name, opts).unwrap();
+            w.write_all(body).unwrap();
+        }
+        w.finish().unwrap().into_inner()
+    }
+
+    fn stamped(semver: &str) -> Vec<u8> {
+        let bootstrap = format!("\x7fELF...@@build-stamp@@app {semver} {SHA}@@end@@...");
+        zip_with(&[("bootstrap", bootstrap.as_bytes())])
+    }
+
+    fn write_tmp(name: &str, bytes: &[u8]) -> std::path::PathBuf {
+        let p = std::env::temp_dir().join(format!("promote-publish-{}-{name}", std::process::id()));
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+
+    fn env() -> rollout::Environments {
+        rollout::Environments::load(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/testdata/environments"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn reads_the_stamp_and_the_code_sha_of_an_artifact() {
+        let bytes = stamped("0.2.0");
+        let path = write_tmp("ok.zip", &bytes);
+        let art = read_artifact(&path).unwrap();
+        assert_eq!(art.stamp.to_string(), format!("app 0.2.0 {SHA}"));
+        let expected = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&bytes));
+        assert_eq!(art.code_sha256, expected);
+        assert_eq!(
+            art.code_sha256.len(),
+            44,
+            "base64 of 32 bytes, as Lambda's CodeSha256"
+        );
+    }
+
+    #[test]
+    fn bad_artifacts_are_bad_input_naming_the_file() {
+        let cases = [
+            ("nozip.zip", b"not a zip".to_vec(), "is not a zip archive"),
+            (
+                "noboot.zip",
+                zip_with(&[("other", b"x")]),
+                "no `bootstrap` entry",
+            ),
+            (
+                "nostamp.zip",
+                zip_with(&[("bootstrap", b"\x7fELF plain binary")]),
+                "carries no build stamp",
+            ),
+            (
+                "badstamp.zip",
+                zip_with(&[("bootstrap", b"@@build-stamp@@app 1.x nope@@end@@")]),
+                "malformed",
+            ),
+        ];
+        for (name, bytes, what) in cases {
+            let path = write_tmp(name, &bytes);
+            let err = read_artifact(&path).unwrap_err();
+            assert!(matches!(err, Exit::BadInput(_)), "{name}");
+            let msg = err.to_string();
+            assert!(msg.contains(name) && msg.contains(what), "{name}: {msg}");
+        }
+        let missing = read_artifact(Path::new("/nonexistent/app.zip"))
+            .unwrap_err()
+            .to_string();
+        assert!(missing.contains("/nonexistent/app.zip"), "{missing}");
+    }
+
+    #[tokio::test]
+    async fn publishes_after_the_update_finishes_with_the_stamp_as_description() {
+        let env = env();
+        let fake = Fake::seeded(&env);
+        fake.state.borrow_mut().status_script =
+            [UpdateStatus::InProgress, UpdateStatus::InProgress]
+                .into_iter()
+                .collect();
+        let ui = Ui::capture(Format::Json);
+        let ctx = Ctx {
+            cloud: &fake,
+            env: &env,
+            ui: &ui,
+            interrupt: &fake.interrupt,
+        };
+        let path = write_tmp("new.zip", &stamped("0.2.0"));
+        publish(&ctx, &path, false).await.unwrap();
+        let st = fake.state.borrow();
+        assert_eq!(st.code_updates.len(), 1);
+        assert_eq!(st.status_reads, 3, "polled until Successful");
+        assert_eq!(st.published.len(), 1);
+        assert_eq!(st.published[0].0, format!("app 0.2.0 {SHA}"));
+        let last: serde_json::Value =
+            serde_json::from_str(ui.output().0.lines().last().unwrap()).unwrap();
+        assert_eq!(
+            last,
+            json!({"version": "4", "created": true, "name": "app", "semver": "0.2.0", "git_sha": SHA})
+        );
+    }
+
+    #[tokio::test]
+    async fn identical_code_returns_the_existing_version_without_uploading() {
+        let env = env();
+        let fake = Fake::seeded(&env);
+        let bytes = stamped("0.1.1");
+        let path = write_tmp("same.zip", &bytes);
+        let sha = read_artifact(&path).unwrap().code_sha256;
+        fake.state.borrow_mut().versions[1].code_sha256 = sha;
+        let ui = Ui::capture(Format::Table);
+        let ctx = Ctx {
+            cloud: &fake,
+            env: &env,
+            ui: &ui,
+            interrupt: &fake.interrupt,
+        };
+        publish(&ctx, &path, false).await.unwrap();
+        assert_eq!(ui.output().0, "2\n", "stdout is just the version number");
+        let st = fake.state.borrow();
+        assert!(st.code_updates.is_empty() && st.published.is_empty());
+        assert_eq!(st.versions.len(), 3);
+        assert_eq!(st.versions[1].version, ver(2));
+    }
+
+    #[tokio::test]
+    async fn dry_run_and_failed_updates_publish_nothing() {
+        let env = env();
+        let fake = Fake::seeded(&env);
+        let ui = Ui::capture(Format::Table);
+        let ctx = Ctx {
+            cloud: &fake,
+            env: &env,
+            ui: &ui,
+            interrupt: &fake.interrupt,
+        };
+        let path = write_tmp("dry.zip", &stamped("0.3.0"));
+        publish(&ctx, &path, true).await.unwrap();
+        assert!(
+            ui.output().0.starts_with("dry run: would upload"),
+            "{}",
+            ui.output().0
+        );
+        assert!(fake.state.borrow().code_updates.is_empty());
+
+        fake.state.borrow_mut().status_script = [UpdateStatus::Failed].into_iter().collect();
+        let err = publish(&ctx, &path, false).await.unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("code update of the function failed"),
+            "{err}"
+        );
+        assert!(fake.state.borrow().published.is_empty());
+    }
+}
