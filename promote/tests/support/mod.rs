@@ -421,7 +421,8 @@ impl Stack {
         self.spawn_cmd(self.command(args), args)
     }
 
-    fn spawn_cmd(&self, mut cmd: Command, args: &[&str]) -> Running {
+    /// Starts a prepared [`Stack::command`] (e.g. with an environment variable removed).
+    pub fn spawn_cmd(&self, mut cmd: Command, args: &[&str]) -> Running {
         static N: AtomicU32 = AtomicU32::new(0);
         let n = N.fetch_add(1, Ordering::SeqCst);
         let out = self.scratch.path().join(format!("promote-{n}.out"));
@@ -611,6 +612,9 @@ pub struct Running {
 impl Running {
     pub fn stdout_so_far(&self) -> String {
         std::fs::read_to_string(&self.out).unwrap_or_default()
+    }
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
     }
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
