@@ -34,7 +34,9 @@ start)
     echo "$port" >"$dir/port"
     for _ in $(seq 1 100); do
       if ! running; then break; fi
-      if curl -fsS -m 1 -o /dev/null "http://127.0.0.1:$port/moto-api/data.json" 2>/dev/null; then
+      # The venv's Python rather than curl, which a bare machine may lack.
+      if "$python" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' \
+        "http://127.0.0.1:$port/moto-api/data.json" 2>/dev/null; then
         echo "http://127.0.0.1:$port"
         exit 0
       fi
