@@ -202,11 +202,9 @@ fn killed_with_sigkill_mid_bake_a_rerun_resumes_from_the_current_weight() {
     first.kill9();
     let after_kill = stack.alias("live");
     assert_eq!(after_kill.version, "1");
-    assert_eq!(
-        after_kill.split(),
-        Some(("2".to_string(), 0.1)),
-        "split lost by kill -9"
-    );
+    // Normally 10%; 50% only if this machine lagged a whole 3 s bake behind the first split.
+    let (candidate, killed_at) = after_kill.split().expect("split lost by kill -9");
+    assert_eq!(candidate, "2");
 
     let mut rerun = stack.spawn(&args);
     let states = stack.watch_alias("live", &mut rerun, Duration::from_secs(60));
@@ -217,7 +215,7 @@ fn killed_with_sigkill_mid_bake_a_rerun_resumes_from_the_current_weight() {
         .unwrap_or_else(|| panic!("the rerun never reached the candidate: {states:?}"));
     for s in &states[..switched] {
         assert!(
-            s.version == "1" && s.split().is_some_and(|(v, w)| v == "2" && w >= 0.1),
+            s.version == "1" && s.split().is_some_and(|(v, w)| v == "2" && w >= killed_at),
             "the rerun went back to 0 or straight to 100 before the plan's last step: {s:?}\nall: {states:?}"
         );
     }
@@ -227,12 +225,14 @@ fn killed_with_sigkill_mid_bake_a_rerun_resumes_from_the_current_weight() {
             "routing left after the switch: {states:?}"
         );
     }
-    assert!(
-        states
-            .iter()
-            .any(|s| s.split() == Some(("2".to_string(), 0.5))),
-        "the rerun skipped the 50% step: {states:?}"
-    );
+    if killed_at < 0.5 {
+        assert!(
+            states
+                .iter()
+                .any(|s| s.split() == Some(("2".to_string(), 0.5))),
+            "the rerun skipped the 50% step: {states:?}"
+        );
+    }
     let last = states.last().unwrap();
     assert_eq!(last.version, "2", "{last:?}");
     assert!(last.weights.is_empty(), "{last:?}");
