@@ -255,8 +255,7 @@ fn apis() -> Rule {
 fn resources(uri: &'static str) -> Rule {
     mock!(aws_sdk_apigateway::Client::get_resources)
         .match_requests(|r| {
-            r.rest_api_id() == Some("abc123")
-                && r.embed().iter().any(|x| x == "methods")
+            r.rest_api_id() == Some("abc123") && r.embed().iter().any(|x| x == "methods")
         })
         .then_output(move || {
             let method = Method::builder()

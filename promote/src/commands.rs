@@ -23,6 +23,8 @@ use crate::ui::Ui;
 /// The default poll is the stage's, but never slower than this: the reaction time to an
 /// alarm is one poll interval plus a couple of calls.
 pub const MAX_DEFAULT_POLL: Duration = Duration::from_secs(5);
+/// How often a terminal's countdown is redrawn.
+const TICK: Duration = Duration::from_secs(1);
 
 pub struct Ctx<'a, C> {
     pub cloud: &'a C,
@@ -38,6 +40,7 @@ struct Run<'a, C> {
     target: StageTarget,
     alias: AliasRecord,
     versions: Vec<VersionInfo>,
+    last_readings: Vec<AlarmReading>,
 }
 
 fn v(version: Version) -> String {
@@ -69,6 +72,7 @@ impl<'a, C: Cloud> Ctx<'a, C> {
             target,
             alias: alias?,
             versions: versions?,
+            last_readings: Vec::new(),
         })
     }
 }
@@ -219,45 +223,26 @@ impl<'a, C: Cloud> Run<'a, C> {
     /// moved it, the run stops without another write.
     async fn bake(&mut self, bake: Duration, poll: Duration, step: &str) -> Result<BakeEnd> {
         let names = self.stage.alarm_names();
-        let start = Instant::now();
-        let deadline = start + bake;
+        let deadline = Instant::now() + bake;
+        // A terminal shows the countdown every second; the alarms are read every `poll`.
+        let tick = if self.ui().is_tty() {
+            TICK.min(poll)
+        } else {
+            poll
+        };
+        let mut next_poll = Instant::now();
+        let mut summary = String::new();
         self.ui().event(json!({"event": "bake_started", "stage": self.name(), "step": step, "bake_seconds": secs_json(bake)}));
         loop {
-            let (readings, now) = tokio::join!(
-                self.ctx.cloud.read(&names),
-                self.ctx.cloud.get_alias(&self.target.alias)
-            );
-            let (readings, now) = (readings?, now?);
-            if now != self.alias {
-                self.ui().end_progress();
-                return Err(Exit::Conflict(format!(
-                    "alias {} of stage {} was changed by someone else during the bake: it was {} and is now {}; nothing further was written",
-                    self.target.alias,
-                    self.name(),
-                    self.alias.view,
-                    now.view
-                ))
-                .into());
-            }
             let left = deadline.saturating_duration_since(Instant::now());
-            match plan::alarm_verdict(&names, &readings, self.stage.insufficient_data_is_failure) {
-                Verdict::Healthy => {}
-                Verdict::Failing(r) => {
+            if Instant::now() >= next_poll || left.is_zero() {
+                next_poll = Instant::now() + poll;
+                if let Some(end) = self.check_during_bake(&names, step, left).await? {
                     self.ui().end_progress();
-                    return Ok(BakeEnd::Failed(r));
+                    return Ok(end);
                 }
-                Verdict::Missing(missing) => {
-                    self.ui().end_progress();
-                    return Ok(BakeEnd::Failed(AlarmReading {
-                        name: missing.join(", "),
-                        value: AlarmValue::InsufficientData,
-                        reason:
-                            "the alarm no longer exists in CloudWatch, so the stage is not watched"
-                                .into(),
-                    }));
-                }
+                summary = alarm_summary(&self.last_readings);
             }
-            let summary = alarm_summary(&readings);
             self.ui().progress(
                 &format!("{step} {summary}"),
                 &format!(
@@ -267,20 +252,64 @@ impl<'a, C: Cloud> Run<'a, C> {
                     format_duration(bake)
                 ),
             );
-            self.ui().event(json!({
-                "event": "bake", "stage": self.name(), "step": step,
-                "remaining_seconds": left.as_secs_f64().ceil(),
-                "alarms": readings.iter().map(|r| json!({"name": r.name, "state": r.value.to_string()})).collect::<Vec<_>>(),
-            }));
             if left.is_zero() {
                 self.ui().end_progress();
                 return Ok(BakeEnd::Done);
             }
-            if self.ctx.interrupt.sleep(poll.min(left)).await {
+            let wake = next_poll.min(deadline).min(Instant::now() + tick);
+            if self
+                .ctx
+                .interrupt
+                .sleep(wake.saturating_duration_since(Instant::now()))
+                .await
+            {
                 self.ui().end_progress();
                 return Ok(BakeEnd::Interrupted);
             }
         }
+    }
+
+    /// One poll of a bake: the alias must be as we left it, and the alarms healthy.
+    async fn check_during_bake(
+        &mut self,
+        names: &[String],
+        step: &str,
+        left: Duration,
+    ) -> Result<Option<BakeEnd>> {
+        let (readings, now) = tokio::join!(
+            self.ctx.cloud.read(names),
+            self.ctx.cloud.get_alias(&self.target.alias)
+        );
+        let (readings, now) = (readings?, now?);
+        if now != self.alias {
+            self.ui().end_progress();
+            return Err(Exit::Conflict(format!(
+                "alias {} of stage {} was changed by someone else during the bake: it was {} and is now {}; nothing further was written",
+                self.target.alias,
+                self.name(),
+                self.alias.view,
+                now.view
+            ))
+            .into());
+        }
+        self.ui().event(json!({
+            "event": "bake", "stage": self.name(), "step": step,
+            "remaining_seconds": round_up(left).as_secs(),
+            "alarms": readings.iter().map(|r| json!({"name": r.name, "state": r.value.to_string()})).collect::<Vec<_>>(),
+        }));
+        let end =
+            match plan::alarm_verdict(names, &readings, self.stage.insufficient_data_is_failure) {
+                Verdict::Healthy => None,
+                Verdict::Failing(r) => Some(BakeEnd::Failed(r)),
+                Verdict::Missing(missing) => Some(BakeEnd::Failed(AlarmReading {
+                    name: missing.join(", "),
+                    value: AlarmValue::InsufficientData,
+                    reason: "the alarm no longer exists in CloudWatch, so the stage is not watched"
+                        .into(),
+                })),
+            };
+        self.last_readings = readings;
+        Ok(end)
     }
 
     /// An alarm fired: take the traffic back in one UpdateAlias and exit 4.
