@@ -141,8 +141,11 @@ class Call:
 RECORDER = '() {  printf \'%s\\0\' "${BASH_LINENO[0]}" "$#" "$@" >> "$PROMOTE_RECORD"; }'
 
 
-def run_recorded(step: Step, values: dict[str, str], tmp: Path) -> tuple[list[Call], subprocess.CompletedProcess]:
-    """Runs the step's `run:` as GitHub does (bash -eo pipefail) and returns the promote calls."""
+def run_recorded(
+    step: Step, values: dict[str, str], tmp: Path, exit_code: int = 0
+) -> tuple[list[Call], subprocess.CompletedProcess]:
+    """Runs the step's `run:` as GitHub does (bash -eo pipefail) and returns the promote calls;
+    the stand-in promote exits with `exit_code`."""
     record = tmp / "record"
     record.write_bytes(b"")
     script = tmp / "step.sh"
@@ -157,7 +160,7 @@ def run_recorded(step: Step, values: dict[str, str], tmp: Path) -> tuple[list[Ca
         "GITHUB_PATH": str(tmp / "github_path"),
         "RUNNER_TEMP": str(tmp),
         "PROMOTE_RECORD": str(record),
-        "BASH_FUNC_promote%%": RECORDER,
+        "BASH_FUNC_promote%%": RECORDER[:-1] + f" return {exit_code}; }}",
     }
     for k, v in step.env.items():
         env[k] = evaluate(v, values, step.where)
@@ -624,6 +627,28 @@ def test_operate_offers_every_stage_and_action():
     inputs = dispatch_inputs(workflow("operate.yml"))
     assert sorted(inputs["stage"]["options"]) == sorted(stage_order())
     assert set(inputs["action"]["options"]) == {"status", "deploy", "advance", "complete", "rollback", "canary"}
+
+
+@pytest.mark.parametrize(
+    "code, says",
+    [(0, None), (3, "refused"), (4, "rolled back"), (5, "changed by someone else"), (1, "exit code 1")],
+)
+def test_the_live_canary_fails_the_job_with_promotes_exit_code_and_says_why(code, says, tmp_path):
+    step = next(s for s in all_steps() if s.job == "live" and "promote canary" in str(s.step.get("run", "")))
+    calls, proc = run_recorded(step, pipeline_values(tmp_path), tmp_path, exit_code=code)
+    assert [subcommand(c.argv) for c in calls] == ["canary"]
+    assert proc.returncode == code, proc
+    if says:
+        assert "::error::" in proc.stdout and says in proc.stdout, proc.stdout
+
+
+@pytest.mark.parametrize("code", [0, 2, 3, 4, 5])
+def test_operate_fails_the_job_with_promotes_exit_code(code, tmp_path):
+    values = {**pipeline_values(tmp_path), **operate_values(action="advance")}
+    calls, proc = run_recorded(operate_step("promote"), values, tmp_path, exit_code=code)
+    assert [c.argv for c in calls] == [("advance", "--stage", "live")]
+    assert proc.returncode == code
+    assert ("::error::" in proc.stdout) == (code != 0), proc.stdout
 
 
 # ---------------------------------------------------------------------------------------
