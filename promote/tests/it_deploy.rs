@@ -31,6 +31,22 @@ fn deploy_dry_run_changes_nothing_and_says_what_it_would_do() {
         run.output().contains('3'),
         "dry run does not name the version: {run:?}"
     );
+
+    let json = stack.promote(&[
+        "--output",
+        "json",
+        "deploy",
+        "--stage",
+        "dev",
+        "--version",
+        "3",
+        "--dry-run",
+    ]);
+    json.assert_code(0);
+    assert_eq!(stack.all_aliases(), before);
+    let mut lines = serde_json::Value::Array(json.json_lines());
+    support::redact(&stack, &mut lines);
+    insta::assert_json_snapshot!("deploy_dry_run_json", lines);
 }
 
 #[test]

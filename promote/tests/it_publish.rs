@@ -41,6 +41,9 @@ fn publish_records_the_artifacts_stamp_and_dedupes_identical_code() {
     let zip = stack.fake_zip("app-0.2.0.zip", "app", "0.2.0", SHA);
 
     let first = publish_json(&stack, &zip);
+    let mut snap = first.clone();
+    support::redact(&stack, &mut snap);
+    insta::assert_json_snapshot!("publish_json", snap);
     assert_eq!(version_str(&first), "4", "{first}");
     assert_eq!(first["created"], true, "{first}");
     assert_eq!(first["name"], "app", "{first}");
