@@ -623,6 +623,30 @@ def test_every_stage_has_a_lock_and_live_is_never_cancelled():
     assert "format('promote-stage-{0}', inputs.stage)" in operate["group"] and operate["cancel-in-progress"] is False
 
 
+def plan_seconds(stage: str) -> int:
+    """How long promote bakes on a stage (environments/<stage>.json), waiting included."""
+    strategy = json.loads((ENVIRONMENTS_DIR / f"{stage}.json").read_text())["strategy"]
+    if strategy["type"] == "canary":
+        return sum(step["bake_seconds"] for step in strategy["steps"])
+    return strategy.get("bake_seconds", 0)
+
+
+def test_job_timeouts_and_aws_sessions_outlast_the_bake_plans():
+    # A job killed, or credentials expiring, mid-bake leaves a split behind: both must cover the
+    # plan in environments/ with room for the smoke test. Raise them with the bake times.
+    margin = 300
+    session = 3600  # the role-duration-seconds default, Terraform's default maximum
+    jobs = workflow("path-to-live.yml")["jobs"]
+    for job_id, job in jobs.items():
+        stage = job.get("env", {}).get("STAGE")
+        if stage:
+            assert job["timeout-minutes"] * 60 >= plan_seconds(stage) + margin, (job_id, plan_seconds(stage))
+            assert session >= plan_seconds(stage) + margin, (job_id, plan_seconds(stage))
+    longest = max(plan_seconds(s) for s in stage_order())
+    operate = workflow("operate.yml")["jobs"]["operate"]
+    assert operate["timeout-minutes"] * 60 >= longest + margin
+
+
 def test_operate_offers_every_stage_and_action():
     inputs = dispatch_inputs(workflow("operate.yml"))
     assert sorted(inputs["stage"]["options"]) == sorted(stage_order())
