@@ -142,7 +142,7 @@ RECORDER = '() {  printf \'%s\\0\' "${BASH_LINENO[0]}" "$#" "$@" >> "$PROMOTE_RE
 
 
 def run_recorded(
-    step: Step, values: dict[str, str], tmp: Path, exit_code: int = 0
+    step: Step, values: dict[str, str], tmp: Path, exit_code: int = 0, extra_env: dict[str, str] | None = None
 ) -> tuple[list[Call], subprocess.CompletedProcess]:
     """Runs the step's `run:` as GitHub does (bash -eo pipefail) and returns the promote calls;
     the stand-in promote exits with `exit_code`."""
@@ -162,6 +162,7 @@ def run_recorded(
         "PROMOTE_RECORD": str(record),
         "BASH_FUNC_promote%%": RECORDER[:-1] + f" return {exit_code}; }}",
     }
+    env.update(extra_env or {})
     for k, v in step.env.items():
         env[k] = evaluate(v, values, step.where)
     proc = subprocess.run(
@@ -673,6 +674,33 @@ def test_operate_fails_the_job_with_promotes_exit_code(code, tmp_path):
     assert [c.argv for c in calls] == [("advance", "--stage", "live")]
     assert proc.returncode == code
     assert ("::error::" in proc.stdout) == (code != 0), proc.stdout
+
+
+@pytest.mark.parametrize(
+    "role, region, ok, says",
+    [
+        ("arn:aws:iam::123456789012:role/app-deploy-dev", "", True, "region=eu-west-2"),
+        ("arn:aws:iam::123456789012:role/app-deploy-dev", "us-east-1", True, "region=us-east-1"),
+        ("arn:aws-us-gov:iam::123456789012:role/app-deploy-dev", "", True, "region=eu-west-2"),
+        ("", "", False, "AWS_ROLE_ARN is '', not an IAM role ARN"),
+        ("app-deploy-dev", "", False, "not an IAM role ARN"),
+        ("arn:aws:iam::123456789012:role/app-deploy-dev", "mars-1", False, "no valid AWS region"),
+    ],
+)
+def test_promote_setup_checks_the_role_and_resolves_the_region(role, region, ok, says, tmp_path):
+    step = next(s for s in all_steps() if s.job is None and s.step.get("id") == "resolve")
+    (tmp_path / "promote-bin").mkdir()
+    (tmp_path / "promote-bin" / "promote").write_text("")
+    values = {"runner.temp": str(tmp_path), "inputs.role-to-assume": role, "inputs.aws-region": region}
+    # sudo install is the one step that leaves the sandbox: record it instead.
+    sudo = '() { printf "%s " "$@" > "$RUNNER_TEMP/sudo"; }'
+    _, proc = run_recorded(step, values, tmp_path, extra_env={"BASH_FUNC_sudo%%": sudo})
+    assert (proc.returncode == 0) == ok, proc
+    if ok:
+        assert says in (tmp_path / "github_output").read_text()
+        assert (tmp_path / "sudo").read_text().split()[-1] == "/usr/local/bin/promote"
+    else:
+        assert says in proc.stdout, proc.stdout
 
 
 # ---------------------------------------------------------------------------------------
