@@ -453,9 +453,9 @@ pub async fn deploy<C: Cloud>(ctx: &Ctx<'_, C>, o: DeployOpts) -> Result<()> {
     let mut run = ctx.open(&o.stage).await?;
     let name = run.name().to_string();
     let bake = match (&run.stage.strategy, o.bake) {
-        (_, Some(b)) => b,
+        (Strategy::AllAtOnce { .. }, Some(b)) => b,
         (Strategy::AllAtOnce { bake }, None) => *bake,
-        (Strategy::Canary { .. }, None) => {
+        (Strategy::Canary { .. }, _) => {
             return Err(Exit::BadInput(format!(
                 "stage {name} uses the canary strategy ({}); move it with `promote canary --stage {name}`",
                 run.stage.path.display()

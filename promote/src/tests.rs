@@ -459,6 +459,20 @@ async fn deploy_refuses_canary_stages_and_canary_refuses_all_at_once_plans() {
         "{}",
         message(&r)
     );
+    let with_bake = DeployOpts {
+        stage: "live".into(),
+        version: Some(ver(2)),
+        allow_downgrade: false,
+        bake: Some(Duration::from_secs(1)),
+        poll: None,
+        dry_run: false,
+    };
+    let r = commands::deploy(&w.ctx(), with_bake).await;
+    assert_eq!(
+        code(&r),
+        exit::BAD_INPUT,
+        "--bake does not lift the strategy check"
+    );
     let mut opts = canary_opts(Some(2), None);
     opts.stage = "dev".into();
     let r = commands::canary(&w.ctx(), opts).await;
