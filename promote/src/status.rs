@@ -184,36 +184,37 @@ pub async fn status<C: Cloud>(ctx: &Ctx<'_, C>, only: Option<&str>) -> Result<()
     Ok(())
 }
 
+/// Refreshes until interrupted. A terminal is redrawn in place every interval; a log
+/// (or `--output json`) gets a new view only when something changed, like `kubectl get -w`.
 pub async fn watch<C: Cloud>(ctx: &Ctx<'_, C>, stage: &str, interval: Duration) -> Result<()> {
     ctx.env.stage(stage)?;
+    let mut last = String::new();
     loop {
         match read(ctx.cloud, ctx.env, Some(stage)).await {
             Ok(rows) => {
-                if ctx.ui.json() {
+                let mut text = table(&rows);
+                for r in &rows {
+                    for a in &r.alarms {
+                        text += &format!("\n  {:<40} {}", a.name, a.value);
+                    }
+                }
+                if ctx.ui.is_tty() && !ctx.ui.json() {
+                    ctx.ui.raw("\x1b[H\x1b[2J");
+                    let every = rollout::format_duration(interval);
+                    ctx.ui.result(
+                        format!("{text}\n\n(refreshing every {every}; Ctrl-C to stop)"),
+                        Value::Null,
+                    );
+                } else if text != last {
                     for r in &rows {
                         ctx.ui.event(to_json(r));
                     }
-                } else {
-                    let mut text = table(&rows);
-                    for r in &rows {
-                        for a in &r.alarms {
-                            text += &format!("\n  {:<40} {}", a.name, a.value);
-                        }
+                    if !ctx.ui.json() {
+                        let at = humantime_now();
+                        ctx.ui.result(format!("--- {at}\n{text}"), Value::Null);
                     }
-                    if ctx.ui.is_tty() {
-                        // Clear the screen and redraw in place.
-                        ctx.ui.raw("\x1b[H\x1b[2J");
-                    } else {
-                        text = format!("\n{text}");
-                    }
-                    ctx.ui.result(
-                        format!(
-                            "{text}\n(refreshing every {}; Ctrl-C to stop)",
-                            rollout::format_duration(interval)
-                        ),
-                        Value::Null,
-                    );
                 }
+                last = text;
             }
             // A transient read error should not end a watch; show it and retry.
             Err(e) => ctx.ui.say(format!("error: {e:#}")),
@@ -222,4 +223,17 @@ pub async fn watch<C: Cloud>(ctx: &Ctx<'_, C>, stage: &str, interval: Duration) 
             return Ok(());
         }
     }
+}
+
+/// UTC wall-clock time as HH:MM:SS, for log lines (no date crate needed for this).
+fn humantime_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    format!(
+        "{:02}:{:02}:{:02} UTC",
+        (secs / 3600) % 24,
+        (secs / 60) % 60,
+        secs % 60
+    )
 }

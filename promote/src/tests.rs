@@ -600,3 +600,34 @@ async fn status_lists_stages_in_path_order_with_stamps_weights_and_alarms() {
     assert_eq!(lines[2]["candidate"]["semver"], "0.1.1");
     insta::assert_json_snapshot!("status_json_live", lines[2]);
 }
+
+#[tokio::test]
+async fn watch_without_a_terminal_prints_only_changes_and_stops_on_ctrl_c() {
+    let w = World::new(Format::Table);
+    let intr = w.fake.interrupt.clone();
+    {
+        let mut st = w.fake.state.borrow_mut();
+        st.after_alarm_read.insert(
+            2,
+            Box::new(|st| st.tamper("live", view(1, Some((2, "10"))))),
+        );
+        st.after_alarm_read
+            .insert(5, Box::new(move |_| intr.trigger()));
+    }
+    crate::status::watch(&w.ctx(), "live", Duration::from_millis(10))
+        .await
+        .unwrap();
+    let out = w.stdout();
+    assert_eq!(
+        w.fake.state.borrow().alarm_reads,
+        5,
+        "refreshed until interrupted"
+    );
+    assert_eq!(
+        out.matches("--- ").count(),
+        2,
+        "one view at start, one for the change:\n{out}"
+    );
+    assert!(out.contains("2 (0.1.1 2222222) 10%"), "{out}");
+    assert!(w.fake.updates().is_empty(), "watch never writes");
+}
