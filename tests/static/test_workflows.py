@@ -21,7 +21,9 @@ import os
 import re
 import shutil
 import subprocess
+import struct
 import threading
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -142,7 +144,12 @@ RECORDER = '() {  printf \'%s\\0\' "${BASH_LINENO[0]}" "$#" "$@" >> "$PROMOTE_RE
 
 
 def run_recorded(
-    step: Step, values: dict[str, str], tmp: Path, exit_code: int = 0, extra_env: dict[str, str] | None = None
+    step: Step,
+    values: dict[str, str],
+    tmp: Path,
+    exit_code: int = 0,
+    extra_env: dict[str, str] | None = None,
+    override_env: dict[str, str] | None = None,
 ) -> tuple[list[Call], subprocess.CompletedProcess]:
     """Runs the step's `run:` as GitHub does (bash -eo pipefail) and returns the promote calls;
     the stand-in promote exits with `exit_code`."""
@@ -165,6 +172,7 @@ def run_recorded(
     env.update(extra_env or {})
     for k, v in step.env.items():
         env[k] = evaluate(v, values, step.where)
+    env.update(override_env or {})
     proc = subprocess.run(
         ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=30,
@@ -674,6 +682,42 @@ def test_operate_fails_the_job_with_promotes_exit_code(code, tmp_path):
     assert [c.argv for c in calls] == [("advance", "--stage", "live")]
     assert proc.returncode == code
     assert ("::error::" in proc.stdout) == (code != 0), proc.stdout
+
+
+def elf_header(machine: int) -> bytes:
+    """The 64 bytes `file` reads an executable's architecture from (e_machine at offset 18)."""
+    ident = b"\x7fELF" + bytes([2, 1, 1, 0]) + bytes(8)
+    return ident + struct.pack("<HHIQQQIHHHHHH", 2, machine, 1, 0x400000, 64, 0, 0, 64, 56, 0, 64, 0, 0)
+
+
+AARCH64, X86_64 = 0xB7, 0x3E
+
+
+@pytest.mark.parametrize(
+    "machine, stamped_sha, ok, says",
+    [
+        (AARCH64, SHA, True, None),
+        (X86_64, SHA, False, "not an arm64 executable"),
+        (AARCH64, "1" * 40, False, "does not name this commit"),
+        (AARCH64, None, False, "does not name this commit"),
+    ],
+    ids=["arm64-this-commit", "x86_64", "other-commit", "no-stamp"],
+)
+def test_the_build_refuses_a_zip_not_built_for_arm64_from_this_commit(machine, stamped_sha, ok, says, tmp_path):
+    bootstrap = elf_header(machine) + b"\0" * 64
+    if stamped_sha:
+        bootstrap += f"@@build-stamp@@app 0.9.0 {stamped_sha}@@end@@".encode() + b"\0" * 16
+    zip_path = tmp_path / "bootstrap.zip"
+    with zipfile.ZipFile(zip_path, "w") as z:
+        z.writestr("bootstrap", bootstrap)
+    step = pipeline_step("build-app", "Check the zip (arm64 bootstrap stamped with this commit)")
+    _, proc = run_recorded(step, pipeline_values(tmp_path), tmp_path, override_env={"ZIP": str(zip_path)})
+    assert (proc.returncode == 0) == ok, proc
+    if ok:
+        assert f"artifact=app-arm64-{SHA}" in (tmp_path / "github_output").read_text()
+        assert "app 0.9.0" in (tmp_path / "step_summary").read_text()
+    else:
+        assert says in proc.stdout, proc.stdout
 
 
 @pytest.mark.parametrize(
