@@ -354,6 +354,7 @@ pub fn routing_config(split: Option<Split>) -> AliasRoutingConfiguration {
 
 impl AliasStore for Aws {
     async fn get_alias(&self, alias: &str) -> Result<AliasRecord> {
+        tracing::debug!(function = %self.function_name, alias, "GetAlias");
         let out = self
             .lambda
             .get_alias()
@@ -420,6 +421,7 @@ impl AliasStore for Aws {
 
 impl Versions for Aws {
     async fn list_versions(&self) -> Result<Vec<VersionInfo>> {
+        tracing::debug!(function = %self.function_name, "ListVersionsByFunction");
         let mut out_versions = Vec::new();
         let mut marker: Option<String> = None;
         loop {
@@ -456,6 +458,7 @@ impl Versions for Aws {
     }
 
     async fn update_code(&self, zip: Vec<u8>) -> Result<CodeUpdate> {
+        tracing::info!(function = %self.function_name, bytes = zip.len(), "UpdateFunctionCode");
         let out = self
             .lambda
             .update_function_code()
@@ -529,6 +532,7 @@ impl Versions for Aws {
 
 impl Stages for Aws {
     async fn resolve(&self, stage: &str) -> Result<StageTarget> {
+        tracing::debug!(rest_api = %self.rest_api_name, stage, "GetStage");
         let api = self.api().await?;
         let out = self
             .apigateway
@@ -568,6 +572,7 @@ impl Stages for Aws {
 
 impl Alarms for Aws {
     async fn read(&self, names: &[String]) -> Result<Vec<AlarmReading>> {
+        tracing::debug!(count = names.len(), "DescribeAlarms");
         let mut readings = Vec::with_capacity(names.len());
         // DescribeAlarms takes at most 100 names per call.
         for chunk in names.chunks(100) {

@@ -19,8 +19,8 @@ impl Interrupt {
         let me = Arc::new(Interrupt::default());
         let on_int = me.clone();
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                on_int.trigger();
+            while tokio::signal::ctrl_c().await.is_ok() {
+                on_int.signal();
             }
         });
         #[cfg(unix)]
@@ -28,18 +28,33 @@ impl Interrupt {
             let on_term = me.clone();
             tokio::spawn(async move {
                 use tokio::signal::unix::{SignalKind, signal};
-                if let Ok(mut term) = signal(SignalKind::terminate())
-                    && term.recv().await.is_some()
-                {
-                    on_term.trigger();
+                if let Ok(mut term) = signal(SignalKind::terminate()) {
+                    while term.recv().await.is_some() {
+                        on_term.signal();
+                    }
                 }
             });
         }
         me
     }
 
+    /// Tests stand in for a signal.
+    #[cfg(test)]
     pub fn trigger(&self) {
         self.flag.store(true, Ordering::SeqCst);
+        self.notify.notify_one();
+    }
+
+    /// A signal from the outside: the first one asks for a clean stop, a second one (an
+    /// impatient operator) ends the process at once. Writes are single API calls, so even
+    /// then no alias is left half-written: it has either been updated or not.
+    fn signal(&self) {
+        if self.flag.swap(true, Ordering::SeqCst) {
+            eprintln!(
+                "\ninterrupted again: exiting now; check `promote status` for where things stand"
+            );
+            std::process::exit(crate::exit::INTERRUPTED);
+        }
         // notify_one keeps a permit if nobody waits yet, so a signal between two checks
         // still ends the next sleep at once.
         self.notify.notify_one();

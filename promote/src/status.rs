@@ -35,9 +35,12 @@ pub async fn read<C: Cloud>(
     };
     let names: Vec<String> = stages.iter().flat_map(|s| s.alarm_names()).collect();
     let per_stage = try_join_all(stages.iter().map(|s| async move {
-        let t = cloud.resolve(&s.name).await?;
-        let a = cloud.get_alias(&t.alias).await?;
-        anyhow::Ok((t, a))
+        let read = async {
+            let t = cloud.resolve(&s.name).await?;
+            let a = cloud.get_alias(&t.alias).await?;
+            anyhow::Ok((t, a))
+        };
+        anyhow::Context::with_context(read.await, || format!("stage {}", s.name))
     }));
     let (per_stage, versions, alarms) =
         tokio::join!(per_stage, cloud.list_versions(), cloud.read(&names));
