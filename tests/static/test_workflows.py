@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import struct
 import threading
+import tomllib
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -540,6 +541,29 @@ def test_third_party_actions_are_pinned_to_a_commit_with_its_version(path: Path)
             continue
         assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", ref), f"{path.name}:{n}: {ref} is not pinned to a full commit sha"
         assert re.fullmatch(r"\s*#\s*v?\d+(\.\d+)*\s*", rest), f"{path.name}:{n}: {ref} has no `# vX.Y.Z` comment"
+
+
+def test_ci_runs_the_readme_test_command_fmt_and_clippy_on_the_project_toolchain():
+    wf = workflow("ci.yml")
+    assert {"pull_request", "push"} <= set(wf["on"])
+    runs = [str(s.get("run", "")) for job in wf["jobs"].values() for s in job["steps"]]
+    uses = [str(s.get("uses", "")) for job in wf["jobs"].values() for s in job["steps"]]
+    assert "make test" in runs
+    assert any(r.startswith("cargo fmt") and "--check" in r for r in runs), runs
+    assert any(r.startswith("cargo clippy") and r.endswith("-D warnings") for r in runs), runs
+    assert any(u.startswith("Swatinem/rust-cache@") for u in uses), "no dependency cache"
+    pythons = [s["with"]["python-version"] for job in wf["jobs"].values() for s in job["steps"] if "setup-python" in str(s.get("uses", ""))]
+    assert pythons == ["3.11"], pythons
+
+
+@pytest.mark.parametrize("path", workflow_files(), ids=lambda p: p.name)
+def test_workflows_build_with_the_workspace_toolchain(path: Path):
+    rust_version = tomllib.loads((ROOT / "Cargo.toml").read_text())["workspace"]["package"]["rust-version"]
+    wf = load_yaml(path)
+    compiles = any("cargo" in str(s.get("run", "")) for job in wf["jobs"].values() for s in job.get("steps", []))
+    if compiles:
+        toolchain = wf.get("env", {}).get("RUSTUP_TOOLCHAIN", "")
+        assert toolchain == rust_version or toolchain.startswith(rust_version + "."), (toolchain, rust_version)
 
 
 def test_no_expression_is_spliced_into_a_script():
