@@ -237,3 +237,31 @@ fn killed_with_sigkill_mid_bake_a_rerun_resumes_from_the_current_weight() {
     assert_eq!(last.version, "2", "{last:?}");
     assert!(last.weights.is_empty(), "{last:?}");
 }
+
+#[test]
+fn an_alarm_during_the_last_bake_restores_the_previous_version() {
+    // After the 100% step the candidate serves everything; an alarm in that step's bake must
+    // put the stable version back, not just clear a routing that no longer exists.
+    let stack = Stack::short_bakes("canary-alarm-full", 3);
+    let alarm = stack.seeded.alarms("live")[1].clone();
+    let run = stack.spawn(&[
+        "canary",
+        "--stage",
+        "live",
+        "--version",
+        "2",
+        "--poll",
+        "1s",
+    ]);
+    stack
+        .wait_alias("live", Duration::from_secs(60), |a| a.version == "2")
+        .expect("the plan never reached 100%");
+    stack.set_alarm(&alarm, StateValue::Alarm);
+    let (live, _) = stack
+        .wait_alias("live", Duration::from_secs(15), |a| a.version == "1")
+        .expect("the previous version was not restored after the alarm");
+    assert!(live.weights.is_empty(), "{live:?}");
+    let done = run.wait_timeout(Duration::from_secs(15));
+    done.assert_code(4);
+    assert!(done.output().contains(&alarm), "{}", done.output());
+}

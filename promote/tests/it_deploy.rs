@@ -118,3 +118,26 @@ fn deploy_is_refused_while_a_stage_alarm_is_in_alarm() {
         .assert_code(0);
     assert_eq!(stack.alias("test").version, "2");
 }
+
+#[test]
+fn an_alarm_during_the_deploy_bake_moves_the_stage_back() {
+    let stack = Stack::short_bakes("deploy-bake-alarm", 30);
+    let alarm = stack.seeded.alarms("test")[0].clone();
+    let run = stack.spawn(&["deploy", "--stage", "test", "--version", "2"]);
+    stack
+        .wait_alias("test", std::time::Duration::from_secs(30), |a| {
+            a.version == "2"
+        })
+        .expect("the deploy never moved the alias");
+    stack.set_alarm(&alarm, aws_sdk_cloudwatch::types::StateValue::Alarm);
+    // Well inside the 30 s bake: the move back came from polling the alarms.
+    let (test, _) = stack
+        .wait_alias("test", std::time::Duration::from_secs(15), |a| {
+            a.version == "1"
+        })
+        .expect("the stage was not moved back after the alarm fired");
+    assert!(test.weights.is_empty(), "{test:?}");
+    let done = run.wait_timeout(std::time::Duration::from_secs(15));
+    done.assert_code(4);
+    assert!(done.output().contains(&alarm), "{}", done.output());
+}
