@@ -45,7 +45,7 @@ def walk(tmp_path_factory):
 def test_demo_exits_zero_and_narrates(walk):
     proc, _ = walk
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    out = proc.stdout
+    out = proc.stdout + proc.stderr  # publish is narrated on stderr: its stdout is the version
     for shown in ("$ promote publish", "$ promote deploy --stage dev", "$ promote canary --stage live --weight 10",
                   "$ promote status", "exited with code 4"):
         assert shown in out, f"demo output lacks {shown!r}"
