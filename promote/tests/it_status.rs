@@ -3,6 +3,8 @@
 
 mod support;
 
+use std::time::{Duration, Instant};
+
 use serde_json::Value;
 use support::{Stack, redact, stage_order};
 
@@ -83,4 +85,62 @@ fn status_of_one_stage_shows_only_that_stage() {
     let run = stack.promote(&["--output", "json", "status", "--stage", "live"]);
     run.assert_code(0);
     assert_eq!(stage_order(&run.json_lines()), ["live"], "{}", run.stdout);
+}
+
+#[test]
+fn watch_refreshes_until_interrupted_and_shows_a_change_made_meanwhile() {
+    let stack = Stack::new("watch");
+    let mut run = stack.spawn(&[
+        "--output",
+        "json",
+        "watch",
+        "--stage",
+        "live",
+        "--interval",
+        "1s",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let saw = |run: &support::Running, pred: &dyn Fn(&Value) -> bool| {
+        run.stdout_so_far()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .any(|v| pred(&v))
+    };
+    while !saw(&run, &|v| v["stage"] == "live") {
+        assert!(
+            run.is_running(),
+            "watch exited early: {}",
+            run.stdout_so_far()
+        );
+        assert!(
+            Instant::now() < deadline,
+            "no refresh of live: {}",
+            run.stdout_so_far()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stack.set_alias("live", "1", Some(("3", 0.25)));
+    // The same shape as `status --output json` (pinned by the status snapshot).
+    while !saw(&run, &|v| {
+        v["candidate"]["version"] == "3" && v["candidate"]["weight"].as_f64() == Some(25.0)
+    }) {
+        assert!(
+            run.is_running(),
+            "watch exited early: {}",
+            run.stdout_so_far()
+        );
+        assert!(
+            Instant::now() < deadline,
+            "the change never showed: {}",
+            run.stdout_so_far()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &run.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let done = run.wait_timeout(Duration::from_secs(10));
+    assert!(matches!(done.code(), 0 | 130), "{done:?}");
 }
