@@ -16,19 +16,7 @@ fn split_of(a: &AliasState) -> Option<(String, f64)> {
 fn canary_live_10_percent_routes_a_tenth_to_the_candidate_and_leaves_the_split() {
     let stack = Stack::new("canary-10");
     stack
-        .promote(&[
-            "canary",
-            "--stage",
-            "live",
-            "--version",
-            "2",
-            "--weight",
-            "10",
-            "--bake",
-            "1s",
-            "--poll",
-            "1s",
-        ])
+        .run("canary --stage live --version 2 --weight 10 --bake 1s --poll 1s")
         .assert_code(0);
     let live = stack.alias("live");
     assert_eq!(live.version, "1", "stable must stay on version 1: {live:?}");
@@ -40,9 +28,7 @@ fn canary_candidate_defaults_to_the_version_stable_on_the_upstream_stage() {
     let stack = Stack::new("canary-default");
     stack.set_alias("test", "3", None);
     stack
-        .promote(&[
-            "canary", "--stage", "live", "--weight", "10", "--bake", "1s", "--poll", "1s",
-        ])
+        .run("canary --stage live --weight 10 --bake 1s --poll 1s")
         .assert_code(0);
     let live = stack.alias("live");
     assert_eq!(live.version, "1");
@@ -52,15 +38,7 @@ fn canary_candidate_defaults_to_the_version_stable_on_the_upstream_stage() {
 #[test]
 fn canary_whole_plan_with_short_bakes_ends_on_the_candidate_with_routing_cleared() {
     let stack = Stack::short_bakes("canary-plan", 1);
-    let mut run = stack.spawn(&[
-        "canary",
-        "--stage",
-        "live",
-        "--version",
-        "2",
-        "--poll",
-        "1s",
-    ]);
+    let mut run = stack.start("canary --stage live --version 2 --poll 1s");
     // Watch the plan go through its steps (10 -> 50 -> 100) from the outside.
     let states = stack.watch_alias("live", &mut run, Duration::from_secs(60));
     let mut seen = Vec::new();
@@ -83,19 +61,7 @@ fn canary_whole_plan_with_short_bakes_ends_on_the_candidate_with_routing_cleared
 fn an_alarm_during_the_bake_clears_the_routing_and_exits_4() {
     let stack = Stack::new("canary-alarm");
     let alarm = stack.seeded.alarms("live")[0].clone();
-    let run = stack.spawn(&[
-        "canary",
-        "--stage",
-        "live",
-        "--version",
-        "2",
-        "--weight",
-        "10",
-        "--bake",
-        "60s",
-        "--poll",
-        "1s",
-    ]);
+    let run = stack.start("canary --stage live --version 2 --weight 10 --bake 60s --poll 1s");
     stack
         .wait_alias("live", Duration::from_secs(30), |a| a.split().is_some())
         .expect("the split never appeared");
@@ -123,25 +89,11 @@ fn an_alarm_already_in_alarm_refuses_the_canary_and_leaves_the_alias() {
     let stack = Stack::new("canary-prealarm");
     let alarm = stack.seeded.alarms("live")[2].clone();
     stack.set_alarm(&alarm, StateValue::Alarm);
-    let before = stack.all_aliases();
-    let run = stack.promote(&[
-        "canary",
-        "--stage",
-        "live",
-        "--version",
-        "2",
-        "--weight",
-        "10",
-        "--bake",
-        "1s",
-    ]);
-    run.assert_code(3);
-    assert!(
-        run.stderr.contains(&alarm),
-        "refusal does not name {alarm}: {}",
-        run.stderr
+    stack.assert_refused(
+        "canary --stage live --version 2 --weight 10 --bake 1s",
+        3,
+        &[&alarm],
     );
-    assert_eq!(stack.all_aliases(), before);
 }
 
 #[test]
@@ -151,19 +103,7 @@ fn insufficient_data_is_not_a_failure_by_default() {
         stack.set_alarm(&alarm, StateValue::InsufficientData);
     }
     stack
-        .promote(&[
-            "canary",
-            "--stage",
-            "live",
-            "--version",
-            "2",
-            "--weight",
-            "10",
-            "--bake",
-            "1s",
-            "--poll",
-            "1s",
-        ])
+        .run("canary --stage live --version 2 --weight 10 --bake 1s --poll 1s")
         .assert_code(0);
     assert_eq!(split_of(&stack.alias("live")), Some(("2".to_string(), 0.1)));
 }
@@ -172,21 +112,11 @@ fn insufficient_data_is_not_a_failure_by_default() {
 fn canary_downgrade_is_refused_with_exit_3() {
     let stack = Stack::new("canary-downgrade");
     stack.set_alias("live", "3", None);
-    let before = stack.all_aliases();
-    let run = stack.promote(&[
-        "canary",
-        "--stage",
-        "live",
-        "--version",
-        "2",
-        "--weight",
-        "10",
-        "--bake",
-        "1s",
-    ]);
-    run.assert_code(3);
-    assert!(run.stderr.contains("--allow-downgrade"), "{}", run.stderr);
-    assert_eq!(stack.all_aliases(), before);
+    stack.assert_refused(
+        "canary --stage live --version 2 --weight 10 --bake 1s",
+        3,
+        &["--allow-downgrade"],
+    );
 }
 
 #[test]
@@ -244,15 +174,7 @@ fn an_alarm_during_the_last_bake_restores_the_previous_version() {
     // put the stable version back, not just clear a routing that no longer exists.
     let stack = Stack::short_bakes("canary-alarm-full", 3);
     let alarm = stack.seeded.alarms("live")[1].clone();
-    let run = stack.spawn(&[
-        "canary",
-        "--stage",
-        "live",
-        "--version",
-        "2",
-        "--poll",
-        "1s",
-    ]);
+    let run = stack.start("canary --stage live --version 2 --poll 1s");
     stack
         .wait_alias("live", Duration::from_secs(60), |a| a.version == "2")
         .expect("the plan never reached 100%");

@@ -8,9 +8,7 @@ use support::Stack;
 fn deploy_dev_moves_the_alias_to_the_version_with_no_routing() {
     let stack = Stack::new("deploy-dev");
     let before = stack.alias("dev");
-    stack
-        .promote(&["deploy", "--stage", "dev", "--version", "2"])
-        .assert_code(0);
+    stack.run("deploy --stage dev --version 2").assert_code(0);
     let after = stack.alias("dev");
     assert_eq!(after.version, "2", "{after:?}");
     assert!(after.weights.is_empty(), "routing left on dev: {after:?}");
@@ -24,7 +22,7 @@ fn deploy_dev_moves_the_alias_to_the_version_with_no_routing() {
 fn deploy_dry_run_changes_nothing_and_says_what_it_would_do() {
     let stack = Stack::new("deploy-dry");
     let before = stack.all_aliases();
-    let run = stack.promote(&["deploy", "--stage", "dev", "--version", "3", "--dry-run"]);
+    let run = stack.run("deploy --stage dev --version 3 --dry-run");
     run.assert_code(0);
     assert_eq!(stack.all_aliases(), before, "--dry-run changed an alias");
     assert!(
@@ -32,16 +30,7 @@ fn deploy_dry_run_changes_nothing_and_says_what_it_would_do() {
         "dry run does not name the version: {run:?}"
     );
 
-    let json = stack.promote(&[
-        "--output",
-        "json",
-        "deploy",
-        "--stage",
-        "dev",
-        "--version",
-        "3",
-        "--dry-run",
-    ]);
+    let json = stack.run("--output json deploy --stage dev --version 3 --dry-run");
     json.assert_code(0);
     assert_eq!(stack.all_aliases(), before);
     let mut lines = serde_json::Value::Array(json.json_lines());
@@ -53,34 +42,15 @@ fn deploy_dry_run_changes_nothing_and_says_what_it_would_do() {
 fn deploy_of_a_lower_semver_is_refused_unless_allowed() {
     let stack = Stack::new("deploy-downgrade");
     stack.set_alias("dev", "3", None);
-    let before = stack.all_aliases();
-    let run = stack.promote(&["deploy", "--stage", "dev", "--version", "2"]);
-    run.assert_code(3);
+    let run = stack.assert_refused("deploy --stage dev --version 2", 3, &["--allow-downgrade"]);
     assert!(
         run.stderr.contains("downgrade") || run.stderr.contains("lower"),
         "refusal does not say why: {}",
         run.stderr
     );
-    assert!(
-        run.stderr.contains("--allow-downgrade"),
-        "refusal does not say how: {}",
-        run.stderr
-    );
-    assert_eq!(
-        stack.all_aliases(),
-        before,
-        "a refused downgrade changed an alias"
-    );
 
     stack
-        .promote(&[
-            "deploy",
-            "--stage",
-            "dev",
-            "--version",
-            "2",
-            "--allow-downgrade",
-        ])
+        .run("deploy --stage dev --version 2 --allow-downgrade")
         .assert_code(0);
     assert_eq!(stack.alias("dev").version, "2");
 }
@@ -90,9 +60,7 @@ fn deploy_of_the_version_already_served_is_a_successful_no_op() {
     let stack = Stack::new("deploy-noop");
     stack.set_alias("dev", "2", None);
     let before = stack.all_aliases();
-    stack
-        .promote(&["deploy", "--stage", "dev", "--version", "2"])
-        .assert_code(0);
+    stack.run("deploy --stage dev --version 2").assert_code(0);
     assert_eq!(stack.all_aliases(), before);
 }
 
@@ -102,20 +70,10 @@ fn deploy_is_refused_while_a_stage_alarm_is_in_alarm() {
     let stack = Stack::short_bakes("deploy-alarm", 1);
     let alarm = stack.seeded.alarms("test")[0].clone();
     stack.set_alarm(&alarm, aws_sdk_cloudwatch::types::StateValue::Alarm);
-    let before = stack.all_aliases();
-    let run = stack.promote(&["deploy", "--stage", "test", "--version", "2"]);
-    run.assert_code(3);
-    assert!(
-        run.stderr.contains(&alarm),
-        "refusal does not name {alarm}: {}",
-        run.stderr
-    );
-    assert_eq!(stack.all_aliases(), before);
+    stack.assert_refused("deploy --stage test --version 2", 3, &[&alarm]);
 
     stack.set_alarm(&alarm, aws_sdk_cloudwatch::types::StateValue::Ok);
-    stack
-        .promote(&["deploy", "--stage", "test", "--version", "2"])
-        .assert_code(0);
+    stack.run("deploy --stage test --version 2").assert_code(0);
     assert_eq!(stack.alias("test").version, "2");
 }
 
@@ -123,7 +81,7 @@ fn deploy_is_refused_while_a_stage_alarm_is_in_alarm() {
 fn an_alarm_during_the_deploy_bake_moves_the_stage_back() {
     let stack = Stack::short_bakes("deploy-bake-alarm", 30);
     let alarm = stack.seeded.alarms("test")[0].clone();
-    let run = stack.spawn(&["deploy", "--stage", "test", "--version", "2"]);
+    let run = stack.start("deploy --stage test --version 2");
     stack
         .wait_alias("test", std::time::Duration::from_secs(30), |a| {
             a.version == "2"

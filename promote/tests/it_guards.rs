@@ -14,27 +14,11 @@ use support::{COMMAND_TIMEOUT, Stack};
 #[test]
 fn ctrl_c_mid_bake_leaves_the_split_exits_130_and_says_how_to_go_on() {
     let stack = Stack::new("guard-sigint");
-    let run = stack.spawn(&[
-        "canary",
-        "--stage",
-        "live",
-        "--version",
-        "2",
-        "--weight",
-        "10",
-        "--bake",
-        "60s",
-        "--poll",
-        "1s",
-    ]);
+    let run = stack.start("canary --stage live --version 2 --weight 10 --bake 60s --poll 1s");
     stack
         .wait_alias("live", Duration::from_secs(30), |a| a.split().is_some())
         .expect("the split never appeared");
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &run.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    run.interrupt();
     let done = run.wait_timeout(Duration::from_secs(15));
     done.assert_code(130);
     assert_eq!(
@@ -53,21 +37,8 @@ fn ctrl_c_mid_bake_leaves_the_split_exits_130_and_says_how_to_go_on() {
 #[test]
 fn json_output_is_one_json_object_per_line() {
     let stack = Stack::new("guard-json");
-    let run = stack.promote(&[
-        "--output",
-        "json",
-        "canary",
-        "--stage",
-        "live",
-        "--version",
-        "2",
-        "--weight",
-        "10",
-        "--bake",
-        "1s",
-        "--poll",
-        "1s",
-    ]);
+    let run =
+        stack.run("--output json canary --stage live --version 2 --weight 10 --bake 1s --poll 1s");
     run.assert_code(0);
     let lines: Vec<&str> = run
         .stdout
@@ -136,17 +107,7 @@ fn a_stage_whose_integration_ignores_the_stage_variable_is_an_error_that_says_so
             .unwrap();
     }
     let before = stack.all_aliases();
-    let run = stack.promote(&[
-        "canary",
-        "--stage",
-        "live",
-        "--version",
-        "2",
-        "--weight",
-        "10",
-        "--bake",
-        "1s",
-    ]);
+    let run = stack.run("canary --stage live --version 2 --weight 10 --bake 1s");
     assert_ne!(run.code(), 0, "{run:?}");
     assert!(run.stderr.contains("stage variable"), "{}", run.stderr);
     assert_eq!(stack.all_aliases(), before);
@@ -182,25 +143,14 @@ fn a_version_described_by_another_tool_shows_as_unknown_and_needs_allow_downgrad
     assert_eq!(v, "4");
 
     stack.set_alias("dev", "4", None);
-    let status = stack.promote(&["status", "--stage", "dev"]);
+    let status = stack.run("status --stage dev");
     status.assert_code(0);
     assert!(status.stdout.contains("unknown"), "{}", status.stdout);
 
     stack.set_alias("dev", "1", None);
-    let before = stack.all_aliases();
-    let run = stack.promote(&["deploy", "--stage", "dev", "--version", "4"]);
-    run.assert_code(3);
-    assert!(run.stderr.contains("--allow-downgrade"), "{}", run.stderr);
-    assert_eq!(stack.all_aliases(), before);
+    stack.assert_refused("deploy --stage dev --version 4", 3, &["--allow-downgrade"]);
     stack
-        .promote(&[
-            "deploy",
-            "--stage",
-            "dev",
-            "--version",
-            "4",
-            "--allow-downgrade",
-        ])
+        .run("deploy --stage dev --version 4 --allow-downgrade")
         .assert_code(0);
     assert_eq!(stack.alias("dev").version, "4");
 }

@@ -14,24 +14,18 @@ fn advance_goes_to_the_next_step_or_the_given_weight_and_complete_finishes() {
     let stack = Stack::short_bakes("manual-advance", 1);
     stack.set_alias("live", "1", Some(("2", 0.1)));
 
-    stack
-        .promote(&["advance", "--stage", "live"])
-        .assert_code(0);
+    stack.run("advance --stage live").assert_code(0);
     assert_eq!(
         live_split(&stack),
         Some(("2".into(), 0.5)),
         "advance from 10% goes to the plan's 50%"
     );
 
-    stack
-        .promote(&["advance", "--stage", "live", "--weight", "75"])
-        .assert_code(0);
+    stack.run("advance --stage live --weight 75").assert_code(0);
     assert_eq!(live_split(&stack), Some(("2".into(), 0.75)));
     assert_eq!(stack.alias("live").version, "1");
 
-    stack
-        .promote(&["complete", "--stage", "live"])
-        .assert_code(0);
+    stack.run("complete --stage live").assert_code(0);
     let live = stack.alias("live");
     assert_eq!(live.version, "2", "{live:?}");
     assert!(live.weights.is_empty(), "{live:?}");
@@ -41,9 +35,7 @@ fn advance_goes_to_the_next_step_or_the_given_weight_and_complete_finishes() {
 fn rollback_sends_the_candidate_back_to_zero() {
     let stack = Stack::new("manual-rollback");
     stack.set_alias("live", "1", Some(("2", 0.5)));
-    stack
-        .promote(&["rollback", "--stage", "live"])
-        .assert_code(0);
+    stack.run("rollback --stage live").assert_code(0);
     let live = stack.alias("live");
     assert_eq!(live.version, "1", "{live:?}");
     assert!(live.weights.is_empty(), "{live:?}");
@@ -54,28 +46,14 @@ fn rollback_to_previous_returns_to_the_version_served_before_a_completed_promoti
     let stack = Stack::short_bakes("manual-previous", 1);
     stack.set_alias("live", "2", None);
     stack
-        .promote(&[
-            "canary",
-            "--stage",
-            "live",
-            "--version",
-            "3",
-            "--weight",
-            "10",
-            "--bake",
-            "1s",
-            "--poll",
-            "1s",
-        ])
+        .run("canary --stage live --version 3 --weight 10 --bake 1s --poll 1s")
         .assert_code(0);
-    stack
-        .promote(&["complete", "--stage", "live"])
-        .assert_code(0);
+    stack.run("complete --stage live").assert_code(0);
     assert_eq!(stack.alias("live").version, "3");
 
     let before = stack.all_aliases();
     stack
-        .promote(&["rollback", "--stage", "live", "--to-previous", "--dry-run"])
+        .run("rollback --stage live --to-previous --dry-run")
         .assert_code(0);
     assert_eq!(
         stack.all_aliases(),
@@ -84,7 +62,7 @@ fn rollback_to_previous_returns_to_the_version_served_before_a_completed_promoti
     );
 
     stack
-        .promote(&["rollback", "--stage", "live", "--to-previous"])
+        .run("rollback --stage live --to-previous")
         .assert_code(0);
     let live = stack.alias("live");
     assert_eq!(
@@ -140,34 +118,14 @@ fn dry_run_output_snapshots() {
     let stack = Stack::short_bakes("manual-dry-snap", 1);
     let api_id = stack.seeded.0["rest_api_id"].as_str().unwrap().to_string();
     let port = stack.moto.port.to_string();
-    let table = stack.promote(&[
-        "canary",
-        "--stage",
-        "live",
-        "--version",
-        "2",
-        "--weight",
-        "10",
-        "--dry-run",
-    ]);
+    let table = stack.run("canary --stage live --version 2 --weight 10 --dry-run");
     table.assert_code(0);
     insta::assert_snapshot!(
         "canary_dry_run_table",
         redact_text(&table.stdout, &api_id, &port)
     );
 
-    let json = stack.promote(&[
-        "--output",
-        "json",
-        "canary",
-        "--stage",
-        "live",
-        "--version",
-        "2",
-        "--weight",
-        "10",
-        "--dry-run",
-    ]);
+    let json = stack.run("--output json canary --stage live --version 2 --weight 10 --dry-run");
     json.assert_code(0);
     let mut lines = serde_json::Value::Array(json.json_lines());
     support::redact(&stack, &mut lines);

@@ -115,7 +115,7 @@ fn publish_of_a_zip_without_a_build_stamp_fails_without_publishing() {
     );
     assert_eq!(stack.versions(), before);
 
-    let missing = stack.promote(&["publish", "--zip", "does-not-exist.zip"]);
+    let missing = stack.run("publish --zip does-not-exist.zip");
     assert_ne!(missing.code(), 0, "{missing:?}");
     assert_eq!(stack.versions(), before);
 }

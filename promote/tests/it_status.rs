@@ -32,7 +32,7 @@ fn status_lists_every_stage_in_path_order_with_versions_and_split() {
     stack.set_alias("dev", "3", None);
     stack.set_alias("test", "2", None);
     stack.set_alias("live", "1", Some(("2", 0.1)));
-    let run = stack.promote(&["--output", "json", "status"]);
+    let run = stack.run("--output json status");
     run.assert_code(0);
     let lines = run.json_lines();
     assert_eq!(
@@ -64,7 +64,7 @@ fn status_lists_every_stage_in_path_order_with_versions_and_split() {
     insta::assert_json_snapshot!("status_json", all);
 
     // The table names every stage too, in the same order.
-    let table = stack.promote(&["status"]);
+    let table = stack.run("status");
     table.assert_code(0);
     let pos = |s: &str| {
         table
@@ -82,7 +82,7 @@ fn status_lists_every_stage_in_path_order_with_versions_and_split() {
 #[test]
 fn status_of_one_stage_shows_only_that_stage() {
     let stack = Stack::new("status-one");
-    let run = stack.promote(&["--output", "json", "status", "--stage", "live"]);
+    let run = stack.run("--output json status --stage live");
     run.assert_code(0);
     assert_eq!(stage_order(&run.json_lines()), ["live"], "{}", run.stdout);
 }
@@ -90,15 +90,7 @@ fn status_of_one_stage_shows_only_that_stage() {
 #[test]
 fn watch_refreshes_until_interrupted_and_shows_a_change_made_meanwhile() {
     let stack = Stack::new("watch");
-    let mut run = stack.spawn(&[
-        "--output",
-        "json",
-        "watch",
-        "--stage",
-        "live",
-        "--interval",
-        "1s",
-    ]);
+    let mut run = stack.start("--output json watch --stage live --interval 1s");
     let deadline = Instant::now() + Duration::from_secs(20);
     let saw = |run: &support::Running, pred: &dyn Fn(&Value) -> bool| {
         run.stdout_so_far()
@@ -136,11 +128,7 @@ fn watch_refreshes_until_interrupted_and_shows_a_change_made_meanwhile() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &run.pid().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    run.interrupt();
     let done = run.wait_timeout(Duration::from_secs(10));
     assert!(matches!(done.code(), 0 | 130), "{done:?}");
 }

@@ -404,6 +404,45 @@ impl Stack {
         cmd
     }
 
+    /// Runs a `promote` command line (words split on whitespace, as typed in a shell).
+    pub fn run(&self, line: &str) -> Run {
+        self.promote(&line.split_whitespace().collect::<Vec<_>>())
+    }
+
+    /// Starts a `promote` command line in the background.
+    pub fn start(&self, line: &str) -> Running {
+        self.spawn(&line.split_whitespace().collect::<Vec<_>>())
+    }
+
+    /// Runs `line`, which must exit with `code`, mention one of `mentions` (case-insensitive)
+    /// on stderr, and leave every alias exactly as it was (the whole GetAlias output).
+    #[track_caller]
+    pub fn assert_refused(&self, line: &str, code: i32, mentions: &[&str]) -> Run {
+        let args: Vec<&str> = line.split_whitespace().collect();
+        self.assert_refused_args(&args, code, mentions)
+    }
+
+    #[track_caller]
+    pub fn assert_refused_args(&self, args: &[&str], code: i32, mentions: &[&str]) -> Run {
+        let before = self.all_aliases();
+        let run = self.promote(args);
+        run.assert_code(code);
+        let stderr = run.stderr.to_lowercase();
+        assert!(
+            mentions.iter().any(|m| stderr.contains(&m.to_lowercase())),
+            "`promote {}`: stderr mentions none of {mentions:?}:\n{}",
+            args.join(" "),
+            run.stderr
+        );
+        assert_eq!(
+            self.all_aliases(),
+            before,
+            "`promote {}` changed an alias",
+            args.join(" ")
+        );
+        run
+    }
+
     /// Runs `promote ARGS` to completion (killed after [`COMMAND_TIMEOUT`]).
     pub fn promote(&self, args: &[&str]) -> Run {
         let child = self.spawn(args);
@@ -615,6 +654,14 @@ impl Running {
     }
     pub fn pid(&self) -> u32 {
         self.child.as_ref().unwrap().id()
+    }
+    /// SIGINT, as Ctrl-C in a terminal sends.
+    pub fn interrupt(&self) {
+        let status = Command::new("kill")
+            .args(["-INT", &self.pid().to_string()])
+            .status()
+            .expect("run kill -INT");
+        assert!(status.success(), "kill -INT {} failed", self.pid());
     }
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.as_mut().map(|c| c.try_wait()), Some(Ok(None)))
