@@ -175,16 +175,42 @@ pub fn table(rows: &[StageStatus]) -> String {
 }
 
 pub async fn status<C: Cloud>(ctx: &Ctx<'_, C>, only: Option<&str>) -> Result<()> {
-    let rows = read(ctx.cloud, ctx.env, only).await?;
+    let (rows, errors) = match (read(ctx.cloud, ctx.env, only).await, only) {
+        (Ok(rows), _) => (rows, Vec::new()),
+        (Err(e), Some(_)) => return Err(e),
+        // One broken stage must not hide the others: read them one by one and report it.
+        (Err(_), None) => {
+            let (mut rows, mut errors) = (Vec::new(), Vec::new());
+            for s in &ctx.env.stages {
+                match read(ctx.cloud, ctx.env, Some(&s.name)).await {
+                    Ok(r) => rows.extend(r),
+                    Err(e) => errors.push((s.name.clone(), format!("{e:#}"))),
+                }
+            }
+            (rows, errors)
+        }
+    };
     if ctx.ui.json() {
         // One object per stage per line: `jq 'select(.stage == "live")'` works as is.
         for r in &rows {
             ctx.ui.event(to_json(r));
         }
+        for (stage, error) in &errors {
+            ctx.ui.event(json!({"stage": stage, "error": error}));
+        }
     } else {
         ctx.ui.result(table(&rows), Value::Null);
+        for (_, error) in &errors {
+            ctx.ui.say(format!("error: {error}"));
+        }
     }
-    Ok(())
+    match errors.len() {
+        0 => Ok(()),
+        n => Err(anyhow::anyhow!(
+            "{n} of {} stage(s) could not be read (see above)",
+            ctx.env.stages.len()
+        )),
+    }
 }
 
 /// Refreshes until interrupted. A terminal is redrawn in place every interval; a log

@@ -631,3 +631,21 @@ async fn watch_without_a_terminal_prints_only_changes_and_stops_on_ctrl_c() {
     assert!(out.contains("2 (0.1.1 2222222) 10%"), "{out}");
     assert!(w.fake.updates().is_empty(), "watch never writes");
 }
+
+#[tokio::test]
+async fn status_shows_the_readable_stages_when_one_is_broken() {
+    let w = World::new(Format::Table);
+    w.fake.state.borrow_mut().aliases.remove("test");
+    let r = crate::status::status(&w.ctx(), None).await;
+    assert_eq!(code(&r), exit::ERROR);
+    let out = w.stdout();
+    assert!(
+        out.contains("\ndev ") && out.contains("\nlive ") && !out.contains("\ntest "),
+        "{out}"
+    );
+    assert!(
+        w.stderr().contains("stage test") && w.stderr().contains("no alias test"),
+        "{}",
+        w.stderr()
+    );
+}
