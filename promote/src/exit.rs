@@ -21,7 +21,7 @@ pub enum Exit {
     #[error("rolled back: {0}")]
     RolledBack(String),
     /// The alias changed under us (RevisionId mismatch); nothing further was written.
-    #[error("changed by someone else: {0}")]
+    #[error("{0}")]
     Conflict(String),
     /// Ctrl-C or SIGTERM; the message says how to resume or roll back.
     #[error("interrupted: {0}")]

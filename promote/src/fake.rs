@@ -281,3 +281,16 @@ impl Alarms for Fake {
         Ok(out)
     }
 }
+
+/// Copies the frozen test environments into `dir` (for tests that break a file).
+pub fn copy_environments(dir: &std::path::Path) {
+    let from = std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/environments"
+    ));
+    std::fs::create_dir_all(dir).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
+    }
+}

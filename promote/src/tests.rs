@@ -649,3 +649,116 @@ async fn status_shows_the_readable_stages_when_one_is_broken() {
         w.stderr()
     );
 }
+
+/// Every refusal a person is likely to meet, with its exit code, in one reviewable file.
+#[tokio::test]
+async fn error_messages() {
+    let mut all = String::new();
+    let mut record = |what: &str, r: &anyhow::Result<()>| {
+        all += &format!("## {what} (exit {})\n{}\n\n", code(r), message(r));
+    };
+
+    let w = World::new(Format::Table);
+    record(
+        "unknown stage",
+        &commands::rollback(&w.ctx(), "prod", false, false).await,
+    );
+    record(
+        "unknown version",
+        &commands::canary(&w.ctx(), canary_opts(Some(99), Some("10"))).await,
+    );
+    let mut dev = canary_opts(None, Some("10"));
+    dev.stage = "dev".into();
+    record("no upstream", &commands::canary(&w.ctx(), dev).await);
+    let adv = AdvanceOpts {
+        stage: "live".into(),
+        weight: None,
+        bake: None,
+        poll: None,
+        dry_run: false,
+    };
+    record(
+        "nothing to advance",
+        &commands::advance(&w.ctx(), adv).await,
+    );
+    record(
+        "no previous version",
+        &commands::rollback(&w.ctx(), "live", true, false).await,
+    );
+
+    w.fake.set_alias("test", view(1, Some((2, "10"))));
+    record(
+        "upstream mid-canary",
+        &commands::canary(&w.ctx(), canary_opts(None, Some("10"))).await,
+    );
+
+    w.fake.set_alias("live", view(3, None));
+    record(
+        "downgrade",
+        &commands::canary(&w.ctx(), canary_opts(Some(2), Some("10"))).await,
+    );
+
+    w.fake.set_alias("live", view(1, Some((2, "10"))));
+    record(
+        "another canary in flight",
+        &commands::canary(&w.ctx(), canary_opts(Some(3), Some("10"))).await,
+    );
+    let dep = DeployOpts {
+        stage: "live".into(),
+        version: Some(ver(2)),
+        allow_downgrade: false,
+        bake: None,
+        poll: None,
+        dry_run: false,
+    };
+    record(
+        "deploy on a canary stage",
+        &commands::deploy(&w.ctx(), dep).await,
+    );
+
+    w.fake.set_alias("live", view(1, None));
+    let alarm = w.env.stage("live").unwrap().alarms[0].name.clone();
+    w.fake
+        .state
+        .borrow_mut()
+        .set_alarm(&alarm, AlarmValue::Alarm);
+    record(
+        "alarm already firing",
+        &commands::canary(&w.ctx(), canary_opts(Some(2), Some("10"))).await,
+    );
+    w.fake.state.borrow_mut().set_alarm(&alarm, AlarmValue::Ok);
+
+    w.fake.state.borrow_mut().alarm_script = [vec![], vec![(alarm.clone(), AlarmValue::Alarm)]]
+        .into_iter()
+        .collect();
+    record(
+        "alarm during the bake",
+        &commands::canary(&w.ctx(), canary_opts(Some(2), Some("10"))).await,
+    );
+
+    w.fake.set_alias("live", view(1, None));
+    w.fake.state.borrow_mut().set_alarm(&alarm, AlarmValue::Ok);
+    w.fake.state.borrow_mut().fail_next_update_with_conflict = true;
+    record(
+        "RevisionId conflict",
+        &commands::canary(&w.ctx(), canary_opts(Some(2), Some("10"))).await,
+    );
+
+    let broken = std::env::temp_dir().join(format!("promote-errors-{}", std::process::id()));
+    crate::fake::copy_environments(&broken);
+    let live = std::fs::read_to_string(broken.join("live.json")).unwrap();
+    std::fs::write(
+        broken.join("live.json"),
+        live.replace(r#""weight": 50"#, r#""weight": 5"#),
+    )
+    .unwrap();
+    let r: anyhow::Result<()> = Environments::load(&broken).map(|_| ()).map_err(Into::into);
+    record("malformed environments file", &r);
+    let _ = std::fs::remove_dir_all(&broken);
+
+    // Paths differ between machines.
+    let all = all
+        .replace(&broken.display().to_string(), "<environments>")
+        .replace(env!("CARGO_MANIFEST_DIR"), "<promote>");
+    insta::assert_snapshot!("error_messages", all);
+}
