@@ -101,13 +101,23 @@ fn free_port() -> u16 {
 
 /// One HTTP/1.0 request to the emulator, bounded in time; returns (status, body).
 pub fn http(port: u16, method: &str, path: &str) -> std::io::Result<(u16, String)> {
+    http_with(port, method, path, "")
+}
+
+/// [`http`] with extra header lines (each ending in `\r\n`).
+pub fn http_with(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &str,
+) -> std::io::Result<(u16, String)> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(500))?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
     s.set_write_timeout(Some(Duration::from_secs(10)))?;
     write!(
         s,
-        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\n\r\n"
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n{headers}Content-Length: 0\r\n\r\n"
     )?;
     let mut buf = String::new();
     s.read_to_string(&mut buf)?;
@@ -509,15 +519,40 @@ impl Stack {
         }
     }
 
-    /// Every alias of the function, for before/after comparisons of a whole stack.
-    pub fn all_aliases(&self) -> Vec<AliasState> {
+    /// The GetAlias response body exactly as the emulator sends it. moto picks the service
+    /// and region from the credential scope, which is all it reads of the signature.
+    pub fn raw_alias(&self, stage: &str) -> String {
+        let path = format!(
+            "/2015-03-31/functions/{}/aliases/{stage}",
+            self.function_name()
+        );
+        let auth = format!(
+            "Authorization: AWS4-HMAC-SHA256 Credential=testing/20200101/{}/lambda/aws4_request, \
+             SignedHeaders=host, Signature=0\r\n",
+            self.region
+        );
+        let (status, body) = http_with(self.moto.port, "GET", &path, &auth).expect("raw GetAlias");
+        // moto answers 201 here; any 2xx is an alias.
+        assert!(
+            (200..300).contains(&status),
+            "raw GetAlias {stage}: {status} {body}"
+        );
+        body
+    }
+
+    /// Every alias of the function, parsed by the SDK and byte for byte as the emulator
+    /// returns it, for before/after comparisons of a whole stack.
+    pub fn all_aliases(&self) -> Vec<(AliasState, String)> {
         let stages: Vec<String> = self.seeded.0["stages"]
             .as_object()
             .unwrap()
             .keys()
             .cloned()
             .collect();
-        stages.iter().map(|s| self.alias(s)).collect()
+        stages
+            .iter()
+            .map(|s| (self.alias(s), self.raw_alias(s)))
+            .collect()
     }
 
     /// Moves an alias directly through the SDK (sets up a state without `promote`).
