@@ -33,6 +33,41 @@ pub struct AliasWrite {
     pub description: Option<String>,
 }
 
+impl AliasWrite {
+    /// All traffic to `version`, routing cleared; the description records `previous` for
+    /// `rollback --to-previous`.
+    pub fn serve(version: Version, previous: Version) -> AliasWrite {
+        AliasWrite {
+            version,
+            split: None,
+            description: Some(
+                rollout::plan::AliasNote {
+                    previous: Some(previous),
+                }
+                .format(),
+            ),
+        }
+    }
+
+    /// `split` to the candidate, the rest on `stable`; description kept.
+    pub fn split(stable: Version, split: Split) -> AliasWrite {
+        AliasWrite {
+            version: stable,
+            split: Some(split),
+            description: None,
+        }
+    }
+
+    /// Routing cleared, everything on `stable`; description kept.
+    pub fn clear(stable: Version) -> AliasWrite {
+        AliasWrite {
+            version: stable,
+            split: None,
+            description: None,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
     /// The RevisionId no longer matches: someone else wrote the alias since we read it.

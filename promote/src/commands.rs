@@ -495,20 +495,8 @@ pub async fn deploy<C: Cloud>(ctx: &Ctx<'_, C>, o: DeployOpts) -> Result<()> {
         return Ok(());
     }
     run.stop_if_interrupted("the deploy")?;
-    run.write(
-        AliasWrite {
-            version,
-            split: None,
-            description: Some(
-                AliasNote {
-                    previous: Some(stable),
-                }
-                .format(),
-            ),
-        },
-        "deploy",
-    )
-    .await?;
+    run.write(AliasWrite::serve(version, stable), "deploy")
+        .await?;
     run.ui().say(format!(
         "{name}: alias {} now serves version {to} (was {from})",
         run.target.alias
@@ -517,16 +505,7 @@ pub async fn deploy<C: Cloud>(ctx: &Ctx<'_, C>, o: DeployOpts) -> Result<()> {
         match run.bake(bake, poll, &format!("deployed {version}")).await? {
             BakeEnd::Done => {}
             BakeEnd::Failed(r) => {
-                let back = AliasWrite {
-                    version: stable,
-                    split: None,
-                    description: Some(
-                        AliasNote {
-                            previous: Some(version),
-                        }
-                        .format(),
-                    ),
-                };
+                let back = AliasWrite::serve(stable, version);
                 return run.roll_back(r, back, format!("version {version}")).await;
             }
             BakeEnd::Interrupted => return Err(run.interrupted(version)),
@@ -664,20 +643,8 @@ pub async fn canary<C: Cloud>(ctx: &Ctx<'_, C>, o: CanaryOpts) -> Result<()> {
             }
         })?;
         if s.weight.is_full() {
-            run.write(
-                AliasWrite {
-                    version: candidate,
-                    split: None,
-                    description: Some(
-                        AliasNote {
-                            previous: Some(stable),
-                        }
-                        .format(),
-                    ),
-                },
-                "complete",
-            )
-            .await?;
+            run.write(AliasWrite::serve(candidate, stable), "complete")
+                .await?;
             run.ui().say(format!(
                 "{name}: {label}: alias {} serves version {to} (was {from})",
                 run.target.alias
@@ -688,15 +655,7 @@ pub async fn canary<C: Cloud>(ctx: &Ctx<'_, C>, o: CanaryOpts) -> Result<()> {
                 weight: s.weight,
             };
             if run.alias.view.split != Some(split) {
-                run.write(
-                    AliasWrite {
-                        version: stable,
-                        split: Some(split),
-                        description: None,
-                    },
-                    "shift",
-                )
-                .await?;
+                run.write(AliasWrite::split(stable, split), "shift").await?;
                 run.ui().say(format!(
                     "{name}: {label}: {} of traffic to version {to}, the rest on {from}",
                     s.weight
@@ -711,25 +670,12 @@ pub async fn canary<C: Cloud>(ctx: &Ctx<'_, C>, o: CanaryOpts) -> Result<()> {
             BakeEnd::Failed(r) => {
                 let (back, had) = if s.weight.is_full() {
                     (
-                        AliasWrite {
-                            version: stable,
-                            split: None,
-                            description: Some(
-                                AliasNote {
-                                    previous: Some(candidate),
-                                }
-                                .format(),
-                            ),
-                        },
+                        AliasWrite::serve(stable, candidate),
                         format!("version {candidate} (100%)"),
                     )
                 } else {
                     (
-                        AliasWrite {
-                            version: stable,
-                            split: None,
-                            description: None,
-                        },
+                        AliasWrite::clear(stable),
                         format!("version {candidate} ({})", s.weight),
                     )
                 };
@@ -801,25 +747,13 @@ pub async fn advance<C: Cloud>(ctx: &Ctx<'_, C>, o: AdvanceOpts) -> Result<()> {
         return Ok(());
     }
     run.stop_if_interrupted("advancing")?;
-    run.write(
-        AliasWrite {
-            version: stable,
-            split: Some(new),
-            description: None,
-        },
-        "advance",
-    )
-    .await?;
+    run.write(AliasWrite::split(stable, new), "advance").await?;
     if !bake.is_zero() {
         let label = format!("advanced to {next}");
         match run.bake(bake, poll, &label).await? {
             BakeEnd::Done => {}
             BakeEnd::Failed(r) => {
-                let back = AliasWrite {
-                    version: stable,
-                    split: None,
-                    description: None,
-                };
+                let back = AliasWrite::clear(stable);
                 return run
                     .roll_back(r, back, format!("version {} ({next})", split.version))
                     .await;
@@ -878,29 +812,13 @@ async fn complete_run<C: Cloud>(
         return Ok(());
     }
     run.stop_if_interrupted("completing")?;
-    run.write(
-        AliasWrite {
-            version: split.version,
-            split: None,
-            description: Some(note),
-        },
-        "complete",
-    )
-    .await?;
+    run.write(AliasWrite::serve(split.version, stable), "complete")
+        .await?;
     if let Some((bake, poll)) = bake.filter(|(b, _)| !b.is_zero()) {
         match run.bake(bake, poll, "completed").await? {
             BakeEnd::Done => {}
             BakeEnd::Failed(r) => {
-                let back = AliasWrite {
-                    version: stable,
-                    split: None,
-                    description: Some(
-                        AliasNote {
-                            previous: Some(split.version),
-                        }
-                        .format(),
-                    ),
-                };
+                let back = AliasWrite::serve(stable, split.version);
                 return run
                     .roll_back(r, back, format!("version {} (100%)", split.version))
                     .await;
@@ -941,16 +859,7 @@ pub async fn rollback<C: Cloud>(
             return Ok(());
         }
         plan::validate_target(previous, &run.published()).map_err(Exit::from)?;
-        AliasWrite {
-            version: previous,
-            split: None,
-            description: Some(
-                AliasNote {
-                    previous: Some(view.version),
-                }
-                .format(),
-            ),
-        }
+        AliasWrite::serve(previous, view.version)
     } else {
         if view.split.is_none() {
             let hint = match AliasNote::parse(&run.alias.description).previous {
@@ -966,11 +875,7 @@ pub async fn rollback<C: Cloud>(
             run.ui().result(&text, json!({"event": "done", "stage": name, "result": "noop", "alias": view_json(&view)}));
             return Ok(());
         }
-        AliasWrite {
-            version: view.version,
-            split: None,
-            description: None,
-        }
+        AliasWrite::clear(view.version)
     };
     let target_version = write.version;
     if dry_run {
