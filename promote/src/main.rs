@@ -10,6 +10,7 @@ mod exit;
 mod fake;
 mod interrupt;
 mod publish;
+mod run;
 mod status;
 #[cfg(test)]
 mod tests;
