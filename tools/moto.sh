@@ -29,7 +29,10 @@ start)
   for _ in 1 2 3 4 5; do
     # A free port is picked by the OS; a race with another process is retried.
     port=$("$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    nohup "$moto" -H 127.0.0.1 -p "$port" >"$dir/log" 2>&1 &
+    # No AWS_* from the caller: a stray AWS_PROFILE makes moto answer 500.
+    unset_aws=()
+    for v in $(compgen -e); do [[ $v == AWS_* ]] && unset_aws+=(-u "$v"); done
+    nohup env "${unset_aws[@]}" "$moto" -H 127.0.0.1 -p "$port" >"$dir/log" 2>&1 &
     echo $! >"$dir/pid"
     echo "$port" >"$dir/port"
     for _ in $(seq 1 100); do
@@ -60,7 +63,9 @@ env)
   running || die "no moto_server running from $dir; run tools/moto.sh start first"
   region=$("$python" -c 'import json,sys; print(json.load(open(sys.argv[1])).get("region") or "us-east-1")' \
     "${PROMOTE_ENVIRONMENTS:-$root/environments}/project.json")
-  echo "unset AWS_PROFILE AWS_DEFAULT_PROFILE"
+  # Every AWS_* variable set now (profiles, AWS_ENDPOINT_URL_LAMBDA, real keys...) is dropped.
+  aws_vars=$(compgen -e | grep '^AWS_' | tr '\n' ' ' || true)
+  echo "unset AWS_PROFILE AWS_DEFAULT_PROFILE $aws_vars"
   echo "export AWS_ENDPOINT_URL=http://127.0.0.1:$(cat "$dir/port") AWS_REGION=$region AWS_DEFAULT_REGION=$region AWS_EC2_METADATA_DISABLED=true"
   echo "export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing"
   ;;

@@ -179,7 +179,10 @@ def check_loopback(endpoint: str) -> str:
 def _clients(endpoint: str, region: str):
     # Dummy credentials are forced into this process too, so no credential provider
     # (profiles, SSO, instance metadata) is ever consulted.
-    for k in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"):
+    # Service-specific endpoints (AWS_ENDPOINT_URL_LAMBDA...) and profiles are dropped too.
+    for k in [k for k in os.environ if k.startswith(("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ROLE_",
+                                                      "AWS_WEB_IDENTITY", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE",
+                                                      "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONTAINER_"))]:
         os.environ.pop(k, None)
     os.environ.update(DUMMY_CREDENTIALS)
     os.environ["AWS_EC2_METADATA_DISABLED"] = "true"

@@ -58,6 +58,16 @@ impl Drop for Scratch {
     }
 }
 
+/// Nothing AWS-related from the caller's environment reaches a child: a service-specific
+/// AWS_ENDPOINT_URL_LAMBDA or a profile could point it away from the emulator (or break moto).
+fn scrub_aws_env(cmd: &mut Command) {
+    for (var, _) in std::env::vars_os() {
+        if var.to_string_lossy().starts_with("AWS_") {
+            cmd.env_remove(&var);
+        }
+    }
+}
+
 fn find_on_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
@@ -142,7 +152,9 @@ impl Moto {
             let port = free_port();
             let log = scratch.join(format!("moto-{attempt}.log"));
             let out = std::fs::File::create(&log).expect("moto log");
-            let child = Command::new(&bin)
+            let mut cmd = Command::new(&bin);
+            scrub_aws_env(&mut cmd);
+            let child = cmd
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .stdin(Stdio::null())
                 .stdout(out.try_clone().unwrap())
@@ -384,18 +396,9 @@ impl Stack {
             std::fs::write(empty_aws.join("config"), "").unwrap();
             std::fs::write(empty_aws.join("credentials"), "").unwrap();
         }
-        for var in [
-            "AWS_PROFILE",
-            "AWS_DEFAULT_PROFILE",
-            "AWS_ROLE_ARN",
-            "AWS_WEB_IDENTITY_TOKEN_FILE",
-            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-            "PROMOTE_ENVIRONMENTS",
-            "RUST_LOG",
-        ] {
-            cmd.env_remove(var);
-        }
+        scrub_aws_env(&mut cmd);
+        cmd.env_remove("PROMOTE_ENVIRONMENTS")
+            .env_remove("RUST_LOG");
         cmd.env("AWS_ENDPOINT_URL", &self.moto.endpoint)
             .env("AWS_REGION", &self.region)
             .env("AWS_DEFAULT_REGION", &self.region)
@@ -749,11 +752,13 @@ impl Drop for Running {
 }
 
 fn seed(endpoint: &str, environments: &Path) -> Seeded {
-    let out = Command::new(python_bin())
+    let mut cmd = Command::new(python_bin());
+    // Without AWS_REGION the fixture lands in project.json's region, where promote looks.
+    scrub_aws_env(&mut cmd);
+    let out = cmd
         .arg(workspace_root().join("tools/seed.py"))
         .args(["--endpoint", endpoint, "--environments"])
         .arg(environments)
-        .env_remove("AWS_REGION")
         .stdin(Stdio::null())
         .output()
         .expect("run tools/seed.py");
