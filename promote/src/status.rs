@@ -179,13 +179,17 @@ pub async fn status<C: Cloud>(ctx: &Ctx<'_, C>, only: Option<&str>) -> Result<()
         (Ok(rows), _) => (rows, Vec::new()),
         (Err(e), Some(_)) => return Err(e),
         // One broken stage must not hide the others: read them one by one and report it.
-        (Err(_), None) => {
+        (Err(first), None) => {
             let (mut rows, mut errors) = (Vec::new(), Vec::new());
             for s in &ctx.env.stages {
                 match read(ctx.cloud, ctx.env, Some(&s.name)).await {
                     Ok(r) => rows.extend(r),
                     Err(e) => errors.push((s.name.clone(), format!("{e:#}"))),
                 }
+            }
+            // Nothing readable at all (credentials, endpoint, no stack): one error says it.
+            if rows.is_empty() {
+                return Err(first);
             }
             (rows, errors)
         }
