@@ -39,6 +39,10 @@ pub struct FakeState {
     pub after_alarm_read: BTreeMap<usize, Hook>,
     /// Makes the next UpdateAlias fail as Lambda does on a stale RevisionId.
     pub fail_next_update_with_conflict: bool,
+    /// So many next UpdateAlias calls fail with a service error (throttling, 5xx).
+    pub failing_updates: usize,
+    /// So many next DescribeAlarms calls fail.
+    pub failing_alarm_reads: usize,
     pub revision: u64,
     pub code_updates: Vec<Vec<u8>>,
     pub status_reads: usize,
@@ -178,6 +182,12 @@ impl AliasStore for Fake {
         let mut st = self.state.borrow_mut();
         st.updates
             .push((alias.to_string(), write.clone(), revision_id.to_string()));
+        if st.failing_updates > 0 {
+            st.failing_updates -= 1;
+            return Err(WriteError::Other(anyhow!(
+                "TooManyRequestsException: Rate exceeded"
+            )));
+        }
         let current = st
             .aliases
             .get(alias)
@@ -264,6 +274,10 @@ impl Alarms for Fake {
         let (out, n) = {
             let mut st = self.state.borrow_mut();
             st.alarm_reads += 1;
+            if st.failing_alarm_reads > 0 {
+                st.failing_alarm_reads -= 1;
+                return Err(anyhow!("DescribeAlarms: connection reset"));
+            }
             if let Some(changes) = st.alarm_script.pop_front() {
                 for (name, value) in changes {
                     st.set_alarm(&name, value);

@@ -21,6 +21,10 @@ use crate::ui::Ui;
 /// The default poll is the stage's, but never slower than this: the reaction time to an
 /// alarm is one poll interval plus a couple of calls.
 pub const MAX_DEFAULT_POLL: Duration = Duration::from_secs(5);
+/// Transient AWS errors tolerated in a row while baking, and on the rollback write.
+const MAX_FAILED_POLLS: u32 = 3;
+const ROLLBACK_ATTEMPTS: u32 = 4;
+const ROLLBACK_BACKOFF: Duration = Duration::from_millis(500);
 /// How often a terminal's countdown is redrawn.
 const TICK: Duration = Duration::from_secs(1);
 
@@ -230,14 +234,39 @@ impl<'a, C: Cloud> Run<'a, C> {
         };
         let mut next_poll = Instant::now();
         let mut summary = String::new();
+        let mut failed_polls = 0;
         self.ui().event(json!({"event": "bake_started", "stage": self.name(), "step": step, "bake_seconds": secs_json(bake)}));
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if Instant::now() >= next_poll || left.is_zero() {
                 next_poll = Instant::now() + poll;
-                if let Some(end) = self.check_during_bake(&names, step, left).await? {
-                    self.ui().end_progress();
-                    return Ok(end);
+                match self.check_during_bake(&names, step, left).await {
+                    Ok(Some(end)) => {
+                        self.ui().end_progress();
+                        return Ok(end);
+                    }
+                    Ok(None) => failed_polls = 0,
+                    // A conflict is final; a failed read is retried at the next poll, for a while.
+                    Err(e) if e.downcast_ref::<Exit>().is_some() => return Err(e),
+                    Err(e) if failed_polls + 1 < MAX_FAILED_POLLS => {
+                        failed_polls += 1;
+                        tracing::warn!(failed_polls, error = %format!("{e:#}"), "reading the stage during the bake failed");
+                        self.ui().say(format!(
+                            "{}: could not read the alarms or the alias ({e:#}); retrying",
+                            self.name()
+                        ));
+                    }
+                    Err(e) => {
+                        self.ui().end_progress();
+                        return Err(e.context(format!(
+                            "stage {} could not be watched ({MAX_FAILED_POLLS} polls in a row failed); the alias is left as it is ({}). \
+                             Resume with `promote canary --stage {}` or take the traffic back with `promote rollback --stage {}`",
+                            self.name(),
+                            self.alias.view,
+                            self.name(),
+                            self.name()
+                        )));
+                    }
                 }
                 summary = alarm_summary(&self.last_readings);
             }
@@ -329,7 +358,32 @@ impl<'a, C: Cloud> Run<'a, C> {
             fired.value
         ));
         let target_version = back_to.version;
-        self.write(back_to, "rollback").await?;
+        // Taking traffic back is the one write that must not give up on a transient AWS
+        // error; a conflict (someone else moved the alias) still stops at once.
+        let mut attempt = 1;
+        loop {
+            match self.write(back_to.clone(), "rollback").await {
+                Ok(()) => break,
+                Err(e) if e.downcast_ref::<Exit>().is_some() => return Err(e),
+                Err(e) if attempt < ROLLBACK_ATTEMPTS => {
+                    tracing::warn!(attempt, error = %format!("{e:#}"), "rollback write failed; retrying");
+                    self.ui().say(format!(
+                        "{}: rollback attempt {attempt} failed ({e:#}); retrying",
+                        self.name()
+                    ));
+                    tokio::time::sleep(ROLLBACK_BACKOFF * attempt).await;
+                    attempt += 1;
+                }
+                Err(e) => {
+                    return Err(e.context(format!(
+                        "alarm {} fired on stage {} but the rollback failed {ROLLBACK_ATTEMPTS} times; take the traffic back now with `promote rollback --stage {}`",
+                        fired.name,
+                        self.name(),
+                        self.name()
+                    )));
+                }
+            }
+        }
         let msg = format!(
             "alarm {} fired on stage {} ({reason}); {had} was taken back: alias {} serves version {} only",
             fired.name,

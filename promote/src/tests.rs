@@ -762,3 +762,67 @@ async fn error_messages() {
         .replace(env!("CARGO_MANIFEST_DIR"), "<promote>");
     insta::assert_snapshot!("error_messages", all);
 }
+
+#[tokio::test]
+async fn the_rollback_write_is_retried_on_transient_errors() {
+    let w = World::new(Format::Table);
+    let alarm = w.env.stage("live").unwrap().alarms[0].name.clone();
+    let hook_alarm = alarm.clone();
+    w.fake.state.borrow_mut().after_alarm_read.insert(
+        2,
+        Box::new(move |st| {
+            st.set_alarm(&hook_alarm, AlarmValue::Alarm);
+            st.failing_updates = 2;
+        }),
+    );
+    let r = commands::canary(&w.ctx(), canary_opts(Some(2), Some("10"))).await;
+    assert_eq!(code(&r), exit::ROLLED_BACK, "{}", message(&r));
+    assert_eq!(
+        w.fake.updates().len(),
+        4,
+        "the shift, two failed rollbacks, the one that worked"
+    );
+    assert_eq!(w.fake.alias("live").view, view(1, None));
+    assert!(
+        w.stderr().contains("rollback attempt 1 failed"),
+        "{}",
+        w.stderr()
+    );
+}
+
+#[tokio::test]
+async fn a_bake_rides_out_a_failed_read_but_not_a_dead_endpoint() {
+    let w = World::new(Format::Table);
+    // Read 1 is the preflight; one failure during the bake is retried at the next poll.
+    w.fake
+        .state
+        .borrow_mut()
+        .after_alarm_read
+        .insert(1, Box::new(|st| st.failing_alarm_reads = 1));
+    let r = commands::canary(&w.ctx(), canary_opts(Some(2), Some("10"))).await;
+    assert_eq!(code(&r), 0, "{}", message(&r));
+    assert!(
+        w.stderr().contains("could not read the alarms"),
+        "{}",
+        w.stderr()
+    );
+
+    let w = World::new(Format::Table);
+    w.fake
+        .state
+        .borrow_mut()
+        .after_alarm_read
+        .insert(1, Box::new(|st| st.failing_alarm_reads = 100));
+    let r = commands::canary(&w.ctx(), canary_opts(Some(2), Some("10"))).await;
+    assert_eq!(code(&r), exit::ERROR, "{}", message(&r));
+    let msg = message(&r);
+    assert!(
+        msg.contains("could not be watched") && msg.contains("promote rollback --stage live"),
+        "{msg}"
+    );
+    assert_eq!(
+        w.fake.alias("live").view,
+        view(1, Some((2, "10"))),
+        "no write on a read failure"
+    );
+}
