@@ -566,6 +566,15 @@ def test_workflows_build_with_the_workspace_toolchain(path: Path):
         assert toolchain == rust_version or toolchain.startswith(rust_version + "."), (toolchain, rust_version)
 
 
+def test_dependabot_keeps_every_pinned_action_current():
+    config = load_yaml(ROOT / ".github" / "dependabot.yml")
+    actions = next(u for u in config["updates"] if u["package-ecosystem"] == "github-actions")
+    dirs = set(actions["directories"])
+    assert "/" in dirs  # .github/workflows
+    for path in action_files():
+        assert "/" + str(path.parent.relative_to(ROOT)) in dirs, f"{path.parent} is not watched by Dependabot"
+
+
 def test_no_expression_is_spliced_into_a_script():
     # Values reach scripts through env: only, so no input can become shell code.
     spliced = [s.where for s in all_steps() if "run" in s.step and "${{" in s.step["run"]]
