@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::Result;
 use futures_util::future::try_join_all;
 use rollout::plan::{AlarmReading, AlarmValue};
-use rollout::{AliasView, BuildStamp, Environments, Version};
+use rollout::{AliasView, BuildStamp, Environments, Strategy, Version};
 use serde_json::{Value, json};
 
 use crate::aws::{Cloud, VersionInfo};
@@ -20,6 +20,8 @@ pub struct StageStatus {
     pub alarms: Vec<AlarmReading>,
     pub stable_stamp: Option<BuildStamp>,
     pub candidate_stamp: Option<BuildStamp>,
+    /// Where the split sits in a canary stage's step plan: (step, of).
+    pub step: Option<(usize, usize)>,
 }
 
 /// Reads every stage (or one) with as few calls as possible, concurrently: one version
@@ -76,6 +78,12 @@ pub async fn read<C: Cloud>(
                 .collect(),
             stable_stamp: stamp(a.view.version),
             candidate_stamp: a.view.split.and_then(|sp| stamp(sp.version)),
+            step: match (&s.strategy, a.view.split) {
+                (Strategy::Canary { steps }, Some(sp)) => {
+                    Some(rollout::plan::step_position(steps, sp.weight))
+                }
+                _ => None,
+            },
         })
         .collect())
 }
@@ -141,7 +149,17 @@ pub fn table(rows: &[StageStatus]) -> String {
     let mut cells: Vec<[String; 5]> = vec![header];
     for s in rows {
         let candidate = match s.view.split {
-            Some(sp) => format!("{} {}", describe(sp.version, &s.candidate_stamp), sp.weight),
+            Some(sp) => {
+                let at = match s.step {
+                    Some((n, of)) => format!(" (step {n}/{of})"),
+                    None => String::new(),
+                };
+                format!(
+                    "{} {}{at}",
+                    describe(sp.version, &s.candidate_stamp),
+                    sp.weight
+                )
+            }
             None => "-".into(),
         };
         cells.push([

@@ -274,6 +274,15 @@ pub fn remaining_steps(steps: &[Step], current: Option<Weight>) -> Vec<Step> {
     out
 }
 
+/// Where a split sits in the step plan: `(n, of)` with `n` the 1-based number of the
+/// highest step at or below `weight` (0 when below the first), for progress displays.
+pub fn step_position(steps: &[Step], weight: Weight) -> (usize, usize) {
+    (
+        steps.iter().filter(|s| s.weight <= weight).count(),
+        steps.len(),
+    )
+}
+
 /// The weight `promote advance` moves to: `--weight` if given (it must be above the current
 /// one), else the next step of the plan. [`Weight::FULL`] means: complete the promotion.
 pub fn advance_to(
@@ -669,6 +678,15 @@ mod tests {
             );
             assert!(steps.len() >= 2 && steps.last().unwrap().weight.is_full());
         }
+    }
+
+    #[test]
+    fn step_positions_for_display() {
+        assert_eq!(step_position(&plan(), w("10")), (1, 3));
+        assert_eq!(step_position(&plan(), w("30")), (1, 3));
+        assert_eq!(step_position(&plan(), w("50")), (2, 3));
+        assert_eq!(step_position(&plan(), w("5")), (0, 3));
+        assert_eq!(step_position(&[], w("5")), (0, 0));
     }
 
     #[test]
