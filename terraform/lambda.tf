@@ -51,7 +51,9 @@ resource "aws_lambda_alias" "stage" {
   function_version = "1"
 
   lifecycle {
-    ignore_changes = [function_version, routing_config]
+    # promote records the version served before the last promotion in the description
+    # (`rollback --to-previous` reads it), so an apply must not reset that either.
+    ignore_changes = [function_version, routing_config, description]
   }
 }
 

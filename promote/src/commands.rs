@@ -427,8 +427,12 @@ pub async fn rollback<C: Cloud>(
     // --to-previous means the same as a plain rollback: clear the split.
     let write = if to_previous && view.split.is_none() {
         let Some(previous) = AliasNote::parse(&run.alias.description).previous else {
+            let command = match run.stage.strategy {
+                Strategy::AllAtOnce { .. } => "deploy",
+                Strategy::Canary { .. } => "canary",
+            };
             return Err(Exit::BadInput(format!(
-                "alias {} of stage {name} records no previous version (its description is {:?}); move it explicitly with `promote deploy --stage {name} --version N --allow-downgrade`",
+                "alias {} of stage {name} records no previous version (its description is {:?}); move it explicitly with `promote {command} --stage {name} --version N --allow-downgrade`",
                 run.target.alias, run.alias.description
             ))
             .into());

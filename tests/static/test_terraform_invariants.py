@@ -60,7 +60,7 @@ def test_one_alias_per_stage_left_to_promote(tf, env):
     assert names == {s: s for s in env.stages}
     alias = tf.resource("aws_lambda_alias", "stage")
     assert alias["function_version"] == "1"
-    assert sorted(block(alias, "lifecycle")["ignore_changes"]) == ["function_version", "routing_config"]
+    assert sorted(block(alias, "lifecycle")["ignore_changes"]) == ["description", "function_version", "routing_config"]
     assert alias["function_name"] == "${aws_lambda_function.app.function_name}"
 
 
