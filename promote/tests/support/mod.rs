@@ -196,6 +196,16 @@ impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            // The emulator's side of a failure (a 500 carries its traceback only here).
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            eprintln!(
+                "--- moto_server log (last 60 lines) ---\n{}",
+                tail.join("\n")
+            );
+        }
     }
 }
 
