@@ -154,3 +154,17 @@ fn a_version_described_by_another_tool_shows_as_unknown_and_needs_allow_downgrad
         .assert_code(0);
     assert_eq!(stack.alias("dev").version, "4");
 }
+
+#[test]
+fn an_unreachable_endpoint_is_an_aws_error_with_exit_1() {
+    let mut stack = Stack::new("guard-unreachable");
+    stack.moto.stop();
+    let run = stack.run("status --stage live");
+    run.assert_code(1);
+    let port = stack.moto.port.to_string();
+    assert!(
+        run.stderr.contains(&port) || run.stderr.to_lowercase().contains("connect"),
+        "the error does not say what could not be reached: {}",
+        run.stderr
+    );
+}

@@ -185,6 +185,12 @@ impl Moto {
         );
     }
 
+    /// Stops the emulator now (the port then refuses connections).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Wipes every resource in the emulator (moto's reset API).
     pub fn reset(&self) {
         let (status, body) = http(self.port, "POST", "/moto-api/reset").expect("moto reset");
