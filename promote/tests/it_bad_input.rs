@@ -129,3 +129,16 @@ fn a_malformed_environments_file_is_refused_naming_the_file() {
         assert_eq!(stack.all_aliases(), before, "{what}: an alias changed");
     }
 }
+
+#[test]
+fn advance_backwards_or_without_a_canary_is_refused() {
+    let stack = Stack::new("bad-advance");
+    stack.assert_refused(
+        "advance --stage live",
+        2,
+        &["no canary", "nothing to advance"],
+    );
+    stack.set_alias("live", "1", Some(("2", 0.2)));
+    stack.assert_refused("advance --stage live --weight 15", 2, &["20"]);
+    stack.assert_refused("advance --stage live --weight 20", 2, &["20"]);
+}

@@ -187,3 +187,27 @@ fn an_alarm_during_the_last_bake_restores_the_previous_version() {
     done.assert_code(4);
     assert!(done.output().contains(&alarm), "{}", done.output());
 }
+
+#[test]
+fn a_canary_of_the_version_already_served_is_a_successful_no_op() {
+    let stack = Stack::new("canary-noop");
+    let before = stack.all_aliases();
+    stack
+        .run("canary --stage live --version 1 --weight 10 --bake 1s")
+        .assert_code(0);
+    assert_eq!(stack.all_aliases(), before);
+}
+
+#[test]
+fn a_second_candidate_while_a_canary_is_in_flight_is_refused() {
+    // Lambda routes to one additional version only; starting version 3 would silently drop
+    // version 2's canary, so promote asks for it to be completed or rolled back first.
+    let stack = Stack::new("canary-second");
+    stack.set_alias("live", "1", Some(("2", 0.1)));
+    let run = stack.assert_refused(
+        "canary --stage live --version 3 --weight 20 --bake 1s",
+        3,
+        &["rollback"],
+    );
+    assert!(run.stderr.contains("complete"), "{}", run.stderr);
+}
