@@ -18,7 +18,7 @@ venv: ## Create or refresh the pinned Python tool environments (.venv, .venv-che
 test: venv test-rust test-static test-demo ## Run every test (what CI runs)
 
 test-rust: venv ## Unit, snapshot and integration tests of every crate (integration ones start moto_server)
-	cargo test --workspace --locked
+	cargo test --workspace --locked --no-fail-fast
 
 test-static: venv lint-workflows ## Terraform, environments and workflow checks
 	$(VENV)/bin/python tools/check_environments.py
