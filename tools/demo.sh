@@ -15,10 +15,12 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+# Builds go where cargo puts them (CARGO_TARGET_DIR if set); the demo's own state stays in ./target.
+target=$(realpath -m "${CARGO_TARGET_DIR:-$root/target}")
 work=$root/target/demo
 moto_dir=$work/moto
 python=$root/.venv/bin/python
-export PATH=$root/target/debug:$root/.venv/bin:$PATH
+export PATH=$target/debug:$root/.venv/bin:$PATH
 
 if [[ -t 1 ]]; then bold=$'\e[1m' dim=$'\e[2m' off=$'\e[0m'; else bold='' dim='' off=''; fi
 step() { printf '\n%s==> %s%s\n' "$bold" "$*" "$off"; }
@@ -109,12 +111,12 @@ build_app() { # SRC_DIR OUT_ZIP
   local profile_flag=--release
   [[ ${DEMO_PROFILE:-release} == dev ]] && profile_flag=
   # Removed first so that a failed build cannot pass off the previous zip as this one.
-  rm -f "$root/target/lambda/app/bootstrap.zip"
+  rm -f "$target/lambda/app/bootstrap.zip"
   (cd "$1" && show "cargo lambda build $profile_flag -p app --output-format zip" &&
-    CARGO_TARGET_DIR=$root/target cargo lambda build $profile_flag -p app --output-format zip 2>&1 |
+    CARGO_TARGET_DIR=$target cargo lambda build $profile_flag -p app --output-format zip 2>&1 |
       grep --line-buffered -vE '^\s+(Compiling|Downloaded|Downloading) ' || true)
-  [[ -f $root/target/lambda/app/bootstrap.zip ]] || die "cargo lambda build produced no zip"
-  cp "$root/target/lambda/app/bootstrap.zip" "$2"
+  [[ -f $target/lambda/app/bootstrap.zip ]] || die "cargo lambda build produced no zip"
+  cp "$target/lambda/app/bootstrap.zip" "$2"
 }
 
 stamp_of() { # ZIP -> "app 0.1.0 <sha>"
@@ -237,7 +239,7 @@ cmd_up() {
   run cargo build -q -p promote
   step "The emulator keeps running. To use it from this shell:"
   tools/moto.sh env "$moto_dir"
-  echo "export PATH=$root/target/debug:\$PATH"
+  echo "export PATH=$target/debug:\$PATH"
   echo
   echo "then try: promote status; stop it with 'make demo-down'."
 }
