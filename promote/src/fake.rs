@@ -18,7 +18,9 @@ use crate::aws::{
     Alarms, AliasRecord, AliasStore, AliasWrite, CodeUpdate, StageTarget, Stages, UpdateStatus,
     VersionInfo, Versions, WriteError,
 };
+use crate::commands::Ctx;
 use crate::interrupt::Interrupt;
+use crate::ui::{Format, Ui};
 
 pub type Hook = Box<dyn FnMut(&mut FakeState)>;
 
@@ -306,5 +308,48 @@ pub fn copy_environments(dir: &std::path::Path) {
     for e in std::fs::read_dir(from).unwrap() {
         let e = e.unwrap();
         std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
+    }
+}
+
+/// A frozen copy of environments/, so that tuning the real files does not change test
+/// expectations.
+pub fn env() -> rollout::Environments {
+    rollout::Environments::load(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/environments"
+    ))
+    .unwrap()
+}
+
+/// The frozen environments, a seeded [`Fake`] and a capturing UI: what a command needs.
+pub struct World {
+    pub env: rollout::Environments,
+    pub fake: Fake,
+    pub ui: Ui,
+}
+
+impl World {
+    pub fn new(format: Format) -> World {
+        let env = env();
+        let fake = Fake::seeded(&env);
+        World {
+            env,
+            fake,
+            ui: Ui::capture(format),
+        }
+    }
+    pub fn ctx(&self) -> Ctx<'_, Fake> {
+        Ctx {
+            cloud: &self.fake,
+            env: &self.env,
+            ui: &self.ui,
+            interrupt: &self.fake.interrupt,
+        }
+    }
+    pub fn stdout(&self) -> String {
+        self.ui.output().0
+    }
+    pub fn stderr(&self) -> String {
+        self.ui.output().1
     }
 }

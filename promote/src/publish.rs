@@ -182,8 +182,8 @@ mod tests {
 
     use super::*;
     use crate::aws::UpdateStatus;
-    use crate::fake::{Fake, ver};
-    use crate::ui::{Format, Ui};
+    use crate::fake::{World, ver};
+    use crate::ui::Format;
 
     const SHA: &str = "3f2c0e9d1c4b5a69788796a5b4c3d2e1f0a9b8c7";
 
@@ -207,14 +207,6 @@ mod tests {
         let p = std::env::temp_dir().join(format!("promote-publish-{}-{name}", std::process::id()));
         std::fs::write(&p, bytes).unwrap();
         p
-    }
-
-    fn env() -> rollout::Environments {
-        rollout::Environments::load(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/testdata/environments"
-        ))
-        .unwrap()
     }
 
     #[test]
@@ -267,28 +259,20 @@ mod tests {
 
     #[tokio::test]
     async fn publishes_after_the_update_finishes_with_the_stamp_as_description() {
-        let env = env();
-        let fake = Fake::seeded(&env);
-        fake.state.borrow_mut().status_script =
+        let w = World::new(Format::Json);
+        w.fake.state.borrow_mut().status_script =
             [UpdateStatus::InProgress, UpdateStatus::InProgress]
                 .into_iter()
                 .collect();
-        let ui = Ui::capture(Format::Json);
-        let ctx = Ctx {
-            cloud: &fake,
-            env: &env,
-            ui: &ui,
-            interrupt: &fake.interrupt,
-        };
         let path = write_tmp("new.zip", &stamped("0.2.0"));
-        publish(&ctx, &path, false).await.unwrap();
-        let st = fake.state.borrow();
+        publish(&w.ctx(), &path, false).await.unwrap();
+        let st = w.fake.state.borrow();
         assert_eq!(st.code_updates.len(), 1);
         assert_eq!(st.status_reads, 3, "polled until Successful");
         assert_eq!(st.published.len(), 1);
         assert_eq!(st.published[0].0, format!("app 0.2.0 {SHA}"));
         let last: serde_json::Value =
-            serde_json::from_str(ui.output().0.lines().last().unwrap()).unwrap();
+            serde_json::from_str(w.stdout().lines().last().unwrap()).unwrap();
         assert_eq!(
             last,
             json!({"version": "4", "created": true, "name": "app", "semver": "0.2.0", "git_sha": SHA})
@@ -297,22 +281,14 @@ mod tests {
 
     #[tokio::test]
     async fn identical_code_returns_the_existing_version_without_uploading() {
-        let env = env();
-        let fake = Fake::seeded(&env);
+        let w = World::new(Format::Table);
         let bytes = stamped("0.1.1");
         let path = write_tmp("same.zip", &bytes);
         let sha = read_artifact(&path).unwrap().code_sha256;
-        fake.state.borrow_mut().versions[1].code_sha256 = sha;
-        let ui = Ui::capture(Format::Table);
-        let ctx = Ctx {
-            cloud: &fake,
-            env: &env,
-            ui: &ui,
-            interrupt: &fake.interrupt,
-        };
-        publish(&ctx, &path, false).await.unwrap();
-        assert_eq!(ui.output().0, "2\n", "stdout is just the version number");
-        let st = fake.state.borrow();
+        w.fake.state.borrow_mut().versions[1].code_sha256 = sha;
+        publish(&w.ctx(), &path, false).await.unwrap();
+        assert_eq!(w.stdout(), "2\n", "stdout is just the version number");
+        let st = w.fake.state.borrow();
         assert!(st.code_updates.is_empty() && st.published.is_empty());
         assert_eq!(st.versions.len(), 3);
         assert_eq!(st.versions[1].version, ver(2));
@@ -320,15 +296,9 @@ mod tests {
 
     #[tokio::test]
     async fn dry_run_and_failed_updates_publish_nothing() {
-        let env = env();
-        let fake = Fake::seeded(&env);
-        let ui = Ui::capture(Format::Table);
-        let ctx = Ctx {
-            cloud: &fake,
-            env: &env,
-            ui: &ui,
-            interrupt: &fake.interrupt,
-        };
+        let w = World::new(Format::Table);
+        let ctx = w.ctx();
+        let (fake, ui) = (&w.fake, &w.ui);
         let path = write_tmp("dry.zip", &stamped("0.3.0"));
         publish(&ctx, &path, true).await.unwrap();
         assert!(

@@ -8,19 +8,10 @@ use rollout::Environments;
 use rollout::plan::AlarmValue;
 
 use crate::aws::AliasWrite;
-use crate::commands::{self, AdvanceOpts, CanaryOpts, Ctx, DeployOpts};
+use crate::commands::{self, AdvanceOpts, CanaryOpts, DeployOpts};
 use crate::exit;
-use crate::fake::{Fake, pct, ver, view};
-use crate::ui::{Format, Ui};
-
-fn env() -> Environments {
-    // A frozen copy, so that tuning environments/ does not change these expectations.
-    Environments::load(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/testdata/environments"
-    ))
-    .unwrap()
-}
+use crate::fake::{World, pct, ver, view};
+use crate::ui::Format;
 
 const BAKE: Duration = Duration::from_millis(300);
 const POLL: Duration = Duration::from_millis(20);
@@ -49,38 +40,6 @@ fn message(r: &anyhow::Result<()>) -> String {
         .err()
         .map(|e| format!("{e:#}"))
         .unwrap_or_default()
-}
-
-struct World {
-    env: Environments,
-    fake: Fake,
-    ui: Ui,
-}
-
-impl World {
-    fn new(format: Format) -> World {
-        let env = env();
-        let fake = Fake::seeded(&env);
-        World {
-            env,
-            fake,
-            ui: Ui::capture(format),
-        }
-    }
-    fn ctx(&self) -> Ctx<'_, Fake> {
-        Ctx {
-            cloud: &self.fake,
-            env: &self.env,
-            ui: &self.ui,
-            interrupt: &self.fake.interrupt,
-        }
-    }
-    fn stdout(&self) -> String {
-        self.ui.output().0
-    }
-    fn stderr(&self) -> String {
-        self.ui.output().1
-    }
 }
 
 #[tokio::test]
