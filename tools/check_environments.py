@@ -131,7 +131,9 @@ def check(environments_dir: str | Path = DEFAULT_DIR) -> Report:
     if not report.ok:
         return report
 
-    report.errors += _chain_errors(d, stages, report)
+    order, chain_errors = stage_chain(d, stages)
+    report.order = order
+    report.errors += chain_errors
     for name, stage in stages.items():
         report.errors += _strategy_errors(d / f"{name}.json", stage["strategy"])
     report.errors += _alarm_name_errors(d, stages)
@@ -146,14 +148,15 @@ def check(environments_dir: str | Path = DEFAULT_DIR) -> Report:
     return report
 
 
-def _chain_errors(d: Path, stages: dict[str, dict], report: Report) -> list[str]:
-    roots = sorted(s for s, c in stages.items() if c["upstream"] is None)
+def stage_chain(d: Path, stages: dict[str, dict]) -> tuple[list[str], list[str]]:
+    """Orders stages along their `upstream` links: (order, errors); the chain must be linear."""
+    roots = sorted(s for s, c in stages.items() if c.get("upstream") is None)
     if len(roots) != 1:
-        return [f"{d}: exactly one stage must have \"upstream\": null (the first stage), found {len(roots)}: {roots}"]
+        return [], [f"{d}: exactly one stage must have \"upstream\": null (the first stage), found {len(roots)}: {roots}"]
     errors = []
     next_of: dict[str, str] = {}
     for name in sorted(stages):
-        up = stages[name]["upstream"]
+        up = stages[name].get("upstream")
         if up is None:
             continue
         if up == name:
@@ -162,20 +165,19 @@ def _chain_errors(d: Path, stages: dict[str, dict], report: Report) -> list[str]
             errors.append(f"{d / (name + '.json')}: upstream '{up}' has no file {up}.json in {d}")
         elif up in next_of:
             errors.append(
-                f"{d}: stages '{next_of[up]}' and '{name}' both follow '{up}'; the path to live must be one line"
+                f"{d}: stages '{next_of[up]}' and '{name}' both follow '{up}'; the path to live must be linear"
             )
         else:
             next_of[up] = name
     if errors:
-        return errors
+        return [], errors
     order = [roots[0]]
     while order[-1] in next_of:
         order.append(next_of[order[-1]])
     if len(order) != len(stages):
         cut = sorted(set(stages) - set(order))
-        return [f"{d}: stages {cut} are not reachable from '{roots[0]}' (their upstream links form a cycle)"]
-    report.order = order
-    return []
+        return [], [f"{d}: stages {cut} are not reachable from '{roots[0]}' (their upstream links form a cycle)"]
+    return order, []
 
 
 def _strategy_errors(path: Path, strategy: dict) -> list[str]:

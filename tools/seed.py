@@ -27,6 +27,9 @@ import zipfile
 from pathlib import Path
 from urllib.parse import urlparse
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from check_environments import stage_chain  # noqa: E402  (the one definition of the stage chain)
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ENVIRONMENTS = ROOT / "environments"
 # moto's default account; the real account id never matters to the fixture.
@@ -89,26 +92,10 @@ def load_environments(environments_dir: str | os.PathLike) -> tuple[dict, list[t
 
 
 def order_stages(stages: dict[str, dict], d: Path = Path(".")) -> list[tuple[str, dict]]:
-    """Orders stages along their `upstream` links; the chain must be linear."""
-    roots = [s for s, c in stages.items() if c.get("upstream") is None]
-    if len(roots) != 1:
-        raise SeedError(f"{d}: exactly one stage must have \"upstream\": null, found {sorted(roots)}")
-    children: dict[str, str] = {}
-    for s, c in stages.items():
-        up = c.get("upstream")
-        if up is None:
-            continue
-        if up not in stages:
-            raise SeedError(f"{d / (s + '.json')}: upstream '{up}' is not a stage file in {d}")
-        if up in children:
-            raise SeedError(f"{d}: stages '{children[up]}' and '{s}' both follow '{up}'; the path must be linear")
-        children[up] = s
-    order = [roots[0]]
-    while order[-1] in children:
-        order.append(children[order[-1]])
-    if len(order) != len(stages):
-        rest = sorted(set(stages) - set(order))
-        raise SeedError(f"{d}: stages {rest} are not reachable from '{roots[0]}' (a cycle in upstream links?)")
+    """Orders stages along their `upstream` links, with the checks `make test` applies."""
+    order, errors = stage_chain(d, stages)
+    if errors:
+        raise SeedError("; ".join(errors))
     return [(s, stages[s]) for s in order]
 
 
