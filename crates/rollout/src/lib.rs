@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod duration;
+pub mod evidence;
 pub mod plan;
 pub mod stamp;
 pub mod version;
@@ -13,6 +14,7 @@ pub mod weight;
 
 pub use config::{Alarm, AlarmKind, ConfigError, Environments, Project, Stage, Step, Strategy};
 pub use duration::{format_duration, parse_duration};
+pub use evidence::{Finding, Subject, Verdict as EvidenceVerdict};
 pub use plan::{AliasView, PlanError, Split};
 pub use stamp::BuildStamp;
 pub use version::{Version, VersionError};
