@@ -39,7 +39,7 @@ impl Interrupt {
     }
 
     /// Tests stand in for a signal.
-    #[cfg(test)]
+    #[doc(hidden)]
     pub fn trigger(&self) {
         self.flag.store(true, Ordering::SeqCst);
         self.notify.notify_one();

@@ -46,7 +46,7 @@ impl Ui {
     }
 
     /// Output kept in memory, as printed without a terminal.
-    #[cfg(test)]
+    #[doc(hidden)]
     pub fn capture(format: Format) -> Ui {
         Ui {
             format,
@@ -57,7 +57,7 @@ impl Ui {
     }
 
     /// What a captured Ui printed: (stdout, stderr).
-    #[cfg(test)]
+    #[doc(hidden)]
     pub fn output(&self) -> (String, String) {
         self.captured
             .as_ref()

@@ -1,0 +1,107 @@
+//! `promote`: moves published Lambda versions along the path to live.
+//!
+//! The binary (`main.rs`) parses the command line and maps errors to exit codes; everything
+//! else lives here so that integration tests can drive the in-memory stand-in ([`fake`]).
+
+#![allow(async_fn_in_trait)] // the traits are ours, used on one runtime; Send bounds are not needed
+
+pub mod aws;
+#[cfg(test)]
+mod aws_tests;
+pub mod cli;
+pub mod commands;
+pub mod evidence;
+pub mod exit;
+#[doc(hidden)]
+pub mod fake;
+pub mod interrupt;
+pub mod publish;
+pub mod run;
+pub mod status;
+#[cfg(test)]
+mod tests;
+pub mod ui;
+
+use rollout::Environments;
+
+use crate::cli::{Cli, Command};
+use crate::commands::{AdvanceOpts, CanaryOpts, Ctx, DeployOpts};
+use crate::interrupt::Interrupt;
+use crate::ui::Ui;
+
+/// Runs one parsed command line against AWS.
+pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<()> {
+    // Everything that can be checked without AWS is checked before connecting.
+    let env = Environments::load(&cli.environments)?;
+    let interrupt = Interrupt::install();
+    let cloud = aws::Aws::connect(&env.project).await;
+    let ctx = Ctx {
+        cloud: &cloud,
+        env: &env,
+        ui,
+        interrupt: &interrupt,
+    };
+    match cli.command {
+        Command::Status(a) => {
+            if let Some(s) = &a.stage {
+                env.stage(s)?;
+            }
+            status::status(&ctx, a.stage.as_deref()).await
+        }
+        Command::Publish(a) => publish::publish(&ctx, &a.zip, a.dry_run).await,
+        Command::Deploy(a) => {
+            env.stage(&a.stage.stage)?;
+            commands::deploy(
+                &ctx,
+                DeployOpts {
+                    stage: a.stage.stage,
+                    version: a.version,
+                    allow_downgrade: a.allow_downgrade,
+                    bake: a.bake,
+                    poll: a.poll,
+                    dry_run: a.stage.dry_run,
+                },
+            )
+            .await
+        }
+        Command::Canary(a) => {
+            env.stage(&a.stage.stage)?;
+            commands::canary(
+                &ctx,
+                CanaryOpts {
+                    stage: a.stage.stage,
+                    version: a.version,
+                    weight: a.weight,
+                    bake: a.bake,
+                    poll: a.poll,
+                    allow_downgrade: a.allow_downgrade,
+                    dry_run: a.stage.dry_run,
+                },
+            )
+            .await
+        }
+        Command::Advance(a) => {
+            env.stage(&a.stage.stage)?;
+            let opts = AdvanceOpts {
+                stage: a.stage.stage,
+                weight: a.weight,
+                bake: a.bake,
+                poll: a.poll,
+                dry_run: a.stage.dry_run,
+            };
+            commands::advance(&ctx, opts).await
+        }
+        Command::Complete(a) => {
+            env.stage(&a.stage)?;
+            commands::complete(&ctx, &a.stage, a.dry_run).await
+        }
+        Command::Rollback(a) => {
+            env.stage(&a.stage.stage)?;
+            commands::rollback(&ctx, &a.stage.stage, a.to_previous, a.stage.dry_run).await
+        }
+        Command::Watch(a) => {
+            env.stage(&a.stage)?;
+            status::watch(&ctx, &a.stage, a.interval).await
+        }
+    }
+}
