@@ -7,6 +7,8 @@
 pub mod config;
 pub mod duration;
 pub mod evidence;
+pub mod machine;
+pub mod note;
 pub mod plan;
 pub mod stamp;
 pub mod version;

@@ -49,6 +49,8 @@ pub enum Refusal {
     BadInput,
     /// A safety guard said no (exit 3).
     Guard,
+    /// The alias is not where the run left it (exit 5).
+    Conflict,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -100,19 +102,66 @@ pub enum PlanError {
         requested: Weight,
         current: Weight,
     },
+    #[error(
+        "--weight {requested} would move {stage} backwards: the candidate already takes {current}; traffic only goes back by `promote rollback --stage {stage}`"
+    )]
+    Backwards {
+        stage: String,
+        requested: Weight,
+        current: Weight,
+    },
+    #[error(
+        "stage {stage} uses the {strategy} strategy; move it with `promote {command} --stage {stage}`{}",
+        if *strategy == "all_at_once" { ", or give --weight W for a one-off split" } else { "" }
+    )]
+    WrongStrategy {
+        stage: String,
+        strategy: &'static str,
+        command: &'static str,
+    },
+    #[error(
+        "version {version} was rolled back on {stage} ({why}); refusing to roll it out again. Publish a fixed version, or pass --retry to try this one again"
+    )]
+    RolledBackBefore {
+        stage: String,
+        version: Version,
+        why: String,
+    },
+    #[error(
+        "the alias of stage {stage} records no usable previous version (its note is {description:?}); move it explicitly with `promote deploy` or `promote canary --stage {stage} --version N --allow-downgrade`"
+    )]
+    NoPrevious { stage: String, description: String },
+    #[error(
+        "refusing to change stage {stage}: {reason}; nothing was changed. Investigate it and retry once it is OK"
+    )]
+    EvidenceFailing { stage: String, reason: String },
+    #[error(
+        "stage {stage} no longer routes to candidate {candidate} ({view}); check `promote status --stage {stage}`"
+    )]
+    Lost {
+        stage: String,
+        candidate: Version,
+        view: AliasView,
+    },
 }
 
 impl PlanError {
     pub fn refusal(&self) -> Refusal {
         match self {
             PlanError::UpstreamMidCanary { .. }
+            | PlanError::RolledBackBefore { .. }
+            | PlanError::EvidenceFailing { .. }
             | PlanError::OtherCanaryInFlight { .. }
             | PlanError::Downgrade { .. }
             | PlanError::UnknownSemver { .. } => Refusal::Guard,
             PlanError::NoUpstream { .. }
             | PlanError::Routing(_)
             | PlanError::NoCanary { .. }
-            | PlanError::NotForward { .. } => Refusal::BadInput,
+            | PlanError::NotForward { .. }
+            | PlanError::Backwards { .. }
+            | PlanError::WrongStrategy { .. }
+            | PlanError::NoPrevious { .. } => Refusal::BadInput,
+            PlanError::Lost { .. } => Refusal::Conflict,
         }
     }
 }

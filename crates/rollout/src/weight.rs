@@ -38,6 +38,8 @@ pub enum WeightError {
 impl Weight {
     /// 100%: the candidate takes all traffic (the promotion is complete).
     pub const FULL: Weight = Weight(FULL);
+    /// 0%: a candidate that is routed nothing (Lambda allows it; it is still a candidate).
+    pub const ZERO: Weight = Weight(0);
 
     /// Parses a percentage (`10`, `2.5`, `10%`) for a canary split: strictly between 0 and 100.
     pub fn parse_split(text: &str) -> Result<Weight, WeightError> {
@@ -106,10 +108,14 @@ impl Weight {
     }
 
     /// From the fraction Lambda reports in an alias's routing config, rounded to 0.01%.
-    /// `None` for a value outside (0, 1), which Lambda would not hold for a split.
+    /// Lambda accepts any weight from 0.0 to 1.0, and each is what it says: a candidate at
+    /// 0% or at 100% is still a candidate. `None` only for a value Lambda would not hold.
     pub fn from_fraction(fraction: f64) -> Option<Weight> {
-        if !fraction.is_finite() || fraction <= 0.0 || fraction >= 1.0 {
+        if !fraction.is_finite() || !(0.0..=1.0).contains(&fraction) {
             return None;
+        }
+        if fraction == 0.0 || fraction == 1.0 {
+            return Some(Weight((fraction * f64::from(FULL)) as u32));
         }
         let n = (fraction * f64::from(FULL)).round() as u32;
         // A tiny but non-zero split still sends traffic: never round it away to 0 or 100.
@@ -303,8 +309,9 @@ mod tests {
         assert_eq!(Weight::from_fraction(0.333333), Some(Weight(3333)));
         assert_eq!(Weight::from_fraction(0.000001), Some(Weight(1)));
         assert_eq!(Weight::from_fraction(0.999999), Some(Weight(9999)));
-        assert_eq!(Weight::from_fraction(0.0), None);
-        assert_eq!(Weight::from_fraction(1.0), None);
+        assert_eq!(Weight::from_fraction(0.0), Some(Weight::ZERO));
+        assert_eq!(Weight::from_fraction(1.0), Some(Weight::FULL));
+        assert_eq!(Weight::from_fraction(1.5), None);
         assert_eq!(Weight::from_fraction(f64::NAN), None);
         assert_eq!(Weight::from_fraction(-0.5), None);
     }

@@ -1,0 +1,716 @@
+//! The rollout state machine: one decision function for every command.
+//!
+//! As in Argo Rollouts, what to do next is a pure function of the spec and the saved
+//! state. The spec is the stage's plan with the command's intent ([`Intent`]); the saved
+//! state is what was read from AWS (the alias's routing and its [`Note`]); and the run's own
+//! memory ([`Memory`]: which bakes passed, whether the evidence failed) is the only other
+//! input. Each command resolves its intent once into a [`Goal`] (where all the pre-write
+//! checks happen), then asks [`decide`] for the next [`Action`] until it is done. `promote`
+//! has one executor that applies actions, and `--dry-run` prints the actions [`simulate`]
+//! gets from the same function, so the two cannot drift.
+//!
+//! Invariants, whatever the intent and the state:
+//! - the candidate's weight only ever moves forward, except by a rollback;
+//! - a failing verdict while the candidate takes traffic always ends in a rollback;
+//! - a refusal writes nothing.
+
+use std::time::Duration;
+
+use crate::config::{Stage, Step, Strategy};
+use crate::note::{Note, RolledBack};
+use crate::plan::{self, AliasView, Move, PlanError, Split};
+use crate::stamp::BuildStamp;
+use crate::version::Version;
+use crate::weight::Weight;
+
+/// What the operator asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Intent {
+    /// All at once, then bake (an `all_at_once` stage).
+    Deploy {
+        version: Option<Version>,
+        allow_downgrade: bool,
+        retry: bool,
+    },
+    /// The stage's step plan, or one split at `weight`.
+    Canary {
+        version: Option<Version>,
+        weight: Option<Weight>,
+        allow_downgrade: bool,
+        retry: bool,
+    },
+    /// The next step of the plan (or `weight`) for the canary in flight.
+    Advance { weight: Option<Weight> },
+    /// All traffic to the candidate in flight.
+    Complete,
+    /// Traffic back to the stable version (or, with `to_previous`, the version before).
+    Rollback { to_previous: bool },
+}
+
+impl Intent {
+    pub fn command(&self) -> &'static str {
+        match self {
+            Intent::Deploy { .. } => "deploy",
+            Intent::Canary { .. } => "canary",
+            Intent::Advance { .. } => "advance",
+            Intent::Complete => "complete",
+            Intent::Rollback { .. } => "rollback",
+        }
+    }
+}
+
+/// A published version as read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Published {
+    pub version: Version,
+    pub description: String,
+}
+
+/// Everything read from AWS before deciding.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observed {
+    pub stage: String,
+    pub alias: AliasView,
+    pub note: Note,
+    pub published: Vec<Published>,
+    /// The upstream stage and what its alias serves, when there is one.
+    pub upstream: Option<(String, AliasView)>,
+}
+
+impl Observed {
+    fn description_of(&self, v: Version) -> &str {
+        self.published
+            .iter()
+            .find(|p| p.version == v)
+            .map_or("", |p| p.description.as_str())
+    }
+
+    fn versions(&self) -> Vec<Version> {
+        self.published.iter().map(|p| p.version).collect()
+    }
+}
+
+/// Command-line settings that change the plan.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Overrides {
+    /// `--bake`: every step's bake.
+    pub bake: Option<Duration>,
+}
+
+/// A promotion resolved once, before the first write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rollout {
+    pub stage: String,
+    pub candidate: Version,
+    /// What the rest of the traffic is on (and where a rollback returns).
+    pub stable: Version,
+    /// The steps this run goes through, in order; the last is where it stops.
+    pub steps: Vec<Step>,
+    /// The candidate's weight when the run started, when it was already in flight.
+    pub resumed_from: Option<Weight>,
+    /// `--retry` of a version rolled back before: the note's record is cleared.
+    pub retry: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Goal {
+    /// Nothing to do, successfully (the message says why).
+    Noop(String),
+    Rollout(Rollout),
+    /// A rollback asked for by the operator: one write.
+    Rollback {
+        to: AliasView,
+        note: Note,
+    },
+}
+
+/// What the executor must do next.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Write(Write),
+    /// Watch the evidence for `bake` at the current weight; pass, fail or interrupted.
+    Bake {
+        /// 1-based position in the run's steps.
+        step: usize,
+        of: usize,
+        weight: Weight,
+        bake: Duration,
+    },
+    Done(Done),
+    /// Nothing may change: exit 3 (guard) or 2 (bad input), nothing written.
+    Refuse(PlanError),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteKind {
+    /// A split to a new weight.
+    Shift,
+    /// All traffic to the candidate.
+    Complete,
+    /// Only the note: the last step's bake passed.
+    MarkBaked,
+    /// Traffic back because the evidence failed.
+    AutoRollback,
+    /// Traffic back because the operator asked.
+    Rollback,
+}
+
+impl WriteKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WriteKind::Shift => "shift",
+            WriteKind::Complete => "complete",
+            WriteKind::MarkBaked => "mark_baked",
+            WriteKind::AutoRollback => "rollback",
+            WriteKind::Rollback => "rollback",
+        }
+    }
+}
+
+/// An alias write: routing and note, always both.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Write {
+    pub kind: WriteKind,
+    pub to: AliasView,
+    pub note: Note,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Done {
+    Noop(String),
+    /// The run stopped at a split (one-off weight or advance).
+    Split(Version, Weight),
+    /// The candidate serves all traffic and its last bake passed.
+    Completed(Version),
+    /// Traffic was taken back because the evidence failed (exit 4).
+    RolledBack {
+        reason: String,
+        to: Version,
+    },
+    /// The operator's rollback is done.
+    RolledBackByOperator {
+        to: Version,
+    },
+}
+
+/// What the run has done and seen so far; the only state besides the alias.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Memory {
+    /// Weights whose bake passed in this run.
+    pub baked: Vec<Weight>,
+    /// The evidence failed (in a bake, or before the first write): roll back.
+    pub failure: Option<String>,
+    /// This run has written the alias.
+    pub wrote: bool,
+}
+
+/// Where the candidate stands on the alias.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Position {
+    Absent,
+    Split(Weight),
+    /// The alias's version is the candidate, no routing.
+    Served,
+}
+
+fn position(alias: &AliasView, candidate: Version) -> Position {
+    match alias.split {
+        Some(s) if s.version == candidate => Position::Split(s.weight),
+        None if alias.version == candidate => Position::Served,
+        _ => Position::Absent,
+    }
+}
+
+fn weight_of(p: Position) -> Option<Weight> {
+    match p {
+        Position::Absent => None,
+        Position::Split(w) => Some(w),
+        Position::Served => Some(Weight::FULL),
+    }
+}
+
+/// The alias as a step leaves it.
+fn view_at(r: &Rollout, weight: Weight) -> AliasView {
+    if weight.is_full() {
+        AliasView {
+            version: r.candidate,
+            split: None,
+        }
+    } else {
+        AliasView {
+            version: r.stable,
+            split: Some(Split {
+                version: r.candidate,
+                weight,
+            }),
+        }
+    }
+}
+
+fn steps_of(stage: &Stage) -> Vec<Step> {
+    match &stage.strategy {
+        Strategy::Canary { steps } => steps.clone(),
+        Strategy::AllAtOnce { bake } => vec![Step {
+            weight: Weight::FULL,
+            bake: *bake,
+        }],
+    }
+}
+
+/// The bake of the plan's step a weight belongs to (the highest step at or below it).
+fn bake_at(stage: &Stage, weight: Weight) -> Duration {
+    let steps = steps_of(stage);
+    steps
+        .iter()
+        .rev()
+        .find(|s| s.weight <= weight)
+        .or(steps.first())
+        .map_or(Duration::ZERO, |s| s.bake)
+}
+
+/// Resolves an intent against what was read: every check that can refuse happens here,
+/// before anything is written.
+pub fn resolve(
+    stage: &Stage,
+    intent: &Intent,
+    obs: &Observed,
+    overrides: Overrides,
+) -> Result<Goal, PlanError> {
+    let name = stage.name.as_str();
+    let alias = obs.alias;
+    let all_at_once = matches!(stage.strategy, Strategy::AllAtOnce { .. });
+    match intent {
+        Intent::Deploy {
+            version,
+            allow_downgrade,
+            retry,
+        } => {
+            if !all_at_once {
+                return Err(PlanError::WrongStrategy {
+                    stage: name.into(),
+                    strategy: "canary",
+                    command: "canary",
+                });
+            }
+            if let Some(s) = alias.split {
+                return Err(PlanError::OtherCanaryInFlight {
+                    stage: name.into(),
+                    in_flight: s.version,
+                    weight: s.weight,
+                    requested: version.unwrap_or(s.version),
+                });
+            }
+            rollout_goal(
+                stage,
+                obs,
+                *version,
+                None,
+                *allow_downgrade,
+                *retry,
+                overrides,
+            )
+        }
+        Intent::Canary {
+            version,
+            weight,
+            allow_downgrade,
+            retry,
+        } => {
+            if all_at_once && weight.is_none() {
+                return Err(PlanError::WrongStrategy {
+                    stage: name.into(),
+                    strategy: "all_at_once",
+                    command: "deploy",
+                });
+            }
+            rollout_goal(
+                stage,
+                obs,
+                *version,
+                *weight,
+                *allow_downgrade,
+                *retry,
+                overrides,
+            )
+        }
+        Intent::Advance { weight } => {
+            let Some(split) = alias.split else {
+                return Err(PlanError::NoCanary {
+                    stage: name.into(),
+                    view: alias,
+                });
+            };
+            let target = plan::advance_to(name, &steps_of(stage), &alias, *weight)?;
+            let bake = overrides.bake.unwrap_or_else(|| bake_at(stage, target));
+            let r = Rollout {
+                stage: name.into(),
+                candidate: split.version,
+                stable: alias.version,
+                steps: vec![Step {
+                    weight: target,
+                    bake,
+                }],
+                resumed_from: Some(split.weight),
+                retry: false,
+            };
+            check_rollout(name, &r, obs)?;
+            Ok(Goal::Rollout(r))
+        }
+        Intent::Complete => {
+            let (candidate, stable, from) = match alias.split {
+                Some(s) => (s.version, alias.version, s.weight),
+                None if obs.note.pending_final_bake(alias.version) => (
+                    alias.version,
+                    obs.note.previous.unwrap_or(alias.version),
+                    Weight::FULL,
+                ),
+                None => {
+                    return Ok(Goal::Noop(format!(
+                        "{name} already serves version {} with no canary in progress; nothing to complete",
+                        alias.version
+                    )));
+                }
+            };
+            let r = Rollout {
+                stage: name.into(),
+                candidate,
+                stable,
+                steps: vec![Step {
+                    weight: Weight::FULL,
+                    bake: overrides.bake.unwrap_or(Duration::ZERO),
+                }],
+                resumed_from: Some(from),
+                retry: false,
+            };
+            check_rollout(name, &r, obs)?;
+            Ok(Goal::Rollout(r))
+        }
+        Intent::Rollback { to_previous } => rollback_goal(stage, obs, *to_previous),
+    }
+}
+
+fn rollout_goal(
+    stage: &Stage,
+    obs: &Observed,
+    explicit: Option<Version>,
+    weight: Option<Weight>,
+    allow_downgrade: bool,
+    retry: bool,
+    overrides: Overrides,
+) -> Result<Goal, PlanError> {
+    let name = stage.name.as_str();
+    let alias = obs.alias;
+    // A run killed during the bake after the last step: the alias serves the candidate but
+    // its note says that bake never passed. Finish it rather than call the stage done.
+    let pending = obs.note.pending_final_bake(alias.version)
+        && alias.split.is_none()
+        && explicit.is_none_or(|v| v == alias.version);
+    let (candidate, stable) = if pending {
+        let Some(previous) = obs.note.previous else {
+            return Err(PlanError::NoPrevious {
+                stage: name.into(),
+                description: obs.note.format(),
+            });
+        };
+        (alias.version, previous)
+    } else {
+        let up = obs.upstream.as_ref().map(|(n, v)| (n.as_str(), v));
+        (
+            plan::choose_candidate(name, explicit, &alias, up)?,
+            alias.version,
+        )
+    };
+    plan::validate_target(candidate, &obs.versions())?;
+    if let Some(rb) = obs.note.was_rolled_back(candidate)
+        && !retry
+    {
+        return Err(PlanError::RolledBackBefore {
+            stage: name.into(),
+            version: candidate,
+            why: rb.why.clone(),
+        });
+    }
+    if !pending {
+        let (cd, sd) = (obs.description_of(candidate), obs.description_of(stable));
+        let (cs, ss) = (BuildStamp::parse(cd), BuildStamp::parse(sd));
+        if plan::semver_guard(
+            name,
+            (candidate, cs.as_ref(), cd),
+            (stable, ss.as_ref(), sd),
+            allow_downgrade,
+        )? == Move::NoOp
+        {
+            return Ok(Goal::Noop(format!(
+                "{name} already serves version {candidate}; nothing to roll out"
+            )));
+        }
+    }
+    let current = weight_of(position(&alias, candidate));
+    let mut steps = match weight {
+        Some(w) => {
+            if let Some(c) = current
+                && w < c
+            {
+                return Err(PlanError::Backwards {
+                    stage: name.into(),
+                    requested: w,
+                    current: c,
+                });
+            }
+            vec![Step {
+                weight: w,
+                bake: bake_at(stage, w),
+            }]
+        }
+        None => plan::remaining_steps(&steps_of(stage), current),
+    };
+    if let Some(b) = overrides.bake {
+        for s in &mut steps {
+            s.bake = b;
+        }
+    }
+    let r = Rollout {
+        stage: name.into(),
+        candidate,
+        stable,
+        steps,
+        resumed_from: current,
+        retry,
+    };
+    check_rollout(name, &r, obs)?;
+    Ok(Goal::Rollout(r))
+}
+
+/// Lambda's routing rules for every split the run will write.
+fn check_rollout(_stage: &str, r: &Rollout, obs: &Observed) -> Result<(), PlanError> {
+    let published = obs.versions();
+    plan::validate_target(r.candidate, &published)?;
+    for s in r.steps.iter().filter(|s| !s.weight.is_full()) {
+        let split = Split {
+            version: r.candidate,
+            weight: s.weight,
+        };
+        // A split already in place (even at 0%, which the operator cannot ask for) is held.
+        if obs.alias.split == Some(split) {
+            continue;
+        }
+        plan::validate_split(r.stable, split, &published)?;
+    }
+    Ok(())
+}
+
+fn rollback_goal(stage: &Stage, obs: &Observed, to_previous: bool) -> Result<Goal, PlanError> {
+    let name = stage.name.as_str();
+    let alias = obs.alias;
+    if let Some(s) = alias.split {
+        return Ok(Goal::Rollback {
+            to: AliasView {
+                version: alias.version,
+                split: None,
+            },
+            note: Note {
+                previous: obs.note.previous,
+                step: None,
+                rolled_back: Some(RolledBack {
+                    version: s.version,
+                    why: "rolled back by `promote rollback`".into(),
+                }),
+            },
+        });
+    }
+    if !to_previous {
+        let hint = match obs.note.previous {
+            Some(p) if obs.note.was_rolled_back(p).is_none() => format!(
+                "; to return to version {p}, served before, use `promote rollback --stage {name} --to-previous`"
+            ),
+            _ => String::new(),
+        };
+        return Ok(Goal::Noop(format!(
+            "{name} has no canary in progress (it serves {alias}); nothing to roll back{hint}"
+        )));
+    }
+    let Some(previous) = obs.note.previous else {
+        return Err(PlanError::NoPrevious {
+            stage: name.into(),
+            description: obs.note.format(),
+        });
+    };
+    if let Some(rb) = obs.note.was_rolled_back(previous) {
+        return Err(PlanError::RolledBackBefore {
+            stage: name.into(),
+            version: previous,
+            why: rb.why.clone(),
+        });
+    }
+    if previous == alias.version {
+        return Ok(Goal::Noop(format!(
+            "{name} already serves version {previous}, the previous version; nothing to roll back"
+        )));
+    }
+    plan::validate_target(previous, &obs.versions())?;
+    Ok(Goal::Rollback {
+        to: AliasView {
+            version: previous,
+            split: None,
+        },
+        note: Note {
+            // The version before `previous` is not known; never guess it.
+            previous: None,
+            step: None,
+            rolled_back: Some(RolledBack {
+                version: alias.version,
+                why: "rolled back by `promote rollback --to-previous`".into(),
+            }),
+        },
+    })
+}
+
+/// The next action, from the goal, what the alias is now, and what this run has done.
+pub fn decide(goal: &Goal, alias: &AliasView, note: &Note, mem: &Memory) -> Action {
+    match goal {
+        Goal::Noop(m) => Action::Done(Done::Noop(m.clone())),
+        Goal::Rollback { to, note: target } => {
+            if alias == to && mem.wrote {
+                Action::Done(Done::RolledBackByOperator { to: to.version })
+            } else {
+                Action::Write(Write {
+                    kind: WriteKind::Rollback,
+                    to: *to,
+                    note: target.clone(),
+                })
+            }
+        }
+        Goal::Rollout(r) => decide_rollout(r, alias, note, mem),
+    }
+}
+
+fn decide_rollout(r: &Rollout, alias: &AliasView, note: &Note, mem: &Memory) -> Action {
+    let pos = position(alias, r.candidate);
+    if let Some(reason) = &mem.failure {
+        if pos == Position::Absent {
+            return if mem.wrote {
+                Action::Done(Done::RolledBack {
+                    reason: reason.clone(),
+                    to: alias.version,
+                })
+            } else {
+                Action::Refuse(PlanError::EvidenceFailing {
+                    stage: r.stage.clone(),
+                    reason: reason.clone(),
+                })
+            };
+        }
+        // The candidate takes traffic: take it back to the stable version. After the last
+        // step the stable version is the one served before, so the note's `previous` is no
+        // longer known.
+        let previous = if pos == Position::Served {
+            None
+        } else {
+            note.previous
+        };
+        return Action::Write(Write {
+            kind: WriteKind::AutoRollback,
+            to: AliasView {
+                version: r.stable,
+                split: None,
+            },
+            note: Note {
+                previous,
+                step: None,
+                rolled_back: Some(RolledBack {
+                    version: r.candidate,
+                    why: reason.clone(),
+                }),
+            },
+        });
+    }
+    let base = if r.retry && note.was_rolled_back(r.candidate).is_some() {
+        Note {
+            rolled_back: None,
+            ..note.clone()
+        }
+    } else {
+        note.clone()
+    };
+    let of = r.steps.len();
+    for (i, s) in r.steps.iter().enumerate() {
+        let here = weight_of(pos);
+        if here.is_some_and(|w| w > s.weight) {
+            continue;
+        }
+        let want = view_at(r, s.weight);
+        let baked_before = s.weight.is_full()
+            && matches!(note.step, Some(m) if m.candidate == r.candidate && m.weight.is_full() && m.baked);
+        let baked = s.bake.is_zero() || mem.baked.contains(&s.weight) || baked_before;
+        if *alias != want {
+            let (kind, note) = if s.weight.is_full() {
+                let mut n = base.at_step(r.candidate, s.weight, s.bake.is_zero());
+                n.previous = Some(r.stable);
+                (WriteKind::Complete, n)
+            } else {
+                (
+                    WriteKind::Shift,
+                    base.at_step(r.candidate, s.weight, s.bake.is_zero()),
+                )
+            };
+            return Action::Write(Write {
+                kind,
+                to: want,
+                note,
+            });
+        }
+        if !baked {
+            return Action::Bake {
+                step: i + 1,
+                of,
+                weight: s.weight,
+                bake: s.bake,
+            };
+        }
+    }
+    if pos == Position::Served && note.pending_final_bake(r.candidate) {
+        return Action::Write(Write {
+            kind: WriteKind::MarkBaked,
+            to: *alias,
+            note: base.at_step(r.candidate, Weight::FULL, true),
+        });
+    }
+    match pos {
+        Position::Served => Action::Done(Done::Completed(r.candidate)),
+        Position::Split(w) => Action::Done(Done::Split(r.candidate, w)),
+        // Unreachable by construction (a rollout's last step puts the candidate on the alias);
+        // said plainly rather than panicking.
+        Position::Absent => Action::Refuse(PlanError::Lost {
+            stage: r.stage.clone(),
+            candidate: r.candidate,
+            view: *alias,
+        }),
+    }
+}
+
+/// The actions a run would take if every write applied and every bake passed: what
+/// `--dry-run` prints.
+pub fn simulate(goal: &Goal, alias: &AliasView, note: &Note) -> Vec<Action> {
+    let (mut alias, mut note, mut mem) = (*alias, note.clone(), Memory::default());
+    let mut out = Vec::new();
+    // Every action moves the state forward, so a plan of n steps ends within 3n + 2 actions;
+    // the bound only guards against a bug turning the dry run into a hang.
+    for _ in 0..64 {
+        let a = decide(goal, &alias, &note, &mem);
+        out.push(a.clone());
+        match a {
+            Action::Write(w) => {
+                alias = w.to;
+                note = w.note;
+                mem.wrote = true;
+            }
+            Action::Bake { weight, .. } => mem.baked.push(weight),
+            Action::Done(_) | Action::Refuse(_) => break,
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+#[path = "machine_tests.rs"]
+mod tests;

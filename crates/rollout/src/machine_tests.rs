@@ -1,0 +1,682 @@
+//! The decision function over a table of intents and alias states, and resumes after a
+//! `kill -9` at every point of a plan.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::*;
+use crate::plan::Refusal;
+
+fn v(n: u64) -> Version {
+    Version::new(n).unwrap()
+}
+fn w(p: &str) -> Weight {
+    Weight::parse_percent(p).unwrap()
+}
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+fn step(p: &str, bake: u64) -> Step {
+    Step {
+        weight: w(p),
+        bake: secs(bake),
+    }
+}
+
+fn stage(strategy: Strategy) -> Stage {
+    Stage {
+        name: "live".into(),
+        upstream: Some("test".into()),
+        strategy,
+        poll_interval: secs(5),
+        insufficient_data_is_failure: false,
+        approval_required: false,
+        alarms: vec![],
+        path: PathBuf::from("environments/live.json"),
+    }
+}
+fn canary_stage() -> Stage {
+    stage(Strategy::Canary {
+        steps: vec![step("10", 300), step("50", 300), step("100", 120)],
+    })
+}
+fn aao_stage() -> Stage {
+    stage(Strategy::AllAtOnce { bake: secs(60) })
+}
+
+fn at(n: u64) -> AliasView {
+    AliasView {
+        version: v(n),
+        split: None,
+    }
+}
+fn split(stable: u64, cand: u64, p: &str) -> AliasView {
+    AliasView {
+        version: v(stable),
+        split: Some(Split {
+            version: v(cand),
+            weight: w(p),
+        }),
+    }
+}
+
+fn obs(alias: AliasView, note: Note, upstream: AliasView) -> Observed {
+    Observed {
+        stage: "live".into(),
+        alias,
+        note,
+        published: (1..=6)
+            .map(|n| Published {
+                version: v(n),
+                description: format!("app 0.{n}.0 {}", "a".repeat(40)),
+            })
+            .collect(),
+        upstream: Some(("test".into(), upstream)),
+    }
+}
+
+fn canary() -> Intent {
+    Intent::Canary {
+        version: None,
+        weight: None,
+        allow_downgrade: false,
+        retry: false,
+    }
+}
+
+/// The writes and bakes of a dry run, as short strings: `w:3+4@10`, `b:10`, `done:...`.
+fn trace(actions: &[Action]) -> Vec<String> {
+    actions
+        .iter()
+        .map(|a| match a {
+            Action::Write(wr) => format!("{}:{}", wr.kind.as_str(), show(&wr.to)),
+            Action::Bake { weight, bake, .. } => format!("bake:{}@{}s", weight, bake.as_secs()),
+            Action::Done(d) => format!("done:{d:?}"),
+            Action::Refuse(e) => format!("refuse:{e}"),
+        })
+        .collect()
+}
+fn show(a: &AliasView) -> String {
+    match a.split {
+        None => format!("{}", a.version),
+        Some(s) => format!("{}+{}@{}", a.version, s.version, s.weight),
+    }
+}
+
+fn run(stage: &Stage, intent: Intent, o: &Observed) -> Result<Vec<String>, PlanError> {
+    let goal = resolve(stage, &intent, o, Overrides::default())?;
+    Ok(trace(&simulate(&goal, &o.alias, &o.note)))
+}
+
+#[test]
+fn a_fresh_canary_walks_the_plan_and_marks_the_last_bake() {
+    let o = obs(at(1), Note::default(), at(2));
+    assert_eq!(
+        run(&canary_stage(), canary(), &o).unwrap(),
+        [
+            "shift:1+2@10%",
+            "bake:10%@300s",
+            "shift:1+2@50%",
+            "bake:50%@300s",
+            "complete:2",
+            "bake:100%@120s",
+            "mark_baked:2",
+            "done:Completed(Version(2))",
+        ]
+    );
+}
+
+#[test]
+fn the_complete_write_records_previous_and_a_pending_bake() {
+    let o = obs(at(1), Note::default(), at(2));
+    let goal = resolve(&canary_stage(), &canary(), &o, Overrides::default()).unwrap();
+    let acts = simulate(&goal, &o.alias, &o.note);
+    let complete = acts
+        .iter()
+        .find_map(|a| match a {
+            Action::Write(wr) if wr.kind == WriteKind::Complete => Some(wr.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(complete.note.previous, Some(v(1)));
+    assert!(complete.note.pending_final_bake(v(2)));
+}
+
+#[test]
+fn a_canary_killed_anywhere_resumes_forward_and_still_bakes_the_last_step() {
+    let st = canary_stage();
+    let o = obs(at(1), Note::default(), at(2));
+    let goal = resolve(&st, &canary(), &o, Overrides::default()).unwrap();
+    let full = simulate(&goal, &o.alias, &o.note);
+    // Kill after each action: the alias and note are as the writes so far left them, and
+    // the new run starts with an empty memory.
+    let (mut alias, mut note) = (o.alias, o.note.clone());
+    for (k, a) in full.iter().enumerate() {
+        if let Action::Write(wr) = a {
+            alias = wr.to;
+            note = wr.note.clone();
+        }
+        let again = obs(alias, note.clone(), at(2));
+        let t = run(&st, canary(), &again).unwrap();
+        let last_bake_passed = note.step.is_some_and(|m| m.weight.is_full() && m.baked);
+        let end = t.last().unwrap();
+        if last_bake_passed {
+            assert!(
+                end.starts_with("done:Noop"),
+                "killed after action {k}: {t:?}"
+            );
+        } else {
+            assert_eq!(
+                end, "done:Completed(Version(2))",
+                "killed after action {k}: {t:?}"
+            );
+        }
+        let weights: Vec<u32> = t
+            .iter()
+            .filter_map(|s| s.strip_prefix("shift:1+2@"))
+            .map(|p| p.trim_end_matches('%').parse().unwrap())
+            .collect();
+        assert!(weights.windows(2).all(|p| p[0] < p[1]), "{t:?}");
+        assert!(
+            !t.iter().any(|s| s.starts_with("rollback")),
+            "no rollback without evidence: {t:?}"
+        );
+        // Every resumed run bakes the 100% step unless that bake had already passed.
+        assert_eq!(
+            t.iter().any(|s| s == "bake:100%@120s"),
+            !last_bake_passed,
+            "killed after action {k}: {t:?}"
+        );
+    }
+}
+
+#[test]
+fn killed_during_the_last_bake_the_rerun_bakes_it_instead_of_a_noop() {
+    let note = Note {
+        previous: Some(v(1)),
+        ..Note::default()
+    }
+    .at_step(v(2), Weight::FULL, false);
+    let o = obs(at(2), note, at(2));
+    assert_eq!(
+        run(&canary_stage(), canary(), &o).unwrap(),
+        [
+            "bake:100%@120s",
+            "mark_baked:2",
+            "done:Completed(Version(2))"
+        ]
+    );
+    // Once marked, it is a no-op.
+    let done = Note {
+        previous: Some(v(1)),
+        ..Note::default()
+    }
+    .at_step(v(2), Weight::FULL, true);
+    let t = run(&canary_stage(), canary(), &obs(at(2), done, at(2))).unwrap();
+    assert_eq!(t.len(), 1);
+    assert!(t[0].starts_with("done:Noop"), "{t:?}");
+}
+
+#[test]
+fn a_resumed_split_is_held_and_baked_before_going_on() {
+    let o = obs(split(1, 2, "50"), Note::default(), at(3));
+    assert_eq!(
+        run(&canary_stage(), canary(), &o).unwrap(),
+        [
+            "bake:50%@300s",
+            "complete:2",
+            "bake:100%@120s",
+            "mark_baked:2",
+            "done:Completed(Version(2))"
+        ]
+    );
+}
+
+#[test]
+fn a_one_off_weight_never_moves_backwards() {
+    let st = canary_stage();
+    let o = obs(split(1, 2, "50"), Note::default(), at(2));
+    let one = |p: &str| Intent::Canary {
+        version: None,
+        weight: Some(w(p)),
+        allow_downgrade: false,
+        retry: false,
+    };
+    let e = run(&st, one("10"), &o).unwrap_err();
+    assert!(matches!(e, PlanError::Backwards { .. }), "{e}");
+    assert_eq!(e.refusal(), Refusal::BadInput);
+    assert!(
+        e.to_string().contains("promote rollback --stage live"),
+        "{e}"
+    );
+    // The same weight holds and bakes; a higher one moves forward.
+    assert_eq!(
+        run(&st, one("50"), &o).unwrap(),
+        ["bake:50%@300s", "done:Split(Version(2), Weight(5000))"]
+    );
+    assert_eq!(
+        run(&st, one("60"), &o).unwrap(),
+        [
+            "shift:1+2@60%",
+            "bake:60%@300s",
+            "done:Split(Version(2), Weight(6000))"
+        ]
+    );
+}
+
+#[test]
+fn advance_moves_one_step_or_to_the_weight_and_never_back() {
+    let st = canary_stage();
+    let o = obs(split(1, 2, "10"), Note::default(), at(2));
+    assert_eq!(
+        run(&st, Intent::Advance { weight: None }, &o).unwrap(),
+        [
+            "shift:1+2@50%",
+            "bake:50%@300s",
+            "done:Split(Version(2), Weight(5000))"
+        ]
+    );
+    let o50 = obs(split(1, 2, "50"), Note::default(), at(2));
+    assert_eq!(
+        run(&st, Intent::Advance { weight: None }, &o50).unwrap(),
+        [
+            "complete:2",
+            "bake:100%@120s",
+            "mark_baked:2",
+            "done:Completed(Version(2))"
+        ]
+    );
+    let e = run(
+        &st,
+        Intent::Advance {
+            weight: Some(w("10")),
+        },
+        &o50,
+    )
+    .unwrap_err();
+    assert!(matches!(e, PlanError::NotForward { .. }), "{e}");
+    let e = run(
+        &st,
+        Intent::Advance { weight: None },
+        &obs(at(1), Note::default(), at(2)),
+    )
+    .unwrap_err();
+    assert!(matches!(e, PlanError::NoCanary { .. }), "{e}");
+}
+
+#[test]
+fn complete_moves_everything_without_a_bake_and_is_a_noop_without_a_canary() {
+    let st = canary_stage();
+    assert_eq!(
+        run(
+            &st,
+            Intent::Complete,
+            &obs(split(1, 2, "10"), Note::default(), at(2))
+        )
+        .unwrap(),
+        ["complete:2", "done:Completed(Version(2))"]
+    );
+    let t = run(&st, Intent::Complete, &obs(at(1), Note::default(), at(2))).unwrap();
+    assert!(t[0].starts_with("done:Noop"), "{t:?}");
+}
+
+#[test]
+fn weights_of_zero_and_one_are_a_candidate_like_any_other() {
+    let st = canary_stage();
+    // Someone else's {"2": 1.0}: version 2 takes everything, but through the routing.
+    let full_split = AliasView {
+        version: v(1),
+        split: Some(Split {
+            version: v(2),
+            weight: Weight::FULL,
+        }),
+    };
+    let t = run(
+        &st,
+        Intent::Rollback { to_previous: false },
+        &obs(full_split, Note::default(), at(2)),
+    )
+    .unwrap();
+    assert_eq!(
+        t,
+        ["rollback:1", "done:RolledBackByOperator { to: Version(1) }"]
+    );
+    let t = run(
+        &st,
+        Intent::Complete,
+        &obs(full_split, Note::default(), at(2)),
+    )
+    .unwrap();
+    assert_eq!(t, ["complete:2", "done:Completed(Version(2))"]);
+    // At 0%, a resume holds the split it finds and goes on from the first step above it.
+    let zero = AliasView {
+        version: v(1),
+        split: Some(Split {
+            version: v(2),
+            weight: Weight::ZERO,
+        }),
+    };
+    let t = run(&st, canary(), &obs(zero, Note::default(), at(3))).unwrap();
+    assert_eq!(t[0], "bake:0%@300s", "{t:?}");
+    assert_eq!(t[1], "shift:1+2@10%", "{t:?}");
+}
+
+#[test]
+fn a_failing_verdict_rolls_back_from_wherever_the_candidate_is() {
+    let st = canary_stage();
+    let o = obs(at(1), Note::default(), at(2));
+    let goal = resolve(&st, &canary(), &o, Overrides::default()).unwrap();
+    let failed = Memory {
+        failure: Some("alarm x is ALARM".into()),
+        wrote: true,
+        ..Memory::default()
+    };
+    // At a split: clear it, note the rolled-back version and why.
+    let Action::Write(wr) = decide(&goal, &split(1, 2, "50"), &Note::default(), &failed) else {
+        panic!()
+    };
+    assert_eq!(wr.kind, WriteKind::AutoRollback);
+    assert_eq!(wr.to, at(1));
+    assert_eq!(wr.note.rolled_back.as_ref().unwrap().version, v(2));
+    assert_eq!(
+        wr.note.rolled_back.as_ref().unwrap().why,
+        "alarm x is ALARM"
+    );
+    // After the last step: back to the stable version, and `previous` is not the failed one.
+    let pending = Note {
+        previous: Some(v(1)),
+        ..Note::default()
+    }
+    .at_step(v(2), Weight::FULL, false);
+    let Action::Write(wr) = decide(&goal, &at(2), &pending, &failed) else {
+        panic!()
+    };
+    assert_eq!(wr.to, at(1));
+    assert_ne!(wr.note.previous, Some(v(2)));
+    // Once back, done with the reason (exit 4).
+    assert_eq!(
+        decide(&goal, &at(1), &wr.note, &failed),
+        Action::Done(Done::RolledBack {
+            reason: "alarm x is ALARM".into(),
+            to: v(1)
+        })
+    );
+    // Before any write with the candidate absent: a refusal, nothing to take back.
+    let preflight = Memory {
+        failure: Some("alarm x is ALARM".into()),
+        ..Memory::default()
+    };
+    let a = decide(&goal, &at(1), &Note::default(), &preflight);
+    assert!(
+        matches!(&a, Action::Refuse(e) if e.refusal() == Refusal::Guard),
+        "{a:?}"
+    );
+    // Resumed at 50% with the evidence failing: roll back, not refuse.
+    let resumed = obs(split(1, 2, "50"), Note::default(), at(2));
+    let goal = resolve(&st, &canary(), &resumed, Overrides::default()).unwrap();
+    assert!(matches!(
+        decide(&goal, &resumed.alias, &resumed.note, &preflight),
+        Action::Write(Write {
+            kind: WriteKind::AutoRollback,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn a_rolled_back_version_needs_retry_and_previous_never_returns_to_it() {
+    let st = canary_stage();
+    let note = Note {
+        previous: Some(v(1)),
+        step: None,
+        rolled_back: Some(RolledBack {
+            version: v(2),
+            why: "alarm x".into(),
+        }),
+    };
+    let o = obs(at(1), note.clone(), at(2));
+    let e = run(&st, canary(), &o).unwrap_err();
+    assert!(matches!(e, PlanError::RolledBackBefore { .. }), "{e}");
+    assert_eq!(e.refusal(), Refusal::Guard);
+    assert!(e.to_string().contains("--retry"), "{e}");
+    let retry = Intent::Canary {
+        version: None,
+        weight: None,
+        allow_downgrade: false,
+        retry: true,
+    };
+    let goal = resolve(&st, &retry, &o, Overrides::default()).unwrap();
+    let Action::Write(first) = decide(&goal, &o.alias, &o.note, &Memory::default()) else {
+        panic!()
+    };
+    assert_eq!(first.note.rolled_back, None, "--retry clears the record");
+    // A different version is not affected.
+    assert!(run(&st, canary(), &obs(at(1), note.clone(), at(3))).is_ok());
+    // --to-previous refuses a previous that was the one rolled back.
+    let back = Note {
+        previous: Some(v(2)),
+        ..note
+    };
+    let e = run(
+        &st,
+        Intent::Rollback { to_previous: true },
+        &obs(at(3), back, at(3)),
+    )
+    .unwrap_err();
+    assert!(matches!(e, PlanError::RolledBackBefore { .. }), "{e}");
+}
+
+#[test]
+fn rollback_to_previous_goes_back_once_and_records_why() {
+    let st = canary_stage();
+    let note = Note {
+        previous: Some(v(1)),
+        ..Note::default()
+    }
+    .at_step(v(2), Weight::FULL, true);
+    let o = obs(at(2), note, at(2));
+    let goal = resolve(
+        &st,
+        &Intent::Rollback { to_previous: true },
+        &o,
+        Overrides::default(),
+    )
+    .unwrap();
+    let acts = simulate(&goal, &o.alias, &o.note);
+    let Action::Write(wr) = &acts[0] else {
+        panic!()
+    };
+    assert_eq!(wr.to, at(1));
+    assert_eq!(wr.note.rolled_back.as_ref().unwrap().version, v(2));
+    assert_eq!(wr.note.previous, None);
+    assert_eq!(
+        acts[1],
+        Action::Done(Done::RolledBackByOperator { to: v(1) })
+    );
+    // Without a recorded previous: bad input, with what to do.
+    let e = run(
+        &st,
+        Intent::Rollback { to_previous: true },
+        &obs(at(2), Note::default(), at(2)),
+    )
+    .unwrap_err();
+    assert_eq!(e.refusal(), Refusal::BadInput);
+    // Without a split and without --to-previous: a no-op that names --to-previous.
+    let t = run(
+        &st,
+        Intent::Rollback { to_previous: false },
+        &obs(
+            at(2),
+            Note {
+                previous: Some(v(1)),
+                ..Note::default()
+            },
+            at(2),
+        ),
+    )
+    .unwrap();
+    assert!(t[0].contains("--to-previous"), "{t:?}");
+}
+
+#[test]
+fn deploy_on_an_all_at_once_stage_bakes_and_resumes_its_bake() {
+    let st = aao_stage();
+    let deploy = Intent::Deploy {
+        version: Some(v(3)),
+        allow_downgrade: false,
+        retry: false,
+    };
+    assert_eq!(
+        run(&st, deploy.clone(), &obs(at(1), Note::default(), at(2))).unwrap(),
+        [
+            "complete:3",
+            "bake:100%@60s",
+            "mark_baked:3",
+            "done:Completed(Version(3))"
+        ]
+    );
+    let pending = Note {
+        previous: Some(v(1)),
+        ..Note::default()
+    }
+    .at_step(v(3), Weight::FULL, false);
+    let rerun = Intent::Deploy {
+        version: None,
+        allow_downgrade: false,
+        retry: false,
+    };
+    assert_eq!(
+        run(&st, rerun, &obs(at(3), pending, at(3))).unwrap(),
+        [
+            "bake:100%@60s",
+            "mark_baked:3",
+            "done:Completed(Version(3))"
+        ]
+    );
+    // The wrong command for the strategy is bad input, on either side.
+    let e = run(&st, canary(), &obs(at(1), Note::default(), at(2))).unwrap_err();
+    assert!(matches!(e, PlanError::WrongStrategy { .. }), "{e}");
+    let e = run(&canary_stage(), deploy, &obs(at(1), Note::default(), at(2))).unwrap_err();
+    assert!(matches!(e, PlanError::WrongStrategy { .. }), "{e}");
+}
+
+#[test]
+fn a_zero_bake_override_writes_the_last_step_as_baked() {
+    let st = canary_stage();
+    let o = obs(at(1), Note::default(), at(2));
+    let goal = resolve(
+        &st,
+        &canary(),
+        &o,
+        Overrides {
+            bake: Some(Duration::ZERO),
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        trace(&simulate(&goal, &o.alias, &o.note)),
+        [
+            "shift:1+2@10%",
+            "shift:1+2@50%",
+            "complete:2",
+            "done:Completed(Version(2))"
+        ]
+    );
+}
+
+/// Every intent from every kind of alias state: a refusal comes before any write, no write
+/// moves the candidate backwards unless it is a rollback, and every run ends.
+#[test]
+fn every_intent_from_every_state_is_forward_only_or_a_rollback() {
+    let pending = Note {
+        previous: Some(v(1)),
+        ..Note::default()
+    }
+    .at_step(v(2), Weight::FULL, false);
+    let states = [
+        (at(1), Note::default()),
+        (split(1, 2, "10"), Note::default()),
+        (split(1, 2, "50"), Note::default()),
+        (
+            AliasView {
+                version: v(1),
+                split: Some(Split {
+                    version: v(2),
+                    weight: Weight::ZERO,
+                }),
+            },
+            Note::default(),
+        ),
+        (at(2), pending),
+        (
+            at(2),
+            Note {
+                previous: Some(v(1)),
+                ..Note::default()
+            },
+        ),
+    ];
+    let intents = [
+        canary(),
+        Intent::Canary {
+            version: Some(v(2)),
+            weight: Some(w("25")),
+            allow_downgrade: false,
+            retry: false,
+        },
+        Intent::Canary {
+            version: Some(v(4)),
+            weight: None,
+            allow_downgrade: false,
+            retry: false,
+        },
+        Intent::Advance { weight: None },
+        Intent::Advance {
+            weight: Some(w("75")),
+        },
+        Intent::Complete,
+        Intent::Rollback { to_previous: false },
+        Intent::Rollback { to_previous: true },
+    ];
+    let mut table = Vec::new();
+    for (alias, note) in &states {
+        for intent in &intents {
+            let o = obs(*alias, note.clone(), at(2));
+            let goal = match resolve(&canary_stage(), intent, &o, Overrides::default()) {
+                Ok(g) => g,
+                Err(e) => {
+                    table.push(format!(
+                        "{} {} -> refused: {e}",
+                        show(alias),
+                        intent.command()
+                    ));
+                    continue;
+                }
+            };
+            let acts = simulate(&goal, alias, note);
+            assert!(
+                matches!(acts.last(), Some(Action::Done(_)) | Some(Action::Refuse(_))),
+                "{acts:?}"
+            );
+            let mut before = *alias;
+            for a in &acts {
+                if let Action::Write(wr) = a {
+                    if !matches!(wr.kind, WriteKind::Rollback | WriteKind::AutoRollback) {
+                        let cand = wr.to.split.map_or(wr.to.version, |s| s.version);
+                        let old = weight_of(position(&before, cand)).unwrap_or(Weight::ZERO);
+                        let new = weight_of(position(&wr.to, cand)).unwrap();
+                        assert!(new >= old, "{} {:?}: {acts:?}", show(alias), intent);
+                    }
+                    before = wr.to;
+                }
+            }
+            table.push(format!(
+                "{} {} -> {:?}",
+                show(alias),
+                intent.command(),
+                trace(&acts)
+            ));
+        }
+    }
+    assert_eq!(table.len(), states.len() * intents.len());
+}

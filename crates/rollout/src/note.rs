@@ -1,0 +1,269 @@
+//! The alias note: what `promote` records in the alias description, so that any run on any
+//! machine can resume, roll back to the version before, and refuse to re-canary a version
+//! that was rolled back, with no local state.
+//!
+//! Format (version 1), at most 256 characters as Lambda allows:
+//!
+//! ```text
+//! promote/v1 previous=3 step=4@100 baked=no rolled_back=5 why=alarm app-live-errors is ALARM
+//! ```
+//!
+//! - `previous`: the version served before the current version took all traffic
+//!   (`rollback --to-previous` returns there);
+//! - `step=V@W` and `baked`: the last step this tool moved the alias to (candidate V at
+//!   weight W) and whether that step's bake passed, so a run killed during the bake after
+//!   the last step finishes that bake when rerun instead of treating the stage as done;
+//! - `rolled_back` and `why`: the last version rolled back on this alias and the reason;
+//!   `why` runs to the end of the text.
+//!
+//! The format before versioning (`promote: previous=N`) is still read.
+
+use std::fmt;
+
+use crate::version::Version;
+use crate::weight::Weight;
+
+const PREFIX_V1: &str = "promote/v1";
+const PREFIX_V0: &str = "promote:";
+/// Lambda's limit on an alias description.
+pub const MAX_LEN: usize = 256;
+
+/// Where the last step left the candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepMark {
+    pub candidate: Version,
+    pub weight: Weight,
+    pub baked: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RolledBack {
+    pub version: Version,
+    pub why: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Note {
+    pub previous: Option<Version>,
+    pub step: Option<StepMark>,
+    pub rolled_back: Option<RolledBack>,
+}
+
+impl Note {
+    /// Reads a description; anything this tool did not write is an empty note.
+    pub fn parse(description: &str) -> Note {
+        let text = description.trim();
+        if let Some(rest) = text.strip_prefix(PREFIX_V1) {
+            return Self::parse_v1(rest);
+        }
+        if let Some(rest) = text.strip_prefix(PREFIX_V0) {
+            return Note {
+                previous: rest
+                    .split_whitespace()
+                    .find_map(|kv| kv.strip_prefix("previous="))
+                    .and_then(|v| Version::parse(v).ok()),
+                ..Note::default()
+            };
+        }
+        Note::default()
+    }
+
+    fn parse_v1(rest: &str) -> Note {
+        let (fields, why) = match rest.find(" why=") {
+            Some(i) => (&rest[..i], Some(rest[i + 5..].trim().to_string())),
+            None => (rest, None),
+        };
+        let mut note = Note::default();
+        let mut baked = false;
+        let mut step: Option<(Version, Weight)> = None;
+        let mut rolled_back = None;
+        for kv in fields.split_whitespace() {
+            let Some((k, v)) = kv.split_once('=') else {
+                continue;
+            };
+            match k {
+                "previous" => note.previous = Version::parse(v).ok(),
+                "step" => {
+                    step = v.split_once('@').and_then(|(ver, w)| {
+                        Some((Version::parse(ver).ok()?, Weight::parse_percent(w).ok()?))
+                    })
+                }
+                "baked" => baked = v == "yes",
+                "rolled_back" => rolled_back = Version::parse(v).ok(),
+                _ => {}
+            }
+        }
+        note.step = step.map(|(candidate, weight)| StepMark {
+            candidate,
+            weight,
+            baked,
+        });
+        note.rolled_back = rolled_back.map(|version| RolledBack {
+            version,
+            why: why.unwrap_or_default(),
+        });
+        note
+    }
+
+    /// The description text, cut to Lambda's limit (only `why` is ever shortened).
+    pub fn format(&self) -> String {
+        let mut s = String::from(PREFIX_V1);
+        if let Some(p) = self.previous {
+            s += &format!(" previous={p}");
+        }
+        if let Some(m) = self.step {
+            s += &format!(
+                " step={}@{} baked={}",
+                m.candidate,
+                m.weight.percent(),
+                if m.baked { "yes" } else { "no" }
+            );
+        }
+        if let Some(r) = &self.rolled_back {
+            s += &format!(" rolled_back={}", r.version);
+            let why = r.why.split_whitespace().collect::<Vec<_>>().join(" ");
+            if !why.is_empty() {
+                s += " why=";
+                for c in why.chars() {
+                    if s.len() + c.len_utf8() > MAX_LEN {
+                        break;
+                    }
+                    s.push(c);
+                }
+            }
+        }
+        s
+    }
+
+    /// A step mark for the candidate, with the rest of the note kept.
+    pub fn at_step(&self, candidate: Version, weight: Weight, baked: bool) -> Note {
+        Note {
+            step: Some(StepMark {
+                candidate,
+                weight,
+                baked,
+            }),
+            ..self.clone()
+        }
+    }
+
+    /// The candidate's last step is at 100% and its bake has not passed yet.
+    pub fn pending_final_bake(&self, serving: Version) -> bool {
+        matches!(self.step, Some(m) if m.candidate == serving && m.weight.is_full() && !m.baked)
+    }
+
+    /// Whether `version` was the last one rolled back here.
+    pub fn was_rolled_back(&self, version: Version) -> Option<&RolledBack> {
+        self.rolled_back.as_ref().filter(|r| r.version == version)
+    }
+}
+
+impl fmt::Display for Note {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        if let Some(p) = self.previous {
+            parts.push(format!("previous version {p}"));
+        }
+        if let Some(m) = self.step {
+            parts.push(format!(
+                "last step: version {} at {}{}",
+                m.candidate,
+                m.weight,
+                if m.baked {
+                    ", baked"
+                } else {
+                    ", bake not finished"
+                }
+            ));
+        }
+        if let Some(r) = &self.rolled_back {
+            parts.push(format!("rolled back version {}: {}", r.version, r.why));
+        }
+        if parts.is_empty() {
+            f.write_str("none")
+        } else {
+            f.write_str(&parts.join("; "))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(n: u64) -> Version {
+        Version::new(n).unwrap()
+    }
+
+    #[test]
+    fn round_trips_every_field() {
+        let note = Note {
+            previous: Some(v(3)),
+            step: Some(StepMark {
+                candidate: v(4),
+                weight: Weight::FULL,
+                baked: false,
+            }),
+            rolled_back: Some(RolledBack {
+                version: v(5),
+                why: "alarm app-live-errors is ALARM (Threshold Crossed: 1 datapoint [3.0])".into(),
+            }),
+        };
+        let text = note.format();
+        assert_eq!(
+            text,
+            "promote/v1 previous=3 step=4@100 baked=no rolled_back=5 why=alarm app-live-errors is ALARM (Threshold Crossed: 1 datapoint [3.0])"
+        );
+        assert_eq!(Note::parse(&text), note);
+        let split = Note::default().at_step(v(7), Weight::parse_percent("12.5").unwrap(), true);
+        assert_eq!(split.format(), "promote/v1 step=7@12.5 baked=yes");
+        assert_eq!(Note::parse(&split.format()), split);
+    }
+
+    #[test]
+    fn reads_the_old_format_and_ignores_foreign_text() {
+        assert_eq!(Note::parse("promote: previous=9").previous, Some(v(9)));
+        assert_eq!(Note::parse("deployed by terraform"), Note::default());
+        assert_eq!(Note::parse(""), Note::default());
+        // A mangled field is dropped, the others kept.
+        let n = Note::parse("promote/v1 previous=x step=4@abc rolled_back=2");
+        assert_eq!(n.previous, None);
+        assert_eq!(n.step, None);
+        assert_eq!(n.rolled_back.map(|r| r.version), Some(v(2)));
+    }
+
+    #[test]
+    fn a_long_reason_is_cut_to_lambdas_limit_on_a_char_boundary() {
+        let note = Note {
+            previous: Some(v(123_456)),
+            step: None,
+            rolled_back: Some(RolledBack {
+                version: v(123_457),
+                why: "é".repeat(400),
+            }),
+        };
+        let text = note.format();
+        assert!(text.len() <= MAX_LEN, "{}", text.len());
+        assert!(text.len() > MAX_LEN - 2);
+        let back = Note::parse(&text);
+        assert_eq!(back.previous, Some(v(123_456)));
+        assert!(back.rolled_back.unwrap().why.starts_with("éé"));
+    }
+
+    #[test]
+    fn pending_final_bake_only_for_the_served_candidate_at_full() {
+        let pending = Note::default().at_step(v(4), Weight::FULL, false);
+        assert!(pending.pending_final_bake(v(4)));
+        assert!(!pending.pending_final_bake(v(3)));
+        assert!(
+            !Note::default()
+                .at_step(v(4), Weight::FULL, true)
+                .pending_final_bake(v(4))
+        );
+        assert!(
+            !Note::default()
+                .at_step(v(4), Weight::parse_percent("50").unwrap(), false)
+                .pending_final_bake(v(4))
+        );
+    }
+}
