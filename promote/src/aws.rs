@@ -34,45 +34,38 @@ pub struct AliasWrite {
 }
 
 impl AliasWrite {
-    /// All traffic to `version`, routing cleared; the description records `previous` for
-    /// `rollback --to-previous`.
-    pub fn serve(version: Version, previous: Version) -> AliasWrite {
+    /// The routing and note a decision asked for.
+    pub fn of(w: &rollout::machine::Write) -> AliasWrite {
         AliasWrite {
-            version,
-            split: None,
-            description: Some(
-                rollout::plan::AliasNote {
-                    previous: Some(previous),
-                }
-                .format(),
-            ),
+            version: w.to.version,
+            split: w.to.split,
+            description: Some(w.note.format()),
         }
     }
 
-    /// `split` to the candidate, the rest on `stable`; description kept.
-    pub fn split(stable: Version, split: Split) -> AliasWrite {
-        AliasWrite {
-            version: stable,
-            split: Some(split),
-            description: None,
-        }
-    }
-
-    /// Routing cleared, everything on `stable`; description kept.
-    pub fn clear(stable: Version) -> AliasWrite {
-        AliasWrite {
-            version: stable,
-            split: None,
-            description: None,
-        }
+    /// Whether `alias` already is what this write makes it: after a write whose answer was
+    /// lost, that means the write was applied.
+    pub fn is_applied_on(&self, alias: &AliasRecord) -> bool {
+        alias.view.version == self.version
+            && alias.view.split == self.split
+            && self
+                .description
+                .as_ref()
+                .is_none_or(|d| d.trim() == alias.description.trim())
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
-    /// The RevisionId no longer matches: someone else wrote the alias since we read it.
+    /// The RevisionId no longer matches: someone wrote the alias since we read it. That
+    /// may be this run's own earlier attempt whose answer was lost: re-read to tell.
     #[error("{0}")]
     Conflict(String),
+    /// The write may or may not have been applied (timeout, dropped connection, 5xx), or
+    /// Lambda asked to come back later (throttling, `ResourceConflictException`: an update
+    /// in progress): re-read, then retry with backoff.
+    #[error("{0:#}")]
+    Transient(anyhow::Error),
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
@@ -436,21 +429,54 @@ impl AliasStore for Aws {
                 out.revision_id(),
             )?),
             Err(e) => {
-                if let Some(se) = e.as_service_error()
-                    && (se.is_precondition_failed_exception()
-                        || se.is_resource_conflict_exception())
-                {
-                    return Err(WriteError::Conflict(format!(
-                        "alias {alias} was changed by someone else (RevisionId {revision_id} is no longer current: {})",
-                        se.message().unwrap_or("conflict")
-                    )));
+                let context = format!("updating alias {alias} of function {}", self.function_name);
+                if let Some(se) = e.as_service_error() {
+                    if se.is_precondition_failed_exception() {
+                        return Err(WriteError::Conflict(format!(
+                            "alias {alias}: RevisionId {revision_id} is no longer current ({})",
+                            se.message().unwrap_or("precondition failed")
+                        )));
+                    }
+                    if se.is_resource_conflict_exception()
+                        || se.is_too_many_requests_exception()
+                        || se.is_service_exception()
+                    {
+                        return Err(WriteError::Transient(sdk_err(e).context(context)));
+                    }
                 }
-                Err(WriteError::Other(sdk_err(e).context(format!(
-                    "updating alias {alias} of function {}",
-                    self.function_name
-                ))))
+                if is_transient(&e) {
+                    return Err(WriteError::Transient(sdk_err(e).context(context)));
+                }
+                Err(WriteError::Other(sdk_err(e).context(context)))
             }
         }
+    }
+}
+
+/// Errors after which the request may or may not have been applied, or that say "later":
+/// no answer (timeout, dropped connection), a 5xx, a throttle.
+pub fn is_transient<E: ProvideErrorMetadata>(
+    e: &aws_sdk_lambda::error::SdkError<E, aws_sdk_lambda::config::http::HttpResponse>,
+) -> bool {
+    use aws_sdk_lambda::error::SdkError;
+    match e {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(se) => {
+            let throttled = matches!(
+                se.err().code(),
+                Some(
+                    "ThrottlingException"
+                        | "Throttling"
+                        | "TooManyRequestsException"
+                        | "RequestLimitExceeded"
+                )
+            );
+            let status = se.raw().status().as_u16();
+            throttled || status >= 500 || status == 429
+        }
+        _ => false,
     }
 }
 

@@ -135,7 +135,7 @@ async fn clearing_the_routing_sends_an_empty_weight_map_and_the_description() {
 }
 
 #[tokio::test]
-async fn precondition_failed_and_resource_conflict_are_conflicts() {
+async fn a_stale_revision_id_is_a_conflict_and_in_progress_or_5xx_are_transient() {
     let precondition = mock!(aws_sdk_lambda::Client::update_alias).then_error(|| {
         UpdateAliasError::PreconditionFailedException(
             PreconditionFailedException::builder()
@@ -150,10 +150,7 @@ async fn precondition_failed_and_resource_conflict_are_conflicts() {
         description: None,
     };
     match aws1.update_alias("live", &write, "stale").await {
-        Err(WriteError::Conflict(m)) => assert!(
-            m.contains("changed by someone else") && m.contains("stale"),
-            "{m}"
-        ),
+        Err(WriteError::Conflict(m)) => assert!(m.contains("stale"), "{m}"),
         other => panic!("expected a conflict, got {other:?}"),
     }
     let conflict = mock!(aws_sdk_lambda::Client::update_alias).then_error(|| {
@@ -163,23 +160,37 @@ async fn precondition_failed_and_resource_conflict_are_conflicts() {
                 .build(),
         )
     });
+    // ResourceConflictException is "an update is in progress": transient, not a foreign
+    // change; so are Lambda's own 500 and throttling.
     let aws2 = aws(&[&conflict], &[], &[]);
     assert!(matches!(
         aws2.update_alias("live", &write, "r").await,
-        Err(WriteError::Conflict(_))
+        Err(WriteError::Transient(_))
     ));
-
-    // Any other failure is an ordinary error (exit 1), not "changed by someone else".
-    let other = mock!(aws_sdk_lambda::Client::update_alias).then_error(|| {
+    let service = mock!(aws_sdk_lambda::Client::update_alias).then_error(|| {
         UpdateAliasError::ServiceException(
             aws_sdk_lambda::types::error::ServiceException::builder()
                 .message("boom")
                 .build(),
         )
     });
-    let aws3 = aws(&[&other], &[], &[]);
+    let aws3 = aws(&[&service], &[], &[]);
     assert!(matches!(
         aws3.update_alias("live", &write, "r").await,
+        Err(WriteError::Transient(_))
+    ));
+
+    // A request Lambda refuses as invalid is an ordinary error (exit 1), never retried.
+    let other = mock!(aws_sdk_lambda::Client::update_alias).then_error(|| {
+        UpdateAliasError::InvalidParameterValueException(
+            aws_sdk_lambda::types::error::InvalidParameterValueException::builder()
+                .message("bad weight")
+                .build(),
+        )
+    });
+    let aws4 = aws(&[&other], &[], &[]);
+    assert!(matches!(
+        aws4.update_alias("live", &write, "r").await,
         Err(WriteError::Other(_))
     ));
 }

@@ -13,8 +13,9 @@ Exit codes:
   0    success, including a no-op (the stage already serves the version)
   1    error (AWS, I/O, unexpected)
   2    bad input: usage, invalid weight/version/stage, malformed environments file
-  3    refused by a safety guard: an alarm already in ALARM, a downgrade without --allow-downgrade
-  4    rolled back: an alarm fired during a bake and the candidate's traffic was taken back
+  3    refused by a safety guard: the evidence (an alarm) already failing with nothing to take back,
+       a downgrade without --allow-downgrade, a version rolled back before without --retry
+  4    rolled back: the evidence (an alarm) failed while the candidate took traffic, which was taken back
   5    the alias was changed by someone else (RevisionId mismatch); nothing further was written
   130  interrupted (Ctrl-C/SIGTERM): the split is left in place and how to resume is printed";
 
@@ -141,10 +142,29 @@ fn parse_version(s: &str) -> Result<Version, String> {
     Version::parse(s).map_err(|e| e.to_string())
 }
 
+/// The longest `--bake`: a day. Longer ones outlive any CI job and any AWS session, and
+/// an unbounded one overflowed the clock after the first write.
+pub const MAX_BAKE: Duration = Duration::from_secs(24 * 3600);
+/// `--poll` (and `watch --interval`) bounds: faster than 100ms only burns API quota;
+/// slower than 5 minutes is not watching.
+pub const MIN_POLL: Duration = Duration::from_millis(100);
+pub const MAX_POLL: Duration = Duration::from_secs(300);
+
 fn parse_interval(s: &str) -> Result<Duration, String> {
     let d = rollout::parse_duration(s)?;
-    if d < Duration::from_millis(100) {
+    if d < MIN_POLL {
         return Err(format!("`{s}` is too short; give at least 100ms"));
+    }
+    if d > MAX_POLL {
+        return Err(format!("`{s}` is too long; give at most 5m"));
+    }
+    Ok(d)
+}
+
+fn parse_bake(s: &str) -> Result<Duration, String> {
+    let d = rollout::parse_duration(s)?;
+    if d > MAX_BAKE {
+        return Err(format!("`{s}` is too long; a bake is at most 24h"));
     }
     Ok(d)
 }
@@ -186,8 +206,11 @@ pub struct DeployArgs {
     /// Allow a lower (or unknown) semver than the one the stage serves
     #[arg(long)]
     pub allow_downgrade: bool,
+    /// Roll out a version that was rolled back on this stage before
+    #[arg(long)]
+    pub retry: bool,
     /// Watch alarms this long after the switch (default: the stage's bake_seconds)
-    #[arg(long, value_name = "DURATION", value_parser = rollout::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_bake)]
     pub bake: Option<Duration>,
     /// How often to read the alarms while baking (default: the stage's poll interval, at most 5s)
     #[arg(long, value_name = "DURATION", value_parser = parse_interval)]
@@ -206,7 +229,7 @@ pub struct CanaryArgs {
     #[arg(long, value_name = "W", value_parser = parse_weight)]
     pub weight: Option<Weight>,
     /// Bake time after each step, overriding the stage's (30s, 5m, 1m30s, or seconds)
-    #[arg(long, value_name = "DURATION", value_parser = rollout::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_bake)]
     pub bake: Option<Duration>,
     /// How often to read the alarms while baking (default: the stage's poll interval, at most 5s)
     #[arg(long, value_name = "DURATION", value_parser = parse_interval)]
@@ -214,6 +237,9 @@ pub struct CanaryArgs {
     /// Allow a lower (or unknown) semver than the one the stage serves
     #[arg(long)]
     pub allow_downgrade: bool,
+    /// Roll out a version that was rolled back on this stage before
+    #[arg(long)]
+    pub retry: bool,
 }
 
 #[derive(Debug, Args)]
@@ -225,7 +251,7 @@ pub struct AdvanceArgs {
     #[arg(long, value_name = "W", value_parser = parse_weight)]
     pub weight: Option<Weight>,
     /// Bake time after the move, overriding the step's (30s, 5m, 1m30s, or seconds; 0 for none)
-    #[arg(long, value_name = "DURATION", value_parser = rollout::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_bake)]
     pub bake: Option<Duration>,
     /// How often to read the alarms while baking (default: the stage's poll interval, at most 5s)
     #[arg(long, value_name = "DURATION", value_parser = parse_interval)]

@@ -1,98 +1,54 @@
-//! The mutating commands: deploy, canary, advance, complete, rollback.
+//! The mutating commands and the one executor that applies their decisions.
 //!
-//! Each one reads the stage's state from AWS (a [`Run`]), asks `rollout::plan` what to do,
-//! checks everything it can before the first write, then writes the alias through
-//! [`Run::write`] and watches the alarms with [`Run::bake`].
+//! Every command (deploy, canary, advance, complete, rollback) is an [`Intent`] handed to
+//! [`execute`]: it reads the stage, lets `rollout::machine::resolve` check everything that
+//! can refuse (before any write), then applies the actions `rollout::machine::decide`
+//! returns until one says done. `--dry-run` prints what `rollout::machine::simulate` gets
+//! from the same function, so the dry run and the real run cannot drift.
 
 use std::time::Duration;
 
 use anyhow::Result;
-use rollout::plan::{self, AliasNote, Move};
-use rollout::{Split, Step, Strategy, Version, Weight};
+use rollout::machine::{self, Action, Done, Goal, Intent, Memory, Observed, Overrides, Published};
+use rollout::note::Note;
+use rollout::{AliasView, Subject, Version, Weight, format_duration};
 use serde_json::{Value, json};
 
 use crate::aws::{AliasWrite, Cloud};
 use crate::exit::Exit;
 pub use crate::run::Ctx;
-use crate::run::{
-    BakeEnd, Run, configured_bake, noop, secs_json, split_json, step_label, v, view_json,
-    watch_clause,
-};
+use crate::run::{BakeEnd, Run, secs_json, v, view_json};
+
+/// Options every mutating command shares.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ExecOpts {
+    pub bake: Option<Duration>,
+    pub poll: Option<Duration>,
+    pub dry_run: bool,
+}
 
 pub struct DeployOpts {
     pub stage: String,
     pub version: Option<Version>,
     pub allow_downgrade: bool,
+    pub retry: bool,
     pub bake: Option<Duration>,
     pub poll: Option<Duration>,
     pub dry_run: bool,
 }
 
 pub async fn deploy<C: Cloud>(ctx: &Ctx<'_, C>, o: DeployOpts) -> Result<()> {
-    let mut run = ctx.open(&o.stage).await?;
-    let name = run.name().to_string();
-    let bake = match (&run.stage.strategy, o.bake) {
-        (Strategy::AllAtOnce { .. }, Some(b)) => b,
-        (Strategy::AllAtOnce { bake }, None) => *bake,
-        (Strategy::Canary { .. }, _) => {
-            return Err(Exit::BadInput(format!(
-                "stage {name} uses the canary strategy ({}); move it with `promote canary --stage {name}`",
-                run.stage.path.display()
-            ))
-            .into());
-        }
+    let intent = Intent::Deploy {
+        version: o.version,
+        allow_downgrade: o.allow_downgrade,
+        retry: o.retry,
     };
-    if let Some(s) = run.alias.view.split {
-        return Err(Exit::Refused(format!(
-            "{name} is mid-canary with version {} at {}; complete it (`promote complete --stage {name}`) or roll it back (`promote rollback --stage {name}`) first",
-            s.version, s.weight
-        ))
-        .into());
-    }
-    let version = run.candidate(o.version).await?;
-    plan::validate_target(version, &run.published()).map_err(Exit::from)?;
-    let stable = run.alias.view.version;
-    if run.semver_guard(version, o.allow_downgrade)? == Move::NoOp {
-        noop(run.ui(), &name, version, "deploy");
-        return Ok(());
-    }
-    let poll = run.poll(o.poll);
-    run.preflight().await?;
-    let (from, to) = (run.label(stable), run.label(version));
-    if o.dry_run {
-        let text = format!(
-            "dry run: would move alias {} of stage {name} from version {from} to version {to} (routing cleared, description \"{}\"){}",
-            run.target.alias,
-            AliasNote {
-                previous: Some(stable)
-            }
-            .format(),
-            watch_clause(run.stage.alarms.len(), bake)
-        );
-        run.ui().result(&text, json!({"event": "dry_run", "command": "deploy", "stage": name, "alias": run.target.alias,
-            "from": view_json(&run.alias.view), "to": {"version": v(version), "candidate": null}, "bake_seconds": secs_json(bake)}));
-        return Ok(());
-    }
-    run.stop_if_interrupted("the deploy")?;
-    run.write(AliasWrite::serve(version, stable), "deploy")
-        .await?;
-    run.ui().say(format!(
-        "{name}: alias {} now serves version {to} (was {from})",
-        run.target.alias
-    ));
-    if !bake.is_zero() {
-        match run.bake(bake, poll, &format!("deployed {version}")).await? {
-            BakeEnd::Done => {}
-            BakeEnd::Failed(r) => {
-                let back = AliasWrite::serve(stable, version);
-                return run.roll_back(r, back, format!("version {version}")).await;
-            }
-            BakeEnd::Interrupted => return Err(run.interrupted(version)),
-        }
-    }
-    let text = format!("{name} serves version {to}");
-    run.ui().result(&text, json!({"event": "done", "stage": name, "result": "deployed", "version": v(version), "previous": v(stable)}));
-    Ok(())
+    let opts = ExecOpts {
+        bake: o.bake,
+        poll: o.poll,
+        dry_run: o.dry_run,
+    };
+    execute(ctx, &o.stage, intent, opts).await
 }
 
 pub struct CanaryOpts {
@@ -102,180 +58,23 @@ pub struct CanaryOpts {
     pub bake: Option<Duration>,
     pub poll: Option<Duration>,
     pub allow_downgrade: bool,
+    pub retry: bool,
     pub dry_run: bool,
 }
 
 pub async fn canary<C: Cloud>(ctx: &Ctx<'_, C>, o: CanaryOpts) -> Result<()> {
-    let mut run = ctx.open(&o.stage).await?;
-    let name = run.name().to_string();
-    let candidate = run.candidate(o.version).await?;
-    let published = run.published();
-    plan::validate_target(candidate, &published).map_err(Exit::from)?;
-    let stable = run.alias.view.version;
-    if run.semver_guard(candidate, o.allow_downgrade)? == Move::NoOp {
-        noop(run.ui(), &name, candidate, "roll out");
-        return Ok(());
-    }
-    let current = run
-        .alias
-        .view
-        .split
-        .filter(|s| s.version == candidate)
-        .map(|s| s.weight);
-    let single = o.weight.is_some();
-    let mut steps: Vec<Step> = match (o.weight, &run.stage.strategy) {
-        (Some(w), _) => vec![Step {
-            weight: w,
-            bake: configured_bake(run.stage, w),
-        }],
-        (None, Strategy::Canary { steps }) => plan::remaining_steps(steps, current),
-        (None, Strategy::AllAtOnce { .. }) => {
-            return Err(Exit::BadInput(format!(
-                "stage {name} uses the all_at_once strategy ({}); use `promote deploy --stage {name}`, or give --weight W for a one-off split",
-                run.stage.path.display()
-            ))
-            .into());
-        }
+    let intent = Intent::Canary {
+        version: o.version,
+        weight: o.weight,
+        allow_downgrade: o.allow_downgrade,
+        retry: o.retry,
     };
-    if let Some(b) = o.bake {
-        for s in &mut steps {
-            s.bake = b;
-        }
-    }
-    for s in steps.iter().filter(|s| !s.weight.is_full()) {
-        plan::validate_split(
-            stable,
-            Split {
-                version: candidate,
-                weight: s.weight,
-            },
-            &published,
-        )
-        .map_err(Exit::from)?;
-    }
-    let poll = run.poll(o.poll);
-    run.preflight().await?;
-    let (from, to) = (run.label(stable), run.label(candidate));
-    let plan_json: Vec<Value> = steps
-        .iter()
-        .map(|s| json!({"weight": s.weight.percent_json(), "bake_seconds": secs_json(s.bake)}))
-        .collect();
-    if o.dry_run {
-        let mut text = format!(
-            "dry run: stage {name} (alias {}) serves {}; candidate version {to}, stable version {from}\n",
-            run.target.alias, run.alias.view
-        );
-        for (i, s) in steps.iter().enumerate() {
-            let action = if s.weight.is_full() {
-                format!(
-                    "move the alias to version {candidate} and clear the routing (description \"{}\")",
-                    AliasNote {
-                        previous: Some(stable)
-                    }
-                    .format()
-                )
-            } else if run.alias.view.split
-                == Some(Split {
-                    version: candidate,
-                    weight: s.weight,
-                })
-            {
-                format!(
-                    "keep {} on version {candidate} (already in place)",
-                    s.weight
-                )
-            } else {
-                format!(
-                    "route {} to version {candidate} (AdditionalVersionWeights {{\"{candidate}\": {}}})",
-                    s.weight,
-                    s.weight.fraction()
-                )
-            };
-            text += &format!(
-                "  {}. {action}{}\n",
-                i + 1,
-                watch_clause(run.stage.alarms.len(), s.bake)
-            );
-        }
-        if single {
-            text += "  then leave the split in place (advance, complete or rollback next)\n";
-        }
-        run.ui().result(text.trim_end(), json!({"event": "dry_run", "command": "canary", "stage": name, "alias": run.target.alias,
-            "from": view_json(&run.alias.view), "candidate": v(candidate), "stable": v(stable), "steps": plan_json}));
-        return Ok(());
-    }
-    run.ui().event(json!({"event": "plan", "stage": name, "alias": run.target.alias, "candidate": v(candidate), "stable": v(stable),
-        "resumed_from": current.map(|w| w.percent_json()), "steps": plan_json}));
-    if let Some(w) = current {
-        run.ui().say(format!(
-            "{name}: resuming the canary of version {to} at {w}"
-        ));
-    }
-    let n = steps.len();
-    for (i, s) in steps.iter().enumerate() {
-        let label = step_label(i, n, s.weight);
-        run.stop_if_interrupted(&label).map_err(|e| {
-            if i == 0 {
-                e
-            } else {
-                run.interrupted(candidate)
-            }
-        })?;
-        if s.weight.is_full() {
-            run.write(AliasWrite::serve(candidate, stable), "complete")
-                .await?;
-            run.ui().say(format!(
-                "{name}: {label}: alias {} serves version {to} (was {from})",
-                run.target.alias
-            ));
-        } else {
-            let split = Split {
-                version: candidate,
-                weight: s.weight,
-            };
-            if run.alias.view.split != Some(split) {
-                run.write(AliasWrite::split(stable, split), "shift").await?;
-                run.ui().say(format!(
-                    "{name}: {label}: {} of traffic to version {to}, the rest on {from}",
-                    s.weight
-                ));
-            }
-        }
-        if s.bake.is_zero() {
-            continue;
-        }
-        match run.bake(s.bake, poll, &label).await? {
-            BakeEnd::Done => {}
-            BakeEnd::Failed(r) => {
-                let (back, had) = if s.weight.is_full() {
-                    (
-                        AliasWrite::serve(stable, candidate),
-                        format!("version {candidate} (100%)"),
-                    )
-                } else {
-                    (
-                        AliasWrite::clear(stable),
-                        format!("version {candidate} ({})", s.weight),
-                    )
-                };
-                return run.roll_back(r, back, had).await;
-            }
-            BakeEnd::Interrupted => return Err(run.interrupted(candidate)),
-        }
-    }
-    let done = run.alias.view;
-    let (text, result) = match done.split {
-        Some(s) => (
-            format!(
-                "{name}: version {to} takes {} of traffic (stable {from}); next: `promote advance --stage {name}`, `promote complete --stage {name}` or `promote rollback --stage {name}`",
-                s.weight
-            ),
-            "split",
-        ),
-        None => (format!("{name} serves version {to}"), "completed"),
+    let opts = ExecOpts {
+        bake: o.bake,
+        poll: o.poll,
+        dry_run: o.dry_run,
     };
-    run.ui().result(&text, json!({"event": "done", "stage": name, "result": result, "alias": view_json(&done), "previous": v(stable)}));
-    Ok(())
+    execute(ctx, &o.stage, intent, opts).await
 }
 
 pub struct AdvanceOpts {
@@ -286,132 +85,21 @@ pub struct AdvanceOpts {
     pub dry_run: bool,
 }
 
-/// Moves a canary one step (or to `--weight`) and bakes like that step of `canary` would.
 pub async fn advance<C: Cloud>(ctx: &Ctx<'_, C>, o: AdvanceOpts) -> Result<()> {
-    let (stage, weight, dry_run) = (o.stage.as_str(), o.weight, o.dry_run);
-    let mut run = ctx.open(stage).await?;
-    let name = run.name().to_string();
-    let steps = match &run.stage.strategy {
-        Strategy::Canary { steps } => steps.clone(),
-        Strategy::AllAtOnce { .. } => Vec::new(),
+    let opts = ExecOpts {
+        bake: o.bake,
+        poll: o.poll,
+        dry_run: o.dry_run,
     };
-    let next = plan::advance_to(&name, &steps, &run.alias.view, weight).map_err(Exit::from)?;
-    let Some(split) = run.alias.view.split else {
-        unreachable!("advance_to checked the split")
-    };
-    let bake = o.bake.unwrap_or_else(|| configured_bake(run.stage, next));
-    let poll = run.poll(o.poll);
-    if next.is_full() {
-        return complete_run(run, dry_run, Some((bake, poll))).await;
-    }
-    let stable = run.alias.view.version;
-    let new = Split {
-        version: split.version,
-        weight: next,
-    };
-    plan::validate_split(stable, new, &run.published()).map_err(Exit::from)?;
-    run.preflight().await?;
-    if dry_run {
-        let text = format!(
-            "dry run: would route {next} (was {}) of stage {name} to version {} (AdditionalVersionWeights {{\"{}\": {}}}); stable stays {}{}",
-            split.weight,
-            run.label(split.version),
-            split.version,
-            next.fraction(),
-            run.label(stable),
-            watch_clause(run.stage.alarms.len(), bake)
-        );
-        run.ui().result(&text, json!({"event": "dry_run", "command": "advance", "stage": name, "from": view_json(&run.alias.view),
-            "to": {"version": v(stable), "candidate": split_json(Some(new))}}));
-        return Ok(());
-    }
-    run.stop_if_interrupted("advancing")?;
-    run.write(AliasWrite::split(stable, new), "advance").await?;
-    if !bake.is_zero() {
-        let label = format!("advanced to {next}");
-        match run.bake(bake, poll, &label).await? {
-            BakeEnd::Done => {}
-            BakeEnd::Failed(r) => {
-                let back = AliasWrite::clear(stable);
-                return run
-                    .roll_back(r, back, format!("version {} ({next})", split.version))
-                    .await;
-            }
-            BakeEnd::Interrupted => return Err(run.interrupted(split.version)),
-        }
-    }
-    let text = format!(
-        "{name}: version {} takes {next} of traffic (was {})",
-        run.label(split.version),
-        split.weight
-    );
-    run.ui().result(&text, json!({"event": "done", "stage": name, "result": "split", "alias": view_json(&run.alias.view)}));
-    Ok(())
+    execute(ctx, &o.stage, Intent::Advance { weight: o.weight }, opts).await
 }
 
 pub async fn complete<C: Cloud>(ctx: &Ctx<'_, C>, stage: &str, dry_run: bool) -> Result<()> {
-    let run = ctx.open(stage).await?;
-    complete_run(run, dry_run, None).await
-}
-
-/// Moves the alias to the candidate; `bake` (duration, poll) watches the alarms after it
-/// and returns to the stable version if one fires.
-async fn complete_run<C: Cloud>(
-    mut run: Run<'_, C>,
-    dry_run: bool,
-    bake: Option<(Duration, Duration)>,
-) -> Result<()> {
-    let name = run.name().to_string();
-    let Some(split) = run.alias.view.split else {
-        noop(
-            run.ui(),
-            &name,
-            run.alias.view.version,
-            "complete (no canary in progress)",
-        );
-        return Ok(());
+    let opts = ExecOpts {
+        dry_run,
+        ..ExecOpts::default()
     };
-    let stable = run.alias.view.version;
-    plan::validate_target(split.version, &run.published()).map_err(Exit::from)?;
-    run.preflight().await?;
-    let note = AliasNote {
-        previous: Some(stable),
-    }
-    .format();
-    if dry_run {
-        let text = format!(
-            "dry run: would move alias {} of stage {name} to version {} (was {} with {} on the candidate), clear the routing, description \"{note}\"",
-            run.target.alias,
-            run.label(split.version),
-            run.label(stable),
-            split.weight
-        );
-        run.ui().result(&text, json!({"event": "dry_run", "command": "complete", "stage": name, "from": view_json(&run.alias.view),
-            "to": {"version": v(split.version), "candidate": null}, "description": note}));
-        return Ok(());
-    }
-    run.stop_if_interrupted("completing")?;
-    run.write(AliasWrite::serve(split.version, stable), "complete")
-        .await?;
-    if let Some((bake, poll)) = bake.filter(|(b, _)| !b.is_zero()) {
-        match run.bake(bake, poll, "completed").await? {
-            BakeEnd::Done => {}
-            BakeEnd::Failed(r) => {
-                let back = AliasWrite::serve(stable, split.version);
-                return run
-                    .roll_back(r, back, format!("version {} (100%)", split.version))
-                    .await;
-            }
-            BakeEnd::Interrupted => return Err(run.interrupted(split.version)),
-        }
-    }
-    let text = format!(
-        "{name} serves version {} (was {})",
-        run.label(split.version),
-        run.label(stable)
-    );
-    run.ui().result(&text, json!({"event": "done", "stage": name, "result": "completed", "alias": view_json(&run.alias.view), "previous": v(stable)}));
-    Ok(())
+    execute(ctx, stage, Intent::Complete, opts).await
 }
 
 pub async fn rollback<C: Cloud>(
@@ -420,63 +108,326 @@ pub async fn rollback<C: Cloud>(
     to_previous: bool,
     dry_run: bool,
 ) -> Result<()> {
+    let opts = ExecOpts {
+        dry_run,
+        ..ExecOpts::default()
+    };
+    execute(ctx, stage, Intent::Rollback { to_previous }, opts).await
+}
+
+/// Reads the stage, resolves the intent, and applies decisions until done.
+pub async fn execute<C: Cloud>(
+    ctx: &Ctx<'_, C>,
+    stage: &str,
+    intent: Intent,
+    opts: ExecOpts,
+) -> Result<()> {
     let mut run = ctx.open(stage).await?;
     let name = run.name().to_string();
-    let view = run.alias.view;
-    // Mid-canary, the version served before this promotion is the stable one, so
-    // --to-previous means the same as a plain rollback: clear the split.
-    let write = if to_previous && view.split.is_none() {
-        let Some(previous) = AliasNote::parse(&run.alias.description).previous else {
-            let command = match run.stage.strategy {
-                Strategy::AllAtOnce { .. } => "deploy",
-                Strategy::Canary { .. } => "canary",
-            };
-            return Err(Exit::BadInput(format!(
-                "alias {} of stage {name} records no previous version (its description is {:?}); move it explicitly with `promote {command} --stage {name} --version N --allow-downgrade`",
-                run.target.alias, run.alias.description
-            ))
-            .into());
-        };
-        if previous == view.version && view.split.is_none() {
-            noop(run.ui(), &name, previous, "roll back");
-            return Ok(());
+    let command = intent.command();
+    let upstream = match (&intent, run.alias.view.split) {
+        (Intent::Deploy { version: None, .. } | Intent::Canary { version: None, .. }, None) => {
+            run.upstream_view().await?
         }
-        plan::validate_target(previous, &run.published()).map_err(Exit::from)?;
-        AliasWrite::serve(previous, view.version)
-    } else {
-        if view.split.is_none() {
-            let hint = match AliasNote::parse(&run.alias.description).previous {
-                Some(p) => format!(
-                    "; to return to version {p}, served before, use `promote rollback --stage {name} --to-previous`"
-                ),
-                None => String::new(),
-            };
-            let text = format!(
-                "{name} has no canary in progress (it serves {view}); nothing to roll back{hint}"
-            );
-            run.ui().say(&text);
-            run.ui().result(&text, json!({"event": "done", "stage": name, "result": "noop", "alias": view_json(&view)}));
-            return Ok(());
-        }
-        AliasWrite::clear(view.version)
+        _ => None,
     };
-    let target_version = write.version;
-    if dry_run {
-        let text = format!(
-            "dry run: would move alias {} of stage {name} from {view} to version {} with routing cleared",
-            run.target.alias,
-            run.label(target_version)
-        );
-        run.ui().result(&text, json!({"event": "dry_run", "command": "rollback", "stage": name, "from": view_json(&view),
-            "to": {"version": v(target_version), "candidate": null}}));
-        return Ok(());
+    let obs = Observed {
+        stage: name.clone(),
+        alias: run.alias.view,
+        note: Note::parse(&run.alias.description),
+        published: run
+            .versions
+            .iter()
+            .map(|i| Published {
+                version: i.version,
+                description: i.description.clone(),
+            })
+            .collect(),
+        upstream,
+    };
+    let goal = machine::resolve(run.stage, &intent, &obs, Overrides { bake: opts.bake })
+        .map_err(|e| refusal(&run, e))?;
+    let poll = run.poll(opts.poll);
+    if opts.dry_run {
+        return dry_run(&run, command, &goal, &obs);
     }
-    run.stop_if_interrupted("rolling back")?;
-    run.write(write, "rollback").await?;
-    let text = format!(
-        "{name} serves version {} only (was {view})",
-        run.label(target_version)
+    if let Goal::Rollout(r) = &goal {
+        run.ui().event(json!({
+            "event": "plan", "stage": name, "command": command, "alias": run.target.alias,
+            "candidate": v(r.candidate), "stable": v(r.stable),
+            "resumed_from": r.resumed_from.map(Weight::percent_json),
+            "steps": r.steps.iter().map(|s| json!({"weight": s.weight.percent_json(), "bake_seconds": secs_json(s.bake)})).collect::<Vec<_>>(),
+        }));
+        if let Some(w) = r.resumed_from.filter(|_| command == "canary") {
+            run.ui().say(format!(
+                "{name}: resuming the rollout of version {} at {w}",
+                run.label(r.candidate)
+            ));
+        }
+    }
+    let mut mem = Memory::default();
+    let mut sources = run.sources();
+    // Pre-flight: the evidence is read once before anything moves. A failing verdict with
+    // the candidate already taking traffic is a rollback; otherwise it refuses (exit 3).
+    if let Goal::Rollout(r) = &goal {
+        let subject = run.subject(r.candidate, r.stable);
+        if let Some(reason) = run.preflight(&mut sources, &subject).await? {
+            mem.failure = Some(reason);
+        }
+    }
+    loop {
+        let note = Note::parse(&run.alias.description);
+        match machine::decide(&goal, &run.alias.view, &note, &mem) {
+            Action::Write(w) => {
+                let rollback = matches!(
+                    w.kind,
+                    machine::WriteKind::AutoRollback | machine::WriteKind::Rollback
+                );
+                if !rollback && run.ctx.interrupt.is_set() {
+                    return Err(run.interrupted(&goal, mem.wrote));
+                }
+                let from = run.alias.view;
+                if rollback {
+                    // The rollback is a critical section: a signal now is honoured after it.
+                    let _held = run.ctx.interrupt.hold();
+                    run.write(&AliasWrite::of(&w), w.kind.as_str(), true)
+                        .await
+                        .map_err(|e| rollback_failed(&run, e, mem.failure.as_deref()))?;
+                } else {
+                    run.write(&AliasWrite::of(&w), w.kind.as_str(), false)
+                        .await?;
+                }
+                mem.wrote = true;
+                say_write(&run, &w, &from);
+            }
+            Action::Bake {
+                step,
+                of,
+                weight,
+                bake,
+            } => {
+                let Goal::Rollout(r) = &goal else {
+                    unreachable!("only a rollout bakes")
+                };
+                let label = format!("step {step}/{of} at {weight}");
+                let subject = run.subject(r.candidate, r.stable);
+                match run.bake(&mut sources, &subject, bake, poll, &label).await? {
+                    BakeEnd::Passed => mem.baked.push(weight),
+                    BakeEnd::Failed(reason) => mem.failure = Some(reason),
+                    BakeEnd::Interrupted => return Err(run.interrupted(&goal, mem.wrote)),
+                }
+            }
+            Action::Refuse(e) => return Err(refusal(&run, e)),
+            Action::Done(d) => return finish(&run, command, d, &obs),
+        }
+    }
+}
+
+fn refusal<C: Cloud>(run: &Run<'_, C>, e: rollout::PlanError) -> anyhow::Error {
+    let name = run.name();
+    let mut exit = Exit::from(e);
+    // A refusal never leaves a split without saying how to take it back.
+    if let (Some(s), Exit::Refused(m) | Exit::BadInput(m)) = (run.alias.view.split, &mut exit)
+        && !m.contains("promote rollback")
+    {
+        m.push_str(&format!(
+            ". Version {} still takes {} of {name}: take it back with `promote rollback --stage {name}`",
+            s.version, s.weight
+        ));
+    }
+    exit.into()
+}
+
+fn rollback_failed<C: Cloud>(
+    run: &Run<'_, C>,
+    e: anyhow::Error,
+    failure: Option<&str>,
+) -> anyhow::Error {
+    if e.downcast_ref::<Exit>().is_some() {
+        return e;
+    }
+    let name = run.name();
+    e.context(format!(
+        "{}the rollback of stage {name} could not be written; take the traffic back now with `promote rollback --stage {name}`",
+        failure.map_or(String::new(), |f| format!("{f}; "))
+    ))
+}
+
+fn say_write<C: Cloud>(run: &Run<'_, C>, w: &machine::Write, from: &AliasView) {
+    let name = run.name();
+    let alias = &run.target.alias;
+    let text = match (w.kind, w.to.split) {
+        (machine::WriteKind::Shift, Some(s)) => format!(
+            "{name}: {} of traffic to version {}, the rest on {}",
+            s.weight,
+            run.label(s.version),
+            run.label(w.to.version)
+        ),
+        (machine::WriteKind::MarkBaked, _) => {
+            format!("{name}: the last step's bake passed (recorded on alias {alias})")
+        }
+        _ => format!(
+            "{name}: alias {alias} serves version {} (was {from})",
+            run.label(w.to.version)
+        ),
+    };
+    run.ui().say(text);
+}
+
+fn finish<C: Cloud>(run: &Run<'_, C>, command: &str, d: Done, obs: &Observed) -> Result<()> {
+    let name = run.name();
+    let alias = view_json(&run.alias.view);
+    match d {
+        Done::Noop(msg) => {
+            run.ui().result(
+                &msg,
+                json!({"event": "done", "stage": name, "command": command, "result": "noop", "alias": alias}),
+            );
+            Ok(())
+        }
+        Done::Split(c, w) => {
+            let text = format!(
+                "{name}: version {} takes {w} of traffic (stable {}); next: `promote advance --stage {name}`, `promote complete --stage {name}` or `promote rollback --stage {name}`",
+                run.label(c),
+                run.label(run.alias.view.version)
+            );
+            run.ui().result(&text, json!({"event": "done", "stage": name, "command": command, "result": "split", "alias": alias}));
+            Ok(())
+        }
+        Done::Completed(c) => {
+            let text = format!("{name} serves version {} (was {})", run.label(c), obs.alias);
+            let result = if command == "deploy" {
+                "deployed"
+            } else {
+                "completed"
+            };
+            run.ui().result(
+                &text,
+                json!({"event": "done", "stage": name, "command": command, "result": result,
+                "alias": alias, "version": v(c), "previous": v(obs.alias.version)}),
+            );
+            Ok(())
+        }
+        Done::RolledBackByOperator { to } => {
+            let text = format!(
+                "{name} serves version {} only (was {})",
+                run.label(to),
+                obs.alias
+            );
+            run.ui().result(&text, json!({"event": "done", "stage": name, "command": command, "result": "rolled_back", "alias": alias}));
+            Ok(())
+        }
+        Done::RolledBack { reason, to } => {
+            let interrupted = if run.ctx.interrupt.is_set() {
+                " (an interrupt arrived meanwhile; the rollback was completed first)"
+            } else {
+                ""
+            };
+            let msg = format!(
+                "{reason}; stage {name} was taken back: alias {} serves version {} only{interrupted}",
+                run.target.alias,
+                run.label(to)
+            );
+            run.ui().event(
+                json!({"event": "rolled_back", "stage": name, "reason": reason, "version": v(to)}),
+            );
+            Err(Exit::RolledBack(msg).into())
+        }
+    }
+}
+
+fn dry_run<C: Cloud>(run: &Run<'_, C>, command: &str, goal: &Goal, obs: &Observed) -> Result<()> {
+    let name = run.name();
+    let actions = machine::simulate(goal, &obs.alias, &obs.note);
+    let mut text = format!(
+        "dry run: stage {name} (alias {}) serves {}\n",
+        run.target.alias, obs.alias
     );
-    run.ui().result(&text, json!({"event": "done", "stage": name, "result": "rolled_back", "alias": view_json(&run.alias.view)}));
+    let mut json_actions = Vec::new();
+    for (i, a) in actions.iter().enumerate() {
+        let (line, j) = describe(run, a);
+        text += &format!("  {}. {line}\n", i + 1);
+        json_actions.push(j);
+    }
+    run.ui().result(
+        text.trim_end(),
+        json!({"event": "dry_run", "stage": name, "command": command, "alias": run.target.alias,
+               "from": view_json(&obs.alias), "actions": json_actions}),
+    );
     Ok(())
+}
+
+fn describe<C: Cloud>(run: &Run<'_, C>, a: &Action) -> (String, Value) {
+    match a {
+        Action::Write(w) => {
+            let routing = match w.to.split {
+                Some(s) => format!(
+                    "version {} with {} to version {} (AdditionalVersionWeights {{\"{}\": {}}})",
+                    run.label(w.to.version),
+                    s.weight,
+                    run.label(s.version),
+                    s.version,
+                    s.weight.fraction()
+                ),
+                None => format!("version {}, routing cleared", run.label(w.to.version)),
+            };
+            let note = w.note.format();
+            (
+                format!(
+                    "{}: alias {} -> {routing}, description \"{note}\"",
+                    w.kind.as_str(),
+                    run.target.alias
+                ),
+                json!({"action": "write", "kind": w.kind.as_str(), "to": view_json(&w.to), "description": note}),
+            )
+        }
+        Action::Bake {
+            step,
+            of,
+            weight,
+            bake,
+        } => (
+            format!(
+                "bake step {step}/{of} at {weight} for {}, watching {}",
+                format_duration(*bake),
+                run.source_names().join(", ")
+            ),
+            json!({"action": "bake", "step": step, "of": of, "weight": weight.percent_json(), "bake_seconds": secs_json(*bake)}),
+        ),
+        Action::Done(d) => {
+            let what = match d {
+                Done::Noop(m) => m.clone(),
+                Done::Split(_, w) => {
+                    format!("leave the split at {w} (advance, complete or rollback next)")
+                }
+                Done::Completed(c) => format!("done: version {c} serves all traffic"),
+                Done::RolledBack { to, .. } | Done::RolledBackByOperator { to } => {
+                    format!("done: version {to} serves all traffic")
+                }
+            };
+            (what.clone(), json!({"action": "done", "result": what}))
+        }
+        Action::Refuse(e) => (
+            format!("refused: {e}"),
+            json!({"action": "refuse", "reason": e.to_string()}),
+        ),
+    }
+}
+
+impl<'a, C: Cloud> Run<'a, C> {
+    pub fn subject(&self, candidate: Version, stable: Version) -> Subject {
+        let (candidate, weight) = match self.alias.view.split {
+            Some(s) if s.version == candidate => (Some(candidate), s.weight),
+            None if self.alias.view.version == candidate => (Some(candidate), Weight::FULL),
+            _ => (Some(candidate), Weight::ZERO),
+        };
+        Subject {
+            function: self.ctx.env.project.function_name.clone(),
+            stage: self.name().to_string(),
+            alias: self.target.alias.clone(),
+            stable,
+            candidate,
+            weight,
+        }
+    }
 }

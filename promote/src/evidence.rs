@@ -30,3 +30,66 @@ pub trait Source {
         window: Window,
     ) -> LocalBoxFuture<'a, anyhow::Result<Finding>>;
 }
+
+/// The stage's CloudWatch alarms: ALARM fails (as does an alarm that no longer exists);
+/// INSUFFICIENT_DATA fails only where the stage says so. They watch the whole alias, not
+/// the candidate alone, which is why other sources exist.
+pub struct AlarmSource<'a, A> {
+    cloud: &'a A,
+    names: Vec<String>,
+    insufficient_data_is_failure: bool,
+}
+
+impl<'a, A: crate::aws::Alarms> AlarmSource<'a, A> {
+    pub fn new(cloud: &'a A, stage: &rollout::Stage) -> Self {
+        AlarmSource {
+            cloud,
+            names: stage.alarm_names(),
+            insufficient_data_is_failure: stage.insufficient_data_is_failure,
+        }
+    }
+}
+
+impl<A: crate::aws::Alarms> Source for AlarmSource<'_, A> {
+    fn name(&self) -> &str {
+        "alarms"
+    }
+
+    fn assess<'a>(
+        &'a mut self,
+        _subject: &'a Subject,
+        _window: Window,
+    ) -> LocalBoxFuture<'a, anyhow::Result<Finding>> {
+        Box::pin(async move {
+            use rollout::EvidenceVerdict as V;
+            use rollout::plan::{Verdict as A, alarm_verdict};
+            let readings = self.cloud.read(&self.names).await?;
+            let summary = crate::run::alarm_summary(&readings);
+            let numbers = serde_json::json!(
+                readings
+                    .iter()
+                    .map(|r| serde_json::json!({"name": r.name, "state": r.value.to_string()}))
+                    .collect::<Vec<_>>()
+            );
+            let verdict =
+                match alarm_verdict(&self.names, &readings, self.insufficient_data_is_failure) {
+                    A::Healthy => V::Pass,
+                    A::Failing(r) => V::Fail(format!(
+                        "alarm {} is {} ({})",
+                        r.name,
+                        r.value,
+                        if r.reason.is_empty() {
+                            "no reason given"
+                        } else {
+                            &r.reason
+                        }
+                    )),
+                    A::Missing(names) => V::Fail(format!(
+                        "alarm(s) {} do not exist in CloudWatch, so they cannot protect the stage",
+                        names.join(", ")
+                    )),
+                };
+            Ok(Finding::new("alarms", verdict, summary).with_numbers(numbers))
+        })
+    }
+}

@@ -1,4 +1,4 @@
-//! Exit codes (CONTRACTS.md). Errors that carry one are typed; anything else is 1.
+//! Exit codes (CONTRACTS.md, "Exit codes"). Errors that carry one are typed; anything else is 1.
 
 use thiserror::Error;
 
@@ -56,6 +56,7 @@ impl From<rollout::PlanError> for Exit {
         match e.refusal() {
             rollout::plan::Refusal::BadInput => Exit::BadInput(e.to_string()),
             rollout::plan::Refusal::Guard => Exit::Refused(e.to_string()),
+            rollout::plan::Refusal::Conflict => Exit::Conflict(e.to_string()),
         }
     }
 }

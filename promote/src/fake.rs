@@ -41,6 +41,9 @@ pub struct FakeState {
     pub after_alarm_read: BTreeMap<usize, Hook>,
     /// Makes the next UpdateAlias fail as Lambda does on a stale RevisionId.
     pub fail_next_update_with_conflict: bool,
+    /// The next UpdateAlias is applied, but its answer is lost (a timeout, a dropped
+    /// connection): the caller sees a transient error.
+    pub drop_next_update_response: bool,
     /// So many next UpdateAlias calls fail with a service error (throttling, 5xx).
     pub failing_updates: usize,
     /// So many next DescribeAlarms calls fail.
@@ -186,7 +189,7 @@ impl AliasStore for Fake {
             .push((alias.to_string(), write.clone(), revision_id.to_string()));
         if st.failing_updates > 0 {
             st.failing_updates -= 1;
-            return Err(WriteError::Other(anyhow!(
+            return Err(WriteError::Transient(anyhow!(
                 "TooManyRequestsException: Rate exceeded"
             )));
         }
@@ -199,7 +202,7 @@ impl AliasStore for Fake {
             || current.revision_id != revision_id
         {
             return Err(WriteError::Conflict(format!(
-                "alias {alias} was changed by someone else (RevisionId {revision_id} is no longer current)"
+                "alias {alias}: RevisionId {revision_id} is no longer current"
             )));
         }
         let rev = st.next_revision();
@@ -212,7 +215,13 @@ impl AliasStore for Fake {
             rec.description = d.clone();
         }
         rec.revision_id = rev;
-        Ok(rec.clone())
+        let rec = rec.clone();
+        if std::mem::take(&mut st.drop_next_update_response) {
+            return Err(WriteError::Transient(anyhow!(
+                "dispatch failure: connection closed before the response"
+            )));
+        }
+        Ok(rec)
     }
 }
 

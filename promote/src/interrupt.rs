@@ -10,7 +10,18 @@ use tokio::sync::Notify;
 #[derive(Default)]
 pub struct Interrupt {
     flag: AtomicBool,
+    /// Inside a critical section (the rollback write): a second signal does not exit.
+    holding: AtomicBool,
     notify: Notify,
+}
+
+/// While alive, signals are only recorded; see [`Interrupt::hold`].
+pub struct Held<'a>(&'a Interrupt);
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.0.holding.store(false, Ordering::SeqCst);
+    }
 }
 
 impl Interrupt {
@@ -49,7 +60,7 @@ impl Interrupt {
     /// impatient operator) ends the process at once. Writes are single API calls, so even
     /// then no alias is left half-written: it has either been updated or not.
     fn signal(&self) {
-        if self.flag.swap(true, Ordering::SeqCst) {
+        if self.flag.swap(true, Ordering::SeqCst) && !self.holding.load(Ordering::SeqCst) {
             eprintln!(
                 "\ninterrupted again: exiting now; check `promote status` for where things stand"
             );
@@ -58,6 +69,20 @@ impl Interrupt {
         // notify_one keeps a permit if nobody waits yet, so a signal between two checks
         // still ends the next sleep at once.
         self.notify.notify_one();
+    }
+
+    /// A critical section: until the guard drops, no signal ends the process; the run
+    /// sees the flag afterwards and exits with the section's outcome. GitHub cancels a job
+    /// with SIGINT then SIGTERM, which must not cut a rollback write in half.
+    pub fn hold(&self) -> Held<'_> {
+        self.holding.store(true, Ordering::SeqCst);
+        Held(self)
+    }
+
+    /// Whether a second signal would exit now (tests).
+    #[doc(hidden)]
+    pub fn is_holding(&self) -> bool {
+        self.holding.load(Ordering::SeqCst)
     }
 
     pub fn is_set(&self) -> bool {

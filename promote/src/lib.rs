@@ -57,6 +57,7 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<()> {
                     stage: a.stage.stage,
                     version: a.version,
                     allow_downgrade: a.allow_downgrade,
+                    retry: a.retry,
                     bake: a.bake,
                     poll: a.poll,
                     dry_run: a.stage.dry_run,
@@ -75,6 +76,7 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<()> {
                     bake: a.bake,
                     poll: a.poll,
                     allow_downgrade: a.allow_downgrade,
+                    retry: a.retry,
                     dry_run: a.stage.dry_run,
                 },
             )

@@ -4,16 +4,19 @@
 //! Every alias write goes through [`Run::write`], which re-reads the alias, compares it
 //! with what the decision was based on, and passes the RevisionId it just read.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Result;
-use rollout::plan::{self, AlarmReading, AlarmValue, Move, Verdict};
+use rollout::evidence::{self, Verdict};
+use rollout::machine::Goal;
+use rollout::plan::{AlarmReading, AlarmValue};
 use rollout::{
-    AliasView, BuildStamp, Environments, Split, Stage, Strategy, Version, Weight, format_duration,
+    AliasView, BuildStamp, Environments, Split, Stage, Subject, Version, format_duration,
 };
 use serde_json::{Value, json};
 
 use crate::aws::{AliasRecord, AliasWrite, Cloud, StageTarget, VersionInfo, WriteError};
+use crate::evidence::{AlarmSource, Source, Window};
 use crate::exit::Exit;
 use crate::interrupt::Interrupt;
 use crate::ui::Ui;
@@ -23,8 +26,18 @@ use crate::ui::Ui;
 pub const MAX_DEFAULT_POLL: Duration = Duration::from_secs(5);
 /// Transient AWS errors tolerated in a row while baking, and on the rollback write.
 const MAX_FAILED_POLLS: u32 = 3;
-const ROLLBACK_ATTEMPTS: u32 = 4;
-const ROLLBACK_BACKOFF: Duration = Duration::from_millis(500);
+/// How long one alias write may keep retrying (re-read, backoff, write again) before the
+/// run gives up with the alias as it is. A rollback tries for longer: it is the write that
+/// must not give up on a transient error.
+pub const WRITE_DEADLINE: Duration = Duration::from_secs(60);
+pub const ROLLBACK_DEADLINE: Duration = Duration::from_secs(180);
+/// Exponential backoff between write attempts (doubling from the first, capped), with
+/// full jitter so that two runs do not retry in lockstep.
+const BACKOFF_FIRST: Duration = Duration::from_millis(200);
+const BACKOFF_CAP: Duration = Duration::from_secs(5);
+/// How long a bake whose reads keep failing at its end may be extended before the run
+/// stops (exit 1), never passing without a successful read.
+const MAX_READ_EXTENSION: Duration = Duration::from_secs(120);
 /// How often a terminal's countdown is redrawn.
 const TICK: Duration = Duration::from_secs(1);
 
@@ -42,7 +55,12 @@ pub struct Run<'a, C> {
     pub target: StageTarget,
     pub alias: AliasRecord,
     pub versions: Vec<VersionInfo>,
-    pub last_readings: Vec<AlarmReading>,
+}
+
+pub enum BakeEnd {
+    Passed,
+    Failed(String),
+    Interrupted,
 }
 
 pub fn v(version: Version) -> String {
@@ -74,7 +92,6 @@ impl<'a, C: Cloud> Ctx<'a, C> {
             target,
             alias: alias?,
             versions: versions?,
-            last_readings: Vec::new(),
         })
     }
 }
@@ -98,18 +115,6 @@ impl<'a, C: Cloud> Run<'a, C> {
         }
     }
 
-    pub fn semver_guard(&self, candidate: Version, allow_downgrade: bool) -> Result<Move, Exit> {
-        let stable = self.alias.view.version;
-        let (cd, sd) = (self.description_of(candidate), self.description_of(stable));
-        let (cs, ss) = (BuildStamp::parse(cd), BuildStamp::parse(sd));
-        Ok(plan::semver_guard(
-            &self.stage.name,
-            (candidate, cs.as_ref(), cd),
-            (stable, ss.as_ref(), sd),
-            allow_downgrade,
-        )?)
-    }
-
     pub fn poll(&self, requested: Option<Duration>) -> Duration {
         requested.unwrap_or(self.stage.poll_interval.min(MAX_DEFAULT_POLL))
     }
@@ -122,111 +127,156 @@ impl<'a, C: Cloud> Run<'a, C> {
         &self.stage.name
     }
 
-    /// The candidate the upstream stage serves at 100% (or a canary in flight here).
-    pub async fn candidate(&self, explicit: Option<Version>) -> Result<Version> {
-        let upstream = match (
-            explicit,
-            self.alias.view.split,
-            self.ctx.env.upstream_of(self.stage),
-        ) {
-            (None, None, Some(up)) => {
-                let t = self.ctx.cloud.resolve(&up.name).await?;
-                Some((
-                    up.name.clone(),
-                    self.ctx.cloud.get_alias(&t.alias).await?.view,
-                ))
-            }
-            _ => None,
+    /// What the upstream stage's alias serves, when the stage has one.
+    pub async fn upstream_view(&self) -> Result<Option<(String, AliasView)>> {
+        let Some(up) = self.ctx.env.upstream_of(self.stage) else {
+            return Ok(None);
         };
-        let up = upstream.as_ref().map(|(n, view)| (n.as_str(), view));
-        Ok(
-            plan::choose_candidate(self.name(), explicit, &self.alias.view, up)
-                .map_err(Exit::from)?,
-        )
+        let t = self.ctx.cloud.resolve(&up.name).await?;
+        let view = self.ctx.cloud.get_alias(&t.alias).await?.view;
+        Ok(Some((up.name.clone(), view)))
     }
 
-    /// Refuses (exit 3, no write) if an alarm of the stage is failing or missing.
-    pub async fn preflight(&self) -> Result<Vec<AlarmReading>> {
-        let names = self.stage.alarm_names();
-        let readings = self.ctx.cloud.read(&names).await?;
-        match plan::alarm_verdict(&names, &readings, self.stage.insufficient_data_is_failure) {
-            Verdict::Healthy => Ok(readings),
-            Verdict::Failing(r) => Err(Exit::Refused(format!(
-                "refusing to change stage {1}: alarm {0} is {2} ({3}); nothing was changed. Investigate it and retry once it is OK",
-                r.name,
-                self.name(),
-                r.value,
-                if r.reason.is_empty() { "no reason given" } else { &r.reason }
-            ))
-            .into()),
-            Verdict::Missing(names) => Err(Exit::Refused(format!(
-                "refusing to change stage {1}: alarm(s) {0} (listed in {2}) do not exist in CloudWatch, so they cannot protect this change; nothing was changed",
-                names.join(", "),
-                self.name(),
-                self.stage.path.display()
-            ))
-            .into()),
-        }
+    /// The stage's evidence sources, in the order their verdicts are reported.
+    pub fn sources(&self) -> Vec<Box<dyn Source + 'a>> {
+        vec![Box::new(AlarmSource::new(self.ctx.cloud, self.stage))]
     }
 
-    /// The only way an alias is written: re-read, compare, write with the fresh RevisionId.
-    pub async fn write(&mut self, write: AliasWrite, what: &str) -> Result<()> {
-        let alias = self.target.alias.clone();
-        let now = self.ctx.cloud.get_alias(&alias).await?;
-        // Lambda rejects a stale RevisionId by itself; comparing the content too catches the
-        // same race on emulators that do not rotate RevisionIds.
-        if now != self.alias {
-            return Err(Exit::Conflict(format!(
-                "alias {alias} of stage {} was changed by someone else: it was {} and is now {}; nothing further was written. \
-                 Check `promote status --stage {}` and run the command again",
-                self.name(),
-                self.alias.view,
-                now.view,
-                self.name()
-            ))
-            .into());
+    pub fn source_names(&self) -> Vec<String> {
+        self.sources()
+            .iter()
+            .map(|s| s.name().to_string())
+            .collect()
+    }
+
+    /// Reads every source once before the first write; `Some(reason)` when one fails.
+    pub async fn preflight(
+        &self,
+        sources: &mut [Box<dyn Source + 'a>],
+        subject: &Subject,
+    ) -> Result<Option<String>> {
+        let now = SystemTime::now();
+        let window = Window {
+            step_started: now,
+            now,
+        };
+        let mut findings = Vec::new();
+        for s in sources.iter_mut() {
+            findings.push(s.assess(subject, window).await?);
         }
-        tracing::info!(alias = %alias, revision_id = %now.revision_id, ?write, "UpdateAlias");
-        match self
-            .ctx
-            .cloud
-            .update_alias(&alias, &write, &now.revision_id)
-            .await
-        {
-            Ok(rec) => {
-                self.ui().event(json!({
-                    "event": "alias_updated", "stage": self.name(), "alias": alias, "action": what,
-                    "version": v(rec.view.version), "candidate": split_json(rec.view.split),
-                }));
-                self.alias = rec;
-                Ok(())
+        Ok(match evidence::combine(&findings) {
+            Verdict::Fail(reason) => Some(reason),
+            _ => None,
+        })
+    }
+
+    /// Reads the alias, retrying transient errors until `deadline`.
+    async fn read_alias(&self, deadline: Instant) -> Result<AliasRecord> {
+        let mut attempt = 0u32;
+        loop {
+            match self.ctx.cloud.get_alias(&self.target.alias).await {
+                Ok(a) => return Ok(a),
+                Err(e) if Instant::now() + backoff(attempt) < deadline => {
+                    tracing::warn!(attempt, error = %format!("{e:#}"), "GetAlias failed; retrying");
+                    tokio::time::sleep(backoff(attempt)).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
             }
-            Err(WriteError::Conflict(m)) => Err(Exit::Conflict(format!(
-                "{m}; nothing further was written. Check `promote status --stage {}`",
-                self.name()
-            ))
-            .into()),
-            Err(WriteError::Other(e)) => Err(e),
         }
     }
 
-    pub fn stop_if_interrupted(&self, before: &str) -> Result<()> {
-        if self.ctx.interrupt.is_set() {
-            return Err(Exit::Interrupted(format!(
-                "stopped before {before}; stage {} was not changed",
+    /// The only way an alias is written. Idempotent: before every attempt the alias is
+    /// re-read, and if it already is what this write makes it (an earlier attempt was
+    /// applied but its answer lost), that is success. If it is neither that nor what this
+    /// run last saw, someone else changed it: exit 5, nothing written. Throttling, an
+    /// update in progress (`ResourceConflictException`), a 5xx, a timeout or a stale
+    /// RevisionId are retried with backoff and jitter until the deadline.
+    pub async fn write(&mut self, write: &AliasWrite, what: &str, rollback: bool) -> Result<()> {
+        let alias = self.target.alias.clone();
+        let deadline = Instant::now()
+            + if rollback {
+                ROLLBACK_DEADLINE
+            } else {
+                WRITE_DEADLINE
+            };
+        let mut attempt = 0u32;
+        loop {
+            let now = self.read_alias(deadline).await?;
+            if attempt > 0 && write.is_applied_on(&now) {
+                tracing::info!(alias = %alias, "an earlier attempt of this write was applied");
+                return Ok(self.written(now, what));
+            }
+            if now.view != self.alias.view
+                || now.description.trim() != self.alias.description.trim()
+            {
+                return Err(Exit::Conflict(format!(
+                    "alias {alias} of stage {} was changed by someone else: it was {} and is now {}; nothing further was written. \
+                     Check `promote status --stage {}` and run the command again",
+                    self.name(),
+                    self.alias.view,
+                    now.view,
+                    self.name()
+                ))
+                .into());
+            }
+            tracing::info!(alias = %alias, revision_id = %now.revision_id, ?write, attempt, "UpdateAlias");
+            let err = match self
+                .ctx
+                .cloud
+                .update_alias(&alias, write, &now.revision_id)
+                .await
+            {
+                Ok(rec) => return Ok(self.written(rec, what)),
+                Err(WriteError::Other(e)) => return Err(e),
+                Err(WriteError::Conflict(m)) => anyhow::anyhow!(m),
+                Err(WriteError::Transient(e)) => e,
+            };
+            let wait = jitter(backoff(attempt));
+            if Instant::now() + wait >= deadline {
+                return Err(err.context(format!(
+                    "the {what} of alias {alias} (stage {}) did not go through within {}",
+                    self.name(),
+                    format_duration(if rollback {
+                        ROLLBACK_DEADLINE
+                    } else {
+                        WRITE_DEADLINE
+                    })
+                )));
+            }
+            tracing::warn!(attempt, error = %format!("{err:#}"), "UpdateAlias did not go through; re-reading");
+            self.ui().say(format!(
+                "{}: the {what} of alias {alias} did not go through ({err:#}); re-reading and retrying",
                 self.name()
-            ))
-            .into());
+            ));
+            tokio::time::sleep(wait).await;
+            attempt += 1;
         }
-        Ok(())
     }
 
-    /// Watches the alarms for `bake`. Also re-reads the alias every poll: if someone else
-    /// moved it, the run stops without another write.
-    pub async fn bake(&mut self, bake: Duration, poll: Duration, step: &str) -> Result<BakeEnd> {
-        let names = self.stage.alarm_names();
-        let deadline = Instant::now() + bake;
-        // A terminal shows the countdown every second; the alarms are read every `poll`.
+    fn written(&mut self, rec: AliasRecord, what: &str) {
+        self.ui().event(json!({
+            "event": "alias_updated", "stage": self.name(), "alias": self.target.alias, "action": what,
+            "version": v(rec.view.version), "candidate": split_json(rec.view.split),
+            "description": rec.description,
+        }));
+        self.alias = rec;
+    }
+
+    /// Watches the evidence for `bake`. The bake passes only on a successful read at or
+    /// after its deadline: failed reads at the end extend it (bounded), never pass it.
+    /// The alias is re-read at every poll: if someone else moved it, the run stops.
+    pub async fn bake(
+        &mut self,
+        sources: &mut [Box<dyn Source + 'a>],
+        subject: &Subject,
+        bake: Duration,
+        poll: Duration,
+        step: &str,
+    ) -> Result<BakeEnd> {
+        let started = Instant::now();
+        let step_started = SystemTime::now();
+        let deadline = started + bake;
         let tick = if self.ui().is_tty() {
             TICK.min(poll)
         } else {
@@ -240,50 +290,75 @@ impl<'a, C: Cloud> Run<'a, C> {
             let left = deadline.saturating_duration_since(Instant::now());
             if Instant::now() >= next_poll || left.is_zero() {
                 next_poll = Instant::now() + poll;
-                match self.check_during_bake(&names, step, left).await {
-                    Ok(Some(end)) => {
-                        self.ui().end_progress();
-                        return Ok(end);
+                let window = Window {
+                    step_started,
+                    now: SystemTime::now(),
+                };
+                match self.poll_once(sources, subject, window, step, left).await {
+                    Ok((verdict, s)) => {
+                        failed_polls = 0;
+                        summary = s;
+                        match verdict {
+                            Verdict::Fail(reason) => {
+                                self.ui().end_progress();
+                                return Ok(BakeEnd::Failed(reason));
+                            }
+                            // Only a successful read at or after the deadline passes.
+                            Verdict::Pass | Verdict::Inconclusive(_) if left.is_zero() => {
+                                self.ui().end_progress();
+                                return Ok(BakeEnd::Passed);
+                            }
+                            _ => {}
+                        }
                     }
-                    Ok(None) => failed_polls = 0,
-                    // A conflict is final; a failed read is retried at the next poll, for a while.
                     Err(e) if e.downcast_ref::<Exit>().is_some() => return Err(e),
-                    Err(e) if failed_polls + 1 < MAX_FAILED_POLLS => {
-                        failed_polls += 1;
-                        tracing::warn!(failed_polls, error = %format!("{e:#}"), "reading the stage during the bake failed");
-                        self.ui().say(format!(
-                            "{}: could not read the alarms or the alias ({e:#}); retrying",
-                            self.name()
-                        ));
-                    }
                     Err(e) => {
-                        self.ui().end_progress();
-                        return Err(e.context(format!(
-                            "stage {} could not be watched ({MAX_FAILED_POLLS} polls in a row failed); the alias is left as it is ({}). \
-                             Resume with `promote canary --stage {}` or take the traffic back with `promote rollback --stage {}`",
+                        failed_polls += 1;
+                        let overdue = Instant::now().saturating_duration_since(deadline);
+                        if failed_polls >= MAX_FAILED_POLLS
+                            && (!left.is_zero() || overdue >= MAX_READ_EXTENSION)
+                            || overdue >= MAX_READ_EXTENSION
+                        {
+                            self.ui().end_progress();
+                            return Err(e.context(format!(
+                                "stage {} could not be watched ({failed_polls} polls in a row failed); the alias is left as it is ({}). \
+                                 Resume with `promote canary --stage {}` or take the traffic back with `promote rollback --stage {}`",
+                                self.name(),
+                                self.alias.view,
+                                self.name(),
+                                self.name()
+                            )));
+                        }
+                        tracing::warn!(failed_polls, error = %format!("{e:#}"), "reading the evidence during the bake failed");
+                        self.ui().say(format!(
+                            "{}: could not read the evidence or the alias ({e:#}); retrying{}",
                             self.name(),
-                            self.alias.view,
-                            self.name(),
-                            self.name()
-                        )));
+                            if left.is_zero() {
+                                " (the bake passes only after a successful read)"
+                            } else {
+                                ""
+                            }
+                        ));
+                        if left.is_zero() {
+                            next_poll = Instant::now() + poll.min(Duration::from_secs(1));
+                        }
                     }
                 }
-                summary = alarm_summary(&self.last_readings);
             }
             self.ui().progress(
                 &format!("{step} {summary}"),
                 &format!(
-                    "{}: {step}, baking {} left of {}, alarms {summary}",
+                    "{}: {step}, baking {} left of {}, {summary}",
                     self.name(),
                     format_duration(round_up(left)),
                     format_duration(bake)
                 ),
             );
-            if left.is_zero() {
-                self.ui().end_progress();
-                return Ok(BakeEnd::Done);
-            }
-            let wake = next_poll.min(deadline).min(Instant::now() + tick);
+            let wake = if left.is_zero() {
+                next_poll
+            } else {
+                next_poll.min(deadline).min(Instant::now() + tick)
+            };
             if self
                 .ctx
                 .interrupt
@@ -296,19 +371,17 @@ impl<'a, C: Cloud> Run<'a, C> {
         }
     }
 
-    /// One poll of a bake: the alias must be as we left it, and the alarms healthy.
-    async fn check_during_bake(
+    /// One poll of a bake: the alias must be as we left it; every source is asked.
+    async fn poll_once(
         &mut self,
-        names: &[String],
+        sources: &mut [Box<dyn Source + 'a>],
+        subject: &Subject,
+        window: Window,
         step: &str,
         left: Duration,
-    ) -> Result<Option<BakeEnd>> {
-        let (readings, now) = tokio::join!(
-            self.ctx.cloud.read(names),
-            self.ctx.cloud.get_alias(&self.target.alias)
-        );
-        let (readings, now) = (readings?, now?);
-        if now != self.alias {
+    ) -> Result<(Verdict, String)> {
+        let now = self.ctx.cloud.get_alias(&self.target.alias).await?;
+        if now.view != self.alias.view {
             self.ui().end_progress();
             return Err(Exit::Conflict(format!(
                 "alias {} of stage {} was changed by someone else during the bake: it was {} and is now {}; nothing further was written",
@@ -319,115 +392,46 @@ impl<'a, C: Cloud> Run<'a, C> {
             ))
             .into());
         }
+        let mut findings = Vec::new();
+        for s in sources.iter_mut() {
+            findings.push(s.assess(subject, window).await?);
+        }
+        let verdict = evidence::combine(&findings);
         self.ui().event(json!({
             "event": "bake", "stage": self.name(), "step": step,
             "remaining_seconds": round_up(left).as_secs(),
-            "alarms": readings.iter().map(|r| json!({"name": r.name, "state": r.value.to_string()})).collect::<Vec<_>>(),
+            "verdict": verdict.to_string(),
+            "evidence": findings.iter().map(|f| json!({"source": f.source, "verdict": f.verdict.to_string(), "summary": f.summary, "numbers": f.numbers})).collect::<Vec<_>>(),
         }));
-        let end =
-            match plan::alarm_verdict(names, &readings, self.stage.insufficient_data_is_failure) {
-                Verdict::Healthy => None,
-                Verdict::Failing(r) => Some(BakeEnd::Failed(r)),
-                Verdict::Missing(missing) => Some(BakeEnd::Failed(AlarmReading {
-                    name: missing.join(", "),
-                    value: AlarmValue::InsufficientData,
-                    reason: "the alarm no longer exists in CloudWatch, so the stage is not watched"
-                        .into(),
-                })),
-            };
-        self.last_readings = readings;
-        Ok(end)
+        let summary = findings
+            .iter()
+            .map(|f| format!("{} {}", f.source, f.summary))
+            .collect::<Vec<_>>()
+            .join("; ");
+        Ok((verdict, summary))
     }
 
-    /// An alarm fired: take the traffic back in one UpdateAlias and exit 4.
-    pub async fn roll_back(
-        &mut self,
-        fired: AlarmReading,
-        back_to: AliasWrite,
-        had: String,
-    ) -> Result<()> {
-        let reason = if fired.reason.is_empty() {
-            "no reason given".to_string()
-        } else {
-            fired.reason.clone()
-        };
-        self.ui().say(format!(
-            "{}: alarm {} is {}: {reason}",
-            self.name(),
-            fired.name,
-            fired.value
-        ));
-        let target_version = back_to.version;
-        // Taking traffic back is the one write that must not give up on a transient AWS
-        // error; a conflict (someone else moved the alias) still stops at once.
-        let mut attempt = 1;
-        loop {
-            match self.write(back_to.clone(), "rollback").await {
-                Ok(()) => break,
-                Err(e) if e.downcast_ref::<Exit>().is_some() => return Err(e),
-                Err(e) if attempt < ROLLBACK_ATTEMPTS => {
-                    tracing::warn!(attempt, error = %format!("{e:#}"), "rollback write failed; retrying");
-                    self.ui().say(format!(
-                        "{}: rollback attempt {attempt} failed ({e:#}); retrying",
-                        self.name()
-                    ));
-                    tokio::time::sleep(ROLLBACK_BACKOFF * attempt).await;
-                    attempt += 1;
-                }
-                Err(e) => {
-                    return Err(e.context(format!(
-                        "alarm {} fired on stage {} but the rollback failed {ROLLBACK_ATTEMPTS} times; take the traffic back now with `promote rollback --stage {}`",
-                        fired.name,
-                        self.name(),
-                        self.name()
-                    )));
-                }
-            }
-        }
-        let msg = format!(
-            "alarm {} fired on stage {} ({reason}); {had} was taken back: alias {} serves version {} only",
-            fired.name,
-            self.name(),
-            self.target.alias,
-            target_version
-        );
-        self.ui().event(json!({
-            "event": "rolled_back", "stage": self.name(), "alarm": fired.name, "state": fired.value.to_string(),
-            "reason": fired.reason, "version": v(target_version),
-        }));
-        Err(Exit::RolledBack(msg).into())
-    }
-
-    pub fn interrupted(&self, candidate: Version) -> anyhow::Error {
+    /// Exit 130 with where things stand and how to go on.
+    pub fn interrupted(&self, goal: &Goal, wrote: bool) -> anyhow::Error {
         let view = self.alias.view;
-        let msg = match view.split {
-            Some(s) => format!(
-                "stage {} is left at {} on version {} (stable {}). Resume with `promote canary --stage {}`, or roll back with `promote rollback --stage {}`",
-                self.name(),
-                s.weight,
-                s.version,
-                view.version,
-                self.name(),
-                self.name()
+        let name = self.name();
+        let msg = match (view.split, goal) {
+            (_, _) if !wrote && view.split.is_none() => {
+                format!("stopped before any change; stage {name} was not changed")
+            }
+            (Some(s), _) => format!(
+                "stage {name} is left at {} on version {} (stable {}). Resume with `promote canary --stage {name}`, or roll back with `promote rollback --stage {name}`",
+                s.weight, s.version, view.version
             ),
-            None => format!(
-                "stage {} serves version {} (candidate {candidate}); its bake was cut short. To return to the version before, run `promote rollback --stage {} --to-previous`",
-                self.name(),
-                view.version,
-                self.name()
+            (None, _) => format!(
+                "stage {name} serves version {} but its bake was cut short. Resume the bake with `promote canary --stage {name}` (or `deploy`), or return to the version before with `promote rollback --stage {name} --to-previous`",
+                view.version
             ),
         };
-        self.ui().event(
-            json!({"event": "interrupted", "stage": self.name(), "alias": view_json(&view)}),
-        );
+        self.ui()
+            .event(json!({"event": "interrupted", "stage": name, "alias": view_json(&view)}));
         Exit::Interrupted(msg).into()
     }
-}
-
-pub enum BakeEnd {
-    Done,
-    Failed(AlarmReading),
-    Interrupted,
 }
 
 /// Seconds for JSON: an integer when whole.
@@ -436,18 +440,6 @@ pub fn secs_json(d: Duration) -> Value {
         d.as_secs().into()
     } else {
         d.as_secs_f64().into()
-    }
-}
-
-/// "then watch 4 alarm(s) for 5m00s", or nothing without a bake.
-pub fn watch_clause(alarms: usize, bake: Duration) -> String {
-    if bake.is_zero() {
-        String::new()
-    } else {
-        format!(
-            ", then watch {alarms} alarm(s) for {}",
-            format_duration(bake)
-        )
     }
 }
 
@@ -471,23 +463,19 @@ pub fn alarm_summary(readings: &[AlarmReading]) -> String {
     parts.join(", ")
 }
 
-pub fn configured_bake(stage: &Stage, weight: Weight) -> Duration {
-    match &stage.strategy {
-        Strategy::AllAtOnce { bake } => *bake,
-        Strategy::Canary { steps } => plan::remaining_steps(steps, Some(weight))
-            .first()
-            .map_or(Duration::ZERO, |s| s.bake),
-    }
+/// The wait before retry `attempt` (0-based): doubling from the first, capped.
+fn backoff(attempt: u32) -> Duration {
+    BACKOFF_FIRST
+        .saturating_mul(1u32 << attempt.min(10))
+        .min(BACKOFF_CAP)
 }
 
-pub fn step_label(i: usize, n: usize, weight: Weight) -> String {
-    format!("step {}/{n} at {weight}", i + 1)
-}
-
-pub fn noop(ui: &Ui, stage: &str, version: Version, what: &str) {
-    let text = format!("{stage} already serves version {version}; nothing to {what}");
-    ui.result(
-        &text,
-        json!({"event": "done", "stage": stage, "result": "noop", "version": v(version)}),
-    );
+/// Equal jitter: uniformly between half and all of `d`, seeded from the clock (no RNG crate
+/// needed for spreading retries).
+fn jitter(d: Duration) -> Duration {
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |t| t.subsec_nanos());
+    let frac = f64::from(nanos % 1000) / 1000.0;
+    d.mul_f64(0.5 + frac / 2.0)
 }

@@ -24,6 +24,7 @@ fn canary_opts(version: Option<u64>, weight: Option<&str>) -> CanaryOpts {
         bake: Some(BAKE),
         poll: Some(POLL),
         allow_downgrade: false,
+        retry: false,
         dry_run: false,
     }
 }
@@ -61,7 +62,7 @@ async fn a_split_is_one_update_carrying_the_revision_id_just_read() {
         &AliasWrite {
             version: ver(1),
             split: view(1, Some((2, "10"))).split,
-            description: None
+            description: Some("promote/v1 step=2@10 baked=no".into())
         }
     );
     assert_eq!(w.fake.alias("live").view, view(1, Some((2, "10"))));
@@ -102,9 +103,41 @@ async fn an_alias_moved_by_someone_else_before_the_write_stops_with_exit_5_and_n
 }
 
 #[tokio::test]
-async fn a_revision_id_conflict_on_update_alias_is_exit_5_and_nothing_further() {
+async fn a_stale_revision_id_with_the_alias_as_we_left_it_is_retried_not_blamed_on_anyone() {
     let w = World::new(Format::Table);
     w.fake.state.borrow_mut().fail_next_update_with_conflict = true;
+    let r = commands::canary(&w.ctx(), canary_opts(Some(2), Some("10"))).await;
+    assert_eq!(code(&r), 0, "{}", message(&r));
+    assert_eq!(w.fake.updates().len(), 2, "one rejected write, one retried");
+    assert_eq!(w.fake.alias("live").view, view(1, Some((2, "10"))));
+    assert!(!w.stderr().contains("someone else"), "{}", w.stderr());
+}
+
+#[tokio::test]
+async fn a_write_whose_answer_was_lost_is_found_applied_and_not_repeated() {
+    let w = World::new(Format::Table);
+    w.fake.state.borrow_mut().drop_next_update_response = true;
+    let r = commands::canary(&w.ctx(), canary_opts(Some(2), Some("10"))).await;
+    assert_eq!(code(&r), 0, "{}", message(&r));
+    assert_eq!(
+        w.fake.updates().len(),
+        1,
+        "the re-read shows the write applied: no second UpdateAlias"
+    );
+    assert_eq!(w.fake.alias("live").view, view(1, Some((2, "10"))));
+    assert!(!w.stderr().contains("someone else"), "{}", w.stderr());
+}
+
+#[tokio::test]
+async fn a_foreign_write_between_our_attempts_is_exit_5_and_nothing_further() {
+    let w = World::new(Format::Table);
+    // Another writer acts between our pre-write read and our write: Lambda rejects our
+    // stale RevisionId, and the re-read shows their state, not ours.
+    w.fake
+        .state
+        .borrow_mut()
+        .after_get
+        .insert(2, Box::new(foreign_write));
     let r = commands::canary(&w.ctx(), canary_opts(Some(2), None)).await;
     assert_eq!(code(&r), exit::CONFLICT, "{}", message(&r));
     assert_eq!(
@@ -112,7 +145,11 @@ async fn a_revision_id_conflict_on_update_alias_is_exit_5_and_nothing_further() 
         1,
         "the plan must stop after the rejected write"
     );
-    assert!(message(&r).contains("RevisionId"), "{}", message(&r));
+    let m = message(&r);
+    assert!(
+        m.contains("changed by someone else") && m.contains("now version 3"),
+        "{m}"
+    );
 }
 
 #[tokio::test]
@@ -162,7 +199,9 @@ async fn an_alarm_during_the_bake_clears_the_routing_in_one_call_and_exits_4() {
         AliasWrite {
             version: ver(1),
             split: None,
-            description: None
+            description: Some(
+                "promote/v1 rolled_back=2 why=alarm app-live-lambda-throttles is ALARM (Threshold Crossed: app-live-lambda-throttles test datapoint)".into()
+            )
         }
     );
     assert_eq!(w.fake.alias("live").view, view(1, None));
@@ -180,7 +219,10 @@ async fn an_alarm_during_the_bake_clears_the_routing_in_one_call_and_exits_4() {
         .iter()
         .find(|e| e["event"] == "rolled_back")
         .expect("rolled_back event");
-    assert_eq!(rolled["alarm"], alarm.as_str());
+    assert!(
+        rolled["reason"].as_str().unwrap().contains(alarm.as_str()),
+        "{rolled}"
+    );
     assert_eq!(rolled["version"], "1");
 }
 
@@ -206,9 +248,16 @@ async fn an_alarm_after_completion_returns_the_alias_to_the_previous_version() {
     assert_eq!(code(&r), exit::ROLLED_BACK, "{}", message(&r));
     let live = w.fake.alias("live");
     assert_eq!(live.view, view(1, None));
+    let note = rollout::note::Note::parse(&live.description);
     assert_eq!(
-        live.description, "promote: previous=2",
-        "records the version moved away from"
+        note.rolled_back.map(|r| r.version),
+        Some(ver(2)),
+        "records the version rolled back"
+    );
+    assert_ne!(
+        note.previous,
+        Some(ver(2)),
+        "--to-previous must never return to the version that just failed"
     );
 }
 
@@ -277,18 +326,18 @@ async fn a_rerun_resumes_from_the_current_weight() {
             AliasWrite {
                 version: ver(1),
                 split: view(1, Some((2, "50"))).split,
-                description: None
+                description: Some("promote/v1 step=2@50 baked=yes".into())
             },
             AliasWrite {
                 version: ver(2),
                 split: None,
-                description: Some("promote: previous=1".into())
+                description: Some("promote/v1 previous=1 step=2@100 baked=yes".into())
             },
         ],
         "no write back to 0 or to 10%; 50% before 100%"
     );
     assert!(
-        w.stderr().contains("resuming the canary of version 2"),
+        w.stderr().contains("resuming the rollout of version 2"),
         "{}",
         w.stderr()
     );
@@ -357,6 +406,7 @@ async fn unknown_versions_are_bad_input_before_any_write() {
             stage: "dev".into(),
             version: Some(ver(7)),
             allow_downgrade: false,
+            retry: false,
             bake: None,
             poll: None,
             dry_run: false,
@@ -376,6 +426,7 @@ async fn deploy_records_the_previous_version_and_rollback_to_previous_uses_it() 
             stage: "dev".into(),
             version: Some(ver(3)),
             allow_downgrade: false,
+            retry: false,
             bake: None,
             poll: None,
             dry_run: false,
@@ -385,16 +436,24 @@ async fn deploy_records_the_previous_version_and_rollback_to_previous_uses_it() 
     assert_eq!(code(&r), 0, "{}", message(&r));
     let dev = w.fake.alias("dev");
     assert_eq!(dev.view, view(3, None));
-    assert_eq!(dev.description, "promote: previous=1");
+    assert_eq!(
+        dev.description,
+        "promote/v1 previous=1 step=3@100 baked=yes"
+    );
 
     let r = commands::rollback(&w.ctx(), "dev", true, false).await;
     assert_eq!(code(&r), 0, "{}", message(&r));
     let dev = w.fake.alias("dev");
     assert_eq!(dev.view, view(1, None));
     assert_eq!(
-        dev.description, "promote: previous=3",
-        "a second --to-previous goes forward again"
+        dev.description,
+        "promote/v1 rolled_back=3 why=rolled back by `promote rollback --to-previous`",
+        "the version left is recorded as rolled back, and no previous is guessed"
     );
+    // A second --to-previous has nowhere to go, and says how to move explicitly.
+    let r = commands::rollback(&w.ctx(), "dev", true, false).await;
+    assert_eq!(code(&r), exit::BAD_INPUT, "{}", message(&r));
+    assert!(message(&r).contains("--version N"), "{}", message(&r));
 }
 
 #[tokio::test]
@@ -406,6 +465,7 @@ async fn deploy_refuses_canary_stages_and_canary_refuses_all_at_once_plans() {
             stage: "live".into(),
             version: Some(ver(2)),
             allow_downgrade: false,
+            retry: false,
             bake: None,
             poll: None,
             dry_run: false,
@@ -422,6 +482,7 @@ async fn deploy_refuses_canary_stages_and_canary_refuses_all_at_once_plans() {
         stage: "live".into(),
         version: Some(ver(2)),
         allow_downgrade: false,
+        retry: false,
         bake: Some(Duration::from_secs(1)),
         poll: None,
         dry_run: false,
@@ -465,7 +526,10 @@ async fn advance_then_complete() {
     );
     let live = w.fake.alias("live");
     assert_eq!(live.view, view(2, None));
-    assert_eq!(live.description, "promote: previous=1");
+    assert_eq!(
+        live.description,
+        "promote/v1 previous=1 step=2@100 baked=yes"
+    );
 }
 
 #[tokio::test]
@@ -496,6 +560,7 @@ async fn dry_runs_write_nothing_and_say_exactly_what_would_change() {
         stage: "dev".into(),
         version: Some(ver(3)),
         allow_downgrade: false,
+        retry: false,
         bake: None,
         poll: None,
         dry_run: true,
@@ -666,6 +731,7 @@ async fn error_messages() {
         stage: "live".into(),
         version: Some(ver(2)),
         allow_downgrade: false,
+        retry: false,
         bake: None,
         poll: None,
         dry_run: false,
@@ -697,10 +763,15 @@ async fn error_messages() {
 
     w.fake.set_alias("live", view(1, None));
     w.fake.state.borrow_mut().set_alarm(&alarm, AlarmValue::Ok);
-    w.fake.state.borrow_mut().fail_next_update_with_conflict = true;
+    let n = w.fake.state.borrow().get_alias_calls;
+    w.fake
+        .state
+        .borrow_mut()
+        .after_get
+        .insert(n + 2, Box::new(foreign_write));
     record(
         "RevisionId conflict",
-        &commands::canary(&w.ctx(), canary_opts(Some(2), Some("10"))).await,
+        &commands::canary(&w.ctx(), canary_opts(Some(3), Some("10"))).await,
     );
 
     let broken = std::env::temp_dir().join(format!("promote-errors-{}", std::process::id()));
@@ -743,7 +814,8 @@ async fn the_rollback_write_is_retried_on_transient_errors() {
     );
     assert_eq!(w.fake.alias("live").view, view(1, None));
     assert!(
-        w.stderr().contains("rollback attempt 1 failed"),
+        w.stderr()
+            .contains("the rollback of alias live did not go through"),
         "{}",
         w.stderr()
     );
@@ -761,7 +833,7 @@ async fn a_bake_rides_out_a_failed_read_but_not_a_dead_endpoint() {
     let r = commands::canary(&w.ctx(), canary_opts(Some(2), Some("10"))).await;
     assert_eq!(code(&r), 0, "{}", message(&r));
     assert!(
-        w.stderr().contains("could not read the alarms"),
+        w.stderr().contains("could not read the evidence"),
         "{}",
         w.stderr()
     );
@@ -784,4 +856,12 @@ async fn a_bake_rides_out_a_failed_read_but_not_a_dead_endpoint() {
         view(1, Some((2, "10"))),
         "no write on a read failure"
     );
+}
+
+/// Someone else moves the live alias to version 3, as Lambda would (a new RevisionId).
+fn foreign_write(st: &mut crate::fake::FakeState) {
+    let rev = st.next_revision();
+    let rec = st.aliases.get_mut("live").unwrap();
+    rec.view = view(3, None);
+    rec.revision_id = rev;
 }

@@ -409,7 +409,7 @@ fn rollout_goal(
         let Some(previous) = obs.note.previous else {
             return Err(PlanError::NoPrevious {
                 stage: name.into(),
-                description: obs.note.format(),
+                description: obs.note.to_string(),
             });
         };
         (alias.version, previous)
@@ -532,7 +532,7 @@ fn rollback_goal(stage: &Stage, obs: &Observed, to_previous: bool) -> Result<Goa
     let Some(previous) = obs.note.previous else {
         return Err(PlanError::NoPrevious {
             stage: name.into(),
-            description: obs.note.format(),
+            description: obs.note.to_string(),
         });
     };
     if let Some(rb) = obs.note.was_rolled_back(previous) {
