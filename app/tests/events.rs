@@ -218,3 +218,22 @@ fn stage_less_paths_are_left_alone() {
     let request = app::route_without_stage(request);
     assert_eq!(request.uri().path(), "/build-info");
 }
+
+#[tokio::test]
+async fn every_answer_names_the_lambda_version_errors_included() {
+    let sha = build_info::short_sha(build_info::GIT_SHA);
+    let mut missing = fixture("apigw-rest-dev-build-info.json");
+    missing["path"] = "/nowhere".into();
+    let mut wrong_method = fixture("apigw-rest-dev-build-info.json");
+    wrong_method["httpMethod"] = "DELETE".into();
+    for (event, status) in [
+        (fixture("apigw-rest-dev-root.json"), 200),
+        (missing, 404),
+        (wrong_method, 405),
+    ] {
+        let response = invoke(event, context(&format!("{ARN}:live"), "12")).await;
+        assert_eq!(response["statusCode"], status, "{response}");
+        assert_eq!(header(&response, "x-app-version").as_deref(), Some("12"));
+        assert_eq!(header(&response, "x-app-git-sha").as_deref(), Some(sha));
+    }
+}

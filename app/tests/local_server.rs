@@ -131,3 +131,24 @@ fn a_busy_port_fails_and_says_how_to_choose_another() {
         "{stderr}"
     );
 }
+
+#[test]
+fn every_answer_names_the_version_errors_included() {
+    let (_server, addr) = start_local_server(BIN.as_ref());
+    let sha = app::build_info::short_sha(app::build_info::GIT_SHA);
+    for (method, path, status) in [
+        ("GET", "/", 200),
+        ("GET", "/missing", 404),
+        ("POST", "/build-info", 405),
+    ] {
+        let answer = http(addr, method, path);
+        assert_eq!(answer.status, status, "{method} {path}");
+        // Served locally, there is no published Lambda version.
+        assert_eq!(
+            answer.header("x-app-version"),
+            Some("local"),
+            "{method} {path}"
+        );
+        assert_eq!(answer.header("x-app-git-sha"), Some(sha), "{method} {path}");
+    }
+}
