@@ -150,6 +150,7 @@ impl Environments {
             stages.push(parse_stage(&name, &path, &read(&path)?)?);
         }
         let stages = order_stages(&dir, stages)?;
+        unique_alarm_names(&stages)?;
         Ok(Environments {
             dir,
             project,
@@ -572,6 +573,40 @@ fn parse_stage(name: &str, path: &Path, text: &str) -> Result<Stage, ConfigError
     })
 }
 
+/// CloudWatch alarm names are unique per account and region, and every stage's alarms live
+/// in the same account: two stages naming one alarm would watch (and Terraform would fight
+/// over) a single alarm. Within a file, `parse_stage` already refuses a repeat.
+fn unique_alarm_names(stages: &[Stage]) -> Result<(), ConfigError> {
+    let mut seen: BTreeMap<&str, &Stage> = BTreeMap::new();
+    for stage in stages {
+        for (i, alarm) in stage.alarms.iter().enumerate() {
+            if let Some(other) = seen.insert(alarm.name.as_str(), stage) {
+                let other_file = other
+                    .path
+                    .file_name()
+                    .map_or_else(|| other.name.clone(), |f| f.to_string_lossy().into_owned());
+                let example = if alarm.name.contains(other.name.as_str()) {
+                    format!(
+                        "`{}`",
+                        alarm.name.replace(other.name.as_str(), stage.name.as_str())
+                    )
+                } else {
+                    format!("`{}-{}`", stage.name, alarm.name)
+                };
+                return Err(field(
+                    &stage.path,
+                    format!("alarms[{i}].name"),
+                    format!(
+                        "alarm `{}` is also an alarm of stage `{}` ({other_file}); CloudWatch alarm names are unique per account and region, so give each stage its own, e.g. {example}",
+                        alarm.name, other.name,
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Orders stages along their `upstream` links: one root, a single linear chain.
 fn order_stages(dir: &Path, mut stages: Vec<Stage>) -> Result<Vec<Stage>, ConfigError> {
     let layout = |message: String| ConfigError::Layout {
@@ -689,12 +724,21 @@ mod tests {
         Dir(d)
     }
 
+    /// Gives the stage file's alarm a name of its own, as alarm names are unique across stages.
+    fn own_alarm(file: &str, body: String) -> String {
+        let stem = file.trim_end_matches(".json");
+        body.replace("\"a-errors\"", &format!("\"{stem}-errors\""))
+    }
+
     fn three_stages() -> Vec<(&'static str, String)> {
         vec![
             ("project.json", PROJECT.to_string()),
-            ("live.json", stage_json(Some("test"), CANARY)),
-            ("dev.json", stage_json(None, ALL)),
-            ("test.json", stage_json(Some("dev"), ALL)),
+            (
+                "live.json",
+                own_alarm("live", stage_json(Some("test"), CANARY)),
+            ),
+            ("dev.json", own_alarm("dev", stage_json(None, ALL))),
+            ("test.json", own_alarm("test", stage_json(Some("dev"), ALL))),
         ]
     }
 
@@ -711,7 +755,7 @@ mod tests {
     fn with(file: &'static str, body: String) -> Vec<(&'static str, String)> {
         let mut files = three_stages();
         files.retain(|(n, _)| *n != file);
-        files.push((file, body));
+        files.push((file, own_alarm(file, body)));
         files
     }
 
@@ -937,6 +981,46 @@ mod tests {
             msg.contains("alarms[1].name") && msg.contains("listed twice"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn an_alarm_name_used_by_two_stages_is_refused() {
+        let dev = stage_json(None, ALL).replace("a-errors", "dev-errors");
+        let test = stage_json(Some("dev"), ALL).replace("a-errors", "dev-errors");
+        let live = stage_json(Some("test"), CANARY).replace("a-errors", "live-errors");
+        let files = vec![
+            ("project.json", PROJECT.to_string()),
+            ("dev.json", dev.clone()),
+            ("test.json", test),
+            ("live.json", live.clone()),
+        ];
+        let msg = load_err(&files);
+        assert!(
+            msg.contains("test.json: field `alarms[0].name`"),
+            "names the second file and the field: {msg}"
+        );
+        assert!(
+            msg.contains("`dev-errors` is also an alarm of stage `dev` (dev.json)"),
+            "names the other stage: {msg}"
+        );
+        assert!(
+            msg.contains(
+                "unique per account and region, so give each stage its own, e.g. `test-errors`"
+            ),
+            "{msg}"
+        );
+
+        // Each stage with its own names loads.
+        let files = vec![
+            ("project.json", PROJECT.to_string()),
+            ("dev.json", dev),
+            (
+                "test.json",
+                stage_json(Some("dev"), ALL).replace("a-errors", "test-errors"),
+            ),
+            ("live.json", live),
+        ];
+        assert_eq!(load(&files).unwrap().stage_names(), ["dev", "test", "live"]);
     }
 
     #[test]
