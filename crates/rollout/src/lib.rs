@@ -7,6 +7,7 @@
 pub mod config;
 pub mod duration;
 pub mod evidence;
+pub mod judge;
 pub mod machine;
 pub mod note;
 pub mod plan;
