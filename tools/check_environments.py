@@ -13,6 +13,9 @@ Rules beyond the schema:
   stages form one linear chain (no fork, no cycle);
 - canary weights strictly increase and the last one is 100;
 - alarm names are unique across all stages (CloudWatch names are unique per account and region);
+- every bake (other than 0, no bake) lasts at least the stage's longest alarm window
+  (period_seconds x evaluation_periods): a shorter one passes before the alarm could fire.
+  Test fixtures that shorten bakes set "test_fixture_short_bakes": true in their copy;
 - the names Terraform derives from function and stage names fit AWS's length limits
   (`derived_names` spells them out; tests/static checks they match terraform/).
 """
@@ -136,6 +139,7 @@ def check(environments_dir: str | Path = DEFAULT_DIR) -> Report:
     report.errors += chain_errors
     for name, stage in stages.items():
         report.errors += _strategy_errors(d / f"{name}.json", stage["strategy"])
+        report.errors += bake_errors(d / f"{name}.json", stage)
     report.errors += _alarm_name_errors(d, stages)
     for what, name, limit in derived_names(project, stages):
         if len(name) > limit:
@@ -194,6 +198,32 @@ def _strategy_errors(path: Path, strategy: dict) -> list[str]:
     if weights[-1] != 100:
         errors.append(f"{path}: strategy/steps: the last weight is {weights[-1]}; it must be 100 (all traffic)")
     return errors
+
+
+def alarm_window_seconds(alarm: dict) -> int:
+    """How much data an alarm needs before it can fire (the schema's defaults: 60 s, 1 period)."""
+    return alarm.get("period_seconds", 60) * alarm.get("evaluation_periods", 1)
+
+
+def bake_errors(path: Path, stage: dict) -> list[str]:
+    """Bakes shorter than the stage's longest alarm window; the same rule as promote's loader."""
+    if stage.get("test_fixture_short_bakes") or not stage["alarms"]:
+        return []
+    slowest = max(stage["alarms"], key=alarm_window_seconds)
+    window = alarm_window_seconds(slowest)
+    strategy = stage["strategy"]
+    if strategy["type"] == "canary":
+        bakes = [(f"strategy/steps/{i}/bake_seconds", s["bake_seconds"]) for i, s in enumerate(strategy["steps"])]
+    else:
+        bakes = [("strategy/bake_seconds", strategy.get("bake_seconds", 0))]
+    return [
+        f"{path}: {where}: a {secs} s bake ends before alarm '{slowest['name']}' could fire: it needs "
+        f"{slowest.get('evaluation_periods', 1)} period(s) of {slowest.get('period_seconds', 60)} s = {window} s "
+        f"of data; set bake_seconds to at least {window} (or 0 for no bake), or shorten that alarm's "
+        "period_seconds x evaluation_periods"
+        for where, secs in bakes
+        if 0 < secs < window
+    ]
 
 
 def _alarm_name_errors(d: Path, stages: dict[str, dict]) -> list[str]:

@@ -158,3 +158,34 @@ def test_names_terraform_derives_must_fit_aws_limits(envdir: Path):
     # 50 + "-deploy-" + "live" = 62 fits; 50 + "-codedeploy" = 61 fits; "-apigateway-logs" does not.
     assert f"the IAM role name '{'f' * 50}-apigateway-logs' that Terraform derives is 66 characters" in out
     assert "-deploy-live'" not in out
+
+
+def test_a_bake_shorter_than_an_alarm_window_is_refused(envdir: Path):
+    # live's p99 alarm needs 3 periods of 60 s before it can fire: a 120 s last step passes first.
+    edit(envdir, "live", lambda s: s["strategy"]["steps"][-1].update(bake_seconds=120))
+    edit(envdir, "test", lambda s: s["strategy"].update(bake_seconds=30))
+    out = errors_of(envdir)
+    assert (
+        "live.json: strategy/steps/2/bake_seconds: a 120 s bake ends before alarm 'app-live-api-p99-latency' "
+        "could fire: it needs 3 period(s) of 60 s = 180 s of data; set bake_seconds to at least 180"
+    ) in out
+    assert "test.json: strategy/bake_seconds: a 30 s bake ends before alarm 'app-test-api-p99-latency'" in out
+
+
+def test_no_bake_and_a_shorter_alarm_window_are_accepted(envdir: Path):
+    edit(envdir, "test", lambda s: s["strategy"].update(bake_seconds=0))
+    edit(envdir, "live", lambda s: (s["strategy"]["steps"][-1].update(bake_seconds=60),
+                                    [a.update(evaluation_periods=1) for a in s["alarms"]]))
+    assert check_environments.check(envdir).errors == []
+
+
+def test_fixtures_shorten_bakes_only_under_the_named_override(envdir: Path):
+    edit(envdir, "test", lambda s: s["strategy"].update(bake_seconds=1))
+    assert "a 1 s bake ends before" in errors_of(envdir)
+    edit(envdir, "test", lambda s: s.update(test_fixture_short_bakes=True))
+    assert check_environments.check(envdir).errors == []
+
+
+@pytest.mark.parametrize("path", stage_files(), ids=lambda p: p.name)
+def test_the_repository_files_never_use_the_test_override(path: Path):
+    assert "test_fixture_short_bakes" not in json.loads(path.read_text())

@@ -297,6 +297,8 @@ struct RawStage {
     insufficient_data_is_failure: bool,
     #[serde(default)]
     approval_required: bool,
+    #[serde(default)]
+    test_fixture_short_bakes: bool,
     alarms: Vec<RawAlarm>,
     throttling: RawThrottling,
     log_retention_days: u32,
@@ -541,6 +543,9 @@ fn parse_stage(name: &str, path: &Path, text: &str) -> Result<Stage, ConfigError
             evaluation_periods: a.evaluation_periods,
         });
     }
+    if !raw.test_fixture_short_bakes {
+        bakes_cover_alarm_windows(path, &strategy, &alarms)?;
+    }
     if !raw.throttling.rate_limit.is_finite() || raw.throttling.rate_limit <= 0.0 {
         return Err(field(
             path,
@@ -571,6 +576,46 @@ fn parse_stage(name: &str, path: &Path, text: &str) -> Result<Stage, ConfigError
         alarms,
         path: path.to_path_buf(),
     })
+}
+
+/// A CloudWatch alarm can only fire once it has `evaluation_periods` periods of data, so a
+/// bake shorter than that passes before the alarm could have looked. 0 stays allowed: it
+/// says "no bake" out loud. Test fixtures that need second-long bakes against real alarm
+/// definitions set `"test_fixture_short_bakes": true` in their copy of the stage file.
+fn bakes_cover_alarm_windows(
+    path: &Path,
+    strategy: &Strategy,
+    alarms: &[Alarm],
+) -> Result<(), ConfigError> {
+    let Some(slowest) = alarms
+        .iter()
+        .max_by_key(|a| u64::from(a.period_seconds) * u64::from(a.evaluation_periods))
+    else {
+        return Ok(());
+    };
+    let window = u64::from(slowest.period_seconds) * u64::from(slowest.evaluation_periods);
+    let bakes: Vec<(String, Duration)> = match strategy {
+        Strategy::AllAtOnce { bake } => vec![("strategy.bake_seconds".into(), *bake)],
+        Strategy::Canary { steps } => steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (format!("strategy.steps[{i}].bake_seconds"), s.bake))
+            .collect(),
+    };
+    for (at, bake) in bakes {
+        let secs = bake.as_secs();
+        if secs > 0 && secs < window {
+            return Err(field(
+                path,
+                at,
+                format!(
+                    "a {secs} s bake ends before alarm `{}` could fire: it needs {} period(s) of {} s = {window} s of data; set bake_seconds to at least {window} (or 0 for no bake), or shorten that alarm's period_seconds x evaluation_periods",
+                    slowest.name, slowest.evaluation_periods, slowest.period_seconds,
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// CloudWatch alarm names are unique per account and region, and every stage's alarms live
@@ -699,7 +744,7 @@ mod tests {
         )
     }
 
-    const ALL: &str = r#"{"type": "all_at_once", "bake_seconds": 30}"#;
+    const ALL: &str = r#"{"type": "all_at_once", "bake_seconds": 60}"#;
     const CANARY: &str = r#"{"type": "canary", "steps": [{"weight": 10, "bake_seconds": 60}, {"weight": 50, "bake_seconds": 60}, {"weight": 100, "bake_seconds": 0}]}"#;
 
     struct Dir(PathBuf);
@@ -809,9 +854,51 @@ mod tests {
         assert_eq!(
             env.stage("test").unwrap().strategy,
             Strategy::AllAtOnce {
-                bake: Duration::from_secs(30)
+                bake: Duration::from_secs(60)
             }
         );
+    }
+
+    #[test]
+    fn a_bake_shorter_than_an_alarm_window_is_refused() {
+        let p99 = r#"{"name": "a-p99", "kind": "api_p99_latency", "threshold": 500, "period_seconds": 60, "evaluation_periods": 3}"#;
+        let with_p99 = |strategy: &str| {
+            stage_json(Some("test"), strategy).replace(
+                r#""threshold": 1}]"#,
+                &format!(r#""threshold": 1}}, {p99}]"#),
+            )
+        };
+        let short_last = r#"{"type": "canary", "steps": [{"weight": 10, "bake_seconds": 300}, {"weight": 100, "bake_seconds": 120}]}"#;
+        let msg = load_err(&with("live.json", with_p99(short_last)));
+        assert!(
+            msg.contains("live.json: field `strategy.steps[1].bake_seconds`"),
+            "names the file and the step: {msg}"
+        );
+        assert!(
+            msg.contains("a 120 s bake ends before alarm `a-p99` could fire"),
+            "names the alarm: {msg}"
+        );
+        assert!(
+            msg.contains("3 period(s) of 60 s = 180 s") && msg.contains("at least 180"),
+            "says what would work: {msg}"
+        );
+
+        let short_all = with_p99(r#"{"type": "all_at_once", "bake_seconds": 30}"#);
+        let msg = load_err(&with("live.json", short_all.clone()));
+        assert!(
+            msg.contains("field `strategy.bake_seconds`") && msg.contains("a 30 s bake"),
+            "{msg}"
+        );
+
+        // What works: a bake as long as the window, no bake at all, or a fixture's override.
+        let long_enough = r#"{"type": "canary", "steps": [{"weight": 10, "bake_seconds": 180}, {"weight": 100, "bake_seconds": 0}]}"#;
+        assert!(load(&with("live.json", with_p99(long_enough))).is_ok());
+        let fixture = short_all.replacen(
+            r#""poll_interval_seconds""#,
+            r#""test_fixture_short_bakes": true, "poll_interval_seconds""#,
+            1,
+        );
+        assert!(load(&with("live.json", fixture)).is_ok());
     }
 
     #[test]

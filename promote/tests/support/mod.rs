@@ -807,13 +807,15 @@ pub fn edit_json(path: &Path, f: impl FnOnce(&mut Value)) {
     std::fs::write(path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
 }
 
-/// Every stage file's bakes set to `secs` and its poll to 1 s.
+/// Every stage file's bakes set to `secs` and its poll to 1 s. Bakes that short end before
+/// the alarm windows, which the loader refuses unless the copy says it is a test fixture.
 pub fn shorten_bakes(dir: &Path, secs: u64) {
     for e in std::fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();
         if p.extension().is_some_and(|x| x == "json") && p.file_name().unwrap() != "project.json" {
             edit_json(&p, |v| {
                 v["poll_interval_seconds"] = 1.into();
+                v["test_fixture_short_bakes"] = true.into();
                 let strategy = &mut v["strategy"];
                 if let Some(steps) = strategy.get_mut("steps").and_then(Value::as_array_mut) {
                     for s in steps {
