@@ -41,14 +41,22 @@ DUMMY_CREDENTIALS = {
     "AWS_SESSION_TOKEN": "testing",
 }
 
-# Alarm kinds from the stage schema -> how Terraform defines them (terraform/alarms.tf).
+# Alarm kinds from the stage schema -> how Terraform defines them (local.alarm_kinds in
+# terraform/environments.tf; tests/static/test_seed_drift.py compares every field). A count of
+# Lambda errors fires at the threshold, a rate or a latency above it.
 ALARM_KINDS = {
-    "lambda_errors": {"namespace": "AWS/Lambda", "metric": "Errors", "statistic": "Sum"},
-    "lambda_throttles": {"namespace": "AWS/Lambda", "metric": "Throttles", "statistic": "Sum"},
+    "lambda_errors": {"namespace": "AWS/Lambda", "metric": "Errors", "statistic": "Sum",
+                      "operator": "GreaterThanOrEqualToThreshold"},
+    "lambda_throttles": {"namespace": "AWS/Lambda", "metric": "Throttles", "statistic": "Sum",
+                         "operator": "GreaterThanOrEqualToThreshold"},
     # 5XXError is 0 or 1 per request, so its Average is the 5xx rate.
-    "api_5xx_rate": {"namespace": "AWS/ApiGateway", "metric": "5XXError", "statistic": "Average"},
-    "api_p99_latency": {"namespace": "AWS/ApiGateway", "metric": "Latency", "extended": "p99"},
+    "api_5xx_rate": {"namespace": "AWS/ApiGateway", "metric": "5XXError", "statistic": "Average",
+                     "operator": "GreaterThanThreshold"},
+    "api_p99_latency": {"namespace": "AWS/ApiGateway", "metric": "Latency", "extended": "p99",
+                        "operator": "GreaterThanThreshold"},
 }
+# No requests means nothing failed (terraform/alarms.tf).
+TREAT_MISSING_DATA = "notBreaching"
 
 
 class SeedError(Exception):
@@ -290,6 +298,11 @@ def seed(endpoint: str, environments_dir: str | os.PathLike = DEFAULT_ENVIRONMEN
 
 
 def put_alarm(cw, fn_name: str, api_name: str, stage: str, alarm: dict) -> None:
+    cw.put_metric_alarm(**alarm_definition(fn_name, api_name, stage, alarm))
+
+
+def alarm_definition(fn_name: str, api_name: str, stage: str, alarm: dict) -> dict:
+    """The PutMetricAlarm arguments of one stage alarm, as Terraform defines it."""
     kind = ALARM_KINDS.get(alarm.get("kind"))
     if kind is None:
         raise SeedError(f"stage '{stage}': alarm '{alarm.get('name')}' has unknown kind {alarm.get('kind')!r}")
@@ -305,15 +318,15 @@ def put_alarm(cw, fn_name: str, api_name: str, stage: str, alarm: dict) -> None:
         Period=int(alarm.get("period_seconds", 60)),
         EvaluationPeriods=int(alarm.get("evaluation_periods", 1)),
         Threshold=float(alarm["threshold"]),
-        ComparisonOperator="GreaterThanThreshold",
-        TreatMissingData="notBreaching",
+        ComparisonOperator=kind["operator"],
+        TreatMissingData=TREAT_MISSING_DATA,
         AlarmDescription=f"{alarm['kind']} on stage {stage}",
     )
     if "extended" in kind:
         args["ExtendedStatistic"] = kind["extended"]
     else:
         args["Statistic"] = kind["statistic"]
-    cw.put_metric_alarm(**args)
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:

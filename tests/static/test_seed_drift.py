@@ -6,9 +6,11 @@ parsed Terraform evaluates to, so a rename on either side fails here instead of 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from tfmodel import instances, render
+from tfmodel import Unsupported, instances, render
 
 import seed  # noqa: E402  (tools/ is on sys.path via conftest)
 
@@ -67,5 +69,74 @@ def test_alarm_metrics(tf):
     for kind, want in seed.ALARM_KINDS.items():
         got = kinds[kind]
         assert (got["namespace"], got["metric_name"]) == (want["namespace"], want["metric"]), kind
-        assert got["statistic"] == want.get("statistic")
-        assert got["extended_statistic"] == want.get("extended")
+        assert got["statistic"] == want.get("statistic"), kind
+        assert got["extended_statistic"] == want.get("extended"), kind
+        # `>` and `>=` differ exactly at the threshold: a threshold of 1 error must fire on 1.
+        assert got["comparison_operator"] == want["operator"], kind
+
+
+def _tomap_bodies(expr: str) -> list[str]:
+    """The `{...}` of every `tomap({...})` in an expression, braces of `${...}` inside included."""
+    bodies, start = [], 0
+    while (i := expr.find("tomap({", start)) >= 0:
+        depth, j = 0, i + len("tomap(")
+        for j in range(i + len("tomap("), len(expr)):
+            depth += {"{": 1, "}": -1}.get(expr[j], 0)
+            if depth == 0:
+                break
+        bodies.append(expr[i + len("tomap({") : j])
+        start = j
+    return bodies
+
+
+def _map_entries(body: str) -> dict[str, str]:
+    """`K = expr, K2 = "str"` -> {K: an interpolation render() understands}; alarm.x is each.value.x."""
+    out = {}
+    for pair in re.split(r",\s*(?=[A-Za-z]+\s*=)", body):
+        key, value = (p.strip() for p in pair.split("=", 1))
+        value = value[1:-1] if value.startswith('"') else "${" + value + "}"
+        out[key] = value.replace("${alarm.", "${each.value.")
+    return out
+
+
+def terraform_dimensions(tf) -> dict[str, dict[str, str]]:
+    """local.alarm_dimensions, for the one shape terraform/ uses: a ternary on the kind's prefix."""
+    expr = re.sub(r"\s+", " ", tf.locals["alarm_dimensions"]).strip()
+    m = re.match(r'^\$\{\{for name, alarm in local\.alarms : name => \(startswith\(alarm\.kind, "(\w+)"\) \? ', expr)
+    bodies = _tomap_bodies(expr)
+    if not m or len(bodies) != 2:
+        raise Unsupported(f"local.alarm_dimensions has an unknown shape: {expr}")
+    return {"prefix": m.group(1), "then": _map_entries(bodies[0]), "else": _map_entries(bodies[1])}
+
+
+def test_alarm_definitions_match_terraform(tf, env):
+    """Every field seed.py gives PutMetricAlarm is the one Terraform's alarm resource sets."""
+    body = tf.resource("aws_cloudwatch_metric_alarm", "stage")
+    dims = terraform_dimensions(tf)
+    kinds = tf.locals["alarm_kinds"]
+    checked = 0
+    for key, alarm in instances(tf, body, env).items():
+        stage_alarm = next(a for a in env.stages[alarm["stage"]]["alarms"] if a["name"] == key)
+        got = seed.alarm_definition(env.project["function_name"], env.project["rest_api_name"], alarm["stage"], stage_alarm)
+        kind = kinds[alarm["kind"]]
+        branch = dims["then"] if alarm["kind"].startswith(dims["prefix"]) else dims["else"]
+        want = {
+            "AlarmName": render(tf, body["alarm_name"], env, key, alarm),
+            "Namespace": kind["namespace"],
+            "MetricName": kind["metric_name"],
+            "Dimensions": {k: render(tf, v, env, key, alarm) for k, v in branch.items()},
+            "Threshold": float(render(tf, body["threshold"], env, key, alarm)),
+            "Period": int(render(tf, body["period"], env, key, alarm)),
+            "EvaluationPeriods": int(render(tf, body["evaluation_periods"], env, key, alarm)),
+            "ComparisonOperator": kind["comparison_operator"],
+            "TreatMissingData": body["treat_missing_data"],
+            "Statistic": kind["statistic"],
+            "ExtendedStatistic": kind["extended_statistic"],
+        }
+        seeded = {**got, "Dimensions": {d["Name"]: d["Value"] for d in got["Dimensions"]}}
+        seeded.setdefault("Statistic", None)
+        seeded.setdefault("ExtendedStatistic", None)
+        seeded.pop("AlarmDescription")  # free text, for people
+        assert seeded == want, key
+        checked += 1
+    assert checked == sum(len(s["alarms"]) for s in env.stages.values())
