@@ -938,3 +938,102 @@ def test_smoke_test_fails_on_anything_else(build_info_server, status, body, says
 )
 def test_smoke_test_rejects_bad_arguments(args):
     assert smoke(*args).returncode == 2
+
+
+# ---------------------------------------------------------------------------------------
+# approval_required: a person approves before the stage moves
+# ---------------------------------------------------------------------------------------
+#
+# GitHub asks for that approval, not promote: a job that runs in a GitHub environment waits
+# for the environment's required reviewers. The repository cannot set those reviewers (they
+# are repository settings), so what it can hold to the stage files is: every job that moves a
+# stage requiring approval runs in the environment named after the stage, and the README's
+# set-up tells people to put required reviewers on exactly those environments.
+
+README_PROTECTION = re.compile(r"^\s*- `(?P<stage>[a-z][a-z0-9_]*)`: (?P<rule>.*(?:\n(?!\s*- `|\d+\.).*)*)", re.M)
+
+
+def approval_stages(environments_dir: Path = ENVIRONMENTS_DIR) -> dict[str, bool]:
+    return {
+        p.stem: bool(json.loads(p.read_text()).get("approval_required", False))
+        for p in sorted(environments_dir.glob("*.json"))
+        if p.name != "project.json"
+    }
+
+
+def readme_protection_rules(readme: str) -> dict[str, str]:
+    """Stage -> its bullet in the README's GitHub set-up, step "Protection rules"."""
+    start = readme.index("Protection rules (Settings")
+    end = readme.index("\n4. ", start)
+    return {m["stage"]: m["rule"] for m in README_PROTECTION.finditer(readme[start:end])}
+
+
+def approval_problems(stages: dict[str, bool], pipeline: dict, operate: dict, readme: str) -> list[str]:
+    problems = []
+    rules = readme_protection_rules(readme)
+    movers: dict[str, list[tuple[str, str | None]]] = {}
+    for job_id, job in pipeline["jobs"].items():
+        stage = job.get("env", {}).get("STAGE")
+        if stage:
+            movers.setdefault(stage, []).append((job_id, job_environment(job)))
+    operate_env = job_environment(operate["jobs"]["operate"])
+    for stage, required in stages.items():
+        reviewers = "**Required reviewers**" in rules.get(stage, "")
+        if required:
+            if not movers.get(stage):
+                problems.append(f"path-to-live.yml: no job moves stage {stage}, which requires approval")
+            for job_id, environment in movers.get(stage, []):
+                if environment != stage:
+                    problems.append(
+                        f"path-to-live.yml: job {job_id} moves {stage} in environment {environment!r}, not {stage!r}: "
+                        "nobody would be asked to approve it"
+                    )
+            if operate_env != "${{ inputs.stage }}":
+                problems.append(f"operate.yml: the operate job runs in {operate_env!r}, not the stage's environment")
+            if not reviewers:
+                problems.append(
+                    f"README: {stage}.json sets approval_required, but the set-up's protection rules do not give "
+                    f"`{stage}` **Required reviewers**"
+                )
+        elif reviewers:
+            problems.append(
+                f"README: the set-up puts **Required reviewers** on `{stage}`, but {stage}.json does not set "
+                "approval_required: set it there, or drop the reviewers from the README"
+            )
+    return problems
+
+
+def test_stages_requiring_approval_run_in_their_protected_environment():
+    stages = approval_stages()
+    assert any(stages.values()), "no stage requires approval: is approval_required still read?"
+    readme = (ROOT / "README.md").read_text()
+    assert approval_problems(stages, workflow("path-to-live.yml"), workflow("operate.yml"), readme) == []
+
+
+def test_the_approval_check_catches_each_way_of_skipping_approval():
+    stages = approval_stages()
+    pipeline, operate = workflow("path-to-live.yml"), workflow("operate.yml")
+    readme = (ROOT / "README.md").read_text()
+    (stage, _), *_ = [(s, r) for s, r in stages.items() if r]
+
+    another = next(s for s, r in stages.items() if not r)
+    out = approval_problems({**stages, another: True}, pipeline, operate, readme)
+    assert out == [
+        f"README: {another}.json sets approval_required, but the set-up's protection rules do not give "
+        f"`{another}` **Required reviewers**"
+    ]
+
+    out = approval_problems({**stages, stage: False}, pipeline, operate, readme)
+    assert out and f"puts **Required reviewers** on `{stage}`, but {stage}.json does not set" in out[0]
+
+    job_id = next(j for j, job in pipeline["jobs"].items() if job.get("env", {}).get("STAGE") == stage)
+    unprotected = json.loads(json.dumps(pipeline))
+    unprotected["jobs"][job_id].pop("environment")
+    out = approval_problems(stages, unprotected, operate, readme)
+    assert out == [f"path-to-live.yml: job {job_id} moves {stage} in environment None, not {stage!r}: nobody would be asked to approve it"]
+
+    elsewhere = json.loads(json.dumps(operate))
+    elsewhere["jobs"]["operate"]["environment"] = "ops"
+    assert approval_problems(stages, pipeline, elsewhere, readme) == [
+        "operate.yml: the operate job runs in 'ops', not the stage's environment"
+    ]
