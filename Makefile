@@ -12,7 +12,8 @@ export PATH := $(VENV)/bin:$(PATH)
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
 
-venv: ## Create or refresh the pinned Python tool environments (.venv, .venv-checkov)
+venv: ## Create or refresh the pinned Python tool environments (.venv, .venv-checkov); apt-get the missing jq, curl, unzip, file
+	@tools/system-deps.sh
 	@tools/venv.sh
 
 test: venv test-rust test-static test-demo ## Run every test (what CI runs)
