@@ -1,0 +1,262 @@
+//! Sends requests on the schedule, whatever the server does: one task per scheduled
+//! request, started at its time, never waiting for an earlier answer. A cap on requests in
+//! flight bounds the sockets; a request over the cap is counted as an `overflow` failure
+//! instead of delaying the ones after it. Each request is bounded by a timeout, so a run
+//! ends at most one timeout after its last scheduled request.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::schedule::Schedule;
+use crate::stats::{Answer, Failure, Outcome};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Config {
+    pub schedule: Schedule,
+    /// The longest a request may take; then it counts as a `timeout` failure.
+    pub timeout: Duration,
+    pub max_in_flight: usize,
+}
+
+/// The default request timeout: API Gateway gives up on an integration at 29 s, but a
+/// probe that waits that long learns nothing more than "timeout".
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The default cap on requests in flight, under the usual 1024 open files per process.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 900;
+
+/// How one request is made. The engine owns the timing; a transport only answers.
+pub trait Transport: Clone + Send + Sync + 'static {
+    fn call(&self, seq: u64) -> impl Future<Output = Result<Answer, Failure>> + Send + 'static;
+}
+
+/// A run in progress. Outcomes arrive in completion order; the channel closes when every
+/// scheduled request has its outcome (or the run was stopped and the requests in flight
+/// have finished).
+pub struct Running {
+    pub outcomes: mpsc::UnboundedReceiver<Outcome>,
+    /// Offsets in every outcome count from here.
+    pub started: Instant,
+    dispatcher: JoinHandle<()>,
+}
+
+impl Running {
+    /// Sends nothing more; requests in flight still report (within their timeout).
+    pub fn stop(&self) {
+        self.dispatcher.abort();
+    }
+
+    /// Records every outcome until the run ends.
+    pub async fn finish(mut self, stats: &mut crate::Stats) {
+        while let Some(o) = self.outcomes.recv().await {
+            stats.record(&o);
+        }
+    }
+
+    /// Time since the start, on the same clock as the outcomes.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
+
+/// Starts sending now. Must be called inside a Tokio runtime.
+pub fn start<T: Transport>(config: Config, transport: T) -> Running {
+    let (tx, outcomes) = mpsc::unbounded_channel();
+    let started = Instant::now();
+    let dispatcher = tokio::spawn(dispatch(config, transport, started, tx));
+    Running {
+        outcomes,
+        started,
+        dispatcher,
+    }
+}
+
+async fn dispatch<T: Transport>(
+    config: Config,
+    transport: T,
+    started: Instant,
+    tx: mpsc::UnboundedSender<Outcome>,
+) {
+    let slots = Arc::new(Semaphore::new(config.max_in_flight));
+    let schedule = config.schedule;
+    for seq in 0..schedule.count() {
+        let scheduled = schedule.offset(seq);
+        tokio::time::sleep_until(started + scheduled).await;
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            let _ = tx.send(Outcome {
+                seq,
+                scheduled,
+                sent: None,
+                latency: Duration::ZERO,
+                result: Err(Failure::Overflow),
+            });
+            continue;
+        };
+        let (tx, transport, timeout) = (tx.clone(), transport.clone(), config.timeout);
+        tokio::spawn(async move {
+            let sent = started.elapsed();
+            let result = match tokio::time::timeout(timeout, transport.call(seq)).await {
+                Ok(r) => r,
+                Err(_) => Err(Failure::Timeout),
+            };
+            // From when it was due: a late send is the client's fault, but it is latency
+            // the caller would have seen all the same.
+            let latency = started.elapsed().saturating_sub(scheduled);
+            drop(slot);
+            let _ = tx.send(Outcome {
+                seq,
+                scheduled,
+                sent: Some(sent),
+                latency,
+                result,
+            });
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::Stats;
+    use std::sync::Mutex;
+
+    /// Answers after whatever `delay(seq, now)` says, on virtual time.
+    #[derive(Clone)]
+    struct Fake<F>(F);
+
+    impl<F> Transport for Fake<F>
+    where
+        F: Fn(u64, Instant) -> Duration + Clone + Send + Sync + 'static,
+    {
+        fn call(&self, seq: u64) -> impl Future<Output = Result<Answer, Failure>> + Send + 'static {
+            let delay = (self.0)(seq, Instant::now());
+            async move {
+                tokio::time::sleep(delay).await;
+                Ok(Answer {
+                    status: 200,
+                    version: Some(if seq.is_multiple_of(10) { "4" } else { "3" }.into()),
+                })
+            }
+        }
+    }
+
+    fn config(rate: f64, secs: u64) -> Config {
+        Config {
+            schedule: Schedule::new(rate, Duration::from_secs(secs)).unwrap(),
+            timeout: DEFAULT_TIMEOUT,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+        }
+    }
+
+    async fn collect(mut run: Running) -> Vec<Outcome> {
+        let mut all = Vec::new();
+        while let Some(o) = run.outcomes.recv().await {
+            all.push(o);
+        }
+        all.sort_by_key(|o| o.seq);
+        all
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn requests_leave_exactly_on_schedule_even_when_answers_are_slow() {
+        // Every answer takes 300 ms: a closed-loop client with one connection would send
+        // 3 a second; the schedule asks for 50.
+        let cfg = config(50.0, 2);
+        let outcomes = collect(start(cfg, Fake(|_, _| Duration::from_millis(300)))).await;
+        assert_eq!(outcomes.len(), 100);
+        for (i, o) in outcomes.iter().enumerate() {
+            assert_eq!(o.seq, i as u64);
+            assert_eq!(o.scheduled, Duration::from_millis(20 * i as u64));
+            assert_eq!(o.sent, Some(o.scheduled), "request {i} left late");
+            assert_eq!(o.latency, Duration::from_millis(300));
+        }
+        let mut stats = Stats::new(50.0);
+        outcomes.iter().for_each(|o| stats.record(o));
+        let r = stats.report();
+        assert_eq!(r.rate, 50.0);
+        assert_eq!(r.versions["4"].requests, 10);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stall_shows_in_the_latency_of_every_request_due_during_it() {
+        // The server answers in 1 ms, but holds every answer between 1.0 s and 1.5 s
+        // until 1.5 s: 50 of 500 requests are due in the stall.
+        let t0 = Instant::now();
+        let stall = move |_, now: Instant| {
+            let at = now - t0;
+            let (from, to) = (Duration::from_millis(1000), Duration::from_millis(1500));
+            if at >= from && at < to {
+                to - at + Duration::from_millis(1)
+            } else {
+                Duration::from_millis(1)
+            }
+        };
+        let outcomes = collect(start(config(100.0, 5), Fake(stall))).await;
+        let mut stats = Stats::new(100.0);
+        outcomes.iter().for_each(|o| stats.record(o));
+        let l = stats.report().latency_ms.unwrap();
+        assert!((501.0..501.6).contains(&l.max), "max {}", l.max);
+        assert!(l.p99 >= 450.0, "p99 {} should show the stall", l.p99);
+        assert!(l.p90 <= 1.0, "p90 {} should not", l.p90);
+        // The request due at 1.25 s waited 250 ms for the server.
+        let o = &outcomes[125];
+        assert_eq!(o.latency, Duration::from_millis(251));
+        assert_eq!(o.sent, Some(Duration::from_millis(1250)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn over_the_in_flight_cap_requests_are_counted_not_delayed() {
+        let mut cfg = config(10.0, 2);
+        cfg.max_in_flight = 2;
+        // Each answer takes 1 s: at 10/s only 2 can be in flight.
+        let outcomes = collect(start(cfg, Fake(|_, _| Duration::from_secs(1)))).await;
+        assert_eq!(outcomes.len(), 20);
+        let overflow = outcomes
+            .iter()
+            .filter(|o| o.result == Err(Failure::Overflow))
+            .count();
+        // Sent: 0.0 0.1 | 1.0 1.1 (slots free again at 1.0 and 1.1 s) -> 4 sent, 16 counted.
+        assert_eq!(overflow, 16);
+        for o in outcomes.iter().filter(|o| o.sent.is_some()) {
+            assert_eq!(o.sent, Some(o.scheduled));
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_with_no_answer_times_out_at_the_timeout() {
+        let mut cfg = config(1.0, 3);
+        cfg.timeout = Duration::from_millis(800);
+        let outcomes = collect(start(cfg, Fake(|_, _| Duration::from_secs(3600)))).await;
+        assert_eq!(outcomes.len(), 3);
+        for o in &outcomes {
+            assert_eq!(o.result, Err(Failure::Timeout));
+            assert_eq!(o.latency, Duration::from_millis(800));
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stopped_run_sends_nothing_more_and_ends() {
+        let seen = Arc::new(Mutex::new(0u64));
+        let counter = seen.clone();
+        let mut run = start(
+            config(10.0, 100),
+            Fake(move |_, _| {
+                *counter.lock().unwrap() += 1;
+                Duration::from_millis(5)
+            }),
+        );
+        let mut got = 0;
+        while let Some(_o) = run.outcomes.recv().await {
+            got += 1;
+            if got == 5 {
+                run.stop();
+            }
+        }
+        assert_eq!(got, 5);
+        assert_eq!(*seen.lock().unwrap(), 5);
+    }
+}

@@ -1,0 +1,218 @@
+//! The HTTP transport: a `GET` of one URL per request over a pooled hyper client (HTTP/1.1,
+//! TLS by rustls), reading each answer to its end and the version it names.
+
+use std::future::Future;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper::Uri;
+use hyper::header::{HeaderName, HeaderValue, USER_AGENT};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::engine::Transport;
+use crate::stats::{Answer, Failure};
+
+/// The header the `app` names its version in (app/src/routes.rs).
+pub const VERSION_HEADER: &str = "x-app-version";
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    #[error("`{url}` is not a URL the probe can send to: {why}")]
+    Invalid { url: String, why: String },
+    #[error("cannot reach {url}: {why}")]
+    Unreachable { url: String, why: String },
+}
+
+/// `base` (a stage's invoke URL, or any base URL) with `path` appended:
+/// `http://127.0.0.1:3000/dev` + `/build-info`.
+pub fn target(base: &str, path: &str) -> Result<Uri, TargetError> {
+    let invalid = |why: &str| TargetError::Invalid {
+        url: base.to_string(),
+        why: why.to_string(),
+    };
+    let path = path.trim();
+    if !path.starts_with('/') {
+        return Err(TargetError::Invalid {
+            url: path.to_string(),
+            why: "the path must start with `/`".into(),
+        });
+    }
+    let base = base.trim();
+    if !(base.starts_with("http://") || base.starts_with("https://")) {
+        return Err(invalid("it must start with http:// or https://"));
+    }
+    let joined = format!("{}{path}", base.trim_end_matches('/'));
+    let uri: Uri = joined
+        .parse()
+        .map_err(|e| invalid(&format!("{e} (give e.g. http://127.0.0.1:3000)")))?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        _ => return Err(invalid("it must start with http:// or https://")),
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(invalid("it names no host"));
+    }
+    Ok(uri)
+}
+
+/// Opens one TCP connection to the target's host and port, so that a wrong URL is said at
+/// once instead of after a whole run of connection errors.
+pub async fn check_reachable(uri: &Uri, timeout: Duration) -> Result<(), TargetError> {
+    let host = uri.host().unwrap_or_default().trim_matches(['[', ']']);
+    let port = uri
+        .port_u16()
+        .unwrap_or(if uri.scheme_str() == Some("https") {
+            443
+        } else {
+            80
+        });
+    let unreachable = |why: String| TargetError::Unreachable {
+        url: uri.to_string(),
+        why,
+    };
+    match tokio::time::timeout(timeout, tokio::net::TcpStream::connect((host, port))).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(unreachable(format!(
+            "{e} (is the server running on {host}:{port}?)"
+        ))),
+        Err(_) => Err(unreachable(format!(
+            "no connection within {}s",
+            timeout.as_secs_f64()
+        ))),
+    }
+}
+
+#[derive(Clone)]
+pub struct Http {
+    client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    uri: Uri,
+    version_header: HeaderName,
+}
+
+impl Http {
+    pub fn new(uri: Uri, max_idle: usize) -> Http {
+        let mut http = HttpConnector::new();
+        // Small requests: Nagle would add up to 40 ms to some of them.
+        http.set_nodelay(true);
+        http.enforce_http(false);
+        let tls = hyper_rustls::HttpsConnectorBuilder::new();
+        // Without the system's roots (a bare container) only http:// works; an https://
+        // target then fails per request with a TLS error, counted as `connect`.
+        let tls = match tls.with_native_roots() {
+            Ok(b) => b,
+            Err(_) => hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(
+                rustls::ClientConfig::builder_with_provider(
+                    rustls::crypto::aws_lc_rs::default_provider().into(),
+                )
+                .with_safe_default_protocol_versions()
+                .expect("the default protocol versions are supported")
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth(),
+            ),
+        };
+        let connector = tls.https_or_http().enable_http1().wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(max_idle)
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(connector);
+        Http {
+            client,
+            uri,
+            version_header: HeaderName::from_static(VERSION_HEADER),
+        }
+    }
+}
+
+impl Transport for Http {
+    fn call(&self, _seq: u64) -> impl Future<Output = Result<Answer, Failure>> + Send + 'static {
+        let (client, uri, header) = (
+            self.client.clone(),
+            self.uri.clone(),
+            self.version_header.clone(),
+        );
+        async move {
+            let request = hyper::Request::get(uri)
+                .header(USER_AGENT, HeaderValue::from_static("promote-probe"))
+                .body(Empty::new())
+                .map_err(|_| Failure::Transport)?;
+            let response = client.request(request).await.map_err(|e| {
+                if e.is_connect() {
+                    Failure::Connect
+                } else {
+                    Failure::Transport
+                }
+            })?;
+            let status = response.status().as_u16();
+            let version = response
+                .headers()
+                .get(&header)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty());
+            // The answer ends with its body; latency includes it, as a caller sees it.
+            response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|_| Failure::Transport)?;
+            Ok(Answer { status, version })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_path_is_appended_to_the_base() {
+        let t = |b: &str, p: &str| target(b, p).map(|u| u.to_string());
+        assert_eq!(
+            t("http://127.0.0.1:3000/dev", "/build-info").unwrap(),
+            "http://127.0.0.1:3000/dev/build-info"
+        );
+        assert_eq!(
+            t("https://abc.execute-api.eu-west-2.amazonaws.com/live/", "/").unwrap(),
+            "https://abc.execute-api.eu-west-2.amazonaws.com/live/"
+        );
+        assert_eq!(t("http://h:1", "/").unwrap(), "http://h:1/");
+    }
+
+    #[test]
+    fn bad_targets_say_what_is_wrong() {
+        let e = |b: &str, p: &str| target(b, p).unwrap_err().to_string();
+        assert!(
+            e("localhost:3000", "/").contains("http:// or https://"),
+            "{}",
+            e("localhost:3000", "/")
+        );
+        assert!(e("ftp://h/", "/").contains("http:// or https://"));
+        assert!(e("http://", "/").contains("not a URL"));
+        assert!(e("http://h", "x").contains("must start with `/`"));
+        assert!(e("not a url", "/").contains("not a URL"));
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_target_is_said_before_the_run() {
+        // A port just released: nothing listens there.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let uri = target(&format!("http://127.0.0.1:{port}"), "/").unwrap();
+        let e = check_reachable(&uri, Duration::from_secs(2))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with(&format!("cannot reach http://127.0.0.1:{port}/")),
+            "{e}"
+        );
+        assert!(e.contains("is the server running"), "{e}");
+    }
+}
