@@ -154,8 +154,40 @@ struct ApiInfo {
     id: String,
 }
 
+/// An SDK error as one readable line: the chain of causes, without the SDK's debug
+/// structures (`DispatchFailure(DispatchFailure { source: ConnectorError { ... } })`), which
+/// stay in the `-vv` log.
 fn sdk_err<E: std::error::Error + 'static>(e: E) -> anyhow::Error {
-    anyhow!("{}", DisplayErrorContext(&e))
+    tracing::debug!(error = %DisplayErrorContext(&e), "AWS call failed");
+    anyhow!("{}", concise(&e))
+}
+
+pub(crate) fn concise(e: &(dyn std::error::Error + 'static)) -> String {
+    // The SDK's outer layers say only which layer failed; the causes say why.
+    const LAYERS: [&str; 5] = [
+        "service error",
+        "dispatch failure",
+        "io error",
+        "unhandled error",
+        "other",
+    ];
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        let text = err.to_string();
+        let readable = !text.is_empty()
+            && !LAYERS.contains(&text.as_str())
+            && !text.contains(" { ")
+            && text.len() <= 300;
+        if readable && !parts.iter().any(|p| p.contains(text.as_str())) {
+            parts.push(text);
+        }
+        cur = err.source();
+    }
+    if parts.is_empty() {
+        return e.to_string();
+    }
+    parts.join(": ")
 }
 
 impl Aws {
@@ -165,8 +197,18 @@ impl Aws {
         // Region from the standard AWS environment first, then project.json.
         let region = aws_config::meta::region::RegionProviderChain::default_provider()
             .or_else(aws_config::Region::new(project.region.clone()));
+        // The SDK's own retries, explicit rather than left to defaults that move between
+        // releases: standard mode (throttling, 5xx, timeouts and connection errors), 3
+        // attempts per call with exponential backoff and jitter from 100 ms, at most 2 s.
+        // On top of this, an alias write has promote's own re-read-and-retry loop with a
+        // deadline per phase (run.rs), which also recognises its own earlier write.
+        let retry = aws_config::retry::RetryConfig::standard()
+            .with_max_attempts(3)
+            .with_initial_backoff(Duration::from_millis(100))
+            .with_max_backoff(Duration::from_secs(2));
         let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(region)
+            .retry_config(retry)
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(3))
@@ -212,32 +254,23 @@ impl Aws {
     }
 
     async fn find_api(&self) -> Result<ApiInfo> {
-        let mut ids = Vec::new();
-        let mut position: Option<String> = None;
-        loop {
-            let out = self
-                .apigateway
-                .get_rest_apis()
-                .limit(500)
-                .set_position(position.clone())
-                .send()
-                .await
-                .map_err(sdk_err)
-                .context("listing REST APIs")?;
-            for api in out.items() {
-                if api.name() == Some(self.rest_api_name.as_str())
-                    && let Some(id) = api.id()
-                {
-                    ids.push(id.to_string());
-                }
-            }
-            match out.position() {
-                Some(p) if !p.is_empty() && Some(p) != position.as_deref() => {
-                    position = Some(p.to_string())
-                }
-                _ => break,
-            }
-        }
+        // The SDK's paginators stop on an empty or repeated token, as moto sometimes sends.
+        let apis = self
+            .apigateway
+            .get_rest_apis()
+            .limit(500)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(sdk_err)
+            .context("listing REST APIs")?;
+        let ids: Vec<String> = apis
+            .iter()
+            .filter(|api| api.name() == Some(self.rest_api_name.as_str()))
+            .filter_map(|api| api.id().map(str::to_string))
+            .collect();
         let id = match ids.as_slice() {
             [id] => id.clone(),
             [] => bail!(
@@ -259,13 +292,16 @@ impl Aws {
     /// Every Lambda integration of the API must reach the function through
     /// `${stageVariables.<var>}`; otherwise moving the alias would not move the stage.
     async fn check_integrations(&self, api_id: &str) -> Result<()> {
-        let out = self
+        let resources = self
             .apigateway
             .get_resources()
             .rest_api_id(api_id)
             .limit(500)
             .embed("methods")
+            .into_paginator()
+            .items()
             .send()
+            .try_collect()
             .await
             .map_err(sdk_err)
             .with_context(|| {
@@ -279,7 +315,7 @@ impl Aws {
             self.function_name, self.stage_variable
         );
         let mut checked = 0;
-        for res in out.items() {
+        for res in &resources {
             let Some(methods) = res.resource_methods() else {
                 continue;
             };
@@ -483,37 +519,30 @@ pub fn is_transient<E: ProvideErrorMetadata>(
 impl Versions for Aws {
     async fn list_versions(&self) -> Result<Vec<VersionInfo>> {
         tracing::debug!(function = %self.function_name, "ListVersionsByFunction");
-        let mut out_versions = Vec::new();
-        let mut marker: Option<String> = None;
-        loop {
-            let out = self
-                .lambda
-                .list_versions_by_function()
-                .function_name(&self.function_name)
-                .max_items(10_000)
-                .set_marker(marker.clone())
-                .send()
-                .await
-                .map_err(sdk_err)
-                .with_context(|| {
-                    format!("listing the versions of function {}", self.function_name)
-                })?;
-            for v in out.versions() {
-                if let Some(version) = v.version().and_then(|s| Version::parse(s).ok()) {
-                    out_versions.push(VersionInfo {
-                        version,
-                        description: v.description().unwrap_or_default().to_string(),
-                        code_sha256: v.code_sha256().unwrap_or_default().to_string(),
-                    });
-                }
-            }
-            match out.next_marker() {
-                Some(m) if !m.is_empty() && Some(m) != marker.as_deref() => {
-                    marker = Some(m.to_string())
-                }
-                _ => break,
-            }
-        }
+        let versions = self
+            .lambda
+            .list_versions_by_function()
+            .function_name(&self.function_name)
+            .max_items(10_000)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(sdk_err)
+            .with_context(|| format!("listing the versions of function {}", self.function_name))?;
+        // `$LATEST` is not a published version: it does not parse and is left out.
+        let mut out_versions: Vec<VersionInfo> = versions
+            .iter()
+            .filter_map(|v| {
+                let version = v.version().and_then(|s| Version::parse(s).ok())?;
+                Some(VersionInfo {
+                    version,
+                    description: v.description().unwrap_or_default().to_string(),
+                    code_sha256: v.code_sha256().unwrap_or_default().to_string(),
+                })
+            })
+            .collect();
         out_versions.sort_by_key(|v| v.version);
         Ok(out_versions)
     }
@@ -637,17 +666,18 @@ impl Alarms for Aws {
         let mut readings = Vec::with_capacity(names.len());
         // DescribeAlarms takes at most 100 names per call.
         for chunk in names.chunks(100) {
-            let mut token: Option<String> = None;
-            loop {
-                let out = self
-                    .cloudwatch
-                    .describe_alarms()
-                    .set_alarm_names(Some(chunk.to_vec()))
-                    .set_next_token(token.clone())
-                    .send()
-                    .await
-                    .map_err(sdk_err)
-                    .context("reading CloudWatch alarm states")?;
+            // No `items()` here: a page holds metric and composite alarms, two lists.
+            let pages = self
+                .cloudwatch
+                .describe_alarms()
+                .set_alarm_names(Some(chunk.to_vec()))
+                .into_paginator()
+                .send()
+                .try_collect()
+                .await
+                .map_err(sdk_err)
+                .context("reading CloudWatch alarm states")?;
+            for out in &pages {
                 for a in out.metric_alarms() {
                     use aws_sdk_cloudwatch::types::StateValue as S;
                     let value = match a.state_value() {
@@ -660,12 +690,6 @@ impl Alarms for Aws {
                         value,
                         reason: a.state_reason().unwrap_or_default().to_string(),
                     });
-                }
-                match out.next_token() {
-                    Some(t) if !t.is_empty() && Some(t) != token.as_deref() => {
-                        token = Some(t.to_string())
-                    }
-                    _ => break,
                 }
             }
         }

@@ -26,8 +26,33 @@ fn init_tracing(verbose: u8) {
         .init();
 }
 
+/// Whether the raw command line asks for JSON, for the usage errors clap reports before
+/// anything is parsed: a pipeline reading the event stream gets an `error` event then too.
+fn wants_json(args: &[String]) -> bool {
+    args.windows(2)
+        .any(|w| w[0] == "--output" && w[1] == "json")
+        || args.iter().any(|a| a == "--output=json")
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = e.exit_code();
+            let args: Vec<String> = std::env::args().collect();
+            if code != 0 && wants_json(&args) {
+                let message = e.kind().to_string();
+                let detail = e.render().to_string();
+                println!(
+                    "{}",
+                    promote::ui::stamp(serde_json::json!({
+                        "event": "error", "exit_code": code, "message": message, "detail": detail.trim(),
+                    }))
+                );
+            }
+            e.exit();
+        }
+    };
     init_tracing(cli.verbose);
     let ui = Ui::new(cli.output);
     let rt = match tokio::runtime::Builder::new_multi_thread()

@@ -72,7 +72,7 @@ fn result_json(
     dry_run: bool,
 ) -> serde_json::Value {
     let mut v = json!({
-        "version": version, "created": created, "name": stamp.name,
+        "event": "published", "version": version, "created": created, "name": stamp.name,
         "semver": stamp.semver.to_string(), "git_sha": stamp.git_sha,
     });
     if dry_run {
@@ -275,7 +275,7 @@ mod tests {
             serde_json::from_str(w.stdout().lines().last().unwrap()).unwrap();
         assert_eq!(
             last,
-            json!({"version": "4", "created": true, "name": "app", "semver": "0.2.0", "git_sha": SHA})
+            json!({"event": "published", "v": 1, "version": "4", "created": true, "name": "app", "semver": "0.2.0", "git_sha": SHA})
         );
     }
 

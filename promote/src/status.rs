@@ -5,6 +5,7 @@ use std::time::Duration;
 use anyhow::Result;
 use futures_util::future::try_join_all;
 use rollout::plan::{AlarmReading, AlarmValue};
+use rollout::note::Note;
 use rollout::{AliasView, BuildStamp, Environments, Strategy, Version};
 use serde_json::{Value, json};
 
@@ -22,6 +23,8 @@ pub struct StageStatus {
     pub candidate_stamp: Option<BuildStamp>,
     /// Where the split sits in a canary stage's step plan: (step, of).
     pub step: Option<(usize, usize)>,
+    /// What promote recorded on the alias (previous version, last rollback and why).
+    pub note: Note,
 }
 
 /// Reads every stage (or one) with as few calls as possible, concurrently: one version
@@ -84,6 +87,7 @@ pub async fn read<C: Cloud>(
                 }
                 _ => None,
             },
+            note: Note::parse(&a.description),
         })
         .collect())
 }
@@ -105,9 +109,17 @@ pub fn to_json(s: &StageStatus) -> Value {
         merge(&mut c, stamp_json(&s.candidate_stamp));
         c
     });
+    let rolled_back = s
+        .note
+        .rolled_back
+        .as_ref()
+        .map(|r| json!({"version": r.version.to_string(), "why": r.why}));
     json!({
+        "event": "stage_status",
         "stage": s.stage,
         "alias": s.alias,
+        "previous": s.note.previous.map(|p| p.to_string()),
+        "rolled_back": rolled_back,
         "stable": stable,
         "candidate": candidate,
         "alarms": s.alarms.iter().map(|r| json!({"name": r.name, "state": r.value.to_string(), "reason": r.reason})).collect::<Vec<_>>(),
@@ -147,6 +159,7 @@ fn alarms_cell(alarms: &[AlarmReading]) -> String {
 pub fn table(rows: &[StageStatus]) -> String {
     let header = ["STAGE", "STABLE", "CANDIDATE", "ALARMS", "URL"].map(String::from);
     let mut cells: Vec<[String; 5]> = vec![header];
+    let mut notes = Vec::new();
     for s in rows {
         let candidate = match s.view.split {
             Some(sp) => {
@@ -162,6 +175,14 @@ pub fn table(rows: &[StageStatus]) -> String {
             }
             None => "-".into(),
         };
+        if let Some(r) = &s.note.rolled_back {
+            notes.push(format!(
+                "{}: version {} was rolled back ({}); rolling it out again takes --retry",
+                s.stage,
+                r.version,
+                if r.why.is_empty() { "no reason recorded" } else { &r.why },
+            ));
+        }
         cells.push([
             s.stage.clone(),
             describe(s.view.version, &s.stable_stamp),
@@ -187,6 +208,10 @@ pub fn table(rows: &[StageStatus]) -> String {
             .map(|(c, w)| format!("{c:<w$}"))
             .collect();
         out += line.join("  ").trim_end();
+        out += "\n";
+    }
+    for n in notes {
+        out += &n;
         out += "\n";
     }
     out.trim_end().to_string()
@@ -218,7 +243,7 @@ pub async fn status<C: Cloud>(ctx: &Ctx<'_, C>, only: Option<&str>) -> Result<()
             ctx.ui.event(to_json(r));
         }
         for (stage, error) in &errors {
-            ctx.ui.event(json!({"stage": stage, "error": error}));
+            ctx.ui.event(json!({"event": "stage_error", "stage": stage, "error": error}));
         }
     } else {
         ctx.ui.result(table(&rows), Value::Null);

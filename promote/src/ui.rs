@@ -35,6 +35,27 @@ struct ProgressState {
 
 const PLAIN_EVERY: Duration = Duration::from_secs(30);
 
+/// The version of the `--output json` event schema. Raise it when a field changes meaning
+/// or goes away; adding fields or events does not.
+pub const EVENT_SCHEMA_VERSION: u64 = 1;
+
+/// The event with its schema version; an event without an `"event"` field is a bug, said
+/// loudly in tests and named `unknown` otherwise.
+pub fn stamp(value: Value) -> Value {
+    let mut obj = match value {
+        Value::Object(m) => m,
+        other => {
+            let mut m = serde_json::Map::new();
+            m.insert("value".into(), other);
+            m
+        }
+    };
+    debug_assert!(obj.contains_key("event"), "event without a name: {obj:?}");
+    obj.entry("event").or_insert_with(|| "unknown".into());
+    obj.insert("v".into(), EVENT_SCHEMA_VERSION.into());
+    Value::Object(obj)
+}
+
 impl Ui {
     pub fn new(format: Format) -> Ui {
         Ui {
@@ -107,9 +128,11 @@ impl Ui {
     }
 
     /// A machine event: one JSON line on stdout with `--output json`, nothing otherwise.
+    /// Every line carries the schema version (`"v"`) beside its `"event"` (CONTRACTS.md,
+    /// "JSON event stream").
     pub fn event(&self, value: Value) {
         if self.json() {
-            self.out(&format!("{value}\n"));
+            self.out(&format!("{}\n", stamp(value)));
         }
     }
 

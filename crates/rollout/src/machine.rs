@@ -431,6 +431,12 @@ fn rollout_goal(
         });
     }
     if !pending {
+        if !allow_downgrade && candidate != stable && !obs.versions().contains(&stable) {
+            return Err(PlanError::StableNotPublished {
+                stage: name.into(),
+                version: stable,
+            });
+        }
         let (cd, sd) = (obs.description_of(candidate), obs.description_of(stable));
         let (cs, ss) = (BuildStamp::parse(cd), BuildStamp::parse(sd));
         if plan::semver_guard(

@@ -27,11 +27,12 @@ fn stage(strategy: Strategy) -> Stage {
     Stage {
         name: "live".into(),
         upstream: Some("test".into()),
-        strategy,
+        strategy: strategy.clone(),
         poll_interval: secs(5),
         insufficient_data_is_failure: false,
         approval_required: false,
         alarms: vec![],
+        analysis: crate::config::Analysis::default_for(&strategy),
         path: PathBuf::from("environments/live.json"),
     }
 }
@@ -679,4 +680,33 @@ fn every_intent_from_every_state_is_forward_only_or_a_rollback() {
         }
     }
     assert_eq!(table.len(), states.len() * intents.len());
+}
+
+#[test]
+fn a_deleted_stable_version_is_named_as_such_not_as_an_unknown_semver() {
+    let mut o = obs(at(1), Note::default(), at(2));
+    o.published.retain(|p| p.version != v(1));
+    let err = resolve(&canary_stage(), &canary(), &o, Overrides::default()).unwrap_err();
+    assert!(
+        matches!(err, PlanError::StableNotPublished { ref version, .. } if *version == v(1)),
+        "{err}"
+    );
+    assert_eq!(err.refusal(), Refusal::Guard);
+    assert!(err.to_string().contains("no longer a published version"));
+    // All at once, the operator can still move on purpose; a split cannot exist without
+    // its stable version, as Lambda says too.
+    let deploy = Intent::Deploy {
+        version: None,
+        allow_downgrade: true,
+        retry: false,
+    };
+    assert!(resolve(&aao_stage(), &deploy, &o, Overrides::default()).is_ok());
+    let downgrade = Intent::Canary {
+        version: None,
+        weight: None,
+        allow_downgrade: true,
+        retry: false,
+    };
+    let err = resolve(&canary_stage(), &downgrade, &o, Overrides::default()).unwrap_err();
+    assert!(matches!(err, PlanError::Routing(_)), "{err}");
 }

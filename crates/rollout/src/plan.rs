@@ -88,6 +88,10 @@ pub enum PlanError {
         version: Version,
         description: String,
     },
+    #[error(
+        "version {version}, which stage {stage} serves, is no longer a published version of the function (deleted?), so a candidate can neither be compared with it nor split against it; check `promote status --stage {stage}`. On an all-at-once stage, `promote deploy --allow-downgrade` moves it anyway"
+    )]
+    StableNotPublished { stage: String, version: Version },
     #[error("{0}")]
     Routing(#[from] RoutingError),
     #[error(
@@ -153,7 +157,8 @@ impl PlanError {
             | PlanError::EvidenceFailing { .. }
             | PlanError::OtherCanaryInFlight { .. }
             | PlanError::Downgrade { .. }
-            | PlanError::UnknownSemver { .. } => Refusal::Guard,
+            | PlanError::UnknownSemver { .. }
+            | PlanError::StableNotPublished { .. } => Refusal::Guard,
             PlanError::NoUpstream { .. }
             | PlanError::Routing(_)
             | PlanError::NoCanary { .. }
