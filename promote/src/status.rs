@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use anyhow::Result;
 use futures_util::future::try_join_all;
-use rollout::plan::{AlarmReading, AlarmValue};
 use rollout::note::Note;
+use rollout::plan::{AlarmReading, AlarmValue};
 use rollout::{AliasView, BuildStamp, Environments, Strategy, Version};
 use serde_json::{Value, json};
 
@@ -180,7 +180,11 @@ pub fn table(rows: &[StageStatus]) -> String {
                 "{}: version {} was rolled back ({}); rolling it out again takes --retry",
                 s.stage,
                 r.version,
-                if r.why.is_empty() { "no reason recorded" } else { &r.why },
+                if r.why.is_empty() {
+                    "no reason recorded"
+                } else {
+                    &r.why
+                },
             ));
         }
         cells.push([
@@ -243,7 +247,8 @@ pub async fn status<C: Cloud>(ctx: &Ctx<'_, C>, only: Option<&str>) -> Result<()
             ctx.ui.event(to_json(r));
         }
         for (stage, error) in &errors {
-            ctx.ui.event(json!({"event": "stage_error", "stage": stage, "error": error}));
+            ctx.ui
+                .event(json!({"event": "stage_error", "stage": stage, "error": error}));
         }
     } else {
         ctx.ui.result(table(&rows), Value::Null);
