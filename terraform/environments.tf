@@ -13,6 +13,16 @@ locals {
   # Stages that nothing promotes into: the pipeline publishes new versions there.
   root_stages = [for name, stage in local.stages : name if stage.upstream == null]
 
+  # The evidence promote's bakes consult (analysis.sources; README, "Canary analysis"), with
+  # the same default as promote's loader. Terraform reads nothing else of the analysis block:
+  # Lambda publishes the per-version metrics on its own, so only the deploy role needs a grant.
+  analysis_sources = {
+    for name, stage in local.stages : name => try(
+      stage.analysis.sources,
+      stage.strategy.type == "canary" ? ["alarms", "metrics"] : ["alarms"],
+    )
+  }
+
   # Alarm names are unique per account and region, so they key the alarms across stages.
   alarms = merge([
     for stage_name, stage in local.stages : {

@@ -92,6 +92,17 @@ data "aws_iam_policy_document" "github_deploy" {
     actions   = ["cloudwatch:DescribeAlarms"]
     resources = [for alarm in aws_cloudwatch_metric_alarm.stage : alarm.arn]
   }
+
+  # promote's metrics judge reads Lambda's per-version metrics of this stage's alias.
+  # GetMetricData has no resource-level permissions: "*" is the only resource it accepts.
+  dynamic "statement" {
+    for_each = contains(local.analysis_sources[each.key], "metrics") ? [1] : []
+    content {
+      sid       = "ReadVersionMetrics"
+      actions   = ["cloudwatch:GetMetricData"]
+      resources = ["*"] #checkov:skip=CKV_AWS_356:GetMetricData supports no resource-level permissions
+    }
+  }
 }
 
 resource "aws_iam_role_policy" "github_deploy" {

@@ -12,6 +12,7 @@ Rules beyond the schema:
 - exactly one stage has "upstream": null, every other upstream names an existing stage, and the
   stages form one linear chain (no fork, no cycle);
 - canary weights strictly increase and the last one is 100;
+- an `analysis` block that judges relatively (`judge_relative`) uses the "metrics" source;
 - alarm names are unique across all stages (CloudWatch names are unique per account and region);
 - every bake (other than 0, no bake) lasts at least the stage's longest alarm window
   (period_seconds x evaluation_periods): a shorter one passes before the alarm could fire.
@@ -139,6 +140,7 @@ def check(environments_dir: str | Path = DEFAULT_DIR) -> Report:
     report.errors += chain_errors
     for name, stage in stages.items():
         report.errors += _strategy_errors(d / f"{name}.json", stage["strategy"])
+        report.errors += analysis_errors(d / f"{name}.json", stage)
         report.errors += bake_errors(d / f"{name}.json", stage)
     report.errors += _alarm_name_errors(d, stages)
     for what, name, limit in derived_names(project, stages):
@@ -240,6 +242,25 @@ def _alarm_name_errors(d: Path, stages: dict[str, dict]) -> list[str]:
                 )
             seen[alarm["name"]] = name
     return errors
+
+
+def analysis_sources(stage: dict) -> list[str]:
+    """The evidence sources a stage's bakes consult: its `analysis.sources`, or the default by
+    strategy (a canary judges per-version metrics beside its alarms; all at once, alarms only).
+    The same rule as promote's loader (crates/rollout/src/config.rs, Analysis::default_for)."""
+    default = ["alarms", "metrics"] if stage["strategy"]["type"] == "canary" else ["alarms"]
+    return stage.get("analysis", {}).get("sources", default)
+
+
+def analysis_errors(path: Path, stage: dict) -> list[str]:
+    """Rules of the `analysis` block beyond the schema (the same as promote's loader)."""
+    analysis = stage.get("analysis", {})
+    if analysis.get("judge_relative") and "metrics" not in analysis_sources(stage):
+        return [
+            f"{path}: analysis/judge_relative: judging relatively needs the \"metrics\" source (an alarm already "
+            "firing is then left to the per-version judge); add it to analysis/sources"
+        ]
+    return []
 
 
 def main(argv: list[str]) -> int:

@@ -33,6 +33,11 @@ pub struct FakeState {
     pub alarm_script: VecDeque<Vec<(String, AlarmValue)>>,
     /// Every UpdateAlias that reached "AWS": alias, write, RevisionId sent.
     pub updates: Vec<(String, AliasWrite, String)>,
+    /// The UpdateAlias calls that were applied, in order.
+    pub applied: Vec<(String, AliasWrite)>,
+    /// Every call yields to the runtime once before acting, so that two runs sharing this
+    /// stand-in on one runtime interleave call by call, as two processes would.
+    pub interleave: bool,
     pub get_alias_calls: usize,
     pub alarm_reads: usize,
     /// Runs after the n-th GetAlias (1-based) returns: another writer acting.
@@ -153,6 +158,17 @@ impl Fake {
     pub fn updates(&self) -> Vec<(String, AliasWrite, String)> {
         self.state.borrow().updates.clone()
     }
+
+    pub fn applied(&self) -> Vec<(String, AliasWrite)> {
+        self.state.borrow().applied.clone()
+    }
+
+    async fn turn(&self) {
+        let interleave = self.state.borrow().interleave;
+        if interleave {
+            tokio::task::yield_now().await;
+        }
+    }
 }
 
 fn run_hook(state: &Rc<RefCell<FakeState>>, pick: impl Fn(&mut FakeState) -> Option<Hook>) {
@@ -164,6 +180,7 @@ fn run_hook(state: &Rc<RefCell<FakeState>>, pick: impl Fn(&mut FakeState) -> Opt
 
 impl AliasStore for Fake {
     async fn get_alias(&self, alias: &str) -> Result<AliasRecord> {
+        self.turn().await;
         let (rec, n) = {
             let mut st = self.state.borrow_mut();
             st.get_alias_calls += 1;
@@ -184,6 +201,7 @@ impl AliasStore for Fake {
         write: &AliasWrite,
         revision_id: &str,
     ) -> Result<AliasRecord, WriteError> {
+        self.turn().await;
         let mut st = self.state.borrow_mut();
         st.updates
             .push((alias.to_string(), write.clone(), revision_id.to_string()));
@@ -216,6 +234,7 @@ impl AliasStore for Fake {
         }
         rec.revision_id = rev;
         let rec = rec.clone();
+        st.applied.push((alias.to_string(), write.clone()));
         if std::mem::take(&mut st.drop_next_update_response) {
             return Err(WriteError::Transient(anyhow!(
                 "dispatch failure: connection closed before the response"
@@ -227,6 +246,7 @@ impl AliasStore for Fake {
 
 impl Versions for Fake {
     async fn list_versions(&self) -> Result<Vec<VersionInfo>> {
+        self.turn().await;
         Ok(self.state.borrow().versions.clone())
     }
 
@@ -272,6 +292,7 @@ impl Versions for Fake {
 
 impl Stages for Fake {
     async fn resolve(&self, stage: &str) -> Result<StageTarget> {
+        self.turn().await;
         Ok(StageTarget {
             stage: stage.to_string(),
             alias: stage.to_string(),
@@ -282,6 +303,7 @@ impl Stages for Fake {
 
 impl Alarms for Fake {
     async fn read(&self, names: &[String]) -> Result<Vec<AlarmReading>> {
+        self.turn().await;
         let (out, n) = {
             let mut st = self.state.borrow_mut();
             st.alarm_reads += 1;

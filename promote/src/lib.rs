@@ -16,6 +16,8 @@ pub mod exit;
 pub mod fake;
 pub mod interrupt;
 pub mod publish;
+#[cfg(test)]
+mod race_tests;
 pub mod run;
 pub mod status;
 #[cfg(test)]

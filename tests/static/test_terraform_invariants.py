@@ -267,6 +267,7 @@ PROMOTE_ACTIONS = {
     "lambda:PublishVersion",
     "apigateway:GET",
     "cloudwatch:DescribeAlarms",
+    "cloudwatch:GetMetricData",
 }
 
 
@@ -278,9 +279,16 @@ def test_deploy_policy_grants_exactly_what_promote_calls_on_this_stack(tf):
     by_sid = {st["sid"]: st for st in statements}
     # Writes are narrow: this stage's alias, and publishing only from the first stage.
     assert by_sid["MoveOwnAlias"]["resources"] == ["${aws_lambda_alias.stage[each.key].arn}"]
-    (publish,) = doc["dynamic"]
+    publish, metrics = doc["dynamic"]
     assert publish["statement"]["for_each"] == "${contains(local.root_stages, each.key) ? [1] : []}"
+    # The metrics judge's read is granted only where the stage's analysis uses it, and on "*":
+    # GetMetricData has no resource-level permissions, so it is the one exception below.
+    assert metrics["statement"]["for_each"] == '${contains(local.analysis_sources[each.key], "metrics") ? [1] : []}'
+    read_metrics = block(metrics["statement"], "content")
+    assert read_metrics["actions"] == ["cloudwatch:GetMetricData"] and read_metrics["resources"] == ["*"]
     for st in statements:
+        if st is read_metrics:
+            continue
         resources = st["resources"]
         assert resources != ["*"] and "\"*\"" not in str(resources), f"{st['sid']} grants on every resource"
         assert any(r in str(resources) for r in (

@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use thiserror::Error;
 
+use crate::judge::{Criteria, LatencyStatistic};
 use crate::weight::Weight;
 
 #[derive(Debug, Error)]
@@ -93,6 +94,8 @@ pub struct Stage {
     pub insufficient_data_is_failure: bool,
     pub approval_required: bool,
     pub alarms: Vec<Alarm>,
+    /// How a bake judges the candidate (the `analysis` block, or its defaults).
+    pub analysis: Analysis,
     /// Where it was read from, for messages.
     pub path: PathBuf,
 }
@@ -297,6 +300,8 @@ struct RawStage {
     insufficient_data_is_failure: bool,
     #[serde(default)]
     approval_required: bool,
+    #[serde(default)]
+    analysis: Option<RawAnalysis>,
     #[serde(default)]
     test_fixture_short_bakes: bool,
     alarms: Vec<RawAlarm>,
@@ -566,6 +571,7 @@ fn parse_stage(name: &str, path: &Path, text: &str) -> Result<Stage, ConfigError
             ),
         ));
     }
+    let analysis = parse_analysis(path, raw.analysis, &strategy)?;
     Ok(Stage {
         name: name.to_string(),
         upstream: raw.upstream,
@@ -573,6 +579,7 @@ fn parse_stage(name: &str, path: &Path, text: &str) -> Result<Stage, ConfigError
         poll_interval: Duration::from_secs(raw.poll_interval_seconds),
         insufficient_data_is_failure: raw.insufficient_data_is_failure,
         approval_required: raw.approval_required,
+        analysis,
         alarms,
         path: path.to_path_buf(),
     })
@@ -651,6 +658,222 @@ fn unique_alarm_names(stages: &[Stage]) -> Result<(), ConfigError> {
     }
     Ok(())
 }
+
+// ---- The `analysis` block: how a bake judges the candidate (README, "Canary analysis"). ----
+
+/// An evidence source a stage's bakes consult.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    /// The stage's CloudWatch alarms (whole alias).
+    Alarms,
+    /// Lambda's per-version metrics, candidate against stable (`rollout::judge`).
+    Metrics,
+}
+
+impl SourceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Alarms => "alarms",
+            SourceKind::Metrics => "metrics",
+        }
+    }
+}
+
+/// What a bake does when it ends (after its extension) without enough evidence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnNoEvidence {
+    /// Leave the split as it is and exit with its own code (6), saying how to go on.
+    Hold,
+    /// Take the traffic back, as on a fail (exit 4).
+    Rollback,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Analysis {
+    pub sources: Vec<SourceKind>,
+    /// The metric period: 60 s in AWS, where Lambda publishes per minute.
+    pub period_seconds: u32,
+    pub criteria: Criteria,
+    /// How long a bake that ends without enough evidence keeps watching.
+    pub max_extension: Duration,
+    pub on_no_evidence: OnNoEvidence,
+    /// An alarm already firing before the first write does not refuse the rollout; the
+    /// metrics judge decides (so that a fix for a bad stable version can ship).
+    pub judge_relative: bool,
+}
+
+/// Documented defaults (README, "Canary analysis"; the same in the schema). A canary stage
+/// watches its alarms and judges per-version metrics; an all-at-once stage has no stable
+/// version serving beside the candidate, so it keeps to its alarms.
+pub const DEFAULT_PERIOD_SECONDS: u32 = 60;
+pub const DEFAULT_MAX_EXTENSION_SECONDS: u64 = 300;
+/// 1, 5, 10 and 30 s are CloudWatch's high-resolution periods; 60 s and its multiples the
+/// standard ones (Lambda's own metrics are per minute).
+pub const ANALYSIS_PERIODS: [u32; 11] = [1, 5, 10, 30, 60, 120, 300, 600, 900, 1800, 3600];
+
+impl Analysis {
+    pub fn default_for(strategy: &Strategy) -> Analysis {
+        let sources = match strategy {
+            Strategy::Canary { .. } => vec![SourceKind::Alarms, SourceKind::Metrics],
+            Strategy::AllAtOnce { .. } => vec![SourceKind::Alarms],
+        };
+        Analysis {
+            sources,
+            period_seconds: DEFAULT_PERIOD_SECONDS,
+            criteria: Criteria::default(),
+            max_extension: Duration::from_secs(DEFAULT_MAX_EXTENSION_SECONDS),
+            on_no_evidence: OnNoEvidence::Hold,
+            judge_relative: false,
+        }
+    }
+
+    pub fn uses(&self, source: SourceKind) -> bool {
+        self.sources.contains(&source)
+    }
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum RawLatencyStatistic {
+    P99,
+    Mean,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAnalysis {
+    sources: Option<Vec<SourceKind>>,
+    period_seconds: Option<u32>,
+    min_requests: Option<u64>,
+    confidence: Option<f64>,
+    max_error_rate: Option<f64>,
+    latency_tolerance: Option<f64>,
+    latency_statistic: Option<RawLatencyStatistic>,
+    max_extension_seconds: Option<u64>,
+    on_no_evidence: Option<OnNoEvidence>,
+    judge_relative: Option<bool>,
+}
+
+fn parse_analysis(
+    path: &Path,
+    raw: Option<RawAnalysis>,
+    strategy: &Strategy,
+) -> Result<Analysis, ConfigError> {
+    let mut a = Analysis::default_for(strategy);
+    let Some(raw) = raw else {
+        return Ok(a);
+    };
+    let at = |f: &str| format!("analysis.{f}");
+    if let Some(sources) = raw.sources {
+        if sources.is_empty() {
+            return Err(field(
+                path,
+                at("sources"),
+                "must list at least one source: \"alarms\", \"metrics\"",
+            ));
+        }
+        for (i, s) in sources.iter().enumerate() {
+            if sources[..i].contains(s) {
+                return Err(field(
+                    path,
+                    format!("analysis.sources[{i}]"),
+                    format!("`{}` is listed twice", s.as_str()),
+                ));
+            }
+        }
+        a.sources = sources;
+    }
+    if let Some(p) = raw.period_seconds {
+        if !ANALYSIS_PERIODS.contains(&p) {
+            return Err(field(
+                path,
+                at("period_seconds"),
+                format!(
+                    "{p} is not one of {ANALYSIS_PERIODS:?} (60 in AWS, where Lambda's metrics are per minute)"
+                ),
+            ));
+        }
+        a.period_seconds = p;
+    }
+    if let Some(n) = raw.min_requests {
+        if n < 1 {
+            return Err(field(path, at("min_requests"), "must be at least 1"));
+        }
+        a.criteria.min_requests = n;
+    }
+    if let Some(c) = raw.confidence {
+        if !(0.5..1.0).contains(&c) {
+            return Err(field(
+                path,
+                at("confidence"),
+                format!(
+                    "{c} is outside 0.5 <= confidence < 1 (0.99 fails an identical candidate at most 1% of the time)"
+                ),
+            ));
+        }
+        a.criteria.confidence = c;
+    }
+    if let Some(r) = raw.max_error_rate {
+        if !(r > 0.0 && r <= 1.0) {
+            return Err(field(
+                path,
+                at("max_error_rate"),
+                format!(
+                    "{r} is outside 0 < max_error_rate <= 1 (a fraction: 0.05 is 5%; 1 turns the ceiling off)"
+                ),
+            ));
+        }
+        a.criteria.max_error_rate = r;
+    }
+    if let Some(t) = raw.latency_tolerance {
+        if !(t.is_finite() && t >= 0.0) {
+            return Err(field(
+                path,
+                at("latency_tolerance"),
+                format!(
+                    "{t} must be a fraction of at least 0 (0.5 lets the candidate be 50% slower)"
+                ),
+            ));
+        }
+        a.criteria.latency_tolerance = t;
+    }
+    if let Some(s) = raw.latency_statistic {
+        a.criteria.latency_statistic = match s {
+            RawLatencyStatistic::P99 => LatencyStatistic::P99,
+            RawLatencyStatistic::Mean => LatencyStatistic::Mean,
+        };
+    }
+    if let Some(secs) = raw.max_extension_seconds {
+        if secs > MAX_BAKE_SECONDS {
+            return Err(field(
+                path,
+                at("max_extension_seconds"),
+                format!("{secs} is more than the maximum of {MAX_BAKE_SECONDS} seconds (one day)"),
+            ));
+        }
+        a.max_extension = Duration::from_secs(secs);
+    }
+    if let Some(p) = raw.on_no_evidence {
+        a.on_no_evidence = p;
+    }
+    if let Some(j) = raw.judge_relative {
+        a.judge_relative = j;
+    }
+    if a.judge_relative && !a.uses(SourceKind::Metrics) {
+        return Err(field(
+            path,
+            at("judge_relative"),
+            "judging relatively needs the \"metrics\" source (an alarm already firing is then left to the per-version judge); add it to analysis.sources",
+        ));
+    }
+    Ok(a)
+}
+
+#[cfg(test)]
+#[path = "config_analysis_tests.rs"]
+mod analysis_tests;
 
 /// Orders stages along their `upstream` links: one root, a single linear chain.
 fn order_stages(dir: &Path, mut stages: Vec<Stage>) -> Result<Vec<Stage>, ConfigError> {

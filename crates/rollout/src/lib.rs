@@ -15,7 +15,10 @@ pub mod stamp;
 pub mod version;
 pub mod weight;
 
-pub use config::{Alarm, AlarmKind, ConfigError, Environments, Project, Stage, Step, Strategy};
+pub use config::{
+    Alarm, AlarmKind, Analysis, ConfigError, Environments, OnNoEvidence, Project, SourceKind,
+    Stage, Step, Strategy,
+};
 pub use duration::{format_duration, parse_duration};
 pub use evidence::{Finding, Subject, Verdict as EvidenceVerdict};
 pub use plan::{AliasView, PlanError, Split};
