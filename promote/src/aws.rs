@@ -154,8 +154,40 @@ struct ApiInfo {
     id: String,
 }
 
+/// An SDK error as one readable line: the chain of causes, without the SDK's debug
+/// structures (`DispatchFailure(DispatchFailure { source: ConnectorError { ... } })`), which
+/// stay in the `-vv` log.
 fn sdk_err<E: std::error::Error + 'static>(e: E) -> anyhow::Error {
-    anyhow!("{}", DisplayErrorContext(&e))
+    tracing::debug!(error = %DisplayErrorContext(&e), "AWS call failed");
+    anyhow!("{}", concise(&e))
+}
+
+pub(crate) fn concise(e: &(dyn std::error::Error + 'static)) -> String {
+    // The SDK's outer layers say only which layer failed; the causes say why.
+    const LAYERS: [&str; 5] = [
+        "service error",
+        "dispatch failure",
+        "io error",
+        "unhandled error",
+        "other",
+    ];
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        let text = err.to_string();
+        let readable = !text.is_empty()
+            && !LAYERS.contains(&text.as_str())
+            && !text.contains(" { ")
+            && text.len() <= 300;
+        if readable && !parts.iter().any(|p| p.contains(text.as_str())) {
+            parts.push(text);
+        }
+        cur = err.source();
+    }
+    if parts.is_empty() {
+        return e.to_string();
+    }
+    parts.join(": ")
 }
 
 impl Aws {
@@ -165,8 +197,18 @@ impl Aws {
         // Region from the standard AWS environment first, then project.json.
         let region = aws_config::meta::region::RegionProviderChain::default_provider()
             .or_else(aws_config::Region::new(project.region.clone()));
+        // The SDK's own retries, explicit rather than left to defaults that move between
+        // releases: standard mode (throttling, 5xx, timeouts and connection errors), 3
+        // attempts per call with exponential backoff and jitter from 100 ms, at most 2 s.
+        // On top of this, an alias write has promote's own re-read-and-retry loop with a
+        // deadline per phase (run.rs), which also recognises its own earlier write.
+        let retry = aws_config::retry::RetryConfig::standard()
+            .with_max_attempts(3)
+            .with_initial_backoff(Duration::from_millis(100))
+            .with_max_backoff(Duration::from_secs(2));
         let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(region)
+            .retry_config(retry)
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(3))
