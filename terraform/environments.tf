@@ -36,7 +36,7 @@ locals {
     }
   ]...)
 
-  # What each alarm kind of the stage files measures (CONTRACTS.md).
+  # What each alarm kind of the stage files measures (CONTRACTS.md, "Alarm kinds").
   alarm_kinds = {
     lambda_errors = {
       namespace           = "AWS/Lambda"

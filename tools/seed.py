@@ -7,8 +7,8 @@ name), so the fixture cannot drift from what Terraform and `promote` read.
 
     .venv/bin/python tools/seed.py --endpoint http://127.0.0.1:PORT [--environments DIR] [--versions N]
 
-Prints one JSON object on stdout (see CONTRACTS.md). `expected_resources(dir)` is importable
-so a test can compare the names created here with the parsed Terraform.
+Prints one JSON object on stdout (CONTRACTS.md, "The seed fixture"). `expected_resources(dir)`
+is importable so a test can compare the names created here with the parsed Terraform.
 
 Safety: this script only ever talks to a loopback endpoint with dummy credentials; it
 refuses anything else, so it cannot touch a real AWS account whatever the environment says.

@@ -16,8 +16,9 @@ pub const BUILD_RUSTC: &str = env!("VERGEN_RUSTC_SEMVER");
 pub const BUILD_TARGET: &str = env!("APP_BUILD_TARGET");
 pub const BUILD_PROFILE: &str = env!("APP_BUILD_PROFILE");
 
-/// `@@build-stamp@@<name> <semver> <git sha>@@end@@` (CONTRACTS.md): `promote publish` finds it
-/// by scanning the `bootstrap` bytes, so it must be one contiguous string in the binary's data.
+/// `@@build-stamp@@<name> <semver> <git sha>@@end@@` (CONTRACTS.md, "The build stamp"):
+/// `promote publish` finds it by scanning the `bootstrap` bytes, so it must be one contiguous
+/// string in the binary's data.
 /// Stripping removes symbols, not data; `stamp()` is called at start-up so the linker keeps it.
 pub static BUILD_STAMP: &str = concat!(
     "@@build-stamp@@",

@@ -1,5 +1,6 @@
-//! The moto fixture itself: the stack `tools/seed.py` creates is the one CONTRACTS.md and
-//! Terraform describe, so the other integration tests start from a faithful stack.
+//! The moto fixture itself: the stack `tools/seed.py` creates is the one Terraform and
+//! CONTRACTS.md, "The seed fixture", describe, so the other integration tests start from a
+//! faithful stack.
 
 mod support;
 

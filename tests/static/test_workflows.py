@@ -340,7 +340,7 @@ def moto(tmp_path_factory) -> dict[str, str]:
 
 
 def fake_artifact(tmp: Path) -> None:
-    """The zip the publish job downloads, with a build stamp as CONTRACTS.md describes."""
+    """The zip the publish job downloads, stamped as CONTRACTS.md, "The build stamp", says."""
     import seed  # tools/seed.py, on sys.path through conftest
 
     (tmp / "app").mkdir(exist_ok=True)

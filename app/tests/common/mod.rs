@@ -251,7 +251,8 @@ pub fn git(args: &[&str]) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
-/// The marker of CONTRACTS.md, as `promote publish` finds it: the first one in the bytes.
+/// The marker of CONTRACTS.md, "The build stamp", as `promote publish` finds it: the first one
+/// in the bytes.
 pub fn build_stamp(binary: &[u8]) -> Option<String> {
     const START: &[u8] = b"@@build-stamp@@";
     const END: &[u8] = b"@@end@@";
