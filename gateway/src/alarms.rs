@@ -1,0 +1,465 @@
+//! CloudWatch alarm evaluation over the metrics the gateway emitted, because moto stores
+//! alarms but never evaluates them. The rules follow
+//! <https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html>:
+//! periods aligned on the clock, the last `EvaluationPeriods` complete periods, ALARM when at
+//! least `DatapointsToAlarm` of them breach, missing data per `TreatMissingData`.
+
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use aws_sdk_cloudwatch::types::{ComparisonOperator, MetricAlarm, StateValue};
+
+use crate::clock;
+use crate::metrics::{Key, Metrics};
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Statistic {
+    Sum,
+    Average,
+    SampleCount,
+    Minimum,
+    Maximum,
+    /// `p99` -> 99.0
+    Percentile(f64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Comparison {
+    Greater,
+    GreaterOrEqual,
+    Less,
+    LessOrEqual,
+}
+
+impl Comparison {
+    fn holds(self, value: f64, threshold: f64) -> bool {
+        match self {
+            Comparison::Greater => value > threshold,
+            Comparison::GreaterOrEqual => value >= threshold,
+            Comparison::Less => value < threshold,
+            Comparison::LessOrEqual => value <= threshold,
+        }
+    }
+    fn words(self) -> &'static str {
+        match self {
+            Comparison::Greater => "greater than",
+            Comparison::GreaterOrEqual => "greater than or equal to",
+            Comparison::Less => "less than",
+            Comparison::LessOrEqual => "less than or equal to",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Missing {
+    NotBreaching,
+    Breaching,
+    Ignore,
+    /// `missing`: the alarm goes to INSUFFICIENT_DATA.
+    Unknown,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlarmDef {
+    pub name: String,
+    pub key: Key,
+    pub statistic: Statistic,
+    /// Already divided by `--time-scale`.
+    pub period_ms: u64,
+    pub evaluation_periods: u32,
+    pub datapoints_to_alarm: u32,
+    pub threshold: f64,
+    pub comparison: Comparison,
+    pub missing: Missing,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Ok,
+    Alarm,
+    InsufficientData,
+}
+
+impl State {
+    pub fn as_aws(self) -> StateValue {
+        match self {
+            State::Ok => StateValue::Ok,
+            State::Alarm => StateValue::Alarm,
+            State::InsufficientData => StateValue::InsufficientData,
+        }
+    }
+}
+
+/// The statistic of one period's values; None when the period has none.
+pub fn statistic(stat: &Statistic, values: &[f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let n = values.len() as f64;
+    Some(match stat {
+        Statistic::Sum => values.iter().sum(),
+        Statistic::Average => values.iter().sum::<f64>() / n,
+        Statistic::SampleCount => n,
+        Statistic::Minimum => values.iter().copied().fold(f64::INFINITY, f64::min),
+        Statistic::Maximum => values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        Statistic::Percentile(p) => {
+            // Nearest rank: the smallest value with at least p% of the values at or below it.
+            let mut sorted = values.to_vec();
+            sorted.sort_by(f64::total_cmp);
+            let rank = ((p / 100.0) * n).ceil().max(1.0) as usize;
+            sorted[rank.min(sorted.len()) - 1]
+        }
+    })
+}
+
+/// A datapoint: the start of its period and its value, if any data arrived.
+pub type Datapoint = (u64, Option<f64>);
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    /// None: keep the current state (`TreatMissingData: ignore` with nothing to go on).
+    pub state: Option<State>,
+    pub reason: String,
+}
+
+/// Java's `Double.toString` for the values CloudWatch prints: `5.0`, `0.25`.
+fn number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.1}")
+    } else {
+        format!("{v}")
+    }
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+/// Evaluates the alarm over its last periods (oldest first), with the reason worded as
+/// CloudWatch words it.
+pub fn evaluate(def: &AlarmDef, points: &[Datapoint]) -> Evaluation {
+    let n = points.len();
+    let m = def.datapoints_to_alarm.max(1) as usize;
+    let present: Vec<(u64, f64)> = points
+        .iter()
+        .filter_map(|(t, v)| v.map(|v| (*t, v)))
+        .collect();
+    let missing = n - present.len();
+    let breaching: Vec<(u64, f64)> = present
+        .iter()
+        .copied()
+        .filter(|(_, v)| def.comparison.holds(*v, def.threshold))
+        .collect();
+    let missing_breach = def.missing == Missing::Breaching;
+    let breach_count = breaching.len() + if missing_breach { missing } else { 0 };
+    let shown = |pts: &[(u64, f64)]| -> String {
+        pts.iter()
+            .rev()
+            .map(|(t, v)| {
+                format!(
+                    "{} ({})",
+                    number(*v),
+                    clock::cloudwatch_reason_time(clock::from_millis(*t))
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let threshold = number(def.threshold);
+    let words = def.comparison.words();
+
+    if present.is_empty() {
+        let treated = match def.missing {
+            Missing::NotBreaching => Some((State::Ok, "NonBreaching")),
+            Missing::Breaching => Some((State::Alarm, "Breaching")),
+            Missing::Ignore => None,
+            Missing::Unknown => Some((State::InsufficientData, "Missing")),
+        };
+        let Some((state, as_what)) = treated else {
+            return Evaluation {
+                state: None,
+                reason: String::new(),
+            };
+        };
+        let reason = if def.missing == Missing::Unknown {
+            format!(
+                "Insufficient Data: {} were unknown.",
+                plural(n, "datapoint")
+            )
+        } else {
+            format!(
+                "Threshold Crossed: no datapoints were received for {} and {} {} treated as [{as_what}].",
+                plural(n, "period"),
+                plural(missing, "missing datapoint"),
+                if missing == 1 { "was" } else { "were" }
+            )
+        };
+        return Evaluation {
+            state: Some(state),
+            reason,
+        };
+    }
+
+    if breach_count >= m {
+        Evaluation {
+            state: Some(State::Alarm),
+            reason: format!(
+                "Threshold Crossed: {} out of the last {} [{}] {} {words} the threshold ({threshold}) (minimum {} for OK -> ALARM transition).",
+                breach_count,
+                plural(n, "datapoint"),
+                shown(&breaching),
+                if breach_count == 1 { "was" } else { "were" },
+                plural(m, "datapoint"),
+            ),
+        }
+    } else {
+        let ok: Vec<(u64, f64)> = present
+            .iter()
+            .copied()
+            .filter(|(_, v)| !def.comparison.holds(*v, def.threshold))
+            .collect();
+        let ok_count = n - breach_count;
+        Evaluation {
+            state: Some(State::Ok),
+            reason: format!(
+                "Threshold Crossed: {} out of the last {} [{}] {} not {words} the threshold ({threshold}) (minimum {} for ALARM -> OK transition).",
+                ok_count,
+                plural(n, "datapoint"),
+                shown(&ok),
+                if ok_count == 1 { "was" } else { "were" },
+                plural(n - m + 1, "datapoint"),
+            ),
+        }
+    }
+}
+
+/// The last `evaluation_periods` complete periods before `now_ms`, oldest first.
+pub fn datapoints(def: &AlarmDef, metrics: &Metrics, now_ms: u64) -> Vec<Datapoint> {
+    let p = def.period_ms.max(1);
+    let current = now_ms / p;
+    let n = u64::from(def.evaluation_periods.max(1));
+    (current.saturating_sub(n)..current)
+        .map(|k| {
+            let values = metrics.values(&def.key, k * p, (k + 1) * p);
+            (k * p, statistic(&def.statistic, &values))
+        })
+        .collect()
+}
+
+/// An alarm as DescribeAlarms returns it, read into what evaluation needs. None for a
+/// metric-math alarm (not something the stages define).
+pub fn from_aws(alarm: &MetricAlarm, time_scale: f64) -> Option<AlarmDef> {
+    let name = alarm.alarm_name()?.to_string();
+    let dims: Vec<(&str, &str)> = alarm
+        .dimensions()
+        .iter()
+        .filter_map(|d| Some((d.name()?, d.value()?)))
+        .collect();
+    let key = Key::new(alarm.namespace()?, alarm.metric_name()?, &dims);
+    let statistic = match (alarm.statistic(), alarm.extended_statistic()) {
+        (Some(s), _) => match s.as_str() {
+            "Sum" => Statistic::Sum,
+            "Average" => Statistic::Average,
+            "SampleCount" => Statistic::SampleCount,
+            "Minimum" => Statistic::Minimum,
+            "Maximum" => Statistic::Maximum,
+            _ => return None,
+        },
+        (None, Some(ext)) => Statistic::Percentile(ext.strip_prefix('p')?.parse().ok()?),
+        (None, None) => return None,
+    };
+    let period_ms = (f64::from(alarm.period()?) * 1000.0 / time_scale).max(1.0) as u64;
+    let evaluation_periods = alarm.evaluation_periods()?.max(1) as u32;
+    let comparison = match alarm.comparison_operator()? {
+        ComparisonOperator::GreaterThanThreshold => Comparison::Greater,
+        ComparisonOperator::GreaterThanOrEqualToThreshold => Comparison::GreaterOrEqual,
+        ComparisonOperator::LessThanThreshold => Comparison::Less,
+        ComparisonOperator::LessThanOrEqualToThreshold => Comparison::LessOrEqual,
+        _ => return None,
+    };
+    let missing = match alarm.treat_missing_data() {
+        Some("breaching") => Missing::Breaching,
+        Some("ignore") => Missing::Ignore,
+        Some("missing") => Missing::Unknown,
+        _ => Missing::NotBreaching,
+    };
+    Some(AlarmDef {
+        name,
+        key,
+        statistic,
+        period_ms,
+        evaluation_periods,
+        datapoints_to_alarm: alarm
+            .datapoints_to_alarm()
+            .map(|d| d.max(1) as u32)
+            .unwrap_or(evaluation_periods),
+        threshold: alarm.threshold()?,
+        comparison,
+        missing,
+    })
+}
+
+/// Reads the named alarms, evaluates each, and sets the state of those whose evaluation
+/// differs from what CloudWatch holds. Returns the changes made.
+pub async fn evaluate_once(
+    cloudwatch: &aws_sdk_cloudwatch::Client,
+    names: &[String],
+    metrics: &Metrics,
+    time_scale: f64,
+    now_ms: u64,
+) -> Result<Vec<(String, State)>> {
+    let mut changes = Vec::new();
+    // DescribeAlarms takes at most 100 names.
+    for chunk in names.chunks(100) {
+        let out = cloudwatch
+            .describe_alarms()
+            .set_alarm_names(Some(chunk.to_vec()))
+            .send()
+            .await
+            .context("DescribeAlarms")?;
+        for alarm in out.metric_alarms() {
+            let Some(def) = from_aws(alarm, time_scale) else {
+                continue;
+            };
+            let eval = evaluate(&def, &datapoints(&def, metrics, now_ms));
+            let Some(state) = eval.state else { continue };
+            if alarm.state_value() == Some(&state.as_aws()) {
+                continue;
+            }
+            cloudwatch
+                .set_alarm_state()
+                .alarm_name(&def.name)
+                .state_value(state.as_aws())
+                .state_reason(&eval.reason)
+                .send()
+                .await
+                .with_context(|| format!("SetAlarmState {}", def.name))?;
+            changes.push((def.name.clone(), state));
+        }
+    }
+    Ok(changes)
+}
+
+/// How often to evaluate: a quarter of the shortest period, between 100 ms and 10 s.
+pub fn tick(periods_s: impl Iterator<Item = u32>, time_scale: f64) -> Duration {
+    let shortest = periods_s.min().unwrap_or(60);
+    let ms = f64::from(shortest) * 1000.0 / time_scale / 4.0;
+    Duration::from_millis(ms.clamp(100.0, 10_000.0) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::LAMBDA;
+
+    fn def() -> AlarmDef {
+        AlarmDef {
+            name: "app-live-lambda-errors".into(),
+            key: Key::new(
+                LAMBDA,
+                "Errors",
+                &[("FunctionName", "app"), ("Resource", "app:live")],
+            ),
+            statistic: Statistic::Sum,
+            period_ms: 60_000,
+            evaluation_periods: 1,
+            datapoints_to_alarm: 1,
+            threshold: 1.0,
+            comparison: Comparison::Greater,
+            missing: Missing::NotBreaching,
+        }
+    }
+
+    // 2026-11-30T16:05:00Z
+    const T: u64 = 1_796_054_700_000;
+
+    #[test]
+    fn statistics() {
+        let v = [3.0, 1.0, 2.0, 10.0];
+        assert_eq!(statistic(&Statistic::Sum, &v), Some(16.0));
+        assert_eq!(statistic(&Statistic::Average, &v), Some(4.0));
+        assert_eq!(statistic(&Statistic::SampleCount, &v), Some(4.0));
+        assert_eq!(statistic(&Statistic::Minimum, &v), Some(1.0));
+        assert_eq!(statistic(&Statistic::Maximum, &v), Some(10.0));
+        assert_eq!(statistic(&Statistic::Percentile(50.0), &v), Some(2.0));
+        assert_eq!(statistic(&Statistic::Percentile(99.0), &v), Some(10.0));
+        let hundred: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(
+            statistic(&Statistic::Percentile(99.0), &hundred),
+            Some(99.0)
+        );
+        assert_eq!(statistic(&Statistic::Sum, &[]), None);
+    }
+
+    #[test]
+    fn a_breaching_datapoint_fires_with_cloudwatch_wording() {
+        let e = evaluate(&def(), &[(T, Some(5.0))]);
+        assert_eq!(e.state, Some(State::Alarm));
+        assert_eq!(
+            e.reason,
+            "Threshold Crossed: 1 out of the last 1 datapoint [5.0 (30/11/26 16:05:00)] was greater than the threshold (1.0) (minimum 1 datapoint for OK -> ALARM transition)."
+        );
+    }
+
+    #[test]
+    fn a_quiet_period_is_ok_and_no_data_is_not_breaching() {
+        let e = evaluate(&def(), &[(T, Some(1.0))]);
+        assert_eq!(e.state, Some(State::Ok));
+        assert!(
+            e.reason
+                .contains("was not greater than the threshold (1.0)"),
+            "{}",
+            e.reason
+        );
+        let e = evaluate(&def(), &[(T, None)]);
+        assert_eq!(e.state, Some(State::Ok));
+        assert_eq!(
+            e.reason,
+            "Threshold Crossed: no datapoints were received for 1 period and 1 missing datapoint was treated as [NonBreaching]."
+        );
+    }
+
+    #[test]
+    fn m_out_of_n() {
+        let mut d = def();
+        d.evaluation_periods = 3;
+        d.datapoints_to_alarm = 2;
+        let pts = [(T, Some(5.0)), (T + 60_000, None), (T + 120_000, Some(0.0))];
+        assert_eq!(evaluate(&d, &pts).state, Some(State::Ok));
+        let pts = [(T, Some(5.0)), (T + 60_000, None), (T + 120_000, Some(3.0))];
+        let e = evaluate(&d, &pts);
+        assert_eq!(e.state, Some(State::Alarm));
+        assert!(e.reason.starts_with("Threshold Crossed: 2 out of the last 3 datapoints [3.0 (30/11/26 16:07:00), 5.0 (30/11/26 16:05:00)] were greater"), "{}", e.reason);
+        d.missing = Missing::Breaching;
+        let pts = [(T, Some(5.0)), (T + 60_000, None), (T + 120_000, Some(0.0))];
+        assert_eq!(evaluate(&d, &pts).state, Some(State::Alarm));
+        d.missing = Missing::Ignore;
+        assert_eq!(evaluate(&d, &[(T, None)]).state, None);
+    }
+
+    #[test]
+    fn datapoints_are_the_last_complete_periods() {
+        let m = Metrics::new(Duration::from_secs(600));
+        let mut d = def();
+        d.period_ms = 1000;
+        d.evaluation_periods = 2;
+        m.record(T + 500, vec![(d.key.clone(), 1.0), (d.key.clone(), 1.0)]);
+        m.record(T + 1500, vec![(d.key.clone(), 1.0)]);
+        m.record(T + 2500, vec![(d.key.clone(), 1.0)]); // current period: not yet counted
+        assert_eq!(
+            datapoints(&d, &m, T + 2600),
+            vec![(T, Some(2.0)), (T + 1000, Some(1.0))]
+        );
+    }
+
+    #[test]
+    fn time_scale_shortens_the_evaluation_tick() {
+        assert_eq!(tick([60, 300].into_iter(), 1.0), Duration::from_secs(10));
+        assert_eq!(tick([60].into_iter(), 60.0), Duration::from_millis(250));
+        assert_eq!(tick([60].into_iter(), 6000.0), Duration::from_millis(100));
+    }
+}

@@ -1,0 +1,381 @@
+//! `ANY /{stage}/{path}`: the request resolved to a version, run, and answered as API Gateway
+//! answers, with the metrics of both services recorded.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::body::{Body, to_bytes};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::Response;
+use tokio::sync::{oneshot, watch};
+
+use crate::artifacts::Artifacts;
+use crate::chaos::Chaos;
+use crate::event::{self, Incoming};
+use crate::metrics::{self, ApiRecord, InvocationRecord, Metrics};
+use crate::runtime::{self, Invocation, Outcome, Pool};
+use crate::stack::{self, Route, Shared};
+
+/// API Gateway's payload limit.
+const MAX_BODY: usize = 10 * 1024 * 1024;
+
+pub struct Gateway {
+    pub stack: Shared,
+    pub function_name: String,
+    pub api_name: String,
+    pub stage_variable: String,
+    pub region: String,
+    pub artifacts: Artifacts,
+    pub chaos: Chaos,
+    pub metrics: Arc<Metrics>,
+    pub verbose: bool,
+    pub max_instances: usize,
+    pub shutdown: watch::Receiver<bool>,
+    pools: Mutex<BTreeMap<String, Arc<Pool>>>,
+    /// Versions whose missing code was already reported, so stderr says it once.
+    reported: Mutex<BTreeSet<String>>,
+}
+
+impl Gateway {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        stack: Shared,
+        project: &rollout::Project,
+        region: String,
+        artifacts: Artifacts,
+        chaos: Chaos,
+        metrics: Arc<Metrics>,
+        verbose: bool,
+        max_instances: usize,
+        shutdown: watch::Receiver<bool>,
+    ) -> Gateway {
+        Gateway {
+            stack,
+            function_name: project.function_name.clone(),
+            api_name: project.rest_api_name.clone(),
+            stage_variable: project.stage_variable.clone(),
+            region,
+            artifacts,
+            chaos,
+            metrics,
+            verbose,
+            max_instances,
+            shutdown,
+            pools: Mutex::new(BTreeMap::new()),
+            reported: Mutex::new(BTreeSet::new()),
+        }
+    }
+
+    fn report_once(&self, version: &str, message: &str) {
+        if self
+            .reported
+            .lock()
+            .expect("reported lock")
+            .insert(version.to_string())
+        {
+            eprintln!("gateway: {message}");
+        }
+    }
+
+    fn pool(&self, config: &stack::VersionConfig) -> Result<Arc<Pool>, String> {
+        let mut pools = self.pools.lock().expect("pools lock");
+        if let Some(p) = pools.get(&config.version) {
+            return Ok(p.clone());
+        }
+        let task_root = self.artifacts.task_root(&config.code_sha256).map_err(|e| {
+            format!(
+                "function {} version {}: {e:#}; pass its zip with --artifacts (the file `promote publish` uploaded)",
+                self.function_name, config.version
+            )
+        })?;
+        let spec = runtime::Spec {
+            function_name: self.function_name.clone(),
+            version: config.version.clone(),
+            memory_mb: config.memory_mb,
+            region: self.region.clone(),
+            environment: config.environment.clone(),
+            task_root,
+            show_output: self.verbose,
+        };
+        let pool = Pool::new(spec, self.max_instances, self.shutdown.clone());
+        pools.insert(config.version.clone(), pool.clone());
+        Ok(pool)
+    }
+
+    /// One invocation of `version` through `alias`, as Lambda's Invoke would run it.
+    pub async fn invoke(
+        &self,
+        alias: &stack::Alias,
+        version: &str,
+        event: Vec<u8>,
+        request_id: &str,
+        trace_id: &str,
+    ) -> Outcome {
+        let snapshot = self.stack.get();
+        let Some(config) = snapshot.versions.get(version) else {
+            let why = format!(
+                "alias {} routes to version {version}, which the function does not have",
+                alias.name
+            );
+            self.report_once(version, &why);
+            return Outcome::Crashed(why);
+        };
+        let pool = match self.pool(config) {
+            Ok(p) => p,
+            Err(why) => {
+                self.report_once(version, &why);
+                return Outcome::Crashed(why);
+            }
+        };
+        if let Some(delay) = self.chaos.latency(version) {
+            tokio::time::sleep(delay).await;
+        }
+        if self.chaos.fails(version) {
+            return Outcome::Crashed(format!(
+                "RequestId: {request_id} Error: Runtime exited with error: signal: killed (--fault {version})"
+            ));
+        }
+        let (reply, answer) = oneshot::channel();
+        let inv = Invocation {
+            request_id: request_id.to_string(),
+            event,
+            invoked_arn: alias.arn.clone(),
+            trace_id: trace_id.to_string(),
+            deadline: SystemTime::now() + config.timeout,
+            reply,
+        };
+        if let Err(why) = pool.invoke(inv).await {
+            eprintln!("gateway: {why}");
+            return Outcome::Crashed(why);
+        }
+        match tokio::time::timeout(config.timeout, answer).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_)) => Outcome::Crashed("the invocation was dropped".into()),
+            Err(_) => Outcome::Crashed(format!(
+                "RequestId: {request_id} Error: Task timed out after {:.2} seconds",
+                config.timeout.as_secs_f64()
+            )),
+        }
+    }
+}
+
+fn json_response(status: StatusCode, body: &'static str) -> Response {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Body::from(body))
+        .expect("static response")
+}
+
+fn hex(n: usize) -> String {
+    (0..n)
+        .map(|_| char::from_digit(fastrand::u32(0..16), 16).unwrap_or('0'))
+        .collect()
+}
+
+/// A v4-shaped UUID, as API Gateway and Lambda spell request ids.
+fn request_id() -> String {
+    format!("{}-{}-4{}-{}-{}", hex(8), hex(4), hex(3), hex(4), hex(12))
+}
+
+fn trace_id(epoch_secs: u64) -> String {
+    format!("Root=1-{epoch_secs:08x}-{}", hex(24))
+}
+
+pub async fn handle(
+    State(gw): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    let start = Instant::now();
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_string();
+    let Some((stage, _)) = event::split_stage(&path) else {
+        return forbidden(&gw, None, start, &path);
+    };
+    let snapshot = gw.stack.get();
+    let alias = match snapshot.route(stage, &gw.stage_variable) {
+        Route::NoStage => return forbidden(&gw, None, start, &path),
+        Route::NoAlias(why) => {
+            eprintln!("gateway: {why}");
+            let resp = json_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                r#"{"message": "Internal server error"}"#,
+            );
+            record_api(&gw, Some(stage), 500, start, None);
+            return resp;
+        }
+        Route::Alias(a) => a.clone(),
+    };
+    let body = match to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => {
+            record_api(&gw, Some(stage), 413, start, None);
+            return json_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                r#"{"message":"Request Too Long"}"#,
+            );
+        }
+    };
+    let now = SystemTime::now();
+    let epoch = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO);
+    let http_date = httpdate::fmt_http_date(now);
+    let rid = request_id();
+    let trace = trace_id(epoch.as_secs());
+    let account = alias.arn.split(':').nth(4).unwrap_or("123456789012");
+    let headers: Vec<(String, String)> = parts
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let extended = format!("{}=", &rid[..14].replace('-', ""));
+    let empty = BTreeMap::new();
+    let stage_variables = snapshot.stages.get(stage).unwrap_or(&empty);
+    let incoming = Incoming {
+        method: parts.method.as_str(),
+        path: &path,
+        query: parts.uri.query(),
+        headers,
+        body: &body,
+        source_ip: peer.ip().to_string(),
+    };
+    let ctx = event::Context {
+        stage,
+        stage_variables,
+        api_id: &snapshot.api_id,
+        account_id: account,
+        region: &gw.region,
+        request_id: &rid,
+        extended_request_id: &extended,
+        trace_id: &trace,
+        epoch_millis: epoch.as_millis(),
+        http_date: &http_date,
+    };
+    let payload = serde_json::to_vec(&event::build_event(&incoming, &ctx)).expect("event json");
+
+    let version = stack::pick_version(&alias, fastrand::f64()).to_string();
+    let lambda_start = Instant::now();
+    let outcome = gw.invoke(&alias, &version, payload, &rid, &trace).await;
+    let duration_ms = lambda_start.elapsed().as_secs_f64() * 1000.0;
+    let function_failed = !matches!(outcome, Outcome::Response(_));
+    let lambda_points = metrics::invocation_points(&InvocationRecord {
+        function: &gw.function_name,
+        alias: &alias.name,
+        version: &version,
+        duration_ms,
+        error: function_failed,
+        throttled: false,
+    });
+    gw.metrics.record(crate::clock::now_millis(), lambda_points);
+
+    let mut response = match outcome {
+        Outcome::Response(bytes) => match event::map_response(&bytes) {
+            Ok(out) => {
+                let mut r = Response::builder().status(out.status);
+                for (k, v) in &out.headers {
+                    if let (Ok(k), Ok(v)) = (HeaderName::try_from(k), HeaderValue::try_from(v)) {
+                        r = r.header(k, v);
+                    }
+                }
+                r.body(Body::from(out.body))
+                    .unwrap_or_else(|_| bad_gateway())
+            }
+            Err(e) => {
+                eprintln!(
+                    "gateway: stage {stage} version {version}: Execution failed due to configuration error: Malformed Lambda proxy response ({e})"
+                );
+                bad_gateway()
+            }
+        },
+        Outcome::FunctionError { error_type, body } => {
+            if gw.verbose {
+                eprintln!(
+                    "gateway: stage {stage} version {version}: function error {error_type}: {}",
+                    String::from_utf8_lossy(&body)
+                );
+            }
+            bad_gateway()
+        }
+        Outcome::Crashed(why) => {
+            if gw.verbose {
+                eprintln!("gateway: stage {stage} version {version}: {why}");
+            }
+            bad_gateway()
+        }
+    };
+    let h = response.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&rid) {
+        h.insert("x-amzn-requestid", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&trace) {
+        h.insert("x-amzn-trace-id", v);
+    }
+    let status = response.status().as_u16();
+    record_api(&gw, Some(stage), status, start, Some(duration_ms));
+    if gw.verbose {
+        eprintln!(
+            "{} {} {path} stage={stage} version={version} status={status} latency_ms={:.2}",
+            httpdate::fmt_http_date(SystemTime::now()),
+            parts.method,
+            start.elapsed().as_secs_f64() * 1000.0
+        );
+    }
+    response
+}
+
+/// How API Gateway answers when the function fails or answers something it cannot map.
+fn bad_gateway() -> Response {
+    let mut r = json_response(
+        StatusCode::BAD_GATEWAY,
+        r#"{"message": "Internal server error"}"#,
+    );
+    r.headers_mut().insert(
+        "x-amzn-errortype",
+        HeaderValue::from_static("InternalServerErrorException"),
+    );
+    r
+}
+
+fn forbidden(gw: &Gateway, stage: Option<&str>, start: Instant, path: &str) -> Response {
+    record_api(gw, stage, 403, start, None);
+    if gw.verbose {
+        eprintln!(
+            "{} {path} stage=- version=- status=403 latency_ms={:.2}",
+            httpdate::fmt_http_date(SystemTime::now()),
+            start.elapsed().as_secs_f64() * 1000.0
+        );
+    }
+    let mut r = json_response(StatusCode::FORBIDDEN, r#"{"message":"Forbidden"}"#);
+    r.headers_mut().insert(
+        "x-amzn-errortype",
+        HeaderValue::from_static("ForbiddenException"),
+    );
+    r
+}
+
+fn record_api(
+    gw: &Gateway,
+    stage: Option<&str>,
+    status: u16,
+    start: Instant,
+    integration_ms: Option<f64>,
+) {
+    let points = metrics::api_points(&ApiRecord {
+        api_name: &gw.api_name,
+        stage,
+        status,
+        latency_ms: start.elapsed().as_secs_f64() * 1000.0,
+        integration_ms,
+    });
+    gw.metrics.record(crate::clock::now_millis(), points);
+}
