@@ -107,7 +107,7 @@ fn publish_of_a_zip_without_a_build_stamp_fails_without_publishing() {
     std::fs::write(&zip, b"this is not a zip").unwrap();
     let before = stack.versions();
     let run = stack.promote(&["publish", "--zip", zip.to_str().unwrap()]);
-    assert_ne!(run.code(), 0, "{run:?}");
+    run.assert_code(2);
     assert!(
         run.stderr.contains("not-a-zip.zip"),
         "the error does not name the file: {}",
@@ -116,6 +116,6 @@ fn publish_of_a_zip_without_a_build_stamp_fails_without_publishing() {
     assert_eq!(stack.versions(), before);
 
     let missing = stack.run("publish --zip does-not-exist.zip");
-    assert_ne!(missing.code(), 0, "{missing:?}");
+    missing.assert_code(2);
     assert_eq!(stack.versions(), before);
 }

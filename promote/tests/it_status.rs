@@ -130,5 +130,6 @@ fn watch_refreshes_until_interrupted_and_shows_a_change_made_meanwhile() {
     }
     run.interrupt();
     let done = run.wait_timeout(Duration::from_secs(10));
-    assert!(matches!(done.code(), 0 | 130), "{done:?}");
+    // Ctrl-C is how a watch ends: a clean stop, exit 0.
+    done.assert_code(0);
 }
