@@ -5,7 +5,10 @@
 #  2. wall time of `promote status` (three stages) next to the same reads done with the
 #     `aws` CLI, against the same emulator.
 # Usage: bench/promote.sh            (RUNS=N to change the run count, PROFILE=release for an
-#                                    optimised promote; the default reuses the test build)
+#                                    optimised promote; the default reuses the test build;
+#                                    BASELINE=<git rev> also measures the reaction time of the
+#                                    promote built from that commit, in the same run, against
+#                                    the same emulator, side by side)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -13,12 +16,26 @@ runs=${RUNS:-10}
 profile=${PROFILE:-dev}
 
 tools/venv.sh --no-checkov
-cargo build --quiet -p promote --profile "$profile"
 dir=$([[ $profile == dev ]] && echo debug || echo "$profile")
+state=$(mktemp -d)
+baseline_tree=
+cleanup() {
+  tools/moto.sh stop "$state" >/dev/null 2>&1 || true
+  [[ -z $baseline_tree ]] || git worktree remove --force "$baseline_tree" >/dev/null 2>&1 || true
+  rm -rf "$state"
+}
+trap cleanup EXIT INT TERM
+if [[ -n ${BASELINE:-} ]]; then
+  # Built in the shared target/ (dependencies are reused), then copied out before the
+  # current tree's build replaces it.
+  baseline_tree=$state/baseline
+  git worktree add --detach --quiet "$baseline_tree" "$BASELINE"
+  (cd "$baseline_tree" && CARGO_TARGET_DIR=$root/target cargo build --quiet -p promote --profile "$profile")
+  cp "$root/target/$dir/promote" "$state/promote-baseline"
+fi
+cargo build --quiet -p promote --profile "$profile"
 promote=$root/target/$dir/promote
 
-state=$(mktemp -d)
-trap 'tools/moto.sh stop "$state" >/dev/null 2>&1 || true; rm -rf "$state"' EXIT INT TERM
 endpoint=$(tools/moto.sh start "$state")
 eval "$(tools/moto.sh env "$state")"
 envdir=$root/environments
@@ -28,7 +45,17 @@ echo "moto_server at $endpoint, seeded from environments/; promote: $profile bui
 echo
 echo "== reaction time (alarm -> routing cleared), $runs runs"
 .venv/bin/python bench/promote_reaction.py --endpoint "$endpoint" --promote "$promote" \
-  --environments "$envdir" --runs "$runs"
+  --environments "$envdir" --runs "$runs" | tee "$state/reaction.now"
+if [[ -n $baseline_tree ]]; then
+  echo
+  echo "== reaction time of the baseline ($BASELINE), $runs runs, same emulator"
+  .venv/bin/python bench/promote_reaction.py --endpoint "$endpoint" --promote "$state/promote-baseline" \
+    --environments "$baseline_tree/environments" --runs "$runs" | tee "$state/reaction.base"
+  echo
+  echo "side by side:"
+  printf '  this tree:          %s\n' "$(tail -1 "$state/reaction.now")"
+  printf '  baseline %-9s  %s\n' "${BASELINE:0:9}:" "$(tail -1 "$state/reaction.base")"
+fi
 
 echo
 echo "== promote status (3 stages) vs the same reads with the aws CLI"

@@ -51,7 +51,9 @@ def main() -> int:
     for i in range(args.runs):
         for name in alarms:
             cw.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="bench reset")
-        lam.update_alias(FunctionName=fn, Name=args.stage, FunctionVersion="1",
+        # The description too: promote records a rollback in it and refuses to re-canary the
+        # same version without --retry, which is exactly what the next run does.
+        lam.update_alias(FunctionName=fn, Name=args.stage, FunctionVersion="1", Description="",
                          RoutingConfig={"AdditionalVersionWeights": {}})
         proc = subprocess.Popen(
             [args.promote, "--environments", args.environments, "canary", "--stage", args.stage,
