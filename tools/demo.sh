@@ -227,7 +227,8 @@ EOF
 
   step "The alarm clears; the whole live plan runs again, to 100%"
   run aws cloudwatch set-alarm-state --alarm-name "$alarm" --state-value OK --state-reason "demo: recovered"
-  run promote canary --stage live
+  # The alias note records the rollback: the same version goes out again only with --retry.
+  run promote canary --stage live --retry
   run promote status
   checkpoint live-complete "$function"
 
