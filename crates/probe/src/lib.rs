@@ -9,6 +9,7 @@
 
 pub mod engine;
 pub mod http;
+pub mod plot;
 pub mod schedule;
 pub mod stats;
 #[doc(hidden)]

@@ -483,7 +483,7 @@ impl Stats {
 }
 
 /// Numbers in numeric order ("9" before "10"), then anything else ("local") by name.
-fn version_order(a: &str, b: &str) -> std::cmp::Ordering {
+pub fn version_order(a: &str, b: &str) -> std::cmp::Ordering {
     match (a.parse::<u64>(), b.parse::<u64>()) {
         (Ok(x), Ok(y)) => x.cmp(&y),
         (Ok(_), Err(_)) => std::cmp::Ordering::Less,
