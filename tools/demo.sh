@@ -99,6 +99,9 @@ for f in pathlib.Path(sys.argv[1]).glob("*.json"):
     d = json.loads(f.read_text())
     d["poll_interval_seconds"] = 1
     d["test_fixture_short_bakes"] = True
+    # moto runs no Lambda code, so there are no per-version metrics to judge: the demo's
+    # canary is judged by its alarms (promote/tests/it_judge.rs shows the metrics judge).
+    d["analysis"] = {"sources": ["alarms"]}
     s = d["strategy"]
     if s["type"] == "canary":
         for step in s["steps"]:

@@ -134,8 +134,40 @@ pub trait Alarms {
 }
 
 /// Everything a command needs.
-pub trait Cloud: AliasStore + Versions + Stages + Alarms {}
-impl<T: AliasStore + Versions + Stages + Alarms> Cloud for T {}
+/// One GetMetricData read of Lambda's metrics for one alias (see [`Metrics`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricsQuery {
+    pub function: String,
+    pub alias: String,
+    /// The series to read, in order: a version inside the weighted alias (the
+    /// `ExecutedVersion` dimension), or `None` for the alias as a whole (what Lambda
+    /// publishes when the alias has no routing, where `ExecutedVersion` is absent).
+    pub series: Vec<Option<Version>>,
+    pub start: std::time::SystemTime,
+    pub end: std::time::SystemTime,
+    pub period_seconds: u32,
+    /// `p99` or `Average` for `Duration`.
+    pub latency: rollout::judge::LatencyStatistic,
+}
+
+/// One series' datapoints, each at the start of its period, where that period had data.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Series {
+    pub invocations: Vec<(std::time::SystemTime, f64)>,
+    pub errors: Vec<(std::time::SystemTime, f64)>,
+    pub duration_ms: Vec<(std::time::SystemTime, f64)>,
+}
+
+pub trait Metrics {
+    /// `Invocations` (Sum), `Errors` (Sum) and `Duration` (p99 or Average) of `AWS/Lambda`
+    /// by `FunctionName` + `Resource` (`function:alias`) [+ `ExecutedVersion`], one
+    /// GetMetricData call (and its pages) for every series; answered in the query's order.
+    async fn version_metrics(&self, q: &MetricsQuery) -> Result<Vec<Series>>;
+}
+
+/// Everything a command needs.
+pub trait Cloud: AliasStore + Versions + Stages + Alarms + Metrics {}
+impl<T: AliasStore + Versions + Stages + Alarms + Metrics> Cloud for T {}
 
 /// The real thing.
 pub struct Aws {
@@ -694,5 +726,91 @@ impl Alarms for Aws {
             }
         }
         Ok(readings)
+    }
+}
+
+impl Metrics for Aws {
+    async fn version_metrics(&self, q: &MetricsQuery) -> Result<Vec<Series>> {
+        use aws_sdk_cloudwatch::primitives::DateTime;
+        use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
+        let stat = match q.latency {
+            rollout::judge::LatencyStatistic::P99 => "p99",
+            rollout::judge::LatencyStatistic::Mean => "Average",
+        };
+        let dim = |name: &str, value: String| Dimension::builder().name(name).value(value).build();
+        let mut queries = Vec::new();
+        for (i, v) in q.series.iter().enumerate() {
+            let mut dims = vec![
+                dim("FunctionName", q.function.clone()),
+                dim("Resource", format!("{}:{}", q.function, q.alias)),
+            ];
+            if let Some(v) = v {
+                dims.push(dim("ExecutedVersion", v.to_string()));
+            }
+            for (key, name, stat) in [
+                ("inv", "Invocations", "Sum"),
+                ("err", "Errors", "Sum"),
+                ("dur", "Duration", stat),
+            ] {
+                let metric = Metric::builder()
+                    .namespace("AWS/Lambda")
+                    .metric_name(name)
+                    .set_dimensions(Some(dims.clone()))
+                    .build();
+                queries.push(
+                    MetricDataQuery::builder()
+                        .id(format!("{key}{i}"))
+                        .metric_stat(
+                            MetricStat::builder()
+                                .metric(metric)
+                                .period(q.period_seconds as i32)
+                                .stat(stat)
+                                .build(),
+                        )
+                        .return_data(true)
+                        .build(),
+                );
+            }
+        }
+        tracing::debug!(function = %q.function, alias = %q.alias, series = q.series.len(), "GetMetricData");
+        let pages = self
+            .cloudwatch
+            .get_metric_data()
+            .set_metric_data_queries(Some(queries))
+            .start_time(DateTime::from(q.start))
+            .end_time(DateTime::from(q.end))
+            .into_paginator()
+            .send()
+            .try_collect()
+            .await
+            .map_err(sdk_err)
+            .with_context(|| {
+                format!(
+                    "reading the per-version metrics of alias {} of function {}",
+                    q.alias, q.function
+                )
+            })?;
+        let mut out = vec![Series::default(); q.series.len()];
+        for page in &pages {
+            for r in page.metric_data_results() {
+                let id = r.id().unwrap_or_default();
+                let (key, index) = id.split_at(id.len().min(3));
+                let Some(series) = index.parse::<usize>().ok().and_then(|i| out.get_mut(i)) else {
+                    continue;
+                };
+                let points = r
+                    .timestamps()
+                    .iter()
+                    .zip(r.values())
+                    .filter_map(|(t, v)| Some((std::time::SystemTime::try_from(*t).ok()?, *v)));
+                match key {
+                    "inv" => series.invocations.extend(points),
+                    "err" => series.errors.extend(points),
+                    "dur" => series.duration_ms.extend(points),
+                    _ => {}
+                }
+            }
+        }
+        Ok(out)
     }
 }

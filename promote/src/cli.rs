@@ -17,6 +17,8 @@ Exit codes:
        a downgrade without --allow-downgrade, a version rolled back before without --retry
   4    rolled back: the evidence (an alarm) failed while the candidate took traffic, which was taken back
   5    the alias was changed by someone else (RevisionId mismatch); nothing further was written
+  6    held: not enough evidence after the bake and its extension (analysis.on_no_evidence
+       \"hold\"); the split is left in place and how to go on is printed
   130  interrupted (Ctrl-C/SIGTERM): the split is left in place and how to resume is printed";
 
 const MAIN_HELP: &str = "\
@@ -36,7 +38,8 @@ environments/project.json.
 
 Exit codes:
   0 success (also a no-op), 1 error, 2 bad input, 3 refused by a safety guard,
-  4 rolled back because an alarm fired, 5 alias changed by someone else, 130 interrupted";
+  4 rolled back because the evidence failed, 5 alias changed by someone else,
+  6 held: not enough evidence, 130 interrupted";
 
 /// Moves published Lambda versions along the path to live (dev -> test -> live) by shifting
 /// weighted alias traffic, and takes it back on its own when a CloudWatch alarm fires.
@@ -209,6 +212,11 @@ pub struct DeployArgs {
     /// Roll out a version that was rolled back on this stage before
     #[arg(long)]
     pub retry: bool,
+    /// An alarm already in ALARM does not refuse the rollout: the per-version metrics judge
+    /// the candidate against the stable version instead (to ship a fix for a bad stable
+    /// version); the stage's analysis.judge_relative for this run
+    #[arg(long)]
+    pub judge_relative: bool,
     /// Watch alarms this long after the switch (default: the stage's bake_seconds)
     #[arg(long, value_name = "DURATION", value_parser = parse_bake)]
     pub bake: Option<Duration>,
@@ -240,6 +248,11 @@ pub struct CanaryArgs {
     /// Roll out a version that was rolled back on this stage before
     #[arg(long)]
     pub retry: bool,
+    /// An alarm already in ALARM does not refuse the rollout: the per-version metrics judge
+    /// the candidate against the stable version instead (to ship a fix for a bad stable
+    /// version); the stage's analysis.judge_relative for this run
+    #[arg(long)]
+    pub judge_relative: bool,
 }
 
 #[derive(Debug, Args)]

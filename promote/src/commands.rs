@@ -214,6 +214,7 @@ pub async fn execute<C: Cloud>(
                 match run.bake(&mut sources, &subject, bake, poll, &label).await? {
                     BakeEnd::Passed => mem.baked.push(weight),
                     BakeEnd::Failed(reason) => mem.failure = Some(reason),
+                    BakeEnd::Held(reason) => return Err(run.held(&reason)),
                     BakeEnd::Interrupted => return Err(run.interrupted(&goal, mem.wrote)),
                 }
             }

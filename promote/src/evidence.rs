@@ -38,6 +38,12 @@ pub struct AlarmSource<'a, A> {
     cloud: &'a A,
     names: Vec<String>,
     insufficient_data_is_failure: bool,
+    /// Judging relatively (`--judge-relative`, `analysis.judge_relative`): the alarms
+    /// already in ALARM at the first read describe the stable version, not the candidate,
+    /// so they do not fail it (the metrics judge compares the two versions instead); an
+    /// alarm that goes into ALARM later still does. `None` until that first read.
+    relative: bool,
+    firing_before: Option<Vec<String>>,
 }
 
 impl<'a, A: crate::aws::Alarms> AlarmSource<'a, A> {
@@ -46,7 +52,14 @@ impl<'a, A: crate::aws::Alarms> AlarmSource<'a, A> {
             cloud,
             names: stage.alarm_names(),
             insufficient_data_is_failure: stage.insufficient_data_is_failure,
+            relative: false,
+            firing_before: None,
         }
+    }
+
+    pub fn relative(mut self, relative: bool) -> Self {
+        self.relative = relative;
+        self
     }
 }
 
@@ -63,32 +76,55 @@ impl<A: crate::aws::Alarms> Source for AlarmSource<'_, A> {
         Box::pin(async move {
             use rollout::EvidenceVerdict as V;
             use rollout::plan::{Verdict as A, alarm_verdict};
-            let readings = self.cloud.read(&self.names).await?;
-            let summary = crate::run::alarm_summary(&readings);
+            let mut readings = self.cloud.read(&self.names).await?;
+            let mut summary = crate::run::alarm_summary(&readings);
+            if self.relative {
+                let before = self.firing_before.get_or_insert_with(|| {
+                    readings
+                        .iter()
+                        .filter(|r| r.value != rollout::plan::AlarmValue::Ok)
+                        .map(|r| r.name.clone())
+                        .collect()
+                });
+                if !before.is_empty() {
+                    summary.push_str(&format!(
+                        " ({} already firing before the rollout: judged by the metrics, not failed)",
+                        before.join(", ")
+                    ));
+                    readings.retain(|r| !before.contains(&r.name));
+                }
+            }
+            let before = self.firing_before.as_deref().unwrap_or_default();
+            let judged: Vec<String> = self
+                .names
+                .iter()
+                .filter(|n| !before.contains(n))
+                .cloned()
+                .collect();
             let numbers = serde_json::json!(
                 readings
                     .iter()
                     .map(|r| serde_json::json!({"name": r.name, "state": r.value.to_string()}))
                     .collect::<Vec<_>>()
             );
-            let verdict =
-                match alarm_verdict(&self.names, &readings, self.insufficient_data_is_failure) {
-                    A::Healthy => V::Pass,
-                    A::Failing(r) => V::Fail(format!(
-                        "alarm {} is {} ({})",
-                        r.name,
-                        r.value,
-                        if r.reason.is_empty() {
-                            "no reason given"
-                        } else {
-                            &r.reason
-                        }
-                    )),
-                    A::Missing(names) => V::Fail(format!(
-                        "alarm(s) {} do not exist in CloudWatch, so they cannot protect the stage",
-                        names.join(", ")
-                    )),
-                };
+            let verdict = match alarm_verdict(&judged, &readings, self.insufficient_data_is_failure)
+            {
+                A::Healthy => V::Pass,
+                A::Failing(r) => V::Fail(format!(
+                    "alarm {} is {} ({})",
+                    r.name,
+                    r.value,
+                    if r.reason.is_empty() {
+                        "no reason given"
+                    } else {
+                        &r.reason
+                    }
+                )),
+                A::Missing(names) => V::Fail(format!(
+                    "alarm(s) {} do not exist in CloudWatch, so they cannot protect the stage",
+                    names.join(", ")
+                )),
+            };
             Ok(Finding::new("alarms", verdict, summary).with_numbers(numbers))
         })
     }

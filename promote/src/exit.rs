@@ -7,6 +7,7 @@ pub const BAD_INPUT: i32 = 2;
 pub const REFUSED: i32 = 3;
 pub const ROLLED_BACK: i32 = 4;
 pub const CONFLICT: i32 = 5;
+pub const HELD: i32 = 6;
 pub const INTERRUPTED: i32 = 130;
 
 #[derive(Debug, Error)]
@@ -23,6 +24,10 @@ pub enum Exit {
     /// The alias changed under us (RevisionId mismatch); nothing further was written.
     #[error("{0}")]
     Conflict(String),
+    /// A bake ended without enough evidence (after its extension) on a stage whose
+    /// `analysis.on_no_evidence` is "hold": the split is left in place, as is.
+    #[error("held: {0}")]
+    Held(String),
     /// Ctrl-C or SIGTERM; the message says how to resume or roll back.
     #[error("interrupted: {0}")]
     Interrupted(String),
@@ -35,6 +40,7 @@ impl Exit {
             Exit::Refused(_) => REFUSED,
             Exit::RolledBack(_) => ROLLED_BACK,
             Exit::Conflict(_) => CONFLICT,
+            Exit::Held(_) => HELD,
             Exit::Interrupted(_) => INTERRUPTED,
         }
     }

@@ -23,9 +23,16 @@ use crate::interrupt::Interrupt;
 use crate::ui::{Format, Ui};
 
 pub type Hook = Box<dyn FnMut(&mut FakeState)>;
+/// Answers a GetMetricData read (see [`FakeState::metrics`]).
+pub type MetricsFn = Box<dyn FnMut(&crate::aws::MetricsQuery) -> Result<Vec<crate::aws::Series>>>;
 
 #[derive(Default)]
 pub struct FakeState {
+    /// Lambda's per-version metrics: `None` answers every read with no datapoints (a stage
+    /// that saw no traffic); a test installs a generator of the traffic it wants judged.
+    pub metrics: Option<MetricsFn>,
+    /// Every GetMetricData read, in order.
+    pub metric_reads: Vec<crate::aws::MetricsQuery>,
     pub aliases: BTreeMap<String, AliasRecord>,
     pub versions: Vec<VersionInfo>,
     pub alarms: Vec<AlarmReading>,
@@ -382,5 +389,19 @@ impl World {
     }
     pub fn stderr(&self) -> String {
         self.ui.output().1
+    }
+}
+
+impl crate::aws::Metrics for Fake {
+    async fn version_metrics(
+        &self,
+        q: &crate::aws::MetricsQuery,
+    ) -> Result<Vec<crate::aws::Series>> {
+        let mut st = self.state.borrow_mut();
+        st.metric_reads.push(q.clone());
+        match st.metrics.as_mut() {
+            Some(f) => f(q),
+            None => Ok(vec![crate::aws::Series::default(); q.series.len()]),
+        }
     }
 }

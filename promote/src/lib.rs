@@ -8,6 +8,8 @@
 pub mod aws;
 #[cfg(test)]
 mod aws_tests;
+#[cfg(test)]
+mod bake_tests;
 pub mod cli;
 pub mod commands;
 pub mod evidence;
@@ -15,6 +17,7 @@ pub mod exit;
 #[doc(hidden)]
 pub mod fake;
 pub mod interrupt;
+pub mod metrics;
 pub mod publish;
 #[cfg(test)]
 mod race_tests;
@@ -34,7 +37,8 @@ use crate::ui::Ui;
 /// Runs one parsed command line against AWS.
 pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<()> {
     // Everything that can be checked without AWS is checked before connecting.
-    let env = Environments::load(&cli.environments)?;
+    let mut env = Environments::load(&cli.environments)?;
+    judge_relative_override(&mut env, &cli.command)?;
     let interrupt = Interrupt::install();
     let cloud = aws::Aws::connect(&env.project).await;
     let ctx = Ctx {
@@ -108,4 +112,27 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<()> {
             status::watch(&ctx, &a.stage, a.interval).await
         }
     }
+}
+
+/// `--judge-relative` is the stage's `analysis.judge_relative` for this run; like it, it
+/// needs the metrics source, which then judges the candidate an alarm would have refused.
+fn judge_relative_override(env: &mut Environments, command: &Command) -> anyhow::Result<()> {
+    let stage = match command {
+        Command::Deploy(a) if a.judge_relative => a.stage.stage.clone(),
+        Command::Canary(a) if a.judge_relative => a.stage.stage.clone(),
+        _ => return Ok(()),
+    };
+    env.stage(&stage)?;
+    let Some(s) = env.stages.iter_mut().find(|s| s.name == stage) else {
+        return Ok(());
+    };
+    if !s.analysis.uses(rollout::SourceKind::Metrics) {
+        return Err(exit::Exit::BadInput(format!(
+            "--judge-relative needs the \"metrics\" evidence source, which stage {stage} does not use; add it to analysis.sources in {}",
+            s.path.display()
+        ))
+        .into());
+    }
+    s.analysis.judge_relative = true;
+    Ok(())
 }

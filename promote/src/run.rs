@@ -6,12 +6,13 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use rollout::evidence::{self, Verdict};
 use rollout::machine::Goal;
 use rollout::plan::{AlarmReading, AlarmValue};
 use rollout::{
-    AliasView, BuildStamp, Environments, Split, Stage, Subject, Version, format_duration,
+    AliasView, BuildStamp, Environments, OnNoEvidence, SourceKind, Split, Stage, Subject, Version,
+    format_duration,
 };
 use serde_json::{Value, json};
 
@@ -19,6 +20,7 @@ use crate::aws::{AliasRecord, AliasWrite, Cloud, StageTarget, VersionInfo, Write
 use crate::evidence::{AlarmSource, Source, Window};
 use crate::exit::Exit;
 use crate::interrupt::Interrupt;
+use crate::metrics::MetricsSource;
 use crate::ui::Ui;
 
 /// The default poll is the stage's, but never slower than this: the reaction time to an
@@ -60,6 +62,9 @@ pub struct Run<'a, C> {
 pub enum BakeEnd {
     Passed,
     Failed(String),
+    /// Not enough evidence after the bake and its extension, and the stage's policy is to
+    /// hold the split: the reason says what was missing.
+    Held(String),
     Interrupted,
 }
 
@@ -81,7 +86,12 @@ pub fn view_json(view: &AliasView) -> Value {
 impl<'a, C: Cloud> Ctx<'a, C> {
     pub async fn open(&'a self, stage_name: &str) -> Result<Run<'a, C>> {
         let stage = self.env.stage(stage_name)?;
-        let target = self.cloud.resolve(&stage.name).await?;
+        let unchanged = || nothing_written(&stage.name);
+        let target = self
+            .cloud
+            .resolve(&stage.name)
+            .await
+            .with_context(unchanged)?;
         let (alias, versions) = tokio::join!(
             self.cloud.get_alias(&target.alias),
             self.cloud.list_versions()
@@ -90,8 +100,8 @@ impl<'a, C: Cloud> Ctx<'a, C> {
             ctx: self,
             stage,
             target,
-            alias: alias?,
-            versions: versions?,
+            alias: alias.with_context(unchanged)?,
+            versions: versions.with_context(unchanged)?,
         })
     }
 }
@@ -132,14 +142,44 @@ impl<'a, C: Cloud> Run<'a, C> {
         let Some(up) = self.ctx.env.upstream_of(self.stage) else {
             return Ok(None);
         };
-        let t = self.ctx.cloud.resolve(&up.name).await?;
-        let view = self.ctx.cloud.get_alias(&t.alias).await?.view;
+        let unchanged = || nothing_written(self.name());
+        let t = self
+            .ctx
+            .cloud
+            .resolve(&up.name)
+            .await
+            .with_context(unchanged)?;
+        let view = self
+            .ctx
+            .cloud
+            .get_alias(&t.alias)
+            .await
+            .with_context(unchanged)?
+            .view;
         Ok(Some((up.name.clone(), view)))
     }
 
-    /// The stage's evidence sources, in the order their verdicts are reported.
+    /// The stage's evidence sources (its `analysis.sources`), in the order their verdicts
+    /// are reported.
     pub fn sources(&self) -> Vec<Box<dyn Source + 'a>> {
-        vec![Box::new(AlarmSource::new(self.ctx.cloud, self.stage))]
+        let analysis = &self.stage.analysis;
+        analysis
+            .sources
+            .iter()
+            .map(|kind| -> Box<dyn Source + 'a> {
+                match kind {
+                    SourceKind::Alarms => Box::new(
+                        AlarmSource::new(self.ctx.cloud, self.stage)
+                            .relative(analysis.judge_relative),
+                    ),
+                    SourceKind::Metrics => Box::new(MetricsSource::new(
+                        self.ctx.cloud,
+                        &self.ctx.env.project.function_name,
+                        analysis,
+                    )),
+                }
+            })
+            .collect()
     }
 
     pub fn source_names(&self) -> Vec<String> {
@@ -162,7 +202,11 @@ impl<'a, C: Cloud> Run<'a, C> {
         };
         let mut findings = Vec::new();
         for s in sources.iter_mut() {
-            findings.push(s.assess(subject, window).await?);
+            findings.push(
+                s.assess(subject, window)
+                    .await
+                    .with_context(|| nothing_written(self.name()))?,
+            );
         }
         Ok(match evidence::combine(&findings) {
             Verdict::Fail(reason) => Some(reason),
@@ -263,9 +307,15 @@ impl<'a, C: Cloud> Run<'a, C> {
         self.alias = rec;
     }
 
-    /// Watches the evidence for `bake`. The bake passes only on a successful read at or
-    /// after its deadline: failed reads at the end extend it (bounded), never pass it.
-    /// The alias is re-read at every poll: if someone else moved it, the run stops.
+    /// Watches the evidence for `bake`. A fail at any poll ends it at once. At the deadline
+    /// a pass passes; not enough evidence extends the bake (up to the stage's
+    /// `analysis.max_extension_seconds`) and then follows `analysis.on_no_evidence`: hold
+    /// the split ([`BakeEnd::Held`]) or roll back ([`BakeEnd::Failed`]). Failed reads at
+    /// the end extend it too (bounded), never pass it. The alias is re-read at every poll:
+    /// if someone else moved it, the run stops.
+    ///
+    /// Time is tokio's, so tests run whole bakes in virtual time (`tokio::time::pause`);
+    /// the wall-clock window handed to the sources advances with it.
     pub async fn bake(
         &mut self,
         sources: &mut [Box<dyn Source + 'a>],
@@ -274,9 +324,11 @@ impl<'a, C: Cloud> Run<'a, C> {
         poll: Duration,
         step: &str,
     ) -> Result<BakeEnd> {
+        use tokio::time::Instant;
         let started = Instant::now();
         let step_started = SystemTime::now();
         let deadline = started + bake;
+        let extension = self.stage.analysis.max_extension;
         let tick = if self.ui().is_tty() {
             TICK.min(poll)
         } else {
@@ -285,14 +337,16 @@ impl<'a, C: Cloud> Run<'a, C> {
         let mut next_poll = Instant::now();
         let mut summary = String::new();
         let mut failed_polls = 0;
+        let mut extending = false;
         self.ui().event(json!({"event": "bake_started", "stage": self.name(), "step": step, "bake_seconds": secs_json(bake)}));
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if Instant::now() >= next_poll || left.is_zero() {
-                next_poll = Instant::now() + poll;
+            let now = Instant::now();
+            let left = deadline.saturating_duration_since(now);
+            if now >= next_poll || left.is_zero() {
+                next_poll = now + poll;
                 let window = Window {
                     step_started,
-                    now: SystemTime::now(),
+                    now: step_started + now.saturating_duration_since(started),
                 };
                 match self.poll_once(sources, subject, window, step, left).await {
                     Ok((verdict, s)) => {
@@ -304,9 +358,20 @@ impl<'a, C: Cloud> Run<'a, C> {
                                 return Ok(BakeEnd::Failed(reason));
                             }
                             // Only a successful read at or after the deadline passes.
-                            Verdict::Pass | Verdict::Inconclusive(_) if left.is_zero() => {
+                            Verdict::Pass if left.is_zero() => {
                                 self.ui().end_progress();
                                 return Ok(BakeEnd::Passed);
+                            }
+                            Verdict::Inconclusive(why) if left.is_zero() => {
+                                let overdue = now.saturating_duration_since(deadline);
+                                if overdue >= extension {
+                                    self.ui().end_progress();
+                                    return Ok(self.no_evidence(bake, extension, &why));
+                                }
+                                if !extending {
+                                    extending = true;
+                                    self.extended(step, bake, extension, &why);
+                                }
                             }
                             _ => {}
                         }
@@ -317,7 +382,7 @@ impl<'a, C: Cloud> Run<'a, C> {
                         let overdue = Instant::now().saturating_duration_since(deadline);
                         if failed_polls >= MAX_FAILED_POLLS
                             && (!left.is_zero() || overdue >= MAX_READ_EXTENSION)
-                            || overdue >= MAX_READ_EXTENSION
+                            || overdue >= MAX_READ_EXTENSION.max(extension)
                         {
                             self.ui().end_progress();
                             return Err(e.context(format!(
@@ -345,30 +410,95 @@ impl<'a, C: Cloud> Run<'a, C> {
                     }
                 }
             }
-            self.ui().progress(
-                &format!("{step} {summary}"),
-                &format!(
-                    "{}: {step}, baking {} left of {}, {summary}",
-                    self.name(),
+            let state = if extending {
+                format!(
+                    "extended by up to {} for evidence",
+                    format_duration(extension)
+                )
+            } else {
+                format!(
+                    "baking {} left of {}",
                     format_duration(round_up(left)),
                     format_duration(bake)
-                ),
+                )
+            };
+            self.ui().progress(
+                &format!("{step} {summary}"),
+                &format!("{}: {step}, {state}, {summary}", self.name()),
             );
+            let now = Instant::now();
             let wake = if left.is_zero() {
                 next_poll
             } else {
-                next_poll.min(deadline).min(Instant::now() + tick)
+                next_poll.min(deadline).min(now + tick)
             };
             if self
                 .ctx
                 .interrupt
-                .sleep(wake.saturating_duration_since(Instant::now()))
+                .sleep(wake.saturating_duration_since(now))
                 .await
             {
                 self.ui().end_progress();
                 return Ok(BakeEnd::Interrupted);
             }
         }
+    }
+
+    /// The bake ended without enough evidence: says so and ends it as the stage's
+    /// `analysis.on_no_evidence` asks.
+    fn extended(&self, step: &str, bake: Duration, extension: Duration, why: &str) {
+        self.ui().event(json!({
+            "event": "bake_extended", "stage": self.name(), "step": step,
+            "bake_seconds": secs_json(bake), "max_extension_seconds": secs_json(extension),
+            "reason": why,
+        }));
+        self.ui().say(format!(
+            "{}: {step}: the {} bake ended without enough evidence ({why}); watching for up to {} more, then {}",
+            self.name(),
+            format_duration(bake),
+            format_duration(extension),
+            match self.stage.analysis.on_no_evidence {
+                OnNoEvidence::Hold => "holding the split",
+                OnNoEvidence::Rollback => "rolling back",
+            }
+        ));
+    }
+
+    fn no_evidence(&self, bake: Duration, extension: Duration, why: &str) -> BakeEnd {
+        let reason = format!(
+            "not enough evidence after the {} bake and a {} extension ({why})",
+            format_duration(bake),
+            format_duration(extension)
+        );
+        match self.stage.analysis.on_no_evidence {
+            OnNoEvidence::Hold => BakeEnd::Held(reason),
+            OnNoEvidence::Rollback => BakeEnd::Failed(format!(
+                "{reason}; {}'s analysis.on_no_evidence is \"rollback\"",
+                self.name()
+            )),
+        }
+    }
+
+    /// Exit 6: the split is left where it is, with what was missing and how to go on.
+    pub fn held(&self, reason: &str) -> anyhow::Error {
+        let view = self.alias.view;
+        let name = self.name();
+        let at = match view.split {
+            Some(s) => format!(
+                "{} on version {} (stable {})",
+                s.weight, s.version, view.version
+            ),
+            None => format!("version {} serving all traffic", view.version),
+        };
+        self.ui().event(json!({
+            "event": "held", "stage": name, "reason": reason, "alias": view_json(&view),
+        }));
+        Exit::Held(format!(
+            "{reason}; stage {name} is held at {at}, nothing was rolled back. \
+             Resume the bake with `promote canary --stage {name}`, move on by hand with `promote advance --stage {name}` \
+             (or `promote complete`), or take the traffic back with `promote rollback --stage {name}`"
+        ))
+        .into()
     }
 
     /// One poll of a bake: the alias must be as we left it; every source is asked.
@@ -432,6 +562,15 @@ impl<'a, C: Cloud> Run<'a, C> {
             .event(json!({"event": "interrupted", "stage": name, "alias": view_json(&view)}));
         Exit::Interrupted(msg).into()
     }
+}
+
+/// What a failure before the first write means for the stage, and how to go on: a read
+/// that failed even after the SDK's retries (a lossy network, an AWS outage) left
+/// nothing to undo.
+fn nothing_written(stage: &str) -> String {
+    format!(
+        "stage {stage} was not changed (nothing was written); run the command again once AWS answers"
+    )
 }
 
 /// Seconds for JSON: an integer when whole.

@@ -1,0 +1,265 @@
+//! How the metrics judge's verdicts move a rollout, against the in-memory stand-in, in
+//! virtual time (`start_paused`): a whole 60 s bake and its extension run in milliseconds,
+//! and the per-version metrics the fake answers follow the virtual clock.
+
+use std::time::Duration;
+
+use rollout::plan::AlarmValue;
+use rollout::{OnNoEvidence, SourceKind};
+
+use crate::aws::{MetricsQuery, Series};
+use crate::commands::{self, CanaryOpts};
+use crate::exit;
+use crate::fake::{MetricsFn, World, pct, ver, view};
+use crate::ui::Format;
+
+/// Per-period traffic of one version: invocations, errors, p99 in ms.
+type Traffic = (f64, f64, f64);
+
+/// Lambda's metrics for every period of the query's window: the candidate (version 2) and
+/// the stable version (1) each at their own traffic; the alias as a whole like the candidate.
+fn traffic(candidate: Traffic, stable: Traffic) -> MetricsFn {
+    Box::new(move |q: &MetricsQuery| {
+        let period = Duration::from_secs(q.period_seconds.into());
+        Ok(q.series
+            .iter()
+            .map(|s| {
+                let (inv, err, p99) = match s {
+                    Some(v) if *v == ver(1) => stable,
+                    _ => candidate,
+                };
+                let mut out = Series::default();
+                let mut t = q.start;
+                while t < q.end {
+                    out.invocations.push((t, inv));
+                    out.errors.push((t, err));
+                    out.duration_ms.push((t, p99));
+                    t += period;
+                }
+                out
+            })
+            .collect())
+    })
+}
+
+/// The frozen environments with live judged by alarms and metrics over 5 s periods.
+fn world(on_no_evidence: OnNoEvidence) -> World {
+    let mut w = World::new(Format::Json);
+    let live = w.env.stages.iter_mut().find(|s| s.name == "live").unwrap();
+    let a = &mut live.analysis;
+    a.sources = vec![SourceKind::Alarms, SourceKind::Metrics];
+    a.period_seconds = 5;
+    a.criteria.min_requests = 50;
+    a.max_extension = Duration::from_secs(30);
+    a.on_no_evidence = on_no_evidence;
+    w
+}
+
+fn canary_10(bake_secs: u64) -> CanaryOpts {
+    CanaryOpts {
+        stage: "live".into(),
+        version: Some(ver(2)),
+        weight: Some(pct("10")),
+        bake: Some(Duration::from_secs(bake_secs)),
+        poll: Some(Duration::from_secs(1)),
+        allow_downgrade: false,
+        retry: false,
+        dry_run: false,
+    }
+}
+
+fn code(r: &anyhow::Result<()>) -> i32 {
+    r.as_ref().err().map_or(0, exit::code_of)
+}
+
+fn message(r: &anyhow::Result<()>) -> String {
+    r.as_ref()
+        .err()
+        .map(|e| format!("{e:#}"))
+        .unwrap_or_default()
+}
+
+fn events(w: &World, kind: &str) -> Vec<serde_json::Value> {
+    w.stdout()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event"] == kind)
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_candidate_failing_one_request_in_five_is_rolled_back_by_the_judge_with_no_alarm() {
+    let w = world(OnNoEvidence::Hold);
+    w.fake.state.borrow_mut().metrics = Some(traffic((25.0, 5.0, 20.0), (225.0, 0.0, 20.0)));
+    let r = commands::canary(&w.ctx(), canary_10(120)).await;
+    assert_eq!(code(&r), exit::ROLLED_BACK, "{}", message(&r));
+    let msg = message(&r);
+    assert!(
+        msg.contains("metrics judge: the candidate's error rate 20% (5/25)")
+            && msg.contains("Fisher exact test p ="),
+        "the reason names the judge and its numbers: {msg}"
+    );
+    assert_eq!(w.fake.alias("live").view, view(1, None));
+    // It failed on the first complete period, long before the 120 s bake was over.
+    let reads = w.fake.state.borrow().metric_reads.clone();
+    assert_eq!(reads.len(), 1, "{reads:?}");
+    assert_eq!(reads[0].series, [Some(ver(2)), Some(ver(1))]);
+    assert_eq!(
+        reads[0].end.duration_since(reads[0].start).unwrap(),
+        Duration::from_secs(5)
+    );
+    // The alarms were read and healthy all along: the judge alone took the traffic back.
+    let bake = events(&w, "bake");
+    let last = bake.last().unwrap();
+    let alarms = &last["evidence"][0];
+    assert_eq!(alarms["source"], "alarms");
+    assert_eq!(alarms["verdict"], "pass");
+    let numbers = &last["evidence"][1]["numbers"];
+    assert_eq!(numbers["candidate"]["requests"], 25);
+    assert_eq!(numbers["candidate"]["errors"], 5);
+    assert_eq!(numbers["stable"]["requests"], 225);
+    assert_eq!(numbers["decision"], "fail");
+    assert!(numbers["p_value"].as_f64().unwrap() < 0.01);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_identical_candidate_passes_at_the_end_of_its_bake() {
+    let w = world(OnNoEvidence::Hold);
+    w.fake.state.borrow_mut().metrics = Some(traffic((25.0, 0.0, 20.0), (225.0, 1.0, 20.0)));
+    let r = commands::canary(&w.ctx(), canary_10(60)).await;
+    assert_eq!(code(&r), 0, "{}", message(&r));
+    assert_eq!(w.fake.alias("live").view, view(1, Some((2, "10"))));
+    let bake = events(&w, "bake");
+    let last = &bake.last().unwrap()["evidence"][1];
+    assert_eq!(last["verdict"], "pass", "{last}");
+    assert!(last["numbers"]["candidate"]["requests"].as_u64().unwrap() >= 50);
+    assert!(events(&w, "bake_extended").is_empty());
+    // Every poll's line on the terminal carries both versions' numbers and the p-value.
+    assert!(
+        w.stderr().contains("candidate 0% (0/"),
+        "the progress shows the numbers: {}",
+        w.stderr()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn too_little_traffic_extends_the_bake_then_holds_the_split_with_exit_6() {
+    let w = world(OnNoEvidence::Hold);
+    // 2 candidate requests per 5 s period: 24 by the end of a 60 s bake, 36 after the
+    // 30 s extension; never the 50 needed.
+    w.fake.state.borrow_mut().metrics = Some(traffic((2.0, 0.0, 20.0), (18.0, 0.0, 20.0)));
+    let r = commands::canary(&w.ctx(), canary_10(60)).await;
+    assert_eq!(code(&r), exit::HELD, "{}", message(&r));
+    let msg = message(&r);
+    assert!(
+        msg.contains("not enough evidence after the 1m00s bake and a 30s extension")
+            && msg.contains("of the 50 requests needed")
+            && msg.contains("held at 10% on version 2")
+            && msg.contains("promote rollback --stage live"),
+        "{msg}"
+    );
+    assert_eq!(
+        w.fake.alias("live").view,
+        view(1, Some((2, "10"))),
+        "the split stays"
+    );
+    assert_eq!(events(&w, "bake_extended").len(), 1);
+    assert_eq!(events(&w, "held").len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_data_at_all_extends_the_bake_then_rolls_back_where_the_stage_says_so() {
+    let w = world(OnNoEvidence::Rollback);
+    let r = commands::canary(&w.ctx(), canary_10(60)).await;
+    assert_eq!(code(&r), exit::ROLLED_BACK, "{}", message(&r));
+    let msg = message(&r);
+    assert!(
+        msg.contains("no request reached the candidate yet")
+            && msg.contains("analysis.on_no_evidence is \"rollback\""),
+        "{msg}"
+    );
+    assert_eq!(w.fake.alias("live").view, view(1, None));
+    let note = rollout::note::Note::parse(&w.fake.alias("live").description);
+    assert_eq!(note.rolled_back.map(|r| r.version), Some(ver(2)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fix_for_a_bad_stable_version_ships_when_judged_relatively() {
+    // The stable version fails 10% of requests and the alias's error alarm is firing.
+    let firing = |w: &World| {
+        w.fake
+            .state
+            .borrow_mut()
+            .set_alarm("app-live-lambda-errors", AlarmValue::Alarm)
+    };
+    let w = world(OnNoEvidence::Hold);
+    firing(&w);
+    w.fake.state.borrow_mut().metrics = Some(traffic((25.0, 0.0, 20.0), (225.0, 22.0, 20.0)));
+    let r = commands::canary(&w.ctx(), canary_10(60)).await;
+    assert_eq!(
+        code(&r),
+        exit::REFUSED,
+        "absolute alarms refuse: {}",
+        message(&r)
+    );
+    assert!(w.fake.updates().is_empty());
+
+    let mut w = world(OnNoEvidence::Hold);
+    firing(&w);
+    w.fake.state.borrow_mut().metrics = Some(traffic((25.0, 0.0, 20.0), (225.0, 22.0, 20.0)));
+    let live = w.env.stages.iter_mut().find(|s| s.name == "live").unwrap();
+    live.analysis.judge_relative = true;
+    let r = commands::canary(&w.ctx(), canary_10(60)).await;
+    assert_eq!(code(&r), 0, "{}", message(&r));
+    assert_eq!(w.fake.alias("live").view, view(1, Some((2, "10"))));
+    let bake = events(&w, "bake");
+    let alarms = &bake.last().unwrap()["evidence"][0];
+    assert!(
+        alarms["summary"]
+            .as_str()
+            .unwrap()
+            .contains("app-live-lambda-errors already firing before the rollout"),
+        "{alarms}"
+    );
+
+    // Judged relatively, an alarm that starts firing during the bake still fails it.
+    let mut w = world(OnNoEvidence::Hold);
+    firing(&w);
+    w.fake.state.borrow_mut().metrics = Some(traffic((25.0, 0.0, 20.0), (225.0, 22.0, 20.0)));
+    w.fake.state.borrow_mut().alarm_script = vec![
+        vec![],
+        vec![],
+        vec![("app-live-lambda-throttles".to_string(), AlarmValue::Alarm)],
+    ]
+    .into();
+    let live = w.env.stages.iter_mut().find(|s| s.name == "live").unwrap();
+    live.analysis.judge_relative = true;
+    let r = commands::canary(&w.ctx(), canary_10(60)).await;
+    assert_eq!(code(&r), exit::ROLLED_BACK, "{}", message(&r));
+    assert!(message(&r).contains("alarm app-live-lambda-throttles is ALARM"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn after_the_100_percent_step_the_alias_as_a_whole_is_judged() {
+    let w = world(OnNoEvidence::Hold);
+    // The candidate serves everything; Lambda publishes the alias without ExecutedVersion.
+    w.fake.state.borrow_mut().metrics = Some(traffic((250.0, 40.0, 20.0), (0.0, 0.0, 0.0)));
+    w.fake.set_alias("live", view(1, Some((2, "50"))));
+    let opts = crate::commands::AdvanceOpts {
+        stage: "live".into(),
+        weight: None,
+        bake: Some(Duration::from_secs(60)),
+        poll: Some(Duration::from_secs(1)),
+        dry_run: false,
+    };
+    let r = commands::advance(&w.ctx(), opts).await;
+    assert_eq!(code(&r), exit::ROLLED_BACK, "{}", message(&r));
+    assert!(
+        message(&r).contains("above the ceiling max_error_rate 5.0%"),
+        "{}",
+        message(&r)
+    );
+    let reads = w.fake.state.borrow().metric_reads.clone();
+    assert_eq!(reads.last().unwrap().series, [None]);
+    assert_eq!(w.fake.alias("live").view, view(1, None));
+}

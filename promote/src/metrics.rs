@@ -1,0 +1,232 @@
+//! Lambda's per-version metrics as an evidence source: the candidate judged against the
+//! stable version inside the same weighted alias (`rollout::judge`).
+//!
+//! Lambda publishes `Invocations`, `Errors` and `Duration` of a weighted alias per
+//! `ExecutedVersion`, so both versions are measured over the same requests mix at the same
+//! time. One GetMetricData call per poll reads both series.
+//!
+//! **The window.** Lambda's metrics come per minute in AWS and arrive late, so only complete
+//! periods are judged: those that began at or after the step started (a period half before
+//! the split would mix the previous step's traffic in) and ended at least one period before
+//! now (the lag: a period's datapoint may still be filling in). Periods are aligned on
+//! multiples of `period_seconds` since the epoch, as CloudWatch aligns them. With 60 s
+//! periods the first verdict comes 2 to 3 minutes after the step's write; with 5 s periods
+//! (the local gateway) 10 to 15 s. The window then grows with every period, so each poll
+//! judges all the complete traffic of the step so far.
+//!
+//! **After the 100% step** the alias has no routing and Lambda publishes no
+//! `ExecutedVersion` for it: the alias as a whole is the candidate, and with no stable
+//! traffic beside it the judge applies the ceiling and `min_requests` alone.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_util::future::LocalBoxFuture;
+use rollout::judge::{self, Sample};
+use rollout::{Analysis, EvidenceVerdict, Finding, Subject};
+use serde_json::json;
+
+use crate::aws::{Metrics, MetricsQuery, Series};
+use crate::evidence::{Source, Window};
+
+pub struct MetricsSource<'a, M> {
+    cloud: &'a M,
+    function: String,
+    analysis: Analysis,
+}
+
+impl<'a, M: Metrics> MetricsSource<'a, M> {
+    pub fn new(cloud: &'a M, function: &str, analysis: &Analysis) -> Self {
+        MetricsSource {
+            cloud,
+            function: function.to_string(),
+            analysis: analysis.clone(),
+        }
+    }
+}
+
+/// The complete periods to judge: `Ok((start, end))`, or `Err(when)` the first one can be
+/// judged when there is none yet.
+pub fn window(
+    step_started: SystemTime,
+    now: SystemTime,
+    period_seconds: u32,
+) -> Result<(SystemTime, SystemTime), SystemTime> {
+    let p = u128::from(period_seconds.max(1)) * 1000;
+    let ms = |t: SystemTime| t.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis();
+    let at = |m: u128| UNIX_EPOCH + Duration::from_millis(m as u64);
+    let start = ms(step_started).div_ceil(p) * p;
+    let end = (ms(now).saturating_sub(p) / p) * p;
+    if end > start {
+        Ok((at(start), at(end)))
+    } else {
+        // The first period ends at start + p, and is judged one period (the lag) later.
+        Err(at(start + 2 * p))
+    }
+}
+
+/// A series' totals over `[start, end)`. Sums for counts; for latency, the per-period
+/// figures weighted by that period's invocations (exact for a mean; for a p99, a weighted
+/// mean of per-period p99s, which CloudWatch cannot merge exactly either).
+pub fn totals(series: &Series, start: SystemTime, end: SystemTime) -> Sample {
+    let inside = |t: &SystemTime| *t >= start && *t < end;
+    let sum = |points: &[(SystemTime, f64)]| -> f64 {
+        points
+            .iter()
+            .filter(|(t, _)| inside(t))
+            .map(|(_, v)| v.max(0.0))
+            .sum()
+    };
+    let requests = sum(&series.invocations).round() as u64;
+    let errors = sum(&series.errors).round() as u64;
+    let (mut weighted, mut weights, mut plain, mut n) = (0.0, 0.0, 0.0, 0u32);
+    for (t, d) in series.duration_ms.iter().filter(|(t, _)| inside(t)) {
+        let w = series
+            .invocations
+            .iter()
+            .find(|(ti, _)| ti == t)
+            .map_or(0.0, |(_, v)| *v);
+        weighted += d * w;
+        weights += w;
+        plain += d;
+        n += 1;
+    }
+    let latency_ms = if weights > 0.0 {
+        Some(weighted / weights)
+    } else if n > 0 {
+        Some(plain / f64::from(n))
+    } else {
+        None
+    };
+    Sample {
+        requests,
+        errors,
+        latency_ms,
+    }
+}
+
+/// `HH:MM:SS` (UTC) for messages.
+fn clock(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    format!(
+        "{:02}:{:02}:{:02}",
+        secs / 3600 % 24,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+fn unix(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
+}
+
+impl<M: Metrics> Source for MetricsSource<'_, M> {
+    fn name(&self) -> &str {
+        "metrics"
+    }
+
+    fn assess<'a>(
+        &'a mut self,
+        subject: &'a Subject,
+        w: Window,
+    ) -> LocalBoxFuture<'a, anyhow::Result<Finding>> {
+        Box::pin(async move {
+            let period = self.analysis.period_seconds;
+            let Some(candidate) = subject.candidate else {
+                return Ok(Finding::new(
+                    "metrics",
+                    EvidenceVerdict::Inconclusive("no candidate on the alias to judge".into()),
+                    "no candidate",
+                ));
+            };
+            let (start, end) = match window(w.step_started, w.now, period) {
+                Ok(win) => win,
+                Err(first) => {
+                    let why = format!(
+                        "no complete {period} s period since the step started; the first is judged from {} UTC",
+                        clock(first)
+                    );
+                    return Ok(Finding::new(
+                        "metrics",
+                        EvidenceVerdict::Inconclusive(why.clone()),
+                        why,
+                    ));
+                }
+            };
+            // A weighted alias publishes per ExecutedVersion; an alias with no routing (the
+            // candidate serving alone) only as a whole.
+            let alone = subject.weight.is_full() || subject.stable == candidate;
+            let series = if alone {
+                vec![None]
+            } else {
+                vec![Some(candidate), Some(subject.stable)]
+            };
+            let q = MetricsQuery {
+                function: self.function.clone(),
+                alias: subject.alias.clone(),
+                series,
+                start,
+                end,
+                period_seconds: period,
+                latency: self.analysis.criteria.latency_statistic,
+            };
+            let got = self.cloud.version_metrics(&q).await?;
+            let pick = |i: usize| {
+                got.get(i)
+                    .map_or(Sample::default(), |s| totals(s, start, end))
+            };
+            let (c, s) = if alone {
+                (pick(0), Sample::default())
+            } else {
+                (pick(0), pick(1))
+            };
+            let j = judge::judge(c, s, &self.analysis.criteria);
+            let mut numbers = j.numbers();
+            numbers["candidate"]["version"] = candidate.to_string().into();
+            numbers["stable"]["version"] = subject.stable.to_string().into();
+            numbers["window"] = json!({
+                "start": unix(start), "end": unix(end), "period_seconds": period,
+                "alias_as_a_whole": alone,
+            });
+            let summary = format!("{} ({}-{} UTC)", j.summary(), clock(start), clock(end));
+            Ok(Finding::new("metrics", j.verdict(), summary).with_numbers(numbers))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(secs: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    #[test]
+    fn only_whole_periods_after_the_step_and_before_the_lag_are_judged() {
+        // Step at 12:00:10 with 60 s periods: the first period is 12:01-12:02, judged from 12:03.
+        let started = t(43_210);
+        assert_eq!(window(started, t(43_260), 60), Err(t(43_380)));
+        assert_eq!(window(started, t(43_379), 60), Err(t(43_380)));
+        assert_eq!(window(started, t(43_380), 60), Ok((t(43_260), t(43_320))));
+        assert_eq!(window(started, t(43_500), 60), Ok((t(43_260), t(43_440))));
+        // A step that starts on a boundary counts that period.
+        assert_eq!(window(t(43_200), t(43_320), 60), Ok((t(43_200), t(43_260))));
+        // 5 s periods on the local gateway: a verdict within 15 s of the write.
+        assert_eq!(window(t(1_001), t(1_015), 5), Ok((t(1_005), t(1_010))));
+        // The pre-flight (no time elapsed) never has a window, so it never reads metrics.
+        assert!(window(t(1_001), t(1_001), 5).is_err());
+    }
+
+    #[test]
+    fn totals_sum_counts_and_weight_latency_by_invocations_inside_the_window() {
+        let s = Series {
+            invocations: vec![(t(0), 100.0), (t(60), 300.0), (t(120), 50.0)],
+            errors: vec![(t(0), 1.0), (t(60), 2.0), (t(120), 9.0)],
+            duration_ms: vec![(t(0), 10.0), (t(60), 30.0), (t(120), 1000.0)],
+        };
+        let got = totals(&s, t(0), t(120));
+        assert_eq!((got.requests, got.errors), (400, 3));
+        assert_eq!(got.latency_ms, Some(25.0)); // (100*10 + 300*30) / 400
+        assert_eq!(totals(&Series::default(), t(0), t(120)), Sample::default());
+    }
+}
