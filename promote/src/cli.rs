@@ -130,6 +130,21 @@ pub enum Command {
     /// A live view of a stage (versions, weight, alarms) refreshing until Ctrl-C
     #[command(after_help = with_exit_codes("Examples:\n  promote watch --stage live\n  promote watch --stage live --interval 2s"))]
     Watch(WatchArgs),
+
+    /// Open-loop synthetic traffic: requests on a fixed schedule whatever the server does,
+    /// each answer attributed to the version that served it, each version's share checked
+    /// against the alias's weights
+    #[command(after_help = with_exit_codes(
+        "Latency is measured from each request's scheduled send time, so a stall shows in the\n\
+         figures. Answers name their version in the x-app-version header; those without one\n\
+         (e.g. a 502 from API Gateway) are counted as unattributed and estimated from the split.\n\
+         A share outside its 99% interval is called out. Prints a vegeta-like report (JSON:\n\
+         one {\"event\": \"probe_report\"} object). Exits 0 once the run is over, whatever it saw.\n\n\
+         Examples:\n  promote probe --stage live --rate 100 --duration 20s\n  \
+         promote probe --url http://127.0.0.1:3000 --path /build-info --plot probe.html\n  \
+         promote probe --stage live --url http://127.0.0.1:8080/live --output json"
+    ))]
+    Probe(ProbeArgs),
 }
 
 /// A subcommand's help text followed by the exit-code table.
@@ -290,6 +305,66 @@ pub struct WatchArgs {
     pub interval: Duration,
 }
 
+/// A probe's rate: requests a second, a positive number.
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 && r <= 100_000.0 => Ok(r),
+        Ok(r) if r > 100_000.0 => Err(format!("`{s}` is more than 100000 requests a second")),
+        _ => Err(format!(
+            "`{s}` is not a rate; give requests a second, a number above 0 (e.g. 50 or 0.5)"
+        )),
+    }
+}
+
+/// The longest probe: an hour (the samples are kept for the plot).
+pub const MAX_PROBE: Duration = Duration::from_secs(3600);
+
+fn parse_probe_duration(s: &str) -> Result<Duration, String> {
+    let d = rollout::parse_duration(s)?;
+    if d.is_zero() {
+        return Err(format!("`{s}` is no time at all; give e.g. 10s"));
+    }
+    if d > MAX_PROBE {
+        return Err(format!("`{s}` is too long; a probe runs at most 1h"));
+    }
+    Ok(d)
+}
+
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    let d = rollout::parse_duration(s)?;
+    if d < MIN_POLL || d > Duration::from_secs(60) {
+        return Err(format!("`{s}` is not a request timeout; give 100ms to 60s"));
+    }
+    Ok(d)
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).multiple(true).args(["stage", "url"])))]
+pub struct ProbeArgs {
+    /// Stage to probe: its invoke URL, and its alias's weights as the split to expect
+    #[arg(long, value_name = "S")]
+    pub stage: Option<String>,
+    /// Base URL to probe (e.g. the local gateway's stage URL); with --stage, used instead of
+    /// the stage's invoke URL
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Requests per second, sent on schedule whatever the answers
+    #[arg(long, value_name = "R", default_value = "50", value_parser = parse_rate, allow_negative_numbers = true)]
+    pub rate: f64,
+    /// How long to send (30s, 5m, or seconds)
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_probe_duration)]
+    pub duration: Duration,
+    /// Path requested under the base URL
+    #[arg(long, value_name = "P", default_value = "/")]
+    pub path: String,
+    /// A request without a complete answer by then counts as a timeout
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_timeout)]
+    pub timeout: Duration,
+    /// Write latency over time, coloured by version, to this self-contained HTML file
+    #[arg(long, value_name = "FILE.html")]
+    pub plot: Option<PathBuf>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,6 +391,7 @@ mod tests {
         insta::assert_snapshot!("help", help(None));
         for sub in [
             "status", "publish", "deploy", "canary", "advance", "complete", "rollback", "watch",
+            "probe",
         ] {
             insta::assert_snapshot!(format!("help_{sub}"), help(Some(sub)));
         }
@@ -325,6 +401,7 @@ mod tests {
     fn every_help_documents_the_exit_codes() {
         for sub in [
             "status", "publish", "deploy", "canary", "advance", "complete", "rollback", "watch",
+            "probe",
         ] {
             let h = help(Some(sub));
             assert!(h.contains("130") && h.contains("RevisionId"), "{sub}");
@@ -355,6 +432,28 @@ mod tests {
         all += "---\n";
         all += &parse_err(&["canary", "--stage", "live", "--poll", "0"]);
         insta::assert_snapshot!("usage_errors", all);
+    }
+
+    #[test]
+    fn bad_probe_options_are_usage_errors_with_reasons() {
+        let mut all = String::new();
+        for rate in ["0", "-1", "abc", "1e9"] {
+            all += &parse_err(&["probe", "--url", "http://x", "--rate", rate]);
+            all += "---\n";
+        }
+        all += &parse_err(&["probe", "--url", "http://x", "--duration", "0"]);
+        all += "---\n";
+        all += &parse_err(&["probe", "--rate", "10"]);
+        insta::assert_snapshot!("probe_usage_errors", all);
+        let ok =
+            Cli::try_parse_from(["promote", "probe", "--stage", "live", "--rate", "0.5"]).unwrap();
+        let Command::Probe(a) = ok.command else {
+            panic!("not a probe")
+        };
+        assert_eq!(
+            (a.rate, a.duration, a.path.as_str()),
+            (0.5, Duration::from_secs(10), "/")
+        );
     }
 
     #[test]

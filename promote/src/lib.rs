@@ -18,6 +18,7 @@ pub mod exit;
 pub mod fake;
 pub mod interrupt;
 pub mod metrics;
+pub mod probe;
 pub mod publish;
 #[cfg(test)]
 mod race_tests;
@@ -36,6 +37,12 @@ use crate::ui::Ui;
 
 /// Runs one parsed command line against AWS.
 pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<()> {
+    // A probe of a URL alone needs neither AWS nor the environments.
+    if let Command::Probe(a) = &cli.command
+        && a.stage.is_none()
+    {
+        return probe::probe_url(ui, &Interrupt::install(), probe_opts(a)).await;
+    }
     // Everything that can be checked without AWS is checked before connecting.
     let mut env = Environments::load(&cli.environments)?;
     judge_relative_override(&mut env, &cli.command)?;
@@ -111,6 +118,24 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<()> {
             env.stage(&a.stage)?;
             status::watch(&ctx, &a.stage, a.interval).await
         }
+        Command::Probe(a) => {
+            if let Some(s) = &a.stage {
+                env.stage(s)?;
+            }
+            probe::probe(&ctx, probe_opts(&a)).await
+        }
+    }
+}
+
+fn probe_opts(a: &cli::ProbeArgs) -> probe::ProbeOpts {
+    probe::ProbeOpts {
+        stage: a.stage.clone(),
+        url: a.url.clone(),
+        rate: a.rate,
+        duration: a.duration,
+        path: a.path.clone(),
+        timeout: a.timeout,
+        plot: a.plot.clone(),
     }
 }
 
