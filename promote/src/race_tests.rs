@@ -1,4 +1,4 @@
-//! Two runs on one stage at once, against the in-memory stand-in, which checks RevisionIds
+//! Two runs on one stage at once (and what a failed read leaves before the first write), against the in-memory stand-in, which checks RevisionIds
 //! as Lambda does (moto does not: the same races over HTTP, through a proxy that checks
 //! them, are in tests/it_faults.rs). Both runs share one [`Fake`](crate::fake::Fake) on one
 //! runtime; with `interleave` set, every call yields first, so the runs alternate call by
@@ -164,4 +164,21 @@ async fn a_rollback_during_a_bake_wins_and_the_canary_exits_5_writing_nothing_mo
         "{}",
         live.description
     );
+}
+
+/// A read that fails before the first write (here the pre-flight alarm read, after the
+/// SDK's own retries) stops the run with nothing written, and says so and how to go on.
+#[tokio::test(start_paused = true)]
+async fn a_read_failing_before_the_first_write_says_nothing_changed_and_to_run_again() {
+    let w = World::new(Format::Table);
+    w.fake.state.borrow_mut().failing_alarm_reads = 1;
+    let r = commands::canary(&w.ctx(), plan(2, Duration::ZERO)).await;
+    assert_eq!(code(&r), exit::ERROR, "{}", message(&r));
+    let m = message(&r);
+    assert!(
+        m.contains("stage live was not changed") && m.contains("run the command again"),
+        "{m}"
+    );
+    assert!(w.fake.updates().is_empty());
+    assert_eq!(w.fake.alias("live").view, view(1, None));
 }

@@ -249,7 +249,8 @@ impl<'a, C: Cloud> Run<'a, C> {
             let now = self.read_alias(deadline).await?;
             if attempt > 0 && write.is_applied_on(&now) {
                 tracing::info!(alias = %alias, "an earlier attempt of this write was applied");
-                return Ok(self.written(now, what));
+                self.written(now, what);
+                return Ok(());
             }
             if now.view != self.alias.view
                 || now.description.trim() != self.alias.description.trim()
@@ -271,7 +272,10 @@ impl<'a, C: Cloud> Run<'a, C> {
                 .update_alias(&alias, write, &now.revision_id)
                 .await
             {
-                Ok(rec) => return Ok(self.written(rec, what)),
+                Ok(rec) => {
+                    self.written(rec, what);
+                    return Ok(());
+                }
                 Err(WriteError::Other(e)) => return Err(e),
                 Err(WriteError::Conflict(m)) => anyhow::anyhow!(m),
                 Err(WriteError::Transient(e)) => e,
