@@ -17,6 +17,8 @@ Rules beyond the schema:
 - every bake (other than 0, no bake) lasts at least the stage's longest alarm window
   (period_seconds x evaluation_periods): a shorter one passes before the alarm could fire.
   Test fixtures that shorten bakes set "test_fixture_short_bakes": true in their copy;
+- a stage with "engine": "codedeploy" has steps CodeDeploy can run (`codedeploy_config`, the same
+  rules and messages as crates/rollout/src/codedeploy.rs), and hooks only with that engine;
 - the names Terraform derives from function and stage names fit AWS's length limits
   (`derived_names` spells them out; tests/static checks they match terraform/).
 """
@@ -24,7 +26,6 @@ Rules beyond the schema:
 from __future__ import annotations
 
 import json
-import math
 import re
 import sys
 from dataclasses import dataclass, field
@@ -53,15 +54,9 @@ def derived_names(project: dict, stages: dict[str, dict]) -> list[tuple[str, str
     ]
     for name in sorted(stages):
         out.append(("IAM role", f"{fn}-deploy-{name}", IAM_ROLE_NAME_MAX))
-        strategy = stages[name]["strategy"]
-        if strategy["type"] == "canary" and len(strategy["steps"]) > 1:
-            first = strategy["steps"][0]
-            # Mirrors local.codedeploy_canaries: CodeDeploy takes whole percents and minutes.
-            percent = max(1, min(99, math.floor(first["weight"])))
-            minutes = max(1, math.ceil(first["bake_seconds"] / 60))
-            out.append(
-                ("CodeDeploy deployment config", f"{fn}-{name}-canary-{percent}pct-{minutes}min", CODEDEPLOY_CONFIG_NAME_MAX)
-            )
+        config, _ = codedeploy_config(stages[name]["strategy"])
+        if engine(stages[name]) == "codedeploy" and config is not None:
+            out.append(("CodeDeploy deployment config", f"{fn}-{name}-{config_name_suffix(config)}", CODEDEPLOY_CONFIG_NAME_MAX))
     return out
 
 
@@ -142,6 +137,7 @@ def check(environments_dir: str | Path = DEFAULT_DIR) -> Report:
         report.errors += _strategy_errors(d / f"{name}.json", stage["strategy"])
         report.errors += analysis_errors(d / f"{name}.json", stage)
         report.errors += bake_errors(d / f"{name}.json", stage)
+        report.errors += engine_errors(d / f"{name}.json", stage)
     report.errors += _alarm_name_errors(d, stages)
     for what, name, limit in derived_names(project, stages):
         if len(name) > limit:
@@ -261,6 +257,118 @@ def analysis_errors(path: Path, stage: dict) -> list[str]:
             "firing is then left to the per-version judge); add it to analysis/sources"
         ]
     return []
+
+
+# ---- The CodeDeploy engine (README, Terraform: "CodeDeploy engine (in progress)") ----------
+
+_USE_ALIAS = 'or "engine": "alias", which runs any plan'
+
+
+def engine(stage: dict) -> str:
+    """Who shifts the stage's alias: promote ("alias", the default) or CodeDeploy."""
+    return stage["strategy"].get("engine", "alias")
+
+
+def _pct(hundredths: int) -> str:
+    return str(hundredths // 100) if hundredths % 100 == 0 else f"{hundredths / 100:g}"
+
+
+def codedeploy_config(strategy: dict) -> tuple[dict | None, tuple[str, str] | None]:
+    """The CodeDeploy deployment configuration that runs `strategy`, or (None, (field, why)).
+
+    The same rules, in the same order and with the same words, as `deployment_config` in
+    crates/rollout/src/codedeploy.rs; both are tested on crates/rollout/testdata/codedeploy_configs.json.
+    Fields are dotted as promote's loader names them (`strategy.steps[1].bake_seconds`)."""
+    if strategy["type"] == "all_at_once":
+        steps = [(10000, strategy.get("bake_seconds", 0), "strategy.bake_seconds")]
+    else:
+        steps = [
+            (round(s["weight"] * 100), s["bake_seconds"], f"strategy.steps[{i}].bake_seconds")
+            for i, s in enumerate(strategy["steps"])
+        ]
+    n = len(steps)
+    if n >= 3:
+        first = steps[0][0]
+        if any(w != (i + 1) * first for i, (w, _, _) in enumerate(steps)):
+            listed = ", ".join(_pct(w) for w, _, _ in steps)
+            return None, (
+                "strategy.steps",
+                "CodeDeploy shifts traffic as a canary (one share, then 100) or linearly (equal increments at equal "
+                f"intervals), and steps {listed} are neither; use two steps (e.g. 10 then 100), equal increments that "
+                f"reach 100 (e.g. 25, 50, 75, 100), {_USE_ALIAS}",
+            )
+        for i, (_, bake, at) in enumerate(steps[: n - 1]):
+            if bake != steps[0][1]:
+                return None, (
+                    at,
+                    f"a linear CodeDeploy shift waits the same interval before each increment, but step {i} bakes "
+                    f"{bake} s and step 0 bakes {steps[0][1]} s; give every step before 100 the same bake_seconds, "
+                    f"{_USE_ALIAS}",
+                )
+    if n >= 2:
+        weight, bake, at = steps[0]
+        if weight % 100:
+            near = min(99, max(1, (weight + 50) // 100))
+            return None, (
+                "strategy.steps[0].weight",
+                f"CodeDeploy shifts whole percents, and {_pct(weight)} is not one; use a whole number such as {near}, "
+                f"{_USE_ALIAS}",
+            )
+        if bake == 0:
+            return None, (
+                at,
+                "CodeDeploy waits at least one minute between shifts, and this step does not bake; give it at least "
+                f'60 s (whole minutes), use "type": "all_at_once" for no wait, {_USE_ALIAS}',
+            )
+        if bake % 60:
+            up, down = -(-bake // 60) * 60, bake // 60 * 60
+            options = f"{up}" if down == 0 else f"{down} or {up}"
+            return None, (
+                at,
+                f"CodeDeploy waits whole minutes between shifts, and {bake} s is not; use {options}, {_USE_ALIAS}",
+            )
+    _, last_bake, last_at = steps[-1]
+    if last_bake:
+        return None, (
+            last_at,
+            "CodeDeploy ends a Lambda deployment once all traffic is shifted (it watches the alarms only until "
+            f'then), so nothing would bake {last_bake} s at 100; set it to 0, or use "engine": "alias", which '
+            "bakes at 100",
+        )
+    if n == 1:
+        return {"type": "AllAtOnce"}, None
+    kind = "TimeBasedCanary" if n == 2 else "TimeBasedLinear"
+    return {"type": kind, "percentage": steps[0][0] // 100, "interval_minutes": steps[0][1] // 60}, None
+
+
+def config_name_suffix(config: dict) -> str:
+    """The end of the deployment config's name, `<function>-<stage>-<suffix>` (terraform/codedeploy.tf)."""
+    if config["type"] == "AllAtOnce":
+        return "all-at-once"
+    if config["type"] == "TimeBasedCanary":
+        return f"canary-{config['percentage']}pct-{config['interval_minutes']}min"
+    return f"linear-{config['percentage']}pct-every-{config['interval_minutes']}min"
+
+
+def _slashed(dotted: str) -> str:
+    return re.sub(r"\[(\d+)\]", r"/\1", dotted).replace(".", "/")
+
+
+def engine_errors(path: Path, stage: dict) -> list[str]:
+    """A codedeploy stage whose steps CodeDeploy cannot run; hooks on a stage promote shifts."""
+    strategy = stage["strategy"]
+    if engine(stage) != "codedeploy":
+        if strategy.get("hooks"):
+            return [
+                f"{path}: strategy/hooks: hooks are CodeDeploy lifecycle hooks and the alias engine runs none; "
+                'set "engine": "codedeploy" or remove them'
+            ]
+        return []
+    _, refused = codedeploy_config(strategy)
+    if refused is None:
+        return []
+    at, why = refused
+    return [f"{path}: {_slashed(at)}: {why}"]
 
 
 def main(argv: list[str]) -> int:

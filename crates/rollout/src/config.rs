@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use thiserror::Error;
 
+use crate::codedeploy::{Engine, Hooks, deployment_config};
 use crate::judge::{Criteria, LatencyStatistic};
 use crate::weight::Weight;
 
@@ -334,6 +335,10 @@ struct RawStrategy {
     kind: StrategyType,
     bake_seconds: Option<u64>,
     steps: Option<Vec<RawStep>>,
+    #[serde(default)]
+    engine: Option<Engine>,
+    #[serde(default)]
+    hooks: Option<Hooks>,
 }
 
 #[derive(Deserialize)]
@@ -571,6 +576,7 @@ fn parse_stage(name: &str, path: &Path, text: &str) -> Result<Stage, ConfigError
             ),
         ));
     }
+    check_engine(path, raw.strategy.engine, raw.strategy.hooks, &strategy)?;
     let analysis = parse_analysis(path, raw.analysis, &strategy)?;
     Ok(Stage {
         name: name.to_string(),
@@ -623,6 +629,56 @@ fn bakes_cover_alarm_windows(
         }
     }
     Ok(())
+}
+
+/// `strategy.engine` and `strategy.hooks` (README, Terraform, "CodeDeploy engine (in
+/// progress)"). A codedeploy stage is checked as `tools/check_environments.py` checks it, with
+/// the same words, and then refused: this build does not drive CodeDeploy yet, and an option
+/// that silently ran the alias engine instead would be worse than none.
+fn check_engine(
+    path: &Path,
+    engine: Option<Engine>,
+    hooks: Option<Hooks>,
+    strategy: &Strategy,
+) -> Result<(), ConfigError> {
+    let hooks = hooks.unwrap_or_default();
+    let named = [
+        ("before_allow_traffic", &hooks.before_allow_traffic),
+        ("after_allow_traffic", &hooks.after_allow_traffic),
+    ];
+    for (at, name) in named {
+        if let Some(name) = name
+            && (name.is_empty()
+                || name.len() > 64
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        {
+            return Err(field(
+                path,
+                format!("strategy.hooks.{at}"),
+                format!("`{name}` is not a Lambda function name (1-64 of A-Z a-z 0-9 - _)"),
+            ));
+        }
+    }
+    if engine.unwrap_or_default() == Engine::Alias {
+        if hooks != Hooks::default() {
+            return Err(field(
+                path,
+                "strategy.hooks",
+                "hooks are CodeDeploy lifecycle hooks and the alias engine runs none; set \"engine\": \"codedeploy\" or remove them",
+            ));
+        }
+        return Ok(());
+    }
+    if let Err(e) = deployment_config(strategy) {
+        return Err(field(path, e.field, e.message));
+    }
+    Err(field(
+        path,
+        "strategy.engine",
+        "the CodeDeploy engine is not available in this build of promote yet (Terraform creates the stage's deployment group and configuration, nothing here drives them); use \"engine\": \"alias\" or remove the field",
+    ))
 }
 
 /// CloudWatch alarm names are unique per account and region, and every stage's alarms live
