@@ -166,12 +166,16 @@ pub async fn execute<C: Cloud>(
         }
     }
     let mut mem = Memory::default();
+    // Held from the moment the evidence fails until the rollback is written: a signal in
+    // between (GitHub's SIGINT then SIGTERM) is honoured after the rollback, not before.
+    let mut critical = None;
     let mut sources = run.sources();
     // Pre-flight: the evidence is read once before anything moves. A failing verdict with
     // the candidate already taking traffic is a rollback; otherwise it refuses (exit 3).
     if let Goal::Rollout(r) = &goal {
         let subject = run.subject(r.candidate, r.stable);
         if let Some(reason) = run.preflight(&mut sources, &subject).await? {
+            critical = Some(run.ctx.interrupt.hold());
             mem.failure = Some(reason);
         }
     }
@@ -189,7 +193,7 @@ pub async fn execute<C: Cloud>(
                 let from = run.alias.view;
                 if rollback {
                     // The rollback is a critical section: a signal now is honoured after it.
-                    let _held = run.ctx.interrupt.hold();
+                    let _held = critical.take().unwrap_or_else(|| run.ctx.interrupt.hold());
                     run.write(&AliasWrite::of(&w), w.kind.as_str(), true)
                         .await
                         .map_err(|e| rollback_failed(&run, e, mem.failure.as_deref()))?;
@@ -213,9 +217,23 @@ pub async fn execute<C: Cloud>(
                 let subject = run.subject(r.candidate, r.stable);
                 match run.bake(&mut sources, &subject, bake, poll, &label).await? {
                     BakeEnd::Passed => mem.baked.push(weight),
-                    BakeEnd::Failed(reason) => mem.failure = Some(reason),
+                    BakeEnd::Failed(reason) => {
+                        critical = Some(run.ctx.interrupt.hold());
+                        mem.failure = Some(reason);
+                    }
                     BakeEnd::Held(reason) => return Err(run.held(&reason)),
-                    BakeEnd::Interrupted => return Err(run.interrupted(&goal, mem.wrote)),
+                    BakeEnd::Interrupted => {
+                        // One last look before leaving the split unattended: evidence that
+                        // fails now takes the traffic back first (exit 4, saying the signal
+                        // waited). A failed read leaves things as they are (exit 130).
+                        match run.preflight(&mut sources, &subject).await {
+                            Ok(Some(reason)) => {
+                                critical = Some(run.ctx.interrupt.hold());
+                                mem.failure = Some(reason);
+                            }
+                            _ => return Err(run.interrupted(&goal, mem.wrote)),
+                        }
+                    }
                 }
             }
             Action::Refuse(e) => return Err(refusal(&run, e)),

@@ -42,6 +42,8 @@ pub struct FakeState {
     pub updates: Vec<(String, AliasWrite, String)>,
     /// The UpdateAlias calls that were applied, in order.
     pub applied: Vec<(String, AliasWrite)>,
+    /// For every UpdateAlias: whether signals were held (a critical section) when it was sent.
+    pub held_at_update: Vec<bool>,
     /// Every call yields to the runtime once before acting, so that two runs sharing this
     /// stand-in on one runtime interleave call by call, as two processes would.
     pub interleave: bool,
@@ -212,6 +214,7 @@ impl AliasStore for Fake {
         let mut st = self.state.borrow_mut();
         st.updates
             .push((alias.to_string(), write.clone(), revision_id.to_string()));
+        st.held_at_update.push(self.interrupt.is_holding());
         if st.failing_updates > 0 {
             st.failing_updates -= 1;
             return Err(WriteError::Transient(anyhow!(

@@ -369,6 +369,40 @@ async fn ctrl_c_during_the_bake_leaves_the_split_and_says_how_to_resume() {
 }
 
 #[tokio::test]
+async fn a_signal_with_a_failing_alarm_waits_for_the_rollback_and_exits_4() {
+    let w = World::new(Format::Table);
+    let alarm = w.env.stage("live").unwrap().alarms[0].name.clone();
+    let intr = w.fake.interrupt.clone();
+    // The alarm fires and Ctrl-C arrives at the same poll (read 3: the first bake poll).
+    w.fake.state.borrow_mut().after_alarm_read.insert(
+        3,
+        Box::new(move |st| {
+            st.set_alarm(&alarm, AlarmValue::Alarm);
+            intr.trigger();
+        }),
+    );
+    // The hook runs after the read it follows; the fourth read sees the alarm.
+    let r = commands::canary(&w.ctx(), canary_opts(Some(2), None)).await;
+    let msg = message(&r);
+    assert_eq!(code(&r), exit::ROLLED_BACK, "{msg}");
+    assert_eq!(w.fake.alias("live").view, view(1, None), "taken back");
+    assert!(
+        msg.contains("the rollback was completed first"),
+        "says the interrupt waited: {msg}"
+    );
+    let held = w.fake.state.borrow().held_at_update.clone();
+    assert_eq!(
+        held,
+        [false, true],
+        "only the rollback write is a critical section"
+    );
+    assert!(
+        !w.fake.interrupt.is_holding(),
+        "released after the rollback"
+    );
+}
+
+#[tokio::test]
 async fn downgrades_and_unknown_semvers_need_allow_downgrade() {
     let w = World::new(Format::Table);
     w.fake.set_alias("live", view(3, None));
