@@ -8,6 +8,7 @@
 //! is pure.
 
 pub mod engine;
+pub mod evidence;
 pub mod http;
 pub mod plot;
 pub mod schedule;
