@@ -71,6 +71,8 @@ pub struct InvocationRecord<'a> {
     pub duration_ms: f64,
     pub error: bool,
     pub throttled: bool,
+    /// Whether the alias had weighted routing: Lambda publishes `ExecutedVersion` only then.
+    pub weighted: bool,
 }
 
 /// One request answered by the API.
@@ -88,15 +90,17 @@ pub struct ApiRecord<'a> {
 /// The datapoints one request produces: (key, value), by the dimension sets AWS publishes.
 pub fn invocation_points(r: &InvocationRecord<'_>) -> Vec<(Key, f64)> {
     let resource = format!("{}:{}", r.function, r.alias);
-    let sets: [Vec<(&str, &str)>; 3] = [
+    let mut sets: Vec<Vec<(&str, &str)>> = vec![
         vec![("FunctionName", r.function)],
         vec![("FunctionName", r.function), ("Resource", &resource)],
-        vec![
+    ];
+    if r.weighted {
+        sets.push(vec![
             ("FunctionName", r.function),
             ("Resource", &resource),
             ("ExecutedVersion", r.version),
-        ],
-    ];
+        ]);
+    }
     let mut out = Vec::new();
     for dims in &sets {
         if r.throttled {
@@ -260,6 +264,7 @@ mod tests {
             duration_ms: 2.5,
             error: true,
             throttled: false,
+            weighted: true,
         });
         let errors: Vec<_> = pts.iter().filter(|(k, _)| k.metric == "Errors").collect();
         assert_eq!(errors.len(), 3);
@@ -279,6 +284,7 @@ mod tests {
                 duration_ms: 0.0,
                 error: false,
                 throttled: false,
+                weighted: false,
             }
         });
         assert!(
@@ -286,6 +292,8 @@ mod tests {
                 .iter()
                 .all(|(k, v)| k.metric == "Throttles" && *v == 1.0)
         );
+        // Unweighted: by function and by alias, no ExecutedVersion.
+        assert_eq!(throttled.len(), 2);
     }
 
     #[test]

@@ -275,6 +275,7 @@ pub async fn handle(
         duration_ms,
         error: function_failed,
         throttled: false,
+        weighted: !alias.weights.is_empty(),
     });
     gw.metrics.record(crate::clock::now_millis(), lambda_points);
 

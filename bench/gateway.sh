@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# The gateway's figures, printed and never asserted (targets from issue 11 in brackets), measured
+# in one run against the same `app` binary served directly over HTTP (its local mode):
+#   requests per second with 64 connections            [>= 1000 through the gateway]
+#   p50 / p99 latency at a fixed 200 requests a second  [p50 added by the gateway <= 1 ms]
+# The path is GET /dev/build-info through the gateway (stage -> alias -> version -> bootstrap
+# under the Runtime API) and GET /build-info on the app itself.
+#
+# Usage: bench/gateway.sh   (DURATION=10 seconds per measurement). Needs .venv (tools/venv.sh)
+# for moto; uses oha from PATH, else installs it once into target/bench-tools
+# (cargo install oha --locked). Everything listens on 127.0.0.1 and stops at the end.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+duration=${DURATION:-10}
+python=$root/.venv/bin/python
+[[ -x $python ]] || { echo "bench/gateway.sh: run tools/venv.sh first (moto lives in .venv)" >&2; exit 1; }
+
+oha=$(command -v oha || true)
+if [[ -z $oha ]]; then
+  oha=$root/target/bench-tools/bin/oha
+  if [[ ! -x $oha ]]; then
+    echo "== cargo install oha --locked --root target/bench-tools (once)" >&2
+    cargo install oha --locked --root "$root/target/bench-tools" >&2
+  fi
+fi
+
+# Release settings without fat LTO: the same code generation as the shipped build, minutes
+# less to link on two cores; both sides of the comparison run this very binary.
+profile=gwbench
+echo "== cargo build --profile $profile -p app -p gateway -p promote" >&2
+cargo build --quiet --profile "$profile" \
+  --config "profile.$profile.inherits=\"release\"" --config "profile.$profile.lto=\"off\"" \
+  --config "profile.$profile.codegen-units=16" -p app -p gateway -p promote >&2
+bin=$(realpath -m "${CARGO_TARGET_DIR:-$root/target}")/$profile
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  tools/moto.sh stop "$work/moto" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+endpoint=$(tools/moto.sh start "$work/moto")
+eval "$(tools/moto.sh env "$work/moto")"
+export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+"$python" tools/seed.py --endpoint "$endpoint" --versions 1 >/dev/null
+"$python" - "$bin/app" "$work/app.zip" <<'EOF'
+import sys, zipfile
+info = zipfile.ZipInfo("bootstrap", date_time=(2020, 1, 1, 0, 0, 0))
+info.external_attr = 0o755 << 16
+with zipfile.ZipFile(sys.argv[2], "w", zipfile.ZIP_DEFLATED) as z:
+    z.writestr(info, open(sys.argv[1], "rb").read())
+EOF
+version=$("$bin/promote" --output json publish --zip "$work/app.zip" |
+  "$python" -c 'import json,sys; print([json.loads(l) for l in sys.stdin if l.strip()][-1]["version"])')
+"$bin/promote" deploy --stage dev --version "$version" >/dev/null
+
+"$bin/gateway" --listen 127.0.0.1:0 --environments environments --artifacts "$work/app.zip" \
+  >"$work/gateway.out" 2>"$work/gateway.err" &
+pids+=($!)
+for _ in $(seq 1 100); do [[ -s $work/gateway.out ]] && break; sleep 0.1; done
+gateway_url=$(sed -n 's/^listening on //p' "$work/gateway.out")
+[[ -n $gateway_url ]] || { cat "$work/gateway.err" >&2; exit 1; }
+
+app_port=$("$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+RUST_LOG=warn PORT=$app_port "$bin/app" >/dev/null 2>&1 &
+pids+=($!)
+for _ in $(seq 1 100); do
+  "$python" -c 'import sys,urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' \
+    "http://127.0.0.1:$app_port/build-info" 2>/dev/null && break
+  sleep 0.1
+done
+
+measure() { # URL ARGS... -> JSON summary line
+  "$oha" --no-tui --output-format json "$@" 2>/dev/null
+}
+figures() { # LABEL URL
+  measure -n 500 -c 64 "$2" >/dev/null # warm-up: instances started, connections open
+  local rps lat
+  rps=$(measure -z "${duration}s" -c 64 "$2")
+  lat=$(measure -z "${duration}s" -c 8 -q 200 "$2")
+  "$python" - "$1" "$rps" "$lat" <<'EOF'
+import json, sys
+label, rps, lat = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
+ok = sum(v for k, v in rps["statusCodeDistribution"].items() if k.startswith("2"))
+total = sum(rps["statusCodeDistribution"].values())
+p = lat["latencyPercentiles"]
+print(json.dumps({"label": label, "rps": rps["summary"]["requestsPerSec"], "ok": ok, "total": total,
+                  "p50_ms": p["p50"] * 1000, "p99_ms": p["p99"] * 1000}))
+EOF
+}
+echo "== measuring (${duration} s each): 64 connections flat out, then 200 requests/s" >&2
+direct=$(figures "app directly" "http://127.0.0.1:$app_port/build-info")
+through=$(figures "through the gateway" "$gateway_url/dev/build-info")
+instances=$(pgrep -c -f "gateway-code-.*/bootstrap" || true)
+
+"$python" - "$direct" "$through" "$instances" <<'EOF'
+import json, sys
+d, g, n = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
+print(f"{'':28}{'app directly':>16}{'through gateway':>18}")
+print(f"{'requests/s, 64 connections':28}{d['rps']:>16.0f}{g['rps']:>18.0f}   [>= 1000 through the gateway]")
+print(f"{'  of which 2xx':28}{d['ok']:>9}/{d['total']:<6}{g['ok']:>11}/{g['total']:<6}")
+print(f"{'p50 at 200 req/s (ms)':28}{d['p50_ms']:>16.3f}{g['p50_ms']:>18.3f}   added {g['p50_ms'] - d['p50_ms']:.3f} ms [<= 1 ms]")
+print(f"{'p99 at 200 req/s (ms)':28}{d['p99_ms']:>16.3f}{g['p99_ms']:>18.3f}")
+print(f"bootstrap instances the gateway ran: {n}")
+EOF
