@@ -1,13 +1,45 @@
-# The CodeDeploy engine: the same aliases and alarms, shifted by CodeDeploy instead of promote.
-# CodeDeploy's canary has two steps (a share, then 100%), so a canary stage uses its first step.
+# The CodeDeploy engine: the same aliases and alarms, shifted by CodeDeploy instead of promote,
+# for the stages whose strategy says "engine": "codedeploy" (README, "CodeDeploy engine (in
+# progress)"). Stages promote shifts get no group: a second deployer nothing drives is a trap.
 locals {
-  codedeploy_canaries = {
-    for name, stage in local.stages : name => {
-      percentage = max(1, min(99, floor(stage.strategy.steps[0].weight)))
-      minutes    = max(1, ceil(stage.strategy.steps[0].bake_seconds / 60))
-    }
-    if stage.strategy.type == "canary" && length(try(stage.strategy.steps, [])) > 1
+  codedeploy_stages = { for name, stage in local.stages : name => stage if try(stage.strategy.engine, "alias") == "codedeploy" }
+
+  # An all-at-once stage is one step at 100.
+  codedeploy_steps = {
+    for name, stage in local.codedeploy_stages : name => try(stage.strategy.steps, [{ weight = 100, bake_seconds = try(stage.strategy.bake_seconds, 0) }])
   }
+
+  # The deployment configuration a stage's steps are: one step all at once, two a canary, more
+  # a linear shift. The same rules as crates/rollout/src/codedeploy.rs and
+  # tools/check_environments.py, which refuse what CodeDeploy cannot run before Terraform reads
+  # it; `runnable` is the backstop the precondition below holds.
+  codedeploy_configs = {
+    for name, steps in local.codedeploy_steps : name => {
+      type       = length(steps) == 1 ? "AllAtOnce" : (length(steps) == 2 ? "TimeBasedCanary" : "TimeBasedLinear")
+      percentage = steps[0].weight
+      minutes    = floor(steps[0].bake_seconds / 60)
+      runnable = alltrue([
+        length(steps) < 3 || alltrue([for i, s in steps : s.weight == (i + 1) * steps[0].weight]),
+        length(steps) < 3 || alltrue([for s in slice(steps, 0, length(steps) - 1) : s.bake_seconds == steps[0].bake_seconds]),
+        length(steps) < 2 || (floor(steps[0].weight) == steps[0].weight && steps[0].bake_seconds >= 60 && steps[0].bake_seconds % 60 == 0),
+        steps[length(steps) - 1].bake_seconds == 0,
+      ])
+    }
+  }
+
+  # The config's name carries the split (as DeploymentConfig::name does), so a changed plan is a new config.
+  codedeploy_config_names = {
+    for name, c in local.codedeploy_configs : name => "${local.project.function_name}-${name}-${c.type == "AllAtOnce" ? "all-at-once" : (c.type == "TimeBasedCanary" ? "canary-${c.percentage}pct-${c.minutes}min" : "linear-${c.percentage}pct-every-${c.minutes}min")}"
+  }
+
+  # Lambda functions CodeDeploy invokes around a stage's shift (AppSpec Hooks).
+  codedeploy_hooks = {
+    for name, stage in local.codedeploy_stages : name => compact([
+      try(stage.strategy.hooks.before_allow_traffic, ""),
+      try(stage.strategy.hooks.after_allow_traffic, ""),
+    ])
+  }
+  codedeploy_hook_functions = distinct(flatten(values(local.codedeploy_hooks)))
 }
 
 resource "aws_codedeploy_app" "app" {
@@ -15,33 +47,50 @@ resource "aws_codedeploy_app" "app" {
   compute_platform = "Lambda"
 }
 
-resource "aws_codedeploy_deployment_config" "canary" {
-  for_each = local.codedeploy_canaries
+resource "aws_codedeploy_deployment_config" "stage" {
+  for_each = local.codedeploy_configs
 
-  deployment_config_name = "${local.project.function_name}-${each.key}-canary-${each.value.percentage}pct-${each.value.minutes}min"
+  deployment_config_name = local.codedeploy_config_names[each.key]
   compute_platform       = "Lambda"
 
   traffic_routing_config {
-    type = "TimeBasedCanary"
-    time_based_canary {
-      percentage = each.value.percentage
-      interval   = each.value.minutes
+    type = each.value.type
+
+    dynamic "time_based_canary" {
+      for_each = each.value.type == "TimeBasedCanary" ? [1] : []
+      content {
+        percentage = each.value.percentage
+        interval   = each.value.minutes
+      }
+    }
+
+    dynamic "time_based_linear" {
+      for_each = each.value.type == "TimeBasedLinear" ? [1] : []
+      content {
+        percentage = each.value.percentage
+        interval   = each.value.minutes
+      }
     }
   }
 
   lifecycle {
-    # The name carries the split, so a changed canary is a new config the group moves to first.
+    # A changed plan is a new config (its name carries the split) the group moves to first.
     create_before_destroy = true
+
+    precondition {
+      condition     = each.value.runnable
+      error_message = "The steps of ${each.key}.json are not a plan CodeDeploy can run; tools/check_environments.py says why and what would work."
+    }
   }
 }
 
 resource "aws_codedeploy_deployment_group" "stage" {
-  for_each = local.stages
+  for_each = local.codedeploy_stages
 
   app_name               = aws_codedeploy_app.app.name
   deployment_group_name  = each.key
   service_role_arn       = aws_iam_role.codedeploy.arn
-  deployment_config_name = contains(keys(local.codedeploy_canaries), each.key) ? aws_codedeploy_deployment_config.canary[each.key].id : "CodeDeployDefault.LambdaAllAtOnce"
+  deployment_config_name = aws_codedeploy_deployment_config.stage[each.key].deployment_config_name
 
   deployment_style {
     deployment_option = "WITH_TRAFFIC_CONTROL"
@@ -98,6 +147,16 @@ data "aws_iam_policy_document" "codedeploy" {
     sid       = "Notify"
     actions   = ["sns:Publish"]
     resources = [aws_sns_topic.alarms.arn]
+  }
+
+  # CodeDeploy, not the deploy role, invokes the hooks a stage names: with this role.
+  dynamic "statement" {
+    for_each = length(local.codedeploy_hook_functions) > 0 ? [1] : []
+    content {
+      sid       = "InvokeStageHooks"
+      actions   = ["lambda:InvokeFunction"]
+      resources = [for f in local.codedeploy_hook_functions : "arn:${local.partition}:lambda:${local.region}:${local.account_id}:function:${f}"]
+    }
   }
 }
 

@@ -93,6 +93,43 @@ data "aws_iam_policy_document" "github_deploy" {
     resources = [for alarm in aws_cloudwatch_metric_alarm.stage : alarm.arn]
   }
 
+  # The CodeDeploy engine (codedeploy stages only): create, follow and stop deployments of
+  # this stage's own group, with its own config. A revision is registered on the application,
+  # which is the narrowest resource those two calls take.
+  dynamic "statement" {
+    for_each = contains(keys(local.codedeploy_stages), each.key) ? [1] : []
+    content {
+      sid = "DriveOwnDeploymentGroup"
+      actions = [
+        "codedeploy:CreateDeployment",
+        "codedeploy:GetDeployment",
+        "codedeploy:ListDeployments",
+        "codedeploy:ListDeploymentTargets",
+        "codedeploy:GetDeploymentTarget",
+        "codedeploy:StopDeployment",
+      ]
+      resources = [aws_codedeploy_deployment_group.stage[each.key].arn]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = contains(keys(local.codedeploy_stages), each.key) ? [1] : []
+    content {
+      sid       = "ReadOwnDeploymentConfig"
+      actions   = ["codedeploy:GetDeploymentConfig"]
+      resources = ["arn:${local.partition}:codedeploy:${local.region}:${local.account_id}:deploymentconfig:${local.codedeploy_config_names[each.key]}"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = contains(keys(local.codedeploy_stages), each.key) ? [1] : []
+    content {
+      sid       = "RegisterRevisions"
+      actions   = ["codedeploy:RegisterApplicationRevision", "codedeploy:GetApplicationRevision"]
+      resources = [aws_codedeploy_app.app.arn]
+    }
+  }
+
   # promote's metrics judge reads Lambda's per-version metrics of this stage's alias.
   # GetMetricData has no resource-level permissions: "*" is the only resource it accepts.
   dynamic "statement" {

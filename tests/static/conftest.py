@@ -40,3 +40,27 @@ def tf() -> Module:
 @pytest.fixture(scope="session")
 def env() -> Environments:
     return Environments.load(ENVIRONMENTS_DIR)
+
+
+@pytest.fixture(scope="session")
+def codedeploy_env(tmp_path_factory) -> Environments:
+    """environments/ with dev and live switched to "engine": "codedeploy" (no shipped stage is):
+    dev as it is (all at once, no bake), live as a runnable canary (10% for 5 min, then 100)
+    with both hooks."""
+    import json
+    import shutil
+
+    d = tmp_path_factory.mktemp("codedeploy") / "environments"
+    shutil.copytree(ENVIRONMENTS_DIR, d)
+    dev = json.loads((d / "dev.json").read_text())
+    dev["strategy"]["engine"] = "codedeploy"
+    (d / "dev.json").write_text(json.dumps(dev))
+    live = json.loads((d / "live.json").read_text())
+    live["strategy"] = {
+        "type": "canary",
+        "engine": "codedeploy",
+        "hooks": {"before_allow_traffic": "app-live-pre", "after_allow_traffic": "app-live-post"},
+        "steps": [{"weight": 10, "bake_seconds": 300}, {"weight": 100, "bake_seconds": 0}],
+    }
+    (d / "live.json").write_text(json.dumps(live))
+    return Environments.load(d)

@@ -223,10 +223,12 @@ def test_alarm_topic_is_encrypted(tf):
 # --- CodeDeploy -------------------------------------------------------------------------
 
 
-def test_codedeploy_group_per_stage_with_its_alarms_and_rollback(tf, env):
+def test_codedeploy_group_per_codedeploy_stage_with_its_alarms_and_rollback(tf, env, codedeploy_env):
     assert tf.resource("aws_codedeploy_app", "app")["compute_platform"] == "Lambda"
-    groups = evaluated(tf, env, "aws_codedeploy_deployment_group", "stage", "deployment_group_name")
-    assert groups == {s: s for s in env.stages}
+    # No shipped stage uses the engine, so nothing gets a group nobody drives.
+    assert evaluated(tf, env, "aws_codedeploy_deployment_group", "stage", "deployment_group_name") == {}
+    groups = evaluated(tf, codedeploy_env, "aws_codedeploy_deployment_group", "stage", "deployment_group_name")
+    assert groups == {"dev": "dev", "live": "live"}
     body = tf.resource("aws_codedeploy_deployment_group", "stage")
     alarms = block(body, "alarm_configuration")
     assert alarms["alarms"] == "${[for alarm in each.value.alarms : aws_cloudwatch_metric_alarm.stage[alarm.name].alarm_name]}"
@@ -269,17 +271,30 @@ PROMOTE_ACTIONS = {
     "cloudwatch:DescribeAlarms",
     "cloudwatch:GetMetricData",
 }
+# What the CodeDeploy engine calls, granted to codedeploy stages only (tests/static/test_codedeploy.py).
+CODEDEPLOY_ACTIONS = {
+    "codedeploy:CreateDeployment",
+    "codedeploy:GetDeployment",
+    "codedeploy:ListDeployments",
+    "codedeploy:ListDeploymentTargets",
+    "codedeploy:GetDeploymentTarget",
+    "codedeploy:StopDeployment",
+    "codedeploy:GetDeploymentConfig",
+    "codedeploy:RegisterApplicationRevision",
+    "codedeploy:GetApplicationRevision",
+}
 
 
 def test_deploy_policy_grants_exactly_what_promote_calls_on_this_stack(tf):
     doc = tf.data_source("aws_iam_policy_document", "github_deploy")
     statements = list(doc["statement"]) + [block(d["statement"], "content") for d in doc["dynamic"]]
     granted = {a for st in statements for a in st["actions"]}
-    assert granted == PROMOTE_ACTIONS
+    assert granted == PROMOTE_ACTIONS | CODEDEPLOY_ACTIONS
     by_sid = {st["sid"]: st for st in statements}
     # Writes are narrow: this stage's alias, and publishing only from the first stage.
     assert by_sid["MoveOwnAlias"]["resources"] == ["${aws_lambda_alias.stage[each.key].arn}"]
-    publish, metrics = doc["dynamic"]
+    publish, *codedeploy, metrics = doc["dynamic"]
+    assert len(codedeploy) == 3
     assert publish["statement"]["for_each"] == "${contains(local.root_stages, each.key) ? [1] : []}"
     # The metrics judge's read is granted only where the stage's analysis uses it, and on "*":
     # GetMetricData has no resource-level permissions, so it is the one exception below.
@@ -293,7 +308,8 @@ def test_deploy_policy_grants_exactly_what_promote_calls_on_this_stack(tf):
         assert resources != ["*"] and "\"*\"" not in str(resources), f"{st['sid']} grants on every resource"
         assert any(r in str(resources) for r in (
             "aws_lambda_function.app.arn", "aws_lambda_alias.stage", "aws_api_gateway_rest_api.app.id",
-            "aws_cloudwatch_metric_alarm.stage",
+            "aws_cloudwatch_metric_alarm.stage", "aws_codedeploy_deployment_group.stage[each.key]",
+            "local.codedeploy_config_names[each.key]", "aws_codedeploy_app.app.arn",
         )), f"{st['sid']} is not scoped to this stack: {resources}"
 
 
@@ -354,7 +370,7 @@ def test_readme_documents_every_output(tf):
     assert not undocumented, f"README's Terraform section does not mention outputs {undocumented}"
 
 
-def test_length_checked_names_are_the_ones_terraform_builds(tf, env):
+def test_length_checked_names_are_the_ones_terraform_builds(tf, env, codedeploy_env):
     import check_environments
 
     derived = {name for _, name, _ in check_environments.derived_names(env.project, env.stages)}
@@ -364,18 +380,17 @@ def test_length_checked_names_are_the_ones_terraform_builds(tf, env):
         render(tf, tf.resource("aws_iam_role", "api_gateway_cloudwatch")["name"], env),
     }
     built |= set(evaluated(tf, env, "aws_iam_role", "github_deploy", "name").values())
-    # CodeDeploy configs iterate local.codedeploy_canaries, whose arithmetic check_environments mirrors.
-    canaries = re.sub(r"\s+", " ", tf.locals["codedeploy_canaries"])
-    assert "percentage = max(1, min(99, floor(stage.strategy.steps[0].weight)))" in canaries
-    assert "minutes = max(1, ceil(stage.strategy.steps[0].bake_seconds / 60))" in canaries
-    config = tf.resource("aws_codedeploy_deployment_config", "canary")
-    for what, name, _ in check_environments.derived_names(env.project, env.stages):
-        if what.startswith("CodeDeploy"):
-            stage = name[len(env.project["function_name"]) + 1 :].split("-canary-")[0]
-            pct, minutes = re.search(r"-(\d+)pct-(\d+)min$", name).groups()
-            built.add(render(tf, config["deployment_config_name"], env, stage, {"percentage": pct, "minutes": minutes}))
     assert derived == built
-    assert any(n.endswith("-canary-10pct-5min") for n in built), "live's first canary step is 10% for 300 s"
+    # The deployment config names of codedeploy stages (none ship): check_environments
+    # derives them from its own rules, Terraform from local.codedeploy_config_names.
+    derived = {
+        name for what, name, _ in check_environments.derived_names(codedeploy_env.project, codedeploy_env.stages)
+        if what.startswith("CodeDeploy")
+    }
+    config = tf.resource("aws_codedeploy_deployment_config", "stage")
+    assert config["deployment_config_name"] == "${local.codedeploy_config_names[each.key]}"
+    built = {c["name"] for c in instances(tf, config, codedeploy_env).values()}
+    assert derived == built == {"app-dev-all-at-once", "app-live-canary-10pct-5min"}
 
 
 def test_adding_a_stage_file_adds_its_whole_set_of_resources(tf, tmp_path):
@@ -397,7 +412,6 @@ def test_adding_a_stage_file_adds_its_whole_set_of_resources(tf, tmp_path):
         ("aws_lambda_alias", "stage", "name"),
         ("aws_api_gateway_stage", "stage", "stage_name"),
         ("aws_lambda_permission", "api_stage", "qualifier"),
-        ("aws_codedeploy_deployment_group", "stage", "deployment_group_name"),
         ("aws_iam_role", "github_deploy", "name"),
     ]:
         assert "staging" in evaluated(tf, env, rtype, name, attr), f"{rtype}.{name} has no staging instance"

@@ -11,6 +11,7 @@ rather than as a silently skipped check.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -168,6 +169,10 @@ def instances(module: Module, body: dict, env: Environments) -> dict[str | None,
         return stage_instances(module, env)
     if for_each == "${local.alarms}":
         return alarm_instances(module, env)
+    if for_each == "${local.codedeploy_stages}":
+        return codedeploy_stage_instances(module, env)
+    if for_each == "${local.codedeploy_configs}":
+        return codedeploy_config_instances(module, env)
     raise Unsupported(f"for_each {for_each!r}")
 
 
@@ -224,3 +229,105 @@ def references(expr: object) -> list[str]:
     """Every `type.name` a (possibly nested) expression mentions."""
     text = json.dumps(expr)
     return re.findall(r"\b((?:data\.)?aws_[a-z0-9_]+\.[a-z0-9_]+)", text)
+
+
+# ---------------------------------------------------------------------------------------
+# The CodeDeploy engine's locals (terraform/codedeploy.tf)
+# ---------------------------------------------------------------------------------------
+
+# The exact expressions the evaluations below transcribe: a change to the HCL fails here
+# (Unsupported) until the transcription follows it, so the two cannot drift apart silently.
+CODEDEPLOY_SHAPES = {
+    "codedeploy_stages": '${{for name, stage in local.stages : name => stage if try(stage.strategy.engine, "alias") == "codedeploy"}}',
+    "codedeploy_steps": (
+        "${{for name, stage in local.codedeploy_stages : name => try(stage.strategy.steps, "
+        "[{weight = 100, bake_seconds = try(stage.strategy.bake_seconds, 0)}])}}"
+    ),
+    "codedeploy_configs": (
+        '${{for name, steps in local.codedeploy_steps : name => {type = length(steps) == 1 ? "AllAtOnce" : '
+        '(length(steps) == 2 ? "TimeBasedCanary" : "TimeBasedLinear"), percentage = steps[0].weight, '
+        "minutes = floor(steps[0].bake_seconds / 60), runnable = alltrue([length(steps) < 3 || "
+        "alltrue([for i, s in steps : s.weight == (i + 1) * steps[0].weight]), length(steps) < 3 || "
+        "alltrue([for s in slice(steps, 0, length(steps) - 1) : s.bake_seconds == steps[0].bake_seconds]), "
+        "length(steps) < 2 || (floor(steps[0].weight) == steps[0].weight && steps[0].bake_seconds >= 60 && "
+        "steps[0].bake_seconds % 60 == 0), steps[length(steps) - 1].bake_seconds == 0])}}}"
+    ),
+    "codedeploy_config_names": (
+        '${{for name, c in local.codedeploy_configs : name => "${local.project.function_name}-${name}-'
+        '${c.type == "AllAtOnce" ? "all-at-once" : (c.type == "TimeBasedCanary" ? '
+        '"canary-${c.percentage}pct-${c.minutes}min" : "linear-${c.percentage}pct-every-${c.minutes}min")}"}}'
+    ),
+    "codedeploy_hooks": (
+        "${{for name, stage in local.codedeploy_stages : name => compact([try(stage.strategy.hooks.before_allow_traffic, \"\"), "
+        "try(stage.strategy.hooks.after_allow_traffic, \"\")])}}"
+    ),
+}
+
+
+def _pinned(module: Module, name: str) -> None:
+    got = _squash(module.locals[name])
+    if got != CODEDEPLOY_SHAPES[name]:
+        raise Unsupported(f"local.{name} has an unknown shape: {got}")
+
+
+def codedeploy_stage_instances(module: Module, env: Environments) -> dict[str, dict]:
+    """local.codedeploy_stages: the stages whose strategy says "engine": "codedeploy"."""
+    _pinned(module, "codedeploy_stages")
+    return {
+        n: s for n, s in stage_instances(module, env).items() if s["strategy"].get("engine", "alias") == "codedeploy"
+    }
+
+
+def codedeploy_config_instances(module: Module, env: Environments) -> dict[str, dict]:
+    """local.codedeploy_configs, each with its `name` from local.codedeploy_config_names."""
+    for name in ("codedeploy_steps", "codedeploy_configs", "codedeploy_config_names"):
+        _pinned(module, name)
+    out = {}
+    for name, stage in codedeploy_stage_instances(module, env).items():
+        strategy = stage["strategy"]
+        steps = strategy.get("steps", [{"weight": 100, "bake_seconds": strategy.get("bake_seconds", 0)}])
+        n = len(steps)
+        first = steps[0]
+        config = {
+            "type": "AllAtOnce" if n == 1 else ("TimeBasedCanary" if n == 2 else "TimeBasedLinear"),
+            "percentage": first["weight"],
+            "minutes": first["bake_seconds"] // 60,
+            "runnable": all(
+                [
+                    n < 3 or all(s["weight"] == (i + 1) * first["weight"] for i, s in enumerate(steps)),
+                    n < 3 or all(s["bake_seconds"] == first["bake_seconds"] for s in steps[: n - 1]),
+                    n < 2
+                    or (
+                        math.floor(first["weight"]) == first["weight"]
+                        and first["bake_seconds"] >= 60
+                        and first["bake_seconds"] % 60 == 0
+                    ),
+                    steps[n - 1]["bake_seconds"] == 0,
+                ]
+            ),
+        }
+        pct = _hcl_number(config["percentage"])
+        suffix = (
+            "all-at-once"
+            if config["type"] == "AllAtOnce"
+            else f"canary-{pct}pct-{config['minutes']}min"
+            if config["type"] == "TimeBasedCanary"
+            else f"linear-{pct}pct-every-{config['minutes']}min"
+        )
+        config["name"] = f"{env.project['function_name']}-{name}-{suffix}"
+        out[name] = config
+    return out
+
+
+def _hcl_number(x: float) -> str:
+    """A number as Terraform interpolates it: 10, not 10.0."""
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def codedeploy_hook_instances(module: Module, env: Environments) -> dict[str, list[str]]:
+    """local.codedeploy_hooks: the hook functions each codedeploy stage names."""
+    _pinned(module, "codedeploy_hooks")
+    return {
+        name: [f for f in (stage["strategy"].get("hooks", {}).get(k, "") for k in ("before_allow_traffic", "after_allow_traffic")) if f]
+        for name, stage in codedeploy_stage_instances(module, env).items()
+    }

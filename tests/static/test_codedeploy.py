@@ -1,0 +1,151 @@
+"""The CodeDeploy engine in terraform/ against environments/: the deployment configuration each
+codedeploy stage's steps become, the hooks CodeDeploy may invoke, and the deploy roles' CodeDeploy
+permissions (their own stage's group and config only).
+
+No shipped stage uses the engine, so stage files are switched in a temporary copy. The rules
+come from one table, crates/rollout/testdata/codedeploy_configs.json, which promote's loader
+(crates/rollout/src/codedeploy_tests.rs) and tools/check_environments.py are held to as well.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+import check_environments
+from conftest import ENVIRONMENTS_DIR, ROOT
+from tfmodel import Environments, block, codedeploy_config_instances, codedeploy_hook_instances, instances
+
+CASES = json.loads((ROOT / "crates/rollout/testdata/codedeploy_configs.json").read_text())["cases"]
+
+
+def with_live_strategy(tmp_path, strategy: dict) -> Environments:
+    d = tmp_path / "environments"
+    shutil.copytree(ENVIRONMENTS_DIR, d)
+    live = json.loads((d / "live.json").read_text())
+    live["strategy"] = {**strategy, "engine": "codedeploy"}
+    # The cases' bakes are about CodeDeploy's shapes, not the alarm windows.
+    live["test_fixture_short_bakes"] = True
+    (d / "live.json").write_text(json.dumps(live))
+    return Environments.load(d)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_check_environments_derives_what_the_table_says(case):
+    config, refused = check_environments.codedeploy_config(case["strategy"])
+    if "config" in case:
+        assert (config, refused) == (case["config"], None)
+    else:
+        assert config is None
+        assert refused == (case["refused"]["field"], case["refused"]["message"])
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_terraform_derives_the_same_config_from_the_same_file(tf, tmp_path, case):
+    env = with_live_strategy(tmp_path, case["strategy"])
+    tf_config = codedeploy_config_instances(tf, env)["live"]
+    config, refused = check_environments.codedeploy_config(env.stages["live"]["strategy"])
+    # Terraform's precondition holds exactly where the check lets the file through.
+    assert tf_config["runnable"] == (refused is None), tf_config
+    if config is None:
+        return
+    assert tf_config["type"] == config["type"]
+    if config["type"] != "AllAtOnce":
+        assert (tf_config["percentage"], tf_config["minutes"]) == (config["percentage"], config["interval_minutes"])
+    assert tf_config["name"] == f"app-live-{check_environments.config_name_suffix(config)}"
+
+
+def test_the_check_refuses_an_unrunnable_codedeploy_stage_with_the_table_message(tmp_path):
+    live_plan = next(c for c in CASES if c["name"] == "three unequal steps (live's plan)")
+    env_dir = tmp_path / "environments"
+    shutil.copytree(ENVIRONMENTS_DIR, env_dir)
+    live = json.loads((env_dir / "live.json").read_text())
+    live["strategy"]["engine"] = "codedeploy"
+    (env_dir / "live.json").write_text(json.dumps(live))
+    report = check_environments.check(env_dir)
+    assert report.errors == [f"{env_dir / 'live.json'}: strategy/steps: {live_plan['refused']['message']}"]
+    # Hooks belong to the CodeDeploy engine only.
+    live["strategy"] = {**live["strategy"], "engine": "alias", "hooks": {"after_allow_traffic": "post"}}
+    (env_dir / "live.json").write_text(json.dumps(live))
+    (err,) = check_environments.check(env_dir).errors
+    assert "strategy/hooks: hooks are CodeDeploy lifecycle hooks" in err
+
+
+def test_config_resource_routes_traffic_by_the_derived_type(tf, codedeploy_env):
+    body = tf.resource("aws_codedeploy_deployment_config", "stage")
+    assert body["for_each"] == "${local.codedeploy_configs}"
+    assert body["compute_platform"] == "Lambda"
+    routing = block(body, "traffic_routing_config")
+    assert routing["type"] == "${each.value.type}"
+    dynamics = {name: d for entry in routing["dynamic"] for name, d in entry.items()}
+    assert dynamics["time_based_canary"]["for_each"] == '${each.value.type == "TimeBasedCanary" ? [1] : []}'
+    assert dynamics["time_based_linear"]["for_each"] == '${each.value.type == "TimeBasedLinear" ? [1] : []}'
+    for d in dynamics.values():
+        assert block(d, "content") == {"percentage": "${each.value.percentage}", "interval": "${each.value.minutes}"}
+    lifecycle = block(body, "lifecycle")
+    assert block(lifecycle, "precondition")["condition"] == "${each.value.runnable}"
+    group = tf.resource("aws_codedeploy_deployment_group", "stage")
+    assert group["for_each"] == "${local.codedeploy_stages}"
+    assert group["deployment_config_name"] == "${aws_codedeploy_deployment_config.stage[each.key].deployment_config_name}"
+    configs = codedeploy_config_instances(tf, codedeploy_env)
+    assert {k: (c["type"], c["percentage"], c["minutes"]) for k, c in configs.items()} == {
+        "dev": ("AllAtOnce", 100, 0),
+        "live": ("TimeBasedCanary", 10, 5),
+    }
+
+
+def test_codedeploy_invokes_only_the_hooks_the_stages_name(tf, env, codedeploy_env):
+    assert codedeploy_hook_instances(tf, env) == {}
+    assert codedeploy_hook_instances(tf, codedeploy_env) == {"dev": [], "live": ["app-live-pre", "app-live-post"]}
+    assert tf.locals["codedeploy_hook_functions"] == "${distinct(flatten(values(local.codedeploy_hooks)))}"
+    doc = tf.data_source("aws_iam_policy_document", "codedeploy")
+    (dynamic,) = doc["dynamic"]
+    assert dynamic["statement"]["for_each"] == "${length(local.codedeploy_hook_functions) > 0 ? [1] : []}"
+    invoke = block(dynamic["statement"], "content")
+    assert invoke["actions"] == ["lambda:InvokeFunction"]
+    assert invoke["resources"] == (
+        "${[for f in local.codedeploy_hook_functions : "
+        '"arn:${local.partition}:lambda:${local.region}:${local.account_id}:function:${f}"]}'
+    )
+    # The deploy roles never invoke hooks: CodeDeploy does, with its own role.
+    deploy = tf.data_source("aws_iam_policy_document", "github_deploy")
+    assert "lambda:InvokeFunction" not in json.dumps(deploy)
+
+
+def test_deploy_roles_drive_only_their_own_group_and_config(tf, env, codedeploy_env):
+    doc = tf.data_source("aws_iam_policy_document", "github_deploy")
+    statements = {block(d["statement"], "content")["sid"]: d["statement"] for d in doc["dynamic"]}
+    only_codedeploy_stages = "${contains(keys(local.codedeploy_stages), each.key) ? [1] : []}"
+    drive, config, revisions = (
+        statements["DriveOwnDeploymentGroup"],
+        statements["ReadOwnDeploymentConfig"],
+        statements["RegisterRevisions"],
+    )
+    for st in (drive, config, revisions):
+        assert st["for_each"] == only_codedeploy_stages
+    assert set(block(drive, "content")["actions"]) == {
+        "codedeploy:CreateDeployment",
+        "codedeploy:GetDeployment",
+        "codedeploy:ListDeployments",
+        "codedeploy:ListDeploymentTargets",
+        "codedeploy:GetDeploymentTarget",
+        "codedeploy:StopDeployment",
+    }
+    assert block(drive, "content")["resources"] == ["${aws_codedeploy_deployment_group.stage[each.key].arn}"]
+    assert block(config, "content")["actions"] == ["codedeploy:GetDeploymentConfig"]
+    assert block(config, "content")["resources"] == [
+        "arn:${local.partition}:codedeploy:${local.region}:${local.account_id}:deploymentconfig:"
+        "${local.codedeploy_config_names[each.key]}"
+    ]
+    assert set(block(revisions, "content")["actions"]) == {
+        "codedeploy:RegisterApplicationRevision",
+        "codedeploy:GetApplicationRevision",
+    }
+    assert block(revisions, "content")["resources"] == ["${aws_codedeploy_app.app.arn}"]
+    # Which roles get them: none of the shipped stages, exactly the codedeploy ones otherwise.
+    roles = tf.resource("aws_iam_role", "github_deploy")
+    for e, expected in ((env, set()), (codedeploy_env, {"dev", "live"})):
+        granted = {k for k in instances(tf, roles, e) if k in instances(tf, tf.resource("aws_codedeploy_deployment_group", "stage"), e)}
+        assert granted == expected
