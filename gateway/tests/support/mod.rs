@@ -365,7 +365,7 @@ impl Stack {
             .lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
             .filter(|v| v.get("version").is_some())
-            .last()
+            .next_back()
             .unwrap_or_else(|| panic!("publish printed no version: {out}"));
         last["version"].as_str().unwrap().to_string()
     }
