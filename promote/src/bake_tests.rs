@@ -263,3 +263,48 @@ async fn after_the_100_percent_step_the_alias_as_a_whole_is_judged() {
     assert_eq!(reads.last().unwrap().series, [None]);
     assert_eq!(w.fake.alias("live").view, view(1, None));
 }
+
+#[tokio::test]
+async fn status_shows_the_judge_for_a_stage_mid_canary() {
+    for format in [Format::Json, Format::Table] {
+        let mut w = world(OnNoEvidence::Hold);
+        w.ui = crate::ui::Ui::capture(format);
+        w.fake.state.borrow_mut().metrics = Some(traffic((25.0, 5.0, 30.0), (225.0, 0.0, 20.0)));
+        w.fake.set_alias("live", view(1, Some((2, "10"))));
+        crate::status::status(&w.ctx(), None).await.unwrap();
+        let out = w.stdout();
+        if format == Format::Json {
+            let live = events(&w, "stage_status")
+                .into_iter()
+                .find(|e| e["stage"] == "live")
+                .unwrap();
+            let numbers = &live["judge"]["numbers"];
+            assert_eq!(numbers["candidate"]["version"], "2", "{live}");
+            assert_eq!(numbers["stable"]["version"], "1");
+            assert_eq!(numbers["decision"], "fail");
+            assert!(
+                numbers["candidate"]["requests"].as_u64().unwrap() >= 100,
+                "{live}"
+            );
+            assert!(
+                live["judge"]["verdict"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("fail: metrics judge")
+            );
+            // Stages without a split are not judged.
+            let dev = events(&w, "stage_status")
+                .into_iter()
+                .find(|e| e["stage"] == "dev")
+                .unwrap();
+            assert!(dev.get("judge").is_none(), "{dev}");
+        } else {
+            assert!(
+                out.contains("live: metrics judge over the last 5 periods: candidate 20% (")
+                    && out.contains("stable 0% (0/")
+                    && out.contains("p = "),
+                "{out}"
+            );
+        }
+    }
+}

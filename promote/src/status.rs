@@ -241,17 +241,32 @@ pub async fn status<C: Cloud>(ctx: &Ctx<'_, C>, only: Option<&str>) -> Result<()
             (rows, errors)
         }
     };
+    // A stage mid-canary also shows the metrics judge's verdict and numbers (metrics.rs).
+    let judged = crate::metrics::judge_splits(ctx, &rows).await;
+    let judge_of = |stage: &str| judged.iter().find(|(s, _)| s == stage).map(|(_, f)| f);
     if ctx.ui.json() {
         // One object per stage per line: `jq 'select(.stage == "live")'` works as is.
         for r in &rows {
-            ctx.ui.event(to_json(r));
+            let mut row = to_json(r);
+            if let Some(f) = judge_of(&r.stage) {
+                row["judge"] = json!({"verdict": f.verdict.to_string(), "summary": f.summary, "numbers": f.numbers});
+            }
+            ctx.ui.event(row);
         }
         for (stage, error) in &errors {
             ctx.ui
                 .event(json!({"event": "stage_error", "stage": stage, "error": error}));
         }
     } else {
-        ctx.ui.result(table(&rows), Value::Null);
+        let mut text = table(&rows);
+        for (stage, f) in &judged {
+            text.push_str(&format!(
+                "\n{stage}: metrics judge over the last {} periods: {}",
+                crate::metrics::STATUS_PERIODS,
+                f.summary
+            ));
+        }
+        ctx.ui.result(text, Value::Null);
         for (_, error) in &errors {
             ctx.ui.say(format!("error: {error}"));
         }
