@@ -364,8 +364,7 @@ impl Stack {
         let last = out
             .lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|v| v.get("version").is_some())
-            .next_back()
+            .rfind(|v| v.get("version").is_some())
             .unwrap_or_else(|| panic!("publish printed no version: {out}"));
         last["version"].as_str().unwrap().to_string()
     }
