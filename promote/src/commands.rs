@@ -148,6 +148,19 @@ pub async fn execute<C: Cloud>(
     let goal = machine::resolve(run.stage, &intent, &obs, Overrides { bake: opts.bake })
         .map_err(|e| refusal(&run, e))?;
     let poll = run.poll(opts.poll);
+    if let (Some(bake), Some((alarm, window))) = (opts.bake, run.stage.slowest_alarm())
+        && !bake.is_zero()
+        && bake < window
+    {
+        // Allowed (tests and demos bake for seconds), but never silently: the stage files
+        // are held to this by their checks, a command line only by this warning.
+        run.ui().say(format!(
+            "warning: --bake {} is shorter than alarm {}'s window ({} of data before it can fire): the bake can end before that alarm has looked",
+            format_duration(bake),
+            alarm.name,
+            format_duration(window)
+        ));
+    }
     if opts.dry_run {
         return dry_run(&run, command, &goal, &obs);
     }

@@ -14,7 +14,7 @@ import pytest
 from conftest import ROOT
 
 SCRIPT = ROOT / "tools" / "system-deps.sh"
-COMMANDS = ["jq", "curl", "unzip", "file"]
+COMMANDS = ["jq", "curl", "unzip", "file", "chromium"]
 
 
 def stub(path: Path, body: str = "exit 0") -> None:
@@ -57,7 +57,7 @@ def test_nothing_happens_and_nothing_is_said_when_all_are_present(bin_dir: Path)
 
 
 def test_only_the_missing_commands_are_installed(bin_dir: Path):
-    for cmd in ["jq", "curl"]:
+    for cmd in ["jq", "curl", "chromium"]:
         stub(bin_dir / cmd)
     log = with_apt(bin_dir)
     proc = run(bin_dir)
@@ -68,7 +68,7 @@ def test_only_the_missing_commands_are_installed(bin_dir: Path):
 
 
 def test_without_apt_get_it_says_what_to_install(bin_dir: Path):
-    for cmd in ["jq", "curl", "unzip"]:
+    for cmd in ["jq", "curl", "unzip", "chromium"]:
         stub(bin_dir / cmd)
     proc = run(bin_dir)
     assert proc.returncode == 1
@@ -76,7 +76,7 @@ def test_without_apt_get_it_says_what_to_install(bin_dir: Path):
 
 
 def test_a_failed_install_is_an_error(bin_dir: Path):
-    for cmd in ["jq", "curl", "unzip"]:
+    for cmd in ["jq", "curl", "unzip", "chromium"]:
         stub(bin_dir / cmd)
     stub(bin_dir / "apt-get", "exit 0")  # claims success, installs nothing
     proc = run(bin_dir)

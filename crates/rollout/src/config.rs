@@ -105,6 +105,22 @@ impl Stage {
     pub fn alarm_names(&self) -> Vec<String> {
         self.alarms.iter().map(|a| a.name.clone()).collect()
     }
+
+    /// The alarm that needs the most data before it can fire, and how much
+    /// (`period_seconds` x `evaluation_periods`): a bake shorter than that ends unjudged.
+    pub fn slowest_alarm(&self) -> Option<(&Alarm, Duration)> {
+        slowest_alarm(&self.alarms)
+    }
+}
+
+fn slowest_alarm(alarms: &[Alarm]) -> Option<(&Alarm, Duration)> {
+    alarms
+        .iter()
+        .map(|a| {
+            let window = u64::from(a.period_seconds) * u64::from(a.evaluation_periods);
+            (a, Duration::from_secs(window))
+        })
+        .max_by_key(|(_, w)| *w)
 }
 
 /// The whole directory, validated, with stages in path order (first stage first).
@@ -600,13 +616,10 @@ fn bakes_cover_alarm_windows(
     strategy: &Strategy,
     alarms: &[Alarm],
 ) -> Result<(), ConfigError> {
-    let Some(slowest) = alarms
-        .iter()
-        .max_by_key(|a| u64::from(a.period_seconds) * u64::from(a.evaluation_periods))
-    else {
+    let Some((slowest, window)) = slowest_alarm(alarms) else {
         return Ok(());
     };
-    let window = u64::from(slowest.period_seconds) * u64::from(slowest.evaluation_periods);
+    let window = window.as_secs();
     let bakes: Vec<(String, Duration)> = match strategy {
         Strategy::AllAtOnce { bake } => vec![("strategy.bake_seconds".into(), *bake)],
         Strategy::Canary { steps } => steps

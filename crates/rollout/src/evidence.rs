@@ -120,7 +120,7 @@ mod tests {
         let thin = f("metrics", Verdict::Inconclusive("12 of 50 requests".into()));
         let bad = f("probe", Verdict::Fail("20% errors".into()));
         assert_eq!(combine(&[]), Verdict::Pass);
-        assert_eq!(combine(&[pass.clone()]), Verdict::Pass);
+        assert_eq!(combine(std::slice::from_ref(&pass)), Verdict::Pass);
         assert_eq!(
             combine(&[pass.clone(), thin.clone()]),
             Verdict::Inconclusive("metrics: 12 of 50 requests".into())
