@@ -75,7 +75,7 @@ fn a_faulty_version_fails_every_request_and_its_stage_alarm_fires_then_clears() 
     let (reason, _) = fired.expect("the error alarm did not fire from failing traffic");
     assert!(
         reason.starts_with("Threshold Crossed: 1 out of the last 1 datapoint [")
-            && reason.contains("was greater than the threshold (1.0)"),
+            && reason.contains("was greater than or equal to the threshold (1.0)"),
         "{reason}"
     );
 
@@ -89,7 +89,7 @@ fn a_faulty_version_fails_every_request_and_its_stage_alarm_fires_then_clears() 
     // partial period of traffic can already be under the threshold.
     assert!(
         reason.contains("treated as [NonBreaching]")
-            || reason.contains("was not greater than the threshold (1.0)"),
+            || reason.contains("was not greater than or equal to the threshold (1.0)"),
         "{reason}"
     );
     gw.stop();
