@@ -2,8 +2,12 @@
 # The whole path to live on a laptop, against a local AWS emulator (moto), with no AWS account.
 #
 #   tools/demo.sh run [--state-log FILE]   the full walk (make demo); stops the emulator at the end
-#   tools/demo.sh up                       a seeded emulator left running, and the exports to use it (make demo-up)
-#   tools/demo.sh down                     stops it (make demo-down)
+#   tools/demo.sh up                       a seeded emulator and the local API Gateway left running (make demo-up)
+#   tools/demo.sh down                     stops them (make demo-down)
+#
+# The stages are served by `gateway` (the local API Gateway, gateway/): every move is followed
+# by a real request, and the bad release is caught by its own failing traffic (`--fault`), the
+# gateway evaluating the stage's alarms with `--time-scale`; no alarm is set by hand.
 #
 # --state-log FILE appends one JSON line per checkpoint with every alias as the emulator holds
 # it, read independently of promote; tests/demo asserts the states the walk passes through.
@@ -19,6 +23,9 @@ cd "$root"
 target=$(realpath -m "${CARGO_TARGET_DIR:-$root/target}")
 work=$root/target/demo
 moto_dir=$work/moto
+gateway_dir=$work/gateway
+# A 60 s alarm period evaluates every 2 s in the demo.
+time_scale=${DEMO_TIME_SCALE:-30}
 python=$root/.venv/bin/python
 export PATH=$target/debug:$root/.venv/bin:$PATH
 
@@ -36,6 +43,7 @@ cleanup() {
   local code=$?
   trap - EXIT INT TERM
   for pid in "${background[@]}"; do kill "$pid" 2>/dev/null || true; done
+  stop_gateway
   if [[ -n $worktree && -d $worktree ]]; then
     git worktree remove --force "$worktree" >/dev/null 2>&1 || rm -rf "$worktree"
     git worktree prune >/dev/null 2>&1 || true
@@ -113,6 +121,104 @@ EOF
   echo "$dir"
 }
 
+# The local API Gateway in front of the emulator's stages, on PORT (0: any free port).
+start_gateway() { # ENVIRONMENTS PORT [gateway options...]; sets gateway_url
+  local envs=$1 port=$2
+  shift 2
+  mkdir -p "$gateway_dir"
+  local zips=("$work"/app-*.zip)
+  show "gateway --listen 127.0.0.1:$port --environments ${envs#"$root"/} --artifacts ${zips[*]#"$root"/} --time-scale $time_scale $*"
+  : >"$gateway_dir/out"
+  nohup gateway --listen "127.0.0.1:$port" --environments "$envs" --artifacts "${zips[@]}" \
+    --time-scale "$time_scale" "$@" >"$gateway_dir/out" 2>"$gateway_dir/log" &
+  echo $! >"$gateway_dir/pid"
+  for _ in $(seq 1 100); do
+    grep -q '^listening on ' "$gateway_dir/out" && break
+    kill -0 "$(cat "$gateway_dir/pid")" 2>/dev/null || break
+    sleep 0.1
+  done
+  gateway_url=$(sed -n 's/^listening on //p' "$gateway_dir/out")
+  [[ -n $gateway_url ]] || die "the gateway did not start; see $gateway_dir/log"
+  echo "gateway listening on $gateway_url"
+}
+
+stop_gateway() {
+  [[ -f $gateway_dir/pid ]] || return 0
+  local pid
+  pid=$(cat "$gateway_dir/pid")
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$pid" 2>/dev/null || true
+  rm -f "$gateway_dir/pid"
+}
+
+# GET <gateway>/STAGE/build-info, as curl shows it (the venv's Python where curl is missing).
+curl_info() { # STAGE
+  local url=$gateway_url/$1/build-info
+  # The gateway re-reads the aliases every 250 ms: wait (at most 3 s) until it serves the
+  # version the stage's alias names now, then show the request.
+  "$python" - "$url" "$work/seed.json" "$1" <<'EOF' || true
+import boto3, json, sys, time, urllib.request
+url, seed, alias = sys.argv[1:4]
+fn = json.load(open(seed))["function_name"]
+want = boto3.client("lambda").get_alias(FunctionName=fn, Name=alias)["FunctionVersion"]
+deadline = time.time() + 3
+while time.time() < deadline:
+    try:
+        if json.load(urllib.request.urlopen(url, timeout=2))["lambda"]["function_version"] == want:
+            break
+    except Exception:
+        pass
+    time.sleep(0.05)
+EOF
+  show "curl -s $url"
+  if command -v curl >/dev/null; then curl -s "$url"; else
+    "$python" -c 'import sys,urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode(), end="")' "$url"
+  fi
+  echo
+}
+
+# Requests to a stage until SIGTERM (or N sent), tallied by status and serving version into
+# OUT_FILE. Run as `traffic ... &`: python is exec'd, so $! is the process to stop.
+traffic() { # STAGE OUT_FILE [N]
+  exec "$python" -c '
+import collections, json, signal, sys, time, urllib.error, urllib.request
+url, out, limit = sys.argv[1], sys.argv[2], int(sys.argv[3])
+tally = collections.Counter()
+def dump(*_):
+    with open(out, "w") as f:
+        json.dump({f"{k[0]} {k[1]}": v for k, v in tally.items()}, f)
+    sys.exit(0)
+signal.signal(signal.SIGTERM, dump)
+sent = 0
+while not limit or sent < limit:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            tally[(r.status, "version " + json.load(r)["lambda"]["function_version"])] += 1
+    except urllib.error.HTTPError as e:
+        tally[(e.code, "error")] += 1
+    sent += 1
+    if not limit:
+        time.sleep(0.02)
+dump()
+' "$gateway_url/$1/build-info" "$2" "${3:-0}"
+}
+
+show_tally() { # FILE
+  "$python" - "$1" <<'EOF'
+import json, sys
+t = json.load(open(sys.argv[1]))
+total = sum(t.values())
+for k, v in sorted(t.items()):
+    print(f"  {k:<16} {v:>5}  ({100 * v / total:.1f}%)")
+print(f"  {'total':<16} {total:>5}")
+EOF
+}
+
+alarm_state() { # NAME -> "STATE<TAB>reason"
+  aws cloudwatch describe-alarms --alarm-names "$1" --query 'MetricAlarms[0].[StateValue,StateReason]' --output text
+}
+
 build_app() { # SRC_DIR OUT_ZIP
   local profile_flag=--release
   [[ ${DEMO_PROFILE:-release} == dev ]] && profile_flag=
@@ -161,8 +267,8 @@ cmd_run() {
   function=$("$python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["function_name"])' "$work/seed.json")
   checkpoint seeded "$function"
 
-  step "Building promote (dev profile)"
-  run cargo build -q -p promote
+  step "Building promote and the local API Gateway (dev profile)"
+  run cargo build -q -p promote -p gateway
 
   step "Building the function from this working tree"
   build_app "$root" "$work/app-1.zip"
@@ -193,67 +299,121 @@ EOF
   echo "published: version $v1 ($(stamp_of "$work/app-1.zip")), version $v2 ($(stamp_of "$work/app-2.zip"))"
   checkpoint published "$function"
 
+  step "The local API Gateway serves the stages: each version runs its own bootstrap from its zip"
+  start_gateway "$envs" 0
+  local port=${gateway_url##*:}
+
   step "Baseline: version $v1 walks the whole path (dev, test, then the live canary plan)"
   run promote deploy --stage dev --version "$v1"
+  curl_info dev
   run promote deploy --stage test
+  curl_info test
   run promote canary --stage live
+  curl_info live
   checkpoint baseline "$function"
 
   step "The new release (version $v2) goes to dev, then is promoted to test"
   run promote deploy --stage dev --version "$v2"
+  curl_info dev
   run promote deploy --stage test
+  curl_info test
   checkpoint test-on-new "$function"
 
   step "Canary on live: 10% of live traffic to version $v2, alarms watched for the bake"
   run promote canary --stage live --weight 10
   run promote status
   checkpoint canary-10 "$function"
+  show "400 requests to $gateway_url/live/build-info"
+  (traffic live "$work/split.json" 400)
+  echo "observed split:"
+  show_tally "$work/split.json"
 
-  step "The canary continues; an alarm fires during the bake and promote takes the traffic back"
+  step "A bad release: the gateway now fails half of version $v2's invocations, as a crashing build would"
+  stop_gateway
+  start_gateway "$envs" "$port" --fault "$v2:0.5"
   local alarm
   alarm=$("$python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["stages"]["live"]["alarms"][0])' "$work/seed.json")
-  (
-    sleep 4
-    aws cloudwatch set-alarm-state --alarm-name "$alarm" --state-value ALARM \
-      --state-reason "demo: Errors on alias live above threshold"
-  ) &
+  echo "live traffic flows in the background; the gateway evaluates $alarm over the requests it served"
+  traffic live "$work/bad.json" &
   background+=($!)
-  show "aws cloudwatch set-alarm-state --alarm-name $alarm --state-value ALARM   (in 4 s, in the background)"
   local code=0
-  run promote canary --stage live --bake 30s || code=$?
-  wait "${background[@]}" 2>/dev/null || true
-  background=()
+  run promote canary --stage live --bake 60s || code=$?
   [[ $code == 4 ]] || die "expected promote to roll back with exit code 4, got $code"
   echo "promote exited with code 4: rolled back"
+  # The traffic stops once the alarm has been seen firing (promote may have acted on the
+  # per-version metrics a moment before it).
+  local state=
+  for _ in $(seq 1 60); do
+    state=$(alarm_state "$alarm")
+    [[ $state == ALARM* ]] && break
+    sleep 0.5
+  done
+  kill "${background[@]}" 2>/dev/null || true
+  wait "${background[@]}" 2>/dev/null || true
+  background=()
+  echo "live traffic during the bad canary:"
+  show_tally "$work/bad.json"
+  show "aws cloudwatch describe-alarms --alarm-names $alarm   (state and reason, set by the gateway)"
+  echo "$state"
+  [[ $state == ALARM* ]] || die "alarm $alarm did not fire from the failing requests: $state"
   run promote status
+  curl_info live
   checkpoint rolled-back "$function"
 
-  step "The alarm clears; the whole live plan runs again, to 100%"
-  run aws cloudwatch set-alarm-state --alarm-name "$alarm" --state-value OK --state-reason "demo: recovered"
+  step "The fault is fixed (the gateway runs without --fault); once the alarm clears, the whole live plan runs again, to 100%"
+  stop_gateway
+  start_gateway "$envs" "$port"
+  show "waiting for $alarm to return to OK (no failing requests any more)"
+  for _ in $(seq 1 120); do
+    state=$(alarm_state "$alarm")
+    [[ $state == OK* ]] && break
+    sleep 0.5
+  done
+  echo "$state"
+  [[ $state == OK* ]] || die "alarm $alarm did not return to OK: $state"
+  traffic live "$work/good.json" &
+  background+=($!)
   # The alias note records the rollback: the same version goes out again only with --retry.
   run promote canary --stage live --retry
+  kill "${background[@]}" 2>/dev/null || true
+  wait "${background[@]}" 2>/dev/null || true
+  background=()
+  echo "live traffic during the plan:"
+  show_tally "$work/good.json"
   run promote status
+  curl_info live
   checkpoint live-complete "$function"
 
-  step "Done: version $v2 serves 100% of live ($((SECONDS - walk_start)) s from publish to here). The emulator is stopped now; 'make demo-up' keeps one running."
+  step "Done: version $v2 serves 100% of live ($((SECONDS - walk_start)) s from publish to here). The emulator and the gateway are stopped now; 'make demo-up' keeps them running."
 }
 
 cmd_up() {
   mkdir -p "$work"
+  stop_gateway
   start_emulator
   seed environments
-  step "Building promote (dev profile)"
-  run cargo build -q -p promote
-  step "The emulator keeps running. To use it from this shell:"
+  step "Building promote and the local API Gateway (dev profile)"
+  run cargo build -q -p promote -p gateway
+  step "Building the function from this working tree, publishing it and deploying it to dev"
+  rm -f "$work"/app-*.zip
+  build_app "$root" "$work/app-1.zip"
+  local v
+  v=$(publish "$work/app-1.zip")
+  run promote deploy --stage dev --version "$v"
+  step "Starting the local API Gateway (it keeps running)"
+  start_gateway "$root/environments" 0
+  curl_info dev
+  step "The emulator and the gateway keep running. To use them from this shell:"
   tools/moto.sh env "$moto_dir"
   echo "export PATH=$target/debug:\$PATH"
   echo
-  echo "then try: promote status; stop it with 'make demo-down'."
+  echo "then try: curl -s $gateway_url/dev/build-info ; promote status; stop both with 'make demo-down'."
 }
 
 cmd_down() {
+  stop_gateway
   tools/moto.sh stop "$moto_dir"
-  echo "emulator stopped"
+  echo "gateway and emulator stopped"
 }
 
 case ${1:-} in
