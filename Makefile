@@ -45,10 +45,10 @@ bench: venv ## Print benchmark figures: the function's size, startup, RSS and la
 demo: venv ## The whole path to live against a local AWS emulator (moto), then stops it
 	tools/demo.sh run
 
-demo-up: venv ## Leave a seeded emulator running and print the exports to use promote by hand
+demo-up: venv ## Leave a seeded emulator and the local gateway running; print the exports and the curl line
 	tools/demo.sh up
 
-demo-down: ## Stop the emulator started by demo-up
+demo-down: ## Stop the emulator and gateway started by demo-up
 	tools/demo.sh down
 
 test-demo: venv ## Run the demo non-interactively and check the states it passes through
