@@ -65,6 +65,7 @@ fn canary_10(bake_secs: u64) -> CanaryOpts {
         allow_downgrade: false,
         retry: false,
         dry_run: false,
+        evidence: Default::default(),
     }
 }
 
@@ -251,6 +252,7 @@ async fn after_the_100_percent_step_the_alias_as_a_whole_is_judged() {
         bake: Some(Duration::from_secs(60)),
         poll: Some(Duration::from_secs(1)),
         dry_run: false,
+        evidence: Default::default(),
     };
     let r = commands::advance(&w.ctx(), opts).await;
     assert_eq!(code(&r), exit::ROLLED_BACK, "{}", message(&r));

@@ -238,6 +238,8 @@ pub struct DeployArgs {
     /// How often to read the alarms while baking (default: the stage's poll interval, at most 5s)
     #[arg(long, value_name = "DURATION", value_parser = parse_interval)]
     pub poll: Option<Duration>,
+    #[command(flatten)]
+    pub evidence: EvidenceArgs,
 }
 
 #[derive(Debug, Args)]
@@ -268,6 +270,8 @@ pub struct CanaryArgs {
     /// version); the stage's analysis.judge_relative for this run
     #[arg(long)]
     pub judge_relative: bool,
+    #[command(flatten)]
+    pub evidence: EvidenceArgs,
 }
 
 #[derive(Debug, Args)]
@@ -284,6 +288,8 @@ pub struct AdvanceArgs {
     /// How often to read the alarms while baking (default: the stage's poll interval, at most 5s)
     #[arg(long, value_name = "DURATION", value_parser = parse_interval)]
     pub poll: Option<Duration>,
+    #[command(flatten)]
+    pub evidence: EvidenceArgs,
 }
 
 #[derive(Debug, Args)]
@@ -303,6 +309,33 @@ pub struct WatchArgs {
     /// Refresh interval
     #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_interval)]
     pub interval: Duration,
+}
+
+/// The probe through a rollout's bakes (README, "The probe during a canary").
+#[derive(Debug, Args, Clone, Default)]
+pub struct EvidenceArgs {
+    /// Probe the stage through every bake (open loop, each answer attributed to its
+    /// version) and judge the candidate on it; as "probe" in the stage's analysis.sources
+    #[arg(long)]
+    pub probe: bool,
+    /// The probe's requests a second (default: the stage's analysis.probe_rate, 10); implies --probe
+    #[arg(long, value_name = "R", value_parser = parse_probe_rate)]
+    pub probe_rate: Option<f64>,
+    /// The base URL the probe sends to instead of the stage's invoke URL (e.g. the local
+    /// gateway's http://127.0.0.1:PORT/live); implies --probe
+    #[arg(long, value_name = "URL")]
+    pub probe_url: Option<String>,
+}
+
+fn parse_probe_rate(s: &str) -> Result<f64, String> {
+    let r = parse_rate(s)?;
+    if r > rollout::config::MAX_PROBE_RATE {
+        return Err(format!(
+            "`{s}` is more than the {} requests a second a rollout's probe may send",
+            rollout::config::MAX_PROBE_RATE
+        ));
+    }
+    Ok(r)
 }
 
 /// A probe's rate: requests a second, a positive number.

@@ -16,15 +16,23 @@ use serde_json::{Value, json};
 
 use crate::aws::{AliasWrite, Cloud};
 use crate::exit::Exit;
+use crate::probe_source::ProbePlan;
 pub use crate::run::Ctx;
-use crate::run::{BakeEnd, Run, secs_json, v, view_json};
+use crate::run::{BakeEnd, ProbeFlags, Run, secs_json, v, view_json};
 
 /// Options every mutating command shares.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct ExecOpts {
     pub bake: Option<Duration>,
     pub poll: Option<Duration>,
     pub dry_run: bool,
+    pub evidence: EvidenceOpts,
+}
+
+/// What a command that bakes is told about its evidence beyond the stage's file.
+#[derive(Debug, Clone, Default)]
+pub struct EvidenceOpts {
+    pub probe: ProbeFlags,
 }
 
 pub struct DeployOpts {
@@ -35,6 +43,7 @@ pub struct DeployOpts {
     pub bake: Option<Duration>,
     pub poll: Option<Duration>,
     pub dry_run: bool,
+    pub evidence: EvidenceOpts,
 }
 
 pub async fn deploy<C: Cloud>(ctx: &Ctx<'_, C>, o: DeployOpts) -> Result<()> {
@@ -47,6 +56,7 @@ pub async fn deploy<C: Cloud>(ctx: &Ctx<'_, C>, o: DeployOpts) -> Result<()> {
         bake: o.bake,
         poll: o.poll,
         dry_run: o.dry_run,
+        evidence: o.evidence,
     };
     execute(ctx, &o.stage, intent, opts).await
 }
@@ -60,6 +70,7 @@ pub struct CanaryOpts {
     pub allow_downgrade: bool,
     pub retry: bool,
     pub dry_run: bool,
+    pub evidence: EvidenceOpts,
 }
 
 pub async fn canary<C: Cloud>(ctx: &Ctx<'_, C>, o: CanaryOpts) -> Result<()> {
@@ -73,6 +84,7 @@ pub async fn canary<C: Cloud>(ctx: &Ctx<'_, C>, o: CanaryOpts) -> Result<()> {
         bake: o.bake,
         poll: o.poll,
         dry_run: o.dry_run,
+        evidence: o.evidence,
     };
     execute(ctx, &o.stage, intent, opts).await
 }
@@ -83,6 +95,7 @@ pub struct AdvanceOpts {
     pub bake: Option<Duration>,
     pub poll: Option<Duration>,
     pub dry_run: bool,
+    pub evidence: EvidenceOpts,
 }
 
 pub async fn advance<C: Cloud>(ctx: &Ctx<'_, C>, o: AdvanceOpts) -> Result<()> {
@@ -90,6 +103,7 @@ pub async fn advance<C: Cloud>(ctx: &Ctx<'_, C>, o: AdvanceOpts) -> Result<()> {
         bake: o.bake,
         poll: o.poll,
         dry_run: o.dry_run,
+        evidence: o.evidence,
     };
     execute(ctx, &o.stage, Intent::Advance { weight: o.weight }, opts).await
 }
@@ -162,9 +176,10 @@ pub async fn execute<C: Cloud>(
         ));
     }
     if opts.dry_run {
-        return dry_run(&run, command, &goal, &obs);
+        return dry_run(&run, command, &goal, &obs, probe.as_ref());
     }
     if let Goal::Rollout(r) = &goal {
+    let probe = run.probe_plan(&opts.evidence.probe, &goal);
         run.ui().event(json!({
             "event": "plan", "stage": name, "command": command, "alias": run.target.alias,
             "candidate": v(r.candidate), "stable": v(r.stable),
@@ -182,7 +197,16 @@ pub async fn execute<C: Cloud>(
     // Held from the moment the evidence fails until the rollback is written: a signal in
     // between (GitHub's SIGINT then SIGTERM) is honoured after the rollback, not before.
     let mut critical = None;
-    let mut sources = run.sources();
+    if let Some(p) = &probe {
+        run.ui().say(format!(
+            "{name}: probing {}{} at {}/s through every bake (for at most {})",
+            p.url.trim_end_matches('/'),
+            p.path,
+            p.rate,
+            format_duration(p.horizon)
+        ));
+    }
+    let mut sources = run.sources(probe.as_ref());
     // Pre-flight: the evidence is read once before anything moves. A failing verdict with
     // the candidate already taking traffic is a rollback; otherwise it refuses (exit 3).
     if let Goal::Rollout(r) = &goal {
@@ -368,7 +392,13 @@ fn finish<C: Cloud>(run: &Run<'_, C>, command: &str, d: Done, obs: &Observed) ->
     }
 }
 
-fn dry_run<C: Cloud>(run: &Run<'_, C>, command: &str, goal: &Goal, obs: &Observed) -> Result<()> {
+fn dry_run<C: Cloud>(
+    run: &Run<'_, C>,
+    command: &str,
+    goal: &Goal,
+    obs: &Observed,
+    probe: Option<&ProbePlan>,
+) -> Result<()> {
     let name = run.name();
     let actions = machine::simulate(goal, &obs.alias, &obs.note);
     let mut text = format!(
@@ -377,7 +407,7 @@ fn dry_run<C: Cloud>(run: &Run<'_, C>, command: &str, goal: &Goal, obs: &Observe
     );
     let mut json_actions = Vec::new();
     for (i, a) in actions.iter().enumerate() {
-        let (line, j) = describe(run, a);
+        let (line, j) = describe(run, a, probe);
         text += &format!("  {}. {line}\n", i + 1);
         json_actions.push(j);
     }
@@ -389,7 +419,7 @@ fn dry_run<C: Cloud>(run: &Run<'_, C>, command: &str, goal: &Goal, obs: &Observe
     Ok(())
 }
 
-fn describe<C: Cloud>(run: &Run<'_, C>, a: &Action) -> (String, Value) {
+fn describe<C: Cloud>(run: &Run<'_, C>, a: &Action, probe: Option<&ProbePlan>) -> (String, Value) {
     match a {
         Action::Write(w) => {
             let routing = match w.to.split {
@@ -422,7 +452,7 @@ fn describe<C: Cloud>(run: &Run<'_, C>, a: &Action) -> (String, Value) {
             format!(
                 "bake step {step}/{of} at {weight} for {}, watching {}",
                 format_duration(*bake),
-                run.source_names().join(", ")
+                run.source_names(probe).join(", ")
             ),
             json!({"action": "bake", "step": step, "of": of, "weight": weight.percent_json(), "bake_seconds": secs_json(*bake)}),
         ),

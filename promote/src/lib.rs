@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod probe;
 pub mod publish;
 #[cfg(test)]
+pub mod probe_source;
 mod race_tests;
 pub mod run;
 pub mod status;
@@ -76,6 +77,7 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<()> {
                     dry_run: a.stage.dry_run,
                 },
             )
+                    evidence: evidence_opts(a.evidence),
             .await
         }
         Command::Canary(a) => {
@@ -93,6 +95,7 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<()> {
                     dry_run: a.stage.dry_run,
                 },
             )
+                    evidence: evidence_opts(a.evidence),
             .await
         }
         Command::Advance(a) => {
@@ -105,6 +108,7 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<()> {
                 dry_run: a.stage.dry_run,
             };
             commands::advance(&ctx, opts).await
+                evidence: evidence_opts(a.evidence),
         }
         Command::Complete(a) => {
             env.stage(&a.stage)?;
@@ -141,6 +145,16 @@ fn probe_opts(a: &cli::ProbeArgs) -> probe::ProbeOpts {
 
 /// `--judge-relative` is the stage's `analysis.judge_relative` for this run; like it, it
 /// needs the metrics source, which then judges the candidate an alarm would have refused.
+fn evidence_opts(a: cli::EvidenceArgs) -> commands::EvidenceOpts {
+    commands::EvidenceOpts {
+        probe: run::ProbeFlags {
+            probe: a.probe,
+            rate: a.probe_rate,
+            url: a.probe_url,
+        },
+    }
+}
+
 fn judge_relative_override(env: &mut Environments, command: &Command) -> anyhow::Result<()> {
     let stage = match command {
         Command::Deploy(a) if a.judge_relative => a.stage.stage.clone(),

@@ -38,6 +38,7 @@ fn plan(version: u64, bake: Duration) -> CanaryOpts {
         allow_downgrade: false,
         retry: false,
         dry_run: false,
+        evidence: Default::default(),
     }
 }
 
@@ -109,6 +110,7 @@ async fn two_deploys_at_once_one_wins_and_the_other_exits_5_having_written_nothi
         bake: Some(Duration::ZERO),
         poll: None,
         dry_run: false,
+        evidence: Default::default(),
     };
     let (a, b) = tokio::join!(
         commands::deploy(&ctx_a, deploy(2)),

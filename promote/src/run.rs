@@ -21,6 +21,7 @@ use crate::evidence::{AlarmSource, Source, Window};
 use crate::exit::Exit;
 use crate::interrupt::Interrupt;
 use crate::metrics::MetricsSource;
+use crate::probe_source::{ProbePlan, ProbeSource};
 use crate::ui::Ui;
 
 /// The default poll is the stage's, but never slower than this: the reaction time to an
@@ -40,8 +41,26 @@ const BACKOFF_CAP: Duration = Duration::from_secs(5);
 /// How long a bake whose reads keep failing at its end may be extended before the run
 /// stops (exit 1), never passing without a successful read.
 const MAX_READ_EXTENSION: Duration = Duration::from_secs(120);
+/// The longest a rollout's probe runs: its samples are kept in memory (6 h at 10/s is
+/// 216,000 of them).
+pub const MAX_PROBE_HORIZON: Duration = Duration::from_secs(6 * 3600);
 /// How often a terminal's countdown is redrawn.
 const TICK: Duration = Duration::from_secs(1);
+
+/// `--probe`, `--probe-rate`, `--probe-url` of a command that bakes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProbeFlags {
+    pub probe: bool,
+    pub rate: Option<f64>,
+    pub url: Option<String>,
+}
+
+impl ProbeFlags {
+    /// A rate or a URL for the probe asks for it as much as `--probe` does.
+    pub fn wanted(&self) -> bool {
+        self.probe || self.rate.is_some() || self.url.is_some()
+    }
+}
 
 pub struct Ctx<'a, C> {
     pub cloud: &'a C,
@@ -159,15 +178,18 @@ impl<'a, C: Cloud> Run<'a, C> {
         Ok(Some((up.name.clone(), view)))
     }
 
-    /// The stage's evidence sources (its `analysis.sources`), in the order their verdicts
-    /// are reported.
-    pub fn sources(&self) -> Vec<Box<dyn Source + 'a>> {
+    /// The stage's evidence sources (its `analysis.sources`, and the probe where `probe`
+    /// plans one), in the order their verdicts are reported.
+    pub fn sources(&self, probe: Option<&ProbePlan>) -> Vec<Box<dyn Source + 'a>> {
         let analysis = &self.stage.analysis;
-        analysis
-            .sources
+        let mut kinds = analysis.sources.clone();
+        if probe.is_some() && !kinds.contains(&SourceKind::Probe) {
+            kinds.push(SourceKind::Probe);
+        }
+        kinds
             .iter()
-            .map(|kind| -> Box<dyn Source + 'a> {
-                match kind {
+            .filter_map(|kind| -> Option<Box<dyn Source + 'a>> {
+                Some(match kind {
                     SourceKind::Alarms => Box::new(
                         AlarmSource::new(self.ctx.cloud, self.stage)
                             .relative(analysis.judge_relative),
@@ -177,16 +199,53 @@ impl<'a, C: Cloud> Run<'a, C> {
                         &self.ctx.env.project.function_name,
                         analysis,
                     )),
-                }
+                    SourceKind::Probe => {
+                        Box::new(ProbeSource::new(probe?.clone(), analysis.criteria))
+                    }
+                })
             })
             .collect()
     }
 
-    pub fn source_names(&self) -> Vec<String> {
-        self.sources()
+    pub fn source_names(&self, probe: Option<&ProbePlan>) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .stage
+            .analysis
+            .sources
             .iter()
-            .map(|s| s.name().to_string())
-            .collect()
+            .map(|k| k.as_str().to_string())
+            .collect();
+        if probe.is_some() && !names.iter().any(|n| n == "probe") {
+            names.push("probe".into());
+        }
+        names
+    }
+
+    /// The probe a rollout runs through its bakes: where `--probe` (or `--probe-rate`,
+    /// `--probe-url`) asks for one or the stage's `analysis.sources` lists `"probe"`. It
+    /// sends to the stage's invoke URL unless told otherwise, for at most the plan's bakes
+    /// and their extensions (and a minute for the writes between them).
+    pub fn probe_plan(&self, flags: &ProbeFlags, goal: &Goal) -> Option<ProbePlan> {
+        let analysis = &self.stage.analysis;
+        let wanted = flags.wanted() || analysis.uses(SourceKind::Probe);
+        let Goal::Rollout(r) = goal else {
+            return None;
+        };
+        if !wanted {
+            return None;
+        }
+        let bakes: Duration = r.steps.iter().map(|s| s.bake).sum();
+        let extensions = analysis.max_extension * r.steps.len() as u32;
+        Some(ProbePlan {
+            url: flags
+                .url
+                .clone()
+                .unwrap_or_else(|| self.target.invoke_url.clone()),
+            path: "/".into(),
+            rate: flags.rate.unwrap_or(analysis.probe_rate),
+            horizon: (bakes + extensions + Duration::from_secs(60)).min(MAX_PROBE_HORIZON),
+            timeout: ::probe::engine::DEFAULT_TIMEOUT,
+        })
     }
 
     /// Reads every source once before the first write; `Some(reason)` when one fails.

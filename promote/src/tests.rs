@@ -26,6 +26,7 @@ fn canary_opts(version: Option<u64>, weight: Option<&str>) -> CanaryOpts {
         allow_downgrade: false,
         retry: false,
         dry_run: false,
+        evidence: Default::default(),
     }
 }
 
@@ -444,6 +445,7 @@ async fn unknown_versions_are_bad_input_before_any_write() {
             bake: None,
             poll: None,
             dry_run: false,
+            evidence: Default::default(),
         },
     )
     .await;
@@ -464,6 +466,7 @@ async fn deploy_records_the_previous_version_and_rollback_to_previous_uses_it() 
             bake: None,
             poll: None,
             dry_run: false,
+            evidence: Default::default(),
         },
     )
     .await;
@@ -503,6 +506,7 @@ async fn deploy_refuses_canary_stages_and_canary_refuses_all_at_once_plans() {
             bake: None,
             poll: None,
             dry_run: false,
+            evidence: Default::default(),
         },
     )
     .await;
@@ -520,6 +524,7 @@ async fn deploy_refuses_canary_stages_and_canary_refuses_all_at_once_plans() {
         bake: Some(Duration::from_secs(1)),
         poll: None,
         dry_run: false,
+        evidence: Default::default(),
     };
     let r = commands::deploy(&w.ctx(), with_bake).await;
     assert_eq!(
@@ -548,6 +553,7 @@ async fn advance_then_complete() {
         bake: Some(Duration::ZERO),
         poll: None,
         dry_run: false,
+        evidence: Default::default(),
     };
     assert_eq!(code(&commands::advance(&w.ctx(), adv(None)).await), 0);
     assert_eq!(w.fake.alias("live").view, view(1, Some((2, "50"))));
@@ -598,6 +604,7 @@ async fn dry_runs_write_nothing_and_say_exactly_what_would_change() {
         bake: None,
         poll: None,
         dry_run: true,
+        evidence: Default::default(),
     };
     assert_eq!(code(&commands::deploy(&w.ctx(), dep).await), 0);
     let adv = AdvanceOpts {
@@ -606,6 +613,7 @@ async fn dry_runs_write_nothing_and_say_exactly_what_would_change() {
         bake: None,
         poll: None,
         dry_run: true,
+        evidence: Default::default(),
     };
     assert_eq!(code(&commands::advance(&w.ctx(), adv).await), 0);
     assert_eq!(code(&commands::complete(&w.ctx(), "live", true).await), 0);
@@ -734,6 +742,7 @@ async fn error_messages() {
         bake: None,
         poll: None,
         dry_run: false,
+        evidence: Default::default(),
     };
     record(
         "nothing to advance",
@@ -769,6 +778,7 @@ async fn error_messages() {
         bake: None,
         poll: None,
         dry_run: false,
+        evidence: Default::default(),
     };
     record(
         "deploy on a canary stage",

@@ -49,7 +49,8 @@ def test_every_field_within_bounds_is_accepted(envdir: Path):
         envdir,
         "live",
         {
-            "sources": ["alarms", "metrics"],
+            "sources": ["alarms", "metrics", "probe"],
+            "probe_rate": 50,
             "period_seconds": 5,
             "min_requests": 50,
             "confidence": 0.95,
@@ -78,6 +79,8 @@ def test_every_field_within_bounds_is_accepted(envdir: Path):
         ({"latency_statistic": "p50"}, "analysis/latency_statistic"),
         ({"max_extension_seconds": 90000}, "analysis/max_extension_seconds"),
         ({"on_no_evidence": "wait"}, "analysis/on_no_evidence"),
+        ({"probe_rate": 0}, "analysis/probe_rate"),
+        ({"probe_rate": 5000}, "analysis/probe_rate"),
         ({"min_request": 10}, "analysis"),
     ],
 )

@@ -43,14 +43,15 @@ fn every_field_is_read() {
     let a = stage(
         CANARY,
         Some(
-            r#"{"sources": ["metrics"], "period_seconds": 5, "min_requests": 50, "confidence": 0.95,
+            r#"{"sources": ["metrics", "probe"], "period_seconds": 5, "probe_rate": 50, "min_requests": 50, "confidence": 0.95,
                 "max_error_rate": 0.1, "latency_tolerance": 0.25, "latency_statistic": "mean",
                 "max_extension_seconds": 30, "on_no_evidence": "rollback", "judge_relative": true}"#,
         ),
     )
     .unwrap()
     .analysis;
-    assert_eq!(a.sources, [SourceKind::Metrics]);
+    assert_eq!(a.sources, [SourceKind::Metrics, SourceKind::Probe]);
+    assert_eq!(a.probe_rate, 50.0);
     assert_eq!(a.period_seconds, 5);
     assert_eq!(
         a.criteria,
@@ -125,6 +126,16 @@ fn bad_values_name_the_field_and_what_would_do() {
             r#"{"max_extension_seconds": 90000}"#,
             "analysis.max_extension_seconds",
             "one day",
+        ),
+        (
+            r#"{"probe_rate": 0}"#,
+            "analysis.probe_rate",
+            "0 < probe_rate <= 1000",
+        ),
+        (
+            r#"{"probe_rate": 5000}"#,
+            "analysis.probe_rate",
+            "requests a second",
         ),
         (
             r#"{"on_no_evidence": "wait"}"#,
