@@ -543,6 +543,10 @@ impl Gateway {
             .unwrap_or_else(|| {
                 let _ = child.kill();
                 panic!("gateway still running 10 s after SIGTERM")
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
             });
         assert!(
             status.success(),
