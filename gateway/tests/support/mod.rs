@@ -337,6 +337,18 @@ impl Stack {
             .env("NO_COLOR", "1");
     }
 
+    /// The `promote` command with the emulator's environment and this stack's environments
+    /// directory, for runs a test watches while they go on (a canary during traffic).
+    pub fn promote_command(&self, line: &str) -> Command {
+        let mut cmd = Command::new(&workspace_bins().1);
+        self.aws_env(&mut cmd);
+        cmd.arg("--environments")
+            .arg(&self.environments)
+            .args(line.split_whitespace())
+            .stdin(Stdio::null());
+        cmd
+    }
+
     /// Runs `promote` (words split on whitespace); panics unless it exits 0. Returns stdout.
     pub fn promote(&self, line: &str) -> String {
         let mut cmd = Command::new(&workspace_bins().1);
@@ -531,6 +543,10 @@ pub struct Gateway {
 }
 
 impl Gateway {
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(&self.err).unwrap_or_default()
     }
@@ -543,10 +559,6 @@ impl Gateway {
             .unwrap_or_else(|| {
                 let _ = child.kill();
                 panic!("gateway still running 10 s after SIGTERM")
-    pub fn pid(&self) -> u32 {
-        self.child.as_ref().map_or(0, Child::id)
-    }
-
             });
         assert!(
             status.success(),
