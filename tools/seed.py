@@ -29,6 +29,7 @@ from urllib.parse import urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from check_environments import stage_chain  # noqa: E402  (the one definition of the stage chain)
+from check_environments import codedeploy_config, config_name_suffix, engine  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ENVIRONMENTS = ROOT / "environments"
@@ -274,6 +275,32 @@ def seed(endpoint: str, environments_dir: str | os.PathLike = DEFAULT_ENVIRONMEN
                               integrationHttpMethod="POST", uri=uri)
     deployment_id = apigw.create_deployment(restApiId=api_id, description="fixture")["id"]
 
+    # The CodeDeploy engine's application and, per codedeploy stage, its deployment group with
+    # the configuration derived from its steps (terraform/codedeploy.tf). moto has no
+    # CreateDeploymentConfig, so the group only names it.
+    codedeploy_groups = {}
+    codedeploy_stages = [(s, c) for s, c in stages if engine(c) == "codedeploy"]
+    if codedeploy_stages:
+        cd = client("codedeploy")
+        cd.create_application(applicationName=fn_name, computePlatform="Lambda")
+        for stage, cfg in codedeploy_stages:
+            config, why = codedeploy_config(cfg["strategy"])
+            if config is None:
+                raise SeedError(f"{stage}.json: field `{why[0]}`: {why[1]}")
+            config_name = f"{fn_name}-{stage}-{config_name_suffix(config)}"
+            cd.create_deployment_group(
+                applicationName=fn_name,
+                deploymentGroupName=stage,
+                deploymentConfigName=config_name,
+                serviceRoleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/{fn_name}-codedeploy",
+                deploymentStyle={"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
+                alarmConfiguration={"enabled": bool(cfg.get("alarms")),
+                                    "alarms": [{"name": a["name"]} for a in cfg.get("alarms", [])]},
+                autoRollbackConfiguration={"enabled": True,
+                                           "events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"]},
+            )
+            codedeploy_groups[stage] = {"group": stage, "deployment_config": config_name}
+
     out_stages = {}
     for stage, cfg in stages:
         apigw.create_stage(restApiId=api_id, stageName=stage, deploymentId=deployment_id, variables={var: stage})
@@ -287,6 +314,8 @@ def seed(endpoint: str, environments_dir: str | os.PathLike = DEFAULT_ENVIRONMEN
             "invoke_url": f"https://{api_id}.execute-api.{region}.amazonaws.com/{stage}",
             "alarms": names,
         }
+        if stage in codedeploy_groups:
+            out_stages[stage]["codedeploy"] = codedeploy_groups[stage]
 
     return {
         "function_name": fn_name,

@@ -14,6 +14,8 @@ use rollout::plan::{AlarmReading, AlarmValue};
 use rollout::{AliasView, Project, Split, Version, Weight};
 use tokio::sync::OnceCell;
 
+use crate::codedeploy::{CodeDeployApi, Deployments};
+
 /// An alias as read: what it routes, its description, and the RevisionId to write against.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AliasRecord {
@@ -166,8 +168,8 @@ pub trait Metrics {
 }
 
 /// Everything a command needs.
-pub trait Cloud: AliasStore + Versions + Stages + Alarms + Metrics {}
-impl<T: AliasStore + Versions + Stages + Alarms + Metrics> Cloud for T {}
+pub trait Cloud: AliasStore + Versions + Stages + Alarms + Metrics + Deployments {}
+impl<T: AliasStore + Versions + Stages + Alarms + Metrics + Deployments> Cloud for T {}
 
 /// The real thing.
 pub struct Aws {
@@ -179,6 +181,8 @@ pub struct Aws {
     pub stage_variable: String,
     pub region: String,
     api: OnceCell<ApiInfo>,
+    /// Only the CodeDeploy engine calls it ([`Aws::with_codedeploy`]).
+    codedeploy: Option<CodeDeployApi>,
 }
 
 #[derive(Debug, Clone)]
@@ -260,6 +264,18 @@ impl Aws {
             project,
             region,
         )
+        .with_codedeploy(aws_sdk_codedeploy::Client::new(&sdk))
+    }
+
+    pub fn with_codedeploy(mut self, client: aws_sdk_codedeploy::Client) -> Aws {
+        self.codedeploy = Some(CodeDeployApi { client });
+        self
+    }
+
+    pub(crate) fn codedeploy(&self) -> Result<&CodeDeployApi> {
+        self.codedeploy
+            .as_ref()
+            .ok_or_else(|| anyhow!("no CodeDeploy client (Aws::with_codedeploy)"))
     }
 
     pub fn from_clients(
@@ -278,6 +294,7 @@ impl Aws {
             stage_variable: project.stage_variable.clone(),
             region,
             api: OnceCell::new(),
+            codedeploy: None,
         }
     }
 

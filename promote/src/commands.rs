@@ -137,6 +137,10 @@ pub async fn execute<C: Cloud>(
     opts: ExecOpts,
 ) -> Result<()> {
     let mut run = ctx.open(stage).await?;
+    // A stage CodeDeploy shifts (cd_engine.rs) goes through the same checks, then CodeDeploy.
+    if let Some(done) = crate::cd_engine::take_over(&mut run, &intent, &opts).await {
+        return done;
+    }
     let name = run.name().to_string();
     let command = intent.command();
     let upstream = match (&intent, run.alias.view.split) {
@@ -175,11 +179,11 @@ pub async fn execute<C: Cloud>(
             format_duration(window)
         ));
     }
+    let probe = run.probe_plan(&opts.evidence.probe, &goal);
     if opts.dry_run {
         return dry_run(&run, command, &goal, &obs, probe.as_ref());
     }
     if let Goal::Rollout(r) = &goal {
-    let probe = run.probe_plan(&opts.evidence.probe, &goal);
         run.ui().event(json!({
             "event": "plan", "stage": name, "command": command, "alias": run.target.alias,
             "candidate": v(r.candidate), "stable": v(r.stable),

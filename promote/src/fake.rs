@@ -68,6 +68,8 @@ pub struct FakeState {
     /// UpdateStatus answers, in order; Successful once exhausted.
     pub status_script: VecDeque<UpdateStatus>,
     pub published: Vec<(String, String)>,
+    /// CodeDeploy (codedeploy.rs): deployments and the script they follow.
+    pub codedeploy: crate::codedeploy::FakeDeployments,
 }
 
 impl FakeState {

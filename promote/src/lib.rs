@@ -10,7 +10,9 @@ pub mod aws;
 mod aws_tests;
 #[cfg(test)]
 mod bake_tests;
+pub mod cd_engine;
 pub mod cli;
+pub mod codedeploy;
 pub mod commands;
 pub mod evidence;
 pub mod exit;
@@ -19,9 +21,9 @@ pub mod fake;
 pub mod interrupt;
 pub mod metrics;
 pub mod probe;
+pub mod probe_source;
 pub mod publish;
 #[cfg(test)]
-pub mod probe_source;
 mod race_tests;
 pub mod run;
 pub mod status;
@@ -75,9 +77,9 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<()> {
                     bake: a.bake,
                     poll: a.poll,
                     dry_run: a.stage.dry_run,
+                    evidence: evidence_opts(a.evidence),
                 },
             )
-                    evidence: evidence_opts(a.evidence),
             .await
         }
         Command::Canary(a) => {
@@ -93,9 +95,9 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<()> {
                     allow_downgrade: a.allow_downgrade,
                     retry: a.retry,
                     dry_run: a.stage.dry_run,
+                    evidence: evidence_opts(a.evidence),
                 },
             )
-                    evidence: evidence_opts(a.evidence),
             .await
         }
         Command::Advance(a) => {
@@ -106,9 +108,9 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<()> {
                 bake: a.bake,
                 poll: a.poll,
                 dry_run: a.stage.dry_run,
+                evidence: evidence_opts(a.evidence),
             };
             commands::advance(&ctx, opts).await
-                evidence: evidence_opts(a.evidence),
         }
         Command::Complete(a) => {
             env.stage(&a.stage)?;
@@ -143,8 +145,6 @@ fn probe_opts(a: &cli::ProbeArgs) -> probe::ProbeOpts {
     }
 }
 
-/// `--judge-relative` is the stage's `analysis.judge_relative` for this run; like it, it
-/// needs the metrics source, which then judges the candidate an alarm would have refused.
 fn evidence_opts(a: cli::EvidenceArgs) -> commands::EvidenceOpts {
     commands::EvidenceOpts {
         probe: run::ProbeFlags {
@@ -155,6 +155,8 @@ fn evidence_opts(a: cli::EvidenceArgs) -> commands::EvidenceOpts {
     }
 }
 
+/// `--judge-relative` is the stage's `analysis.judge_relative` for this run; like it, it
+/// needs the metrics source, which then judges the candidate an alarm would have refused.
 fn judge_relative_override(env: &mut Environments, command: &Command) -> anyhow::Result<()> {
     let stage = match command {
         Command::Deploy(a) if a.judge_relative => a.stage.stage.clone(),

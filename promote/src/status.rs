@@ -244,12 +244,17 @@ pub async fn status<C: Cloud>(ctx: &Ctx<'_, C>, only: Option<&str>) -> Result<()
     // A stage mid-canary also shows the metrics judge's verdict and numbers (metrics.rs).
     let judged = crate::metrics::judge_splits(ctx, &rows).await;
     let judge_of = |stage: &str| judged.iter().find(|(s, _)| s == stage).map(|(_, f)| f);
+    // A CodeDeploy stage also shows its deployment in flight and its progress (cd_engine.rs).
+    let deployments = crate::cd_engine::statuses(ctx, &rows).await;
     if ctx.ui.json() {
         // One object per stage per line: `jq 'select(.stage == "live")'` works as is.
         for r in &rows {
             let mut row = to_json(r);
             if let Some(f) = judge_of(&r.stage) {
                 row["judge"] = json!({"verdict": f.verdict.to_string(), "summary": f.summary, "numbers": f.numbers});
+            }
+            if let Some((_, _, d)) = deployments.iter().find(|(s, _, _)| *s == r.stage) {
+                row["deployment"] = d.clone();
             }
             ctx.ui.event(row);
         }
@@ -265,6 +270,9 @@ pub async fn status<C: Cloud>(ctx: &Ctx<'_, C>, only: Option<&str>) -> Result<()
                 crate::metrics::STATUS_PERIODS,
                 f.summary
             ));
+        }
+        for (_, line, _) in &deployments {
+            text.push_str(&format!("\n{line}"));
         }
         ctx.ui.result(text, Value::Null);
         for (_, error) in &errors {

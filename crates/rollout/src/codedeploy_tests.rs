@@ -331,26 +331,29 @@ fn load_with_live_strategy(edit: impl Fn(&mut Value)) -> Result<crate::Environme
 }
 
 #[test]
-fn the_loader_refuses_the_codedeploy_engine_saying_why_and_what_to_use() {
+fn the_loader_reads_a_codedeploy_stage_and_refuses_a_plan_codedeploy_cannot_run() {
     // A plan CodeDeploy cannot run: the same message as deployment_config, at its field.
     let msg = load_with_live_strategy(|s| s["engine"] = json!("codedeploy")).unwrap_err();
     assert!(
         msg.contains("live.json: field `strategy.steps`: CodeDeploy shifts traffic as a canary"),
         "{msg}"
     );
-    // A plan it can run is still refused: this build does not drive CodeDeploy.
+    // A plan it can run is read with its engine and hooks.
     let runnable = json!([{"weight": 10, "bake_seconds": 300}, {"weight": 100, "bake_seconds": 0}]);
-    let msg = load_with_live_strategy(|s| {
+    let env = load_with_live_strategy(|s| {
         s["engine"] = json!("codedeploy");
         s["steps"] = runnable.clone();
         s["hooks"] = json!({"before_allow_traffic": "app-live-pre"});
     })
-    .unwrap_err();
-    assert!(
-        msg.contains("live.json: field `strategy.engine`: the CodeDeploy engine is not available in this build of promote yet")
-            && msg.contains("use \"engine\": \"alias\""),
-        "{msg}"
+    .unwrap();
+    let live = env.stage("live").unwrap();
+    assert_eq!(live.engine, Engine::CodeDeploy);
+    assert_eq!(
+        live.hooks.before_allow_traffic.as_deref(),
+        Some("app-live-pre")
     );
+    assert_eq!(live.hooks.after_allow_traffic, None);
+    assert_eq!(env.stage("test").unwrap().engine, Engine::Alias);
     // "alias" is today's engine, spelled out or not.
     assert!(load_with_live_strategy(|s| s["engine"] = json!("alias")).is_ok());
     let cases = [

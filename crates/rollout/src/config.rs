@@ -97,6 +97,10 @@ pub struct Stage {
     pub alarms: Vec<Alarm>,
     /// How a bake judges the candidate (the `analysis` block, or its defaults).
     pub analysis: Analysis,
+    /// Who shifts the alias: `promote` itself, or CodeDeploy (`strategy.engine`).
+    pub engine: Engine,
+    /// CodeDeploy lifecycle hooks (`strategy.hooks`; only with the CodeDeploy engine).
+    pub hooks: Hooks,
     /// Where it was read from, for messages.
     pub path: PathBuf,
 }
@@ -592,7 +596,7 @@ fn parse_stage(name: &str, path: &Path, text: &str) -> Result<Stage, ConfigError
             ),
         ));
     }
-    check_engine(path, raw.strategy.engine, raw.strategy.hooks, &strategy)?;
+    let (engine, hooks) = check_engine(path, raw.strategy.engine, raw.strategy.hooks, &strategy)?;
     let analysis = parse_analysis(path, raw.analysis, &strategy)?;
     Ok(Stage {
         name: name.to_string(),
@@ -602,6 +606,8 @@ fn parse_stage(name: &str, path: &Path, text: &str) -> Result<Stage, ConfigError
         insufficient_data_is_failure: raw.insufficient_data_is_failure,
         approval_required: raw.approval_required,
         analysis,
+        engine,
+        hooks,
         alarms,
         path: path.to_path_buf(),
     })
@@ -644,16 +650,15 @@ fn bakes_cover_alarm_windows(
     Ok(())
 }
 
-/// `strategy.engine` and `strategy.hooks` (README, Terraform, "CodeDeploy engine (in
-/// progress)"). A codedeploy stage is checked as `tools/check_environments.py` checks it, with
-/// the same words, and then refused: this build does not drive CodeDeploy yet, and an option
-/// that silently ran the alias engine instead would be worse than none.
+/// `strategy.engine` and `strategy.hooks` (README, "The two engines"). A codedeploy stage is
+/// checked as `tools/check_environments.py` checks it, with the same words: its steps must be a
+/// plan CodeDeploy can run.
 fn check_engine(
     path: &Path,
     engine: Option<Engine>,
     hooks: Option<Hooks>,
     strategy: &Strategy,
-) -> Result<(), ConfigError> {
+) -> Result<(Engine, Hooks), ConfigError> {
     let hooks = hooks.unwrap_or_default();
     let named = [
         ("before_allow_traffic", &hooks.before_allow_traffic),
@@ -682,16 +687,12 @@ fn check_engine(
                 "hooks are CodeDeploy lifecycle hooks and the alias engine runs none; set \"engine\": \"codedeploy\" or remove them",
             ));
         }
-        return Ok(());
+        return Ok((Engine::Alias, hooks));
     }
     if let Err(e) = deployment_config(strategy) {
         return Err(field(path, e.field, e.message));
     }
-    Err(field(
-        path,
-        "strategy.engine",
-        "the CodeDeploy engine is not available in this build of promote yet (Terraform creates the stage's deployment group and configuration, nothing here drives them); use \"engine\": \"alias\" or remove the field",
-    ))
+    Ok((Engine::CodeDeploy, hooks))
 }
 
 /// CloudWatch alarm names are unique per account and region, and every stage's alarms live
@@ -738,18 +739,18 @@ pub enum SourceKind {
     Alarms,
     /// Lambda's per-version metrics, candidate against stable (`rollout::judge`).
     Metrics,
-}
     /// `promote`'s own open-loop probe of the stage's URL through every bake, each answer
     /// attributed to the version that served it (README, "The probe during a canary").
     Probe,
+}
 
 impl SourceKind {
     pub fn as_str(self) -> &'static str {
         match self {
             SourceKind::Alarms => "alarms",
             SourceKind::Metrics => "metrics",
-        }
             SourceKind::Probe => "probe",
+        }
     }
 }
 
@@ -775,22 +776,22 @@ pub struct Analysis {
     /// An alarm already firing before the first write does not refuse the rollout; the
     /// metrics judge decides (so that a fix for a bad stable version can ship).
     pub judge_relative: bool,
-}
     /// Requests a second the probe sends through every bake, where `"probe"` is a source
     /// (or `--probe` asks for it).
     pub probe_rate: f64,
+}
 
 /// Documented defaults (README, "Canary analysis"; the same in the schema). A canary stage
 /// watches its alarms and judges per-version metrics; an all-at-once stage has no stable
 /// version serving beside the candidate, so it keeps to its alarms.
 pub const DEFAULT_PERIOD_SECONDS: u32 = 60;
 pub const DEFAULT_MAX_EXTENSION_SECONDS: u64 = 300;
-/// 1, 5, 10 and 30 s are CloudWatch's high-resolution periods; 60 s and its multiples the
 /// Ten requests a second: about 1 a second reaches a 10% candidate, so a candidate failing
 /// one request in five is judged within tens of seconds, at 36,000 requests an hour.
 pub const DEFAULT_PROBE_RATE: f64 = 10.0;
 /// A probe is a look at a stage, not a load test.
 pub const MAX_PROBE_RATE: f64 = 1000.0;
+/// 1, 5, 10 and 30 s are CloudWatch's high-resolution periods; 60 s and its multiples the
 /// standard ones (Lambda's own metrics are per minute).
 pub const ANALYSIS_PERIODS: [u32; 11] = [1, 5, 10, 30, 60, 120, 300, 600, 900, 1800, 3600];
 
@@ -807,8 +808,8 @@ impl Analysis {
             max_extension: Duration::from_secs(DEFAULT_MAX_EXTENSION_SECONDS),
             on_no_evidence: OnNoEvidence::Hold,
             judge_relative: false,
-        }
             probe_rate: DEFAULT_PROBE_RATE,
+        }
     }
 
     pub fn uses(&self, source: SourceKind) -> bool {
@@ -836,8 +837,8 @@ struct RawAnalysis {
     max_extension_seconds: Option<u64>,
     on_no_evidence: Option<OnNoEvidence>,
     judge_relative: Option<bool>,
-}
     probe_rate: Option<f64>,
+}
 
 fn parse_analysis(
     path: &Path,
@@ -941,7 +942,6 @@ fn parse_analysis(
     if let Some(p) = raw.on_no_evidence {
         a.on_no_evidence = p;
     }
-    if let Some(j) = raw.judge_relative {
     if let Some(r) = raw.probe_rate {
         if !(r > 0.0 && r <= MAX_PROBE_RATE) {
             return Err(field(
@@ -954,6 +954,7 @@ fn parse_analysis(
         }
         a.probe_rate = r;
     }
+    if let Some(j) = raw.judge_relative {
         a.judge_relative = j;
     }
     if a.judge_relative && !a.uses(SourceKind::Metrics) {

@@ -33,6 +33,8 @@ fn stage(strategy: Strategy) -> Stage {
         approval_required: false,
         alarms: vec![],
         analysis: crate::config::Analysis::default_for(&strategy),
+        engine: crate::codedeploy::Engine::Alias,
+        hooks: crate::codedeploy::Hooks::default(),
         path: PathBuf::from("environments/live.json"),
     }
 }

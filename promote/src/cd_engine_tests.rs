@@ -1,0 +1,494 @@
+//! The CodeDeploy engine against the in-memory stand-in, in virtual time (`start_paused`).
+//!
+//! moto creates and lists deployments but never progresses one (every deployment stays
+//! `Created`) and has no StopDeployment, so following a deployment through its states, the
+//! judge's stop with rollback and the resume after `kill -9` are driven from here: the
+//! stand-in's CodeDeploy (codedeploy.rs, `FakeDeployments`) reports a scripted state per
+//! GetDeployment and moves the alias as CodeDeploy would. `tests/it_codedeploy.rs` covers
+//! what moto can show (the deployment created, the dry run, the refusal of a second one).
+
+use std::time::Duration;
+
+use rollout::codedeploy::{Engine, Hooks, Status};
+use rollout::config::Step;
+use rollout::machine::Intent;
+use rollout::plan::AlarmValue;
+use rollout::{Strategy, Weight};
+use serde_json::Value;
+
+use crate::codedeploy::{DeploymentRequest, FakeRead};
+use crate::commands::{self, ExecOpts};
+use crate::exit;
+use crate::fake::{World, ver, view};
+use crate::ui::Format;
+
+/// The frozen environments with live on the CodeDeploy engine (10% for a minute, then
+/// 100%), and test serving version 2, the candidate live's plan picks.
+fn world() -> World {
+    let mut w = World::new(Format::Json);
+    let live = w.env.stages.iter_mut().find(|s| s.name == "live").unwrap();
+    live.engine = Engine::CodeDeploy;
+    live.hooks = Hooks {
+        before_allow_traffic: Some("app-live-pre".into()),
+        after_allow_traffic: None,
+    };
+    live.strategy = Strategy::Canary {
+        steps: vec![
+            Step {
+                weight: Weight::parse_percent("10").unwrap(),
+                bake: Duration::from_secs(60),
+            },
+            Step {
+                weight: Weight::FULL,
+                bake: Duration::ZERO,
+            },
+        ],
+    };
+    w.fake.set_alias("test", view(2, None));
+    w
+}
+
+fn canary() -> Intent {
+    Intent::Canary {
+        version: None,
+        weight: None,
+        allow_downgrade: false,
+        retry: false,
+    }
+}
+
+fn opts() -> ExecOpts {
+    ExecOpts {
+        poll: Some(Duration::from_secs(5)),
+        ..ExecOpts::default()
+    }
+}
+
+async fn run(w: &World, intent: Intent, opts: ExecOpts) -> anyhow::Result<()> {
+    commands::execute(&w.ctx(), "live", intent, opts).await
+}
+
+fn code(r: &anyhow::Result<()>) -> i32 {
+    r.as_ref().err().map_or(0, exit::code_of)
+}
+
+fn message(r: &anyhow::Result<()>) -> String {
+    r.as_ref()
+        .err()
+        .map(|e| format!("{e:#}"))
+        .unwrap_or_default()
+}
+
+fn events(w: &World, kind: &str) -> Vec<Value> {
+    w.stdout()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["event"] == kind)
+        .collect()
+}
+
+fn script(w: &World, reads: Vec<FakeRead>) {
+    w.fake.state.borrow_mut().codedeploy.script_for_new = reads.into();
+}
+
+fn created(w: &World) -> Vec<DeploymentRequest> {
+    w.fake.state.borrow().codedeploy.created.clone()
+}
+
+fn stopped(w: &World) -> Vec<String> {
+    w.fake.state.borrow().codedeploy.stopped.clone()
+}
+
+/// A deployment as CodeDeploy runs the canary: created, 10% for a while, then all.
+fn canary_script() -> Vec<FakeRead> {
+    vec![
+        FakeRead::at(Status::Created, None),
+        FakeRead::at(Status::InProgress, Some(0.0)),
+        FakeRead::at(Status::InProgress, Some(0.1)),
+        FakeRead::at(Status::InProgress, Some(0.1)),
+        FakeRead::at(Status::InProgress, Some(0.1)),
+        FakeRead::at(Status::Baking, Some(1.0)),
+        FakeRead::at(Status::Succeeded, Some(1.0)),
+    ]
+}
+
+fn appspec_of(req: &DeploymentRequest) -> Value {
+    serde_json::from_str(&req.appspec).unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_canary_creates_one_deployment_and_follows_it_to_success() {
+    let w = world();
+    script(&w, canary_script());
+    let r = run(&w, canary(), opts()).await;
+    assert_eq!(code(&r), 0, "{}", message(&r));
+    let reqs = created(&w);
+    assert_eq!(reqs.len(), 1);
+    let req = &reqs[0];
+    assert_eq!(
+        (
+            req.application.as_str(),
+            req.group.as_str(),
+            req.config.as_str()
+        ),
+        ("app", "live", "app-live-canary-10pct-1min")
+    );
+    let spec = appspec_of(req);
+    let props = &spec["Resources"][0]["app"]["Properties"];
+    assert_eq!(props["Alias"], "live");
+    assert_eq!(
+        (&props["CurrentVersion"], &props["TargetVersion"]),
+        (&Value::from("1"), &Value::from("2"))
+    );
+    assert_eq!(spec["Hooks"][0]["BeforeAllowTraffic"], "app-live-pre");
+    // Every poll was a progress event with the judge's verdict; the split was seen at 10%.
+    let progress = events(&w, "deployment");
+    assert!(progress.len() >= 5, "{progress:?}");
+    assert!(
+        progress.iter().any(|e| e["phase"] == "shifting"
+            && e["candidate_weight"] == 10
+            && e["verdict"] == "pass"),
+        "{progress:?}"
+    );
+    assert_eq!(events(&w, "plan")[0]["engine"], "codedeploy");
+    assert_eq!(events(&w, "deployment_created").len(), 1);
+    let done = &events(&w, "done")[0];
+    assert_eq!(
+        (&done["result"], &done["version"], &done["previous"]),
+        (
+            &Value::from("completed"),
+            &Value::from("2"),
+            &Value::from("1")
+        )
+    );
+    // CodeDeploy moved the alias; promote wrote only its note (previous version 1).
+    let alias = w.fake.alias("live");
+    assert_eq!(alias.view, view(2, None));
+    assert!(
+        alias.description.contains("previous=1"),
+        "{}",
+        alias.description
+    );
+    assert!(stopped(&w).is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_judge_stops_the_deployment_with_rollback_and_exits_4() {
+    let w = world();
+    // Shifting at 10% for as long as it is read; the alarm fires at the 4th read.
+    let mut reads = vec![FakeRead::at(Status::InProgress, Some(0.1)); 20];
+    reads.insert(0, FakeRead::at(Status::Created, None));
+    script(&w, reads);
+    {
+        let mut st = w.fake.state.borrow_mut();
+        st.after_alarm_read.insert(
+            4,
+            Box::new(|st| st.set_alarm("app-live-lambda-errors", AlarmValue::Alarm)),
+        );
+    }
+    let r = run(&w, canary(), opts()).await;
+    assert_eq!(code(&r), exit::ROLLED_BACK, "{}", message(&r));
+    let msg = message(&r);
+    assert!(
+        msg.contains("app-live-lambda-errors") && msg.contains("taken back"),
+        "{msg}"
+    );
+    assert_eq!(stopped(&w), ["d-FAKE00001"]);
+    let stop = &events(&w, "deployment_stopped")[0];
+    assert_eq!(stop["deployment_id"], "d-FAKE00001");
+    assert_eq!(events(&w, "rolled_back")[0]["version"], "1");
+    // CodeDeploy's rollback deployment took the traffic back; the note records why.
+    let alias = w.fake.alias("live");
+    assert_eq!(alias.view, view(1, None));
+    assert!(
+        alias.description.contains("rolled_back=2"),
+        "{}",
+        alias.description
+    );
+    // The stop was sent with signals held (a critical section, like the alias rollback).
+    assert_eq!(w.fake.state.borrow().codedeploy.held_at_stop, [true]);
+    let again = run(&w, canary(), opts()).await;
+    assert_eq!(
+        code(&again),
+        exit::REFUSED,
+        "a rolled-back version needs --retry"
+    );
+    assert_eq!(created(&w).len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn codedeploys_own_alarm_rollback_is_reported_as_a_rollback() {
+    let w = world();
+    script(
+        &w,
+        vec![
+            FakeRead::at(Status::InProgress, Some(0.1)),
+            FakeRead {
+                status: Status::Stopped,
+                weight: Some(0.1),
+                error: Some((
+                    "ALARM_ACTIVE".into(),
+                    "One or more alarms have been activated".into(),
+                )),
+                rollback_deployment_id: Some("d-RB".into()),
+            },
+        ],
+    );
+    {
+        // CodeDeploy's rollback deployment, read by its id. Its group is not live's so that
+        // the stand-in does not list it as in flight before the deployment it rolls back
+        // exists (CodeDeploy creates it only then).
+        let mut st = w.fake.state.borrow_mut();
+        let req = DeploymentRequest {
+            application: "app".into(),
+            group: "live-rollbacks".into(),
+            config: "app-live-canary-10pct-1min".into(),
+            appspec: crate::codedeploy::tests::appspec("2", "1"),
+            description: "rollback".into(),
+        };
+        st.codedeploy.insert(
+            "d-RB",
+            req,
+            vec![
+                FakeRead::at(Status::InProgress, None),
+                FakeRead::at(Status::Succeeded, Some(1.0)),
+            ],
+        );
+        st.codedeploy
+            .deployments
+            .get_mut("d-RB")
+            .unwrap()
+            .rollback_of = Some("d-FAKE00001".into());
+    }
+    let r = run(&w, canary(), opts()).await;
+    assert_eq!(code(&r), exit::ROLLED_BACK, "{}", message(&r));
+    let msg = message(&r);
+    assert!(
+        msg.contains("CodeDeploy rolled back deployment d-FAKE00001: ALARM_ACTIVE")
+            && msg.contains("serves version 1 (0.1.0 1111111) only"),
+        "{msg}"
+    );
+    assert!(stopped(&w).is_empty(), "CodeDeploy stopped it, not promote");
+    assert!(w.fake.alias("live").description.contains("rolled_back=2"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deployment_that_fails_without_rollback_is_exit_1_saying_where_the_alias_is() {
+    let w = world();
+    script(
+        &w,
+        vec![
+            FakeRead::at(Status::InProgress, Some(0.1)),
+            FakeRead {
+                status: Status::Failed,
+                weight: Some(0.1),
+                error: Some(("HOOK_FAILED".into(), "BeforeAllowTraffic failed".into())),
+                rollback_deployment_id: None,
+            },
+        ],
+    );
+    let r = run(&w, canary(), opts()).await;
+    assert_eq!(code(&r), exit::ERROR, "{}", message(&r));
+    let msg = message(&r);
+    assert!(
+        msg.contains("HOOK_FAILED: BeforeAllowTraffic failed")
+            && msg.contains("promote rollback --stage live"),
+        "{msg}"
+    );
+}
+
+fn in_flight(w: &World, target: &str, reads: Vec<FakeRead>) {
+    let req = DeploymentRequest {
+        application: "app".into(),
+        group: "live".into(),
+        config: "app-live-canary-10pct-1min".into(),
+        appspec: crate::codedeploy::tests::appspec("1", target),
+        description: "an earlier run".into(),
+    };
+    w.fake
+        .state
+        .borrow_mut()
+        .codedeploy
+        .insert("d-EARLIER", req, reads);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rerun_after_kill_9_follows_the_deployment_in_flight_instead_of_creating_another() {
+    let w = world();
+    // The earlier run was killed while CodeDeploy held 10% on version 2.
+    in_flight(
+        &w,
+        "2",
+        vec![
+            FakeRead::at(Status::InProgress, Some(0.1)),
+            FakeRead::at(Status::InProgress, Some(0.1)),
+            FakeRead::at(Status::Succeeded, Some(1.0)),
+        ],
+    );
+    w.fake.set_alias("live", view(1, Some((2, "10"))));
+    let r = run(&w, canary(), opts()).await;
+    assert_eq!(code(&r), 0, "{}", message(&r));
+    assert!(created(&w).is_empty(), "no second deployment");
+    let plan = &events(&w, "plan")[0];
+    assert_eq!(plan["deployment_id"], "d-EARLIER");
+    assert_eq!(plan["resumed_from"], 10);
+    assert_eq!(w.fake.alias("live").view, view(2, None));
+    assert!(
+        w.stderr()
+            .contains("following CodeDeploy deployment d-EARLIER")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn another_deployment_in_flight_for_the_group_is_refused_and_nothing_is_created() {
+    let w = world();
+    in_flight(&w, "2", vec![FakeRead::at(Status::InProgress, Some(0.1))]);
+    let r = run(
+        &w,
+        Intent::Canary {
+            version: Some(ver(3)),
+            weight: None,
+            allow_downgrade: false,
+            retry: false,
+        },
+        opts(),
+    )
+    .await;
+    assert_eq!(code(&r), exit::REFUSED, "{}", message(&r));
+    let msg = message(&r);
+    assert!(
+        msg.contains("deployment d-EARLIER (version 1 -> 2, InProgress) is already in progress for CodeDeploy group live")
+            && msg.contains("promote rollback --stage live"),
+        "{msg}"
+    );
+    assert!(created(&w).is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn rollback_stops_the_deployment_in_flight_with_automatic_rollback() {
+    let w = world();
+    in_flight(&w, "2", vec![FakeRead::at(Status::InProgress, Some(0.1))]);
+    w.fake.set_alias("live", view(1, Some((2, "10"))));
+    let r = run(&w, Intent::Rollback { to_previous: false }, opts()).await;
+    assert_eq!(code(&r), 0, "{}", message(&r));
+    assert_eq!(stopped(&w), ["d-EARLIER"]);
+    assert_eq!(events(&w, "done")[0]["result"], "rolled_back");
+    assert_eq!(w.fake.alias("live").view, view(1, None));
+    // No deployment in flight: the alias engine's rollback answers (nothing to take back).
+    let again = run(&w, Intent::Rollback { to_previous: false }, opts()).await;
+    assert_eq!(code(&again), 0, "{}", message(&again));
+    assert_eq!(stopped(&w).len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_dry_run_prints_the_appspec_and_the_request_and_creates_nothing() {
+    let w = world();
+    let r = run(
+        &w,
+        canary(),
+        ExecOpts {
+            dry_run: true,
+            ..opts()
+        },
+    )
+    .await;
+    assert_eq!(code(&r), 0, "{}", message(&r));
+    assert!(created(&w).is_empty());
+    assert!(w.fake.applied().is_empty());
+    let dry = &events(&w, "dry_run")[0];
+    assert_eq!(
+        dry["request"]["deploymentConfigName"],
+        "app-live-canary-10pct-1min"
+    );
+    assert_eq!(dry["request"]["revision"]["revisionType"], "AppSpecContent");
+    assert_eq!(
+        dry["appspec"]["Resources"][0]["app"]["Properties"]["TargetVersion"],
+        "2"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_alarm_already_firing_refuses_before_any_deployment_exists() {
+    let w = world();
+    w.fake
+        .state
+        .borrow_mut()
+        .set_alarm("app-live-lambda-errors", AlarmValue::Alarm);
+    let r = run(&w, canary(), opts()).await;
+    assert_eq!(code(&r), exit::REFUSED, "{}", message(&r));
+    assert!(message(&r).contains("no deployment created"));
+    assert!(created(&w).is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn commands_codedeploy_cannot_express_are_bad_input() {
+    let w = world();
+    for (intent, opts, want) in [
+        (
+            Intent::Advance { weight: None },
+            opts(),
+            "advance has no CodeDeploy equivalent",
+        ),
+        (
+            Intent::Complete,
+            opts(),
+            "complete has no CodeDeploy equivalent",
+        ),
+        (
+            Intent::Canary {
+                version: None,
+                weight: Some(Weight::parse_percent("25").unwrap()),
+                allow_downgrade: false,
+                retry: false,
+            },
+            opts(),
+            "--weight cannot be given",
+        ),
+        (
+            canary(),
+            ExecOpts {
+                bake: Some(Duration::from_secs(60)),
+                ..opts()
+            },
+            "--bake cannot be given",
+        ),
+    ] {
+        let r = run(&w, intent, opts).await;
+        assert_eq!(code(&r), exit::BAD_INPUT, "{}", message(&r));
+        assert!(message(&r).contains(want), "{}", message(&r));
+    }
+    assert!(created(&w).is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn status_shows_the_deployment_in_flight_and_its_traffic() {
+    let w = world();
+    in_flight(&w, "2", vec![FakeRead::at(Status::InProgress, Some(0.1))]);
+    crate::status::status(&w.ctx(), Some("live")).await.unwrap();
+    let row = &events(&w, "stage_status")[0];
+    let d = &row["deployment"];
+    assert_eq!(
+        (&d["deployment_id"], &d["status"], &d["candidate_weight"]),
+        (
+            &Value::from("d-EARLIER"),
+            &Value::from("InProgress"),
+            &Value::from(10)
+        )
+    );
+    assert_eq!(
+        (&d["current"], &d["target"]),
+        (&Value::from("1"), &Value::from("2"))
+    );
+    let table = World::new(Format::Table);
+    let mut t = table;
+    t.env = w.env.clone();
+    t.fake = w.fake.clone();
+    crate::status::status(&t.ctx(), Some("live")).await.unwrap();
+    assert!(
+        t.stdout().contains(
+            "live: CodeDeploy deployment d-EARLIER (version 1 -> 2, InProgress): shifting: 10% on the target version"
+        ),
+        "{}",
+        t.stdout()
+    );
+}
