@@ -13,8 +13,8 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -47,6 +47,9 @@ pub struct Invocation {
     pub trace_id: String,
     pub deadline: SystemTime,
     pub reply: oneshot::Sender<Outcome>,
+    /// When an instance took the event: Lambda's `Duration` runs from there to the answer
+    /// (an instance's start is its Init Duration, not part of `Duration`).
+    pub taken: Arc<OnceLock<Instant>>,
 }
 
 /// What Lambda knows of a version when it starts an instance.
@@ -301,6 +304,7 @@ async fn next(State(inst): State<Arc<Instance>>) -> Response {
         trace_id,
         deadline,
         reply,
+        taken,
     } = inv;
     {
         let mut current = inst.current.lock().expect("instance lock");
@@ -315,6 +319,7 @@ async fn next(State(inst): State<Arc<Instance>>) -> Response {
                 trace_id,
                 deadline,
                 reply,
+                taken,
             });
             return StatusCode::GONE.into_response();
         }
@@ -322,6 +327,7 @@ async fn next(State(inst): State<Arc<Instance>>) -> Response {
             request_id: request_id.clone(),
             reply,
         });
+        let _ = taken.set(Instant::now());
     }
     let deadline_ms = deadline
         .duration_since(UNIX_EPOCH)

@@ -105,7 +105,11 @@ impl Gateway {
         Ok(pool)
     }
 
-    /// One invocation of `version` through `alias`, as Lambda's Invoke would run it.
+    /// One invocation of `version` through `alias`, as Lambda's Invoke would run it, and its
+    /// `Duration` as Lambda measures it: from an instance taking the event to its answer (plus
+    /// `--latency`, the function's own slowness). Starting an instance (unpacking the zip,
+    /// the bootstrap's init) or waiting for a free one is not in it, as Lambda reports init
+    /// apart; counting it would make every new version look slow on its first requests.
     pub async fn invoke(
         &self,
         alias: &stack::Alias,
@@ -113,7 +117,8 @@ impl Gateway {
         event: Vec<u8>,
         request_id: &str,
         trace_id: &str,
-    ) -> Outcome {
+    ) -> (Outcome, Duration) {
+        let entered = Instant::now();
         let snapshot = self.stack.get();
         let Some(config) = snapshot.versions.get(version) else {
             let why = format!(
@@ -121,23 +126,27 @@ impl Gateway {
                 alias.name
             );
             self.report_once(version, &why);
-            return Outcome::Crashed(why);
+            return (Outcome::Crashed(why), entered.elapsed());
         };
         let pool = match self.pool(config) {
             Ok(p) => p,
             Err(why) => {
                 self.report_once(version, &why);
-                return Outcome::Crashed(why);
+                return (Outcome::Crashed(why), entered.elapsed());
             }
         };
+        let mut delayed = Duration::ZERO;
         if let Some(delay) = self.chaos.latency(version) {
             tokio::time::sleep(delay).await;
+            delayed = delay;
         }
         if self.chaos.fails(version) {
-            return Outcome::Crashed(format!(
+            let why = format!(
                 "RequestId: {request_id} Error: Runtime exited with error: signal: killed (--fault {version})"
-            ));
+            );
+            return (Outcome::Crashed(why), delayed);
         }
+        let taken = Arc::new(std::sync::OnceLock::new());
         let (reply, answer) = oneshot::channel();
         let inv = Invocation {
             request_id: request_id.to_string(),
@@ -146,19 +155,24 @@ impl Gateway {
             trace_id: trace_id.to_string(),
             deadline: SystemTime::now() + config.timeout,
             reply,
+            taken: taken.clone(),
         };
         if let Err(why) = pool.invoke(inv).await {
             eprintln!("gateway: {why}");
-            return Outcome::Crashed(why);
+            return (Outcome::Crashed(why), entered.elapsed());
         }
-        match tokio::time::timeout(config.timeout, answer).await {
+        let outcome = match tokio::time::timeout(config.timeout, answer).await {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(_)) => Outcome::Crashed("the invocation was dropped".into()),
             Err(_) => Outcome::Crashed(format!(
                 "RequestId: {request_id} Error: Task timed out after {:.2} seconds",
                 config.timeout.as_secs_f64()
             )),
-        }
+        };
+        let ran = taken
+            .get()
+            .map_or_else(|| entered.elapsed(), |t| delayed + t.elapsed());
+        (outcome, ran)
     }
 }
 
@@ -177,11 +191,11 @@ fn hex(n: usize) -> String {
 }
 
 /// A v4-shaped UUID, as API Gateway and Lambda spell request ids.
-fn request_id() -> String {
+pub(crate) fn request_id() -> String {
     format!("{}-{}-4{}-{}-{}", hex(8), hex(4), hex(3), hex(4), hex(12))
 }
 
-fn trace_id(epoch_secs: u64) -> String {
+pub(crate) fn trace_id(epoch_secs: u64) -> String {
     format!("Root=1-{epoch_secs:08x}-{}", hex(24))
 }
 
@@ -265,8 +279,10 @@ pub async fn handle(
 
     let version = stack::pick_version(&alias, fastrand::f64()).to_string();
     let lambda_start = Instant::now();
-    let outcome = gw.invoke(&alias, &version, payload, &rid, &trace).await;
-    let duration_ms = lambda_start.elapsed().as_secs_f64() * 1000.0;
+    let (outcome, ran) = gw.invoke(&alias, &version, payload, &rid, &trace).await;
+    // API Gateway's IntegrationLatency includes a cold start; Lambda's Duration does not.
+    let integration_ms = lambda_start.elapsed().as_secs_f64() * 1000.0;
+    let duration_ms = ran.as_secs_f64() * 1000.0;
     let function_failed = !matches!(outcome, Outcome::Response(_));
     let lambda_points = metrics::invocation_points(&InvocationRecord {
         function: &gw.function_name,
@@ -322,7 +338,7 @@ pub async fn handle(
         h.insert("x-amzn-trace-id", v);
     }
     let status = response.status().as_u16();
-    record_api(&gw, Some(stage), status, start, Some(duration_ms));
+    record_api(&gw, Some(stage), status, start, Some(integration_ms));
     if gw.verbose {
         eprintln!(
             "{} {} {path} stage={stage} version={version} status={status} latency_ms={:.2}",
