@@ -1,6 +1,6 @@
 # The CodeDeploy engine: the same aliases and alarms, shifted by CodeDeploy instead of promote,
-# for the stages whose strategy says "engine": "codedeploy" (README, "CodeDeploy engine (in
-# progress)"). Stages promote shifts get no group: a second deployer nothing drives is a trap.
+# for the stages whose strategy says "engine": "codedeploy" (README, "The two engines").
+# Stages promote shifts get no group: a second deployer nothing drives is a trap.
 locals {
   codedeploy_stages = { for name, stage in local.stages : name => stage if try(stage.strategy.engine, "alias") == "codedeploy" }
 

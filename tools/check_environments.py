@@ -259,7 +259,7 @@ def analysis_errors(path: Path, stage: dict) -> list[str]:
     return []
 
 
-# ---- The CodeDeploy engine (README, Terraform: "CodeDeploy engine (in progress)") ----------
+# ---- The CodeDeploy engine (README, "The two engines") -------------------------------------
 
 _USE_ALIAS = 'or "engine": "alias", which runs any plan'
 

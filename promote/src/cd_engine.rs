@@ -596,7 +596,7 @@ async fn stop_and_roll_back<C: Cloud>(
         "event": "deployment_stopped", "stage": name, "deployment_id": id,
         "reason": reason, "status": status,
     }));
-    let end = wait_stopped(run, id).await?;
+    let end = wait_stopped(run, id, Some(shift)).await?;
     rolled_back(run, shift, reason, end).await
 }
 
@@ -607,19 +607,13 @@ async fn stop<C: Cloud>(run: &Run<'_, C>, id: &str) -> Result<String> {
             Ok(status) => return Ok(status),
             Err(e) if tokio::time::Instant::now() + STOP_RETRY >= deadline => return Err(e),
             Err(e) => {
-                // A deployment that ended meanwhile cannot be stopped: its end says what
-                // happened (a success the judge failed is for the operator to take back).
+                // A deployment that ended meanwhile cannot be stopped: how it ended is read
+                // (and reported) by the caller, as after a stop.
                 if let Ok(d) = run.ctx.cloud.get_deployment(id).await
-                    && let Ok(Followed::Finished(o)) = rollout::codedeploy::interpret(&d.read)
+                    && let Ok(Followed::Finished(_)) = rollout::codedeploy::interpret(&d.read)
                 {
-                    return Err(e.context(format!(
-                        "deployment {id} ended before it could be stopped ({}); for a success, return to the version before with `promote rollback --stage {} --to-previous`",
-                        match o {
-                            Outcome::Succeeded => "succeeded".to_string(),
-                            other => format!("{other:?}"),
-                        },
-                        run.name()
-                    )));
+                    tracing::info!(error = %format!("{e:#}"), "StopDeployment refused: the deployment has ended");
+                    return Ok("already ended".into());
                 }
                 run.ui().say(format!(
                     "{}: StopDeployment {id} did not go through ({e:#}); retrying",
@@ -633,7 +627,11 @@ async fn stop<C: Cloud>(run: &Run<'_, C>, id: &str) -> Result<String> {
 
 /// After our stop: the deployment reads Stopped with CodeDeploy's rollback deployment,
 /// which is followed until the traffic is back.
-async fn wait_stopped<C: Cloud>(run: &Run<'_, C>, id: &str) -> Result<RollbackEnd> {
+async fn wait_stopped<C: Cloud>(
+    run: &mut Run<'_, C>,
+    id: &str,
+    shift: Option<Shift>,
+) -> Result<RollbackEnd> {
     let deadline = tokio::time::Instant::now() + ROLLBACK_DEADLINE;
     let poll = run.poll(None);
     loop {
@@ -643,9 +641,31 @@ async fn wait_stopped<C: Cloud>(run: &Run<'_, C>, id: &str) -> Result<RollbackEn
                     rollback_deployment_id,
                     ..
                 }) => return wait_rollback(run, &rollback_deployment_id).await,
+                Followed::Finished(Outcome::Succeeded) => {
+                    // What a success records, so that `--to-previous` knows where to return.
+                    if let Some(s) = shift {
+                        record(
+                            run,
+                            Note {
+                                previous: Some(s.current),
+                                step: Some(StepMark {
+                                    candidate: s.target,
+                                    weight: Weight::FULL,
+                                    baked: true,
+                                }),
+                                rolled_back: None,
+                            },
+                        )
+                        .await;
+                    }
+                    let name = run.name();
+                    return Err(anyhow!(
+                        "deployment {id} of stage {name} succeeded before it could be stopped: the candidate serves all traffic; return to the version before with `promote rollback --stage {name} --to-previous`"
+                    ));
+                }
                 Followed::Finished(other) => {
                     return Err(anyhow!(
-                        "deployment {id} of stage {} was stopped but CodeDeploy started no rollback ({other:?}); take the traffic back with `promote rollback --stage {}`",
+                        "deployment {id} of stage {} ended without a rollback ({other:?}); take the traffic back with `promote rollback --stage {}`",
                         run.name(),
                         run.name()
                     ));
@@ -743,7 +763,7 @@ async fn rollback<C: Cloud>(run: &mut Run<'_, C>, dry_run: bool) -> Result<Optio
         "event": "deployment_stopped", "stage": name, "deployment_id": id,
         "reason": reason, "status": status,
     }));
-    let end = wait_stopped(run, &id).await?;
+    let end = wait_stopped(run, &id, shift).await?;
     if let Some(s) = shift {
         record_rollback(run, s.target, "rolled back by `promote rollback`").await;
     }

@@ -112,6 +112,21 @@ fn canary_script() -> Vec<FakeRead> {
     ]
 }
 
+/// Created, then shifting at 10% for as long as it is read.
+fn shifting_at_10() -> Vec<FakeRead> {
+    let mut reads = vec![FakeRead::at(Status::InProgress, Some(0.1)); 20];
+    reads.insert(0, FakeRead::at(Status::Created, None));
+    reads
+}
+
+/// live's error alarm goes to ALARM right after the `n`-th alarm read (the pre-flight is 1).
+fn alarm_fires_after_read(w: &World, n: usize) {
+    w.fake.state.borrow_mut().after_alarm_read.insert(
+        n,
+        Box::new(|st| st.set_alarm("app-live-lambda-errors", AlarmValue::Alarm)),
+    );
+}
+
 fn appspec_of(req: &DeploymentRequest) -> Value {
     serde_json::from_str(&req.appspec).unwrap()
 }
@@ -175,17 +190,8 @@ async fn a_canary_creates_one_deployment_and_follows_it_to_success() {
 #[tokio::test(start_paused = true)]
 async fn a_failing_judge_stops_the_deployment_with_rollback_and_exits_4() {
     let w = world();
-    // Shifting at 10% for as long as it is read; the alarm fires at the 4th read.
-    let mut reads = vec![FakeRead::at(Status::InProgress, Some(0.1)); 20];
-    reads.insert(0, FakeRead::at(Status::Created, None));
-    script(&w, reads);
-    {
-        let mut st = w.fake.state.borrow_mut();
-        st.after_alarm_read.insert(
-            4,
-            Box::new(|st| st.set_alarm("app-live-lambda-errors", AlarmValue::Alarm)),
-        );
-    }
+    script(&w, shifting_at_10());
+    alarm_fires_after_read(&w, 4);
     let r = run(&w, canary(), opts()).await;
     assert_eq!(code(&r), exit::ROLLED_BACK, "{}", message(&r));
     let msg = message(&r);
@@ -491,4 +497,37 @@ async fn status_shows_the_deployment_in_flight_and_its_traffic() {
         "{}",
         t.stdout()
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_deployment_that_succeeds_as_the_judge_fails_is_reported_with_the_way_back() {
+    let w = world();
+    script(&w, shifting_at_10());
+    // The 3rd alarm read sees the alarm fire, and right after it CodeDeploy finishes the
+    // shift: the StopDeployment that follows is refused as too late.
+    alarm_fires_after_read(&w, 2);
+    {
+        let mut st = w.fake.state.borrow_mut();
+        st.after_alarm_read.insert(
+            3,
+            Box::new(|st| {
+                let d = st.codedeploy.deployments.get_mut("d-FAKE00001").unwrap();
+                d.now = FakeRead::at(Status::Succeeded, Some(1.0));
+                d.script.clear();
+            }),
+        );
+    }
+    let r = run(&w, canary(), opts()).await;
+    assert_eq!(code(&r), exit::ERROR, "{}", message(&r));
+    let msg = message(&r);
+    assert!(
+        msg.contains("succeeded before it could be stopped")
+            && msg.contains("promote rollback --stage live --to-previous"),
+        "{msg}"
+    );
+    // The note knows the version before, so that advice works.
+    assert_eq!(w.fake.alias("live").view, view(2, None));
+    let back = run(&w, Intent::Rollback { to_previous: true }, opts()).await;
+    assert_eq!(code(&back), 0, "{}", message(&back));
+    assert_eq!(w.fake.alias("live").view, view(1, None));
 }
