@@ -531,3 +531,42 @@ async fn a_deployment_that_succeeds_as_the_judge_fails_is_reported_with_the_way_
     assert_eq!(code(&back), 0, "{}", message(&back));
     assert_eq!(w.fake.alias("live").view, view(1, None));
 }
+
+#[tokio::test(start_paused = true)]
+async fn deploy_on_an_all_at_once_stage_runs_codedeploys_all_at_once_config() {
+    let mut w = world();
+    let dev = w.env.stages.iter_mut().find(|s| s.name == "dev").unwrap();
+    dev.engine = Engine::CodeDeploy;
+    dev.strategy = Strategy::AllAtOnce {
+        bake: Duration::ZERO,
+    };
+    script(
+        &w,
+        vec![
+            FakeRead::at(Status::InProgress, None),
+            FakeRead::at(Status::Succeeded, Some(1.0)),
+        ],
+    );
+    let r = commands::execute(
+        &w.ctx(),
+        "dev",
+        Intent::Deploy {
+            version: Some(ver(3)),
+            allow_downgrade: false,
+            retry: false,
+        },
+        opts(),
+    )
+    .await;
+    assert_eq!(code(&r), 0, "{}", message(&r));
+    let reqs = created(&w);
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(
+        (reqs[0].group.as_str(), reqs[0].config.as_str()),
+        ("dev", "app-dev-all-at-once")
+    );
+    let spec = appspec_of(&reqs[0]);
+    assert!(spec.get("Hooks").is_none(), "dev names no hooks: {spec}");
+    assert_eq!(w.fake.alias("dev").view, view(3, None));
+    assert_eq!(events(&w, "done")[0]["result"], "deployed");
+}
