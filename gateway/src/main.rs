@@ -8,6 +8,7 @@ mod artifacts;
 mod chaos;
 mod clock;
 mod event;
+mod invoke_api;
 mod metrics;
 mod runtime;
 mod server;
@@ -288,6 +289,14 @@ async fn run(
     }
 
     let app = axum::Router::new()
+        .route(
+            "/2015-03-31/functions/{function}/invocations",
+            axum::routing::post(invoke_api::invoke),
+        )
+        .route(
+            "/2015-03-31/{*rest}",
+            axum::routing::any(invoke_api::elsewhere),
+        )
         .fallback(server::handle)
         .with_state(gateway.clone());
     let serve = axum::serve(

@@ -122,8 +122,10 @@ fn a_stalled_server_shows_in_the_latency_of_every_request_due_during_the_stall()
     gw.stop();
 }
 
-#[test]
-fn a_candidate_crashing_on_a_fifth_of_its_requests_is_rolled_back_by_the_probe_alone() {
+/// A live canary of a candidate the gateway crashes on a fifth of its requests, judged by the
+/// probe alone (`sources: ["probe"]`); `how` is how the probe reaches the stage. Returns the
+/// run's events once promote rolled back, having checked the alias is the stable version's.
+fn crashing_candidate_rolled_back_by_the_probe(how: &str) -> Vec<Value> {
     let (stack, [a, b], stable, candidate) = release(|dir| {
         let path = dir.join("live.json");
         let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
@@ -132,11 +134,11 @@ fn a_candidate_crashing_on_a_fifth_of_its_requests_is_rolled_back_by_the_probe_a
     });
     let fault = format!("{candidate}:0.2");
     let gw = stack.gateway(&["--artifacts", &a, &b, "--fault", &fault]);
+    let how = how.replace("GATEWAY", &format!("http://127.0.0.1:{}", gw.port));
     let out = stack
         .promote_command(&format!(
             "--output json canary --stage live --version {candidate} --weight 10 --bake 60s --poll 1s \
-             --probe-rate 100 --probe-url http://127.0.0.1:{}/live",
-            gw.port
+             --probe-rate 100 {how}"
         ))
         .output()
         .unwrap();
@@ -158,20 +160,6 @@ fn a_candidate_crashing_on_a_fifth_of_its_requests_is_rolled_back_by_the_probe_a
         reason.contains("probe judge") && reason.contains("p = "),
         "the reason names the probe and its numbers: {reason}"
     );
-    // Its numbers: the 502s named no version; the candidate is charged with them.
-    let numbers = events
-        .iter()
-        .filter(|e| e["event"] == "bake")
-        .flat_map(|e| e["evidence"].as_array().cloned().unwrap_or_default())
-        .rfind(|f| f["source"] == "probe")
-        .map(|f| f["numbers"].clone())
-        .unwrap_or_else(|| panic!("no probe finding:\n{stdout}"));
-    assert_eq!(numbers["decision"], "fail", "{numbers}");
-    assert!(
-        numbers["unattributed"]["failed"].as_u64().unwrap() > 0,
-        "{numbers}"
-    );
-    assert_eq!(numbers["stable"]["errors"], 0, "{numbers}");
     let alias = stack
         .block_on(
             stack
@@ -187,6 +175,117 @@ fn a_candidate_crashing_on_a_fifth_of_its_requests_is_rolled_back_by_the_probe_a
         alias
             .routing_config()
             .is_none_or(|r| r.additional_version_weights().is_none_or(|w| w.is_empty()))
+    );
+    gw.stop();
+    events
+}
+
+/// The probe's numbers in the last `bake` event.
+fn probe_numbers(events: &[Value]) -> Value {
+    events
+        .iter()
+        .filter(|e| e["event"] == "bake")
+        .flat_map(|e| e["evidence"].as_array().cloned().unwrap_or_default())
+        .rfind(|f| f["source"] == "probe")
+        .map(|f| f["numbers"].clone())
+        .unwrap_or_else(|| panic!("no probe finding: {events:?}"))
+}
+
+#[test]
+fn a_candidate_crashing_on_a_fifth_of_its_requests_is_rolled_back_by_the_probe_alone() {
+    let events = crashing_candidate_rolled_back_by_the_probe("--probe-url GATEWAY/live");
+    // Through the stage URL the 502s named no version; the candidate is charged with them.
+    let numbers = probe_numbers(&events);
+    assert_eq!(numbers["decision"], "fail", "{numbers}");
+    assert!(
+        numbers["unattributed"]["failed"].as_u64().unwrap() > 0,
+        "{numbers}"
+    );
+    assert_eq!(numbers["stable"]["errors"], 0, "{numbers}");
+}
+
+#[test]
+fn through_the_invoke_api_every_crash_is_attributed_to_the_candidate() {
+    let events = crashing_candidate_rolled_back_by_the_probe("--probe-invoke --probe-url GATEWAY");
+    let numbers = probe_numbers(&events);
+    assert_eq!(numbers["decision"], "fail", "{numbers}");
+    assert_eq!(numbers["unattributed"]["failed"], 0, "{numbers}");
+    assert!(
+        numbers["candidate"]["errors"].as_u64().unwrap() > 0,
+        "{numbers}"
+    );
+    assert_eq!(numbers["stable"]["errors"], 0, "{numbers}");
+}
+
+#[test]
+fn the_invoke_api_names_the_version_that_ran_even_when_it_crashed() {
+    let (stack, [a, b], stable, candidate) = release(|_| {});
+    stack.set_alias("live", &stable, Some((&candidate, 0.5)));
+    let fault = format!("{candidate}:1.0");
+    let gw = stack.gateway(&["--artifacts", &a, &b, "--fault", &fault]);
+    let client = aws_sdk_lambda::Client::from_conf(
+        stack
+            .lambda
+            .config()
+            .to_builder()
+            .endpoint_url(format!("http://127.0.0.1:{}", gw.port))
+            .build(),
+    );
+    let event = serde_json::to_vec(&json!({
+        "resource": "/{proxy+}", "path": "/build-info", "httpMethod": "GET",
+        "headers": {}, "multiValueHeaders": {}, "pathParameters": {"proxy": "build-info"},
+        "requestContext": {"stage": "live", "path": "/live/build-info", "httpMethod": "GET",
+                           "resourcePath": "/{proxy+}", "requestId": "t", "identity": {"sourceIp": "127.0.0.1"}},
+        "body": null, "isBase64Encoded": false
+    }))
+    .unwrap();
+    let mut seen = std::collections::BTreeMap::<String, usize>::new();
+    for _ in 0..40 {
+        let out = stack
+            .block_on(
+                client
+                    .invoke()
+                    .function_name("app")
+                    .qualifier("live")
+                    .payload(aws_sdk_lambda::primitives::Blob::new(event.clone()))
+                    .send(),
+            )
+            .expect("Invoke through the gateway");
+        let ran = out.executed_version().unwrap().to_string();
+        let payload: Value = serde_json::from_slice(out.payload().unwrap().as_ref()).unwrap();
+        if ran == candidate {
+            assert_eq!(out.function_error(), Some("Unhandled"));
+            assert_eq!(payload["errorType"], "Runtime.ExitError", "{payload}");
+        } else {
+            assert_eq!(ran, stable);
+            assert_eq!(out.function_error(), None);
+            assert_eq!(payload["statusCode"], 200, "{payload}");
+            let body: Value = serde_json::from_str(payload["body"].as_str().unwrap()).unwrap();
+            assert_eq!(
+                body["lambda"]["function_version"],
+                stable.as_str(),
+                "{body}"
+            );
+        }
+        *seen.entry(ran).or_default() += 1;
+    }
+    assert_eq!(seen.len(), 2, "both versions ran at 50%: {seen:?}");
+    // An unknown qualifier is Lambda's ResourceNotFoundException; other Lambda calls are not
+    // the gateway's.
+    let err = stack
+        .block_on(
+            client
+                .invoke()
+                .function_name("app")
+                .qualifier("nope")
+                .send(),
+        )
+        .unwrap_err();
+    assert!(format!("{:?}", err.into_service_error()).contains("ResourceNotFound"));
+    let listed = stack.block_on(client.list_aliases().function_name("app").send());
+    assert!(
+        listed.is_err(),
+        "ListAliases is for the endpoint behind the gateway"
     );
     gw.stop();
 }

@@ -325,6 +325,11 @@ pub struct EvidenceArgs {
     /// gateway's http://127.0.0.1:PORT/live); implies --probe
     #[arg(long, value_name = "URL")]
     pub probe_url: Option<String>,
+    /// Probe by invoking the stage's alias through Lambda's Invoke API: every answer names the
+    /// version that ran, a crash included (API Gateway's 502 names none). --probe-url is then
+    /// the Invoke endpoint (e.g. the local gateway's http://127.0.0.1:PORT); implies --probe
+    #[arg(long)]
+    pub probe_invoke: bool,
 }
 
 fn parse_probe_rate(s: &str) -> Result<f64, String> {

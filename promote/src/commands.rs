@@ -202,10 +202,15 @@ pub async fn execute<C: Cloud>(
     // between (GitHub's SIGINT then SIGTERM) is honoured after the rollback, not before.
     let mut critical = None;
     if let Some(p) = &probe {
+        let target = match &p.invoke {
+            None => format!("{}{}", p.url.trim_end_matches('/'), p.path),
+            Some(at) if p.url.is_empty() => {
+                format!("alias {} through Lambda's Invoke API", at.alias)
+            }
+            Some(at) => format!("alias {} through the Invoke API at {}", at.alias, p.url),
+        };
         run.ui().say(format!(
-            "{name}: probing {}{} at {}/s through every bake (for at most {})",
-            p.url.trim_end_matches('/'),
-            p.path,
+            "{name}: probing {target} at {}/s through every bake (for at most {})",
             p.rate,
             format_duration(p.horizon)
         ));

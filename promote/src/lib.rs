@@ -21,6 +21,7 @@ pub mod fake;
 pub mod interrupt;
 pub mod metrics;
 pub mod probe;
+pub mod probe_invoke;
 pub mod probe_source;
 pub mod publish;
 #[cfg(test)]
@@ -149,6 +150,7 @@ fn evidence_opts(a: cli::EvidenceArgs) -> commands::EvidenceOpts {
     commands::EvidenceOpts {
         probe: run::ProbeFlags {
             probe: a.probe,
+            invoke: a.probe_invoke,
             rate: a.probe_rate,
             url: a.probe_url,
         },

@@ -13,7 +13,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use ::probe::evidence::{Counts, WindowCounts, shortfall, window};
+use ::probe::evidence::{Counts, WindowCounts, shortfall, supported_quantile, window};
 use ::probe::http::{Http, TargetError, check_reachable, target};
 use ::probe::{Config, Running, Schedule, Stats};
 use anyhow::{Context, Result};
@@ -30,14 +30,25 @@ use crate::exit::Exit;
 /// local gateway sees an alias change within a second, Lambda within a moment; until then
 /// the old weights route, and the shortfall test would read that as missing answers.
 pub const STEP_GRACE: Duration = Duration::from_secs(2);
+/// The alias a probe by Invoke calls, and the stage whose request it sends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InvokeAt {
+    pub function: String,
+    pub alias: String,
+    pub stage: String,
+}
+
 /// A connection to the target must open within this before the first write.
 const REACH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where and how fast the probe sends, and for how long at most.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProbePlan {
-    /// The stage's base URL: its invoke URL, or `--probe-url`.
+    /// The stage's base URL: its invoke URL, or `--probe-url`. With `invoke`, the Invoke
+    /// endpoint (`--probe-url`, e.g. the local gateway), empty for the SDK's usual one.
     pub url: String,
+    /// Invoke the stage's alias through Lambda's Invoke API instead (`--probe-invoke`).
+    pub invoke: Option<InvokeAt>,
     pub path: String,
     pub rate: f64,
     /// The whole rollout's bakes and extensions: the schedule is bounded by it, and a probe
@@ -74,26 +85,40 @@ impl ProbeSource {
     async fn start(&mut self) -> Result<&mut Live> {
         if self.live.is_none() {
             let p = &self.plan;
-            let uri = target(&p.url, &p.path)
-                .map_err(|e| Exit::BadInput(format!("the probe's target: {e}")))?;
             let schedule = Schedule::new(p.rate, p.horizon)
                 .map_err(|e| Exit::BadInput(format!("the probe's schedule: {e}")))?;
-            check_reachable(&uri, REACH_TIMEOUT)
-                .await
-                .map_err(|e| match e {
-                    TargetError::Invalid { .. } => {
-                        anyhow::Error::new(Exit::BadInput(format!("the probe's target: {e}")))
-                    }
-                    TargetError::Unreachable { .. } => anyhow::anyhow!(
-                        "the probe {e}; give the stage's reachable URL with --probe-url"
-                    ),
-                })?;
             let config = Config {
                 schedule,
                 timeout: p.timeout,
                 max_in_flight: ::probe::engine::DEFAULT_MAX_IN_FLIGHT,
             };
-            let running = ::probe::start(config, Http::new(uri, config.max_in_flight));
+            let endpoint = (!p.url.is_empty()).then_some(p.url.as_str());
+            let running = match &p.invoke {
+                None => {
+                    let uri = target(&p.url, &p.path)
+                        .map_err(|e| Exit::BadInput(format!("the probe's target: {e}")))?;
+                    reachable(&uri).await?;
+                    ::probe::start(config, Http::new(uri, config.max_in_flight))
+                }
+                Some(at) => {
+                    if let Some(e) = endpoint {
+                        let uri = target(e, "/").map_err(|e| {
+                            Exit::BadInput(format!("the probe's Invoke endpoint: {e}"))
+                        })?;
+                        reachable(&uri).await?;
+                    }
+                    let invoke = crate::probe_invoke::Invoke::new(
+                        &at.function,
+                        &at.alias,
+                        &at.stage,
+                        &p.path,
+                        endpoint,
+                        p.timeout,
+                    )
+                    .await;
+                    ::probe::start(config, invoke)
+                }
+            };
             self.live = Some(Live {
                 running,
                 wall_start: SystemTime::now(),
@@ -164,6 +189,19 @@ impl Source for ProbeSource {
     }
 }
 
+async fn reachable(uri: &::probe::http::Uri) -> Result<()> {
+    check_reachable(uri, REACH_TIMEOUT)
+        .await
+        .map_err(|e| match e {
+            TargetError::Invalid { .. } => {
+                anyhow::Error::new(Exit::BadInput(format!("the probe's target: {e}")))
+            }
+            TargetError::Unreachable { .. } => {
+                anyhow::anyhow!("the probe {e}; give the stage's reachable URL with --probe-url")
+            }
+        })
+}
+
 fn inconclusive(why: &str) -> Finding {
     Finding::new("probe", Verdict::Inconclusive(why.into()), why)
 }
@@ -210,34 +248,40 @@ pub fn judge_window(
     criteria: &Criteria,
 ) -> Finding {
     let alone = w >= 1.0 || candidate == stable;
-    let get = |v: &str| counts.versions.get(v).copied().unwrap_or_default();
+    let get = |v: &str| counts.versions.get(v).cloned().unwrap_or_default();
     let (c, s) = if alone {
         (get(candidate), Counts::default())
     } else {
         (get(candidate), get(stable))
     };
     let (estimate, low, high) = unattributed_estimate(counts, candidate, w, criteria);
-    let sample = |c: Counts, extra_failures: u64| {
+    // The same quantile of both versions, as high as the candidate's answers support.
+    let q = supported_quantile(c.requests, 0.99);
+    let sample = |c: &Counts, extra_failures: u64| {
         let s = Sample::new(
             c.requests + extra_failures,
             c.requests - c.success + extra_failures,
         );
-        match c.p99_ms {
+        match c.quantile_ms(q) {
             Some(ms) => s.with_latency(ms),
             None => s,
         }
     };
-    let j = judge::judge(sample(c, low), sample(s, 0), criteria);
+    let j = judge::judge(sample(&c, low), sample(&s, 0), criteria);
+    // The judge words the latency as its statistic (p99); here it is the quantile above.
+    let label = format!("p{}", (q * 100.0).floor());
+    let relabel = |t: &str| t.replace("p99 latency", &format!("{label} latency"));
     let alpha = criteria.significance();
     let short = (!alone && counts.unattributed_failed > 0)
         .then(|| shortfall(c.success, s.success, w))
         .flatten();
     let decision = match (&j.decision, short) {
         (Decision::Fail(r), _) if low > 0 => Decision::Fail(format!(
-            "{r} (counting {low} of the {} failures that named no version: the fewest the split says were its own)",
+            "{} (counting {low} of the {} failures that named no version: the fewest the split says were its own)",
+            relabel(r),
             counts.unattributed_failed
         )),
-        (Decision::Fail(r), _) => Decision::Fail(r.clone()),
+        (Decision::Fail(r), _) => Decision::Fail(relabel(r)),
         (_, Some(sf)) if sf.p_value < alpha => Decision::Fail(format!(
             "the candidate gave {} successful answers where {:.0} were due at its weight {:.1}%, and {} failures named no version: they came from it (binomial p = {} < {}; about {estimate} of them, {low}-{high})",
             sf.observed,
@@ -275,7 +319,8 @@ pub fn judge_window(
         "estimated": true,
         "shortfall_p_value": short.map(|s| s.p_value),
     });
-    let mut summary = j.summary();
+    numbers["latency_statistic"] = label.as_str().into();
+    let mut summary = j.summary().replace("p99 ", &format!("{label} "));
     if let Some(i) = summary.rfind("; ") {
         // The decision is the shortfall test's where that one failed.
         if matches!(decision, Decision::Fail(_)) && !matches!(j.decision, Decision::Fail(_)) {
@@ -305,7 +350,7 @@ mod tests {
         let v = |(requests, success): (u64, u64)| Counts {
             requests,
             success,
-            p99_ms: Some(3.0),
+            latencies_ms: vec![3.0; requests as usize],
         };
         WindowCounts {
             versions: BTreeMap::from([("4".to_string(), v(c)), ("3".to_string(), v(s))]),
@@ -370,6 +415,24 @@ mod tests {
             verdict((60, 60), (540, 540), 0),
             Verdict::Inconclusive(r) if r.contains("60 of the 100")
         ));
+    }
+
+    #[test]
+    fn latency_is_compared_at_the_quantile_the_candidates_answers_support() {
+        let mut c = counts((100, 100), (900, 900), 0);
+        // One cold start in a hundred answers: the p99 would be it; the p90 is not.
+        c.versions.get_mut("4").unwrap().latencies_ms[99] = 400.0;
+        let f = judge_window(&c, "4", "3", 0.1, &Criteria::default());
+        assert_eq!(f.verdict, Verdict::Pass, "{}", f.summary);
+        assert_eq!(f.numbers["latency_statistic"], "p90");
+        // Slower throughout (--latency 40): a fail, worded with the quantile used.
+        c.versions.get_mut("4").unwrap().latencies_ms = vec![43.0; 100];
+        let f = judge_window(&c, "4", "3", 0.1, &Criteria::default());
+        assert!(
+            matches!(&f.verdict, Verdict::Fail(r) if r.contains("p90 latency 43 ms")),
+            "{}",
+            f.verdict
+        );
     }
 
     #[test]

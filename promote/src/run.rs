@@ -21,7 +21,7 @@ use crate::evidence::{AlarmSource, Source, Window};
 use crate::exit::Exit;
 use crate::interrupt::Interrupt;
 use crate::metrics::MetricsSource;
-use crate::probe_source::{ProbePlan, ProbeSource};
+use crate::probe_source::{InvokeAt, ProbePlan, ProbeSource};
 use crate::ui::Ui;
 
 /// The default poll is the stage's, but never slower than this: the reaction time to an
@@ -51,6 +51,8 @@ const TICK: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ProbeFlags {
     pub probe: bool,
+    /// `--probe-invoke`: through Lambda's Invoke API, `url` then being its endpoint.
+    pub invoke: bool,
     pub rate: Option<f64>,
     pub url: Option<String>,
 }
@@ -58,7 +60,7 @@ pub struct ProbeFlags {
 impl ProbeFlags {
     /// A rate or a URL for the probe asks for it as much as `--probe` does.
     pub fn wanted(&self) -> bool {
-        self.probe || self.rate.is_some() || self.url.is_some()
+        self.probe || self.invoke || self.rate.is_some() || self.url.is_some()
     }
 }
 
@@ -236,11 +238,19 @@ impl<'a, C: Cloud> Run<'a, C> {
         }
         let bakes: Duration = r.steps.iter().map(|s| s.bake).sum();
         let extensions = analysis.max_extension * r.steps.len() as u32;
+        let invoke = flags.invoke.then(|| InvokeAt {
+            function: self.ctx.env.project.function_name.clone(),
+            alias: self.target.alias.clone(),
+            stage: self.name().to_string(),
+        });
+        let default_url = if invoke.is_some() {
+            String::new()
+        } else {
+            self.target.invoke_url.clone()
+        };
         Some(ProbePlan {
-            url: flags
-                .url
-                .clone()
-                .unwrap_or_else(|| self.target.invoke_url.clone()),
+            url: flags.url.clone().unwrap_or(default_url),
+            invoke,
             path: "/".into(),
             rate: flags.rate.unwrap_or(analysis.probe_rate),
             horizon: (bakes + extensions + Duration::from_secs(60)).min(MAX_PROBE_HORIZON),

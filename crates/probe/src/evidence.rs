@@ -16,12 +16,35 @@ use statrs::distribution::{Binomial, DiscreteCDF};
 use crate::stats::Stats;
 
 /// One version's answers in the window.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Counts {
     pub requests: u64,
     pub success: u64,
-    /// The p99 latency of its answers, in milliseconds (from each request's scheduled time).
-    pub p99_ms: Option<f64>,
+    /// Its answers' latencies in milliseconds (from each request's scheduled time), sorted.
+    pub latencies_ms: Vec<f64>,
+}
+
+impl Counts {
+    /// The nearest-rank `q` quantile of its latencies: the smallest at or above a share `q`
+    /// of them.
+    pub fn quantile_ms(&self, q: f64) -> Option<f64> {
+        let l = &self.latencies_ms;
+        if l.is_empty() {
+            return None;
+        }
+        let rank = ((l.len() as f64 * q).ceil() as usize).clamp(1, l.len());
+        Some(l[rank - 1])
+    }
+}
+
+/// The highest latency quantile (at most `want`) that `n` answers estimate with about ten of
+/// them above it: p99 needs a thousand answers; over a hundred, the p90 is what there is. A
+/// p99 of a hundred answers is their maximum, one cold start away from a false alarm.
+pub fn supported_quantile(n: u64, want: f64) -> f64 {
+    if n == 0 {
+        return want;
+    }
+    want.min(1.0 - 10.0 / n as f64).max(0.5)
 }
 
 /// The window's answers: per version, and those that named none.
@@ -36,16 +59,14 @@ pub struct WindowCounts {
 /// Requests never sent (over the in-flight cap) reached no version and are left out.
 pub fn window(stats: &Stats, from: Duration) -> WindowCounts {
     let labels = stats.labels();
-    let mut latencies: BTreeMap<String, Vec<Duration>> = BTreeMap::new();
     let mut out = WindowCounts::default();
     for s in stats.samples().iter().filter(|s| s.scheduled >= from) {
         match s.version {
             Some(i) => {
-                let name = &labels[i];
-                let c = out.versions.entry(name.clone()).or_default();
+                let c = out.versions.entry(labels[i].clone()).or_default();
                 c.requests += 1;
                 c.success += u64::from(s.success);
-                latencies.entry(name.clone()).or_default().push(s.latency);
+                c.latencies_ms.push(s.latency.as_secs_f64() * 1000.0);
             }
             None => {
                 out.unattributed += 1;
@@ -53,13 +74,8 @@ pub fn window(stats: &Stats, from: Duration) -> WindowCounts {
             }
         }
     }
-    for (name, mut l) in latencies {
-        l.sort_unstable();
-        // Nearest rank: the smallest latency at or above 99% of the answers.
-        let rank = ((l.len() as f64 * 0.99).ceil() as usize).clamp(1, l.len());
-        if let Some(c) = out.versions.get_mut(&name) {
-            c.p99_ms = Some(l[rank - 1].as_secs_f64() * 1000.0);
-        }
+    for c in out.versions.values_mut() {
+        c.latencies_ms.sort_unstable_by(f64::total_cmp);
     }
     out
 }
@@ -92,7 +108,7 @@ pub fn shortfall(candidate_success: u64, stable_success: u64, w: f64) -> Option<
 /// The failures that named no version and most likely came from the candidate: the
 /// requests it should have served at weight `w` (of all answered in the window) minus the
 /// answers it did give. An estimate; [`shortfall`] says whether it is more than chance.
-pub fn candidate_failures_estimate(w: WindowCounts, candidate: &str, weight: f64) -> f64 {
+pub fn candidate_failures_estimate(w: &WindowCounts, candidate: &str, weight: f64) -> f64 {
     let total: u64 = w.versions.values().map(|c| c.requests).sum::<u64>() + w.unattributed;
     let answered = w.versions.get(candidate).map_or(0, |c| c.requests);
     (weight * total as f64 - answered as f64).clamp(0.0, w.unattributed_failed as f64)
@@ -137,7 +153,10 @@ mod tests {
         assert_eq!(all.versions["4"].requests, 100);
         assert_eq!(all.versions["3"].requests, 880);
         assert_eq!((all.unattributed, all.unattributed_failed), (20, 20));
-        assert_eq!(all.versions["4"].p99_ms, Some(2.0));
+        assert_eq!(all.versions["4"].quantile_ms(0.99), Some(2.0));
+        assert_eq!(supported_quantile(100, 0.99), 0.9);
+        assert_eq!(supported_quantile(5000, 0.99), 0.99);
+        assert_eq!(supported_quantile(12, 0.99), 0.5);
         // The second half only: requests due from 5 s on.
         let half = window(&s, Duration::from_secs(5));
         assert_eq!(half.versions["4"].requests, 50);
@@ -160,7 +179,7 @@ mod tests {
         assert_eq!(c.observed, 240);
         assert!((c.expected - 294.0).abs() < 1e-9);
         assert!(c.p_value < 0.001, "p = {}", c.p_value);
-        assert_eq!(candidate_failures_estimate(w, "4", 0.1), 60.0);
+        assert_eq!(candidate_failures_estimate(&w, "4", 0.1), 60.0);
     }
 
     #[test]
