@@ -33,6 +33,8 @@ def main() -> int:
     p.add_argument("--runs", type=int, default=10)
     p.add_argument("--rate", default="100")
     p.add_argument("--timeout", type=float, default=120)
+    p.add_argument("--invoke", action="store_true",
+                   help="probe through the gateway's Lambda Invoke API (--probe-invoke)")
     args = p.parse_args()
     for url in (args.endpoint, args.gateway):
         if not url.startswith(("http://127.0.0.1:", "http://localhost:")):
@@ -50,7 +52,9 @@ def main() -> int:
         proc = subprocess.Popen(
             [args.promote, "--environments", args.environments, "--output", "json", "canary",
              "--stage", "live", "--version", args.candidate, "--weight", "10", "--bake", "10m",
-             "--poll", "1s", "--probe-rate", args.rate, "--probe-url", f"{args.gateway}/live"],
+             "--poll", "1s", "--probe-rate", args.rate]
+            + (["--probe-invoke", "--probe-url", args.gateway] if args.invoke
+               else ["--probe-url", f"{args.gateway}/live"]),
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         shifted = rolled = None
         deadline = time.monotonic() + args.timeout
@@ -75,7 +79,8 @@ def main() -> int:
         else:
             print(f"run {i + 1}: exit {code}, no rollback seen", flush=True)
     if times:
-        print(f"detection (probe at {args.rate}/s, candidate at 10%): median {statistics.median(times):.2f} s, "
+        via = "the Invoke API" if args.invoke else "the stage URL"
+        print(f"detection (probe through {via} at {args.rate}/s, candidate at 10%): median {statistics.median(times):.2f} s, "
               f"max {max(times):.2f} s over {len(times)} runs; exits {exits}")
     return 0 if times else 1
 

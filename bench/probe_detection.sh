@@ -5,6 +5,9 @@
 # version), the candidate takes 10%, the probe sends RATE requests a second, promote polls
 # every second. The split going in is when the candidate starts to fail.
 #
+# Both ways in, in one run: through the stage URL (the 502s name no version: the shortfall
+# test) and through the gateway's Lambda Invoke API (--probe-invoke: every crash named).
+#
 # Usage: bench/probe_detection.sh        (RUNS=10 RATE=100 FAULT=0.2)
 set -euo pipefail
 source "$(dirname "$0")/stack.sh"
@@ -30,7 +33,9 @@ candidate=$(stack_publish candidate.zip candidate)
 stack_gateway --environments "$envs" --artifacts "$work/stable.zip" "$work/candidate.zip" \
   --fault "$candidate:$fault"
 echo "== $runs runs: stable $stable, candidate $candidate failing $fault at 10%, probe at $rate/s" >&2
-"$python" bench/probe_detection.py --endpoint "$endpoint" --promote "$bin/promote" \
-  --environments "$envs" --gateway "$gateway_url" --stable "$stable" --candidate "$candidate" \
-  --runs "$runs" --rate "$rate"
+for via in "" --invoke; do
+  "$python" bench/probe_detection.py --endpoint "$endpoint" --promote "$bin/promote" \
+    --environments "$envs" --gateway "$gateway_url" --stable "$stable" --candidate "$candidate" \
+    --runs "$runs" --rate "$rate" $via
+done
 echo "reference: the same candidate judged by Lambda's per-minute metrics needs 2-3 minutes (README, Canary analysis); CodeDeploy's alarm rollback a minute or more after the alarm's period"
