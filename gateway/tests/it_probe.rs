@@ -201,6 +201,41 @@ fn a_candidate_crashing_on_a_fifth_of_its_requests_is_rolled_back_by_the_probe_a
     let base = format!("http://127.0.0.1:{}", gw.port);
     eprintln!("stack and gateway up after {:?}", started.elapsed());
 
+    // A probe target nobody answers at stops the run before any write.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let out = stack
+        .promote_command(&format!(
+            "canary --stage live --version {candidate} --weight 10 --bake 60s --probe-url http://{dead}/live"
+        ))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot reach") && stderr.contains("--probe-url"),
+        "{stderr}"
+    );
+    let alias = stack
+        .block_on(
+            stack
+                .lambda
+                .get_alias()
+                .function_name("app")
+                .name("live")
+                .send(),
+        )
+        .unwrap();
+    assert_eq!(alias.function_version(), Some(stable.as_str()));
+    assert!(
+        alias
+            .routing_config()
+            .is_none_or(|r| r.additional_version_weights().is_none_or(|w| w.is_empty())),
+        "nothing was written"
+    );
+
     // Through the stage URL the 502s name no version; the candidate is charged with them.
     let events = rolled_back_by_the_probe(
         &stack,

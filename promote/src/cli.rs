@@ -323,13 +323,21 @@ pub struct EvidenceArgs {
     pub probe_rate: Option<f64>,
     /// The base URL the probe sends to instead of the stage's invoke URL (e.g. the local
     /// gateway's http://127.0.0.1:PORT/live); implies --probe
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", value_parser = parse_probe_url)]
     pub probe_url: Option<String>,
     /// Probe by invoking the stage's alias through Lambda's Invoke API: every answer names the
     /// version that ran, a crash included (API Gateway's 502 names none). --probe-url is then
     /// the Invoke endpoint (e.g. the local gateway's http://127.0.0.1:PORT); implies --probe
     #[arg(long)]
     pub probe_invoke: bool,
+}
+
+/// Checked before anything is read from AWS; whether it answers is checked before the first
+/// write.
+fn parse_probe_url(s: &str) -> Result<String, String> {
+    ::probe::http::target(s, "/")
+        .map(|_| s.trim().to_string())
+        .map_err(|e| e.to_string())
 }
 
 fn parse_probe_rate(s: &str) -> Result<f64, String> {

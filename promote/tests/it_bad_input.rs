@@ -56,6 +56,25 @@ fn assert_bad_input(dir: Option<&Path>, line: &str, mentions: &[&str]) {
 }
 
 #[test]
+fn bad_probe_options_are_refused_before_any_aws_call() {
+    assert_bad_input(None, "probe --stage nope --rate 10", &["nope"]);
+    for (flag, value, says) in [
+        ("--probe-rate", "0", "not a rate"),
+        ("--probe-rate", "-1", "not a rate"),
+        ("--probe-rate", "abc", "not a rate"),
+        ("--probe-rate", "5000", "a rollout's probe may send"),
+        ("--probe-url", "ftp://127.0.0.1:1", "http:// or https://"),
+        ("--probe-url", "localhost:3000", "http:// or https://"),
+    ] {
+        assert_bad_input(
+            None,
+            &format!("canary --stage live --version 2 --dry-run {flag}={value}"),
+            &[says],
+        );
+    }
+}
+
+#[test]
 fn invalid_weights_and_durations_are_refused_before_any_aws_call() {
     for w in ["0", "100", "100.5", "-3", "abc"] {
         // `--weight=-3` so that clap takes -3 as the value, as a user typing it would mean.
