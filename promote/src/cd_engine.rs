@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::{Context, Result, anyhow};
 use rollout::codedeploy::{AppSpec, Engine, Followed, Outcome, Phase, Progress, deployment_config};
 use rollout::evidence::{self, Verdict};
-use rollout::machine::{self, Goal, Intent, Observed, Overrides, Published};
+use rollout::machine::{self, Goal, Intent, Overrides};
 use rollout::note::{Note, RolledBack, StepMark};
 use rollout::{Version, Weight, format_duration};
 use serde_json::{Value, json};
@@ -147,20 +147,7 @@ async fn rollout<C: Cloud>(run: &mut Run<'_, C>, intent: &Intent, opts: &ExecOpt
     } else {
         None
     };
-    let obs = Observed {
-        stage: name.clone(),
-        alias: run.alias.view,
-        note: Note::parse(&run.alias.description),
-        published: run
-            .versions
-            .iter()
-            .map(|i| Published {
-                version: i.version,
-                description: i.description.clone(),
-            })
-            .collect(),
-        upstream,
-    };
+    let obs = run.observed(upstream);
     let goal =
         machine::resolve(run.stage, intent, &obs, Overrides::default()).map_err(Exit::from)?;
     let r = match goal {

@@ -149,20 +149,7 @@ pub async fn execute<C: Cloud>(
         }
         _ => None,
     };
-    let obs = Observed {
-        stage: name.clone(),
-        alias: run.alias.view,
-        note: Note::parse(&run.alias.description),
-        published: run
-            .versions
-            .iter()
-            .map(|i| Published {
-                version: i.version,
-                description: i.description.clone(),
-            })
-            .collect(),
-        upstream,
-    };
+    let obs = run.observed(upstream);
     let goal = machine::resolve(run.stage, &intent, &obs, Overrides { bake: opts.bake })
         .map_err(|e| refusal(&run, e))?;
     let poll = run.poll(opts.poll);
@@ -486,6 +473,25 @@ fn describe<C: Cloud>(run: &Run<'_, C>, a: &Action, probe: Option<&ProbePlan>) -
 }
 
 impl<'a, C: Cloud> Run<'a, C> {
+    /// What the decision function is given: the stage as read, and the upstream stage's
+    /// alias where the candidate comes from there.
+    pub fn observed(&self, upstream: Option<(String, AliasView)>) -> Observed {
+        Observed {
+            stage: self.name().to_string(),
+            alias: self.alias.view,
+            note: Note::parse(&self.alias.description),
+            published: self
+                .versions
+                .iter()
+                .map(|i| Published {
+                    version: i.version,
+                    description: i.description.clone(),
+                })
+                .collect(),
+            upstream,
+        }
+    }
+
     pub fn subject(&self, candidate: Version, stable: Version) -> Subject {
         let (candidate, weight) = match self.alias.view.split {
             Some(s) if s.version == candidate => (Some(candidate), s.weight),
