@@ -30,12 +30,15 @@ fn profile_dir() -> PathBuf {
 
 /// The dev-profile `app` and `promote` binaries, built once per test binary. `cargo test
 /// --workspace` has built them already (this is then a no-op check); `cargo test -p gateway`
-/// has not, and `CARGO_BIN_EXE_*` only names a package's own binaries.
+/// has not, and `CARGO_BIN_EXE_*` only names a package's own binaries. The build asks for
+/// what `cargo test --workspace` builds (every target, dev-dependencies on) so that features
+/// unify the same way: `-p app -p promote` alone resolves them differently and rebuilt the
+/// AWS SDK under `make test`, five minutes of a cold CI run.
 pub fn workspace_bins() -> &'static (PathBuf, PathBuf) {
     static BINS: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
     BINS.get_or_init(|| {
         let out = Command::new(env!("CARGO"))
-            .args(["build", "-q", "-p", "app", "-p", "promote"])
+            .args(["build", "-q", "--workspace", "--all-targets"])
             .current_dir(workspace_root())
             .stdin(Stdio::null())
             .output()
@@ -47,11 +50,11 @@ pub fn workspace_bins() -> &'static (PathBuf, PathBuf) {
             // when binaries from an earlier build are there; a fresh clone has none, and fails.
             assert!(
                 bins.0.is_file() && bins.1.is_file(),
-                "cargo build -p app -p promote failed:\n{}",
+                "cargo build --workspace --all-targets failed:\n{}",
                 String::from_utf8_lossy(&out.stderr)
             );
             eprintln!(
-                "warning: cargo build -p app -p promote failed; using the binaries already in {}:\n{}",
+                "warning: cargo build --workspace --all-targets failed; using the binaries already in {}:\n{}",
                 dir.display(),
                 String::from_utf8_lossy(&out.stderr)
             );
