@@ -130,27 +130,6 @@ fn canary_under_traffic(
     outcome
 }
 
-fn alias_routing(stack: &Stack) -> (String, Option<(String, f64)>) {
-    let out = stack
-        .block_on(
-            stack
-                .lambda
-                .get_alias()
-                .function_name("app")
-                .name("live")
-                .send(),
-        )
-        .expect("GetAlias live");
-    let split = out
-        .routing_config()
-        .and_then(|r| r.additional_version_weights())
-        .and_then(|w| w.iter().next().map(|(k, v)| (k.clone(), *v)));
-    (
-        out.function_version().unwrap_or_default().to_string(),
-        split,
-    )
-}
-
 /// The stack, the stable version's and the candidate's zips (the same `app`, so the candidate
 /// is identical unless the gateway is told to fail it), both published, live on the stable.
 struct Release {
@@ -204,7 +183,11 @@ fn a_candidate_failing_a_fifth_of_its_requests_is_rolled_back_by_the_judge_alone
         "the fault never answered 502: {:?}",
         run.statuses
     );
-    assert_eq!(alias_routing(&stack), (stable.clone(), None), "rolled back");
+    assert_eq!(
+        stack.alias_routing("live"),
+        (stable.clone(), None),
+        "rolled back"
+    );
 
     let events = run.events();
     let rolled = events
@@ -247,7 +230,7 @@ fn the_same_plan_with_an_identical_candidate_completes() {
     );
     assert_eq!(run.statuses.keys().copied().collect::<Vec<_>>(), vec![200]);
     assert_eq!(
-        alias_routing(&stack),
+        stack.alias_routing("live"),
         (stable, Some((candidate.clone(), 0.1))),
         "the 10% step passed and stays"
     );

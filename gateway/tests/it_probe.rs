@@ -157,22 +157,7 @@ fn rolled_back_by_the_probe(stack: &Stack, stable: &str, candidate: &str, how: &
         reason.contains("probe judge") && reason.contains("p = "),
         "the reason names the probe and its numbers: {reason}"
     );
-    let alias = stack
-        .block_on(
-            stack
-                .lambda
-                .get_alias()
-                .function_name("app")
-                .name("live")
-                .send(),
-        )
-        .unwrap();
-    assert_eq!(alias.function_version(), Some(stable));
-    assert!(
-        alias
-            .routing_config()
-            .is_none_or(|r| r.additional_version_weights().is_none_or(|w| w.is_empty()))
-    );
+    assert_eq!(stack.alias_routing("live"), (stable.to_string(), None));
     events
 }
 
@@ -218,21 +203,9 @@ fn a_candidate_crashing_on_a_fifth_of_its_requests_is_rolled_back_by_the_probe_a
         stderr.contains("cannot reach") && stderr.contains("--probe-url"),
         "{stderr}"
     );
-    let alias = stack
-        .block_on(
-            stack
-                .lambda
-                .get_alias()
-                .function_name("app")
-                .name("live")
-                .send(),
-        )
-        .unwrap();
-    assert_eq!(alias.function_version(), Some(stable.as_str()));
-    assert!(
-        alias
-            .routing_config()
-            .is_none_or(|r| r.additional_version_weights().is_none_or(|w| w.is_empty())),
+    assert_eq!(
+        stack.alias_routing("live"),
+        (stable.to_string(), None),
         "nothing was written"
     );
 

@@ -453,6 +453,27 @@ impl Stack {
         self.rt.block_on(f)
     }
 
+    /// What `alias` of `app` serves: its version, and the candidate with its weight if any.
+    pub fn alias_routing(&self, alias: &str) -> (String, Option<(String, f64)>) {
+        let out = self
+            .block_on(
+                self.lambda
+                    .get_alias()
+                    .function_name("app")
+                    .name(alias)
+                    .send(),
+            )
+            .unwrap_or_else(|e| panic!("GetAlias {alias}: {e:?}"));
+        let split = out
+            .routing_config()
+            .and_then(|r| r.additional_version_weights())
+            .and_then(|w| w.iter().next().map(|(k, v)| (k.clone(), *v)));
+        (
+            out.function_version().unwrap_or_default().to_string(),
+            split,
+        )
+    }
+
     pub fn set_alias(&self, alias: &str, version: &str, split: Option<(&str, f64)>) {
         let mut routing = aws_sdk_lambda::types::AliasRoutingConfiguration::builder();
         if let Some((v, w)) = split {
