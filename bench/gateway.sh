@@ -26,14 +26,11 @@ if [[ -z $oha ]]; then
   fi
 fi
 
-# Release settings without fat LTO: the same code generation as the shipped build, minutes
-# less to link on two cores; both sides of the comparison run this very binary.
-profile=gwbench
-echo "== cargo build --profile $profile -p app -p gateway -p promote" >&2
-cargo build --quiet --profile "$profile" \
-  --config "profile.$profile.inherits=\"release\"" --config "profile.$profile.lto=\"off\"" \
-  --config "profile.$profile.codegen-units=16" -p app -p gateway -p promote >&2
-bin=$(realpath -m "${CARGO_TARGET_DIR:-$root/target}")/$profile
+# The `measure` profile (Cargo.toml): release code generation without fat LTO, as
+# bench/probe.sh; both sides of the comparison run this very binary.
+echo "== cargo build --profile measure -p app -p gateway -p promote" >&2
+cargo build --quiet --profile measure -p app -p gateway -p promote >&2
+bin=$(realpath -m "${CARGO_TARGET_DIR:-$root/target}")/measure
 
 work=$(mktemp -d)
 pids=()

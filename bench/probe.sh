@@ -10,20 +10,18 @@
 # oha comes from PATH, else target/tools/bin, else it is installed there with
 # `cargo install --locked --root target/tools oha` (crates.io).
 #
-# Both clients and the server are built with release settings but without fat LTO (a
-# profile given on the command line, target/probebench/): the shipped release profile
-# spends minutes linking the AWS SDK for figures that do not depend on it.
+# Both clients and the server are built with the `measure` profile (Cargo.toml): release code
+# generation without fat LTO.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 rates=${RATES:-"50 200 1000"}
 duration=${DURATION:-10}
 
-profile=(--config 'profile.probebench.inherits="release"' --config 'profile.probebench.lto="off"'
-  --config 'profile.probebench.codegen-units=16' --config 'profile.probebench.strip="none"')
-echo "== cargo build --profile probebench -p app -p promote" >&2
-cargo build --quiet "${profile[@]}" --profile probebench -p app -p promote >&2
-bin=target/probebench
+# -p gateway too: the same set as bench/gateway.sh, so features unify alike and one build serves both.
+echo "== cargo build --profile measure -p app -p gateway -p promote" >&2
+cargo build --quiet --profile measure -p app -p gateway -p promote >&2
+bin=$(realpath -m "${CARGO_TARGET_DIR:-$root/target}")/measure
 
 oha=$(command -v oha || true)
 if [[ -z "$oha" && -x target/tools/bin/oha ]]; then oha=target/tools/bin/oha; fi

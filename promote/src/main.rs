@@ -55,8 +55,12 @@ fn main() -> ExitCode {
     };
     init_tracing(cli.verbose);
     let ui = Ui::new(cli.output);
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread does all of promote's waiting. With worker threads, `block_on` runs the
+    // command on this thread while the workers drive the sockets, and every hand-over (each
+    // probe answer, each SDK response) costs a futex wake-up between threads: measured with
+    // bench/probe.sh, that was where the probe spent more CPU per request than oha.
+    // Nothing here blocks a thread (no spawn_blocking, no blocking I/O in a task).
+    let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
