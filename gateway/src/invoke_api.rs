@@ -19,9 +19,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::json;
 
-use crate::metrics::{self, InvocationRecord};
 use crate::runtime::Outcome;
-use crate::server::{Gateway, request_id, trace_id};
+use crate::server::{Gateway, Invoked, Usage, request_id, trace_id};
 use crate::stack::{self, Alias};
 
 /// Lambda's synchronous payload limit.
@@ -122,18 +121,20 @@ pub async fn invoke(
         .invoke(&alias, &version, payload.to_vec(), &rid, &trace)
         .await;
     let failed = !matches!(outcome, Outcome::Response(_));
-    gw.metrics.record(
-        crate::clock::now_millis(),
-        metrics::invocation_points(&InvocationRecord {
-            function: &gw.function_name,
-            alias: &alias.name,
-            version: &version,
+    gw.record_later(Usage {
+        at_ms: crate::clock::now_millis(),
+        invocation: Some(Invoked {
+            alias: alias.name.clone(),
+            version: version.clone(),
             duration_ms: ran.as_secs_f64() * 1000.0,
             error: failed,
-            throttled: false,
             weighted: !alias.weights.is_empty(),
         }),
-    );
+        stage: None,
+        status: None,
+        latency_ms: 0.0,
+        integration_ms: None,
+    });
     let body = match outcome {
         Outcome::Response(bytes) => bytes,
         Outcome::FunctionError { body, .. } => body,

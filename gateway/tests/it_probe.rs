@@ -2,7 +2,8 @@
 //! a probed 10% canary sees the candidate's share inside its interval and its added latency
 //! in its percentiles; a stalled server shows in the latency of every request due during
 //! the stall (open loop); a candidate crashing on a fifth of its requests is rolled back by
-//! the probe's evidence alone.
+//! the probe's evidence alone; through the Invoke API every answer, a crash included, names
+//! the version that ran.
 
 mod support;
 
@@ -290,6 +291,29 @@ fn the_invoke_api_names_the_version_that_ran_even_when_it_crashed() {
         *seen.entry(ran).or_default() += 1;
     }
     assert_eq!(seen.len(), 2, "both versions ran at 50%: {seen:?}");
+
+    // `promote probe --invoke` attributes every answer, the crashes included, where the
+    // stage URL's 502s would name no version.
+    let out = stack.promote(&format!(
+        "--output json probe --stage live --invoke --url http://127.0.0.1:{} --path /build-info --rate 50 --duration 2s",
+        gw.port
+    ));
+    let r = report(&out);
+    assert_eq!(r["requests"], 100, "{r}");
+    assert_eq!(r["unattributed"]["requests"], 0, "{r}");
+    let v = |version: &str, k: &str| r["versions"][version][k].as_f64().unwrap();
+    assert_eq!(v(&candidate, "success"), 0.0, "{r}");
+    assert_eq!(v(&stable, "success"), 1.0, "{r}");
+    assert_eq!(
+        v(&candidate, "requests") + v(&stable, "requests"),
+        100.0,
+        "{r}"
+    );
+    assert_eq!(
+        r["versions"][candidate.as_str()]["expected_share"],
+        0.5,
+        "{r}"
+    );
     // An unknown qualifier is Lambda's ResourceNotFoundException; other Lambda calls are not
     // the gateway's.
     let err = stack

@@ -137,12 +137,14 @@ pub enum Command {
     #[command(after_help = with_exit_codes(
         "Latency is measured from each request's scheduled send time, so a stall shows in the\n\
          figures. Answers name their version in the x-app-version header; those without one\n\
-         (e.g. a 502 from API Gateway) are counted as unattributed and estimated from the split.\n\
+         (e.g. a 502 from API Gateway) are counted as unattributed and estimated from the split;\n\
+         with --invoke, Lambda names the version that ran in every answer, crashes included.\n\
          A share outside its 99% interval is called out. Prints a vegeta-like report (JSON:\n\
          one {\"event\": \"probe_report\"} object). Exits 0 once the run is over, whatever it saw.\n\n\
          Examples:\n  promote probe --stage live --rate 100 --duration 20s\n  \
          promote probe --url http://127.0.0.1:3000 --path /build-info --plot probe.html\n  \
-         promote probe --stage live --url http://127.0.0.1:8080/live --output json"
+         promote probe --stage live --url http://127.0.0.1:8080/live --output json\n  \
+         promote probe --stage live --invoke --url http://127.0.0.1:8080"
     ))]
     Probe(ProbeArgs),
 }
@@ -409,6 +411,11 @@ pub struct ProbeArgs {
     /// Write latency over time, coloured by version, to this self-contained HTML file
     #[arg(long, value_name = "FILE.html")]
     pub plot: Option<PathBuf>,
+    /// Invoke the stage's alias through Lambda's Invoke API instead of requesting its URL:
+    /// every answer names the version that ran, a crash included (API Gateway's 502 names
+    /// none). --url is then the Invoke endpoint (e.g. the local gateway's base URL)
+    #[arg(long, requires = "stage")]
+    pub invoke: bool,
 }
 
 #[cfg(test)]

@@ -143,6 +143,7 @@ fn probe_opts(a: &cli::ProbeArgs) -> probe::ProbeOpts {
         path: a.path.clone(),
         timeout: a.timeout,
         plot: a.plot.clone(),
+        invoke: a.invoke,
     }
 }
 

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use ::probe::http::{Http, TargetError, check_reachable, target};
-use ::probe::{Config, Schedule, Split, Stats};
+use ::probe::{Config, Schedule, Split, Stats, Transport};
 use anyhow::{Context, Result};
 use rollout::AliasView;
 use serde_json::{Value, json};
@@ -27,6 +27,9 @@ pub struct ProbeOpts {
     pub path: String,
     pub timeout: Duration,
     pub plot: Option<PathBuf>,
+    /// Invoke the stage's alias through Lambda's Invoke API (at `url`, if given) instead of
+    /// requesting its URL: every answer names the version that ran, a crash included.
+    pub invoke: bool,
 }
 
 /// How often the progress line is redrawn and the alias re-read for weight changes.
@@ -56,26 +59,52 @@ pub async fn probe<C: Cloud>(ctx: &Ctx<'_, C>, o: ProbeOpts) -> Result<()> {
         .resolve(&stage)
         .await
         .with_context(|| format!("stage {stage}: finding its invoke URL and alias"))?;
+    let alias = Some((ctx.cloud, target.alias.as_str()));
+    if o.invoke {
+        let function = &ctx.env.project.function_name;
+        let label = format!("{function}:{} by Invoke", target.alias);
+        let title = match &o.url {
+            Some(u) => format!("stage {stage} (alias {}) by Invoke at {u}", target.alias),
+            None => format!("stage {stage} (alias {}) by Invoke", target.alias),
+        };
+        let schedule = schedule(&o)?;
+        if let Some(u) = &o.url {
+            let uri = target_uri(u, "/")?;
+            reachable(&uri).await?;
+        }
+        let invoke = crate::probe_invoke::Invoke::new(
+            function,
+            &target.alias,
+            &stage,
+            &o.path,
+            o.url.as_deref(),
+            o.timeout,
+        )
+        .await;
+        return run(
+            ctx.ui,
+            ctx.interrupt,
+            &label,
+            &title,
+            schedule,
+            invoke,
+            alias,
+            &o,
+        )
+        .await;
+    }
     let base = o.url.clone().unwrap_or(target.invoke_url.clone());
     let title = match &o.url {
         Some(u) => format!("stage {stage} (alias {}) at {u}", target.alias),
         None => format!("stage {stage} (alias {})", target.alias),
     };
-    run(
-        ctx.ui,
-        ctx.interrupt,
-        &base,
-        &title,
-        Some((ctx.cloud, target.alias.as_str())),
-        &o,
-    )
-    .await
+    run_http(ctx.ui, ctx.interrupt, &base, &title, alias, &o).await
 }
 
 /// `--url URL` alone: no AWS, no expected split.
 pub async fn probe_url(ui: &Ui, interrupt: &Interrupt, o: ProbeOpts) -> Result<()> {
     let base = o.url.clone().context("probe: no --url")?;
-    run(
+    run_http(
         ui,
         interrupt,
         &base,
@@ -86,7 +115,26 @@ pub async fn probe_url(ui: &Ui, interrupt: &Interrupt, o: ProbeOpts) -> Result<(
     .await
 }
 
-async fn run<A: AliasStore>(
+fn schedule(o: &ProbeOpts) -> Result<Schedule> {
+    Ok(Schedule::new(o.rate, o.duration).map_err(|e| Exit::BadInput(format!("probe: {e}")))?)
+}
+
+fn target_uri(base: &str, path: &str) -> Result<::probe::http::Uri> {
+    Ok(target(base, path).map_err(|e| Exit::BadInput(e.to_string()))?)
+}
+
+/// A target that does not answer is said before the run, not as a run of connect errors.
+async fn reachable(uri: &::probe::http::Uri) -> Result<()> {
+    check_reachable(uri, REACH_TIMEOUT)
+        .await
+        .map_err(|e| match e {
+            TargetError::Invalid { .. } => anyhow::Error::new(Exit::BadInput(e.to_string())),
+            TargetError::Unreachable { .. } => anyhow::anyhow!("{e}"),
+        })
+}
+
+/// Requests `path` under `base` (a bad URL is said before a bad schedule).
+async fn run_http<A: AliasStore>(
     ui: &Ui,
     interrupt: &Interrupt,
     base: &str,
@@ -94,16 +142,34 @@ async fn run<A: AliasStore>(
     alias: Option<(&A, &str)>,
     o: &ProbeOpts,
 ) -> Result<()> {
-    let uri = target(base, &o.path).map_err(|e| Exit::BadInput(e.to_string()))?;
-    let schedule =
-        Schedule::new(o.rate, o.duration).map_err(|e| Exit::BadInput(format!("probe: {e}")))?;
-    check_reachable(&uri, REACH_TIMEOUT)
-        .await
-        .map_err(|e| match e {
-            TargetError::Invalid { .. } => anyhow::Error::new(Exit::BadInput(e.to_string())),
-            TargetError::Unreachable { .. } => anyhow::anyhow!("{e}"),
-        })?;
+    let uri = target_uri(base, &o.path)?;
+    let schedule = schedule(o)?;
+    reachable(&uri).await?;
+    let http = Http::new(uri.clone(), ::probe::engine::DEFAULT_MAX_IN_FLIGHT);
+    run(
+        ui,
+        interrupt,
+        &uri.to_string(),
+        title,
+        schedule,
+        http,
+        alias,
+        o,
+    )
+    .await
+}
 
+#[allow(clippy::too_many_arguments)]
+async fn run<A: AliasStore, T: Transport>(
+    ui: &Ui,
+    interrupt: &Interrupt,
+    target: &str,
+    title: &str,
+    schedule: Schedule,
+    transport: T,
+    alias: Option<(&A, &str)>,
+    o: &ProbeOpts,
+) -> Result<()> {
     let mut stats = Stats::new(o.rate);
     if let Some((store, name)) = alias {
         let view = store
@@ -115,7 +181,7 @@ async fn run<A: AliasStore>(
         stats.split_from(Duration::ZERO, split_of(&view));
     }
     ui.say(format!(
-        "probing {uri} at {}/s for {} ({} requests, open loop)",
+        "probing {target} at {}/s for {} ({} requests, open loop)",
         o.rate,
         rollout::format_duration(o.duration),
         schedule.count()
@@ -126,7 +192,7 @@ async fn run<A: AliasStore>(
         timeout: o.timeout,
         max_in_flight: ::probe::engine::DEFAULT_MAX_IN_FLIGHT,
     };
-    let mut running = ::probe::start(config, Http::new(uri.clone(), config.max_in_flight));
+    let mut running = ::probe::start(config, transport);
     let mut tick = tokio::time::interval(TICK);
     let mut interrupted = false;
     let mut alias_errors = 0u32;
@@ -167,7 +233,7 @@ async fn run<A: AliasStore>(
             .with_context(|| format!("writing the plot to {}", path.display()))?;
         ui.say(format!("plot written to {}", path.display()));
     }
-    let mut value = json!({"event": "probe_report", "target": uri.to_string(), "title": title});
+    let mut value = json!({"event": "probe_report", "target": target, "title": title});
     if let (Some(obj), Ok(Value::Object(fields))) =
         (value.as_object_mut(), serde_json::to_value(&report))
     {
@@ -227,6 +293,7 @@ mod tests {
             path: "/".into(),
             timeout: Duration::from_secs(5),
             plot: None,
+            invoke: false,
         }
     }
 
@@ -245,7 +312,7 @@ mod tests {
         fake.set_alias("live", view(3, Some((4, "10"))));
         let ui = Ui::capture(Format::Json);
         let interrupt = Interrupt::default();
-        run(
+        run_http(
             &ui,
             &interrupt,
             &server.url(),
@@ -300,7 +367,7 @@ mod tests {
         fake.set_alias("live", view(3, Some((4, "10"))));
         let ui = Ui::capture(Format::Table);
         let o = opts(&server.url());
-        run(
+        run_http(
             &ui,
             &Interrupt::default(),
             &server.url(),
