@@ -5,8 +5,8 @@
 //! instance whenever an invocation arrives while none is idle, up to a cap. An invocation goes
 //! to the instance that became idle last, as Lambda favours its warmest environment: after a
 //! burst has scaled a version out, steady traffic keeps to a few hot processes instead of
-//! waking every one in turn (measured with bench/gateway.sh: round robin over the 64
-//! instances of the burst cost the p50 at 200 requests a second about half a millisecond).
+//! waking every one in turn. (On this 2-core machine the p50 at 200 requests a second moved
+//! within run-to-run noise either way; the order is kept for its likeness to Lambda.)
 //!
 //! Why our own server rather than `cargo lambda watch --only-lambda-apis`: that emulator runs
 //! one function from a cargo project it builds itself, keyed by function name, so it can
