@@ -421,7 +421,7 @@ fn bad_gateway() -> Response {
     r
 }
 
-fn forbidden(gw: &Gateway, stage: Option<&str>, start: Instant, path: &str) -> Response {
+fn forbidden(gw: &Arc<Gateway>, stage: Option<&str>, start: Instant, path: &str) -> Response {
     record_api(gw, stage, 403, start, None);
     if gw.verbose {
         eprintln!(
@@ -439,18 +439,18 @@ fn forbidden(gw: &Gateway, stage: Option<&str>, start: Instant, path: &str) -> R
 }
 
 fn record_api(
-    gw: &Gateway,
+    gw: &Arc<Gateway>,
     stage: Option<&str>,
     status: u16,
     start: Instant,
     integration_ms: Option<f64>,
 ) {
-    let points = metrics::api_points(&ApiRecord {
-        api_name: &gw.api_name,
-        stage,
-        status,
+    gw.record_later(Usage {
+        at_ms: crate::clock::now_millis(),
+        invocation: None,
+        stage: stage.map(str::to_string),
+        status: Some(status),
         latency_ms: start.elapsed().as_secs_f64() * 1000.0,
         integration_ms,
     });
-    gw.metrics.record(crate::clock::now_millis(), points);
 }

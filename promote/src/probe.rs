@@ -70,7 +70,7 @@ pub async fn probe<C: Cloud>(ctx: &Ctx<'_, C>, o: ProbeOpts) -> Result<()> {
         let schedule = schedule(&o)?;
         if let Some(u) = &o.url {
             let uri = target_uri(u, "/")?;
-            reachable(&uri).await?;
+            reachable(&uri, ToString::to_string).await?;
         }
         let invoke = crate::probe_invoke::Invoke::new(
             function,
@@ -124,12 +124,17 @@ fn target_uri(base: &str, path: &str) -> Result<::probe::http::Uri> {
 }
 
 /// A target that does not answer is said before the run, not as a run of connect errors.
-async fn reachable(uri: &::probe::http::Uri) -> Result<()> {
+/// `say` words the error for the caller; an invalid target is bad input (exit 2), one that
+/// does not answer an error (exit 1). Also the canary's probe source's check.
+pub(crate) async fn reachable(
+    uri: &::probe::http::Uri,
+    say: impl FnOnce(&TargetError) -> String,
+) -> Result<()> {
     check_reachable(uri, REACH_TIMEOUT)
         .await
         .map_err(|e| match e {
-            TargetError::Invalid { .. } => anyhow::Error::new(Exit::BadInput(e.to_string())),
-            TargetError::Unreachable { .. } => anyhow::anyhow!("{e}"),
+            TargetError::Invalid { .. } => anyhow::Error::new(Exit::BadInput(say(&e))),
+            TargetError::Unreachable { .. } => anyhow::anyhow!("{}", say(&e)),
         })
 }
 
@@ -144,7 +149,7 @@ async fn run_http<A: AliasStore>(
 ) -> Result<()> {
     let uri = target_uri(base, &o.path)?;
     let schedule = schedule(o)?;
-    reachable(&uri).await?;
+    reachable(&uri, ToString::to_string).await?;
     let http = Http::new(uri.clone(), ::probe::engine::DEFAULT_MAX_IN_FLIGHT);
     run(
         ui,

@@ -13,8 +13,9 @@
 
 use std::time::{Duration, SystemTime};
 
+use crate::probe::reachable;
 use ::probe::evidence::{Counts, WindowCounts, shortfall, supported_quantile, window};
-use ::probe::http::{Http, TargetError, check_reachable, target};
+use ::probe::http::{Http, TargetError, target};
 use ::probe::{Config, Running, Schedule, Stats};
 use anyhow::{Context, Result};
 use futures_util::future::LocalBoxFuture;
@@ -37,9 +38,6 @@ pub struct InvokeAt {
     pub alias: String,
     pub stage: String,
 }
-
-/// A connection to the target must open within this before the first write.
-const REACH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Where and how fast the probe sends, and for how long at most.
 #[derive(Debug, Clone, PartialEq)]
@@ -97,7 +95,7 @@ impl ProbeSource {
                 None => {
                     let uri = target(&p.url, &p.path)
                         .map_err(|e| Exit::BadInput(format!("the probe's target: {e}")))?;
-                    reachable(&uri).await?;
+                    reachable(&uri, say_unreachable).await?;
                     ::probe::start(config, Http::new(uri, config.max_in_flight))
                 }
                 Some(at) => {
@@ -105,7 +103,7 @@ impl ProbeSource {
                         let uri = target(e, "/").map_err(|e| {
                             Exit::BadInput(format!("the probe's Invoke endpoint: {e}"))
                         })?;
-                        reachable(&uri).await?;
+                        reachable(&uri, say_unreachable).await?;
                     }
                     let invoke = crate::probe_invoke::Invoke::new(
                         &at.function,
@@ -189,17 +187,14 @@ impl Source for ProbeSource {
     }
 }
 
-async fn reachable(uri: &::probe::http::Uri) -> Result<()> {
-    check_reachable(uri, REACH_TIMEOUT)
-        .await
-        .map_err(|e| match e {
-            TargetError::Invalid { .. } => {
-                anyhow::Error::new(Exit::BadInput(format!("the probe's target: {e}")))
-            }
-            TargetError::Unreachable { .. } => {
-                anyhow::anyhow!("the probe {e}; give the stage's reachable URL with --probe-url")
-            }
-        })
+/// Where the canary's probe cannot go, said with the option that sets it.
+fn say_unreachable(e: &TargetError) -> String {
+    match e {
+        TargetError::Invalid { .. } => format!("the probe's target: {e}"),
+        TargetError::Unreachable { .. } => {
+            format!("the probe {e}; give the stage's reachable URL with --probe-url")
+        }
+    }
 }
 
 fn inconclusive(why: &str) -> Finding {
