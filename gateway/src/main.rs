@@ -25,6 +25,10 @@ use anyhow::{Context as _, Result};
 use clap::Parser;
 use tokio::sync::watch;
 
+// See the mimalloc line of Cargo.toml for why.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "gateway",

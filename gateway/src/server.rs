@@ -276,7 +276,7 @@ pub async fn handle(
             record_api(&gw, Some(stage), 500, start, None);
             return resp;
         }
-        Route::Alias(a) => a.clone(),
+        Route::Alias(a) => a,
     };
     let body = match to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
@@ -296,15 +296,10 @@ pub async fn handle(
     let rid = request_id();
     let trace = trace_id(epoch.as_secs());
     let account = alias.arn.split(':').nth(4).unwrap_or("123456789012");
-    let headers: Vec<(String, String)> = parts
+    let headers = parts
         .headers
         .iter()
-        .map(|(k, v)| {
-            (
-                k.to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
+        .map(|(k, v)| (k.as_str(), String::from_utf8_lossy(v.as_bytes())))
         .collect();
     let extended = format!("{}=", &rid[..14].replace('-', ""));
     let empty = BTreeMap::new();
@@ -331,9 +326,9 @@ pub async fn handle(
     };
     let payload = serde_json::to_vec(&event::build_event(&incoming, &ctx)).expect("event json");
 
-    let version = stack::pick_version(&alias, fastrand::f64()).to_string();
+    let version = stack::pick_version(alias, fastrand::f64()).to_string();
     let lambda_start = Instant::now();
-    let (outcome, ran) = gw.invoke(&alias, &version, payload, &rid, &trace).await;
+    let (outcome, ran) = gw.invoke(alias, &version, payload, &rid, &trace).await;
     // API Gateway's IntegrationLatency includes a cold start; Lambda's Duration does not.
     let integration_ms = lambda_start.elapsed().as_secs_f64() * 1000.0;
     let duration_ms = ran.as_secs_f64() * 1000.0;
