@@ -64,7 +64,9 @@ gateway_url=$(sed -n 's/^listening on //p' "$work/gateway.out")
 [[ -n $gateway_url ]] || { cat "$work/gateway.err" >&2; exit 1; }
 
 app_port=$("$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-RUST_LOG=warn PORT=$app_port "$bin/app" >/dev/null 2>&1 &
+# The function as the gateway runs it: the environment its configuration gives (no RUST_LOG, so
+# its one log line per request at info) and stdout to /dev/null (the gateway's, without -v).
+PORT=$app_port "$bin/app" >/dev/null 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do
   "$python" -c 'import sys,urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' \
@@ -124,7 +126,7 @@ for _ in $(seq 1 200); do grep -q "starting Runtime server" "$work/cargo-lambda.
 grep -q "starting Runtime server" "$work/cargo-lambda.log" || { cat "$work/cargo-lambda.log" >&2; exit 1; }
 # One instance, as `cargo lambda watch` runs one per function unless told otherwise.
 AWS_LAMBDA_FUNCTION_NAME=_ AWS_LAMBDA_FUNCTION_VERSION=1 AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128 \
-  AWS_LAMBDA_RUNTIME_API=http://127.0.0.1:$cl_port/.rt RUST_LOG=warn "$bin/app" >/dev/null 2>&1 &
+  AWS_LAMBDA_RUNTIME_API=http://127.0.0.1:$cl_port/.rt "$bin/app" >/dev/null 2>&1 &
 pids+=($!)
 cl_invoke=$(figures "cargo lambda watch" "http://127.0.0.1:$cl_port/2015-03-31/functions/_/invocations" "${invoke[@]}")
 
