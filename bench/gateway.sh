@@ -6,9 +6,10 @@
 # The path is GET /dev/build-info through the gateway (stage -> alias -> version -> bootstrap
 # under the Runtime API) and GET /build-info on the app itself.
 #
-# Usage: bench/gateway.sh   (DURATION=10 seconds per measurement). Needs .venv (tools/venv.sh)
-# for moto; uses oha from PATH, else installs it once into target/tools
-# (cargo install --locked --root target/tools oha, as bench/probe.sh). Everything listens on 127.0.0.1 and stops at the end.
+# Usage: bench/gateway.sh   (DURATION=10 seconds per measurement, REPS=3 alternating latency
+# pairs). Needs .venv (tools/venv.sh) for moto; uses oha from PATH, else installs it once into
+# target/tools (cargo install --locked --root target/tools oha, as bench/probe.sh). Everything
+# listens on 127.0.0.1 and stops at the end.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -100,6 +101,23 @@ EOF
 echo "== measuring (${duration} s each): 64 connections flat out, then 200 requests/s" >&2
 direct=$(figures "app directly" "http://127.0.0.1:$app_port/build-info")
 through=$(figures "through the gateway" "$gateway_url/dev/build-info")
+# The added p50 once more, REPS times, the two targets alternating: on this VM one run's
+# latency may differ from the next by more than the gateway adds. The median of the
+# differences is the figure.
+reps=${REPS:-3}
+pairs=()
+for _ in $(seq "$reps"); do
+  pairs+=("$(measure -z "${duration}s" -c 8 -q 200 "http://127.0.0.1:$app_port/build-info")")
+  pairs+=("$(measure -z "${duration}s" -c 8 -q 200 "$gateway_url/dev/build-info")")
+done
+added=$("$python" - "${pairs[@]}" <<'EOF'
+import json, statistics, sys
+p50 = [json.loads(x)["latencyPercentiles"]["p50"] * 1000 for x in sys.argv[1:]]
+d, g = p50[0::2], p50[1::2]
+diff = [b - a for a, b in zip(d, g)]
+print(json.dumps({"direct": d, "through": g, "added": diff, "median": statistics.median(diff)}))
+EOF
+)
 instances=$(pgrep -c -f "gateway-code-.*/bootstrap" || true)
 
 # The Runtime API itself, the gateway's against cargo-lambda's emulator (`cargo lambda watch
@@ -130,15 +148,18 @@ AWS_LAMBDA_FUNCTION_NAME=_ AWS_LAMBDA_FUNCTION_VERSION=1 AWS_LAMBDA_FUNCTION_MEM
 pids+=($!)
 cl_invoke=$(figures "cargo lambda watch" "http://127.0.0.1:$cl_port/2015-03-31/functions/_/invocations" "${invoke[@]}")
 
-"$python" - "$direct" "$through" "$instances" "$gw_invoke" "$cl_invoke" <<'EOF'
+"$python" - "$direct" "$through" "$instances" "$gw_invoke" "$cl_invoke" "$added" <<'EOF'
 import json, sys
 d, g, n = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
-gi, ci = json.loads(sys.argv[4]), json.loads(sys.argv[5])
+gi, ci, a = json.loads(sys.argv[4]), json.loads(sys.argv[5]), json.loads(sys.argv[6])
 print(f"{'':28}{'app directly':>16}{'through gateway':>18}")
 print(f"{'requests/s, 64 connections':28}{d['rps']:>16.0f}{g['rps']:>18.0f}   [>= 1000 through the gateway]")
 print(f"{'  of which 2xx':28}{d['ok']:>9}/{d['total']:<6}{g['ok']:>11}/{g['total']:<6}")
 print(f"{'p50 at 200 req/s (ms)':28}{d['p50_ms']:>16.3f}{g['p50_ms']:>18.3f}   added {g['p50_ms'] - d['p50_ms']:.3f} ms [<= 1 ms]")
 print(f"{'p99 at 200 req/s (ms)':28}{d['p99_ms']:>16.3f}{g['p99_ms']:>18.3f}")
+f = lambda xs: " ".join(f"{x:.3f}" for x in xs)
+print(f"added p50, {len(a['added'])} alternating pairs: median {a['median']:.3f} ms [<= 1 ms]"
+      f" (added {f(a['added'])}; direct {f(a['direct'])}; through {f(a['through'])})")
 print(f"bootstrap instances the gateway ran: {n}")
 print()
 print(f"{'Runtime API, by Invoke':28}{'gateway':>16}{'cargo lambda watch':>20}")
