@@ -13,7 +13,10 @@
 # it, read independently of promote; tests/demo asserts the states the walk passes through.
 #
 # Environment: DEMO_PROFILE=release|dev chooses the app build profile (default release, as
-# shipped; the test uses dev to save CI minutes). The emulator only ever listens on 127.0.0.1 and
+# shipped; the test uses dev to save CI minutes). DEMO_BUILD=tests builds promote and the gateway
+# as `cargo test --workspace` does (every target): the features then resolve as in the test
+# build, which `make test` has just made, instead of a second time (the AWS SDK rebuilt,
+# two minutes on 2 cores). The emulator only ever listens on 127.0.0.1 and
 # the demo exports dummy credentials and a loopback endpoint, so it cannot reach a real account.
 set -euo pipefail
 
@@ -219,6 +222,14 @@ alarm_state() { # NAME -> "STATE<TAB>reason"
   aws cloudwatch describe-alarms --alarm-names "$1" --query 'MetricAlarms[0].[StateValue,StateReason]' --output text
 }
 
+build_tools() {
+  if [[ ${DEMO_BUILD:-} == tests ]]; then
+    run cargo build -q --workspace --all-targets
+  else
+    run cargo build -q -p promote -p gateway
+  fi
+}
+
 build_app() { # SRC_DIR OUT_ZIP
   local profile_flag=--release
   [[ ${DEMO_PROFILE:-release} == dev ]] && profile_flag=
@@ -268,7 +279,7 @@ cmd_run() {
   checkpoint seeded "$function"
 
   step "Building promote and the local API Gateway (dev profile)"
-  run cargo build -q -p promote -p gateway
+  build_tools
 
   step "Building the function from this working tree"
   build_app "$root" "$work/app-1.zip"
@@ -393,7 +404,7 @@ cmd_up() {
   start_emulator
   seed environments
   step "Building promote and the local API Gateway (dev profile)"
-  run cargo build -q -p promote -p gateway
+  build_tools
   step "Building the function from this working tree, publishing it and deploying it to dev"
   rm -f "$work"/app-*.zip
   build_app "$root" "$work/app-1.zip"

@@ -29,7 +29,7 @@ def moto_listening(port_file: Path) -> bool:
 @pytest.fixture(scope="module")
 def walk(tmp_path_factory):
     log = tmp_path_factory.mktemp("demo") / "states.jsonl"
-    env = dict(os.environ, DEMO_PROFILE=os.environ.get("DEMO_PROFILE", "dev"))
+    env = dict(os.environ, DEMO_PROFILE=os.environ.get("DEMO_PROFILE", "dev"), DEMO_BUILD="tests")
     # Bounded: the build is incremental by the time tests run; the walk itself is ~1 minute.
     proc = subprocess.run(
         [str(ROOT / "tools/demo.sh"), "run", "--state-log", str(log)],

@@ -37,7 +37,28 @@ fn profile_dir() -> PathBuf {
 pub fn workspace_bins() -> &'static (PathBuf, PathBuf) {
     static BINS: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
     BINS.get_or_init(|| {
-        let out = Command::new(env!("CARGO"))
+        let mut cargo = Command::new(env!("CARGO"));
+        // What cargo sets for this test binary's package must not reach the build: ring's
+        // build script reruns when CARGO_MANIFEST_DIR changes, and with it rustls and the
+        // whole AWS SDK, here and again in the next `cargo test` (four minutes of CI).
+        for (var, _) in std::env::vars_os() {
+            let var = var.to_string_lossy();
+            if var.starts_with("CARGO_PKG_")
+                || var.starts_with("CARGO_BIN_")
+                || [
+                    "CARGO_MANIFEST_DIR",
+                    "CARGO_MANIFEST_PATH",
+                    "CARGO_CRATE_NAME",
+                    "CARGO_PRIMARY_PACKAGE",
+                    "CARGO_TARGET_TMPDIR",
+                    "CARGO_RUSTC_CURRENT_DIR",
+                ]
+                .contains(&var.as_ref())
+            {
+                cargo.env_remove(var.as_ref());
+            }
+        }
+        let out = cargo
             .args(["build", "-q", "--workspace", "--all-targets"])
             .current_dir(workspace_root())
             .stdin(Stdio::null())
