@@ -1,16 +1,20 @@
-//! Sends requests on the schedule, whatever the server does: one task per scheduled
-//! request, started at its time, never waiting for an earlier answer. A cap on requests in
-//! flight bounds the sockets; a request over the cap is counted as an `overflow` failure
-//! instead of delaying the ones after it. Each request is bounded by a timeout, so a run
-//! ends at most one timeout after its last scheduled request. Latency runs from the
-//! scheduled time (see [`measured_from`] for the timer's slack).
+//! Sends requests on the schedule, whatever the server does: each request starts at its
+//! time, never waiting for an earlier answer. A cap on requests in flight bounds the
+//! sockets; a request over the cap is counted as an `overflow` failure instead of delaying
+//! the ones after it. Each request is bounded by a timeout, so a run ends at most one
+//! timeout after its last scheduled request. Latency runs from the scheduled time (see
+//! [`measured_from`] for the timer's slack).
+//!
+//! The requests in flight are futures of one task (the dispatcher's), not a task each: a
+//! spawn, a semaphore permit and a channel sender per request were a third of the client's
+//! CPU in the runtime (`perf`, bench/probe.sh at 200/s), against oha's long-lived workers.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, mpsc};
-use tokio::task::JoinHandle;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::schedule::Schedule;
@@ -56,13 +60,13 @@ pub struct Running {
     pub outcomes: mpsc::UnboundedReceiver<Outcome>,
     /// Offsets in every outcome count from here.
     pub started: Instant,
-    dispatcher: JoinHandle<()>,
+    stop: watch::Sender<bool>,
 }
 
 impl Running {
     /// Sends nothing more; requests in flight still report (within their timeout).
     pub fn stop(&self) {
-        self.dispatcher.abort();
+        self.stop.send_replace(true);
     }
 
     /// Records every outcome until the run ends.
@@ -81,12 +85,13 @@ impl Running {
 /// Starts sending now. Must be called inside a Tokio runtime.
 pub fn start<T: Transport>(config: Config, transport: T) -> Running {
     let (tx, outcomes) = mpsc::unbounded_channel();
+    let (stop, stopped) = watch::channel(false);
     let started = Instant::now();
-    let dispatcher = tokio::spawn(dispatch(config, transport, started, tx));
+    tokio::spawn(dispatch(config, transport, started, tx, stopped));
     Running {
         outcomes,
         started,
-        dispatcher,
+        stop,
     }
 }
 
@@ -95,9 +100,10 @@ async fn dispatch<T: Transport>(
     transport: T,
     started: Instant,
     tx: mpsc::UnboundedSender<Outcome>,
+    mut stopped: watch::Receiver<bool>,
 ) {
-    let slots = Arc::new(Semaphore::new(config.max_in_flight));
     let schedule = config.schedule;
+    let count = schedule.count();
     let due = |seq: u64| started + schedule.offset(seq);
     // Two timers, each armed one request ahead: when one fires, the timer driver already
     // holds the next deadline, so re-arming never has to wake it to say there is a sooner
@@ -108,43 +114,67 @@ async fn dispatch<T: Transport>(
         Box::pin(tokio::time::sleep_until(due(1))),
     ];
     timers[1].as_mut().reset(due(1));
-    for seq in 0..schedule.count() {
-        let scheduled = schedule.offset(seq);
+    let mut in_flight = FuturesUnordered::new();
+    let mut seq = 0;
+    let mut sending = true;
+    loop {
         let timer = &mut timers[(seq % 2) as usize];
-        timer.as_mut().await;
-        if seq + 2 < schedule.count() {
-            timer.as_mut().reset(due(seq + 2));
+        tokio::select! {
+            // Answers first: one that came at the same instant as a send frees its slot for it.
+            biased;
+            Some(outcome) = in_flight.next(), if !in_flight.is_empty() => {
+                let _ = tx.send(outcome);
+            }
+            _ = stopped.changed(), if sending => sending = false,
+            () = timer.as_mut(), if sending => {
+                if seq + 2 < count {
+                    timer.as_mut().reset(due(seq + 2));
+                }
+                let scheduled = schedule.offset(seq);
+                if in_flight.len() >= config.max_in_flight {
+                    let _ = tx.send(Outcome {
+                        seq,
+                        scheduled,
+                        sent: None,
+                        latency: Duration::ZERO,
+                        result: Err(Failure::Overflow),
+                    });
+                } else {
+                    in_flight.push(request(transport.call(seq), seq, scheduled, started, config.timeout));
+                }
+                seq += 1;
+                sending = seq < count;
+            }
+            else => break,
         }
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            let _ = tx.send(Outcome {
-                seq,
-                scheduled,
-                sent: None,
-                latency: Duration::ZERO,
-                result: Err(Failure::Overflow),
-            });
-            continue;
+    }
+}
+
+/// One request, from its send to its outcome.
+fn request(
+    call: impl Future<Output = Result<Answer, Failure>>,
+    seq: u64,
+    scheduled: Duration,
+    started: Instant,
+    timeout: Duration,
+) -> impl Future<Output = Outcome> {
+    let from = measured_from(scheduled, started.elapsed());
+    async move {
+        let sent = started.elapsed();
+        let result = match tokio::time::timeout(timeout, call).await {
+            Ok(r) => r,
+            Err(_) => Err(Failure::Timeout),
         };
-        let (tx, transport, timeout) = (tx.clone(), transport.clone(), config.timeout);
-        let from = measured_from(scheduled, started.elapsed());
-        tokio::spawn(async move {
-            let sent = started.elapsed();
-            let result = match tokio::time::timeout(timeout, transport.call(seq)).await {
-                Ok(r) => r,
-                Err(_) => Err(Failure::Timeout),
-            };
-            // From when it was due (less the timer's slack): a send late for any other
-            // reason is latency the caller would have seen all the same.
-            let latency = started.elapsed().saturating_sub(from);
-            drop(slot);
-            let _ = tx.send(Outcome {
-                seq,
-                scheduled,
-                sent: Some(sent),
-                latency,
-                result,
-            });
-        });
+        // From when it was due (less the timer's slack): a send late for any other reason
+        // is latency the caller would have seen all the same.
+        let latency = started.elapsed().saturating_sub(from);
+        Outcome {
+            seq,
+            scheduled,
+            sent: Some(sent),
+            latency,
+            result,
+        }
     }
 }
 
@@ -152,7 +182,7 @@ async fn dispatch<T: Transport>(
 mod tests {
     use super::*;
     use crate::stats::Stats;
-    use std::sync::Mutex;
+    use std::sync::{Arc, Mutex};
 
     /// Answers after whatever `delay(seq, now)` says, on virtual time.
     #[derive(Clone)]
