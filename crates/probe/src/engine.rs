@@ -6,14 +6,18 @@
 //! [`measured_from`] for the timer's slack).
 //!
 //! The requests in flight are futures of one task (the dispatcher's), not a task each: a
-//! spawn, a semaphore permit and a channel sender per request were a third of the client's
-//! CPU in the runtime (`perf`, bench/probe.sh at 200/s), against oha's long-lived workers.
+//! spawn, a semaphore permit, a channel sender and a timer per request were a third of the
+//! client's CPU in the runtime (`perf`, bench/probe.sh at 200/s), against oha's long-lived
+//! workers.
 
 use std::future::Future;
 use std::time::Duration;
 
-use futures_util::StreamExt;
+use std::collections::VecDeque;
+
+use futures_util::future::{AbortHandle, Abortable};
 use futures_util::stream::FuturesUnordered;
+use futures_util::{FutureExt, StreamExt};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
@@ -95,6 +99,15 @@ pub fn start<T: Transport>(config: Config, transport: T) -> Running {
     }
 }
 
+/// A request in flight, in send order, until it answers or its time is up.
+struct Pending {
+    scheduled: Duration,
+    /// Where its latency counts from (see [`measured_from`]).
+    from: Duration,
+    sent: Duration,
+    abort: AbortHandle,
+}
+
 async fn dispatch<T: Transport>(
     config: Config,
     transport: T,
@@ -104,7 +117,15 @@ async fn dispatch<T: Transport>(
 ) {
     let schedule = config.schedule;
     let count = schedule.count();
+    let timeout = config.timeout;
     let due = |seq: u64| started + schedule.offset(seq);
+    let timed_out = |seq: u64, p: &Pending| Outcome {
+        seq,
+        scheduled: p.scheduled,
+        sent: Some(p.sent),
+        latency: (p.sent + timeout).saturating_sub(p.from),
+        result: Err(Failure::Timeout),
+    };
     // Two timers, each armed one request ahead: when one fires, the timer driver already
     // holds the next deadline, so re-arming never has to wake it to say there is a sooner
     // one (with one timer, that was a write to the runtime's eventfd and one more
@@ -114,15 +135,65 @@ async fn dispatch<T: Transport>(
         Box::pin(tokio::time::sleep_until(due(1))),
     ];
     timers[1].as_mut().reset(due(1));
+    // Timeouts without a timer per request (registering and removing one was a tenth of
+    // the client's CPU at 200/s): every request has the same timeout and they leave in
+    // order, so the oldest in flight is the first due. It is checked at every wake, and a
+    // timer of its own is armed only when no send comes before it (a low rate, the tail).
+    let mut pending: VecDeque<Option<Pending>> = VecDeque::new();
+    let mut first = 0u64; // the seq of pending[0]
+    let mut expiry = Box::pin(tokio::time::sleep_until(started));
+    let mut expiry_at = None;
     let mut in_flight = FuturesUnordered::new();
     let mut seq = 0;
     let mut sending = true;
     loop {
+        let now = started.elapsed();
+        while let Some(front) = pending.front() {
+            match front {
+                Some(p) if p.sent + timeout > now => break,
+                Some(p) => {
+                    p.abort.abort();
+                    let _ = tx.send(timed_out(first, p));
+                }
+                None => {}
+            }
+            pending.pop_front();
+            first += 1;
+        }
+        let oldest_due = pending
+            .front()
+            .and_then(Option::as_ref)
+            .map(|p| started + p.sent + timeout);
+        let watch = oldest_due.filter(|d| !sending || *d < due(seq));
+        if let Some(d) = watch
+            && expiry_at != Some(d)
+        {
+            expiry.as_mut().reset(d);
+            expiry_at = Some(d);
+        }
         let timer = &mut timers[(seq % 2) as usize];
         tokio::select! {
             // Answers first: one that came at the same instant as a send frees its slot for it.
             biased;
-            Some(outcome) = in_flight.next(), if !in_flight.is_empty() => {
+            Some((done, result)) = in_flight.next(), if !in_flight.is_empty() => {
+                let Ok(result) = result else { continue }; // timed out, already reported
+                let Some(p) = pending.get_mut((done - first) as usize).and_then(Option::take) else {
+                    continue;
+                };
+                let now = started.elapsed();
+                let outcome = if now.saturating_sub(p.sent) > timeout {
+                    timed_out(done, &p)
+                } else {
+                    // From when it was due (less the timer's slack): a send late for any
+                    // other reason is latency the caller would have seen all the same.
+                    Outcome {
+                        seq: done,
+                        scheduled: p.scheduled,
+                        sent: Some(p.sent),
+                        latency: now.saturating_sub(p.from),
+                        result,
+                    }
+                };
                 let _ = tx.send(outcome);
             }
             _ = stopped.changed(), if sending => sending = false,
@@ -131,7 +202,9 @@ async fn dispatch<T: Transport>(
                     timer.as_mut().reset(due(seq + 2));
                 }
                 let scheduled = schedule.offset(seq);
+                let released = started.elapsed();
                 if in_flight.len() >= config.max_in_flight {
+                    pending.push_back(None);
                     let _ = tx.send(Outcome {
                         seq,
                         scheduled,
@@ -140,40 +213,23 @@ async fn dispatch<T: Transport>(
                         result: Err(Failure::Overflow),
                     });
                 } else {
-                    in_flight.push(request(transport.call(seq), seq, scheduled, started, config.timeout));
+                    let (abort, registration) = AbortHandle::new_pair();
+                    pending.push_back(Some(Pending {
+                        scheduled,
+                        from: measured_from(scheduled, released),
+                        sent: released,
+                        abort,
+                    }));
+                    let this = seq;
+                    in_flight.push(
+                        Abortable::new(transport.call(seq), registration).map(move |r| (this, r)),
+                    );
                 }
                 seq += 1;
                 sending = seq < count;
             }
+            () = expiry.as_mut(), if watch.is_some() => {}
             else => break,
-        }
-    }
-}
-
-/// One request, from its send to its outcome.
-fn request(
-    call: impl Future<Output = Result<Answer, Failure>>,
-    seq: u64,
-    scheduled: Duration,
-    started: Instant,
-    timeout: Duration,
-) -> impl Future<Output = Outcome> {
-    let from = measured_from(scheduled, started.elapsed());
-    async move {
-        let sent = started.elapsed();
-        let result = match tokio::time::timeout(timeout, call).await {
-            Ok(r) => r,
-            Err(_) => Err(Failure::Timeout),
-        };
-        // From when it was due (less the timer's slack): a send late for any other reason
-        // is latency the caller would have seen all the same.
-        let latency = started.elapsed().saturating_sub(from);
-        Outcome {
-            seq,
-            scheduled,
-            sent: Some(sent),
-            latency,
-            result,
         }
     }
 }
@@ -307,6 +363,30 @@ mod tests {
         for o in &outcomes {
             assert_eq!(o.result, Err(Failure::Timeout));
             assert_eq!(o.latency, Duration::from_millis(800));
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn at_a_high_rate_timeouts_are_exact_too_and_a_late_answer_is_still_a_timeout() {
+        // Sends every 10 ms come before any deadline, so timeouts are found at those wakes
+        // (no timer of their own) until the last send. Answers at 70 ms, past the 50 ms
+        // timeout, and one in ten at 20 ms, inside it.
+        let mut cfg = config(100.0, 1);
+        cfg.timeout = Duration::from_millis(50);
+        let outcomes = collect(start(
+            cfg,
+            Fake(|seq, _| Duration::from_millis(if seq % 10 == 3 { 20 } else { 70 })),
+        ))
+        .await;
+        assert_eq!(outcomes.len(), 100);
+        for o in &outcomes {
+            if o.seq % 10 == 3 {
+                assert!(o.result.is_ok(), "{o:?}");
+                assert_eq!(o.latency, Duration::from_millis(20));
+            } else {
+                assert_eq!(o.result, Err(Failure::Timeout), "{o:?}");
+                assert_eq!(o.latency, Duration::from_millis(50), "{o:?}");
+            }
         }
     }
 
