@@ -176,10 +176,11 @@ async fn dispatch<T: Transport>(
             // Answers first: one that came at the same instant as a send frees its slot for it.
             biased;
             Some((done, result)) = in_flight.next(), if !in_flight.is_empty() => {
-                let Ok(result) = result else { continue }; // timed out, already reported
-                let Some(p) = pending.get_mut((done - first) as usize).and_then(Option::take) else {
-                    continue;
-                };
+                // Aborted: timed out, and reported then. (Abortable checks for an abort before
+                // its future, so an answer that came after the timeout was reported is dropped.)
+                let Ok(result) = result else { continue };
+                let slot = u64::checked_sub(done, first).and_then(|i| pending.get_mut(i as usize));
+                let Some(p) = slot.and_then(Option::take) else { continue };
                 let now = started.elapsed();
                 let outcome = if now.saturating_sub(p.sent) > timeout {
                     timed_out(done, &p)
