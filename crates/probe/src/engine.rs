@@ -10,10 +10,9 @@
 //! client's CPU in the runtime (`perf`, bench/probe.sh at 200/s), against oha's long-lived
 //! workers.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::time::Duration;
-
-use std::collections::VecDeque;
 
 use futures_util::future::{AbortHandle, Abortable};
 use futures_util::stream::FuturesUnordered;
@@ -99,13 +98,70 @@ pub fn start<T: Transport>(config: Config, transport: T) -> Running {
     }
 }
 
-/// A request in flight, in send order, until it answers or its time is up.
+/// A request in flight, until it answers or its time is up.
 struct Pending {
     scheduled: Duration,
     /// Where its latency counts from (see [`measured_from`]).
     from: Duration,
     sent: Duration,
     abort: AbortHandle,
+}
+
+/// The requests in flight in send order, for their timeouts. Every request has the same
+/// timeout and they leave in order, so the oldest in flight is the first due: no timer per
+/// request (registering and removing one was a tenth of the client's CPU at 200/s).
+struct Deadlines {
+    timeout: Duration,
+    /// By seq from `first`; `None` once answered, or for a request never sent (overflow).
+    pending: VecDeque<Option<Pending>>,
+    first: u64,
+}
+
+impl Deadlines {
+    fn push(&mut self, request: Option<Pending>) {
+        self.pending.push_back(request);
+    }
+
+    /// Takes out request `seq` as answered; `None` if it was reported as timed out already.
+    fn answered(&mut self, seq: u64) -> Option<Pending> {
+        let i = seq.checked_sub(self.first)?;
+        self.pending.get_mut(i as usize)?.take()
+    }
+
+    /// Aborts and reports every request whose time is up at `now`.
+    fn expire(&mut self, now: Duration, mut report: impl FnMut(Outcome)) {
+        while let Some(front) = self.pending.front() {
+            match front {
+                Some(p) if p.sent + self.timeout > now => break,
+                Some(p) => {
+                    p.abort.abort();
+                    report(self.timed_out(self.first, p));
+                }
+                None => {}
+            }
+            self.pending.pop_front();
+            self.first += 1;
+        }
+    }
+
+    /// When the oldest request in flight times out. (Right after [`Deadlines::expire`], the
+    /// front entry: no answered or unsent one is left before it.)
+    fn next_due(&self) -> Option<Duration> {
+        let p = self.pending.iter().flatten().next()?;
+        Some(p.sent + self.timeout)
+    }
+
+    /// The outcome of a request that had no complete answer within the timeout: its latency
+    /// is the timeout (plus any lateness of the send), whenever it was found.
+    fn timed_out(&self, seq: u64, p: &Pending) -> Outcome {
+        Outcome {
+            seq,
+            scheduled: p.scheduled,
+            sent: Some(p.sent),
+            latency: (p.sent + self.timeout).saturating_sub(p.from),
+            result: Err(Failure::Timeout),
+        }
+    }
 }
 
 async fn dispatch<T: Transport>(
@@ -117,15 +173,7 @@ async fn dispatch<T: Transport>(
 ) {
     let schedule = config.schedule;
     let count = schedule.count();
-    let timeout = config.timeout;
     let due = |seq: u64| started + schedule.offset(seq);
-    let timed_out = |seq: u64, p: &Pending| Outcome {
-        seq,
-        scheduled: p.scheduled,
-        sent: Some(p.sent),
-        latency: (p.sent + timeout).saturating_sub(p.from),
-        result: Err(Failure::Timeout),
-    };
     // Two timers, each armed one request ahead: when one fires, the timer driver already
     // holds the next deadline, so re-arming never has to wake it to say there is a sooner
     // one (with one timer, that was a write to the runtime's eventfd and one more
@@ -135,37 +183,27 @@ async fn dispatch<T: Transport>(
         Box::pin(tokio::time::sleep_until(due(1))),
     ];
     timers[1].as_mut().reset(due(1));
-    // Timeouts without a timer per request (registering and removing one was a tenth of
-    // the client's CPU at 200/s): every request has the same timeout and they leave in
-    // order, so the oldest in flight is the first due. It is checked at every wake, and a
-    // timer of its own is armed only when no send comes before it (a low rate, the tail).
-    let mut pending: VecDeque<Option<Pending>> = VecDeque::new();
-    let mut first = 0u64; // the seq of pending[0]
+    let mut deadlines = Deadlines {
+        timeout: config.timeout,
+        pending: VecDeque::new(),
+        first: 0,
+    };
+    // Timeouts are found at every wake; this timer is armed only when no send comes
+    // before the oldest one is due (a low rate, the tail of the run).
     let mut expiry = Box::pin(tokio::time::sleep_until(started));
     let mut expiry_at = None;
     let mut in_flight = FuturesUnordered::new();
     let mut seq = 0;
     let mut sending = true;
     loop {
-        let now = started.elapsed();
-        while let Some(front) = pending.front() {
-            match front {
-                Some(p) if p.sent + timeout > now => break,
-                Some(p) => {
-                    p.abort.abort();
-                    let _ = tx.send(timed_out(first, p));
-                }
-                None => {}
-            }
-            pending.pop_front();
-            first += 1;
-        }
-        let oldest_due = pending
-            .front()
-            .and_then(Option::as_ref)
-            .map(|p| started + p.sent + timeout);
-        let watch = oldest_due.filter(|d| !sending || *d < due(seq));
-        if let Some(d) = watch
+        deadlines.expire(started.elapsed(), |o| {
+            let _ = tx.send(o);
+        });
+        let wake_for_expiry = deadlines
+            .next_due()
+            .map(|d| started + d)
+            .filter(|d| !sending || *d < due(seq));
+        if let Some(d) = wake_for_expiry
             && expiry_at != Some(d)
         {
             expiry.as_mut().reset(d);
@@ -179,11 +217,10 @@ async fn dispatch<T: Transport>(
                 // Aborted: timed out, and reported then. (Abortable checks for an abort before
                 // its future, so an answer that came after the timeout was reported is dropped.)
                 let Ok(result) = result else { continue };
-                let slot = u64::checked_sub(done, first).and_then(|i| pending.get_mut(i as usize));
-                let Some(p) = slot.and_then(Option::take) else { continue };
+                let Some(p) = deadlines.answered(done) else { continue };
                 let now = started.elapsed();
-                let outcome = if now.saturating_sub(p.sent) > timeout {
-                    timed_out(done, &p)
+                let outcome = if now.saturating_sub(p.sent) > config.timeout {
+                    deadlines.timed_out(done, &p)
                 } else {
                     // From when it was due (less the timer's slack): a send late for any
                     // other reason is latency the caller would have seen all the same.
@@ -205,7 +242,7 @@ async fn dispatch<T: Transport>(
                 let scheduled = schedule.offset(seq);
                 let released = started.elapsed();
                 if in_flight.len() >= config.max_in_flight {
-                    pending.push_back(None);
+                    deadlines.push(None);
                     let _ = tx.send(Outcome {
                         seq,
                         scheduled,
@@ -215,7 +252,7 @@ async fn dispatch<T: Transport>(
                     });
                 } else {
                     let (abort, registration) = AbortHandle::new_pair();
-                    pending.push_back(Some(Pending {
+                    deadlines.push(Some(Pending {
                         scheduled,
                         from: measured_from(scheduled, released),
                         sent: released,
@@ -229,7 +266,7 @@ async fn dispatch<T: Transport>(
                 seq += 1;
                 sending = seq < count;
             }
-            () = expiry.as_mut(), if watch.is_some() => {}
+            () = expiry.as_mut(), if wake_for_expiry.is_some() => {}
             else => break,
         }
     }
@@ -389,6 +426,50 @@ mod tests {
                 assert_eq!(o.latency, Duration::from_millis(50), "{o:?}");
             }
         }
+    }
+
+    #[test]
+    fn deadlines_report_the_unanswered_in_send_order_and_forget_the_rest() {
+        let ms = Duration::from_millis;
+        let pending = |sent: u64| {
+            Some(Pending {
+                scheduled: ms(sent),
+                from: ms(sent),
+                sent: ms(sent),
+                abort: AbortHandle::new_pair().0,
+            })
+        };
+        let mut d = Deadlines {
+            timeout: ms(100),
+            pending: VecDeque::new(),
+            first: 0,
+        };
+        // 0 answered, 1 never sent (overflow), 2 and 3 unanswered.
+        d.push(pending(0));
+        d.push(None);
+        d.push(pending(20));
+        d.push(pending(30));
+        assert!(d.answered(0).is_some());
+        assert_eq!(
+            d.next_due(),
+            Some(ms(120)),
+            "answered and unsent ones are not due"
+        );
+        let mut seen = Vec::new();
+        d.expire(ms(119), |o| seen.push(o.seq));
+        assert!(seen.is_empty());
+        assert_eq!(d.next_due(), Some(ms(120)));
+        d.expire(ms(120), |o| {
+            assert_eq!(o.result, Err(Failure::Timeout));
+            assert_eq!(o.latency, ms(100));
+            seen.push(o.seq);
+        });
+        assert_eq!(seen, vec![2]);
+        assert!(d.answered(2).is_none(), "already reported as timed out");
+        assert!(d.answered(0).is_none(), "long gone");
+        assert!(d.answered(3).is_some());
+        d.expire(ms(1000), |o| seen.push(o.seq));
+        assert_eq!(seen, vec![2]);
     }
 
     #[tokio::test(start_paused = true)]
