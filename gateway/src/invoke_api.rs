@@ -9,6 +9,7 @@
 //! `AWS/Lambda` metrics like any other (by alias and, when weighted, by executed version).
 //! Every other Lambda call belongs to the endpoint behind the gateway (`AWS_ENDPOINT_URL`).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -82,10 +83,11 @@ pub async fn invoke(
         );
     };
     let snapshot = gw.stack.get();
-    // An alias, or a version invoked directly (an alias of one version, unweighted).
+    // An alias, or a version invoked directly (an alias of one version, unweighted). An
+    // alias is borrowed from the snapshot, as for a request through a stage.
     let alias = match snapshot.aliases.get(qualifier) {
-        Some(a) => a.clone(),
-        None if snapshot.versions.contains_key(qualifier) => Alias {
+        Some(a) => Cow::Borrowed(a),
+        None if snapshot.versions.contains_key(qualifier) => Cow::Owned(Alias {
             name: qualifier.to_string(),
             arn: format!(
                 "arn:aws:lambda:{}:{}:function:{name}:{qualifier}",
@@ -94,7 +96,7 @@ pub async fn invoke(
             ),
             version: qualifier.to_string(),
             weights: BTreeMap::new(),
-        },
+        }),
         None => {
             return error(
                 StatusCode::NOT_FOUND,
