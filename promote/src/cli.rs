@@ -6,22 +6,10 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use rollout::{Version, Weight};
 
+use crate::exit;
 use crate::ui::Format;
 
-pub const EXIT_CODES: &str = "\
-Exit codes:
-  0    success, including a no-op (the stage already serves the version)
-  1    error (AWS, I/O, unexpected)
-  2    bad input: usage, invalid weight/version/stage, malformed environments file
-  3    refused by a safety guard: the evidence (an alarm) already failing with nothing to take back,
-       a downgrade without --allow-downgrade, a version rolled back before without --retry
-  4    rolled back: the evidence (an alarm) failed while the candidate took traffic, which was taken back
-  5    the alias was changed by someone else (RevisionId mismatch); nothing further was written
-  6    held: not enough evidence after the bake and its extension (analysis.on_no_evidence
-       \"hold\"); the split is left in place and how to go on is printed
-  130  interrupted (Ctrl-C/SIGTERM): the split is left in place and how to resume is printed";
-
-const MAIN_HELP: &str = "\
+const MAIN_EXAMPLES: &str = "\
 Examples:
   promote status
   promote publish --zip target/lambda/app/bootstrap.zip
@@ -34,17 +22,17 @@ Examples:
 
 AWS endpoint, region and credentials come from the standard AWS environment
 (AWS_ENDPOINT_URL, AWS_REGION, AWS_PROFILE, AWS_ACCESS_KEY_ID, ...); the region falls back to
-environments/project.json.
+environments/project.json.";
 
-Exit codes:
-  0 success (also a no-op), 1 error, 2 bad input, 3 refused by a safety guard,
-  4 rolled back because the evidence failed, 5 alias changed by someone else,
-  6 held: not enough evidence, 130 interrupted";
+/// The top-level help's closing text: examples, then every exit code by name.
+fn main_help() -> String {
+    format!("{MAIN_EXAMPLES}\n\n{}", exit::summary())
+}
 
 /// Moves published Lambda versions along the path to live (dev -> test -> live) by shifting
 /// weighted alias traffic, and takes it back on its own when a CloudWatch alarm fires.
 #[derive(Debug, Parser)]
-#[command(name = "promote", version, after_help = MAIN_HELP)]
+#[command(name = "promote", version, after_help = main_help())]
 pub struct Cli {
     /// Directory with project.json and one <stage>.json per stage
     #[arg(
@@ -73,14 +61,14 @@ pub struct Cli {
 pub enum Command {
     /// Every stage in path order: stable and candidate versions with weight, semver and git
     /// sha, alarm states, invoke URL
-    #[command(after_help = with_exit_codes(
+    #[command(after_help = with_exit_codes("status", 
         "Examples:\n  promote status\n  promote status --stage live --output json"
     ))]
     Status(StatusArgs),
 
     /// Upload a deployment zip and publish it as a version described `<name> <semver> <sha>`
     /// from the artifact's own build stamp; identical code returns the existing version
-    #[command(after_help = with_exit_codes(
+    #[command(after_help = with_exit_codes("publish", 
         "Prints the version number on stdout (JSON: {\"version\", \"created\", \"name\", \"semver\", \"git_sha\"}).\n\n\
          Examples:\n  promote publish --zip target/lambda/app/bootstrap.zip\n  \
          V=$(promote publish --zip bootstrap.zip) && promote deploy --stage dev --version \"$V\""
@@ -89,7 +77,7 @@ pub enum Command {
 
     /// Move a stage to a version all at once (stages whose strategy is all_at_once), then
     /// watch its alarms for the bake time and move back if one fires
-    #[command(after_help = with_exit_codes(
+    #[command(after_help = with_exit_codes("deploy", 
         "Without --version, the version serving 100% of the upstream stage.\n\n\
          Examples:\n  promote deploy --stage dev --version 4\n  promote deploy --stage test --dry-run"
     ))]
@@ -97,7 +85,7 @@ pub enum Command {
 
     /// Shift traffic to a candidate in weighted steps, baking after each step while
     /// watching the stage's alarms; roll back on its own if one fires
-    #[command(after_help = with_exit_codes(
+    #[command(after_help = with_exit_codes("canary", 
         "Without --weight, runs the stage's whole step plan (e.g. 10 -> 50 -> 100) and ends with\n\
          the alias on the candidate and its routing cleared. With --weight W, routes W% to the\n\
          candidate, bakes, and exits leaving the split in place.\n\
@@ -109,7 +97,7 @@ pub enum Command {
 
     /// Move a canary to its next step (or to --weight) and bake there watching the alarms;
     /// the step at 100% completes the promotion
-    #[command(after_help = with_exit_codes(
+    #[command(after_help = with_exit_codes("advance", 
         "An alarm firing during the bake takes the candidate's traffic back (exit 4).\n\n\
          Examples:\n  promote advance --stage live\n  promote advance --stage live --weight 25 --bake 10m"
     ))]
@@ -117,30 +105,31 @@ pub enum Command {
 
     /// Send all traffic to the candidate and clear the routing; the alias description records
     /// the version served before, for `rollback --to-previous`
-    #[command(after_help = with_exit_codes("Examples:\n  promote complete --stage live\n  promote complete --stage live --dry-run"))]
+    #[command(after_help = with_exit_codes("complete", "Examples:\n  promote complete --stage live\n  promote complete --stage live --dry-run"))]
     Complete(StageArgs),
 
     /// Take the candidate's traffic back to 0% (clear the routing), or with --to-previous
     /// return the alias to the version it served before the last promotion
-    #[command(after_help = with_exit_codes(
+    #[command(after_help = with_exit_codes("rollback", 
         "Examples:\n  promote rollback --stage live\n  promote rollback --stage live --to-previous"
     ))]
     Rollback(RollbackArgs),
 
     /// A live view of a stage (versions, weight, alarms) refreshing until Ctrl-C
-    #[command(after_help = with_exit_codes("Examples:\n  promote watch --stage live\n  promote watch --stage live --interval 2s"))]
+    #[command(after_help = with_exit_codes("watch", "Examples:\n  promote watch --stage live\n  promote watch --stage live --interval 2s"))]
     Watch(WatchArgs),
 
     /// Open-loop synthetic traffic: requests on a fixed schedule whatever the server does,
     /// each answer attributed to the version that served it, each version's share checked
     /// against the alias's weights
-    #[command(after_help = with_exit_codes(
+    #[command(after_help = with_exit_codes("probe", 
         "Latency is measured from each request's scheduled send time, so a stall shows in the\n\
          figures. Answers name their version in the x-app-version header; those without one\n\
          (e.g. a 502 from API Gateway) are counted as unattributed and estimated from the split;\n\
          with --invoke, Lambda names the version that ran in every answer, crashes included.\n\
          A share outside its 99% interval is called out. Prints a vegeta-like report (JSON:\n\
-         one {\"event\": \"probe_report\"} object). Exits 0 once the run is over, whatever it saw.\n\n\
+         one {\"event\": \"probe_report\"} object). Exits 0 once the run is over, whatever it saw;\n\
+         the other codes are for a run that could not start or was stopped.\n\n\
          Examples:\n  promote probe --stage live --rate 100 --duration 20s\n  \
          promote probe --url http://127.0.0.1:3000 --path /build-info --plot probe.html\n  \
          promote probe --stage live --url http://127.0.0.1:8080/live --output json\n  \
@@ -149,9 +138,9 @@ pub enum Command {
     Probe(ProbeArgs),
 }
 
-/// A subcommand's help text followed by the exit-code table.
-fn with_exit_codes(text: &str) -> String {
-    format!("{text}\n\n{EXIT_CODES}")
+/// A subcommand's help text followed by the exit codes it can return.
+fn with_exit_codes(command: &str, text: &str) -> String {
+    format!("{text}\n\n{}", exit::help_for(command))
 }
 
 fn parse_weight(s: &str) -> Result<Weight, String> {
@@ -457,9 +446,17 @@ mod tests {
             "probe",
         ] {
             let h = help(Some(sub));
-            assert!(h.contains("130") && h.contains("RevisionId"), "{sub}");
+            assert!(
+                h.ends_with(&format!("{}\n", exit::help_for(sub))),
+                "{sub}: {h}"
+            );
         }
-        assert!(EXIT_CODES.contains("rolled back"));
+        let names: Vec<String> = Cli::command()
+            .get_subcommands()
+            .map(|c| c.get_name().to_string())
+            .filter(|n| n != "help")
+            .collect();
+        assert_eq!(names, exit::ALL, "the exit table knows every subcommand");
     }
 
     fn parse_err(args: &[&str]) -> String {
