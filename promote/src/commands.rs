@@ -12,13 +12,13 @@ use anyhow::Result;
 use rollout::machine::{self, Action, Done, Goal, Intent, Memory, Observed, Overrides, Published};
 use rollout::note::Note;
 use rollout::{AliasView, Subject, Version, Weight, format_duration};
-use serde_json::{Value, json};
 
 use crate::aws::{AliasWrite, Cloud};
+use crate::events::{self, DryAction};
 use crate::exit::Exit;
 use crate::probe_source::ProbePlan;
 pub use crate::run::Ctx;
-use crate::run::{BakeEnd, ProbeFlags, Run, secs_json, v, view_json};
+use crate::run::{BakeEnd, ProbeFlags, Run, v};
 
 /// Options every mutating command shares.
 #[derive(Debug, Clone, Default)]
@@ -171,12 +171,23 @@ pub async fn execute<C: Cloud>(
         return dry_run(&run, command, &goal, &obs, probe.as_ref());
     }
     if let Goal::Rollout(r) = &goal {
-        run.ui().event(json!({
-            "event": "plan", "stage": name, "command": command, "alias": run.target.alias,
-            "candidate": v(r.candidate), "stable": v(r.stable),
-            "resumed_from": r.resumed_from.map(Weight::percent_json),
-            "steps": r.steps.iter().map(|s| json!({"weight": s.weight.percent_json(), "bake_seconds": secs_json(s.bake)})).collect::<Vec<_>>(),
-        }));
+        run.ui().emit(&events::Plan {
+            stage: name.clone(),
+            command: command.to_string(),
+            alias: run.target.alias.clone(),
+            candidate: v(r.candidate),
+            stable: v(r.stable),
+            resumed_from: r.resumed_from.map(events::Percent),
+            steps: r
+                .steps
+                .iter()
+                .map(|s| events::StepJson {
+                    weight: events::Percent(s.weight),
+                    bake_seconds: events::Seconds(s.bake),
+                })
+                .collect(),
+            ..events::Plan::default()
+        });
         if let Some(w) = r.resumed_from.filter(|_| command == "canary") {
             run.ui().say(format!(
                 "{name}: resuming the rollout of version {} at {w}",
@@ -328,13 +339,16 @@ fn say_write<C: Cloud>(run: &Run<'_, C>, w: &machine::Write, from: &AliasView) {
 
 fn finish<C: Cloud>(run: &Run<'_, C>, command: &str, d: Done, obs: &Observed) -> Result<()> {
     let name = run.name();
-    let alias = view_json(&run.alias.view);
+    let done = |result: &str| events::Done {
+        stage: name.to_string(),
+        command: command.to_string(),
+        result: result.to_string(),
+        alias: events::AliasJson::of(&run.alias.view),
+        ..events::Done::default()
+    };
     match d {
         Done::Noop(msg) => {
-            run.ui().result(
-                &msg,
-                json!({"event": "done", "stage": name, "command": command, "result": "noop", "alias": alias}),
-            );
+            run.ui().emit_result(&msg, &done("noop"));
             Ok(())
         }
         Done::Split(c, w) => {
@@ -343,7 +357,7 @@ fn finish<C: Cloud>(run: &Run<'_, C>, command: &str, d: Done, obs: &Observed) ->
                 run.label(c),
                 run.label(run.alias.view.version)
             );
-            run.ui().result(&text, json!({"event": "done", "stage": name, "command": command, "result": "split", "alias": alias}));
+            run.ui().emit_result(&text, &done("split"));
             Ok(())
         }
         Done::Completed(c) => {
@@ -353,10 +367,13 @@ fn finish<C: Cloud>(run: &Run<'_, C>, command: &str, d: Done, obs: &Observed) ->
             } else {
                 "completed"
             };
-            run.ui().result(
+            run.ui().emit_result(
                 &text,
-                json!({"event": "done", "stage": name, "command": command, "result": result,
-                "alias": alias, "version": v(c), "previous": v(obs.alias.version)}),
+                &events::Done {
+                    version: Some(v(c)),
+                    previous: Some(v(obs.alias.version)),
+                    ..done(result)
+                },
             );
             Ok(())
         }
@@ -366,7 +383,7 @@ fn finish<C: Cloud>(run: &Run<'_, C>, command: &str, d: Done, obs: &Observed) ->
                 run.label(to),
                 obs.alias
             );
-            run.ui().result(&text, json!({"event": "done", "stage": name, "command": command, "result": "rolled_back", "alias": alias}));
+            run.ui().emit_result(&text, &done("rolled_back"));
             Ok(())
         }
         Done::RolledBack { reason, to } => {
@@ -380,9 +397,11 @@ fn finish<C: Cloud>(run: &Run<'_, C>, command: &str, d: Done, obs: &Observed) ->
                 run.target.alias,
                 run.label(to)
             );
-            run.ui().event(
-                json!({"event": "rolled_back", "stage": name, "reason": reason, "version": v(to)}),
-            );
+            run.ui().emit(&events::RolledBack {
+                stage: name.to_string(),
+                reason: reason.clone(),
+                version: v(to),
+            });
             Err(Exit::RolledBack(msg).into())
         }
     }
@@ -407,15 +426,25 @@ fn dry_run<C: Cloud>(
         text += &format!("  {}. {line}\n", i + 1);
         json_actions.push(j);
     }
-    run.ui().result(
+    run.ui().emit_result(
         text.trim_end(),
-        json!({"event": "dry_run", "stage": name, "command": command, "alias": run.target.alias,
-               "from": view_json(&obs.alias), "actions": json_actions}),
+        &events::DryRun {
+            stage: name.to_string(),
+            command: command.to_string(),
+            alias: run.target.alias.clone(),
+            from: events::AliasJson::of(&obs.alias),
+            actions: Some(json_actions),
+            ..events::DryRun::default()
+        },
     );
     Ok(())
 }
 
-fn describe<C: Cloud>(run: &Run<'_, C>, a: &Action, probe: Option<&ProbePlan>) -> (String, Value) {
+fn describe<C: Cloud>(
+    run: &Run<'_, C>,
+    a: &Action,
+    probe: Option<&ProbePlan>,
+) -> (String, DryAction) {
     match a {
         Action::Write(w) => {
             let routing = match w.to.split {
@@ -436,7 +465,11 @@ fn describe<C: Cloud>(run: &Run<'_, C>, a: &Action, probe: Option<&ProbePlan>) -
                     w.kind.as_str(),
                     run.target.alias
                 ),
-                json!({"action": "write", "kind": w.kind.as_str(), "to": view_json(&w.to), "description": note}),
+                DryAction::Write {
+                    kind: w.kind.as_str().to_string(),
+                    to: events::AliasJson::of(&w.to),
+                    description: note,
+                },
             )
         }
         Action::Bake {
@@ -450,7 +483,12 @@ fn describe<C: Cloud>(run: &Run<'_, C>, a: &Action, probe: Option<&ProbePlan>) -
                 format_duration(*bake),
                 run.source_names(probe).join(", ")
             ),
-            json!({"action": "bake", "step": step, "of": of, "weight": weight.percent_json(), "bake_seconds": secs_json(*bake)}),
+            DryAction::Bake {
+                step: *step,
+                of: *of,
+                weight: events::Percent(*weight),
+                bake_seconds: events::Seconds(*bake),
+            },
         ),
         Action::Done(d) => {
             let what = match d {
@@ -463,11 +501,13 @@ fn describe<C: Cloud>(run: &Run<'_, C>, a: &Action, probe: Option<&ProbePlan>) -
                     format!("done: version {to} serves all traffic")
                 }
             };
-            (what.clone(), json!({"action": "done", "result": what}))
+            (what.clone(), DryAction::Done { result: what })
         }
         Action::Refuse(e) => (
             format!("refused: {e}"),
-            json!({"action": "refuse", "reason": e.to_string()}),
+            DryAction::Refuse {
+                reason: e.to_string(),
+            },
         ),
     }
 }

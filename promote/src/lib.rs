@@ -14,6 +14,7 @@ pub mod cd_engine;
 pub mod cli;
 pub mod codedeploy;
 pub mod commands;
+pub mod events;
 pub mod evidence;
 pub mod exit;
 #[doc(hidden)]

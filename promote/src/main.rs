@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use promote::cli::Cli;
+use promote::events::Event;
 use promote::exit;
 use promote::ui::Ui;
 
@@ -41,14 +42,12 @@ fn main() -> ExitCode {
             let code = e.exit_code();
             let args: Vec<String> = std::env::args().collect();
             if code != 0 && wants_json(&args) {
-                let message = e.kind().to_string();
-                let detail = e.render().to_string();
-                println!(
-                    "{}",
-                    promote::ui::stamp(serde_json::json!({
-                        "event": "error", "exit_code": code, "message": message, "detail": detail.trim(),
-                    }))
-                );
+                let event = promote::events::Error {
+                    exit_code: code,
+                    message: e.kind().to_string(),
+                    detail: Some(e.render().to_string().trim().to_string()),
+                };
+                println!("{}", promote::ui::stamp(event.to_value()));
             }
             e.exit();
         }
@@ -81,7 +80,11 @@ fn main() -> ExitCode {
             } else {
                 eprintln!("{err:#}");
             }
-            ui.event(serde_json::json!({"event": "error", "exit_code": code, "message": format!("{err:#}")}));
+            ui.emit(&promote::events::Error {
+                exit_code: code,
+                message: format!("{err:#}"),
+                detail: None,
+            });
             ExitCode::from(u8::try_from(code).unwrap_or(1))
         }
     }

@@ -10,7 +10,6 @@ use ::probe::http::{Http, TargetError, check_reachable, target};
 use ::probe::{Config, Schedule, Split, Stats, Transport};
 use anyhow::{Context, Result};
 use rollout::AliasView;
-use serde_json::{Value, json};
 
 use crate::aws::{AliasStore, Cloud};
 use crate::commands::Ctx;
@@ -246,15 +245,14 @@ async fn run<A: AliasStore, T: Transport>(
             .with_context(|| format!("writing the plot to {}", path.display()))?;
         ui.say(format!("plot written to {}", path.display()));
     }
-    let mut value = json!({"event": "probe_report", "target": target, "title": title});
-    if let (Some(obj), Ok(Value::Object(fields))) =
-        (value.as_object_mut(), serde_json::to_value(&report))
-    {
-        for (k, v) in fields {
-            obj.entry(k).or_insert(v);
-        }
-    }
-    ui.result(format!("{title}\n{}", report.text()), value);
+    ui.emit_result(
+        format!("{title}\n{}", report.text()),
+        &crate::events::ProbeReport {
+            target: target.to_string(),
+            title: title.to_string(),
+            report: &report,
+        },
+    );
     if interrupted {
         return Err(Exit::Interrupted(format!(
             "probe stopped after {} of {} requests; the report above covers them",

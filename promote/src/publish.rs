@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 use base64::Engine;
 use rollout::BuildStamp;
-use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::aws::{Cloud, UpdateStatus};
 use crate::commands::Ctx;
+use crate::events;
 use crate::exit::Exit;
 
 /// How long Lambda may take to finish a code update before we give up.
@@ -70,15 +70,15 @@ fn result_json(
     created: bool,
     stamp: &BuildStamp,
     dry_run: bool,
-) -> serde_json::Value {
-    let mut v = json!({
-        "event": "published", "version": version, "created": created, "name": stamp.name,
-        "semver": stamp.semver.to_string(), "git_sha": stamp.git_sha,
-    });
-    if dry_run {
-        v["dry_run"] = true.into();
+) -> events::Published {
+    events::Published {
+        version,
+        created,
+        name: stamp.name.clone(),
+        semver: stamp.semver.to_string(),
+        git_sha: stamp.git_sha.clone(),
+        dry_run: dry_run.then_some(true),
     }
-    v
 }
 
 pub async fn publish<C: Cloud>(ctx: &Ctx<'_, C>, zip: &Path, dry_run: bool) -> Result<()> {
@@ -100,9 +100,9 @@ pub async fn publish<C: Cloud>(ctx: &Ctx<'_, C>, zip: &Path, dry_run: bool) -> R
             existing.version,
             existing.description
         ));
-        ui.result(
+        ui.emit_result(
             existing.version.to_string(),
-            result_json(
+            &result_json(
                 Some(existing.version.to_string()),
                 false,
                 &art.stamp,
@@ -118,7 +118,7 @@ pub async fn publish<C: Cloud>(ctx: &Ctx<'_, C>, zip: &Path, dry_run: bool) -> R
             art.bytes.len(),
             art.code_sha256
         );
-        ui.result(&text, result_json(None, false, &art.stamp, true));
+        ui.emit_result(&text, &result_json(None, false, &art.stamp, true));
         return Ok(());
     }
     if ctx.interrupt.is_set() {
@@ -129,7 +129,10 @@ pub async fn publish<C: Cloud>(ctx: &Ctx<'_, C>, zip: &Path, dry_run: bool) -> R
     if !update.code_sha256.is_empty() && update.code_sha256 != art.code_sha256 {
         tracing::warn!(ours = %art.code_sha256, lambda = %update.code_sha256, "CodeSha256 reported by Lambda differs from the zip's");
     }
-    ui.event(json!({"event": "code_uploaded", "bytes": size, "code_sha256": art.code_sha256}));
+    ui.emit(&events::CodeUploaded {
+        bytes: size,
+        code_sha256: art.code_sha256.clone(),
+    });
     let start = Instant::now();
     loop {
         let (status, reason) = ctx.cloud.update_status().await?;
@@ -169,9 +172,9 @@ pub async fn publish<C: Cloud>(ctx: &Ctx<'_, C>, zip: &Path, dry_run: bool) -> R
         "published version {} (\"{description}\")",
         published.version
     ));
-    ui.result(
+    ui.emit_result(
         published.version.to_string(),
-        result_json(Some(published.version.to_string()), true, &art.stamp, false),
+        &result_json(Some(published.version.to_string()), true, &art.stamp, false),
     );
     Ok(())
 }
@@ -275,7 +278,7 @@ mod tests {
             serde_json::from_str(w.stdout().lines().last().unwrap()).unwrap();
         assert_eq!(
             last,
-            json!({"event": "published", "v": 1, "version": "4", "created": true, "name": "app", "semver": "0.2.0", "git_sha": SHA})
+            serde_json::json!({"event": "published", "v": 1, "version": "4", "created": true, "name": "app", "semver": "0.2.0", "git_sha": SHA})
         );
     }
 

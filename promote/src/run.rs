@@ -17,6 +17,7 @@ use rollout::{
 use serde_json::{Value, json};
 
 use crate::aws::{AliasRecord, AliasWrite, Cloud, StageTarget, VersionInfo, WriteError};
+use crate::events;
 use crate::evidence::{AlarmSource, Source, Window};
 use crate::exit::Exit;
 use crate::interrupt::Interrupt;
@@ -372,11 +373,14 @@ impl<'a, C: Cloud> Run<'a, C> {
     }
 
     fn written(&mut self, rec: AliasRecord, what: &str) {
-        self.ui().event(json!({
-            "event": "alias_updated", "stage": self.name(), "alias": self.target.alias, "action": what,
-            "version": v(rec.view.version), "candidate": split_json(rec.view.split),
-            "description": rec.description,
-        }));
+        self.ui().emit(&events::AliasUpdated {
+            stage: self.name().to_string(),
+            alias: self.target.alias.clone(),
+            action: what.to_string(),
+            version: v(rec.view.version),
+            candidate: events::SplitJson::of(rec.view.split),
+            description: rec.description.clone(),
+        });
         self.alias = rec;
     }
 
@@ -411,7 +415,11 @@ impl<'a, C: Cloud> Run<'a, C> {
         let mut summary = String::new();
         let mut failed_polls = 0;
         let mut extending = false;
-        self.ui().event(json!({"event": "bake_started", "stage": self.name(), "step": step, "bake_seconds": secs_json(bake)}));
+        self.ui().emit(&events::BakeStarted {
+            stage: self.name().to_string(),
+            step: step.to_string(),
+            bake_seconds: events::Seconds(bake),
+        });
         loop {
             let now = Instant::now();
             let left = deadline.saturating_duration_since(now);
@@ -520,11 +528,13 @@ impl<'a, C: Cloud> Run<'a, C> {
     /// The bake ended without enough evidence: says so and ends it as the stage's
     /// `analysis.on_no_evidence` asks.
     fn extended(&self, step: &str, bake: Duration, extension: Duration, why: &str) {
-        self.ui().event(json!({
-            "event": "bake_extended", "stage": self.name(), "step": step,
-            "bake_seconds": secs_json(bake), "max_extension_seconds": secs_json(extension),
-            "reason": why,
-        }));
+        self.ui().emit(&events::BakeExtended {
+            stage: self.name().to_string(),
+            step: step.to_string(),
+            bake_seconds: events::Seconds(bake),
+            max_extension_seconds: events::Seconds(extension),
+            reason: why.to_string(),
+        });
         self.ui().say(format!(
             "{}: {step}: the {} bake ended without enough evidence ({why}); watching for up to {} more, then {}",
             self.name(),
@@ -563,9 +573,11 @@ impl<'a, C: Cloud> Run<'a, C> {
             ),
             None => format!("version {} serving all traffic", view.version),
         };
-        self.ui().event(json!({
-            "event": "held", "stage": name, "reason": reason, "alias": view_json(&view),
-        }));
+        self.ui().emit(&events::Held {
+            stage: name.to_string(),
+            reason: reason.to_string(),
+            alias: events::AliasJson::of(&view),
+        });
         Exit::Held(format!(
             "{reason}; stage {name} is held at {at}, nothing was rolled back. \
              Resume the bake with `promote canary --stage {name}`, move on by hand with `promote advance --stage {name}` \
@@ -600,12 +612,13 @@ impl<'a, C: Cloud> Run<'a, C> {
             findings.push(s.assess(subject, window).await?);
         }
         let verdict = evidence::combine(&findings);
-        self.ui().event(json!({
-            "event": "bake", "stage": self.name(), "step": step,
-            "remaining_seconds": round_up(left).as_secs(),
-            "verdict": verdict.to_string(),
-            "evidence": findings.iter().map(|f| json!({"source": f.source, "verdict": f.verdict.to_string(), "summary": f.summary, "numbers": f.numbers})).collect::<Vec<_>>(),
-        }));
+        self.ui().emit(&events::Bake {
+            stage: self.name().to_string(),
+            step: step.to_string(),
+            remaining_seconds: round_up(left).as_secs(),
+            verdict: verdict.to_string(),
+            evidence: events::EvidenceJson::all(&findings),
+        });
         let summary = findings
             .iter()
             .map(|f| format!("{} {}", f.source, f.summary))
@@ -631,8 +644,11 @@ impl<'a, C: Cloud> Run<'a, C> {
                 view.version
             ),
         };
-        self.ui()
-            .event(json!({"event": "interrupted", "stage": name, "alias": view_json(&view)}));
+        self.ui().emit(&events::Interrupted {
+            stage: name.to_string(),
+            alias: events::AliasJson::of(&view),
+            deployment_id: None,
+        });
         Exit::Interrupted(msg).into()
     }
 }

@@ -7,10 +7,10 @@ use futures_util::future::try_join_all;
 use rollout::note::Note;
 use rollout::plan::{AlarmReading, AlarmValue};
 use rollout::{AliasView, BuildStamp, Environments, Strategy, Version};
-use serde_json::{Value, json};
 
 use crate::aws::{Cloud, VersionInfo};
 use crate::commands::Ctx;
+use crate::events;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct StageStatus {
@@ -92,44 +92,45 @@ pub async fn read<C: Cloud>(
         .collect())
 }
 
-fn stamp_json(s: &Option<BuildStamp>) -> Value {
-    match s {
-        Some(s) => {
-            json!({"name": s.name, "semver": s.semver.to_string(), "git_sha": s.git_sha, "short_sha": s.short_sha()})
-        }
-        None => json!({"name": null, "semver": null, "git_sha": null, "short_sha": null}),
+/// A version with its build stamp (all null when its description is not one).
+fn version_json(version: Version, stamp: &Option<BuildStamp>) -> events::VersionJson {
+    events::VersionJson {
+        version: version.to_string(),
+        weight: None,
+        name: stamp.as_ref().map(|s| s.name.clone()),
+        semver: stamp.as_ref().map(|s| s.semver.to_string()),
+        git_sha: stamp.as_ref().map(|s| s.git_sha.clone()),
+        short_sha: stamp.as_ref().map(|s| s.short_sha().to_string()),
     }
 }
 
-pub fn to_json(s: &StageStatus) -> Value {
-    let mut stable = json!({"version": s.view.version.to_string()});
-    merge(&mut stable, stamp_json(&s.stable_stamp));
-    let candidate = s.view.split.map(|sp| {
-        let mut c = json!({"version": sp.version.to_string(), "weight": sp.weight.percent_json()});
-        merge(&mut c, stamp_json(&s.candidate_stamp));
-        c
+pub fn to_event(s: &StageStatus) -> events::StageStatus {
+    let candidate = s.view.split.map(|sp| events::VersionJson {
+        weight: Some(events::Percent(sp.weight)),
+        ..version_json(sp.version, &s.candidate_stamp)
     });
-    let rolled_back = s
-        .note
-        .rolled_back
-        .as_ref()
-        .map(|r| json!({"version": r.version.to_string(), "why": r.why}));
-    json!({
-        "event": "stage_status",
-        "stage": s.stage,
-        "alias": s.alias,
-        "previous": s.note.previous.map(|p| p.to_string()),
-        "rolled_back": rolled_back,
-        "stable": stable,
-        "candidate": candidate,
-        "alarms": s.alarms.iter().map(|r| json!({"name": r.name, "state": r.value.to_string(), "reason": r.reason})).collect::<Vec<_>>(),
-        "invoke_url": s.invoke_url,
-    })
-}
-
-fn merge(into: &mut Value, from: Value) {
-    if let (Some(a), Value::Object(b)) = (into.as_object_mut(), from) {
-        a.extend(b);
+    events::StageStatus {
+        stage: s.stage.clone(),
+        alias: s.alias.clone(),
+        previous: s.note.previous.map(|p| p.to_string()),
+        rolled_back: s.note.rolled_back.as_ref().map(|r| events::RolledBackJson {
+            version: r.version.to_string(),
+            why: r.why.clone(),
+        }),
+        stable: version_json(s.view.version, &s.stable_stamp),
+        candidate,
+        alarms: s
+            .alarms
+            .iter()
+            .map(|r| events::AlarmJson {
+                name: r.name.clone(),
+                state: r.value.to_string(),
+                reason: r.reason.clone(),
+            })
+            .collect(),
+        invoke_url: s.invoke_url.clone(),
+        judge: None,
+        deployment: None,
     }
 }
 
@@ -249,18 +250,23 @@ pub async fn status<C: Cloud>(ctx: &Ctx<'_, C>, only: Option<&str>) -> Result<()
     if ctx.ui.json() {
         // One object per stage per line: `jq 'select(.stage == "live")'` works as is.
         for r in &rows {
-            let mut row = to_json(r);
-            if let Some(f) = judge_of(&r.stage) {
-                row["judge"] = json!({"verdict": f.verdict.to_string(), "summary": f.summary, "numbers": f.numbers});
-            }
-            if let Some((_, _, d)) = deployments.iter().find(|(s, _, _)| *s == r.stage) {
-                row["deployment"] = d.clone();
-            }
-            ctx.ui.event(row);
+            let mut row = to_event(r);
+            row.judge = judge_of(&r.stage).map(|f| events::JudgeJson {
+                verdict: f.verdict.to_string(),
+                summary: f.summary.clone(),
+                numbers: f.numbers.clone(),
+            });
+            row.deployment = deployments
+                .iter()
+                .find(|(s, _, _)| *s == r.stage)
+                .map(|(_, _, d)| d.clone());
+            ctx.ui.emit(&row);
         }
         for (stage, error) in &errors {
-            ctx.ui
-                .event(json!({"event": "stage_error", "stage": stage, "error": error}));
+            ctx.ui.emit(&events::StageError {
+                stage: stage.clone(),
+                error: error.clone(),
+            });
         }
     } else {
         let mut text = table(&rows);
@@ -274,7 +280,7 @@ pub async fn status<C: Cloud>(ctx: &Ctx<'_, C>, only: Option<&str>) -> Result<()
         for (_, line, _) in &deployments {
             text.push_str(&format!("\n{line}"));
         }
-        ctx.ui.result(text, Value::Null);
+        ctx.ui.text(text);
         for (_, error) in &errors {
             ctx.ui.say(format!("error: {error}"));
         }
@@ -305,17 +311,16 @@ pub async fn watch<C: Cloud>(ctx: &Ctx<'_, C>, stage: &str, interval: Duration) 
                 if ctx.ui.is_tty() && !ctx.ui.json() {
                     ctx.ui.raw("\x1b[H\x1b[2J");
                     let every = rollout::format_duration(interval);
-                    ctx.ui.result(
-                        format!("{text}\n\n(refreshing every {every}; Ctrl-C to stop)"),
-                        Value::Null,
-                    );
+                    ctx.ui.text(format!(
+                        "{text}\n\n(refreshing every {every}; Ctrl-C to stop)"
+                    ));
                 } else if text != last {
                     for r in &rows {
-                        ctx.ui.event(to_json(r));
+                        ctx.ui.emit(&to_event(r));
                     }
                     if !ctx.ui.json() {
                         let at = humantime_now();
-                        ctx.ui.result(format!("--- {at}\n{text}"), Value::Null);
+                        ctx.ui.text(format!("--- {at}\n{text}"));
                     }
                 }
                 last = text;

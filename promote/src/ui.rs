@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::events::Event;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     Table,
@@ -133,6 +135,31 @@ impl Ui {
     pub fn event(&self, value: Value) {
         if self.json() {
             self.out(&format!("{}\n", stamp(value)));
+        }
+    }
+
+    /// A typed event (events.rs): one JSON line on stdout with `--output json`.
+    pub fn emit<E: Event>(&self, event: &E) {
+        if self.json() {
+            self.event(event.to_value());
+        }
+    }
+
+    /// The result of a command: `text` on stdout for tables, `event` as a JSON line otherwise.
+    pub fn emit_result<E: Event>(&self, text: impl AsRef<str>, event: &E) {
+        if self.json() {
+            self.emit(event);
+        } else {
+            self.clear_progress();
+            self.out(&format!("{}\n", text.as_ref()));
+        }
+    }
+
+    /// Text only: a table or a line on stdout, nothing with `--output json`.
+    pub fn text(&self, text: impl AsRef<str>) {
+        if !self.json() {
+            self.clear_progress();
+            self.out(&format!("{}\n", text.as_ref()));
         }
     }
 
