@@ -22,7 +22,7 @@ test-rust: venv ## Unit, snapshot and integration tests of every crate (integrat
 	cargo test --workspace --locked --no-fail-fast
 
 test-static: venv lint-workflows ## Terraform, environments and workflow checks
-	$(VENV)/bin/python tools/check_environments.py
+	cargo run --quiet --locked -p promote --bin promote -- check
 	$(VENV)/bin/pytest -p no:cacheprovider -q tests/static
 	$(CURDIR)/.venv-checkov/bin/checkov -d terraform --quiet --compact --skip-download
 

@@ -10,9 +10,9 @@ locals {
   }
 
   # The deployment configuration a stage's steps are: one step all at once, two a canary, more
-  # a linear shift. The same rules as crates/rollout/src/codedeploy.rs and
-  # tools/check_environments.py, which refuse what CodeDeploy cannot run before Terraform reads
-  # it; `runnable` is the backstop the precondition below holds.
+  # a linear shift. The rules live in crates/rollout/src/codedeploy.rs: `promote check` (CI)
+  # refuses what CodeDeploy cannot run, saying why, before Terraform reads it. `runnable` stays
+  # because Terraform needs it at plan time, for files no check has seen: the precondition below.
   codedeploy_configs = {
     for name, steps in local.codedeploy_steps : name => {
       type       = length(steps) == 1 ? "AllAtOnce" : (length(steps) == 2 ? "TimeBasedCanary" : "TimeBasedLinear")
@@ -79,7 +79,7 @@ resource "aws_codedeploy_deployment_config" "stage" {
 
     precondition {
       condition     = each.value.runnable
-      error_message = "The steps of ${each.key}.json are not a plan CodeDeploy can run; tools/check_environments.py says why and what would work."
+      error_message = "The steps of ${each.key}.json are not a plan CodeDeploy can run; `promote check` says why and what would work."
     }
   }
 }

@@ -14,6 +14,8 @@ variable "region" {
   type        = string
   default     = null
 
+  # Terraform's own input, so Terraform checks it at plan time; project.json's region is
+  # checked by its schema (environments/schema/project.schema.json, `promote check`).
   validation {
     condition     = var.region == null || can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]$", coalesce(var.region, "x")))
     error_message = "region must look like eu-west-2 or us-gov-west-1, or be null to use environments/project.json."

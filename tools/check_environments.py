@@ -1,45 +1,84 @@
 #!/usr/bin/env python3
-"""Validate environments/: each file against its JSON Schema, then the rules a schema cannot express.
+"""Validate environments/ with `promote check`, which holds every rule in one place.
 
     .venv/bin/python tools/check_environments.py [DIR]     (DIR defaults to environments/)
 
-Exit 0 and one summary line when every file is valid; exit 2 and one line per problem
-(file, what is wrong, what to do) otherwise. Terraform and `promote` read the same files,
-so this runs in `make test` before either of them sees a bad file.
+The rules live in promote's own code: each field's in the JSON schemas of environments/schema/,
+checked by crates/rollout; the rules across fields and files (the stage chain, canary steps,
+bakes against alarm windows, alarm names, what CodeDeploy can run, the names Terraform derives)
+in crates/rollout/src/validate.rs. This file runs `promote check --output json` for the
+tests and tools written in Python; `make test-static` runs `promote check` itself.
+Exit 0 and one summary line when every file is valid; exit 2 and one line per problem.
 
-Rules beyond the schema:
-- the file stem is a stage name usable as API Gateway stage, Lambda alias and GitHub environment;
-- exactly one stage has "upstream": null, every other upstream names an existing stage, and the
-  stages form one linear chain (no fork, no cycle);
-- canary weights strictly increase and the last one is 100;
-- an `analysis` block that judges relatively (`judge_relative`) uses the "metrics" source;
-- alarm names are unique across all stages (CloudWatch names are unique per account and region);
-- every bake (other than 0, no bake) lasts at least the stage's longest alarm window
-  (period_seconds x evaluation_periods): a shorter one passes before the alarm could fire.
-  Test fixtures that shorten bakes set "test_fixture_short_bakes": true in their copy;
-- a stage with "engine": "codedeploy" has steps CodeDeploy can run (`codedeploy_config`, the same
-  rules and messages as crates/rollout/src/codedeploy.rs), and hooks only with that engine;
-- the names Terraform derives from function and stage names fit AWS's length limits
-  (`derived_names` spells them out; tests/static checks they match terraform/).
+What stays here is no rule: models of what Terraform and the seed build from valid files
+(the stage order, the CodeDeploy deployment config of a plan, the names Terraform derives),
+which tools/seed.py and the Terraform tests compare with terraform/.
 """
 
 from __future__ import annotations
 
+import functools
 import json
-import re
+import os
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from jsonschema import Draft202012Validator
-
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DIR = ROOT / "environments"
-PROJECT_FILE = "project.json"
-STAGE_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
-# IAM role names are capped at 64 characters, CodeDeploy deployment config names at 100.
+@dataclass
+class Report:
+    """Outcome of a check: problems found (one line each), and the stage order when valid."""
+
+    errors: list[str] = field(default_factory=list)
+    order: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+@functools.cache
+def promote_binary() -> str:
+    """`$PROMOTE_BIN`, or the workspace's debug build of promote (built if stale)."""
+    if os.environ.get("PROMOTE_BIN"):
+        return os.environ["PROMOTE_BIN"]
+    build = subprocess.run(
+        ["cargo", "build", "--quiet", "--locked", "-p", "promote", "--bin", "promote", "--message-format=json"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    )
+    for line in build.stdout.splitlines():
+        msg = json.loads(line)
+        if msg.get("reason") == "compiler-artifact" and msg["target"]["name"] == "promote" and msg.get("executable"):
+            return msg["executable"]
+    raise RuntimeError("cargo built no promote binary")
+
+
+def run_check(environments_dir: str | Path, output: str = "json") -> subprocess.CompletedProcess[str]:
+    """`promote check` on `environments_dir`: its exit code, stdout and stderr."""
+    return subprocess.run(
+        [promote_binary(), "check", "--environments", str(environments_dir), "--output", output],
+        capture_output=True, text=True, check=False, env={**os.environ, "NO_COLOR": "1"},
+    )
+
+
+def check(environments_dir: str | Path = DEFAULT_DIR) -> Report:
+    """Every problem `promote check` finds in `environments_dir`; never raises for bad content."""
+    done = run_check(environments_dir)
+    events = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    checked = next((e for e in events if e["event"] == "checked"), None)
+    if checked is None:
+        errors = [e["message"] for e in events if e["event"] == "error"] or [done.stderr.strip()]
+        return Report(errors=errors)
+    assert checked["valid"] == (done.returncode == 0), (done.returncode, checked)
+    return Report(errors=[p["message"] for p in checked["problems"]], order=checked["stages"])
+
+
+# IAM role names are capped at 64 characters, CodeDeploy deployment config names at 100
+# (promote check refuses longer ones: crates/rollout/src/validate.rs, terraform_names).
 IAM_ROLE_NAME_MAX = 64
 CODEDEPLOY_CONFIG_NAME_MAX = 100
 
@@ -60,98 +99,9 @@ def derived_names(project: dict, stages: dict[str, dict]) -> list[tuple[str, str
     return out
 
 
-@dataclass
-class Report:
-    """Outcome of a check: problems found, and the stage order when the chain is sound."""
-
-    errors: list[str] = field(default_factory=list)
-    order: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-
-def _load(path: Path, report: Report) -> object | None:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        report.errors.append(f"{path}: missing; create it (see README, Environments)")
-    except json.JSONDecodeError as e:
-        report.errors.append(f"{path}: not valid JSON ({e.msg} at line {e.lineno} column {e.colno})")
-    return None
-
-
-def _schema_errors(path: Path, data: object, schema: dict) -> list[str]:
-    validator = Draft202012Validator(schema)
-    out = []
-    for err in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
-        where = "/".join(str(p) for p in err.absolute_path) or "(top level)"
-        out.append(f"{path}: {where}: {err.message}")
-    return out
-
-
-def check(environments_dir: str | Path = DEFAULT_DIR) -> Report:
-    """Validate every file of `environments_dir`; never raises for bad content."""
-    d = Path(environments_dir)
-    report = Report()
-    if not d.is_dir():
-        report.errors.append(f"{d}: not a directory")
-        return report
-    schema_dir = d / "schema"
-    project_schema = _load(schema_dir / "project.schema.json", report)
-    stage_schema = _load(schema_dir / "stage.schema.json", report)
-    if not report.ok:
-        return report
-
-    project = _load(d / PROJECT_FILE, report)
-    if project is not None:
-        report.errors += _schema_errors(d / PROJECT_FILE, project, project_schema)
-
-    stages: dict[str, dict] = {}
-    for path in sorted(d.glob("*.json")):
-        if path.name == PROJECT_FILE:
-            continue
-        if not STAGE_NAME.match(path.stem):
-            report.errors.append(
-                f"{path}: stage name '{path.stem}' must be lowercase letters, digits and _ starting "
-                "with a letter (it names the API stage, the Lambda alias and the GitHub environment)"
-            )
-            continue
-        data = _load(path, report)
-        if data is None:
-            continue
-        errors = _schema_errors(path, data, stage_schema)
-        report.errors += errors
-        if not errors:
-            stages[path.stem] = data
-    if not stages and report.ok:
-        report.errors.append(f"{d}: no stage files; add one <stage>.json per stage")
-    if not report.ok:
-        return report
-
-    order, chain_errors = stage_chain(d, stages)
-    report.order = order
-    report.errors += chain_errors
-    for name, stage in stages.items():
-        report.errors += _strategy_errors(d / f"{name}.json", stage["strategy"])
-        report.errors += analysis_errors(d / f"{name}.json", stage)
-        report.errors += bake_errors(d / f"{name}.json", stage)
-        report.errors += engine_errors(d / f"{name}.json", stage)
-    report.errors += _alarm_name_errors(d, stages)
-    for what, name, limit in derived_names(project, stages):
-        if len(name) > limit:
-            report.errors.append(
-                f"{d}: the {what} name '{name}' that Terraform derives is {len(name)} characters, over AWS's "
-                f"{limit}; shorten function_name in project.json or the stage file's name"
-            )
-    if not report.ok:
-        report.order = []
-    return report
-
-
 def stage_chain(d: Path, stages: dict[str, dict]) -> tuple[list[str], list[str]]:
-    """Orders stages along their `upstream` links: (order, errors); the chain must be linear."""
+    """Orders stages along their `upstream` links: (order, errors); the chain must be linear.
+    The seed's reading of a directory it may be handed before `promote check` has seen it."""
     roots = sorted(s for s, c in stages.items() if c.get("upstream") is None)
     if len(roots) != 1:
         return [], [f"{d}: exactly one stage must have \"upstream\": null (the first stage), found {len(roots)}: {roots}"]
@@ -180,83 +130,6 @@ def stage_chain(d: Path, stages: dict[str, dict]) -> tuple[list[str], list[str]]
         cut = sorted(set(stages) - set(order))
         return [], [f"{d}: stages {cut} are not reachable from '{roots[0]}' (their upstream links form a cycle)"]
     return order, []
-
-
-def _strategy_errors(path: Path, strategy: dict) -> list[str]:
-    if strategy["type"] != "canary":
-        return []
-    weights = [step["weight"] for step in strategy["steps"]]
-    errors = []
-    for i in range(1, len(weights)):
-        if weights[i] <= weights[i - 1]:
-            errors.append(
-                f"{path}: strategy/steps/{i}: weight {weights[i]} must be greater than the previous step's "
-                f"{weights[i - 1]} (weights strictly increase)"
-            )
-    if weights[-1] != 100:
-        errors.append(f"{path}: strategy/steps: the last weight is {weights[-1]}; it must be 100 (all traffic)")
-    return errors
-
-
-def alarm_window_seconds(alarm: dict) -> int:
-    """How much data an alarm needs before it can fire (the schema's defaults: 60 s, 1 period)."""
-    return alarm.get("period_seconds", 60) * alarm.get("evaluation_periods", 1)
-
-
-def bake_errors(path: Path, stage: dict) -> list[str]:
-    """Bakes shorter than the stage's longest alarm window; the same rule as promote's loader."""
-    if stage.get("test_fixture_short_bakes") or not stage["alarms"]:
-        return []
-    slowest = max(stage["alarms"], key=alarm_window_seconds)
-    window = alarm_window_seconds(slowest)
-    strategy = stage["strategy"]
-    if strategy["type"] == "canary":
-        bakes = [(f"strategy/steps/{i}/bake_seconds", s["bake_seconds"]) for i, s in enumerate(strategy["steps"])]
-    else:
-        bakes = [("strategy/bake_seconds", strategy.get("bake_seconds", 0))]
-    return [
-        f"{path}: {where}: a {secs} s bake ends before alarm '{slowest['name']}' could fire: it needs "
-        f"{slowest.get('evaluation_periods', 1)} period(s) of {slowest.get('period_seconds', 60)} s = {window} s "
-        f"of data; set bake_seconds to at least {window} (or 0 for no bake), or shorten that alarm's "
-        "period_seconds x evaluation_periods"
-        for where, secs in bakes
-        if 0 < secs < window
-    ]
-
-
-def _alarm_name_errors(d: Path, stages: dict[str, dict]) -> list[str]:
-    seen: dict[str, str] = {}
-    errors = []
-    for name in sorted(stages):
-        for alarm in stages[name]["alarms"]:
-            other = seen.get(alarm["name"])
-            if other is not None:
-                where = "twice in this file" if other == name else f"also in {other}.json"
-                errors.append(
-                    f"{d / (name + '.json')}: alarm name '{alarm['name']}' is used {where}; "
-                    "CloudWatch alarm names are unique per account and region"
-                )
-            seen[alarm["name"]] = name
-    return errors
-
-
-def analysis_sources(stage: dict) -> list[str]:
-    """The evidence sources a stage's bakes consult: its `analysis.sources`, or the default by
-    strategy (a canary judges per-version metrics beside its alarms; all at once, alarms only).
-    The same rule as promote's loader (crates/rollout/src/config.rs, Analysis::default_for)."""
-    default = ["alarms", "metrics"] if stage["strategy"]["type"] == "canary" else ["alarms"]
-    return stage.get("analysis", {}).get("sources", default)
-
-
-def analysis_errors(path: Path, stage: dict) -> list[str]:
-    """Rules of the `analysis` block beyond the schema (the same as promote's loader)."""
-    analysis = stage.get("analysis", {})
-    if analysis.get("judge_relative") and "metrics" not in analysis_sources(stage):
-        return [
-            f"{path}: analysis/judge_relative: judging relatively needs the \"metrics\" source (an alarm already "
-            "firing is then left to the per-version judge); add it to analysis/sources"
-        ]
-    return []
 
 
 # ---- The CodeDeploy engine (README, "The two engines") -------------------------------------
@@ -350,39 +223,14 @@ def config_name_suffix(config: dict) -> str:
     return f"linear-{config['percentage']}pct-every-{config['interval_minutes']}min"
 
 
-def _slashed(dotted: str) -> str:
-    return re.sub(r"\[(\d+)\]", r"/\1", dotted).replace(".", "/")
-
-
-def engine_errors(path: Path, stage: dict) -> list[str]:
-    """A codedeploy stage whose steps CodeDeploy cannot run; hooks on a stage promote shifts."""
-    strategy = stage["strategy"]
-    if engine(stage) != "codedeploy":
-        if strategy.get("hooks"):
-            return [
-                f"{path}: strategy/hooks: hooks are CodeDeploy lifecycle hooks and the alias engine runs none; "
-                'set "engine": "codedeploy" or remove them'
-            ]
-        return []
-    _, refused = codedeploy_config(strategy)
-    if refused is None:
-        return []
-    at, why = refused
-    return [f"{path}: {_slashed(at)}: {why}"]
-
-
 def main(argv: list[str]) -> int:
     if len(argv) > 1 or (argv and argv[0] in ("-h", "--help")):
         print(__doc__.strip())
         return 0 if argv and argv[0] in ("-h", "--help") else 2
-    report = check(argv[0] if argv else DEFAULT_DIR)
-    if not report.ok:
-        for line in report.errors:
-            print(f"error: {line}", file=sys.stderr)
-        print(f"{len(report.errors)} problem(s) in the environments files", file=sys.stderr)
-        return 2
-    print(f"environments ok: {len(report.order)} stages, {' -> '.join(report.order)}")
-    return 0
+    done = run_check(argv[0] if argv else DEFAULT_DIR, output="table")
+    sys.stdout.write(done.stdout)
+    sys.stderr.write(done.stderr)
+    return done.returncode
 
 
 if __name__ == "__main__":

@@ -136,6 +136,15 @@ pub enum Command {
          promote probe --stage live --invoke --url http://127.0.0.1:8080"
     ))]
     Probe(ProbeArgs),
+
+    /// Validate the environments directory (every file against its schema, then the rules
+    /// across fields and files) without AWS; every problem is listed at once
+    #[command(after_help = with_exit_codes(
+        "Exits 0 and prints the stage order when the directory is valid; exits 2 with one line\n\
+         per problem (file, field, what is wrong and what it takes) otherwise.\n\n\
+         Examples:\n  promote check\n  promote check --environments path/to/environments --output json"
+    ))]
+    Check,
 }
 
 /// A subcommand's help text followed by the exit codes it can return.

@@ -11,6 +11,7 @@ mod aws_tests;
 #[cfg(test)]
 mod bake_tests;
 pub mod cd_engine;
+pub mod check;
 pub mod cli;
 pub mod codedeploy;
 pub mod commands;
@@ -47,6 +48,9 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<()> {
         && a.stage.is_none()
     {
         return probe::probe_url(ui, &Interrupt::install(), probe_opts(a)).await;
+    }
+    if let Command::Check = &cli.command {
+        return check::check(ui, &cli.environments);
     }
     // Everything that can be checked without AWS is checked before connecting.
     let mut env = Environments::load(&cli.environments)?;
@@ -132,6 +136,7 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<()> {
             }
             probe::probe(&ctx, probe_opts(&a)).await
         }
+        Command::Check => unreachable!("check returns before the environments are loaded"),
     }
 }
 

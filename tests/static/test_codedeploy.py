@@ -4,7 +4,7 @@ permissions (their own stage's group and config only).
 
 No shipped stage uses the engine, so stage files are switched in a temporary copy. The rules
 come from one table, crates/rollout/testdata/codedeploy_configs.json, which promote's loader
-(crates/rollout/src/codedeploy_tests.rs) and tools/check_environments.py are held to as well.
+(crates/rollout/src/codedeploy_tests.rs) and the seed's model in tools/check_environments.py are held to as well.
 """
 
 from __future__ import annotations
@@ -65,12 +65,12 @@ def test_the_check_refuses_an_unrunnable_codedeploy_stage_with_the_table_message
     live["strategy"]["engine"] = "codedeploy"
     (env_dir / "live.json").write_text(json.dumps(live))
     report = check_environments.check(env_dir)
-    assert report.errors == [f"{env_dir / 'live.json'}: strategy/steps: {live_plan['refused']['message']}"]
+    assert report.errors == [f"{env_dir / 'live.json'}: field `strategy.steps`: {live_plan['refused']['message']}"]
     # Hooks belong to the CodeDeploy engine only.
     live["strategy"] = {**live["strategy"], "engine": "alias", "hooks": {"after_allow_traffic": "post"}}
     (env_dir / "live.json").write_text(json.dumps(live))
     (err,) = check_environments.check(env_dir).errors
-    assert "strategy/hooks: hooks are CodeDeploy lifecycle hooks" in err
+    assert "field `strategy.hooks`: hooks are CodeDeploy lifecycle hooks" in err
 
 
 def test_config_resource_routes_traffic_by_the_derived_type(tf, codedeploy_env):

@@ -1,6 +1,7 @@
-"""The `analysis` block of the stage files: defaults by strategy, schema bounds, cross-field rules.
+"""The `analysis` block of the stage files as `promote check` holds it: schema bounds, cross-field rules.
 
-The same rules as promote's loader (crates/rollout/src/config.rs and its config_analysis_tests.rs).
+The rules are promote's (environments/schema/stage.schema.json, crates/rollout/src/validate.rs);
+the defaults by strategy are tested with the loader (crates/rollout/src/load_analysis_tests.rs).
 """
 
 from __future__ import annotations
@@ -35,15 +36,6 @@ def errors_of(d: Path) -> str:
     return "\n".join(report.errors)
 
 
-def test_default_sources_follow_the_strategy():
-    stages = {p.stem: json.loads(p.read_text()) for p in ENVIRONMENTS_DIR.glob("*.json") if p.stem != "project"}
-    for name, stage in stages.items():
-        want = ["alarms", "metrics"] if stage["strategy"]["type"] == "canary" else ["alarms"]
-        if "analysis" not in stage:
-            assert check_environments.analysis_sources(stage) == want, name
-    assert "metrics" in check_environments.analysis_sources(stages["live"])
-
-
 def test_every_field_within_bounds_is_accepted(envdir: Path):
     set_analysis(
         envdir,
@@ -60,40 +52,46 @@ def test_every_field_within_bounds_is_accepted(envdir: Path):
             "max_extension_seconds": 30,
             "on_no_evidence": "rollback",
             "judge_relative": True,
+            "on_unreadable": "hold",
+            "max_read_failures": 1,
+            "early_pass": True,
         },
     )
     assert check_environments.check(envdir).ok
 
 
 @pytest.mark.parametrize(
-    "analysis, where",
+    "analysis, where, what",
     [
-        ({"sources": []}, "analysis/sources"),
-        ({"sources": ["alarms", "alarms"]}, "analysis/sources"),
-        ({"sources": ["logs"]}, "analysis/sources/0"),
-        ({"period_seconds": 45}, "analysis/period_seconds"),
-        ({"min_requests": 0}, "analysis/min_requests"),
-        ({"confidence": 1}, "analysis/confidence"),
-        ({"max_error_rate": 0}, "analysis/max_error_rate"),
-        ({"latency_tolerance": -1}, "analysis/latency_tolerance"),
-        ({"latency_statistic": "p50"}, "analysis/latency_statistic"),
-        ({"max_extension_seconds": 90000}, "analysis/max_extension_seconds"),
-        ({"on_no_evidence": "wait"}, "analysis/on_no_evidence"),
-        ({"probe_rate": 0}, "analysis/probe_rate"),
-        ({"probe_rate": 5000}, "analysis/probe_rate"),
-        ({"min_request": 10}, "analysis"),
+        ({"sources": []}, "analysis.sources", "must list at least 1 item"),
+        ({"sources": ["alarms", "alarms"]}, "analysis.sources", '["alarms","alarms"] lists an item twice'),
+        ({"sources": ["logs"]}, "analysis.sources[0]", '"logs" is not one of "alarms", "metrics", "probe"'),
+        ({"period_seconds": 45}, "analysis.period_seconds", "45 is not one of 1, 5, 10, 30, 60"),
+        ({"min_requests": 0}, "analysis.min_requests", "0 is below the minimum of 1"),
+        ({"confidence": 1}, "analysis.confidence", "1 must be less than 1"),
+        ({"max_error_rate": 0}, "analysis.max_error_rate", "0 must be greater than 0"),
+        ({"latency_tolerance": -1}, "analysis.latency_tolerance", "-1 is below the minimum of 0"),
+        ({"latency_statistic": "p50"}, "analysis.latency_statistic", '"p50" is not one of "p99", "mean"'),
+        ({"max_extension_seconds": 90000}, "analysis.max_extension_seconds", "90000 is above the maximum of 86400"),
+        ({"on_no_evidence": "wait"}, "analysis.on_no_evidence", '"wait" is not one of "hold", "rollback"'),
+        ({"probe_rate": 0}, "analysis.probe_rate", "0 must be greater than 0"),
+        ({"probe_rate": 5000}, "analysis.probe_rate", "5000 is above the maximum of 1000"),
+        ({"on_unreadable": "ignore"}, "analysis.on_unreadable", '"ignore" is not one of "rollback", "hold"'),
+        ({"max_read_failures": 0}, "analysis.max_read_failures", "0 is below the minimum of 1"),
+        ({"early_pass": 1}, "analysis.early_pass", '1 is not of type "boolean"'),
+        ({"min_request": 10}, "analysis", "unknown field `min_request`"),
     ],
 )
-def test_out_of_bounds_values_name_the_field(envdir: Path, analysis: dict, where: str):
+def test_out_of_bounds_values_name_the_field(envdir: Path, analysis: dict, where: str, what: str):
     set_analysis(envdir, "live", analysis)
-    assert f"live.json: {where}" in errors_of(envdir)
+    assert f"live.json: field `{where}`: {what}" in errors_of(envdir)
 
 
 def test_judging_relatively_needs_the_metrics_source(envdir: Path):
     set_analysis(envdir, "live", {"sources": ["alarms"], "judge_relative": True})
     out = errors_of(envdir)
-    assert "live.json: analysis/judge_relative" in out and '"metrics" source' in out
+    assert "live.json: field `analysis.judge_relative`" in out and '"metrics" source' in out
     # An all-at-once stage has no metrics by default, so the setting alone is refused there too.
     set_analysis(envdir, "live", {})
     set_analysis(envdir, "test", {"judge_relative": True})
-    assert "test.json: analysis/judge_relative" in errors_of(envdir)
+    assert "test.json: field `analysis.judge_relative`" in errors_of(envdir)

@@ -11,32 +11,13 @@
 
 use std::fmt;
 
-use serde::Deserialize;
 use serde_json::{Value, json};
 use thiserror::Error;
 
-use crate::config::Strategy;
+use crate::spec::Strategy;
+pub use crate::spec::{Engine, Hooks};
 use crate::version::Version;
 use crate::weight::Weight;
-
-/// How a stage's alias is shifted: by `promote` itself, or by AWS CodeDeploy
-/// (`strategy.engine` in a stage file).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Engine {
-    #[default]
-    Alias,
-    CodeDeploy,
-}
-
-/// Lambda functions CodeDeploy invokes around the traffic shift (AppSpec `Hooks`;
-/// `strategy.hooks` in a stage file).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Hooks {
-    pub before_allow_traffic: Option<String>,
-    pub after_allow_traffic: Option<String>,
-}
 
 /// A CodeDeploy deployment configuration (`TrafficRoutingConfig` of compute platform Lambda).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,7 +66,7 @@ impl DeploymentConfig {
     }
 }
 
-/// A plan CodeDeploy cannot run: the field (as `config.rs` names fields) and why, with what
+/// A plan CodeDeploy cannot run: the field (as `validate` names fields) and why, with what
 /// would work.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error("{message}")]

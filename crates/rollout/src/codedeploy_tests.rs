@@ -3,7 +3,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::config::Step;
+use crate::spec::Step;
 
 /// The table `tools/check_environments.py` is tested against too (tests/static/test_codedeploy.py).
 const CASES: &str = include_str!("../testdata/codedeploy_configs.json");
@@ -363,10 +363,13 @@ fn the_loader_reads_a_codedeploy_stage_and_refuses_a_plan_codedeploy_cannot_run(
         ),
         (
             json!({"engine": "codedeploy", "hooks": {"after_allow_traffic": "no spaces"}}),
-            "field `strategy.hooks.after_allow_traffic`: `no spaces` is not a Lambda function name",
+            "field `strategy.hooks.after_allow_traffic`: \"no spaces\" does not match `^[A-Za-z0-9_-]{1,64}$` (A Lambda function name: 1-64 of A-Z a-z 0-9 - _.)",
         ),
         (json!({"hooks": {"before": "x"}}), "unknown field `before`"),
-        (json!({"engine": "ecs"}), "unknown variant `ecs`"),
+        (
+            json!({"engine": "ecs"}),
+            r#""ecs" is not one of "alias", "codedeploy""#,
+        ),
     ];
     for (extra, want) in cases {
         let msg = load_with_live_strategy(|s| {

@@ -2,27 +2,36 @@
 //!
 //! Nothing here talks to AWS: the `promote` binary reads the world through its adapters,
 //! hands plain data to these functions and acts on what they decide. The only I/O is
-//! reading the configuration files in [`config`].
+//! reading the configuration files in [`load`].
+//!
+//! The `environments/` model: [`spec`] is the data, [`load`] reads it, [`validate`] holds
+//! its rules (the schemas for single fields, functions for the rest); [`config`] re-exports
+//! them under the name callers use.
 
 pub mod codedeploy;
 pub mod config;
 pub mod duration;
+pub mod error;
 pub mod evidence;
 pub mod judge;
+pub mod load;
 pub mod machine;
 pub mod note;
 pub mod plan;
+pub mod spec;
 pub mod stamp;
+pub mod validate;
 pub mod version;
 pub mod weight;
 
-pub use config::{
-    Alarm, AlarmKind, Analysis, ConfigError, Environments, OnNoEvidence, Project, SourceKind,
-    Stage, Step, Strategy,
-};
 pub use duration::{format_duration, parse_duration};
+pub use error::ConfigError;
 pub use evidence::{Finding, Subject, Verdict as EvidenceVerdict};
 pub use plan::{AliasView, PlanError, Split};
+pub use spec::{
+    Alarm, AlarmKind, Analysis, Environments, OnNoEvidence, OnUnreadable, Project, SourceKind,
+    Stage, Step, Strategy,
+};
 pub use stamp::BuildStamp;
 pub use version::{Version, VersionError};
 pub use weight::{Weight, WeightError};

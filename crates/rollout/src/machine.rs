@@ -16,9 +16,9 @@
 
 use std::time::Duration;
 
-use crate::config::{Stage, Step, Strategy};
 use crate::note::{Note, RolledBack};
 use crate::plan::{self, AliasView, Move, PlanError, Split};
+use crate::spec::{Stage, Step, Strategy};
 use crate::stamp::BuildStamp;
 use crate::version::Version;
 use crate::weight::Weight;

@@ -32,7 +32,7 @@ fn stage(strategy: Strategy) -> Stage {
         insufficient_data_is_failure: false,
         approval_required: false,
         alarms: vec![],
-        analysis: crate::config::Analysis::default_for(&strategy),
+        analysis: crate::spec::Analysis::default_for(&strategy),
         engine: crate::codedeploy::Engine::Alias,
         hooks: crate::codedeploy::Hooks::default(),
         path: PathBuf::from("environments/live.json"),

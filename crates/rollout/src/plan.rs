@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use crate::config::Step;
+use crate::spec::Step;
 use crate::stamp::BuildStamp;
 use crate::version::Version;
 use crate::weight::Weight;

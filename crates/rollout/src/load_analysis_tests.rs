@@ -1,6 +1,8 @@
-//! The `analysis` block of a stage file: defaults by strategy, and every field's checks.
+//! The `analysis` block of a stage file: defaults by strategy, and every field's checks
+//! (its schema's and the rules across its fields).
 
 use super::*;
+use crate::judge::Criteria;
 
 const CANARY: &str = r#"{"type": "canary", "steps": [{"weight": 10, "bake_seconds": 300}, {"weight": 100, "bake_seconds": 0}]}"#;
 const ALL: &str = r#"{"type": "all_at_once", "bake_seconds": 60}"#;
@@ -11,7 +13,13 @@ fn stage(strategy: &str, analysis: Option<&str>) -> Result<Stage, ConfigError> {
         r#"{{"upstream": "test", "strategy": {strategy}, "poll_interval_seconds": 5, {analysis}
            "alarms": [], "throttling": {{"rate_limit": 10, "burst_limit": 20}}, "log_retention_days": 7}}"#
     );
-    parse_stage("live", Path::new("environments/live.json"), &text)
+    let path = Path::new("environments/live.json");
+    let value: Value = serde_json::from_str(&text).unwrap();
+    let problems = validate::against_schema(path, &value, Schema::Stage);
+    if let Some(first) = problems.into_iter().next() {
+        return Err(first);
+    }
+    stage_of("live", path, value)
 }
 
 #[test]
@@ -26,6 +34,13 @@ fn a_canary_stage_judges_metrics_by_default_and_an_all_at_once_stage_keeps_to_al
     assert_eq!(a.max_extension, Duration::from_secs(300));
     assert_eq!(a.on_no_evidence, OnNoEvidence::Hold);
     assert!(!a.judge_relative);
+    assert_eq!(
+        a.on_unreadable,
+        OnUnreadable::Rollback,
+        "unreadable evidence fails closed"
+    );
+    assert_eq!(a.max_read_failures, 3);
+    assert!(!a.early_pass);
     assert_eq!(
         stage(ALL, None).unwrap().analysis.sources,
         [SourceKind::Alarms]
@@ -45,7 +60,8 @@ fn every_field_is_read() {
         Some(
             r#"{"sources": ["metrics", "probe"], "period_seconds": 5, "probe_rate": 50, "min_requests": 50, "confidence": 0.95,
                 "max_error_rate": 0.1, "latency_tolerance": 0.25, "latency_statistic": "mean",
-                "max_extension_seconds": 30, "on_no_evidence": "rollback", "judge_relative": true}"#,
+                "max_extension_seconds": 30, "on_no_evidence": "rollback", "judge_relative": true,
+                "on_unreadable": "hold", "max_read_failures": 5, "early_pass": true}"#,
         ),
     )
     .unwrap()
@@ -66,6 +82,9 @@ fn every_field_is_read() {
     assert_eq!(a.max_extension, Duration::from_secs(30));
     assert_eq!(a.on_no_evidence, OnNoEvidence::Rollback);
     assert!(a.judge_relative);
+    assert_eq!(a.on_unreadable, OnUnreadable::Hold);
+    assert_eq!(a.max_read_failures, 5);
+    assert!(a.early_pass);
 }
 
 #[test]
@@ -74,73 +93,97 @@ fn bad_values_name_the_field_and_what_would_do() {
         (
             r#"{"sources": []}"#,
             "analysis.sources",
-            "at least one source",
+            "must list at least 1 item",
         ),
         (
             r#"{"sources": ["alarms", "alarms"]}"#,
-            "analysis.sources[1]",
-            "listed twice",
+            "analysis.sources",
+            "lists an item twice",
         ),
         (
             r#"{"sources": ["logs"]}"#,
             "analysis.sources[0]",
-            "unknown variant",
+            r#""logs" is not one of "alarms", "metrics", "probe""#,
         ),
         (
             r#"{"period_seconds": 45}"#,
             "analysis.period_seconds",
-            "not one of",
+            "45 is not one of 1, 5, 10",
         ),
         (
             r#"{"min_requests": 0}"#,
             "analysis.min_requests",
-            "at least 1",
+            "0 is below the minimum of 1",
         ),
         (
             r#"{"confidence": 1}"#,
             "analysis.confidence",
-            "outside 0.5 <= confidence < 1",
+            "1 must be less than 1",
         ),
-        (r#"{"confidence": 0.3}"#, "analysis.confidence", "outside"),
+        (
+            r#"{"confidence": 0.3}"#,
+            "analysis.confidence",
+            "0.3 is below the minimum of 0.5",
+        ),
         (
             r#"{"max_error_rate": 0}"#,
             "analysis.max_error_rate",
-            "0 < max_error_rate <= 1",
+            "0 must be greater than 0",
         ),
         (
             r#"{"max_error_rate": 5}"#,
             "analysis.max_error_rate",
-            "0.05 is 5%",
+            "5 is above the maximum of 1 (Error-rate ceiling, a fraction (0.05 is 5%)",
         ),
         (
             r#"{"latency_tolerance": -0.1}"#,
             "analysis.latency_tolerance",
-            "at least 0",
+            "-0.1 is below the minimum of 0",
         ),
         (
             r#"{"latency_statistic": "p50"}"#,
             "analysis.latency_statistic",
-            "unknown variant",
+            r#""p50" is not one of "p99", "mean""#,
         ),
         (
             r#"{"max_extension_seconds": 90000}"#,
             "analysis.max_extension_seconds",
-            "one day",
+            "at most a day",
         ),
         (
             r#"{"probe_rate": 0}"#,
             "analysis.probe_rate",
-            "0 < probe_rate <= 1000",
+            "0 must be greater than 0",
         ),
         (
             r#"{"probe_rate": 5000}"#,
             "analysis.probe_rate",
-            "requests a second",
+            "5000 is above the maximum of 1000 (Requests a second",
         ),
         (
             r#"{"on_no_evidence": "wait"}"#,
             "analysis.on_no_evidence",
-            "unknown variant",
+            r#""wait" is not one of "hold", "rollback""#,
+        ),
+        (
+            r#"{"on_unreadable": "retry"}"#,
+            "analysis.on_unreadable",
+            r#""retry" is not one of "rollback", "hold""#,
+        ),
+        (
+            r#"{"max_read_failures": 0}"#,
+            "analysis.max_read_failures",
+            "0 is below the minimum of 1",
+        ),
+        (
+            r#"{"max_read_failures": 1.5}"#,
+            "analysis.max_read_failures",
+            r#"1.5 is not of type "integer""#,
+        ),
+        (
+            r#"{"early_pass": "yes"}"#,
+            "analysis.early_pass",
+            r#""yes" is not of type "boolean""#,
         ),
         (
             r#"{"sources": ["alarms"], "judge_relative": true}"#,

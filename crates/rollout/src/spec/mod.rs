@@ -1,0 +1,59 @@
+//! The `environments/` model as plain data: what a stage file says once it is loaded and
+//! checked (`load` reads the files, `validate` holds the rules). Nothing here reads a file
+//! or refuses a value.
+
+mod alarm;
+mod analysis;
+mod engine;
+mod stage;
+
+use std::path::PathBuf;
+
+use crate::error::ConfigError;
+
+pub use alarm::{Alarm, AlarmKind};
+pub use analysis::{
+    ANALYSIS_PERIODS, Analysis, DEFAULT_MAX_EXTENSION_SECONDS, DEFAULT_MAX_READ_FAILURES,
+    DEFAULT_PERIOD_SECONDS, DEFAULT_PROBE_RATE, MAX_PROBE_RATE, OnNoEvidence, OnUnreadable,
+    SourceKind,
+};
+pub use engine::{Engine, Hooks};
+pub use stage::{Stage, Step, Strategy, slowest_alarm};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Project {
+    pub function_name: String,
+    pub rest_api_name: String,
+    pub stage_variable: String,
+    pub region: String,
+}
+
+/// The whole directory, validated, with stages in path order (first stage first).
+#[derive(Debug, Clone)]
+pub struct Environments {
+    pub dir: PathBuf,
+    pub project: Project,
+    pub stages: Vec<Stage>,
+}
+
+impl Environments {
+    pub fn stage(&self, name: &str) -> Result<&Stage, ConfigError> {
+        self.stages
+            .iter()
+            .find(|s| s.name == name)
+            .ok_or_else(|| ConfigError::UnknownStage {
+                name: name.to_string(),
+                dir: self.dir.clone(),
+                known: self.stage_names(),
+            })
+    }
+
+    pub fn stage_names(&self) -> Vec<String> {
+        self.stages.iter().map(|s| s.name.clone()).collect()
+    }
+
+    pub fn upstream_of(&self, stage: &Stage) -> Option<&Stage> {
+        let up = stage.upstream.as_deref()?;
+        self.stages.iter().find(|s| s.name == up)
+    }
+}

@@ -1,0 +1,66 @@
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::alarm::Alarm;
+use super::analysis::Analysis;
+use super::engine::{Engine, Hooks};
+use crate::weight::Weight;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Step {
+    /// Candidate's share after this step; 100% means the promotion completes.
+    pub weight: Weight,
+    pub bake: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Strategy {
+    AllAtOnce {
+        bake: Duration,
+    },
+    /// Strictly increasing weights, the last one 100%.
+    Canary {
+        steps: Vec<Step>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stage {
+    pub name: String,
+    pub upstream: Option<String>,
+    pub strategy: Strategy,
+    pub poll_interval: Duration,
+    pub insufficient_data_is_failure: bool,
+    pub approval_required: bool,
+    pub alarms: Vec<Alarm>,
+    /// How a bake judges the candidate (the `analysis` block, or its defaults).
+    pub analysis: Analysis,
+    /// Who shifts the alias: `promote` itself, or CodeDeploy (`strategy.engine`).
+    pub engine: Engine,
+    /// CodeDeploy lifecycle hooks (`strategy.hooks`; only with the CodeDeploy engine).
+    pub hooks: Hooks,
+    /// Where it was read from, for messages.
+    pub path: PathBuf,
+}
+
+impl Stage {
+    pub fn alarm_names(&self) -> Vec<String> {
+        self.alarms.iter().map(|a| a.name.clone()).collect()
+    }
+
+    /// The alarm that needs the most data before it can fire, and how much
+    /// (`period_seconds` x `evaluation_periods`): a bake shorter than that ends unjudged.
+    pub fn slowest_alarm(&self) -> Option<(&Alarm, Duration)> {
+        slowest_alarm(&self.alarms)
+    }
+}
+
+pub fn slowest_alarm(alarms: &[Alarm]) -> Option<(&Alarm, Duration)> {
+    alarms
+        .iter()
+        .map(|a| {
+            let window = u64::from(a.period_seconds) * u64::from(a.evaluation_periods);
+            (a, Duration::from_secs(window))
+        })
+        .max_by_key(|(_, w)| *w)
+}
