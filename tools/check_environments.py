@@ -76,7 +76,7 @@ def _load(path: Path, report: Report) -> object | None:
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
-        report.errors.append(f"{path}: missing; create it (see README, Environments)")
+        report.errors.append(f"{path}: missing; create it (see docs/environments.md)")
     except json.JSONDecodeError as e:
         report.errors.append(f"{path}: not valid JSON ({e.msg} at line {e.lineno} column {e.colno})")
     return None
@@ -259,7 +259,7 @@ def analysis_errors(path: Path, stage: dict) -> list[str]:
     return []
 
 
-# ---- The CodeDeploy engine (README, "The two engines") -------------------------------------
+# ---- The CodeDeploy engine (docs/engines.md) -------------------------------------
 
 _USE_ALIAS = 'or "engine": "alias", which runs any plan'
 
