@@ -1,0 +1,175 @@
+"""The README and the manual in docs/ say what the code does.
+
+- the README stays a front door: at most 200 lines, the playground's commands on its first
+  screen, a map naming every folder of the repository;
+- every relative link in the README and docs/ points at a file (and heading) that exists;
+- docs/promote.md holds the only exit-code table of the README and docs/, and it lists exactly
+  the codes promote/src/exit.rs defines, with the meanings the code gives them.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+README = ROOT / "README.md"
+DOCS = ROOT / "docs"
+EXIT_RS = ROOT / "promote" / "src" / "exit.rs"
+FIRST_SCREEN = 60  # lines
+
+
+def pages() -> list[Path]:
+    return [README, *sorted(DOCS.glob("*.md"))]
+
+
+def test_the_readme_is_a_front_door():
+    lines = README.read_text().splitlines()
+    assert len(lines) <= 200, f"README.md has {len(lines)} lines; the manual belongs in docs/"
+    first = "\n".join(lines[:FIRST_SCREEN])
+    for command in ("make demo-up", "/build-info", "promote canary --stage live --weight 10", "promote probe --stage live",
+                    "promote status", "promote rollback --stage live"):
+        assert command in first, f"the README's first {FIRST_SCREEN} lines do not show `{command}`"
+
+
+def tracked_folders() -> set[str]:
+    """Top-level folders of the repository, and each crate under crates/, as git tracks them."""
+    files = subprocess.run(["git", "-C", str(ROOT), "ls-files"], capture_output=True, text=True, check=True).stdout.split()
+    folders = set()
+    for f in files:
+        parts = f.split("/")
+        if len(parts) > 1:
+            folders.add(parts[0] + "/")
+        if parts[0] == "crates" and len(parts) > 2:
+            folders.add(f"crates/{parts[1]}/")
+    return folders - {"crates/"}
+
+
+def readme_map() -> set[str]:
+    section = README.read_text().split("\n## The repository\n", 1)[1].split("\n## ", 1)[0]
+    return set(re.findall(r"^\| `([^`]+/)` \|", section, re.M))
+
+
+def test_the_readme_maps_every_folder():
+    folders, mapped = tracked_folders(), readme_map()
+    assert sorted(folders - mapped) == [], "folders missing from the README's map (The repository): one line each"
+    assert sorted(mapped - folders) == [], "the README's map names folders that do not exist"
+
+
+LINK = re.compile(r"\[[^\]]*\]\((?P<target>[^)\s]+)\)")
+
+
+def anchors(path: Path) -> set[str]:
+    """GitHub's heading anchors: lowercase, punctuation dropped, spaces to hyphens."""
+    out = set()
+    for m in re.finditer(r"^#+ (.+)$", path.read_text(), re.M):
+        slug = re.sub(r"[^\w\- ]", "", m[1].strip().lower()).replace(" ", "-")
+        out.add(slug)
+    return out
+
+
+def broken_links(path: Path) -> list[str]:
+    broken = []
+    for m in LINK.finditer(path.read_text()):
+        target = m["target"]
+        if re.match(r"[a-z]+:", target):
+            continue
+        file, _, anchor = target.partition("#")
+        dest = (path.parent / file).resolve() if file else path
+        if not dest.exists():
+            broken.append(f"{target}: no such file")
+        elif anchor and dest.suffix == ".md" and anchor not in anchors(dest):
+            broken.append(f"{target}: no heading #{anchor} in {dest.name}")
+    return broken
+
+
+@pytest.mark.parametrize("path", pages(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_relative_links_resolve(path: Path):
+    assert broken_links(path) == []
+
+
+def test_the_link_check_catches_a_moved_section(tmp_path: Path):
+    page = tmp_path / "page.md"
+    page.write_text("# Page\n\n## Exit codes\n\n[ok](#exit-codes) [moved](#the-two-engines) [gone](nowhere.md)\n")
+    broken = broken_links(page)
+    assert len(broken) == 2, broken
+    assert broken[0].startswith("#the-two-engines: no heading #the-two-engines in ")
+    assert broken[1] == "nowhere.md: no such file"
+
+
+# ---- Exit codes ----------------------------------------------------------------------------
+
+# The table's meaning column starts with the code's meaning in promote/src/exit.rs.
+EXIT_TABLE_HEADER = re.compile(r"^\|\s*(?:exit )?code\s*\|\s*meaning\s*\|", re.M | re.I)
+
+
+def exit_code_tables() -> list[Path]:
+    return [p for p in pages() if EXIT_TABLE_HEADER.search(p.read_text())]
+
+
+def test_there_is_one_exit_code_table():
+    assert exit_code_tables() == [DOCS / "promote.md"]
+
+
+def documented_exit_codes(text: str) -> dict[int, str]:
+    """Code -> meaning, from the table under docs/promote.md's "## Exit codes"."""
+    section = text.split("\n## Exit codes\n", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\|\s*(\d+)\s*\|\s*([^|]+?)\s*\|", section, re.M)
+    return {int(code): meaning for code, meaning in rows}
+
+
+def words(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
+
+
+def code_exit_codes(source: str) -> dict[int, str]:
+    """Code -> meaning as promote/src/exit.rs gives it.
+
+    Its meaning for a code is the name of its constant in words (`ROLLED_BACK = 4`: "rolled
+    back"), or, where the file pairs a code with a string (a table of `(code, "meaning")` or
+    of structs with `code: N, ... meaning: "..."`), that string. 0 (success) is implicit."""
+    codes = {0: "success"}
+    for name, n in re.findall(r"pub const ([A-Z_]+): i32 = (\d+);", source):
+        codes[int(n)] = name.replace("_", " ").lower()
+    for n, meaning in re.findall(r'\(\s*(\d+)\s*,\s*"([^"]+)"', source):
+        codes[int(n)] = meaning
+    for n, meaning in re.findall(r'code:\s*(\d+)\s*,[^}]*?meaning:\s*"([^"]+)"', source, re.S):
+        codes[int(n)] = meaning
+    return codes
+
+
+def exit_code_problems(documented: dict[int, str], defined: dict[int, str]) -> list[str]:
+    problems = []
+    for code in sorted(set(documented) | set(defined)):
+        if code not in documented:
+            problems.append(f"exit code {code} ({defined[code]}) is defined in promote/src/exit.rs but not in docs/promote.md")
+        elif code not in defined:
+            problems.append(f"exit code {code} is in docs/promote.md but promote/src/exit.rs does not define it")
+        elif not words(documented[code]).startswith(words(defined[code])):
+            problems.append(
+                f"exit code {code}: docs/promote.md says {documented[code][:60]!r}..., "
+                f"promote/src/exit.rs calls it {defined[code]!r}"
+            )
+    return problems
+
+
+def test_the_exit_code_table_matches_exit_rs():
+    documented = documented_exit_codes((DOCS / "promote.md").read_text())
+    defined = code_exit_codes(EXIT_RS.read_text())
+    assert len(defined) >= 8, f"promote/src/exit.rs: found only {defined}; has its format changed?"
+    assert exit_code_problems(documented, defined) == []
+
+
+def test_the_exit_code_check_catches_a_missing_a_stray_and_a_renamed_code():
+    documented = documented_exit_codes((DOCS / "promote.md").read_text())
+    defined = code_exit_codes(EXIT_RS.read_text())
+    missing = {c: m for c, m in documented.items() if c != 6}
+    assert any("exit code 6" in p and "not in docs" in p for p in exit_code_problems(missing, defined))
+    stray = {**documented, 7: "something new"}
+    assert any("exit code 7" in p for p in exit_code_problems(stray, defined))
+    renamed = {**documented, 4: "paused: the candidate was left in place"}
+    assert any("exit code 4" in p for p in exit_code_problems(renamed, defined))
