@@ -173,3 +173,41 @@ def test_the_exit_code_check_catches_a_missing_a_stray_and_a_renamed_code():
     assert any("exit code 7" in p for p in exit_code_problems(stray, defined))
     renamed = {**documented, 4: "paused: the candidate was left in place"}
     assert any("exit code 4" in p for p in exit_code_problems(renamed, defined))
+
+
+# ---- Citations of the manual in the code ----------------------------------------------------
+
+# `docs/page.md`, optionally followed by `, "Heading"` or `#anchor`.
+DOCS_CITATION = re.compile(r'docs/(?P<page>[a-z0-9-]+\.md)(?:#(?P<anchor>[a-z0-9_-]+)|,\s*"(?P<heading>[^"]+)")?')
+CITING = ("*.rs", "*.py", "*.sh", "*.yml", "*.yaml", "*.toml", "Makefile", "*.md")
+
+
+def citation_problems(text: str, where: str) -> list[str]:
+    problems = []
+    for m in DOCS_CITATION.finditer(text):
+        page = DOCS / m["page"]
+        if not page.exists():
+            problems.append(f"{where}: cites docs/{m['page']}, which does not exist")
+            continue
+        heading = m["anchor"] or (m["heading"] and re.sub(r"[^\w\- ]", "", m["heading"].lower()).replace(" ", "-"))
+        if heading and heading not in anchors(page):
+            problems.append(f"{where}: cites docs/{m['page']} at {heading!r}, a heading it does not have")
+    return problems
+
+
+def test_every_citation_of_the_manual_names_a_page_and_heading_that_exist():
+    files = subprocess.run(["git", "-C", str(ROOT), "ls-files", *CITING], capture_output=True, text=True, check=True).stdout.split()
+    problems = []
+    for f in files:
+        if f.startswith("docs/") or f == "tests/static/test_docs.py":
+            continue
+        problems += citation_problems((ROOT / f).read_text(errors="replace"), f)
+    assert problems == []
+
+
+def test_the_citation_check_catches_a_wrong_page_and_heading():
+    text = 'see docs/engines.md, "No such heading" and docs/nowhere.md and docs/promote.md#exit-codes'
+    assert citation_problems(text, "x") == [
+        "x: cites docs/engines.md at 'no-such-heading', a heading it does not have",
+        "x: cites docs/nowhere.md, which does not exist",
+    ]
