@@ -102,9 +102,14 @@ def test_the_link_check_catches_a_moved_section(tmp_path: Path):
 
 
 # ---- Exit codes ----------------------------------------------------------------------------
+#
+# The table is single-sourced in promote/src/exit.rs (`TABLE`: one `Code { code, name, meaning,
+# written, returned_by }` per exit code); docs/promote.md's table is held to it row by row. The
+# two may cite the manual differently (the code by path, the page by a link), so parentheses
+# that only cite are left out of the comparison.
 
-# The table's meaning column starts with the code's meaning in promote/src/exit.rs.
 EXIT_TABLE_HEADER = re.compile(r"^\|\s*(?:exit )?code\s*\|\s*meaning\s*\|", re.M | re.I)
+RUST_STR = r'"((?:[^"\\]|\\.)*)"'
 
 
 def exit_code_tables() -> list[Path]:
@@ -115,64 +120,147 @@ def test_there_is_one_exit_code_table():
     assert exit_code_tables() == [DOCS / "promote.md"]
 
 
-def documented_exit_codes(text: str) -> dict[int, str]:
-    """Code -> meaning, from the table under docs/promote.md's "## Exit codes"."""
+def plain(text: str) -> str:
+    """Text as a reader compares it: links to their words, citations dropped, one space."""
+    text = re.sub(r"\[([^\]]+)\]\([^)]+\)", r"<cite>\1</cite>", text)
+    text = re.sub(r"\s*\([^()]*(?:README|docs/|<cite>)[^()]*\)", "", text)
+    return re.sub(r"\s+", " ", text.replace("<cite>", "").replace("</cite>", "")).strip()
+
+
+def documented_exit_codes(text: str) -> dict[int, tuple[str, ...]]:
+    """Code -> its row's other cells, from the table under docs/promote.md's "## Exit codes"."""
     section = text.split("\n## Exit codes\n", 1)[1].split("\n## ", 1)[0]
-    rows = re.findall(r"^\|\s*(\d+)\s*\|\s*([^|]+?)\s*\|", section, re.M)
-    return {int(code): meaning for code, meaning in rows}
+    rows = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells and cells[0].isdigit():
+            rows[int(cells[0])] = tuple(cells[1:])
+    return rows
 
 
-def words(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
+def code_exit_codes(source: str) -> dict[int, tuple[str, ...]]:
+    """Code -> (meaning, what was written, returned by) from exit.rs's TABLE.
+
+    An exit.rs without TABLE (the codes as constants only) gives the codes with empty cells:
+    then only the codes are compared."""
+    consts = {name: int(n) for name, n in re.findall(r"pub const ([A-Z_]+): i32 = (\d+);", source)}
+    lists = {
+        name: tuple(re.findall(r'"([^"]+)"', body))
+        for name, body in re.findall(r"const ([A-Z_]+): &\[&str\] = &\[(.*?)\];", source, re.S)
+    }
+    rows = {}
+    for block in re.findall(r"\bCode \{\s*(code:.*?)\n\s*\}", source, re.S):
+        field = lambda name: re.search(rf"\b{name}:\s*{RUST_STR}", block, re.S)[1].replace('\\"', '"')
+        code = re.search(r"\bcode:\s*([A-Z_]+|\d+)", block)[1]
+        by = re.search(r"\breturned_by:\s*([A-Z_]+)", block)[1]
+        rows[consts[code] if code in consts else int(code)] = (field("meaning"), field("written"), lists[by])
+    if not rows:
+        return {0: ()} | {n: () for n in consts.values()}
+    return rows
 
 
-def code_exit_codes(source: str) -> dict[int, str]:
-    """Code -> meaning as promote/src/exit.rs gives it.
-
-    Its meaning for a code is the name of its constant in words (`ROLLED_BACK = 4`: "rolled
-    back"), or, where the file pairs a code with a string (a table of `(code, "meaning")` or
-    of structs with `code: N, ... meaning: "..."`), that string. 0 (success) is implicit."""
-    codes = {0: "success"}
-    for name, n in re.findall(r"pub const ([A-Z_]+): i32 = (\d+);", source):
-        codes[int(n)] = name.replace("_", " ").lower()
-    for n, meaning in re.findall(r'\(\s*(\d+)\s*,\s*"([^"]+)"', source):
-        codes[int(n)] = meaning
-    for n, meaning in re.findall(r'code:\s*(\d+)\s*,[^}]*?meaning:\s*"([^"]+)"', source, re.S):
-        codes[int(n)] = meaning
-    return codes
+def returned_by(cell: str) -> tuple[str, ...]:
+    if cell == "every command":
+        return ("every command",)
+    return tuple(re.findall(r"`([a-z-]+)`", cell))
 
 
-def exit_code_problems(documented: dict[int, str], defined: dict[int, str]) -> list[str]:
+def exit_code_problems(documented: dict[int, tuple[str, ...]], defined: dict[int, tuple[str, ...]], every: tuple[str, ...]) -> list[str]:
     problems = []
     for code in sorted(set(documented) | set(defined)):
         if code not in documented:
-            problems.append(f"exit code {code} ({defined[code]}) is defined in promote/src/exit.rs but not in docs/promote.md")
+            problems.append(f"exit code {code} is defined in promote/src/exit.rs but not in docs/promote.md")
         elif code not in defined:
             problems.append(f"exit code {code} is in docs/promote.md but promote/src/exit.rs does not define it")
-        elif not words(documented[code]).startswith(words(defined[code])):
-            problems.append(
-                f"exit code {code}: docs/promote.md says {documented[code][:60]!r}..., "
-                f"promote/src/exit.rs calls it {defined[code]!r}"
-            )
+        elif defined[code]:
+            meaning, written, by = defined[code]
+            doc = documented[code] + ("",) * 3
+            if plain(doc[0]) != plain(meaning):
+                problems.append(f"exit code {code}: docs/promote.md's meaning {plain(doc[0])!r} is not exit.rs's {plain(meaning)!r}")
+            if plain(doc[1]) != plain(written):
+                problems.append(f"exit code {code}: docs/promote.md's 'what was written' {plain(doc[1])!r} is not exit.rs's {plain(written)!r}")
+            want = ("every command",) if by == every else by
+            if returned_by(doc[2]) != want:
+                problems.append(f"exit code {code}: docs/promote.md says returned by {returned_by(doc[2])}, exit.rs {want}")
     return problems
+
+
+def exit_rs() -> tuple[dict[int, tuple[str, ...]], tuple[str, ...]]:
+    source = EXIT_RS.read_text()
+    every = re.search(r"pub const ALL: &\[&str\] = &\[(.*?)\];", source, re.S)
+    return code_exit_codes(source), tuple(re.findall(r'"([^"]+)"', every[1])) if every else ()
 
 
 def test_the_exit_code_table_matches_exit_rs():
     documented = documented_exit_codes((DOCS / "promote.md").read_text())
-    defined = code_exit_codes(EXIT_RS.read_text())
-    assert len(defined) >= 8, f"promote/src/exit.rs: found only {defined}; has its format changed?"
-    assert exit_code_problems(documented, defined) == []
+    defined, every = exit_rs()
+    assert len(defined) >= 8, f"promote/src/exit.rs: found only {sorted(defined)}; has its format changed?"
+    assert exit_code_problems(documented, defined, every) == []
 
 
-def test_the_exit_code_check_catches_a_missing_a_stray_and_a_renamed_code():
+def test_the_exit_code_check_catches_a_missing_a_stray_and_a_changed_code():
     documented = documented_exit_codes((DOCS / "promote.md").read_text())
-    defined = code_exit_codes(EXIT_RS.read_text())
+    defined, every = exit_rs()
     missing = {c: m for c, m in documented.items() if c != 6}
-    assert any("exit code 6" in p and "not in docs" in p for p in exit_code_problems(missing, defined))
-    stray = {**documented, 7: "something new"}
-    assert any("exit code 7" in p for p in exit_code_problems(stray, defined))
-    renamed = {**documented, 4: "paused: the candidate was left in place"}
-    assert any("exit code 4" in p for p in exit_code_problems(renamed, defined))
+    assert any("exit code 6" in p and "not in docs" in p for p in exit_code_problems(missing, defined, every))
+    stray = {**documented, 7: ("something new", "nothing", "every command")}
+    assert any("exit code 7" in p for p in exit_code_problems(stray, defined, every))
+    if defined[4]:  # the table is in code: its words are held too
+        changed = {**documented, 4: ("paused: the candidate was left in place",) + documented[4][1:]}
+        assert any("exit code 4" in p for p in exit_code_problems(changed, defined, every))
+
+
+SAMPLE_EXIT_RS = r"""
+pub const SUCCESS: i32 = 0;
+pub const HELD: i32 = 6;
+pub const ALL: &[&str] = &["status", "canary"];
+const ROLLOUTS: &[&str] = &["canary"];
+pub struct Code {
+    pub code: i32,
+    pub meaning: &'static str,
+}
+pub const TABLE: &[Code] = &[
+    Code {
+        code: SUCCESS,
+        name: "success",
+        meaning: "success, including a no-op",
+        written: "what the command says",
+        returned_by: ALL,
+    },
+    Code {
+        code: HELD,
+        name: "held",
+        meaning: "held: on `hold` (README, Canary analysis); the \"split\" stays",
+        written: "the split stays",
+        returned_by: ROLLOUTS,
+    },
+];
+"""
+
+
+def test_the_table_is_read_from_exit_rs_s_format():
+    assert code_exit_codes(SAMPLE_EXIT_RS) == {
+        0: ("success, including a no-op", "what the command says", ("status", "canary")),
+        6: ('held: on `hold` (README, Canary analysis); the "split" stays', "the split stays", ("canary",)),
+    }
+    page = (
+        "# Page\n\n## Exit codes\n\n| code | meaning | what was written | returned by |\n|---|---|---|---|\n"
+        "| 0 | success, including a no-op | what the command says | every command |\n"
+        '| 6 | held: on `hold` ([Canary analysis](canary-analysis.md)); the "split" stays | the split stays | `canary` |\n'
+    )
+    every = ("status", "canary")
+    assert exit_code_problems(documented_exit_codes(page), code_exit_codes(SAMPLE_EXIT_RS), every) == []
+    stale = page.replace("| the split stays |", "| nothing |")
+    assert exit_code_problems(documented_exit_codes(stale), code_exit_codes(SAMPLE_EXIT_RS), every) == [
+        "exit code 6: docs/promote.md's 'what was written' 'nothing' is not exit.rs's 'the split stays'"
+    ]
+
+
+def test_a_citation_is_not_a_difference():
+    assert plain("held on `hold` (README, Canary analysis); the message") == plain(
+        "held on `hold` ([Canary analysis](canary-analysis.md)); the message"
+    )
+    assert plain("held (a reason)") != plain("held")
 
 
 # ---- Citations of the manual in the code ----------------------------------------------------
