@@ -16,19 +16,20 @@ bench_results() {
   root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
   script=${0#"$root"/}
   if [[ ${BENCH_RESULTS:-1} == 0 ]]; then
-    BENCH_RESULTS_INNER=1 exec "$0" "$@"
+    BENCH_RESULTS_INNER=1 exec bash "$0" "$@"
   fi
   for name in RUNS DURATION REPS RATES RATE FAULT PROFILE BAKE BASELINE STARTUP_RUNS; do
     [[ -z ${!name:-} ]] || knobs+="$name=${!name} "
   done
   local out status=0
   out=$(mktemp)
-  BENCH_RESULTS_INNER=1 "$0" "$@" | tee "$out" || status=${PIPESTATUS[0]}
+  # This outer run does nothing else, so its EXIT trap is its own (Ctrl-C included).
+  trap 'rm -f "$out"' EXIT
+  BENCH_RESULTS_INNER=1 bash "$0" "$@" | tee "$out" || status=${PIPESTATUS[0]}
   if [[ $status == 0 ]]; then
     python3 "$root/bench/results.py" "$section" "$knobs$script${*:+ $*}" <"$out" || status=$?
   else
     echo "$script: exit $status; bench/RESULTS.md left as it was" >&2
   fi
-  rm -f "$out"
   exit "$status"
 }
