@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
+from exit_codes import code_exit_codes, documented_exit_codes, exit_code_problems, exit_rs, plain, render, rewrite
 
 README = ROOT / "README.md"
 DOCS = ROOT / "docs"
-EXIT_RS = ROOT / "promote" / "src" / "exit.rs"
 FIRST_SCREEN = 60  # lines
 
 
@@ -104,12 +104,12 @@ def test_the_link_check_catches_a_moved_section(tmp_path: Path):
 # ---- Exit codes ----------------------------------------------------------------------------
 #
 # The table is single-sourced in promote/src/exit.rs (`TABLE`: one `Code { code, name, meaning,
-# written, returned_by }` per exit code); docs/promote.md's table is held to it row by row. The
-# two may cite the manual differently (the code by path, the page by a link), so parentheses
-# that only cite are left out of the comparison.
+# written, returned_by }` per exit code); docs/promote.md's table is held to it row by row by
+# tools/exit_codes.py, which also rewrites it (`--write`). The two may cite the manual
+# differently (the code by path, the page by a link), so parentheses that only cite are left
+# out of the comparison.
 
 EXIT_TABLE_HEADER = re.compile(r"^\|\s*(?:exit )?code\s*\|\s*meaning\s*\|", re.M | re.I)
-RUST_STR = r'"((?:[^"\\]|\\.)*)"'
 
 
 def exit_code_tables() -> list[Path]:
@@ -118,77 +118,6 @@ def exit_code_tables() -> list[Path]:
 
 def test_there_is_one_exit_code_table():
     assert exit_code_tables() == [DOCS / "promote.md"]
-
-
-def plain(text: str) -> str:
-    """Text as a reader compares it: links to their words, citations dropped, one space."""
-    text = re.sub(r"\[([^\]]+)\]\([^)]+\)", r"<cite>\1</cite>", text)
-    text = re.sub(r"\s*\([^()]*(?:README|docs/|<cite>)[^()]*\)", "", text)
-    return re.sub(r"\s+", " ", text.replace("<cite>", "").replace("</cite>", "")).strip()
-
-
-def documented_exit_codes(text: str) -> dict[int, tuple[str, ...]]:
-    """Code -> its row's other cells, from the table under docs/promote.md's "## Exit codes"."""
-    section = text.split("\n## Exit codes\n", 1)[1].split("\n## ", 1)[0]
-    rows = {}
-    for line in section.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if cells and cells[0].isdigit():
-            rows[int(cells[0])] = tuple(cells[1:])
-    return rows
-
-
-def code_exit_codes(source: str) -> dict[int, tuple[str, ...]]:
-    """Code -> (meaning, what was written, returned by) from exit.rs's TABLE.
-
-    An exit.rs without TABLE (the codes as constants only) gives the codes with empty cells:
-    then only the codes are compared."""
-    consts = {name: int(n) for name, n in re.findall(r"pub const ([A-Z_]+): i32 = (\d+);", source)}
-    lists = {
-        name: tuple(re.findall(r'"([^"]+)"', body))
-        for name, body in re.findall(r"const ([A-Z_]+): &\[&str\] = &\[(.*?)\];", source, re.S)
-    }
-    rows = {}
-    for block in re.findall(r"\bCode \{\s*(code:.*?)\n\s*\}", source, re.S):
-        field = lambda name: re.search(rf"\b{name}:\s*{RUST_STR}", block, re.S)[1].replace('\\"', '"')
-        code = re.search(r"\bcode:\s*([A-Z_]+|\d+)", block)[1]
-        by = re.search(r"\breturned_by:\s*([A-Z_]+)", block)[1]
-        rows[consts[code] if code in consts else int(code)] = (field("meaning"), field("written"), lists[by])
-    if not rows:
-        return {0: ()} | {n: () for n in consts.values()}
-    return rows
-
-
-def returned_by(cell: str) -> tuple[str, ...]:
-    if cell == "every command":
-        return ("every command",)
-    return tuple(re.findall(r"`([a-z-]+)`", cell))
-
-
-def exit_code_problems(documented: dict[int, tuple[str, ...]], defined: dict[int, tuple[str, ...]], every: tuple[str, ...]) -> list[str]:
-    problems = []
-    for code in sorted(set(documented) | set(defined)):
-        if code not in documented:
-            problems.append(f"exit code {code} is defined in promote/src/exit.rs but not in docs/promote.md")
-        elif code not in defined:
-            problems.append(f"exit code {code} is in docs/promote.md but promote/src/exit.rs does not define it")
-        elif defined[code]:
-            meaning, written, by = defined[code]
-            doc = documented[code] + ("",) * 3
-            if plain(doc[0]) != plain(meaning):
-                problems.append(f"exit code {code}: docs/promote.md's meaning {plain(doc[0])!r} is not exit.rs's {plain(meaning)!r}")
-            if plain(doc[1]) != plain(written):
-                problems.append(f"exit code {code}: docs/promote.md's 'what was written' {plain(doc[1])!r} is not exit.rs's {plain(written)!r}")
-            want = ("every command",) if by == every else by
-            if returned_by(doc[2]) != want:
-                problems.append(f"exit code {code}: docs/promote.md says returned by {returned_by(doc[2])}, exit.rs {want}")
-    return problems
-
-
-def exit_rs() -> tuple[dict[int, tuple[str, ...]], tuple[str, ...]]:
-    source = EXIT_RS.read_text()
-    every = re.search(r"pub const ALL: &\[&str\] = &\[(.*?)\];", source, re.S)
-    return code_exit_codes(source), tuple(re.findall(r'"([^"]+)"', every[1])) if every else ()
 
 
 def test_the_exit_code_table_matches_exit_rs():
@@ -254,6 +183,24 @@ def test_the_table_is_read_from_exit_rs_s_format():
     assert exit_code_problems(documented_exit_codes(stale), code_exit_codes(SAMPLE_EXIT_RS), every) == [
         "exit code 6: docs/promote.md's 'what was written' 'nothing' is not exit.rs's 'the split stays'"
     ]
+
+
+def test_write_takes_changed_rows_from_the_code_and_keeps_the_page_s_links():
+    page = (
+        "# Page\n\nIntro.\n\n## Exit codes\n\nThe table.\n\n| code | meaning | what was written | returned by |\n|---|---|---|---|\n"
+        "| 0 | success, including a no-op | what the command says | every command |\n"
+        "| 6 | held: on `hold` ([Canary analysis](canary-analysis.md)); the \"split\" stays | nothing | `canary` |\n"
+        "| 7 | gone from the code | nothing | every command |\n"
+        "\nAfter the table.\n\n## Next\n\nMore.\n"
+    )
+    defined = code_exit_codes(SAMPLE_EXIT_RS)
+    every = ("status", "canary")
+    written = rewrite(page, render(defined, every, documented_exit_codes(page)))
+    assert exit_code_problems(documented_exit_codes(written), defined, every) == []
+    assert "([Canary analysis](canary-analysis.md))" in written, "a row worded as the code keeps its link"
+    assert "| 7 |" not in written
+    assert written.startswith("# Page\n\nIntro.\n\n## Exit codes\n\nThe table.\n\n| code |")
+    assert written.endswith("|\n\nAfter the table.\n\n## Next\n\nMore.\n")
 
 
 def test_a_citation_is_not_a_difference():
