@@ -214,7 +214,7 @@ def test_a_citation_is_not_a_difference():
 
 # `docs/page.md`, optionally followed by `, "Heading"` or `#anchor`.
 DOCS_CITATION = re.compile(r'docs/(?P<page>[a-z0-9-]+\.md)(?:#(?P<anchor>[a-z0-9_-]+)|,\s*"(?P<heading>[^"]+)")?')
-CITING = ("*.rs", "*.py", "*.sh", "*.yml", "*.yaml", "*.toml", "Makefile", "*.md")
+CITING = ("*.rs", "*.py", "*.sh", "*.yml", "*.yaml", "*.toml", "*.tf", "*.json", "Makefile", "*.md")
 
 
 def citation_problems(text: str, where: str) -> list[str]:
