@@ -246,3 +246,30 @@ def test_the_citation_check_catches_a_wrong_page_and_heading():
         "x: cites docs/engines.md at 'no-such-heading', a heading it does not have",
         "x: cites docs/nowhere.md, which does not exist",
     ]
+
+
+# ---- Paths the manual names ----------------------------------------------------------------
+
+PATH_IN_TICKS = re.compile(r"`(?P<path>(?:app|bench|crates|environments|gateway|promote|terraform|tests|tools|\.github|docs)/[\w.*/{}-]*)`")
+
+
+def missing_paths(text: str) -> list[str]:
+    """Repository paths in backticks (globs allowed) that match no file or folder."""
+    missing = []
+    for m in PATH_IN_TICKS.finditer(text):
+        path = m["path"].split("{", 1)[0].rstrip("/")
+        if not path or any(True for _ in ROOT.glob(path)):
+            continue
+        missing.append(m["path"])
+    return missing
+
+
+@pytest.mark.parametrize("path", pages(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_path_the_manual_names_exists(path: Path):
+    assert missing_paths(path.read_text()) == [], "moved or renamed? say where it is now"
+
+
+def test_the_path_check_catches_a_moved_file():
+    assert missing_paths("see `promote/src/nowhere.rs` and `tools/seed.py` and `app/tests/fixtures/apigw-rest-*.json`") == [
+        "promote/src/nowhere.rs"
+    ]
