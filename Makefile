@@ -38,7 +38,7 @@ lint: ## rustfmt and clippy as CI runs them
 package: venv ## Build the deployable zip: target/lambda/app/bootstrap.zip (ARCH=arm64 where that target is installed)
 	cargo lambda build --release -p app --output-format zip $(if $(filter arm64,$(ARCH)),--arm64,)
 
-bench: venv ## Print benchmark figures: the function's size, startup, RSS and latency; promote's alarm reaction time and status wall time vs the aws CLI
+bench: venv ## Benchmark figures, printed and written to bench/RESULTS.md: the function's size, startup, RSS and latency; promote's alarm reaction time and status wall time vs the aws CLI
 	bench/app.sh
 	bench/promote.sh
 

@@ -5,6 +5,8 @@
 #   peak RSS [<= 10 MiB]; in-process latency of /build-info through the handler.
 # Usage: bench/app.sh   (or `make bench`). Needs .venv (tools/venv.sh) for cargo-lambda and zig.
 set -euo pipefail
+source "$(dirname "$0")/results.sh"
+bench_results app "$@" # its figures also go to bench/RESULTS.md, section app
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 export PATH="$root/.venv/bin:$PATH"

@@ -11,6 +11,8 @@
 # target/tools (cargo install --locked --root target/tools oha, as bench/probe.sh). Everything
 # listens on 127.0.0.1 and stops at the end.
 set -euo pipefail
+source "$(dirname "$0")/results.sh"
+bench_results gateway "$@" # its figures also go to bench/RESULTS.md, section gateway
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 duration=${DURATION:-10}
@@ -122,7 +124,7 @@ instances=$(pgrep -c -f "gateway-code-.*/bootstrap" || true)
 
 # The Runtime API itself, the gateway's against cargo-lambda's emulator (`cargo lambda watch
 # --only-lambda-apis`), each driven through its Invoke endpoint with the same REST event: the
-# reason the gateway has its own is in the README (The local API Gateway).
+# reason the gateway has its own is in docs/gateway.md.
 event=$work/event.json
 "$python" - "$event" <<'EOF'
 import json, sys

@@ -8,7 +8,7 @@
 # (analysis.sources ["metrics"], period_seconds 5, every other setting at its default except
 # latency_statistic "mean": moto serves no percentiles). Beside them, what the same plan needs
 # in AWS with 60 s periods (computed from the window rule) and with CodeDeploy's alarms and
-# Flagger's defaults (README, Canary analysis).
+# Flagger's defaults (docs/canary-analysis.md).
 #
 # Usage: bench/judge.sh   (RUNS=20 runs of each kind; BAKE=45s, the identical candidates' bake:
 #                          long enough for min_requests 100 at 5 candidate requests a second in
@@ -16,6 +16,8 @@
 # Needs .venv (tools/venv.sh) for moto and boto3. Everything listens on 127.0.0.1 and stops at
 # the end. No load tool to install: `promote probe` sends the traffic on schedule.
 set -euo pipefail
+source "$(dirname "$0")/results.sh"
+bench_results judge "$@" # its figures also go to bench/RESULTS.md, section judge
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 runs=${RUNS:-20}

@@ -13,6 +13,8 @@
 # Both clients and the server are built with the `measure` profile (Cargo.toml): release code
 # generation without fat LTO.
 set -euo pipefail
+source "$(dirname "$0")/results.sh"
+bench_results probe "$@" # its figures also go to bench/RESULTS.md, section probe
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 rates=${RATES:-"50 200 1000"}

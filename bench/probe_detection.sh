@@ -10,6 +10,8 @@
 #
 # Usage: bench/probe_detection.sh        (RUNS=10 RATE=100 FAULT=0.2)
 set -euo pipefail
+source "$(dirname "$0")/results.sh"
+bench_results probe_detection "$@" # its figures also go to bench/RESULTS.md, section probe_detection
 source "$(dirname "$0")/stack.sh"
 cd "$root"
 runs=${RUNS:-10}
@@ -38,4 +40,4 @@ for via in "" --invoke; do
     --environments "$envs" --gateway "$gateway_url" --stable "$stable" --candidate "$candidate" \
     --runs "$runs" --rate "$rate" $via
 done
-echo "reference: the same candidate judged by Lambda's per-minute metrics needs 2-3 minutes (README, Canary analysis); CodeDeploy's alarm rollback a minute or more after the alarm's period"
+echo "reference: the same candidate judged by Lambda's per-minute metrics needs 2-3 minutes (docs/canary-analysis.md); CodeDeploy's alarm rollback a minute or more after the alarm's period"

@@ -10,6 +10,8 @@
 #                                    promote built from that commit, in the same run, against
 #                                    the same emulator, side by side)
 set -euo pipefail
+source "$(dirname "$0")/results.sh"
+bench_results promote "$@" # its figures also go to bench/RESULTS.md, section promote
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 runs=${RUNS:-10}

@@ -7,6 +7,8 @@
 #   bench/release-profile.sh            all variants
 #   bench/release-profile.sh z s        only the named ones
 set -euo pipefail
+source "$(dirname "$0")/results.sh"
+bench_results release-profile "$@" # its figures also go to bench/RESULTS.md, section release-profile
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 export CARGO_TARGET_DIR="$root/target/profile-sweep"

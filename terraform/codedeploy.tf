@@ -1,5 +1,5 @@
 # The CodeDeploy engine: the same aliases and alarms, shifted by CodeDeploy instead of promote,
-# for the stages whose strategy says "engine": "codedeploy" (README, "The two engines").
+# for the stages whose strategy says "engine": "codedeploy" (docs/engines.md).
 # Stages promote shifts get no group: a second deployer nothing drives is a trap.
 locals {
   codedeploy_stages = { for name, stage in local.stages : name => stage if try(stage.strategy.engine, "alias") == "codedeploy" }

@@ -13,7 +13,7 @@ locals {
   # Stages that nothing promotes into: the pipeline publishes new versions there.
   root_stages = [for name, stage in local.stages : name if stage.upstream == null]
 
-  # The evidence promote's bakes consult (analysis.sources; README, "Canary analysis"), with
+  # The evidence promote's bakes consult (analysis.sources; docs/canary-analysis.md), with
   # the same default as promote's loader. Terraform reads nothing else of the analysis block:
   # Lambda publishes the per-version metrics on its own, so only the deploy role needs a grant.
   analysis_sources = {

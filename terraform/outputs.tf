@@ -1,4 +1,4 @@
-# Read by the pipeline with `terraform output -json <name>` (names are part of the README's contract).
+# Read by the pipeline with `terraform output -json <name>` (names are part of the contract in docs/terraform.md, "Outputs").
 
 output "region" {
   description = "Region the stack lives in (AWS_REGION for promote)."

@@ -328,7 +328,7 @@ def test_key_variables_are_validated(tf, name):
     assert validation["condition"] and validation["error_message"]
 
 
-# Outputs the README documents for the pipeline; workflows may read any of them.
+# Outputs docs/terraform.md documents for the pipeline; workflows may read any of them.
 DOCUMENTED_OUTPUTS = {
     "region",
     "function_name",
@@ -363,11 +363,27 @@ def test_per_stage_outputs_are_keyed_by_stage(tf):
         assert value.startswith("${{for name, "), f"{name} is not a map keyed by stage: {value}"
 
 
-def test_readme_documents_every_output(tf):
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("## Terraform (`terraform/`)", 1)[1].split("\n## ", 1)[0]
-    undocumented = [name for name in tf.outputs if f"`{name}`" not in section]
-    assert not undocumented, f"README's Terraform section does not mention outputs {undocumented}"
+def outputs_section(page: str) -> str:
+    """The "## Outputs" section of docs/terraform.md, up to the next heading of its level."""
+    return page.split("\n## Outputs\n", 1)[1].split("\n## ", 1)[0]
+
+
+def undocumented_outputs(tf, page: str) -> list[str]:
+    section = outputs_section(page)
+    return [name for name in tf.outputs if f"`{name}`" not in section]
+
+
+def test_the_docs_document_every_output(tf):
+    undocumented = undocumented_outputs(tf, (ROOT / "docs" / "terraform.md").read_text())
+    assert not undocumented, f"docs/terraform.md, Outputs, does not mention outputs {undocumented}"
+
+
+def test_the_output_check_catches_an_undocumented_output(tf):
+    page = (ROOT / "docs" / "terraform.md").read_text()
+    name = next(iter(tf.outputs))
+    # Mentioned elsewhere on the page does not count: only the Outputs section documents it.
+    stripped = page.replace(outputs_section(page), outputs_section(page).replace(f"`{name}`", name))
+    assert undocumented_outputs(tf, stripped) == [name]
 
 
 def test_length_checked_names_are_the_ones_terraform_builds(tf, env, codedeploy_env):

@@ -947,10 +947,10 @@ def test_smoke_test_rejects_bad_arguments(args):
 # GitHub asks for that approval, not promote: a job that runs in a GitHub environment waits
 # for the environment's required reviewers. The repository cannot set those reviewers (they
 # are repository settings), so what it can hold to the stage files is: every job that moves a
-# stage requiring approval runs in the environment named after the stage, and the README's
-# set-up tells people to put required reviewers on exactly those environments.
+# stage requiring approval runs in the environment named after the stage, and the set-up in
+# docs/github-actions.md tells people to put required reviewers on exactly those environments.
 
-README_PROTECTION = re.compile(r"^\s*- `(?P<stage>[a-z][a-z0-9_]*)`: (?P<rule>.*(?:\n(?!\s*- `|\d+\.).*)*)", re.M)
+SETUP_PROTECTION = re.compile(r"^\s*- `(?P<stage>[a-z][a-z0-9_]*)`: (?P<rule>.*(?:\n(?!\s*- `|\d+\.).*)*)", re.M)
 
 
 def approval_stages(environments_dir: Path = ENVIRONMENTS_DIR) -> dict[str, bool]:
@@ -961,16 +961,16 @@ def approval_stages(environments_dir: Path = ENVIRONMENTS_DIR) -> dict[str, bool
     }
 
 
-def readme_protection_rules(readme: str) -> dict[str, str]:
-    """Stage -> its bullet in the README's GitHub set-up, step "Protection rules"."""
-    start = readme.index("Protection rules (Settings")
-    end = readme.index("\n4. ", start)
-    return {m["stage"]: m["rule"] for m in README_PROTECTION.finditer(readme[start:end])}
+def setup_protection_rules(page: str) -> dict[str, str]:
+    """Stage -> its bullet in docs/github-actions.md's set-up, step "Protection rules"."""
+    start = page.index("Protection rules (Settings")
+    end = page.index("\n4. ", start)
+    return {m["stage"]: m["rule"] for m in SETUP_PROTECTION.finditer(page[start:end])}
 
 
-def approval_problems(stages: dict[str, bool], pipeline: dict, operate: dict, readme: str) -> list[str]:
+def approval_problems(stages: dict[str, bool], pipeline: dict, operate: dict, page: str) -> list[str]:
     problems = []
-    rules = readme_protection_rules(readme)
+    rules = setup_protection_rules(page)
     movers: dict[str, list[tuple[str, str | None]]] = {}
     for job_id, job in pipeline["jobs"].items():
         stage = job.get("env", {}).get("STAGE")
@@ -992,13 +992,13 @@ def approval_problems(stages: dict[str, bool], pipeline: dict, operate: dict, re
                 problems.append(f"operate.yml: the operate job runs in {operate_env!r}, not the stage's environment")
             if not reviewers:
                 problems.append(
-                    f"README: {stage}.json sets approval_required, but the set-up's protection rules do not give "
+                    f"docs/github-actions.md: {stage}.json sets approval_required, but the set-up's protection rules do not give "
                     f"`{stage}` **Required reviewers**"
                 )
         elif reviewers:
             problems.append(
-                f"README: the set-up puts **Required reviewers** on `{stage}`, but {stage}.json does not set "
-                "approval_required: set it there, or drop the reviewers from the README"
+                f"docs/github-actions.md: the set-up puts **Required reviewers** on `{stage}`, but {stage}.json does not set "
+                "approval_required: set it there, or drop the reviewers from the set-up"
             )
     return problems
 
@@ -1006,34 +1006,34 @@ def approval_problems(stages: dict[str, bool], pipeline: dict, operate: dict, re
 def test_stages_requiring_approval_run_in_their_protected_environment():
     stages = approval_stages()
     assert any(stages.values()), "no stage requires approval: is approval_required still read?"
-    readme = (ROOT / "README.md").read_text()
-    assert approval_problems(stages, workflow("path-to-live.yml"), workflow("operate.yml"), readme) == []
+    page = (ROOT / "docs" / "github-actions.md").read_text()
+    assert approval_problems(stages, workflow("path-to-live.yml"), workflow("operate.yml"), page) == []
 
 
 def test_the_approval_check_catches_each_way_of_skipping_approval():
     stages = approval_stages()
     pipeline, operate = workflow("path-to-live.yml"), workflow("operate.yml")
-    readme = (ROOT / "README.md").read_text()
+    page = (ROOT / "docs" / "github-actions.md").read_text()
     (stage, _), *_ = [(s, r) for s, r in stages.items() if r]
 
     another = next(s for s, r in stages.items() if not r)
-    out = approval_problems({**stages, another: True}, pipeline, operate, readme)
+    out = approval_problems({**stages, another: True}, pipeline, operate, page)
     assert out == [
-        f"README: {another}.json sets approval_required, but the set-up's protection rules do not give "
+        f"docs/github-actions.md: {another}.json sets approval_required, but the set-up's protection rules do not give "
         f"`{another}` **Required reviewers**"
     ]
 
-    out = approval_problems({**stages, stage: False}, pipeline, operate, readme)
+    out = approval_problems({**stages, stage: False}, pipeline, operate, page)
     assert out and f"puts **Required reviewers** on `{stage}`, but {stage}.json does not set" in out[0]
 
     job_id = next(j for j, job in pipeline["jobs"].items() if job.get("env", {}).get("STAGE") == stage)
     unprotected = json.loads(json.dumps(pipeline))
     unprotected["jobs"][job_id].pop("environment")
-    out = approval_problems(stages, unprotected, operate, readme)
+    out = approval_problems(stages, unprotected, operate, page)
     assert out == [f"path-to-live.yml: job {job_id} moves {stage} in environment None, not {stage!r}: nobody would be asked to approve it"]
 
     elsewhere = json.loads(json.dumps(operate))
     elsewhere["jobs"]["operate"]["environment"] = "ops"
-    assert approval_problems(stages, pipeline, elsewhere, readme) == [
+    assert approval_problems(stages, pipeline, elsewhere, page) == [
         "operate.yml: the operate job runs in 'ops', not the stage's environment"
     ]
