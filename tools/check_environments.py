@@ -132,7 +132,7 @@ def stage_chain(d: Path, stages: dict[str, dict]) -> tuple[list[str], list[str]]
     return order, []
 
 
-# ---- The CodeDeploy engine (README, "The two engines") -------------------------------------
+# ---- The CodeDeploy engine (docs/engines.md) -------------------------------------
 
 _USE_ALIAS = 'or "engine": "alias", which runs any plan'
 
