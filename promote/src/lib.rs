@@ -17,8 +17,15 @@ pub mod commands;
 pub mod events;
 pub mod evidence;
 pub mod exit;
+// The in-memory stand-ins: built for this crate's tests and, through the "testing" feature
+// that only its dev-dependency on itself enables, for its integration tests; never in the
+// shipped binary.
+#[cfg(any(test, feature = "testing"))]
 #[doc(hidden)]
 pub mod fake;
+#[cfg(any(test, feature = "testing"))]
+#[doc(hidden)]
+pub mod fake_codedeploy;
 pub mod interrupt;
 pub mod metrics;
 pub mod probe;
