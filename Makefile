@@ -31,9 +31,10 @@ lint-workflows: venv ## actionlint (with shellcheck when installed) and zizmor, 
 	actionlint
 	zizmor --offline --no-progress .github
 
-lint: ## rustfmt and clippy as CI runs them
+lint: ## rustfmt, clippy as CI runs them, and no import cycle among any crate's modules
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+	python3 tools/modcycles.py promote/src crates/rollout/src crates/probe/src gateway/src app/src
 
 package: venv ## Build the deployable zip: target/lambda/app/bootstrap.zip (ARCH=arm64 where that target is installed)
 	cargo lambda build --release -p app --output-format zip $(if $(filter arm64,$(ARCH)),--arm64,)

@@ -214,13 +214,9 @@ pub struct PublishArgs {
     pub dry_run: bool,
 }
 
-#[derive(Debug, Args)]
-pub struct DeployArgs {
-    #[command(flatten)]
-    pub stage: StageArgs,
-    /// Published version number (default: the version serving 100% upstream)
-    #[arg(long, value_name = "N", value_parser = parse_version)]
-    pub version: Option<Version>,
+/// The guards a new candidate passes, and the flags that waive them (deploy, canary).
+#[derive(Debug, Args, Clone, Default)]
+pub struct GuardArgs {
     /// Allow a lower (or unknown) semver than the one the stage serves
     #[arg(long)]
     pub allow_downgrade: bool,
@@ -232,12 +228,31 @@ pub struct DeployArgs {
     /// version); the stage's analysis.judge_relative for this run
     #[arg(long)]
     pub judge_relative: bool,
-    /// Watch alarms this long after the switch (default: the stage's bake_seconds)
+}
+
+/// How long to bake and how often to look (deploy, canary, advance).
+#[derive(Debug, Args, Clone, Default)]
+pub struct BakeArgs {
+    /// Bake time after each move, overriding the stage's (30s, 5m, 1m30s, or seconds; 0 for
+    /// none)
     #[arg(long, value_name = "DURATION", value_parser = parse_bake)]
     pub bake: Option<Duration>,
     /// How often to read the alarms while baking (default: the stage's poll interval, at most 5s)
     #[arg(long, value_name = "DURATION", value_parser = parse_interval)]
     pub poll: Option<Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    #[command(flatten)]
+    pub stage: StageArgs,
+    /// Published version number (default: the version serving 100% upstream)
+    #[arg(long, value_name = "N", value_parser = parse_version)]
+    pub version: Option<Version>,
+    #[command(flatten)]
+    pub guards: GuardArgs,
+    #[command(flatten)]
+    pub bake: BakeArgs,
     #[command(flatten)]
     pub evidence: EvidenceArgs,
 }
@@ -253,23 +268,10 @@ pub struct CanaryArgs {
     /// Percent of traffic for the candidate, 0 < W < 100 (default: the stage's whole step plan)
     #[arg(long, value_name = "W", value_parser = parse_weight)]
     pub weight: Option<Weight>,
-    /// Bake time after each step, overriding the stage's (30s, 5m, 1m30s, or seconds)
-    #[arg(long, value_name = "DURATION", value_parser = parse_bake)]
-    pub bake: Option<Duration>,
-    /// How often to read the alarms while baking (default: the stage's poll interval, at most 5s)
-    #[arg(long, value_name = "DURATION", value_parser = parse_interval)]
-    pub poll: Option<Duration>,
-    /// Allow a lower (or unknown) semver than the one the stage serves
-    #[arg(long)]
-    pub allow_downgrade: bool,
-    /// Roll out a version that was rolled back on this stage before
-    #[arg(long)]
-    pub retry: bool,
-    /// An alarm already in ALARM does not refuse the rollout: the per-version metrics judge
-    /// the candidate against the stable version instead (to ship a fix for a bad stable
-    /// version); the stage's analysis.judge_relative for this run
-    #[arg(long)]
-    pub judge_relative: bool,
+    #[command(flatten)]
+    pub bake: BakeArgs,
+    #[command(flatten)]
+    pub guards: GuardArgs,
     #[command(flatten)]
     pub evidence: EvidenceArgs,
 }
@@ -282,12 +284,8 @@ pub struct AdvanceArgs {
     /// (default: the next step of the stage's plan)
     #[arg(long, value_name = "W", value_parser = parse_weight)]
     pub weight: Option<Weight>,
-    /// Bake time after the move, overriding the step's (30s, 5m, 1m30s, or seconds; 0 for none)
-    #[arg(long, value_name = "DURATION", value_parser = parse_bake)]
-    pub bake: Option<Duration>,
-    /// How often to read the alarms while baking (default: the stage's poll interval, at most 5s)
-    #[arg(long, value_name = "DURATION", value_parser = parse_interval)]
-    pub poll: Option<Duration>,
+    #[command(flatten)]
+    pub bake: BakeArgs,
     #[command(flatten)]
     pub evidence: EvidenceArgs,
 }

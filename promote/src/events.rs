@@ -1,6 +1,6 @@
 //! The `--output json` stream (CONTRACTS.md, "JSON event stream"): one struct per event,
-//! the stream is their serialization. [`Ui::emit`](crate::ui::Ui::emit) adds the event's
-//! name first and the schema version (`"v"`) last; a test holds CONTRACTS.md's table to
+//! the stream is their serialization. `Ui::emit` (ui.rs) adds the event's name first and
+//! the schema version (`"v"`) last; a test holds CONTRACTS.md's table to
 //! these structs field by field.
 //!
 //! Fields are declared in the order they are printed. Versions are strings, weights

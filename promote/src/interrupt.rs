@@ -50,6 +50,7 @@ impl Interrupt {
     }
 
     /// Tests stand in for a signal.
+    #[cfg(any(test, feature = "testing"))]
     #[doc(hidden)]
     pub fn trigger(&self) {
         self.flag.store(true, Ordering::SeqCst);
@@ -80,6 +81,7 @@ impl Interrupt {
     }
 
     /// Whether a second signal would exit now (tests).
+    #[cfg(any(test, feature = "testing"))]
     #[doc(hidden)]
     pub fn is_holding(&self) -> bool {
         self.holding.load(Ordering::SeqCst)

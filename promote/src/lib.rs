@@ -18,8 +18,15 @@ pub mod commands;
 pub mod events;
 pub mod evidence;
 pub mod exit;
+// The in-memory stand-ins: built for this crate's tests and, through the "testing" feature
+// that only its dev-dependency on itself enables, for its integration tests; never in the
+// shipped binary.
+#[cfg(any(test, feature = "testing"))]
 #[doc(hidden)]
 pub mod fake;
+#[cfg(any(test, feature = "testing"))]
+#[doc(hidden)]
+pub mod fake_codedeploy;
 pub mod interrupt;
 pub mod metrics;
 pub mod probe;
@@ -35,9 +42,10 @@ mod tests;
 pub mod ui;
 
 use rollout::Environments;
+use rollout::machine::Intent;
 
 use crate::cli::{Cli, Command};
-use crate::commands::{AdvanceOpts, CanaryOpts, Ctx, DeployOpts};
+use crate::commands::{Ctx, ExecOpts};
 use crate::interrupt::Interrupt;
 use crate::ui::Ui;
 
@@ -71,60 +79,50 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<()> {
             status::status(&ctx, a.stage.as_deref()).await
         }
         Command::Publish(a) => publish::publish(&ctx, &a.zip, a.dry_run).await,
+        // The parsed command is the intent; its flags are the run's overrides.
         Command::Deploy(a) => {
             env.stage(&a.stage.stage)?;
-            commands::deploy(
-                &ctx,
-                DeployOpts {
-                    stage: a.stage.stage,
-                    version: a.version,
-                    allow_downgrade: a.allow_downgrade,
-                    retry: a.retry,
-                    bake: a.bake,
-                    poll: a.poll,
-                    dry_run: a.stage.dry_run,
-                    evidence: evidence_opts(a.evidence),
-                },
-            )
-            .await
+            let intent = Intent::Deploy {
+                version: a.version,
+                allow_downgrade: a.guards.allow_downgrade,
+                retry: a.guards.retry,
+            };
+            let opts = exec_opts(&a.stage, a.bake, a.evidence);
+            commands::execute(&ctx, &a.stage.stage, intent, opts).await
         }
         Command::Canary(a) => {
             env.stage(&a.stage.stage)?;
-            commands::canary(
-                &ctx,
-                CanaryOpts {
-                    stage: a.stage.stage,
-                    version: a.version,
-                    weight: a.weight,
-                    bake: a.bake,
-                    poll: a.poll,
-                    allow_downgrade: a.allow_downgrade,
-                    retry: a.retry,
-                    dry_run: a.stage.dry_run,
-                    evidence: evidence_opts(a.evidence),
-                },
-            )
-            .await
+            let intent = Intent::Canary {
+                version: a.version,
+                weight: a.weight,
+                allow_downgrade: a.guards.allow_downgrade,
+                retry: a.guards.retry,
+            };
+            let opts = exec_opts(&a.stage, a.bake, a.evidence);
+            commands::execute(&ctx, &a.stage.stage, intent, opts).await
         }
         Command::Advance(a) => {
             env.stage(&a.stage.stage)?;
-            let opts = AdvanceOpts {
-                stage: a.stage.stage,
-                weight: a.weight,
-                bake: a.bake,
-                poll: a.poll,
-                dry_run: a.stage.dry_run,
-                evidence: evidence_opts(a.evidence),
-            };
-            commands::advance(&ctx, opts).await
+            let intent = Intent::Advance { weight: a.weight };
+            let opts = exec_opts(&a.stage, a.bake, a.evidence);
+            commands::execute(&ctx, &a.stage.stage, intent, opts).await
         }
         Command::Complete(a) => {
             env.stage(&a.stage)?;
-            commands::complete(&ctx, &a.stage, a.dry_run).await
+            let opts = exec_opts(&a, cli::BakeArgs::default(), cli::EvidenceArgs::default());
+            commands::execute(&ctx, &a.stage, Intent::Complete, opts).await
         }
         Command::Rollback(a) => {
             env.stage(&a.stage.stage)?;
-            commands::rollback(&ctx, &a.stage.stage, a.to_previous, a.stage.dry_run).await
+            let intent = Intent::Rollback {
+                to_previous: a.to_previous,
+            };
+            let opts = exec_opts(
+                &a.stage,
+                cli::BakeArgs::default(),
+                cli::EvidenceArgs::default(),
+            );
+            commands::execute(&ctx, &a.stage.stage, intent, opts).await
         }
         Command::Watch(a) => {
             env.stage(&a.stage)?;
@@ -153,13 +151,19 @@ fn probe_opts(a: &cli::ProbeArgs) -> probe::ProbeOpts {
     }
 }
 
-fn evidence_opts(a: cli::EvidenceArgs) -> commands::EvidenceOpts {
-    commands::EvidenceOpts {
-        probe: run::ProbeFlags {
-            probe: a.probe,
-            invoke: a.probe_invoke,
-            rate: a.probe_rate,
-            url: a.probe_url,
+/// A rollout's overrides of its stage's file, as given on the command line.
+fn exec_opts(stage: &cli::StageArgs, bake: cli::BakeArgs, e: cli::EvidenceArgs) -> ExecOpts {
+    ExecOpts {
+        bake: bake.bake,
+        poll: bake.poll,
+        dry_run: stage.dry_run,
+        evidence: commands::EvidenceOpts {
+            probe: run::ProbeFlags {
+                probe: e.probe,
+                invoke: e.probe_invoke,
+                rate: e.probe_rate,
+                url: e.probe_url,
+            },
         },
     }
 }
@@ -168,8 +172,8 @@ fn evidence_opts(a: cli::EvidenceArgs) -> commands::EvidenceOpts {
 /// needs the metrics source, which then judges the candidate an alarm would have refused.
 fn judge_relative_override(env: &mut Environments, command: &Command) -> anyhow::Result<()> {
     let stage = match command {
-        Command::Deploy(a) if a.judge_relative => a.stage.stage.clone(),
-        Command::Canary(a) if a.judge_relative => a.stage.stage.clone(),
+        Command::Deploy(a) if a.guards.judge_relative => a.stage.stage.clone(),
+        Command::Canary(a) if a.guards.judge_relative => a.stage.stage.clone(),
         _ => return Ok(()),
     };
     env.stage(&stage)?;

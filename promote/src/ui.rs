@@ -24,6 +24,7 @@ pub struct Ui {
     tty: bool,
     state: RefCell<ProgressState>,
     /// Tests read what would have been printed: (stdout, stderr).
+    #[cfg(any(test, feature = "testing"))]
     captured: Option<RefCell<(String, String)>>,
 }
 
@@ -64,11 +65,13 @@ impl Ui {
             format,
             tty: std::io::stderr().is_terminal(),
             state: RefCell::default(),
+            #[cfg(any(test, feature = "testing"))]
             captured: None,
         }
     }
 
     /// Output kept in memory, as printed without a terminal.
+    #[cfg(any(test, feature = "testing"))]
     #[doc(hidden)]
     pub fn capture(format: Format) -> Ui {
         Ui {
@@ -80,6 +83,7 @@ impl Ui {
     }
 
     /// What a captured Ui printed: (stdout, stderr).
+    #[cfg(any(test, feature = "testing"))]
     #[doc(hidden)]
     pub fn output(&self) -> (String, String) {
         self.captured
@@ -97,6 +101,7 @@ impl Ui {
     }
 
     fn out(&self, text: &str) {
+        #[cfg(any(test, feature = "testing"))]
         if let Some(c) = &self.captured {
             c.borrow_mut().0.push_str(text);
             return;
@@ -107,6 +112,7 @@ impl Ui {
     }
 
     fn err(&self, text: &str) {
+        #[cfg(any(test, feature = "testing"))]
         if let Some(c) = &self.captured {
             c.borrow_mut().1.push_str(text);
             return;

@@ -13,6 +13,7 @@ pub mod http;
 pub mod plot;
 pub mod schedule;
 pub mod stats;
+#[cfg(any(test, feature = "testing"))]
 #[doc(hidden)]
 pub mod testing;
 

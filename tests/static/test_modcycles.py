@@ -1,0 +1,46 @@
+"""tools/modcycles.py, the module-cycle check of `make lint`, on small made-up crates."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from conftest import ROOT
+
+TOOL = ROOT / "tools/modcycles.py"
+
+
+def run(src) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(TOOL), str(src)], capture_output=True, text=True)
+
+
+def crate(tmp_path, files: dict[str, str]):
+    src = tmp_path / "src"
+    src.mkdir()
+    for name, text in files.items():
+        (src / name).write_text(text)
+    return src
+
+
+def test_a_cycle_fails_and_is_named(tmp_path):
+    src = crate(tmp_path, {
+        "lib.rs": "pub mod a;\npub mod b;\npub mod c;\n",
+        "a.rs": "use crate::b::B;\npub struct A;\n",
+        "b.rs": "use crate::{c::C, a};\npub struct B;\n",
+        "c.rs": "pub struct C;\n",
+    })
+    r = run(src)
+    assert r.returncode == 1
+    assert "2 modules import each other in a cycle: a, b" in r.stdout
+
+
+def test_test_code_and_comments_make_no_cycle(tmp_path):
+    src = crate(tmp_path, {
+        "lib.rs": "pub mod a;\npub mod b;\n#[cfg(any(test, feature = \"testing\"))]\npub mod fake;\n",
+        "a.rs": "use crate::b::B;\n#[cfg(test)]\n#[path = \"a_tests.rs\"]\nmod tests;\n",
+        "a_tests.rs": "use crate::fake::F;\n",
+        "b.rs": "/// see [`crate::a`]\npub struct B;\n#[cfg(test)]\nmod tests {\n    use crate::a::*;\n}\n",
+        "fake.rs": "use crate::a::A;\npub struct F;\n",
+    })
+    r = run(src)
+    assert r.returncode == 0, r.stdout
