@@ -18,7 +18,7 @@ bench_results() {
   if [[ ${BENCH_RESULTS:-1} == 0 ]]; then
     BENCH_RESULTS_INNER=1 exec bash "$0" "$@"
   fi
-  for name in RUNS DURATION REPS RATES RATE FAULT PROFILE BAKE BASELINE STARTUP_RUNS; do
+  for name in RUNS DURATION REPS RATES RATE FAULT PROFILE BAKE BASELINE STARTUP_RUNS PLANS SEED; do
     [[ -z ${!name:-} ]] || knobs+="$name=${!name} "
   done
   local out status=0
