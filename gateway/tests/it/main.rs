@@ -1,0 +1,13 @@
+//! The gateway's integration tests, one binary (each module was once a binary of its own,
+//! each linking the AWS SDK again). `cargo test -p gateway --test it <module>::` runs one area.
+//!
+//! Every test starts its own `moto_server` (the shared `testkit` harness), publishes real
+//! `app` zips with the real `promote`, and runs the `gateway` binary in front of it all.
+
+mod support;
+
+mod canary;
+mod faults;
+mod judge;
+mod probe;
+mod serve;
