@@ -779,6 +779,9 @@ pub struct Analysis {
     /// Requests a second the probe sends through every bake, where `"probe"` is a source
     /// (or `--probe` asks for it).
     pub probe_rate: f64,
+    /// A step's bake may end before its time when the judge shows the candidate no worse
+    /// within the margins (`rollout::judge`, "Shown no worse"). Off by default.
+    pub early_pass: bool,
 }
 
 /// Documented defaults (README, "Canary analysis"; the same in the schema). A canary stage
@@ -801,14 +804,20 @@ impl Analysis {
             Strategy::Canary { .. } => vec![SourceKind::Alarms, SourceKind::Metrics],
             Strategy::AllAtOnce { .. } => vec![SourceKind::Alarms],
         };
+        // The judge shares the significance over the steps it watches.
+        let steps = match strategy {
+            Strategy::Canary { steps } => steps.len(),
+            Strategy::AllAtOnce { .. } => 1,
+        };
         Analysis {
             sources,
             period_seconds: DEFAULT_PERIOD_SECONDS,
-            criteria: Criteria::default(),
+            criteria: Criteria::default().for_plan(steps),
             max_extension: Duration::from_secs(DEFAULT_MAX_EXTENSION_SECONDS),
             on_no_evidence: OnNoEvidence::Hold,
             judge_relative: false,
             probe_rate: DEFAULT_PROBE_RATE,
+            early_pass: false,
         }
     }
 
@@ -838,6 +847,7 @@ struct RawAnalysis {
     on_no_evidence: Option<OnNoEvidence>,
     judge_relative: Option<bool>,
     probe_rate: Option<f64>,
+    early_pass: Option<bool>,
 }
 
 fn parse_analysis(
@@ -956,6 +966,9 @@ fn parse_analysis(
     }
     if let Some(j) = raw.judge_relative {
         a.judge_relative = j;
+    }
+    if let Some(e) = raw.early_pass {
+        a.early_pass = e;
     }
     if a.judge_relative && !a.uses(SourceKind::Metrics) {
         return Err(field(

@@ -20,8 +20,10 @@ fn a_canary_stage_judges_metrics_by_default_and_an_all_at_once_stage_keeps_to_al
     let a = &live.analysis;
     assert_eq!(a.sources, [SourceKind::Alarms, SourceKind::Metrics]);
     assert_eq!(a.period_seconds, 60);
-    assert_eq!(a.criteria, Criteria::default());
+    // The defaults, with the significance shared over the plan's two steps.
+    assert_eq!(a.criteria, Criteria::default().for_plan(2));
     assert_eq!(a.criteria.confidence, 0.99);
+    assert!(!a.early_pass, "early passes are off by default");
     assert_eq!(a.criteria.min_requests, 100);
     assert_eq!(a.max_extension, Duration::from_secs(300));
     assert_eq!(a.on_no_evidence, OnNoEvidence::Hold);
@@ -45,7 +47,7 @@ fn every_field_is_read() {
         Some(
             r#"{"sources": ["metrics", "probe"], "period_seconds": 5, "probe_rate": 50, "min_requests": 50, "confidence": 0.95,
                 "max_error_rate": 0.1, "latency_tolerance": 0.25, "latency_statistic": "mean",
-                "max_extension_seconds": 30, "on_no_evidence": "rollback", "judge_relative": true}"#,
+                "max_extension_seconds": 30, "on_no_evidence": "rollback", "judge_relative": true, "early_pass": true}"#,
         ),
     )
     .unwrap()
@@ -61,8 +63,11 @@ fn every_field_is_read() {
             max_error_rate: 0.1,
             latency_tolerance: 0.25,
             latency_statistic: LatencyStatistic::Mean,
+            // The significance is shared over the plan's two steps.
+            steps: 2,
         }
     );
+    assert!(a.early_pass);
     assert_eq!(a.max_extension, Duration::from_secs(30));
     assert_eq!(a.on_no_evidence, OnNoEvidence::Rollback);
     assert!(a.judge_relative);
