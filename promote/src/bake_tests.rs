@@ -96,8 +96,9 @@ async fn a_candidate_failing_one_request_in_five_is_rolled_back_by_the_judge_wit
     assert_eq!(code(&r), exit::ROLLED_BACK, "{}", message(&r));
     let msg = message(&r);
     assert!(
-        msg.contains("metrics judge: the candidate's error rate 20% (5/25)")
-            && msg.contains("Fisher exact test p ="),
+        msg.contains("metrics judge: errors: the candidate's error rate 20% (5/25)")
+            && msg.contains("sequential mixture test")
+            && msg.contains("always-valid p ="),
         "the reason names the judge and its numbers: {msg}"
     );
     assert_eq!(w.fake.alias("live").view, view(1, None));
