@@ -48,7 +48,7 @@
 //!   breakdown by period (the probe), the window's figures are compared once, as before.
 //! - **Shown no worse (early pass).** With `min_requests` served, the judge also asks the
 //!   other question with the same kind of test: is the candidate's error rate shown below
-//!   the ceiling and (when it made any error) below twice the stable version's, and is its
+//!   the ceiling and (when either version erred) below twice the stable version's, and is its
 //!   latency within the margin? A stage with `analysis.early_pass` ends the step's bake
 //!   there; a sequential test allows stopping on either side at any look.
 //!
@@ -500,7 +500,7 @@ fn decide(
 }
 
 /// The early pass: with `min_requests` served and nothing failing, the candidate's error
-/// rate shown below the ceiling and, when it made errors, below [`EARLY_PASS_ERROR_RATIO`]
+/// rate shown below the ceiling and, when either version erred, below [`EARLY_PASS_ERROR_RATIO`]
 /// times the stable version's, by the same sequential test the other way round; and its
 /// latency within the limit over the window.
 fn no_worse(c: Sample, s: Sample, criteria: &Criteria, alpha: f64) -> Option<String> {
@@ -522,7 +522,9 @@ fn no_worse(c: Sample, s: Sample, criteria: &Criteria, alpha: f64) -> Option<Str
         pct(criteria.max_error_rate),
         ceiling.words()
     );
-    if c.errors > 0 && s.requests > 0 {
+    // Whenever either version erred, the relative margin must be shown too (not only when
+    // the candidate did: a candidate passed for its luck of no errors yet would not be).
+    if c.errors + s.errors > 0 && s.requests > 0 {
         let (nc, ns) = (c.requests as f64, s.requests as f64);
         let r = EARLY_PASS_ERROR_RATIO;
         // The candidate's share of the errors if it erred `r` times as often.

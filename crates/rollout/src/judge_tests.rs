@@ -487,6 +487,9 @@ fn an_early_pass_needs_requests_errors_below_both_margins_and_latency_within() {
         j.summary()
     );
     assert_eq!(j.numbers()["shown_no_worse"], why.as_str());
+    // No error on the candidate is not enough while the stable version errs: its rate is
+    // not yet shown below twice the stable version's.
+    assert_eq!(judge(s(300, 0), s(2700, 27), &c).shown_no_worse(), None);
     // With errors, also below twice the stable version's rate: 1% against 1% over 5,000
     // candidate requests is, 1% against 1% over 2,000 is not yet.
     assert_eq!(

@@ -241,6 +241,38 @@ fn detection(trials: u32, seed: u64, secs: u32, cand: Version, criteria: &Criter
     })
 }
 
+/// With `analysis.early_pass`: seconds until the new judge shows an identical candidate no
+/// worse at `weight`, 50 requests a second (the step's bake otherwise lasts 300 s).
+fn early_pass(trials: u32, seed: u64, secs: u32, weight: f64, criteria: &Criteria) -> String {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut times = Vec::new();
+    let mut buf = (Vec::new(), Vec::new());
+    for _ in 0..trials {
+        let mut periods = Vec::new();
+        // Looks before the deadline only (the last period is judged at the deadline itself).
+        for j in 1..BAKE_S / secs - 1 {
+            periods.push(period(&mut rng, 50.0, secs, weight, GOOD, &mut buf));
+            let jd = judge::judge_periods(&periods, criteria);
+            if jd.shown_no_worse().is_some() {
+                times.push((j + 1) * secs);
+                break;
+            }
+            if matches!(jd.decision, judge::Decision::Fail(_)) {
+                break;
+            }
+        }
+    }
+    if times.is_empty() {
+        return format!("never within the bake (0 of {trials})");
+    }
+    times.sort_unstable();
+    format!(
+        "median {} s ({} of {trials} before the {BAKE_S} s bake ended)",
+        times[times.len() / 2],
+        times.len()
+    )
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let plans: u32 = args.next().and_then(|a| a.parse().ok()).unwrap_or(1000);
@@ -283,10 +315,33 @@ fn main() {
         error_rate: ERROR_RATE,
         slower_ms: 10.0,
     };
-    for (name, cand) in [("20% errors", failing), ("10 ms slower", slower)] {
+    let much_slower = Version {
+        error_rate: ERROR_RATE,
+        slower_ms: 100.0,
+    };
+    for (name, cand) in [
+        ("20% errors", failing),
+        ("10 ms slower", slower),
+        ("100 ms slower", much_slower),
+    ] {
         for secs in [60, 5] {
             let [o, n] = detection(trials, seed + 7, secs, cand, &criteria);
             println!("| {name} | {secs} s | {o} | {n} |");
+        }
+    }
+    let early = trials.min(300);
+    println!(
+        "\n### Early passes (analysis.early_pass) of an identical candidate, 50 requests/s ({early} trials each)\n"
+    );
+    println!("| step | period | ended after |");
+    println!("| --- | --- | --- |");
+    for w in STEPS {
+        for secs in [60, 5] {
+            println!(
+                "| {:.0}% | {secs} s | {} |",
+                w * 100.0,
+                early_pass(early, seed + 11, secs, w, &criteria)
+            );
         }
     }
     println!(
