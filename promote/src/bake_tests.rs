@@ -96,8 +96,9 @@ async fn a_candidate_failing_one_request_in_five_is_rolled_back_by_the_judge_wit
     assert_eq!(code(&r), exit::ROLLED_BACK, "{}", message(&r));
     let msg = message(&r);
     assert!(
-        msg.contains("metrics judge: the candidate's error rate 20% (5/25)")
-            && msg.contains("Fisher exact test p ="),
+        msg.contains("metrics judge: errors: the candidate's error rate 20% (5/25)")
+            && msg.contains("sequential mixture test")
+            && msg.contains("always-valid p ="),
         "the reason names the judge and its numbers: {msg}"
     );
     assert_eq!(w.fake.alias("live").view, view(1, None));
@@ -141,6 +142,39 @@ async fn an_identical_candidate_passes_at_the_end_of_its_bake() {
         "the progress shows the numbers: {}",
         w.stderr()
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_early_pass_a_candidate_shown_no_worse_ends_its_bake_early() {
+    // No error on either version: 175 clean candidate requests show its rate below the 5%
+    // ceiling (7 periods of 25), long before a 300 s bake would end.
+    for early_pass in [true, false] {
+        let mut w = world(OnNoEvidence::Hold);
+        let live = w.env.stages.iter_mut().find(|s| s.name == "live").unwrap();
+        live.analysis.early_pass = early_pass;
+        w.fake.state.borrow_mut().metrics = Some(traffic((25.0, 0.0, 20.0), (225.0, 0.0, 20.0)));
+        let r = commands::canary(&w.ctx(), canary_10(300)).await;
+        assert_eq!(code(&r), 0, "{}", message(&r));
+        assert_eq!(w.fake.alias("live").view, view(1, Some((2, "10"))));
+        let last = events(&w, "bake").pop().unwrap();
+        let remaining = last["remaining_seconds"].as_u64().unwrap();
+        let shown = &last["evidence"][1]["numbers"]["shown_no_worse"];
+        if early_pass {
+            assert!(remaining > 200, "ended early: {last}");
+            assert!(
+                shown
+                    .as_str()
+                    .unwrap()
+                    .contains("shown below max_error_rate 5.0%"),
+                "{last}"
+            );
+        } else {
+            assert_eq!(
+                remaining, 0,
+                "without the option the bake runs its time: {last}"
+            );
+        }
+    }
 }
 
 #[tokio::test(start_paused = true)]

@@ -21,7 +21,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::future::LocalBoxFuture;
-use rollout::judge::{self, Sample};
+use rollout::judge::{self, Period, Sample};
 use rollout::{Analysis, EvidenceVerdict, Finding, Subject};
 use serde_json::json;
 
@@ -104,6 +104,29 @@ pub fn totals(series: &Series, start: SystemTime, end: SystemTime) -> Sample {
     }
 }
 
+/// The window period by period, for the judge's latency rule over periods (counts are
+/// summed by the judge as [`totals`] sums them; each period's latency is its own figure).
+pub fn periods(
+    candidate: &Series,
+    stable: &Series,
+    start: SystemTime,
+    end: SystemTime,
+    period_seconds: u32,
+) -> Vec<Period> {
+    let step = Duration::from_secs(period_seconds.max(1).into());
+    let mut out = Vec::new();
+    let mut at = start;
+    while at < end {
+        let next = at + step;
+        out.push(Period {
+            candidate: totals(candidate, at, next),
+            stable: totals(stable, at, next),
+        });
+        at = next;
+    }
+    out
+}
+
 /// `HH:MM:SS` (UTC) for messages.
 fn clock(t: SystemTime) -> String {
     let secs = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
@@ -170,16 +193,15 @@ impl<M: Metrics> Source for MetricsSource<'_, M> {
                 latency: self.analysis.criteria.latency_statistic,
             };
             let got = self.cloud.version_metrics(&q).await?;
-            let pick = |i: usize| {
-                got.get(i)
-                    .map_or(Sample::default(), |s| totals(s, start, end))
-            };
-            let (c, s) = if alone {
-                (pick(0), Sample::default())
+            let none = Series::default();
+            let candidate_series = got.first().unwrap_or(&none);
+            let stable_series = if alone {
+                &none
             } else {
-                (pick(0), pick(1))
+                got.get(1).unwrap_or(&none)
             };
-            let j = judge::judge(c, s, &self.analysis.criteria);
+            let by_period = periods(candidate_series, stable_series, start, end, period);
+            let j = judge::judge_periods(&by_period, &self.analysis.criteria);
             let mut numbers = j.numbers();
             numbers["candidate"]["version"] = candidate.to_string().into();
             numbers["stable"]["version"] = subject.stable.to_string().into();
@@ -188,7 +210,9 @@ impl<M: Metrics> Source for MetricsSource<'_, M> {
                 "alias_as_a_whole": alone,
             });
             let summary = format!("{} ({}-{} UTC)", j.summary(), clock(start), clock(end));
-            Ok(Finding::new("metrics", j.verdict(), summary).with_numbers(numbers))
+            Ok(Finding::new("metrics", j.verdict(), summary)
+                .with_numbers(numbers)
+                .with_shown_no_worse(j.shown_no_worse().is_some()))
         })
     }
 }
@@ -274,5 +298,27 @@ mod tests {
         assert_eq!((got.requests, got.errors), (400, 3));
         assert_eq!(got.latency_ms, Some(25.0)); // (100*10 + 300*30) / 400
         assert_eq!(totals(&Series::default(), t(0), t(120)), Sample::default());
+    }
+
+    #[test]
+    fn periods_split_the_window_with_each_period_s_own_latency() {
+        let c = Series {
+            invocations: vec![(t(0), 10.0), (t(60), 30.0)],
+            errors: vec![(t(60), 3.0)],
+            duration_ms: vec![(t(0), 50.0), (t(60), 90.0)],
+        };
+        let s = Series {
+            invocations: vec![(t(0), 90.0), (t(60), 270.0)],
+            errors: vec![],
+            duration_ms: vec![(t(0), 40.0), (t(60), 45.0)],
+        };
+        let got = periods(&c, &s, t(0), t(120), 60);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[1].candidate, Sample::new(30, 3).with_latency(90.0));
+        assert_eq!(got[0].stable, Sample::new(90, 0).with_latency(40.0));
+        // The judge sums them back to the window's totals.
+        let j = judge::judge_periods(&got, &rollout::judge::Criteria::default());
+        assert_eq!((j.candidate.requests, j.candidate.errors), (40, 3));
+        assert_eq!(j.candidate.latency_ms, Some(80.0)); // (10*50 + 30*90) / 40
     }
 }

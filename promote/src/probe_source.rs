@@ -219,16 +219,16 @@ pub fn unattributed_estimate(
     }
     let total: u64 =
         counts.versions.values().map(|c| c.requests).sum::<u64>() + counts.unattributed;
-    let answered = counts.versions.get(candidate).map_or(0, |c| c.requests) as f64;
-    let expected = w * total as f64;
+    let answered = counts.versions.get(candidate).map_or(0, |c| c.requests);
     let z = Normal::standard().inverse_cdf(1.0 - criteria.significance() / 2.0);
-    let spread = z * (total as f64 * w * (1.0 - w)).sqrt();
+    let n = total as f64;
+    // The same estimate as the probe's report (`probe::stats::attribute_unattributed`).
+    let a = ::probe::stats::attribute_unattributed(w * n, n * w * (1.0 - w), answered, failed, z);
     // The low end rounds down: it is what the candidate is charged beyond doubt.
-    let clamp = |x: f64| x.clamp(0.0, failed as f64) as u64;
     (
-        clamp((expected - answered).round()),
-        clamp((expected - spread - answered).floor()),
-        clamp((expected + spread - answered).ceil()),
+        a.estimate.round() as u64,
+        a.low.floor() as u64,
+        a.high.ceil() as u64,
     )
 }
 
@@ -363,7 +363,7 @@ mod tests {
         // 5 s at 100/s: 50 for the candidate, 10 of them 500s from its own code.
         let v = verdict((50, 40), (450, 450), 0);
         assert!(
-            matches!(&v, Verdict::Fail(r) if r.starts_with("probe judge: ") && r.contains("Fisher")),
+            matches!(&v, Verdict::Fail(r) if r.starts_with("probe judge: ") && r.contains("sequential mixture test")),
             "{v}"
         );
     }

@@ -430,7 +430,7 @@ impl<'a, C: Cloud> Run<'a, C> {
                     now: step_started + now.saturating_duration_since(started),
                 };
                 match self.poll_once(sources, subject, window, step, left).await {
-                    Ok((verdict, s)) => {
+                    Ok((verdict, s, early)) => {
                         failed_polls = 0;
                         summary = s;
                         match verdict {
@@ -438,8 +438,9 @@ impl<'a, C: Cloud> Run<'a, C> {
                                 self.ui().end_progress();
                                 return Ok(BakeEnd::Failed(reason));
                             }
-                            // Only a successful read at or after the deadline passes.
-                            Verdict::Pass if left.is_zero() => {
+                            // Only a successful read at or after the deadline passes, or
+                            // one that shows the candidate no worse (analysis.early_pass).
+                            Verdict::Pass if left.is_zero() || early => {
                                 self.ui().end_progress();
                                 return Ok(BakeEnd::Passed);
                             }
@@ -594,7 +595,7 @@ impl<'a, C: Cloud> Run<'a, C> {
         window: Window,
         step: &str,
         left: Duration,
-    ) -> Result<(Verdict, String)> {
+    ) -> Result<(Verdict, String, bool)> {
         let now = self.ctx.cloud.get_alias(&self.target.alias).await?;
         if now.view != self.alias.view {
             self.ui().end_progress();
@@ -624,7 +625,8 @@ impl<'a, C: Cloud> Run<'a, C> {
             .map(|f| format!("{} {}", f.source, f.summary))
             .collect::<Vec<_>>()
             .join("; ");
-        Ok((verdict, summary))
+        let early = self.stage.analysis.early_pass && evidence::ends_early(&findings);
+        Ok((verdict, summary, early))
     }
 
     /// Exit 130 with where things stand and how to go on.

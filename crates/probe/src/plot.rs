@@ -207,9 +207,13 @@ pub fn html(title: &str, stats: &Stats, report: &Report) -> String {
             let r = report.versions.get(&labels[g]);
             (
                 format!(
-                    "version {} ({:.1}%)",
+                    "version {} ({:.1}%{})",
                     labels[g],
-                    r.map_or(0.0, |r| r.share * 100.0)
+                    r.map_or(0.0, |r| r.share * 100.0),
+                    // The same estimate as the report's table and the probe judge: its
+                    // success counting the unattributed failures that were its own.
+                    r.and_then(|r| r.success_estimated)
+                        .map_or(String::new(), |e| format!(", ~{:.1}% success", e * 100.0))
                 ),
                 r.map_or(0, |r| r.requests),
             )
@@ -350,6 +354,10 @@ mod tests {
         assert!(page.contains(r#"class="v0""#) && page.contains(r#"class="v1""#));
         assert!(page.contains(r#"class="v2 failed""#));
         assert!(page.contains("unattributed · 10"));
+        // The legend's success counts the 502s the split says were each version's: version 4
+        // was due 12 (10% of 20, then 50% of 20) and answered 10; version 3 due 28, gave 20.
+        assert!(page.contains("version 4 (33.3%, ~83.3% success)"), "{page}");
+        assert!(page.contains("version 3 (66.7%, ~71.4% success)"), "{page}");
         assert_eq!(
             page.matches("h0").count(),
             30,

@@ -401,20 +401,31 @@ impl Stats {
                 }
                 _ => None,
             };
-            let estimate = (self.unattributed_under_split > 0).then(|| {
-                let u = self.unattributed_under_split as f64;
-                let w = self.unattributed_expected.get(name).copied().unwrap_or(0.0) / u;
-                // Each unattributed answer went to this version with probability w: a
-                // binomial count, given with its normal-approximation interval.
-                let half = Z * (u * w * (1.0 - w)).sqrt();
-                Estimate {
-                    requests: round3(u * w),
-                    interval: [
-                        round3((u * w - half).max(0.0)),
-                        round3((u * w + half).min(u)),
-                    ],
-                    estimated: true,
-                }
+            let attribution = (self.unattributed_under_split > 0).then(|| {
+                // Due at the split over every answer (attributed or not), less what it
+                // answered: the answers it gave no name to are the ones missing.
+                let n = (self.attributed_under_split + self.unattributed_under_split) as f64;
+                let due = self.expected.get(name).copied().unwrap_or(0.0)
+                    + self.unattributed_expected.get(name).copied().unwrap_or(0.0);
+                let w = due / n;
+                attribute_unattributed(
+                    due,
+                    n * w * (1.0 - w),
+                    s.requests,
+                    self.unattributed_under_split,
+                    Z,
+                )
+            });
+            let estimate = attribution.map(|a| Estimate {
+                requests: round3(a.estimate),
+                interval: [round3(a.low), round3(a.high)],
+                estimated: true,
+            });
+            // Its success counting the unattributed answers estimated as its own (at the
+            // unattributed answers' own success ratio).
+            let success_estimated = attribution.filter(|a| round3(a.estimate) > 0.0).map(|a| {
+                let ok = s.success as f64 + a.estimate * self.unattributed.success_ratio();
+                round6(ok / (s.requests as f64 + a.estimate))
             });
             versions.insert(
                 name.clone(),
@@ -425,6 +436,7 @@ impl Stats {
                     expected_share: expected.map(round6),
                     within_interval: within,
                     success: round6(s.success_ratio()),
+                    success_estimated,
                     latency_ms: s.latencies(),
                     unattributed_estimate: estimate,
                 },
@@ -482,6 +494,37 @@ impl Stats {
     }
 }
 
+/// The answers that named no version which the split says were one version's: those it was
+/// due at its weight (`due`, of all answers) minus those it gave (`answered`), clamped to the
+/// `unattributed` ones, with the binomial spread of that expectation (`variance`, `n w (1-w)`)
+/// at the normal quantile `z`. One estimate for the probe's report, its table and plot, and
+/// the canary's probe judge (which charges the candidate the low end), so that a candidate
+/// crashing on a fifth of its requests is not shown at 100% success beside a judge that
+/// fails it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Attribution {
+    pub estimate: f64,
+    pub low: f64,
+    pub high: f64,
+}
+
+pub fn attribute_unattributed(
+    due: f64,
+    variance: f64,
+    answered: u64,
+    unattributed: u64,
+    z: f64,
+) -> Attribution {
+    let spread = z * variance.max(0.0).sqrt();
+    let clamp = |x: f64| x.clamp(0.0, unattributed as f64);
+    let raw = due - answered as f64;
+    Attribution {
+        estimate: clamp(raw),
+        low: clamp(raw - spread),
+        high: clamp(raw + spread),
+    }
+}
+
 /// Numbers in numeric order ("9" before "10"), then anything else ("local") by name.
 pub fn version_order(a: &str, b: &str) -> std::cmp::Ordering {
     match (a.parse::<u64>(), b.parse::<u64>()) {
@@ -530,9 +573,13 @@ pub struct VersionReport {
     pub expected_share: Option<f64>,
     /// Whether `expected_share` lies inside `share_ci`.
     pub within_interval: Option<bool>,
+    /// Of the answers that named it.
     pub success: f64,
+    /// Counting the unattributed answers estimated as its own ([`attribute_unattributed`]);
+    /// `None` when none are.
+    pub success_estimated: Option<f64>,
     pub latency_ms: Option<Latencies>,
-    /// Unattributed answers this version probably served, from the configured split.
+    /// Unattributed answers this version probably served: due at the split less answered.
     pub unattributed_estimate: Option<Estimate>,
 }
 
@@ -625,7 +672,10 @@ impl Report {
                     r.share_ci[1] * 100.0
                 ),
                 expected,
-                format!("{:.2}%", r.success * 100.0),
+                match r.success_estimated {
+                    Some(e) => format!("~{:.2}%", e * 100.0),
+                    None => format!("{:.2}%", r.success * 100.0),
+                },
                 p
             );
         }
@@ -648,7 +698,10 @@ impl Report {
                 })
                 .collect();
             if !estimates.is_empty() {
-                out += &format!(", estimated from the split: {}", estimates.join(", "));
+                out += &format!(
+                    ", estimated from the split (due at its weight less answered): {}; ~ success counts them",
+                    estimates.join(", ")
+                );
             }
             out += "\n";
         }
@@ -880,6 +933,61 @@ mod tests {
             "{}",
             r.text()
         );
+    }
+
+    #[test]
+    fn a_candidate_crashing_without_a_name_is_charged_its_missing_answers_not_its_weight() {
+        // 2,000 answers at a 10% split: the stable version answers its 1,800, the candidate
+        // 160 of its 200 and crashes on 40 with a 502 that names no version.
+        let mut s = Stats::new(200.0);
+        s.split_from(Duration::ZERO, split(&[("3", 0.9), ("4", 0.1)]));
+        for i in 0..2000u64 {
+            // Five in fifty to the candidate, one of them a crash.
+            let (status, v) = match i % 50 {
+                0..4 => (200, Some("4")),
+                4 => (502, None),
+                _ => (200, Some("3")),
+            };
+            s.record(&answer(i, ms(i), ms(1), status, v));
+        }
+        let r = s.report();
+        assert_eq!(
+            (r.versions["4"].requests, r.unattributed.requests),
+            (160, 40)
+        );
+        let c = r.versions["4"].unattributed_estimate.clone().unwrap();
+        // Due 200 (10% of 2,000) less 160 answered: all 40, not 4 (10% of the 40).
+        assert_eq!(c.requests, 40.0);
+        // 40 ± 2.576 * sqrt(2000 * 0.1 * 0.9) = 40 ± 34.56, at most the 40 there are.
+        assert_eq!(c.interval, [5.442, 40.0]);
+        assert_eq!(r.versions["4"].success, 1.0);
+        assert_eq!(r.versions["4"].success_estimated, Some(0.8));
+        // The stable version was due 1,800 and answered 1,800: none of them are its own.
+        assert_eq!(
+            r.versions["3"]
+                .unattributed_estimate
+                .clone()
+                .unwrap()
+                .requests,
+            0.0
+        );
+        assert_eq!(r.versions["3"].success_estimated, None);
+        let text = r.text();
+        let row = text.lines().find(|l| l.starts_with("  4 ")).unwrap();
+        assert!(
+            row.contains("~80.00%") && !row.contains("100.00%"),
+            "{text}"
+        );
+        assert!(text.contains("4 ~40.0 [5.4, 40.0]"), "{text}");
+    }
+
+    #[test]
+    fn the_attribution_is_due_less_answered_clamped_to_the_unattributed() {
+        let a = attribute_unattributed(200.0, 180.0, 160, 41, 2.0);
+        assert_eq!((a.estimate, a.low), (40.0, 40.0 - 2.0 * 180f64.sqrt()));
+        assert_eq!(a.high, 41.0);
+        let none = attribute_unattributed(1800.0, 180.0, 1840, 41, 2.0);
+        assert_eq!((none.estimate, none.low, none.high), (0.0, 0.0, 0.0));
     }
 
     #[test]

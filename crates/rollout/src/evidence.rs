@@ -67,6 +67,8 @@ pub struct Finding {
     pub summary: String,
     /// The same numbers as data.
     pub numbers: Value,
+    /// The source showed the candidate no worse within its margins (the judge's early pass).
+    pub shown_no_worse: bool,
 }
 
 impl Finding {
@@ -76,6 +78,7 @@ impl Finding {
             verdict,
             summary: summary.into(),
             numbers: Value::Null,
+            shown_no_worse: false,
         }
     }
 
@@ -83,6 +86,18 @@ impl Finding {
         self.numbers = numbers;
         self
     }
+
+    pub fn with_shown_no_worse(mut self, shown: bool) -> Finding {
+        self.shown_no_worse = shown;
+        self
+    }
+}
+
+/// Whether a stage with `analysis.early_pass` may end the step's bake now: every source
+/// passes and at least one has shown the candidate no worse (a sequential test may stop on
+/// either side at any look; an alarm that is quiet shows nothing either way).
+pub fn ends_early(findings: &[Finding]) -> bool {
+    combine(findings) == Verdict::Pass && findings.iter().any(|f| f.shown_no_worse)
 }
 
 /// The verdict of a poll over every source: any fail fails (the first, in source order);
@@ -112,6 +127,16 @@ mod tests {
 
     fn f(source: &str, verdict: Verdict) -> Finding {
         Finding::new(source, verdict, "")
+    }
+
+    #[test]
+    fn a_step_ends_early_only_when_all_pass_and_one_shows_no_worse() {
+        let quiet = f("alarms", Verdict::Pass);
+        let shown = f("metrics", Verdict::Pass).with_shown_no_worse(true);
+        let thin = f("probe", Verdict::Inconclusive("12 of 50 requests".into()));
+        assert!(ends_early(&[quiet.clone(), shown.clone()]));
+        assert!(!ends_early(&[quiet.clone(), f("metrics", Verdict::Pass)]));
+        assert!(!ends_early(&[quiet, shown, thin]));
     }
 
     #[test]

@@ -3,40 +3,64 @@
 //! A weighted alias gives a concurrent baseline for free: both versions serve the same
 //! requests mix at the same time, and Lambda counts each by `ExecutedVersion`. So instead of
 //! a fixed threshold on the whole alias, the judge asks whether the candidate is *worse than
-//! the stable version*, with a test whose false-failure rate is known:
+//! the stable version*, with tests whose false-failure rate is known **however often a bake
+//! looks**: a bake judges its growing window at every poll, and a fixed-sample test (the
+//! Fisher exact test this judge used before) spends some of its significance at each look,
+//! so over a whole live plan an identical candidate was rolled back 3 to 7% of the time.
 //!
-//! - **Errors, relative.** Given `e_c` errors in `n_c` candidate requests and `e_s` in `n_s`
-//!   stable ones, the one-sided Fisher exact test asks: if both versions had the same error
-//!   rate, how likely is it that at least `e_c` of the `e_c + e_s` errors fell on the
-//!   candidate's `n_c` of the `n_c + n_s` requests? Under that hypothesis the count is
-//!   hypergeometric, so `p = P(X >= e_c)` with `X ~ Hypergeometric(N = n_c + n_s,
-//!   K = e_c + e_s, draws = n_c)`. It is exact at any count (no normal approximation that
-//!   breaks on 3 errors in 40 requests) and conservative, so at a confidence `c` the
-//!   candidate of an A/A pair is failed at most a share `1 - c` of the time (the simulation
-//!   in the tests measures it). `p < 1 - confidence` fails.
+//! - **Errors, anytime-valid.** Under "both versions have the same error rate", every error
+//!   lands on the candidate with the candidate's share of the window's requests
+//!   (`θ0 = n_c / (n_c + n_s)`), independently of the others. The judge weighs the errors'
+//!   allocation with a *mixture sequential probability ratio test* (Robbins 1970; the
+//!   always-valid p-values of Johari, Pekelis and Walsh, "Always Valid Inference: Continuous
+//!   Monitoring of A/B Tests", Operations Research 2022): the likelihood of the observed
+//!   allocation averaged over every worse candidate (`θ` uniform on `(θ0, 1)`), over its
+//!   likelihood at `θ0`. That ratio is a nonnegative supermartingale for an identical
+//!   candidate, so by Ville's inequality it ever reaches `1/α` with probability at most `α`,
+//!   whenever and however often it is read (Howard, Ramdas, McAuliffe and Sekhon,
+//!   "Time-uniform, nonparametric, nonasymptotic confidence sequences", Annals of
+//!   Statistics 2021, give the general argument). `1/ratio` is the always-valid p-value.
+//!   *Why this and not alpha spending* (O'Brien-Fleming, Lan-DeMets): spending needs the
+//!   looks' information fractions planned in advance, and a bake's looks depend on the poll
+//!   interval, the metric lag, extensions and restarts; the mixture ratio needs nothing but
+//!   the counts so far, so the judge stays a pure function of the window. *Why over the
+//!   errors' allocation*: it has one unknown (`θ`) where a two-rate test has two, and it is
+//!   exact at any count (5 errors in the first 20 requests against none in 200 is a ratio
+//!   of 18,000 at the first look).
+//! - **A whole plan.** Each step's window starts afresh, so the stage's significance
+//!   `1 - confidence` is shared equally among the plan's steps ([`Criteria::steps`], a
+//!   Bonferroni split): a good candidate is wrongly failed in a whole plan at most
+//!   `1 - confidence` of the time by the error tests, whatever the poll interval and bakes.
 //! - **Errors, absolute.** A candidate whose error rate is above `max_error_rate` fails
-//!   whatever the stable version does, as soon as a one-sided binomial test against the
-//!   ceiling (`p = P(X >= e_c)`, `X ~ Binomial(n_c, max_error_rate)`) is below
-//!   `1 - confidence`. An observed rate above the ceiling that is not yet significant is
-//!   not enough evidence (neither pass nor fail): a plain "observed > ceiling" rule would
-//!   fail an A/A pair at a true 3% against a 5% ceiling in one bake out of twelve.
+//!   whatever the stable version does, by the same mixture test on its own requests against
+//!   the ceiling (`θ0 = max_error_rate`). An observed rate above the ceiling that is not
+//!   yet significant is not enough evidence (neither pass nor fail).
 //! - **Enough traffic.** Nothing passes before the candidate has served `min_requests`.
-//!   A fail needs no minimum: strong evidence (5 errors in the first 20 requests while the
-//!   stable version had none in 200) rolls back at once.
-//! - **Latency.** Once the candidate has `min_requests`, its p99 (or mean, where that is
-//!   all a source gives) fails when above the stable version's by more than
-//!   `latency_tolerance` (a fraction: 0.5 allows 50% slower) plus [`LATENCY_SLACK_MS`].
+//!   A fail needs no minimum: strong evidence rolls back at once.
+//! - **Latency, over periods.** CloudWatch gives one percentile per period, not samples, so
+//!   no test on samples applies. The rule is Kayenta's idea of an effect-size margin plus a
+//!   persistence requirement: a period counts against the candidate when its p99 (or mean)
+//!   is above the stable version's by more than `latency_tolerance` plus
+//!   [`LATENCY_SLACK_MS`]; the candidate fails when the window's figure is above that limit
+//!   *and* at least [`LATENCY_PERIODS`] periods, more than half of those with traffic on
+//!   both, are. Its false-failure rate for identical versions is measured by the bench
+//!   (`bench/judge_aa.sh`) and bounded by the seeded simulation in the tests. Without a
+//!   breakdown by period (the probe), the window's figures are compared once, as before.
+//! - **Shown no worse (early pass).** With `min_requests` served, the judge also asks the
+//!   other question with the same kind of test: is the candidate's error rate shown below
+//!   the ceiling and (when either version erred) below twice the stable version's, and is its
+//!   latency within the margin? A stage with `analysis.early_pass` ends the step's bake
+//!   there; a sequential test allows stopping on either side at any look.
 //!
 //! With no stable traffic (the bake after the 100% step, when the stable version serves
 //! nothing) the relative tests have nothing to compare with: the candidate is judged by the
 //! ceiling and `min_requests` alone, and the finding says so.
 //!
-//! The distributions come from `statrs` (its hypergeometric survival function sums the
-//! upper tail term by term from log-factorials, so small p-values keep their precision);
-//! nothing here is hand-rolled numerics.
+//! The beta functions come from `statrs` (the regularized incomplete beta keeps small tails'
+//! precision); nothing here is hand-rolled numerics.
 
 use serde_json::{Value, json};
-use statrs::distribution::{Binomial, DiscreteCDF, Hypergeometric};
+use statrs::function::beta::{checked_beta_reg, ln_beta};
 
 use crate::evidence::Verdict;
 
@@ -44,6 +68,15 @@ use crate::evidence::Verdict;
 /// in milliseconds, and for a function that answers in 2 ms a ratio of two p99s over a
 /// small sample is timer noise, not a regression.
 pub const LATENCY_SLACK_MS: f64 = 5.0;
+
+/// How many periods must each show the candidate slower than the margin before latency
+/// fails (and more than half of the window's periods): one period's p99 over a few dozen
+/// requests is the slowest of them, and a single slow cold start would otherwise fail it.
+pub const LATENCY_PERIODS: usize = 3;
+
+/// The early pass's relative margin on errors: a candidate shown to err less than this
+/// many times as often as the stable version is no worse in a way that matters.
+pub const EARLY_PASS_ERROR_RATIO: f64 = 2.0;
 
 /// Which latency figure a source gives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,7 +94,7 @@ impl LatencyStatistic {
     }
 }
 
-/// One version's traffic over the judged window.
+/// One version's traffic over the judged window (or one period of it).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Sample {
     pub requests: u64,
@@ -92,12 +125,28 @@ impl Sample {
             self.errors as f64 / self.requests as f64
         }
     }
+
+    /// Errors are a subset of requests; datapoints that arrive at different times can make
+    /// a window's sums disagree by a little, which must not inflate a rate past 100%.
+    fn clamped(self) -> Sample {
+        Sample {
+            errors: self.errors.min(self.requests),
+            ..self
+        }
+    }
+}
+
+/// One complete metric period: both versions' requests, errors and latency figure.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Period {
+    pub candidate: Sample,
+    pub stable: Sample,
 }
 
 /// What the stage's `analysis` block asks of the judge.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Criteria {
-    /// 0.5 < confidence < 1; the test's significance is `1 - confidence`.
+    /// 0.5 < confidence < 1; a whole plan's significance is `1 - confidence`.
     pub confidence: f64,
     pub min_requests: u64,
     /// 0 < max_error_rate <= 1 (1 turns the ceiling off).
@@ -105,11 +154,14 @@ pub struct Criteria {
     /// A fraction: 0.5 lets the candidate be 50% slower than the stable version.
     pub latency_tolerance: f64,
     pub latency_statistic: LatencyStatistic,
+    /// The steps of the plan whose bakes the judge watches (at least 1): each gets an equal
+    /// share of the significance, so that the whole plan stays within it.
+    pub steps: u32,
 }
 
-/// The defaults a stage's `analysis` block starts from (README, "Canary analysis"):
-/// a 1% significance, because a bake tests at every poll and each look spends some of it;
-/// 100 candidate requests, a 5% error ceiling, 50% latency tolerance on the p99.
+/// The defaults a stage's `analysis` block starts from (docs, "Canary analysis"): a 1%
+/// significance over a whole plan, 100 candidate requests, a 5% error ceiling, 50% latency
+/// tolerance on the p99. `steps` is set from the stage's plan when it is loaded.
 impl Default for Criteria {
     fn default() -> Criteria {
         Criteria {
@@ -118,13 +170,28 @@ impl Default for Criteria {
             max_error_rate: 0.05,
             latency_tolerance: 0.5,
             latency_statistic: LatencyStatistic::P99,
+            steps: 1,
         }
     }
 }
 
 impl Criteria {
+    /// The whole plan's significance, `1 - confidence`.
     pub fn significance(&self) -> f64 {
         1.0 - self.confidence
+    }
+
+    /// One step's share of the significance.
+    pub fn step_significance(&self) -> f64 {
+        self.significance() / f64::from(self.steps.max(1))
+    }
+
+    /// The same criteria for a plan of `steps` judged steps.
+    pub fn for_plan(self, steps: usize) -> Criteria {
+        Criteria {
+            steps: u32::try_from(steps.max(1)).unwrap_or(u32::MAX),
+            ..self
+        }
     }
 }
 
@@ -136,43 +203,87 @@ pub enum Decision {
     NotEnough(String),
 }
 
+/// One sequential test's state over the window so far.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Evidence {
+    /// The mixture likelihood ratio (the e-value): how much more likely the window is if
+    /// the candidate is worse than if it is not.
+    pub ratio: f64,
+    /// The step's share of the significance; the test fails at `ratio >= 1 / alpha`.
+    pub alpha: f64,
+}
+
+impl Evidence {
+    /// The always-valid p-value, `min(1, 1/ratio)`.
+    pub fn p_value(&self) -> f64 {
+        (1.0 / self.ratio).min(1.0)
+    }
+
+    pub fn rejects(&self) -> bool {
+        self.ratio >= 1.0 / self.alpha
+    }
+
+    /// How much of the way to a verdict the evidence has come, as a share of the
+    /// threshold on the log scale (0 = nothing, 1 = decided).
+    pub fn spent(&self) -> f64 {
+        (self.ratio.max(1.0).ln() / (1.0 / self.alpha).ln()).min(1.0)
+    }
+
+    fn words(&self) -> String {
+        format!(
+            "likelihood ratio {} against a threshold of {} (always-valid p = {} < {}; {:.0}% of the way)",
+            format_ratio(self.ratio),
+            format_ratio(1.0 / self.alpha),
+            format_p(self.p_value()),
+            format_p(self.alpha),
+            self.spent() * 100.0
+        )
+    }
+}
+
 /// A decision and the numbers behind it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Judgement {
     pub decision: Decision,
     pub candidate: Sample,
     pub stable: Sample,
-    /// The relative test's p-value; `None` without traffic on both versions.
-    pub p_value: Option<f64>,
-    /// The ceiling test's p-value, when the candidate's rate is above the ceiling.
-    pub ceiling_p_value: Option<f64>,
+    /// The relative error test; `None` without traffic on both versions.
+    pub relative: Option<Evidence>,
+    /// The ceiling test, when the candidate's rate is above the ceiling.
+    pub ceiling: Option<Evidence>,
+    /// Periods whose latency was above the margin, of those with a figure on both sides;
+    /// `None` when the source gave no breakdown by period.
+    pub slow_periods: Option<(usize, usize)>,
     pub criteria: Criteria,
 }
 
-/// One-sided Fisher exact test: the probability, if both versions had the same error rate,
-/// of the candidate getting at least `candidate.errors` of all the errors.
-pub fn fisher_one_sided(candidate: Sample, stable: Sample) -> f64 {
-    if candidate.errors == 0 {
+/// The mixture likelihood ratio that a share of `x` in `k` Bernoulli trials is above
+/// `theta0`, mixing uniformly over `(theta0, 1)`: `∫ θ^x (1-θ)^(k-x) dθ / (1 - θ0)` over
+/// `θ0^x (1-θ0)^(k-x)`. The integral is `B(x+1, k-x+1) · I_{1-θ0}(k-x+1, x+1)`.
+pub fn mixture_ratio_above(x: u64, k: u64, theta0: f64) -> f64 {
+    if !(theta0 > 0.0 && theta0 < 1.0) {
         return 1.0;
     }
-    let population = candidate.requests + stable.requests;
-    let successes = candidate.errors + stable.errors;
-    match Hypergeometric::new(population, successes, candidate.requests) {
-        // sf(x) is P(X > x), so P(X >= e) is sf(e - 1).
-        Ok(h) => h.sf(candidate.errors - 1).clamp(0.0, 1.0),
-        Err(_) => 1.0,
-    }
+    let (xf, yf) = (x as f64, (k - x.min(k)) as f64);
+    let tail = checked_beta_reg(yf + 1.0, xf + 1.0, 1.0 - theta0).unwrap_or(0.0);
+    let log = ln_beta(xf + 1.0, yf + 1.0) + tail.ln()
+        - (1.0 - theta0).ln()
+        - (xf * theta0.ln() + yf * (1.0 - theta0).ln());
+    log.exp()
 }
 
-/// One-sided binomial test against a fixed rate: `P(X >= errors)`, `X ~ Bin(requests, rate)`.
-pub fn binomial_above(sample: Sample, rate: f64) -> f64 {
-    if sample.errors == 0 {
+/// The mirror image: the ratio that the share is below `theta1`, mixing uniformly over
+/// `(0, theta1)`.
+pub fn mixture_ratio_below(x: u64, k: u64, theta1: f64) -> f64 {
+    if !(theta1 > 0.0 && theta1 < 1.0) {
         return 1.0;
     }
-    match Binomial::new(rate, sample.requests) {
-        Ok(b) => b.sf(sample.errors - 1).clamp(0.0, 1.0),
-        Err(_) => 1.0,
-    }
+    let (xf, yf) = (x as f64, (k - x.min(k)) as f64);
+    let head = checked_beta_reg(xf + 1.0, yf + 1.0, theta1).unwrap_or(0.0);
+    let log = ln_beta(xf + 1.0, yf + 1.0) + head.ln()
+        - theta1.ln()
+        - (xf * theta1.ln() + yf * (1.0 - theta1).ln());
+    log.exp()
 }
 
 fn pct(rate: f64) -> String {
@@ -199,27 +310,104 @@ pub fn format_p(p: f64) -> String {
     }
 }
 
-/// Judges the candidate against the stable version over the same window.
+fn format_ratio(r: f64) -> String {
+    if r >= 1e5 {
+        format!("{r:.1e}")
+    } else if r >= 10.0 {
+        format!("{r:.0}")
+    } else {
+        format!("{r:.2}")
+    }
+}
+
+/// The relative error test: the candidate's share of all errors against its share of all
+/// requests.
+pub fn relative_errors(c: Sample, s: Sample, alpha: f64) -> Evidence {
+    let share = c.requests as f64 / (c.requests + s.requests) as f64;
+    Evidence {
+        ratio: mixture_ratio_above(c.errors, c.errors + s.errors, share),
+        alpha,
+    }
+}
+
+/// The ceiling test: the candidate's errors against `max_error_rate` on its own requests.
+pub fn ceiling_errors(c: Sample, max_error_rate: f64, alpha: f64) -> Evidence {
+    Evidence {
+        ratio: mixture_ratio_above(c.errors, c.requests, max_error_rate),
+        alpha,
+    }
+}
+
+/// Judges the candidate against the stable version over one window with no breakdown by
+/// period (the probe): the window's latency figures are compared once.
 pub fn judge(candidate: Sample, stable: Sample, criteria: &Criteria) -> Judgement {
-    // Errors are a subset of requests; datapoints that arrive at different times can make a
-    // window's sums disagree by a little, which must not panic or inflate a rate past 100%.
-    let clamp = |s: Sample| Sample {
-        errors: s.errors.min(s.requests),
-        ..s
+    judge_window(candidate, stable, None, criteria)
+}
+
+/// Judges a window given period by period (the metrics source): counts are summed, latency
+/// follows the persistence rule over the periods.
+pub fn judge_periods(periods: &[Period], criteria: &Criteria) -> Judgement {
+    let add = |a: Sample, b: Sample| Sample::new(a.requests + b.requests, a.errors + b.errors);
+    let weighted = |side: fn(&Period) -> Sample| {
+        let (mut sum, mut weight) = (0.0, 0.0);
+        for p in periods {
+            if let Some(l) = side(p).latency_ms {
+                sum += l * side(p).requests as f64;
+                weight += side(p).requests as f64;
+            }
+        }
+        (weight > 0.0).then(|| sum / weight)
     };
-    let (c, s) = (clamp(candidate), clamp(stable));
-    let alpha = criteria.significance();
+    let mut c = periods
+        .iter()
+        .fold(Sample::default(), |a, p| add(a, p.candidate));
+    let mut s = periods
+        .iter()
+        .fold(Sample::default(), |a, p| add(a, p.stable));
+    c.latency_ms = weighted(|p| p.candidate);
+    s.latency_ms = weighted(|p| p.stable);
+    judge_window(c, s, Some(periods), criteria)
+}
+
+fn latency_limit(stable_ms: f64, criteria: &Criteria) -> f64 {
+    stable_ms * (1.0 + criteria.latency_tolerance) + LATENCY_SLACK_MS
+}
+
+/// Periods above the margin, of those with a figure and traffic on both sides.
+fn slow_periods(periods: &[Period], criteria: &Criteria) -> (usize, usize) {
+    let judged: Vec<(f64, f64)> = periods
+        .iter()
+        .filter(|p| p.candidate.requests > 0 && p.stable.requests > 0)
+        .filter_map(|p| Some((p.candidate.latency_ms?, p.stable.latency_ms?)))
+        .collect();
+    let slow = judged
+        .iter()
+        .filter(|(c, s)| *c > latency_limit(*s, criteria))
+        .count();
+    (slow, judged.len())
+}
+
+fn judge_window(
+    candidate: Sample,
+    stable: Sample,
+    periods: Option<&[Period]>,
+    criteria: &Criteria,
+) -> Judgement {
+    let (c, s) = (candidate.clamped(), stable.clamped());
+    let alpha = criteria.step_significance();
     let both = c.requests > 0 && s.requests > 0;
-    let p_value = both.then(|| fisher_one_sided(c, s));
+    let relative = both.then(|| relative_errors(c, s, alpha));
     let above_ceiling = c.error_rate() > criteria.max_error_rate;
-    let ceiling_p_value = above_ceiling.then(|| binomial_above(c, criteria.max_error_rate));
-    let decision = decide(c, s, criteria, alpha, p_value, ceiling_p_value);
+    let ceiling = above_ceiling.then(|| ceiling_errors(c, criteria.max_error_rate, alpha));
+    let slow = periods.map(|p| slow_periods(p, criteria));
+    let decision = decide(c, s, criteria, relative, ceiling, slow);
     Judgement {
         decision,
         candidate: c,
         stable: s,
-        p_value,
-        ceiling_p_value,
+        relative,
+        ceiling,
+        slow_periods: slow,
         criteria: *criteria,
     }
 }
@@ -228,9 +416,9 @@ fn decide(
     c: Sample,
     s: Sample,
     criteria: &Criteria,
-    alpha: f64,
-    p_value: Option<f64>,
-    ceiling_p_value: Option<f64>,
+    relative: Option<Evidence>,
+    ceiling: Option<Evidence>,
+    slow: Option<(usize, usize)>,
 ) -> Decision {
     if c.requests == 0 {
         return Decision::NotEnough(format!(
@@ -238,26 +426,35 @@ fn decide(
             criteria.min_requests
         ));
     }
-    if let Some(p) = p_value
-        && p < alpha
+    let evidence = || {
+        format!(
+            "after {} candidate and {} stable requests",
+            c.requests, s.requests
+        )
+    };
+    if let Some(e) = relative
+        && e.rejects()
     {
         return Decision::Fail(format!(
-            "the candidate's error rate {} is above the stable version's {}: one-sided Fisher exact test p = {} < {}",
+            "errors: the candidate's error rate {} is above the stable version's {}: sequential mixture test on its share of the errors ({} of {} against its {} share of the requests), {}, {}",
             rate_of(c),
             rate_of(s),
-            format_p(p),
-            format_p(alpha)
+            c.errors,
+            c.errors + s.errors,
+            pct(c.requests as f64 / (c.requests + s.requests) as f64),
+            e.words(),
+            evidence()
         ));
     }
-    if let Some(p) = ceiling_p_value
-        && p < alpha
+    if let Some(e) = ceiling
+        && e.rejects()
     {
         return Decision::Fail(format!(
-            "the candidate's error rate {} is above the ceiling max_error_rate {}: one-sided binomial test p = {} < {}",
+            "errors: the candidate's error rate {} is above the ceiling max_error_rate {}: sequential mixture test against the ceiling, {}, {}",
             rate_of(c),
             pct(criteria.max_error_rate),
-            format_p(p),
-            format_p(alpha)
+            e.words(),
+            evidence()
         ));
     }
     let enough = c.requests >= criteria.min_requests;
@@ -267,29 +464,92 @@ fn decide(
             c.requests, criteria.min_requests
         ));
     }
-    if let Some(p) = ceiling_p_value {
+    if let Some(e) = ceiling {
         // Above the ceiling but not significantly: neither a fail (a version at 3% shows 6%
         // over 100 requests one time in twelve) nor a pass. More requests will tell.
         return Decision::NotEnough(format!(
-            "the candidate's error rate {} is above max_error_rate {} but not significantly yet (binomial p = {}); waiting for more requests",
+            "the candidate's error rate {} is above max_error_rate {} but not significantly yet (always-valid p = {}); waiting for more requests",
             rate_of(c),
             pct(criteria.max_error_rate),
-            format_p(p)
+            format_p(e.p_value())
         ));
     }
     if let (Some(lc), Some(ls)) = (c.latency_ms, s.latency_ms)
         && s.requests > 0
     {
-        let limit = ls * (1.0 + criteria.latency_tolerance) + LATENCY_SLACK_MS;
-        if lc > limit {
+        let limit = latency_limit(ls, criteria);
+        // Without a breakdown by period the window is one period that must be slow.
+        let (n_slow, n) = slow.unwrap_or((usize::from(lc > limit), 1));
+        let persistent = slow.is_none() || (n_slow >= LATENCY_PERIODS && 2 * n_slow > n);
+        if lc > limit && persistent {
             let stat = criteria.latency_statistic.as_str();
+            let periods = match slow {
+                Some(_) => format!(
+                    ", and in {n_slow} of {n} periods (at least {LATENCY_PERIODS} and more than half needed)"
+                ),
+                None => String::new(),
+            };
             return Decision::Fail(format!(
-                "the candidate's {stat} latency {lc:.0} ms is above the stable version's {ls:.0} ms by more than latency_tolerance {:.0}% (+{LATENCY_SLACK_MS:.0} ms): limit {limit:.0} ms",
-                criteria.latency_tolerance * 100.0
+                "latency: the candidate's {stat} latency {lc:.0} ms is above the stable version's {ls:.0} ms by more than latency_tolerance {:.0}% (+{LATENCY_SLACK_MS:.0} ms): limit {limit:.0} ms over the window{periods}, {}",
+                criteria.latency_tolerance * 100.0,
+                evidence()
             ));
         }
     }
     Decision::Pass
+}
+
+/// The early pass: with `min_requests` served and nothing failing, the candidate's error
+/// rate shown below the ceiling and, when either version erred, below [`EARLY_PASS_ERROR_RATIO`]
+/// times the stable version's, by the same sequential test the other way round; and its
+/// latency within the limit over the window.
+fn no_worse(c: Sample, s: Sample, criteria: &Criteria, alpha: f64) -> Option<String> {
+    if c.requests < criteria.min_requests {
+        return None;
+    }
+    let below = |ratio: f64| Evidence { ratio, alpha };
+    let ceiling = below(mixture_ratio_below(
+        c.errors,
+        c.requests,
+        criteria.max_error_rate,
+    ));
+    if !ceiling.rejects() {
+        return None;
+    }
+    let mut words = format!(
+        "the candidate's error rate {} is shown below max_error_rate {} ({})",
+        rate_of(c),
+        pct(criteria.max_error_rate),
+        ceiling.words()
+    );
+    // Whenever either version erred, the relative margin must be shown too (not only when
+    // the candidate did: a candidate passed for its luck of no errors yet would not be).
+    if c.errors + s.errors > 0 && s.requests > 0 {
+        let (nc, ns) = (c.requests as f64, s.requests as f64);
+        let r = EARLY_PASS_ERROR_RATIO;
+        // The candidate's share of the errors if it erred `r` times as often.
+        let theta1 = r * nc / (r * nc + ns);
+        let relative = below(mixture_ratio_below(c.errors, c.errors + s.errors, theta1));
+        if !relative.rejects() {
+            return None;
+        }
+        words += &format!(
+            " and below {r:.0}x the stable version's {} ({})",
+            rate_of(s),
+            relative.words()
+        );
+    }
+    if let (Some(lc), Some(ls)) = (c.latency_ms, s.latency_ms) {
+        if lc > latency_limit(ls, criteria) {
+            return None;
+        }
+        words += &format!(
+            "; its {} latency {lc:.0} ms is within the limit {:.0} ms",
+            criteria.latency_statistic.as_str(),
+            latency_limit(ls, criteria)
+        );
+    }
+    Some(words)
 }
 
 impl Judgement {
@@ -301,6 +561,26 @@ impl Judgement {
         }
     }
 
+    /// `Some(why)` when the candidate passes and is shown no worse within the margins with
+    /// enough requests: a stage with `analysis.early_pass` may end the step's bake here.
+    /// (Computed on demand: the early pass's tests cost more than the judgement itself.)
+    pub fn shown_no_worse(&self) -> Option<String> {
+        match self.decision {
+            Decision::Pass => no_worse(
+                self.candidate,
+                self.stable,
+                &self.criteria,
+                self.criteria.step_significance(),
+            ),
+            _ => None,
+        }
+    }
+
+    /// The relative test's always-valid p-value.
+    pub fn p_value(&self) -> Option<f64> {
+        self.relative.map(|e| e.p_value())
+    }
+
     /// One line for a person: both versions' numbers, the p-value and the decision.
     pub fn summary(&self) -> String {
         let stat = self.criteria.latency_statistic.as_str();
@@ -310,18 +590,23 @@ impl Judgement {
                 .map_or(String::new(), |l| format!(", {stat} {l:.0} ms"));
             format!("{name} {} errors{lat}", rate_of(s))
         };
-        let p = self
-            .p_value
-            .map_or("p n/a".to_string(), |p| format!("p = {}", format_p(p)));
+        let p = self.p_value().map_or("p n/a".to_string(), |p| {
+            format!(
+                "p = {} ({:.0}% of the way)",
+                format_p(p),
+                self.relative.map_or(0.0, |e| e.spent()) * 100.0
+            )
+        });
         let stable = if self.stable.requests == 0 {
             "stable no traffic (judged against max_error_rate alone)".to_string()
         } else {
             side("stable", self.stable)
         };
-        let decision = match &self.decision {
-            Decision::Pass => "pass".to_string(),
-            Decision::Fail(_) => "fail".to_string(),
-            Decision::NotEnough(why) => format!("not enough evidence: {why}"),
+        let decision = match (&self.decision, &self.shown_no_worse()) {
+            (Decision::Pass, Some(_)) => "pass (shown no worse)".to_string(),
+            (Decision::Pass, None) => "pass".to_string(),
+            (Decision::Fail(_), _) => "fail".to_string(),
+            (Decision::NotEnough(why), _) => format!("not enough evidence: {why}"),
         };
         format!(
             "candidate {}; {stable}; {p}; {decision}",
@@ -335,6 +620,9 @@ impl Judgement {
             json!({"requests": s.requests, "errors": s.errors, "error_rate": s.error_rate(),
                    "latency_ms": s.latency_ms})
         };
+        let test = |e: Option<Evidence>| {
+            e.map(|e| json!({"ratio": e.ratio, "threshold": 1.0 / e.alpha, "p_value": e.p_value(), "spent": e.spent()}))
+        };
         let (decision, reason) = match &self.decision {
             Decision::Pass => ("pass", None),
             Decision::Fail(r) => ("fail", Some(r.as_str())),
@@ -343,10 +631,16 @@ impl Judgement {
         json!({
             "candidate": side(self.candidate),
             "stable": side(self.stable),
-            "p_value": self.p_value,
-            "ceiling_p_value": self.ceiling_p_value,
+            "p_value": self.p_value(),
+            "ceiling_p_value": self.ceiling.map(|e| e.p_value()),
+            "error_test": test(self.relative),
+            "ceiling_test": test(self.ceiling),
+            "slow_periods": self.slow_periods.map(|(slow, n)| json!({"slow": slow, "periods": n})),
+            "shown_no_worse": self.shown_no_worse(),
             "latency_statistic": self.criteria.latency_statistic.as_str(),
             "confidence": self.criteria.confidence,
+            "steps": self.criteria.steps,
+            "step_significance": self.criteria.step_significance(),
             "min_requests": self.criteria.min_requests,
             "max_error_rate": self.criteria.max_error_rate,
             "latency_tolerance": self.criteria.latency_tolerance,

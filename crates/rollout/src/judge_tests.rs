@@ -35,7 +35,9 @@ fn boundary_cases() {
             "candidate-only errors",
             s(100, 8),
             s(900, 0),
-            Want::Fail("Fisher exact test p ="),
+            Want::Fail(
+                "sequential mixture test on its share of the errors (8 of 8 against its 10% share",
+            ),
         ),
         (
             "candidate-only errors, tiny sample",
@@ -53,7 +55,7 @@ fn boundary_cases() {
             "strong evidence before min_requests",
             s(20, 5),
             s(200, 0),
-            Want::Fail("Fisher exact test"),
+            Want::Fail("likelihood ratio"),
         ),
         ("stable-only errors", s(100, 0), s(900, 50), Want::Pass),
         (
@@ -69,10 +71,20 @@ fn boundary_cases() {
             Want::Pass,
         ),
         (
-            "both equally bad, over the ceiling",
+            // At 200 requests 10% against a 5% ceiling is not yet enough for a test that
+            // may be read at every poll; at 1,000 it is.
+            "both equally bad, over the ceiling, not yet significant",
             s(200, 20),
             s(1800, 180),
-            Want::Fail("above the ceiling max_error_rate 5.0%: one-sided binomial test p ="),
+            Want::NotEnough("above max_error_rate 5.0% but not significantly"),
+        ),
+        (
+            "both equally bad, over the ceiling",
+            s(1000, 100),
+            s(9000, 900),
+            Want::Fail(
+                "above the ceiling max_error_rate 5.0%: sequential mixture test against the ceiling, likelihood ratio",
+            ),
         ),
         (
             "over the ceiling, tiny, not significant",
@@ -84,7 +96,7 @@ fn boundary_cases() {
             "over the ceiling, tiny, significant",
             s(10, 6),
             s(0, 0),
-            Want::Fail("binomial test"),
+            Want::Fail("against the ceiling"),
         ),
         (
             "over the ceiling past min_requests, not significant",
@@ -188,17 +200,38 @@ fn latency_only() {
 }
 
 #[test]
-fn fisher_matches_the_textbook_tea_tasting_table() {
-    // Fisher's lady tasting tea: 3 of 4 right in each row, one-sided p = 17/70.
-    let p = fisher_one_sided(s(4, 3), s(4, 1));
-    assert!((p - 17.0 / 70.0).abs() < 1e-12, "{p}");
-    // All the errors on the only candidate request out of 101: p = 1/101.
-    let p = fisher_one_sided(s(1, 1), s(100, 0));
-    assert!((p - 1.0 / 101.0).abs() < 1e-12, "{p}");
-    assert_eq!(fisher_one_sided(s(100, 0), s(900, 50)), 1.0);
-    // P(X >= 1) for Bin(10, 0.05) = 1 - 0.95^10.
-    let p = binomial_above(s(10, 1), 0.05);
-    assert!((p - (1.0 - 0.95f64.powi(10))).abs() < 1e-9, "{p}");
+fn the_mixture_ratio_matches_its_closed_forms() {
+    // Every one of k errors on the candidate: the integral of θ^k over (θ0, 1), over
+    // (1 - θ0) θ0^k.
+    for (k, t0) in [(1u64, 0.5f64), (5, 20.0 / 220.0), (3, 0.1)] {
+        let want =
+            (1.0 - t0.powi(k as i32 + 1)) / ((k + 1) as f64 * (1.0 - t0) * t0.powi(k as i32));
+        let got = mixture_ratio_above(k, k, t0);
+        assert!((got / want - 1.0).abs() < 1e-9, "{k} {t0}: {got} vs {want}");
+    }
+    // No error at all in k trials: (1 - θ0)^(k+1) / (k+1) over (1 - θ0)^(k+1), i.e. 1/(k+1).
+    assert!((mixture_ratio_above(0, 9, 0.3) - 0.1).abs() < 1e-12);
+    // The mirror image: no error in n requests against a ceiling c: (1 - (1-c)^(n+1)) /
+    // ((n+1) c (1-c)^n).
+    let (n, c) = (200u64, 0.05f64);
+    let want =
+        (1.0 - (1.0 - c).powi(n as i32 + 1)) / ((n + 1) as f64 * c * (1.0 - c).powi(n as i32));
+    let got = mixture_ratio_below(0, n, c);
+    assert!((got / want - 1.0).abs() < 1e-9, "{got} vs {want}");
+    // Evidence reads as its p-value and the share of the way to the threshold.
+    let e = Evidence {
+        ratio: 10.0,
+        alpha: 0.01,
+    };
+    assert!((e.p_value() - 0.1).abs() < 1e-12 && (e.spent() - 0.5).abs() < 1e-12);
+    assert!(
+        !e.rejects()
+            && Evidence {
+                ratio: 100.0,
+                alpha: 0.01
+            }
+            .rejects()
+    );
 }
 
 #[test]
@@ -216,6 +249,11 @@ fn numbers_and_summary_carry_both_versions_and_the_p_value() {
     assert_eq!(n["decision"], "fail");
     let p = n["p_value"].as_f64().unwrap();
     assert!(p < 0.01, "{p}");
+    assert_eq!(
+        n["error_test"]["threshold"].as_f64().unwrap().round(),
+        100.0
+    );
+    assert_eq!(n["error_test"]["spent"], 1.0);
     let line = j.summary();
     assert!(
         line.starts_with("candidate 8.0% (8/100) errors, p99 120 ms; stable 0.22% (2/900) errors, p99 100 ms; p = "),
@@ -223,7 +261,7 @@ fn numbers_and_summary_carry_both_versions_and_the_p_value() {
     );
     assert!(line.ends_with("; fail"), "{line}");
     assert!(
-        matches!(j.verdict(), Verdict::Fail(r) if r.starts_with("metrics judge: the candidate's error rate 8.0%"))
+        matches!(j.verdict(), Verdict::Fail(r) if r.starts_with("metrics judge: errors: the candidate's error rate 8.0%"))
     );
 }
 
@@ -272,8 +310,10 @@ fn simulation_a_a_false_failures_within_significance_and_a_b_detection() {
         };
         let alpha = c.significance();
         let n = (c.min_requests, c.min_requests * 9);
+        let mut a_a = Vec::new();
         for (i, base) in [0.002, 0.01, 0.03].into_iter().enumerate() {
             let share = fail_share(7 + i as u64, TRIALS, n, (base, base), &c);
+            a_a.push(share);
             println!(
                 "A/A confidence {confidence}: base error rate {:.1}%, {} vs {} requests, {TRIALS} trials: false failures {:.2}% (significance {:.0}%)",
                 base * 100.0,
@@ -297,18 +337,22 @@ fn simulation_a_a_false_failures_within_significance_and_a_b_detection() {
                 n.1,
                 share * 100.0
             );
+            // An anytime-valid test pays for its looks at a single one: at these counts it
+            // catches 5x the error rate less often than a fixed-sample test would, but still
+            // far more often than it fails an identical candidate.
             assert!(
-                share > 2.0 * alpha,
+                share > 0.02 && share > 5.0 * a_a[i],
                 "5x the error rate must be caught more often than chance: {share}"
             );
         }
     }
 }
 
-/// A bake judges at every poll over a growing window; each look spends some of the
-/// significance. Printed, not asserted: it is why the default confidence is 0.99.
+/// A bake judges at every poll over a growing window. The Fisher test this judge used before
+/// spent some of its significance at each look (3.4% of A/A bakes failed over these ten
+/// looks at a confidence of 0.99); the sequential test does not.
 #[test]
-fn simulation_sequential_looks_are_reported() {
+fn simulation_sequential_looks_stay_within_significance() {
     const TRIALS: u32 = 10_000;
     const LOOKS: u64 = 10;
     let c = crit();
@@ -334,5 +378,222 @@ fn simulation_sequential_looks_are_reported() {
         c.confidence,
         share * 100.0
     );
-    assert!(share < 0.05, "{share}");
+    assert!(share <= c.significance(), "{share}");
+}
+
+#[test]
+fn a_clear_failure_fails_at_the_first_look_even_with_the_plan_s_share() {
+    // 5 errors in the first 20 candidate requests against none in 200, with the significance
+    // shared over the live plan's three steps: a ratio in the tens of thousands.
+    let j = judge(s(20, 5), s(200, 0), &crit().for_plan(3));
+    let Decision::Fail(r) = &j.decision else {
+        panic!("{:?}", j.decision)
+    };
+    assert!(
+        r.starts_with(
+            "errors: the candidate's error rate 25% (5/20) is above the stable version's 0% (0/200)"
+        ),
+        "{r}"
+    );
+    assert!(
+        r.contains("5 of 5 against its 9.1% share of the requests"),
+        "{r}"
+    );
+    assert!(r.contains("against a threshold of 300"), "{r}");
+    assert!(
+        r.contains("after 20 candidate and 200 stable requests"),
+        "{r}"
+    );
+    assert!(j.relative.unwrap().ratio > 10_000.0, "{:?}", j.relative);
+    // Given period by period, the same counts fail the same way.
+    let p = Period {
+        candidate: s(20, 5),
+        stable: s(200, 0),
+    };
+    assert!(matches!(
+        judge_periods(&[p], &crit().for_plan(3)).decision,
+        Decision::Fail(_)
+    ));
+    // One error in the first request is not (a ratio of 5 at most).
+    assert!(matches!(
+        judge(s(1, 1), s(10, 0), &crit()).decision,
+        Decision::NotEnough(_)
+    ));
+}
+
+fn period(c: (u64, u64, f64), st: (u64, u64, f64)) -> Period {
+    Period {
+        candidate: s(c.0, c.1).with_latency(c.2),
+        stable: s(st.0, st.1).with_latency(st.2),
+    }
+}
+
+#[test]
+fn latency_over_periods_fails_only_when_slow_persists() {
+    let fast = period((60, 0, 100.0), (540, 0, 100.0));
+    let slow = period((60, 0, 300.0), (540, 0, 100.0));
+    let fails = |ps: &[Period]| judge_periods(ps, &crit()).decision;
+    // Two slow periods of two: the window is slow, but not yet in three periods.
+    assert_eq!(fails(&[slow, slow]), Decision::Pass);
+    // Three of three: fails, and the words say how many periods.
+    let Decision::Fail(r) = fails(&[slow, slow, slow]) else {
+        panic!()
+    };
+    assert!(
+        r.starts_with(
+            "latency: the candidate's p99 latency 300 ms is above the stable version's 100 ms"
+        ),
+        "{r}"
+    );
+    assert!(
+        r.contains("in 3 of 3 periods (at least 3 and more than half needed)"),
+        "{r}"
+    );
+    // One very slow period lifts the window's figure, but one period is not a pattern.
+    let spike = period((60, 0, 2000.0), (540, 0, 100.0));
+    assert_eq!(fails(&[fast, spike, fast, fast]), Decision::Pass);
+    // Three of six is not more than half.
+    assert_eq!(fails(&[slow, slow, slow, fast, fast, fast]), Decision::Pass);
+    // Periods without traffic on both sides do not count either way.
+    let empty = Period {
+        candidate: s(0, 0),
+        stable: s(540, 0).with_latency(100.0),
+    };
+    assert!(matches!(
+        fails(&[slow, empty, slow, empty, slow]),
+        Decision::Fail(_)
+    ));
+    let j = judge_periods(&[slow, empty, slow], &crit());
+    assert_eq!(j.slow_periods, Some((2, 2)));
+}
+
+#[test]
+fn an_early_pass_needs_requests_errors_below_both_margins_and_latency_within() {
+    let c = crit();
+    // Nothing yet with fewer than min_requests.
+    assert_eq!(judge(s(99, 0), s(891, 0), &c).shown_no_worse(), None);
+    // 100 clean requests are not yet shown below a 5% ceiling (the ratio is about 33)...
+    assert_eq!(judge(s(100, 0), s(900, 0), &c).shown_no_worse(), None);
+    // ...200 are.
+    let j = judge(s(200, 0), s(1800, 0), &c);
+    let why = j.shown_no_worse().expect("shown no worse");
+    assert!(
+        why.starts_with("the candidate's error rate 0% (0/200) is shown below max_error_rate 5.0%"),
+        "{why}"
+    );
+    assert!(
+        j.summary().ends_with("pass (shown no worse)"),
+        "{}",
+        j.summary()
+    );
+    assert_eq!(j.numbers()["shown_no_worse"], why.as_str());
+    // No error on the candidate is not enough while the stable version errs: its rate is
+    // not yet shown below twice the stable version's.
+    assert_eq!(judge(s(300, 0), s(2700, 27), &c).shown_no_worse(), None);
+    // With errors, also below twice the stable version's rate: 1% against 1% over 5,000
+    // candidate requests is, 1% against 1% over 2,000 is not yet.
+    assert_eq!(
+        judge(s(2000, 20), s(18_000, 180), &c).shown_no_worse(),
+        None
+    );
+    let j = judge(s(5000, 50), s(45_000, 450), &c);
+    assert!(
+        j.shown_no_worse()
+            .as_deref()
+            .unwrap_or("")
+            .contains("below 2x the stable version's 1.0% (450/45000)"),
+        "{:?}",
+        j.shown_no_worse()
+    );
+    assert_eq!(judge(s(300, 3), s(2700, 27), &c).shown_no_worse(), None);
+    // A candidate at three times the stable version's rate (under the ceiling) never is.
+    assert_eq!(
+        judge(s(5000, 150), s(45_000, 450), &c).shown_no_worse(),
+        None
+    );
+    // Latency beyond the limit (one window, not yet failing as a pattern) is not no worse.
+    let slow = judge_periods(&[period((300, 0, 300.0), (2700, 0, 100.0))], &c);
+    assert_eq!(slow.decision, Decision::Pass);
+    assert_eq!(slow.shown_no_worse(), None);
+}
+
+/// Whole plans of identical versions at 1% errors: a 10% and a 50% step of 300 s with 5 s
+/// periods (59 looks each on the growing window) at 20 requests a second, the significance
+/// shared over three steps. 2,500 plans: at a true rate of 2% the count would be 50 +- 7,
+/// far above the 25 the assertion allows, so the bound cannot pass by luck; the sequential
+/// test's own rate is a fraction of a percent. (Latency is left out here: the next test
+/// measures its rule.)
+#[test]
+fn simulation_whole_plans_of_identical_versions_are_rolled_back_at_most_one_percent() {
+    const PLANS: u32 = 2_500;
+    let c = crit().for_plan(3);
+    let mut rng = fastrand::Rng::with_seed(25);
+    let mut wrong = 0u32;
+    for _ in 0..PLANS {
+        let failed = [0.1, 0.5].into_iter().any(|w| {
+            let (mut cand, mut stab) = (s(0, 0), s(0, 0));
+            (0..59).any(|_| {
+                let n_c = binomial(&mut rng, 100, w);
+                cand.requests += n_c;
+                cand.errors += binomial(&mut rng, n_c, 0.01);
+                stab.requests += 100 - n_c;
+                stab.errors += binomial(&mut rng, 100 - n_c, 0.01);
+                matches!(judge(cand, stab, &c).decision, Decision::Fail(_))
+            })
+        });
+        wrong += u32::from(failed);
+    }
+    let share = f64::from(wrong) / f64::from(PLANS);
+    println!(
+        "A/A whole plans (errors, 5 s periods, 20/s): {wrong} of {PLANS} rolled back ({:.2}%)",
+        share * 100.0
+    );
+    assert!(share <= c.significance(), "{wrong} of {PLANS}");
+}
+
+/// The latency rule on identical log-normal versions (median 40 ms, shape 0.5), per-period
+/// p99s at 5 requests a second in 5 s periods at a 50% split, where a period's p99 is the
+/// slowest of a dozen requests: 1,500 steps of 59 looks. Measured: well under 1%; asserted at
+/// most 1% (a 2% rate would give 30 +- 5, not 15).
+#[test]
+fn simulation_latency_rule_false_failures_on_identical_versions() {
+    const STEPS: u32 = 1_500;
+    let c = crit().for_plan(3);
+    let mut rng = fastrand::Rng::with_seed(26);
+    let draw = |rng: &mut fastrand::Rng, n: u64| -> Option<f64> {
+        let mut xs: Vec<f64> = (0..n)
+            .map(|_| {
+                let (u, v) = (1.0 - rng.f64(), rng.f64());
+                40.0 * (0.5 * (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()).exp()
+            })
+            .collect();
+        xs.sort_by(f64::total_cmp);
+        let k = ((n as f64 * 0.99).ceil() as usize).max(1) - 1;
+        xs.get(k).copied()
+    };
+    let mut wrong = 0u32;
+    for _ in 0..STEPS {
+        let mut periods = Vec::new();
+        for _ in 0..59 {
+            let n_c = binomial(&mut rng, 25, 0.5);
+            let mut cand = s(n_c, 0);
+            cand.latency_ms = draw(&mut rng, n_c);
+            let mut stab = s(25 - n_c, 0);
+            stab.latency_ms = draw(&mut rng, 25 - n_c);
+            periods.push(Period {
+                candidate: cand,
+                stable: stab,
+            });
+            if matches!(judge_periods(&periods, &c).decision, Decision::Fail(_)) {
+                wrong += 1;
+                break;
+            }
+        }
+    }
+    let share = f64::from(wrong) / f64::from(STEPS);
+    println!(
+        "A/A latency rule (5 s periods, 5/s, 50% split): {wrong} of {STEPS} steps failed ({:.2}%)",
+        share * 100.0
+    );
+    assert!(share <= 0.01, "{wrong} of {STEPS}");
 }

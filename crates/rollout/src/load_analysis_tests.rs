@@ -28,7 +28,8 @@ fn a_canary_stage_judges_metrics_by_default_and_an_all_at_once_stage_keeps_to_al
     let a = &live.analysis;
     assert_eq!(a.sources, [SourceKind::Alarms, SourceKind::Metrics]);
     assert_eq!(a.period_seconds, 60);
-    assert_eq!(a.criteria, Criteria::default());
+    // The defaults, with the significance shared over the plan's two steps.
+    assert_eq!(a.criteria, Criteria::default().for_plan(2));
     assert_eq!(a.criteria.confidence, 0.99);
     assert_eq!(a.criteria.min_requests, 100);
     assert_eq!(a.max_extension, Duration::from_secs(300));
@@ -77,6 +78,8 @@ fn every_field_is_read() {
             max_error_rate: 0.1,
             latency_tolerance: 0.25,
             latency_statistic: LatencyStatistic::Mean,
+            // The significance is shared over the plan's two steps.
+            steps: 2,
         }
     );
     assert_eq!(a.max_extension, Duration::from_secs(30));

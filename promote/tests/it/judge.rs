@@ -218,7 +218,7 @@ fn a_candidate_failing_a_fifth_of_its_requests_is_rolled_back_by_the_judge() {
     let reason = rolled["reason"].as_str().unwrap();
     assert!(
         reason.contains("metrics judge")
-            && reason.contains("Fisher exact test p = ")
+            && reason.contains("always-valid p = ")
             && reason.contains("20%"),
         "the reason must name the judge, the test and the numbers: {reason}"
     );

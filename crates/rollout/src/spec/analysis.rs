@@ -98,10 +98,15 @@ impl Analysis {
             Strategy::Canary { .. } => vec![SourceKind::Alarms, SourceKind::Metrics],
             Strategy::AllAtOnce { .. } => vec![SourceKind::Alarms],
         };
+        // The judge shares the significance over the steps it watches.
+        let steps = match strategy {
+            Strategy::Canary { steps } => steps.len(),
+            Strategy::AllAtOnce { .. } => 1,
+        };
         Analysis {
             sources,
             period_seconds: DEFAULT_PERIOD_SECONDS,
-            criteria: Criteria::default(),
+            criteria: Criteria::default().for_plan(steps),
             max_extension: Duration::from_secs(DEFAULT_MAX_EXTENSION_SECONDS),
             on_no_evidence: OnNoEvidence::Hold,
             judge_relative: false,
