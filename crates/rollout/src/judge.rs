@@ -20,6 +20,9 @@
 //!   whenever and however often it is read (Howard, Ramdas, McAuliffe and Sekhon,
 //!   "Time-uniform, nonparametric, nonasymptotic confidence sequences", Annals of
 //!   Statistics 2021, give the general argument). `1/ratio` is the always-valid p-value.
+//!   `θ0` is the window's realised share rather than the configured weight (the judge sees
+//!   counts, not the alias): an approximation the seeded simulations in the tests and
+//!   `bench/judge_aa.sh` measure to keep within the bound.
 //!   *Why this and not alpha spending* (O'Brien-Fleming, Lan-DeMets): spending needs the
 //!   looks' information fractions planned in advance, and a bake's looks depend on the poll
 //!   interval, the metric lag, extensions and restarts; the mixture ratio needs nothing but
