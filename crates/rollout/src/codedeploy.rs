@@ -4,10 +4,10 @@
 //! CodeDeploy shifts a Lambda alias in one of three shapes only: all at once, a canary
 //! (one share, then 100%) or a linear shift (equal increments at equal intervals), in whole
 //! percents and whole minutes, and it ends the deployment as soon as all traffic is shifted.
-//! A stage whose steps are none of these is refused here, with why and what would work, so
-//! that `tools/check_environments.py` (the same rules and messages, checked against the same
-//! table of cases: `testdata/codedeploy_configs.json`), `promote`'s loader and Terraform's
-//! `local.codedeploy_configs` agree on every file.
+//! A stage whose steps are none of these is refused here, with why and what would work
+//! (`validate::engine`, so by `promote`'s loader and `promote check`); the seed's model in
+//! `tools/check_environments.py` and Terraform's `local.codedeploy_configs` are held to the
+//! same table of cases (`testdata/codedeploy_configs.json`).
 
 use std::fmt;
 
