@@ -764,6 +764,17 @@ pub enum OnNoEvidence {
     Rollback,
 }
 
+/// What a bake does when its evidence stays unreadable for `max_read_failures` polls in a
+/// row: the split is never left unwatched without an exit code saying so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnUnreadable {
+    /// Take the traffic back (exit 4), as CodeDeploy does when it cannot read its alarms.
+    Rollback,
+    /// Leave the split as it is and exit with the held code (6).
+    Hold,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Analysis {
     pub sources: Vec<SourceKind>,
@@ -773,6 +784,9 @@ pub struct Analysis {
     /// How long a bake that ends without enough evidence keeps watching.
     pub max_extension: Duration,
     pub on_no_evidence: OnNoEvidence,
+    pub on_unreadable: OnUnreadable,
+    /// Failed reads in a row that make the evidence unreadable.
+    pub max_read_failures: u32,
     /// An alarm already firing before the first write does not refuse the rollout; the
     /// metrics judge decides (so that a fix for a bad stable version can ship).
     pub judge_relative: bool,
@@ -786,6 +800,7 @@ pub struct Analysis {
 /// version serving beside the candidate, so it keeps to its alarms.
 pub const DEFAULT_PERIOD_SECONDS: u32 = 60;
 pub const DEFAULT_MAX_EXTENSION_SECONDS: u64 = 300;
+pub const DEFAULT_MAX_READ_FAILURES: u32 = 3;
 /// Ten requests a second: about 1 a second reaches a 10% candidate, so a candidate failing
 /// one request in five is judged within tens of seconds, at 36,000 requests an hour.
 pub const DEFAULT_PROBE_RATE: f64 = 10.0;
@@ -807,6 +822,8 @@ impl Analysis {
             criteria: Criteria::default(),
             max_extension: Duration::from_secs(DEFAULT_MAX_EXTENSION_SECONDS),
             on_no_evidence: OnNoEvidence::Hold,
+            on_unreadable: OnUnreadable::Rollback,
+            max_read_failures: DEFAULT_MAX_READ_FAILURES,
             judge_relative: false,
             probe_rate: DEFAULT_PROBE_RATE,
         }
@@ -836,6 +853,8 @@ struct RawAnalysis {
     latency_statistic: Option<RawLatencyStatistic>,
     max_extension_seconds: Option<u64>,
     on_no_evidence: Option<OnNoEvidence>,
+    on_unreadable: Option<OnUnreadable>,
+    max_read_failures: Option<u32>,
     judge_relative: Option<bool>,
     probe_rate: Option<f64>,
 }
@@ -941,6 +960,15 @@ fn parse_analysis(
     }
     if let Some(p) = raw.on_no_evidence {
         a.on_no_evidence = p;
+    }
+    if let Some(p) = raw.on_unreadable {
+        a.on_unreadable = p;
+    }
+    if let Some(n) = raw.max_read_failures {
+        if n < 1 {
+            return Err(field(path, at("max_read_failures"), "must be at least 1"));
+        }
+        a.max_read_failures = n;
     }
     if let Some(r) = raw.probe_rate {
         if !(r > 0.0 && r <= MAX_PROBE_RATE) {

@@ -4,6 +4,7 @@
 //! hands plain data to these functions and acts on what they decide. The only I/O is
 //! reading the configuration files in [`config`].
 
+pub mod bake;
 pub mod codedeploy;
 pub mod config;
 pub mod duration;
@@ -17,8 +18,8 @@ pub mod version;
 pub mod weight;
 
 pub use config::{
-    Alarm, AlarmKind, Analysis, ConfigError, Environments, OnNoEvidence, Project, SourceKind,
-    Stage, Step, Strategy,
+    Alarm, AlarmKind, Analysis, ConfigError, Environments, OnNoEvidence, OnUnreadable, Project,
+    SourceKind, Stage, Step, Strategy,
 };
 pub use duration::{format_duration, parse_duration};
 pub use evidence::{Finding, Subject, Verdict as EvidenceVerdict};

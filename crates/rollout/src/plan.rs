@@ -433,36 +433,6 @@ pub fn alarm_verdict(
     }
 }
 
-/// What promote records in the alias description when it moves the alias's version, so
-/// that `rollback --to-previous` can go back without any local state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct AliasNote {
-    pub previous: Option<Version>,
-}
-
-const NOTE_PREFIX: &str = "promote:";
-
-impl AliasNote {
-    /// Reads a description; anything promote did not write is an empty note.
-    pub fn parse(description: &str) -> AliasNote {
-        let Some(rest) = description.trim().strip_prefix(NOTE_PREFIX) else {
-            return AliasNote::default();
-        };
-        let previous = rest
-            .split_whitespace()
-            .find_map(|kv| kv.strip_prefix("previous="))
-            .and_then(|v| Version::parse(v).ok());
-        AliasNote { previous }
-    }
-
-    pub fn format(&self) -> String {
-        match self.previous {
-            Some(v) => format!("{NOTE_PREFIX} previous={v}"),
-            None => NOTE_PREFIX.to_string(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -816,25 +786,6 @@ mod tests {
             alarm_verdict(&[], &[reading("x", AlarmValue::Alarm)], false),
             Verdict::Healthy
         );
-    }
-
-    #[test]
-    fn alias_note_round_trips_and_ignores_foreign_descriptions() {
-        let note = AliasNote {
-            previous: Some(v(3)),
-        };
-        assert_eq!(note.format(), "promote: previous=3");
-        assert_eq!(AliasNote::parse(&note.format()), note);
-        assert_eq!(AliasNote::parse("promote:"), AliasNote::default());
-        assert_eq!(
-            AliasNote::parse("managed by terraform"),
-            AliasNote::default()
-        );
-        assert_eq!(
-            AliasNote::parse("promote: previous=$LATEST"),
-            AliasNote::default()
-        );
-        assert_eq!(AliasNote::parse(""), AliasNote::default());
     }
 
     #[test]
