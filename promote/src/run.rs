@@ -10,7 +10,6 @@ use anyhow::{Context, Result};
 use rollout::bake;
 use rollout::evidence::{self, Verdict};
 use rollout::machine::Goal;
-use rollout::plan::{AlarmReading, AlarmValue};
 use rollout::{
     AliasView, BuildStamp, Environments, OnNoEvidence, SourceKind, Split, Stage, Subject, Version,
     format_duration,
@@ -188,10 +187,7 @@ impl<'a, C: Cloud> Run<'a, C> {
             .iter()
             .filter_map(|kind| -> Option<Box<dyn Source + 'a>> {
                 Some(match kind {
-                    SourceKind::Alarms => Box::new(
-                        AlarmSource::new(self.ctx.cloud, self.stage)
-                            .relative(analysis.judge_relative),
-                    ),
+                    SourceKind::Alarms => Box::new(AlarmSource::new(self.ctx.cloud, self.stage)),
                     SourceKind::Metrics => Box::new(MetricsSource::new(
                         self.ctx.cloud,
                         &self.ctx.env.project.function_name,
@@ -640,22 +636,6 @@ pub fn secs_json(d: Duration) -> Value {
 
 pub fn round_up(d: Duration) -> Duration {
     Duration::from_secs(d.as_secs() + u64::from(d.subsec_nanos() > 0))
-}
-
-pub fn alarm_summary(readings: &[AlarmReading]) -> String {
-    let count = |v: AlarmValue| readings.iter().filter(|r| r.value == v).count();
-    let mut parts = vec![format!("{} OK", count(AlarmValue::Ok))];
-    let (a, i) = (
-        count(AlarmValue::Alarm),
-        count(AlarmValue::InsufficientData),
-    );
-    if a > 0 {
-        parts.push(format!("{a} ALARM"));
-    }
-    if i > 0 {
-        parts.push(format!("{i} INSUFFICIENT_DATA"));
-    }
-    parts.join(", ")
 }
 
 /// The wait before retry `attempt` (0-based): doubling from the first, capped.

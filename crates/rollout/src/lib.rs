@@ -4,6 +4,7 @@
 //! hands plain data to these functions and acts on what they decide. The only I/O is
 //! reading the configuration files in [`config`].
 
+pub mod alarm_policy;
 pub mod bake;
 pub mod codedeploy;
 pub mod config;

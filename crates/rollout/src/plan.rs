@@ -393,46 +393,6 @@ pub struct AlarmReading {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    Healthy,
-    /// The first failing alarm, in configuration order.
-    Failing(AlarmReading),
-    /// Configured alarms CloudWatch does not have: they cannot protect the rollout.
-    Missing(Vec<String>),
-}
-
-/// Whether the stage's alarms allow traffic on the candidate. ALARM always fails;
-/// INSUFFICIENT_DATA (no traffic yet, typical right after a shift) only when configured.
-pub fn alarm_verdict(
-    configured: &[String],
-    readings: &[AlarmReading],
-    insufficient_data_is_failure: bool,
-) -> Verdict {
-    let missing: Vec<String> = configured
-        .iter()
-        .filter(|n| !readings.iter().any(|r| &r.name == *n))
-        .cloned()
-        .collect();
-    for name in configured {
-        if let Some(r) = readings.iter().find(|r| &r.name == name) {
-            let failing = match r.value {
-                AlarmValue::Alarm => true,
-                AlarmValue::InsufficientData => insufficient_data_is_failure,
-                AlarmValue::Ok => false,
-            };
-            if failing {
-                return Verdict::Failing(r.clone());
-            }
-        }
-    }
-    if missing.is_empty() {
-        Verdict::Healthy
-    } else {
-        Verdict::Missing(missing)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -740,52 +700,6 @@ mod tests {
         assert!(e.to_string().contains("above 50%"), "{e}");
         let e = advance_to("live", &plan(), &at(1), None).unwrap_err();
         assert!(e.to_string().contains("no canary in progress"), "{e}");
-    }
-
-    fn reading(name: &str, value: AlarmValue) -> AlarmReading {
-        AlarmReading {
-            name: name.into(),
-            value,
-            reason: format!("{name} reason"),
-        }
-    }
-
-    #[test]
-    fn alarm_verdicts() {
-        let names = vec!["a".to_string(), "b".to_string()];
-        let ok = [reading("a", AlarmValue::Ok), reading("b", AlarmValue::Ok)];
-        assert_eq!(alarm_verdict(&names, &ok, false), Verdict::Healthy);
-        let fired = [
-            reading("a", AlarmValue::Ok),
-            reading("b", AlarmValue::Alarm),
-        ];
-        assert_eq!(
-            alarm_verdict(&names, &fired, false),
-            Verdict::Failing(reading("b", AlarmValue::Alarm))
-        );
-        let quiet = [
-            reading("a", AlarmValue::InsufficientData),
-            reading("b", AlarmValue::Ok),
-        ];
-        assert_eq!(alarm_verdict(&names, &quiet, false), Verdict::Healthy);
-        assert_eq!(
-            alarm_verdict(&names, &quiet, true),
-            Verdict::Failing(reading("a", AlarmValue::InsufficientData))
-        );
-        assert_eq!(
-            alarm_verdict(&names, &ok[..1], false),
-            Verdict::Missing(vec!["b".into()])
-        );
-        // A firing alarm is reported even when another is missing.
-        assert_eq!(
-            alarm_verdict(&names, &[reading("a", AlarmValue::Alarm)], false),
-            Verdict::Failing(reading("a", AlarmValue::Alarm))
-        );
-        // Alarms of other stages in the answer do not count.
-        assert_eq!(
-            alarm_verdict(&[], &[reading("x", AlarmValue::Alarm)], false),
-            Verdict::Healthy
-        );
     }
 
     #[test]
