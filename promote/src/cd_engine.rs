@@ -21,7 +21,7 @@ use rollout::bake;
 use rollout::codedeploy::{AppSpec, Engine, Followed, Outcome, Phase, Progress, deployment_config};
 use rollout::evidence::{self, Verdict};
 use rollout::machine::{self, Goal, Intent, Overrides};
-use rollout::note::{Note, RolledBack, StepMark};
+use rollout::note::Note;
 use rollout::{Version, Weight, format_duration};
 use serde_json::{Value, json};
 
@@ -553,22 +553,12 @@ async fn finished<C: Cloud>(
     match outcome {
         Outcome::Succeeded => {
             let before = Note::parse(&run.alias.description);
-            let rolled_back = before
-                .rolled_back
-                .filter(|rb| !(retry && rb.version == shift.target));
-            record(
-                run,
-                Note {
-                    previous: Some(shift.current),
-                    step: Some(StepMark {
-                        candidate: shift.target,
-                        weight: Weight::FULL,
-                        baked: true,
-                    }),
-                    rolled_back,
-                },
-            )
-            .await;
+            let base = if retry {
+                before.retried(shift.target)
+            } else {
+                before
+            };
+            record(run, base.completed(shift.target, shift.current, true)).await;
             let text = format!(
                 "{name} serves version {} (was {}); CodeDeploy deployment {id} succeeded",
                 run.label(shift.target),
@@ -764,19 +754,8 @@ async fn wait_stopped<C: Cloud>(
                 Followed::Finished(Outcome::Succeeded) => {
                     // What a success records, so that `--to-previous` knows where to return.
                     if let Some(s) = shift {
-                        record(
-                            run,
-                            Note {
-                                previous: Some(s.current),
-                                step: Some(StepMark {
-                                    candidate: s.target,
-                                    weight: Weight::FULL,
-                                    baked: true,
-                                }),
-                                rolled_back: None,
-                            },
-                        )
-                        .await;
+                        let note = Note::default().completed(s.target, s.current, true);
+                        record(run, note).await;
                     }
                     let name = run.name();
                     return Err(anyhow!(
@@ -826,19 +805,8 @@ async fn record<C: Cloud>(run: &mut Run<'_, C>, note: Note) {
 /// The note after a rollback: `version` was rolled back and why (a later `canary` of it
 /// then needs `--retry`); the previous version is kept.
 async fn record_rollback<C: Cloud>(run: &mut Run<'_, C>, version: Version, why: &str) {
-    let before = Note::parse(&run.alias.description);
-    record(
-        run,
-        Note {
-            previous: before.previous,
-            step: None,
-            rolled_back: Some(RolledBack {
-                version,
-                why: why.to_string(),
-            }),
-        },
-    )
-    .await;
+    let note = Note::parse(&run.alias.description).rolled_back(version, why, true);
+    record(run, note).await;
 }
 
 fn interrupted<C: Cloud>(run: &Run<'_, C>, id: &str) -> anyhow::Error {
