@@ -30,7 +30,7 @@ use crate::codedeploy::{Deployment, DeploymentRequest, Shift, status_name};
 use crate::commands::ExecOpts;
 use crate::evidence::{Source, Window};
 use crate::exit::Exit;
-use crate::run::{ROLLBACK_DEADLINE, Run, v, view_json};
+use crate::run::{ROLLBACK_DEADLINE, Run, nothing_written, v, view_json};
 
 /// Reads of CodeDeploy's rollback deployment that may fail in a row before the run stops
 /// following it; the rollback goes on in CodeDeploy regardless.
@@ -77,12 +77,6 @@ fn requested(intent: &Intent) -> Option<Version> {
         Intent::Deploy { version, .. } | Intent::Canary { version, .. } => *version,
         _ => None,
     }
-}
-
-fn nothing_written(stage: &str) -> String {
-    format!(
-        "stage {stage} was not changed (nothing was written); run the command again once AWS answers"
-    )
 }
 
 /// The deployments in flight for the stage's group (CodeDeploy allows one).
@@ -394,11 +388,7 @@ async fn follow<'a, C: Cloud>(
             run.ui().end_progress();
             if machine.on(started.elapsed(), bake::Input::Interrupt) == bake::Next::LastLook {
                 let subject = run.subject(shift.target, shift.current);
-                let look = match run.preflight(sources, &subject).await {
-                    Ok(Some(reason)) => bake::Input::Read(Verdict::Fail(reason)),
-                    Ok(None) => bake::Input::Read(Verdict::Pass),
-                    Err(e) => bake::Input::ReadFailed(format!("{e:#}")),
-                };
+                let look = run.read_once(sources, &subject).await;
                 if let bake::Next::Fail(reason) = machine.on(started.elapsed(), look) {
                     return judged_bad(run, id, shift, &reason, succeeded).await;
                 }

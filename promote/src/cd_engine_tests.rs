@@ -645,3 +645,29 @@ async fn a_codedeploy_stage_whose_evidence_cannot_be_read_stops_or_holds_by_poli
         assert_eq!(stopped(&w).len(), stops, "{policy:?}");
     }
 }
+
+/// Ctrl-C while CodeDeploy shifts: the bake's last look. Failing evidence then stops the
+/// deployment with rollback first (exit 4); healthy evidence leaves it running in CodeDeploy
+/// (exit 130), as on an alias stage. Before this engine used `rollout::bake`, it left at
+/// once without looking.
+#[tokio::test(start_paused = true)]
+async fn an_interrupt_while_following_gets_the_last_look() {
+    for (fires, want, stops) in [(true, exit::ROLLED_BACK, 1), (false, exit::INTERRUPTED, 0)] {
+        let w = world();
+        script(&w, shifting_at_10());
+        let intr = w.fake.interrupt.clone();
+        // Read 1 is the pre-flight, read 2 the first poll; the signal arrives after it.
+        w.fake.state.borrow_mut().after_alarm_read.insert(
+            2,
+            Box::new(move |st| {
+                if fires {
+                    st.set_alarm("app-live-lambda-errors", AlarmValue::Alarm);
+                }
+                intr.trigger();
+            }),
+        );
+        let r = run(&w, canary(), opts()).await;
+        assert_eq!(code(&r), want, "fires {fires}: {}", message(&r));
+        assert_eq!(stopped(&w).len(), stops, "fires {fires}");
+    }
+}

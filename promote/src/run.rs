@@ -491,7 +491,7 @@ impl<'a, C: Cloud> Run<'a, C> {
     }
 
     /// Reads every source once, as the pre-flight check and the last look do.
-    async fn read_once(
+    pub async fn read_once(
         &self,
         sources: &mut [Box<dyn Source + 'a>],
         subject: &Subject,
@@ -619,7 +619,7 @@ impl<'a, C: Cloud> Run<'a, C> {
 /// What a failure before the first write means for the stage, and how to go on: a read
 /// that failed even after the SDK's retries (a lossy network, an AWS outage) left
 /// nothing to undo.
-fn nothing_written(stage: &str) -> String {
+pub fn nothing_written(stage: &str) -> String {
     format!(
         "stage {stage} was not changed (nothing was written); run the command again once AWS answers"
     )
