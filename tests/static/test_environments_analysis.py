@@ -59,6 +59,8 @@ def test_every_field_within_bounds_is_accepted(envdir: Path):
             "latency_statistic": "mean",
             "max_extension_seconds": 30,
             "on_no_evidence": "rollback",
+            "on_unreadable": "hold",
+            "max_read_failures": 5,
             "judge_relative": True,
         },
     )
@@ -79,6 +81,8 @@ def test_every_field_within_bounds_is_accepted(envdir: Path):
         ({"latency_statistic": "p50"}, "analysis/latency_statistic"),
         ({"max_extension_seconds": 90000}, "analysis/max_extension_seconds"),
         ({"on_no_evidence": "wait"}, "analysis/on_no_evidence"),
+        ({"on_unreadable": "ignore"}, "analysis/on_unreadable"),
+        ({"max_read_failures": 0}, "analysis/max_read_failures"),
         ({"probe_rate": 0}, "analysis/probe_rate"),
         ({"probe_rate": 5000}, "analysis/probe_rate"),
         ({"min_request": 10}, "analysis"),

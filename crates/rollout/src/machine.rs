@@ -5,9 +5,12 @@
 //! state is what was read from AWS (the alias's routing and its [`Note`]); and the run's own
 //! memory ([`Memory`]: which bakes passed, whether the evidence failed) is the only other
 //! input. Each command resolves its intent once into a [`Goal`] (where all the pre-write
-//! checks happen), then asks [`decide`] for the next [`Action`] until it is done. `promote`
-//! has one executor that applies actions, and `--dry-run` prints the actions [`simulate`]
-//! gets from the same function, so the two cannot drift.
+//! checks happen), then asks [`decide`] for the next [`Action`] until it is done. On the
+//! alias engine `promote` has one executor that applies actions, and `--dry-run` prints the
+//! actions [`simulate`] gets from the same function, so the two cannot drift. A bake's own
+//! decisions (when it passes, fails, holds or extends) are `crate::bake`'s, for both
+//! engines; the CodeDeploy engine still creates and stops its deployments outside
+//! [`decide`].
 //!
 //! Invariants, whatever the intent and the state:
 //! - the candidate's weight only ever moves forward, except by a rollback;
