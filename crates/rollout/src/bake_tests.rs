@@ -17,6 +17,9 @@ fn policy(bake: u64, poll: u64) -> Policy {
     }
 }
 
+/// Inputs at their instants (seconds since the bake started).
+type Script = Vec<(u64, Input)>;
+
 fn pass() -> Input {
     Input::Read(Verdict::Pass)
 }
@@ -61,7 +64,7 @@ fn a_table_of_bakes_ends_as_its_policy_says() {
         p(&mut x);
         x
     };
-    let cases: Vec<(&str, Policy, Vec<(u64, Input)>, Check)> = vec![
+    let cases: Vec<(&str, Policy, Script, Check)> = vec![
         (
             "passes at the deadline",
             policy(10, 5),
@@ -234,7 +237,7 @@ fn polls_are_scheduled_at_the_interval_the_deadline_and_sooner_after_a_failed_re
 /// in it takes the traffic back; anything else leaves the split (exit 130).
 #[test]
 fn an_interrupt_in_each_phase_gets_a_last_look() {
-    let phases: Vec<(&str, Vec<(u64, Input)>)> = vec![
+    let phases: Vec<(&str, Script)> = vec![
         ("at the start", vec![]),
         ("while watching", vec![(0, pass()), (5, thin())]),
         ("while extending", vec![(0, thin()), (10, thin())]),
