@@ -17,10 +17,11 @@
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result, anyhow};
+use rollout::bake;
 use rollout::codedeploy::{AppSpec, Engine, Followed, Outcome, Phase, Progress, deployment_config};
 use rollout::evidence::{self, Verdict};
 use rollout::machine::{self, Goal, Intent, Overrides};
-use rollout::note::{Note, RolledBack, StepMark};
+use rollout::note::Note;
 use rollout::{Version, Weight, format_duration};
 use serde_json::{Value, json};
 
@@ -29,10 +30,10 @@ use crate::codedeploy::{Deployment, DeploymentRequest, Shift, status_name};
 use crate::commands::ExecOpts;
 use crate::evidence::{Source, Window};
 use crate::exit::Exit;
-use crate::run::{ROLLBACK_DEADLINE, Run, v, view_json};
+use crate::run::{ROLLBACK_DEADLINE, Run, nothing_written, v, view_json};
 
-/// Reads of CodeDeploy (or of the evidence) that may fail in a row before the run stops
-/// following; the deployment goes on in CodeDeploy regardless.
+/// Reads of CodeDeploy's rollback deployment that may fail in a row before the run stops
+/// following it; the rollback goes on in CodeDeploy regardless.
 const MAX_FAILED_READS: u32 = 3;
 /// Between attempts of a `StopDeployment` that did not go through.
 const STOP_RETRY: Duration = Duration::from_secs(1);
@@ -76,12 +77,6 @@ fn requested(intent: &Intent) -> Option<Version> {
         Intent::Deploy { version, .. } | Intent::Canary { version, .. } => *version,
         _ => None,
     }
-}
-
-fn nothing_written(stage: &str) -> String {
-    format!(
-        "stage {stage} was not changed (nothing was written); run the command again once AWS answers"
-    )
 }
 
 /// The deployments in flight for the stage's group (CodeDeploy allows one).
@@ -297,11 +292,18 @@ async fn follow_existing<C: Cloud>(
 }
 
 enum Polled {
-    Running(Progress, Verdict),
+    /// The deployment runs (or has succeeded: `None`) and the evidence was read.
+    Judged(Option<Progress>, Verdict),
+    /// The deployment ended otherwise (CodeDeploy's own rollback, a failure, a stop).
     Finished(Outcome),
 }
 
-/// Follows deployment `id` until it ends, judging the candidate at every poll.
+/// Follows deployment `id`, judging the candidate at every poll with `rollout::bake`,
+/// the same bake the alias engine runs: the deployment's run is the bake, and its success
+/// the bake's deadline. A fail (or, by the stage's policies, evidence that stays
+/// unreadable or missing past the extension) stops a running deployment with rollback, or
+/// takes back one that succeeded; a hold leaves things as they are (exit 6); an interrupt
+/// gets the last look.
 async fn follow<'a, C: Cloud>(
     run: &mut Run<'a, C>,
     sources: &mut [Box<dyn Source + 'a>],
@@ -315,24 +317,33 @@ async fn follow<'a, C: Cloud>(
     let poll = run.poll(opts.poll);
     let started = tokio::time::Instant::now();
     let step_started = SystemTime::now();
-    let mut failed = 0;
+    let policy = bake::Policy::new(&name, &run.stage.analysis, Duration::ZERO, poll);
+    let extension = policy.max_extension;
+    let mut machine = bake::Bake::until_ended(policy);
+    let mut succeeded = false;
     loop {
+        let at = started.elapsed();
         let window = Window {
             step_started,
-            now: step_started + started.elapsed(),
+            now: step_started + at,
         };
-        match poll_once(run, sources, id, shift, window).await {
-            Ok(Polled::Running(progress, verdict)) => {
-                failed = 0;
-                let line = format!(
-                    "{name}: CodeDeploy deployment {id}: {progress}, judge: {verdict}, {} elapsed",
-                    format_duration(Duration::from_secs(started.elapsed().as_secs()))
-                );
-                run.ui().progress(&format!("{progress} {verdict}"), &line);
-                if let Verdict::Fail(reason) = verdict {
-                    run.ui().end_progress();
-                    return stop_and_roll_back(run, id, shift, &reason).await;
+        let input = match poll_once(run, sources, id, shift, window, succeeded).await {
+            Ok(Polled::Judged(progress, verdict)) => {
+                let line = match progress {
+                    Some(p) => format!(
+                        "{name}: CodeDeploy deployment {id}: {p}, judge: {verdict}, {} elapsed",
+                        format_duration(Duration::from_secs(at.as_secs()))
+                    ),
+                    None => {
+                        format!("{name}: CodeDeploy deployment {id} succeeded; judge: {verdict}")
+                    }
+                };
+                run.ui().progress(&verdict.to_string(), &line);
+                if progress.is_none() && !succeeded {
+                    succeeded = true;
+                    machine.end_at(at);
                 }
+                bake::Input::Read(verdict)
             }
             Ok(Polled::Finished(outcome)) => {
                 run.ui().end_progress();
@@ -340,45 +351,153 @@ async fn follow<'a, C: Cloud>(
             }
             Err(e) if e.downcast_ref::<Exit>().is_some() => return Err(e),
             Err(e) => {
-                failed += 1;
-                if failed >= MAX_FAILED_READS {
-                    run.ui().end_progress();
-                    return Err(e.context(format!(
-                        "stage {name}: deployment {id} could not be followed ({failed} reads in a row failed); it goes on in CodeDeploy, which rolls back on the group's alarms. \
-                         Follow it again with `promote canary --stage {name}`, or stop it with `promote rollback --stage {name}`"
-                    )));
-                }
                 run.ui().say(format!(
                     "{name}: could not read deployment {id} or the evidence ({e:#}); retrying"
                 ));
+                bake::Input::ReadFailed(format!("{e:#}"))
             }
+        };
+        match machine.on(at, input) {
+            bake::Next::Continue => {}
+            bake::Next::Extend(why) => run.ui().say(format!(
+                "{name}: deployment {id} succeeded without enough evidence ({why}); watching for up to {} more",
+                format_duration(extension)
+            )),
+            bake::Next::Pass => {
+                run.ui().end_progress();
+                return finished(run, id, shift, Outcome::Succeeded, command, retry).await;
+            }
+            bake::Next::Fail(reason) => {
+                run.ui().end_progress();
+                return judged_bad(run, id, shift, &reason, succeeded).await;
+            }
+            bake::Next::Hold(reason) => {
+                run.ui().end_progress();
+                return Err(held(run, id, &reason, succeeded));
+            }
+            _ => return Err(interrupted(run, id)),
         }
-        if run.ctx.interrupt.sleep(poll).await {
+        let wake = started + machine.next_poll();
+        let now = tokio::time::Instant::now();
+        if run
+            .ctx
+            .interrupt
+            .sleep(wake.saturating_duration_since(now))
+            .await
+        {
             run.ui().end_progress();
+            if machine.on(started.elapsed(), bake::Input::Interrupt) == bake::Next::LastLook {
+                let subject = run.subject(shift.target, shift.current);
+                let look = run.read_once(sources, &subject).await;
+                if let bake::Next::Fail(reason) = machine.on(started.elapsed(), look) {
+                    return judged_bad(run, id, shift, &reason, succeeded).await;
+                }
+            }
             return Err(interrupted(run, id));
         }
     }
 }
 
+/// The candidate was judged bad: a running deployment is stopped with CodeDeploy's
+/// rollback; after one that succeeded, the alias is taken back by the write the decision
+/// function returns for a failing candidate at 100%.
+async fn judged_bad<C: Cloud>(
+    run: &mut Run<'_, C>,
+    id: &str,
+    shift: Shift,
+    reason: &str,
+    succeeded: bool,
+) -> Result<()> {
+    if !succeeded {
+        return stop_and_roll_back(run, id, shift, reason).await;
+    }
+    let _held = run.ctx.interrupt.hold();
+    let goal = Goal::Rollout(machine::Rollout {
+        stage: run.name().to_string(),
+        candidate: shift.target,
+        stable: shift.current,
+        steps: vec![rollout::Step {
+            weight: Weight::FULL,
+            bake: Duration::ZERO,
+        }],
+        resumed_from: Some(Weight::FULL),
+        retry: false,
+    });
+    let mem = machine::Memory {
+        failure: Some(reason.to_string()),
+        wrote: true,
+        ..machine::Memory::default()
+    };
+    run.alias = run.ctx.cloud.get_alias(&run.target.alias).await?;
+    let note = Note::parse(&run.alias.description);
+    if let machine::Action::Write(w) = machine::decide(&goal, &run.alias.view, &note, &mem) {
+        let name = run.name().to_string();
+        run.write(&AliasWrite::of(&w), w.kind.as_str(), true)
+            .await
+            .map_err(|e| {
+                e.context(format!(
+                    "{reason}; the rollback of stage {name} could not be written; take the traffic back now with `promote rollback --stage {name} --to-previous`"
+                ))
+            })?;
+    }
+    let name = run.name().to_string();
+    run.ui().event(json!({"event": "rolled_back", "stage": name, "reason": reason, "version": v(shift.current)}));
+    Err(Exit::RolledBack(format!(
+        "{reason}; deployment {id} had succeeded, so stage {name} was taken back by promote: alias {} serves version {} only",
+        run.target.alias,
+        run.label(shift.current)
+    ))
+    .into())
+}
+
+/// Exit 6: what the stage's policy holds, and where the traffic is.
+fn held<C: Cloud>(run: &Run<'_, C>, id: &str, reason: &str, succeeded: bool) -> anyhow::Error {
+    let name = run.name();
+    run.ui().event(json!({
+        "event": "held", "stage": name, "reason": reason, "alias": view_json(&run.alias.view),
+    }));
+    let state = if succeeded {
+        format!(
+            "deployment {id} succeeded and alias {} serves {}; nothing was rolled back. Return to the version before with `promote rollback --stage {name} --to-previous`",
+            run.target.alias, run.alias.view
+        )
+    } else {
+        format!(
+            "deployment {id} goes on in CodeDeploy without promote's judge (CodeDeploy still rolls back on the group's alarms). \
+             Follow it again with `promote canary --stage {name}`, or stop it with `promote rollback --stage {name}`"
+        )
+    };
+    Exit::Held(format!("{reason}; stage {name} is held: {state}")).into()
+}
+
 /// One poll: the deployment (and its traffic while it shifts), then every evidence source.
+/// Once the deployment has succeeded only the evidence is read.
 async fn poll_once<'a, C: Cloud>(
     run: &mut Run<'a, C>,
     sources: &mut [Box<dyn Source + 'a>],
     id: &str,
     shift: Shift,
     window: Window,
+    succeeded: bool,
 ) -> Result<Polled> {
     let name = run.name().to_string();
-    let mut d = run.ctx.cloud.get_deployment(id).await?;
-    if matches!(
-        d.read.status,
-        Some(rollout::codedeploy::Status::InProgress | rollout::codedeploy::Status::Baking)
-    ) {
-        d.read.target_weight = run.ctx.cloud.target_weight(id).await?;
-    }
-    let progress = match rollout::codedeploy::interpret(&d.read)? {
-        Followed::Finished(o) => return Ok(Polled::Finished(o)),
-        Followed::Running(p) => p,
+    let mut status = Some(rollout::codedeploy::Status::Succeeded);
+    let progress = if succeeded {
+        None
+    } else {
+        let mut d = run.ctx.cloud.get_deployment(id).await?;
+        if matches!(
+            d.read.status,
+            Some(rollout::codedeploy::Status::InProgress | rollout::codedeploy::Status::Baking)
+        ) {
+            d.read.target_weight = run.ctx.cloud.target_weight(id).await?;
+        }
+        status = d.read.status;
+        match rollout::codedeploy::interpret(&d.read)? {
+            Followed::Finished(Outcome::Succeeded) => None,
+            Followed::Finished(o) => return Ok(Polled::Finished(o)),
+            Followed::Running(p) => Some(p),
+        }
     };
     // The subject is what the alias routes now: CodeDeploy moves it, not this run.
     run.alias = run.ctx.cloud.get_alias(&run.target.alias).await?;
@@ -390,12 +509,16 @@ async fn poll_once<'a, C: Cloud>(
     let verdict = evidence::combine(&findings);
     run.ui().event(json!({
         "event": "deployment", "stage": name, "deployment_id": id,
-        "status": d.read.status.map(status_name), "phase": phase_name(progress.phase),
-        "candidate_weight": progress.candidate_weight.map(Weight::percent_json),
+        "status": status.map(status_name),
+        "phase": progress.map_or("succeeded", |p| phase_name(p.phase)),
+        "candidate_weight": match progress {
+            Some(p) => p.candidate_weight.map(Weight::percent_json),
+            None => Some(Weight::FULL.percent_json()),
+        },
         "verdict": verdict.to_string(),
         "evidence": findings.iter().map(|f| json!({"source": f.source, "verdict": f.verdict.to_string(), "summary": f.summary, "numbers": f.numbers})).collect::<Vec<_>>(),
     }));
-    Ok(Polled::Running(progress, verdict))
+    Ok(Polled::Judged(progress, verdict))
 }
 
 fn phase_name(p: Phase) -> &'static str {
@@ -420,22 +543,12 @@ async fn finished<C: Cloud>(
     match outcome {
         Outcome::Succeeded => {
             let before = Note::parse(&run.alias.description);
-            let rolled_back = before
-                .rolled_back
-                .filter(|rb| !(retry && rb.version == shift.target));
-            record(
-                run,
-                Note {
-                    previous: Some(shift.current),
-                    step: Some(StepMark {
-                        candidate: shift.target,
-                        weight: Weight::FULL,
-                        baked: true,
-                    }),
-                    rolled_back,
-                },
-            )
-            .await;
+            let base = if retry {
+                before.retried(shift.target)
+            } else {
+                before
+            };
+            record(run, base.completed(shift.target, shift.current, true)).await;
             let text = format!(
                 "{name} serves version {} (was {}); CodeDeploy deployment {id} succeeded",
                 run.label(shift.target),
@@ -631,19 +744,8 @@ async fn wait_stopped<C: Cloud>(
                 Followed::Finished(Outcome::Succeeded) => {
                     // What a success records, so that `--to-previous` knows where to return.
                     if let Some(s) = shift {
-                        record(
-                            run,
-                            Note {
-                                previous: Some(s.current),
-                                step: Some(StepMark {
-                                    candidate: s.target,
-                                    weight: Weight::FULL,
-                                    baked: true,
-                                }),
-                                rolled_back: None,
-                            },
-                        )
-                        .await;
+                        let note = Note::default().completed(s.target, s.current, true);
+                        record(run, note).await;
                     }
                     let name = run.name();
                     return Err(anyhow!(
@@ -693,19 +795,8 @@ async fn record<C: Cloud>(run: &mut Run<'_, C>, note: Note) {
 /// The note after a rollback: `version` was rolled back and why (a later `canary` of it
 /// then needs `--retry`); the previous version is kept.
 async fn record_rollback<C: Cloud>(run: &mut Run<'_, C>, version: Version, why: &str) {
-    let before = Note::parse(&run.alias.description);
-    record(
-        run,
-        Note {
-            previous: before.previous,
-            step: None,
-            rolled_back: Some(RolledBack {
-                version,
-                why: why.to_string(),
-            }),
-        },
-    )
-    .await;
+    let note = Note::parse(&run.alias.description).rolled_back(version, why, true);
+    record(run, note).await;
 }
 
 fn interrupted<C: Cloud>(run: &Run<'_, C>, id: &str) -> anyhow::Error {

@@ -570,3 +570,104 @@ async fn deploy_on_an_all_at_once_stage_runs_codedeploys_all_at_once_config() {
     assert_eq!(w.fake.alias("dev").view, view(3, None));
     assert_eq!(events(&w, "done")[0]["result"], "deployed");
 }
+
+/// A CodeDeploy stage whose evidence never suffices: the deployment succeeds, the bake
+/// (the same `rollout::bake` as the alias engine's) extends past it, then follows
+/// `analysis.on_no_evidence`: hold (exit 6, the candidate left serving) or roll back (exit
+/// 4, the alias taken back by promote and the version recorded as rolled back).
+#[tokio::test(start_paused = true)]
+async fn a_codedeploy_stage_without_evidence_after_its_deployment_holds_or_rolls_back_by_policy() {
+    use rollout::note::Note;
+    use rollout::{OnNoEvidence, SourceKind};
+    for (policy, want, alias) in [
+        (OnNoEvidence::Hold, exit::HELD, view(2, None)),
+        (OnNoEvidence::Rollback, exit::ROLLED_BACK, view(1, None)),
+    ] {
+        let mut w = world();
+        let live = w.env.stages.iter_mut().find(|s| s.name == "live").unwrap();
+        // The stand-in answers every metrics read with no datapoints: never enough requests.
+        live.analysis.sources = vec![SourceKind::Alarms, SourceKind::Metrics];
+        live.analysis.max_extension = Duration::from_secs(30);
+        live.analysis.on_no_evidence = policy;
+        script(&w, canary_script());
+        let r = run(&w, canary(), opts()).await;
+        assert_eq!(code(&r), want, "{policy:?}: {}", message(&r));
+        assert!(
+            message(&r).contains("not enough evidence"),
+            "{policy:?}: {}",
+            message(&r)
+        );
+        let end = w.fake.alias("live");
+        assert_eq!(end.view, alias, "{policy:?}");
+        assert!(
+            stopped(&w).is_empty(),
+            "the deployment had ended: nothing to stop"
+        );
+        assert_eq!(created(&w).len(), 1);
+        let rolled_back = Note::parse(&end.description)
+            .was_rolled_back(ver(2))
+            .is_some();
+        assert_eq!(
+            rolled_back,
+            policy == OnNoEvidence::Rollback,
+            "{}",
+            end.description
+        );
+    }
+}
+
+/// Evidence unreadable while CodeDeploy shifts: by default the deployment is stopped with
+/// rollback (exit 4), as CodeDeploy does when it cannot read its alarms; a stage that says
+/// "hold" leaves it running in CodeDeploy and exits 6 saying so.
+#[tokio::test(start_paused = true)]
+async fn a_codedeploy_stage_whose_evidence_cannot_be_read_stops_or_holds_by_policy() {
+    use rollout::OnUnreadable;
+    for (policy, want, stops) in [
+        (OnUnreadable::Rollback, exit::ROLLED_BACK, 1),
+        (OnUnreadable::Hold, exit::HELD, 0),
+    ] {
+        let mut w = world();
+        let live = w.env.stages.iter_mut().find(|s| s.name == "live").unwrap();
+        live.analysis.on_unreadable = policy;
+        script(&w, shifting_at_10());
+        w.fake
+            .state
+            .borrow_mut()
+            .after_alarm_read
+            .insert(1, Box::new(|st| st.failing_alarm_reads = 100));
+        let r = run(&w, canary(), opts()).await;
+        assert_eq!(code(&r), want, "{policy:?}: {}", message(&r));
+        assert!(
+            message(&r).contains("could not be read (3 polls in a row failed"),
+            "{policy:?}: {}",
+            message(&r)
+        );
+        assert_eq!(stopped(&w).len(), stops, "{policy:?}");
+    }
+}
+
+/// Ctrl-C while CodeDeploy shifts: the bake's last look. Failing evidence then stops the
+/// deployment with rollback first (exit 4); healthy evidence leaves it running in CodeDeploy
+/// (exit 130), as on an alias stage. Before this engine used `rollout::bake`, it left at
+/// once without looking.
+#[tokio::test(start_paused = true)]
+async fn an_interrupt_while_following_gets_the_last_look() {
+    for (fires, want, stops) in [(true, exit::ROLLED_BACK, 1), (false, exit::INTERRUPTED, 0)] {
+        let w = world();
+        script(&w, shifting_at_10());
+        let intr = w.fake.interrupt.clone();
+        // Read 1 is the pre-flight, read 2 the first poll; the signal arrives after it.
+        w.fake.state.borrow_mut().after_alarm_read.insert(
+            2,
+            Box::new(move |st| {
+                if fires {
+                    st.set_alarm("app-live-lambda-errors", AlarmValue::Alarm);
+                }
+                intr.trigger();
+            }),
+        );
+        let r = run(&w, canary(), opts()).await;
+        assert_eq!(code(&r), want, "fires {fires}: {}", message(&r));
+        assert_eq!(stopped(&w).len(), stops, "fires {fires}");
+    }
+}

@@ -266,18 +266,7 @@ pub async fn execute<C: Cloud>(
                         mem.failure = Some(reason);
                     }
                     BakeEnd::Held(reason) => return Err(run.held(&reason)),
-                    BakeEnd::Interrupted => {
-                        // One last look before leaving the split unattended: evidence that
-                        // fails now takes the traffic back first (exit 4, saying the signal
-                        // waited). A failed read leaves things as they are (exit 130).
-                        match run.preflight(&mut sources, &subject).await {
-                            Ok(Some(reason)) => {
-                                critical = Some(run.ctx.interrupt.hold());
-                                mem.failure = Some(reason);
-                            }
-                            _ => return Err(run.interrupted(&goal, mem.wrote)),
-                        }
-                    }
+                    BakeEnd::Interrupted => return Err(run.interrupted(&goal, mem.wrote)),
                 }
             }
             Action::Refuse(e) => return Err(refusal(&run, e)),

@@ -16,6 +16,7 @@ pub const INTERRUPTED: i32 = 130;
 /// Every subcommand, as typed on the command line.
 pub const ALL: &[&str] = &[
     "status", "publish", "deploy", "canary", "advance", "complete", "rollback", "watch", "probe",
+    "check",
 ];
 /// The commands that move traffic and bake.
 const ROLLOUTS: &[&str] = &["deploy", "canary", "advance", "complete"];
@@ -45,7 +46,7 @@ pub const TABLE: &[Code] = &[
     Code {
         code: ERROR,
         name: "error",
-        meaning: "error: AWS, I/O, anything unexpected (reads that keep failing during a bake stop here, saying how to resume or roll back)",
+        meaning: "error: AWS, I/O, anything unexpected (a pre-flight read that fails, with nothing written)",
         written: "the alias stays as the last successful write left it",
         returned_by: ALL,
     },
@@ -66,7 +67,7 @@ pub const TABLE: &[Code] = &[
     Code {
         code: ROLLED_BACK,
         name: "rolled back",
-        meaning: "rolled back: the evidence failed while the candidate took traffic, which was taken back",
+        meaning: "rolled back: the evidence failed (or stayed unreadable, under the default `analysis.on_unreadable`) while the candidate took traffic, which was taken back",
         written: "the rollback (routing cleared, or the version before restored after a 100% step); on a CodeDeploy stage `StopDeployment` with automatic rollback (the judge), or CodeDeploy's own rollback (its alarms), followed until the traffic is back",
         returned_by: ROLLOUTS,
     },
@@ -80,7 +81,7 @@ pub const TABLE: &[Code] = &[
     Code {
         code: HELD,
         name: "held: not enough evidence",
-        meaning: "held: a bake ended without enough evidence after its extension, on a stage whose `analysis.on_no_evidence` is `hold` (README, Canary analysis); the message says what was missing and how to resume, advance or roll back",
+        meaning: "held: a bake ended without enough evidence after its extension, on a stage whose `analysis.on_no_evidence` is `hold`, or its evidence stayed unreadable on a stage whose `analysis.on_unreadable` is `hold` (docs/canary-analysis.md); the message says what was missing and how to resume, advance or roll back",
         written: "the split stays where the last step put it",
         returned_by: ROLLOUTS,
     },

@@ -7,9 +7,9 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
+use rollout::bake;
 use rollout::evidence::{self, Verdict};
 use rollout::machine::Goal;
-use rollout::plan::{AlarmReading, AlarmValue};
 use rollout::{
     AliasView, BuildStamp, Environments, OnNoEvidence, SourceKind, Split, Stage, Subject, Version,
     format_duration,
@@ -28,8 +28,6 @@ use crate::ui::Ui;
 /// The default poll is the stage's, but never slower than this: the reaction time to an
 /// alarm is one poll interval plus a couple of calls.
 pub const MAX_DEFAULT_POLL: Duration = Duration::from_secs(5);
-/// Transient AWS errors tolerated in a row while baking, and on the rollback write.
-const MAX_FAILED_POLLS: u32 = 3;
 /// How long one alias write may keep retrying (re-read, backoff, write again) before the
 /// run gives up with the alias as it is. A rollback tries for longer: it is the write that
 /// must not give up on a transient error.
@@ -39,9 +37,6 @@ pub const ROLLBACK_DEADLINE: Duration = Duration::from_secs(180);
 /// full jitter so that two runs do not retry in lockstep.
 const BACKOFF_FIRST: Duration = Duration::from_millis(200);
 const BACKOFF_CAP: Duration = Duration::from_secs(5);
-/// How long a bake whose reads keep failing at its end may be extended before the run
-/// stops (exit 1), never passing without a successful read.
-const MAX_READ_EXTENSION: Duration = Duration::from_secs(120);
 /// The longest a rollout's probe runs: its samples are kept in memory (6 h at 10/s is
 /// 216,000 of them).
 pub const MAX_PROBE_HORIZON: Duration = Duration::from_secs(6 * 3600);
@@ -193,10 +188,7 @@ impl<'a, C: Cloud> Run<'a, C> {
             .iter()
             .filter_map(|kind| -> Option<Box<dyn Source + 'a>> {
                 Some(match kind {
-                    SourceKind::Alarms => Box::new(
-                        AlarmSource::new(self.ctx.cloud, self.stage)
-                            .relative(analysis.judge_relative),
-                    ),
+                    SourceKind::Alarms => Box::new(AlarmSource::new(self.ctx.cloud, self.stage)),
                     SourceKind::Metrics => Box::new(MetricsSource::new(
                         self.ctx.cloud,
                         &self.ctx.env.project.function_name,
@@ -259,29 +251,26 @@ impl<'a, C: Cloud> Run<'a, C> {
         })
     }
 
-    /// Reads every source once before the first write; `Some(reason)` when one fails.
+    /// Reads every source once before the first write (`rollout::bake`'s pre-flight);
+    /// `Some(reason)` when the evidence fails. A failed read stops the run with nothing
+    /// written.
     pub async fn preflight(
         &self,
         sources: &mut [Box<dyn Source + 'a>],
         subject: &Subject,
     ) -> Result<Option<String>> {
-        let now = SystemTime::now();
-        let window = Window {
-            step_started: now,
-            now,
-        };
-        let mut findings = Vec::new();
-        for s in sources.iter_mut() {
-            findings.push(
-                s.assess(subject, window)
-                    .await
-                    .with_context(|| nothing_written(self.name()))?,
-            );
+        let policy = bake::Policy::new(
+            self.name(),
+            &self.stage.analysis,
+            Duration::ZERO,
+            Duration::ZERO,
+        );
+        let read = self.read_once(sources, subject).await;
+        match bake::Bake::preflight(policy).on(Duration::ZERO, read) {
+            bake::Next::Fail(reason) => Ok(Some(reason)),
+            bake::Next::Unread(e) => Err(anyhow::anyhow!(e).context(nothing_written(self.name()))),
+            _ => Ok(None),
         }
-        Ok(match evidence::combine(&findings) {
-            Verdict::Fail(reason) => Some(reason),
-            _ => None,
-        })
     }
 
     /// Reads the alias, retrying transient errors until `deadline`.
@@ -384,12 +373,11 @@ impl<'a, C: Cloud> Run<'a, C> {
         self.alias = rec;
     }
 
-    /// Watches the evidence for `bake`. A fail at any poll ends it at once. At the deadline
-    /// a pass passes; not enough evidence extends the bake (up to the stage's
-    /// `analysis.max_extension_seconds`) and then follows `analysis.on_no_evidence`: hold
-    /// the split ([`BakeEnd::Held`]) or roll back ([`BakeEnd::Failed`]). Failed reads at
-    /// the end extend it too (bounded), never pass it. The alias is re-read at every poll:
-    /// if someone else moved it, the run stops.
+    /// Watches the evidence for `bake`: the executor of `rollout::bake`, which decides
+    /// everything (when to poll, what a verdict, a failed read or missing evidence means,
+    /// the stage's `on_no_evidence` and `on_unreadable` policies, and the last look after
+    /// an interrupt). The alias is re-read at every poll: if someone else moved it, the
+    /// run stops.
     ///
     /// Time is tokio's, so tests run whole bakes in virtual time (`tokio::time::pause`);
     /// the wall-clock window handed to the sources advances with it.
@@ -404,95 +392,73 @@ impl<'a, C: Cloud> Run<'a, C> {
         use tokio::time::Instant;
         let started = Instant::now();
         let step_started = SystemTime::now();
-        let deadline = started + bake;
-        let extension = self.stage.analysis.max_extension;
+        let policy = bake::Policy::new(self.name(), &self.stage.analysis, bake, poll);
+        let extension = policy.max_extension;
+        let mut machine = bake::Bake::new(policy);
         let tick = if self.ui().is_tty() {
             TICK.min(poll)
         } else {
             poll
         };
-        let mut next_poll = Instant::now();
         let mut summary = String::new();
-        let mut failed_polls = 0;
-        let mut extending = false;
         self.ui().emit(&events::BakeStarted {
             stage: self.name().to_string(),
             step: step.to_string(),
             bake_seconds: events::Seconds(bake),
         });
         loop {
-            let now = Instant::now();
-            let left = deadline.saturating_duration_since(now);
-            if now >= next_poll || left.is_zero() {
-                next_poll = now + poll;
+            let at = started.elapsed();
+            let left = machine.left(at);
+            let mut next = bake::Next::Continue;
+            if machine.due(at) {
                 let window = Window {
                     step_started,
-                    now: step_started + now.saturating_duration_since(started),
+                    now: step_started + at,
                 };
-                match self.poll_once(sources, subject, window, step, left).await {
+                let input = match self.poll_once(sources, subject, window, step, left).await {
                     Ok((verdict, s, early)) => {
-                        failed_polls = 0;
                         summary = s;
-                        match verdict {
-                            Verdict::Fail(reason) => {
-                                self.ui().end_progress();
-                                return Ok(BakeEnd::Failed(reason));
-                            }
-                            // Only a successful read at or after the deadline passes, or
-                            // one that shows the candidate no worse (analysis.early_pass).
-                            Verdict::Pass if left.is_zero() || early => {
-                                self.ui().end_progress();
-                                return Ok(BakeEnd::Passed);
-                            }
-                            Verdict::Inconclusive(why) if left.is_zero() => {
-                                let overdue = now.saturating_duration_since(deadline);
-                                if overdue >= extension {
-                                    self.ui().end_progress();
-                                    return Ok(self.no_evidence(bake, extension, &why));
-                                }
-                                if !extending {
-                                    extending = true;
-                                    self.extended(step, bake, extension, &why);
-                                }
-                            }
-                            _ => {}
+                        if early && verdict == Verdict::Pass {
+                            bake::Input::ShownNoWorse
+                        } else {
+                            bake::Input::Read(verdict)
                         }
                     }
                     Err(e) if e.downcast_ref::<Exit>().is_some() => return Err(e),
                     Err(e) => {
-                        failed_polls += 1;
-                        let overdue = Instant::now().saturating_duration_since(deadline);
-                        if failed_polls >= MAX_FAILED_POLLS
-                            && (!left.is_zero() || overdue >= MAX_READ_EXTENSION)
-                            || overdue >= MAX_READ_EXTENSION.max(extension)
-                        {
-                            self.ui().end_progress();
-                            return Err(e.context(format!(
-                                "stage {} could not be watched ({failed_polls} polls in a row failed); the alias is left as it is ({}). \
-                                 Resume with `promote canary --stage {}` or take the traffic back with `promote rollback --stage {}`",
-                                self.name(),
-                                self.alias.view,
-                                self.name(),
-                                self.name()
-                            )));
-                        }
-                        tracing::warn!(failed_polls, error = %format!("{e:#}"), "reading the evidence during the bake failed");
-                        self.ui().say(format!(
-                            "{}: could not read the evidence or the alias ({e:#}); retrying{}",
-                            self.name(),
-                            if left.is_zero() {
-                                " (the bake passes only after a successful read)"
-                            } else {
-                                ""
-                            }
-                        ));
-                        if left.is_zero() {
-                            next_poll = Instant::now() + poll.min(Duration::from_secs(1));
-                        }
+                        tracing::warn!(error = %format!("{e:#}"), "reading the evidence during the bake failed");
+                        bake::Input::ReadFailed(format!("{e:#}"))
                     }
+                };
+                let failed = matches!(input, bake::Input::ReadFailed(_));
+                next = machine.on(at, input);
+                if failed && next == bake::Next::Continue {
+                    self.ui().say(format!(
+                        "{}: could not read the evidence or the alias ({} in a row); retrying{}",
+                        self.name(),
+                        machine.failed_reads(),
+                        if left.is_zero() {
+                            " (the bake passes only after a successful read)"
+                        } else {
+                            ""
+                        }
+                    ));
                 }
             }
-            let state = if extending {
+            match next {
+                bake::Next::Continue => {}
+                bake::Next::Extend(why) => self.extended(step, bake, extension, &why),
+                end => {
+                    self.ui().end_progress();
+                    return Ok(match end {
+                        bake::Next::Pass => BakeEnd::Passed,
+                        bake::Next::Fail(reason) => BakeEnd::Failed(reason),
+                        bake::Next::Hold(reason) => BakeEnd::Held(reason),
+                        _ => BakeEnd::Interrupted,
+                    });
+                }
+            }
+            let state = if machine.extending() {
                 format!(
                     "extended by up to {} for evidence",
                     format_duration(extension)
@@ -508,11 +474,12 @@ impl<'a, C: Cloud> Run<'a, C> {
                 &format!("{step} {summary}"),
                 &format!("{}: {step}, {state}, {summary}", self.name()),
             );
+            let next_poll = started + machine.next_poll();
             let now = Instant::now();
             let wake = if left.is_zero() {
                 next_poll
             } else {
-                next_poll.min(deadline).min(now + tick)
+                next_poll.min(now + tick)
             };
             if self
                 .ctx
@@ -521,9 +488,39 @@ impl<'a, C: Cloud> Run<'a, C> {
                 .await
             {
                 self.ui().end_progress();
+                // One last look before leaving the split unattended: evidence that fails
+                // now takes the traffic back first (exit 4, saying the signal waited).
+                let at = started.elapsed();
+                if machine.on(at, bake::Input::Interrupt) == bake::Next::LastLook {
+                    let look = self.read_once(sources, subject).await;
+                    if let bake::Next::Fail(reason) = machine.on(started.elapsed(), look) {
+                        return Ok(BakeEnd::Failed(reason));
+                    }
+                }
                 return Ok(BakeEnd::Interrupted);
             }
         }
+    }
+
+    /// Reads every source once, as the pre-flight check and the last look do.
+    pub async fn read_once(
+        &self,
+        sources: &mut [Box<dyn Source + 'a>],
+        subject: &Subject,
+    ) -> bake::Input {
+        let now = SystemTime::now();
+        let window = Window {
+            step_started: now,
+            now,
+        };
+        let mut findings = Vec::new();
+        for s in sources.iter_mut() {
+            match s.assess(subject, window).await {
+                Ok(f) => findings.push(f),
+                Err(e) => return bake::Input::ReadFailed(format!("{e:#}")),
+            }
+        }
+        bake::Input::Read(evidence::combine(&findings))
     }
 
     /// The bake ended without enough evidence: says so and ends it as the stage's
@@ -546,21 +543,6 @@ impl<'a, C: Cloud> Run<'a, C> {
                 OnNoEvidence::Rollback => "rolling back",
             }
         ));
-    }
-
-    fn no_evidence(&self, bake: Duration, extension: Duration, why: &str) -> BakeEnd {
-        let reason = format!(
-            "not enough evidence after the {} bake and a {} extension ({why})",
-            format_duration(bake),
-            format_duration(extension)
-        );
-        match self.stage.analysis.on_no_evidence {
-            OnNoEvidence::Hold => BakeEnd::Held(reason),
-            OnNoEvidence::Rollback => BakeEnd::Failed(format!(
-                "{reason}; {}'s analysis.on_no_evidence is \"rollback\"",
-                self.name()
-            )),
-        }
     }
 
     /// Exit 6: the split is left where it is, with what was missing and how to go on.
@@ -625,7 +607,7 @@ impl<'a, C: Cloud> Run<'a, C> {
             .map(|f| format!("{} {}", f.source, f.summary))
             .collect::<Vec<_>>()
             .join("; ");
-        let early = self.stage.analysis.early_pass && evidence::ends_early(&findings);
+        let early = evidence::ends_early(&findings);
         Ok((verdict, summary, early))
     }
 
@@ -658,7 +640,7 @@ impl<'a, C: Cloud> Run<'a, C> {
 /// What a failure before the first write means for the stage, and how to go on: a read
 /// that failed even after the SDK's retries (a lossy network, an AWS outage) left
 /// nothing to undo.
-fn nothing_written(stage: &str) -> String {
+pub fn nothing_written(stage: &str) -> String {
     format!(
         "stage {stage} was not changed (nothing was written); run the command again once AWS answers"
     )
@@ -675,22 +657,6 @@ pub fn secs_json(d: Duration) -> Value {
 
 pub fn round_up(d: Duration) -> Duration {
     Duration::from_secs(d.as_secs() + u64::from(d.subsec_nanos() > 0))
-}
-
-pub fn alarm_summary(readings: &[AlarmReading]) -> String {
-    let count = |v: AlarmValue| readings.iter().filter(|r| r.value == v).count();
-    let mut parts = vec![format!("{} OK", count(AlarmValue::Ok))];
-    let (a, i) = (
-        count(AlarmValue::Alarm),
-        count(AlarmValue::InsufficientData),
-    );
-    if a > 0 {
-        parts.push(format!("{a} ALARM"));
-    }
-    if i > 0 {
-        parts.push(format!("{i} INSUFFICIENT_DATA"));
-    }
-    parts.join(", ")
 }
 
 /// The wait before retry `attempt` (0-based): doubling from the first, capped.

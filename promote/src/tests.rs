@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use rollout::Environments;
 use rollout::plan::AlarmValue;
+use rollout::{Environments, OnUnreadable};
 
 use crate::aws::AliasWrite;
 use crate::commands::{self, AdvanceOpts, CanaryOpts, DeployOpts};
@@ -866,7 +866,7 @@ async fn the_rollback_write_is_retried_on_transient_errors() {
 }
 
 #[tokio::test]
-async fn a_bake_rides_out_a_failed_read_but_not_a_dead_endpoint() {
+async fn a_bake_rides_out_a_failed_read_and_fails_closed_on_a_dead_endpoint() {
     let w = World::new(Format::Table);
     // Read 1 is the preflight; one failure during the bake is retried at the next poll.
     w.fake
@@ -882,24 +882,36 @@ async fn a_bake_rides_out_a_failed_read_but_not_a_dead_endpoint() {
         w.stderr()
     );
 
-    let w = World::new(Format::Table);
-    w.fake
-        .state
-        .borrow_mut()
-        .after_alarm_read
-        .insert(1, Box::new(|st| st.failing_alarm_reads = 100));
-    let r = commands::canary(&w.ctx(), canary_opts(Some(2), Some("10"))).await;
-    assert_eq!(code(&r), exit::ERROR, "{}", message(&r));
-    let msg = message(&r);
-    assert!(
-        msg.contains("could not be watched") && msg.contains("promote rollback --stage live"),
-        "{msg}"
-    );
-    assert_eq!(
-        w.fake.alias("live").view,
-        view(1, Some((2, "10"))),
-        "no write on a read failure"
-    );
+    // Unreadable for good: the evidence fails closed, as the stage's
+    // `analysis.on_unreadable` says: rolled back by default (exit 4), held otherwise
+    // (exit 6); never a split left unwatched behind exit 1.
+    for (policy, want) in [
+        (OnUnreadable::Rollback, exit::ROLLED_BACK),
+        (OnUnreadable::Hold, exit::HELD),
+    ] {
+        let mut w = World::new(Format::Table);
+        let live = w.env.stages.iter_mut().find(|s| s.name == "live").unwrap();
+        live.analysis.on_unreadable = policy;
+        w.fake
+            .state
+            .borrow_mut()
+            .after_alarm_read
+            .insert(1, Box::new(|st| st.failing_alarm_reads = 100));
+        let r = commands::canary(&w.ctx(), canary_opts(Some(2), Some("10"))).await;
+        assert_eq!(code(&r), want, "{policy:?}: {}", message(&r));
+        let msg = message(&r);
+        assert!(
+            msg.contains("could not be read (3 polls in a row failed")
+                && (msg.contains("promote rollback --stage live")
+                    == (policy == OnUnreadable::Hold)),
+            "{policy:?}: {msg}"
+        );
+        let expect = match policy {
+            OnUnreadable::Rollback => view(1, None),
+            OnUnreadable::Hold => view(1, Some((2, "10"))),
+        };
+        assert_eq!(w.fake.alias("live").view, expect, "{policy:?}");
+    }
 }
 
 /// Someone else moves the live alias to version 3, as Lambda would (a new RevisionId).

@@ -322,7 +322,7 @@ pub struct Progress {
     pub candidate_weight: Option<Weight>,
 }
 
-/// How a deployment ended, and the exit code it maps to (CONTRACTS.md, "Exit codes").
+/// How a deployment ended (the exit codes are promote's: CONTRACTS.md, "Exit codes").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// Exit 0: all traffic on the target version.
@@ -342,16 +342,6 @@ pub enum Outcome {
     /// Exit 1: a rollback deployment itself failed or stopped: the traffic may still be on
     /// the version it was taking back.
     RollbackFailed { reason: String },
-}
-
-impl Outcome {
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            Outcome::Succeeded => 0,
-            Outcome::RolledBack { .. } => 4,
-            Outcome::Failed { .. } | Outcome::Stopped { .. } | Outcome::RollbackFailed { .. } => 1,
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,6 +8,8 @@
 //! its rules (the schemas for single fields, functions for the rest); [`config`] re-exports
 //! them under the name callers use.
 
+pub mod alarm_policy;
+pub mod bake;
 pub mod codedeploy;
 pub mod config;
 pub mod duration;

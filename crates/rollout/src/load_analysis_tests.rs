@@ -207,3 +207,30 @@ fn bad_values_name_the_field_and_what_would_do() {
         );
     }
 }
+
+#[test]
+fn the_unreadable_evidence_policy_is_read_and_checked() {
+    let a = stage(CANARY, None).unwrap().analysis;
+    assert_eq!(
+        (a.on_unreadable, a.max_read_failures),
+        (OnUnreadable::Rollback, 3),
+        "fails closed by default"
+    );
+    let a = stage(
+        CANARY,
+        Some(r#"{"on_unreadable": "hold", "max_read_failures": 5}"#),
+    )
+    .unwrap()
+    .analysis;
+    assert_eq!(
+        (a.on_unreadable, a.max_read_failures),
+        (OnUnreadable::Hold, 5)
+    );
+    for (block, what) in [
+        (r#"{"max_read_failures": 0}"#, "must be at least 1"),
+        (r#"{"on_unreadable": "ignore"}"#, "unknown variant"),
+    ] {
+        let msg = stage(CANARY, Some(block)).unwrap_err().to_string();
+        assert!(msg.contains(what), "{block}: {msg}");
+    }
+}

@@ -5,9 +5,12 @@
 //! state is what was read from AWS (the alias's routing and its [`Note`]); and the run's own
 //! memory ([`Memory`]: which bakes passed, whether the evidence failed) is the only other
 //! input. Each command resolves its intent once into a [`Goal`] (where all the pre-write
-//! checks happen), then asks [`decide`] for the next [`Action`] until it is done. `promote`
-//! has one executor that applies actions, and `--dry-run` prints the actions [`simulate`]
-//! gets from the same function, so the two cannot drift.
+//! checks happen), then asks [`decide`] for the next [`Action`] until it is done. On the
+//! alias engine `promote` has one executor that applies actions, and `--dry-run` prints the
+//! actions [`simulate`] gets from the same function, so the two cannot drift. A bake's own
+//! decisions (when it passes, fails, holds or extends) are `crate::bake`'s, for both
+//! engines; the CodeDeploy engine still creates and stops its deployments outside
+//! [`decide`].
 //!
 //! Invariants, whatever the intent and the state:
 //! - the candidate's weight only ever moves forward, except by a rollback;
@@ -16,7 +19,7 @@
 
 use std::time::Duration;
 
-use crate::note::{Note, RolledBack};
+use crate::note::Note;
 use crate::plan::{self, AliasView, Move, PlanError, Split};
 use crate::spec::{Stage, Step, Strategy};
 use crate::stamp::BuildStamp;
@@ -514,14 +517,9 @@ fn rollback_goal(stage: &Stage, obs: &Observed, to_previous: bool) -> Result<Goa
                 version: alias.version,
                 split: None,
             },
-            note: Note {
-                previous: obs.note.previous,
-                step: None,
-                rolled_back: Some(RolledBack {
-                    version: s.version,
-                    why: "rolled back by `promote rollback`".into(),
-                }),
-            },
+            note: obs
+                .note
+                .rolled_back(s.version, "rolled back by `promote rollback`", true),
         });
     }
     if !to_previous {
@@ -559,15 +557,12 @@ fn rollback_goal(stage: &Stage, obs: &Observed, to_previous: bool) -> Result<Goa
             version: previous,
             split: None,
         },
-        note: Note {
-            // The version before `previous` is not known; never guess it.
-            previous: None,
-            step: None,
-            rolled_back: Some(RolledBack {
-                version: alias.version,
-                why: "rolled back by `promote rollback --to-previous`".into(),
-            }),
-        },
+        // The version before `previous` is not known; never guess it.
+        note: obs.note.rolled_back(
+            alias.version,
+            "rolled back by `promote rollback --to-previous`",
+            false,
+        ),
     })
 }
 
@@ -609,32 +604,17 @@ fn decide_rollout(r: &Rollout, alias: &AliasView, note: &Note, mem: &Memory) -> 
         // The candidate takes traffic: take it back to the stable version. After the last
         // step the stable version is the one served before, so the note's `previous` is no
         // longer known.
-        let previous = if pos == Position::Served {
-            None
-        } else {
-            note.previous
-        };
         return Action::Write(Write {
             kind: WriteKind::AutoRollback,
             to: AliasView {
                 version: r.stable,
                 split: None,
             },
-            note: Note {
-                previous,
-                step: None,
-                rolled_back: Some(RolledBack {
-                    version: r.candidate,
-                    why: reason.clone(),
-                }),
-            },
+            note: note.rolled_back(r.candidate, reason, pos != Position::Served),
         });
     }
-    let base = if r.retry && note.was_rolled_back(r.candidate).is_some() {
-        Note {
-            rolled_back: None,
-            ..note.clone()
-        }
+    let base = if r.retry {
+        note.retried(r.candidate)
     } else {
         note.clone()
     };
@@ -650,9 +630,10 @@ fn decide_rollout(r: &Rollout, alias: &AliasView, note: &Note, mem: &Memory) -> 
         let baked = s.bake.is_zero() || mem.baked.contains(&s.weight) || baked_before;
         if *alias != want {
             let (kind, note) = if s.weight.is_full() {
-                let mut n = base.at_step(r.candidate, s.weight, s.bake.is_zero());
-                n.previous = Some(r.stable);
-                (WriteKind::Complete, n)
+                (
+                    WriteKind::Complete,
+                    base.completed(r.candidate, r.stable, s.bake.is_zero()),
+                )
             } else {
                 (
                     WriteKind::Shift,

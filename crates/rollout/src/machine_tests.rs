@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::*;
+use crate::note::RolledBack;
 use crate::plan::Refusal;
 
 fn v(n: u64) -> Version {

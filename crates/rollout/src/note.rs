@@ -147,6 +147,37 @@ impl Note {
         }
     }
 
+    /// The candidate serves all traffic, `stable` before it (where `--to-previous`
+    /// returns); `baked` once its last bake passed. Both engines write this.
+    pub fn completed(&self, candidate: Version, stable: Version, baked: bool) -> Note {
+        Note {
+            previous: Some(stable),
+            ..self.at_step(candidate, Weight::FULL, baked)
+        }
+    }
+
+    /// `candidate` was taken back, `why` (a later rollout of it then needs `--retry`).
+    /// The version before is kept only while it is still known: not once the candidate
+    /// has served all traffic, when the version it replaced is the one restored.
+    pub fn rolled_back(&self, candidate: Version, why: &str, keep_previous: bool) -> Note {
+        Note {
+            previous: self.previous.filter(|_| keep_previous),
+            step: None,
+            rolled_back: Some(RolledBack {
+                version: candidate,
+                why: why.to_string(),
+            }),
+        }
+    }
+
+    /// `--retry` of `candidate`: its record of a rollback is cleared.
+    pub fn retried(&self, candidate: Version) -> Note {
+        Note {
+            rolled_back: self.rolled_back.clone().filter(|r| r.version != candidate),
+            ..self.clone()
+        }
+    }
+
     /// The candidate's last step is at 100% and its bake has not passed yet.
     pub fn pending_final_bake(&self, serving: Version) -> bool {
         matches!(self.step, Some(m) if m.candidate == serving && m.weight.is_full() && !m.baked)
@@ -265,5 +296,44 @@ mod tests {
                 .at_step(v(4), Weight::parse_percent("50").unwrap(), false)
                 .pending_final_bake(v(4))
         );
+    }
+
+    /// The notes both engines write (the alias engine through `machine::decide`, the
+    /// CodeDeploy engine when a deployment ends) come from these three.
+    #[test]
+    fn completed_rolled_back_and_retried_notes() {
+        let before = Note::default()
+            .at_step(v(5), Weight::parse_percent("10").unwrap(), true)
+            .rolled_back(v(5), "alarm x", true);
+        assert_eq!(before.previous, None);
+        let before = Note {
+            previous: Some(v(2)),
+            ..before
+        };
+
+        let done = before.retried(v(5)).completed(v(5), v(4), true);
+        assert_eq!(done.previous, Some(v(4)));
+        assert_eq!(
+            done.rolled_back, None,
+            "a retry clears the candidate's record"
+        );
+        assert!(!done.pending_final_bake(v(5)));
+        assert!(before.completed(v(5), v(4), false).pending_final_bake(v(5)));
+        assert!(
+            before.retried(v(6)).was_rolled_back(v(5)).is_some(),
+            "another version's retry keeps it"
+        );
+
+        let back = before.rolled_back(v(5), "judge", true);
+        assert_eq!(
+            (
+                back.previous,
+                back.step,
+                back.was_rolled_back(v(5)).map(|r| r.why.as_str())
+            ),
+            (Some(v(2)), None, Some("judge"))
+        );
+        assert_eq!(before.rolled_back(v(5), "judge", false).previous, None);
+        assert_eq!(Note::parse(&back.format()), back);
     }
 }

@@ -71,6 +71,8 @@ pub struct Config {
     pub enforce_revisions: bool,
     /// Added latency, uniformly in this range.
     pub latency: (Duration, Duration),
+    /// CloudWatch answers every request with a 500, as during an outage of it.
+    pub cloudwatch_down: bool,
 }
 
 impl Config {
@@ -81,6 +83,7 @@ impl Config {
             seed: 0,
             enforce_revisions: false,
             latency: (Duration::from_millis(20), Duration::from_millis(200)),
+            cloudwatch_down: false,
         }
     }
 }
@@ -518,7 +521,11 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Answer {
         })
         .and_then(|n| n.parse::<u32>().ok())
         .is_some_and(|n| n > 1);
-    let fault = pick(&shared, &op);
+    let fault = if protocol == Protocol::Query && shared.config().cloudwatch_down {
+        Some((Fault::Error500, Duration::ZERO))
+    } else {
+        pick(&shared, &op)
+    };
     {
         let mut st = shared.state();
         st.tally.requests += 1;

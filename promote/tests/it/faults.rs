@@ -494,6 +494,67 @@ fn two_canaries_racing_over_http_exactly_one_writes() {
     assert_eq!(view(&lane.stack.alias(STAGE)), (want, None));
 }
 
+/// CloudWatch answers 500 to every poll once the canary's first split is written: the
+/// evidence cannot be read, and the stage's `analysis.on_unreadable` decides. By default
+/// the candidate is taken back (exit 4); with "hold" the split is held (exit 6). Either
+/// way the exit code says the split is no longer watched.
+#[test]
+fn evidence_unreadable_on_every_poll_fails_closed_by_policy() {
+    for (policy, code, end) in [
+        (None, 4, (STABLE.to_string(), None)),
+        (
+            Some("hold"),
+            6,
+            (STABLE.to_string(), Some((CANDIDATE.to_string(), 0.1))),
+        ),
+    ] {
+        let tag = format!("unreadable-{}", policy.unwrap_or("default"));
+        let stack = Stack::with_environments(&tag, &|dir: &Path| {
+            edit_json(&dir.join("live.json"), |v| {
+                v["analysis"] = serde_json::json!({"sources": ["alarms"]});
+                if let Some(p) = policy {
+                    v["analysis"]["on_unreadable"] = p.into();
+                }
+            });
+        });
+        let lane = Lane {
+            proxy: FaultProxy::start(stack.moto.port, Config::clean()),
+            stack,
+        };
+        let canary = lane.start(&format!(
+            "canary --stage {STAGE} --version {CANDIDATE} --weight 10 --bake 60s --poll 100ms"
+        ));
+        assert!(
+            lane.proxy.wait_applied(1, RUN_TIMEOUT),
+            "{tag}: the canary never wrote"
+        );
+        lane.proxy.set_config(Config {
+            cloudwatch_down: true,
+            ..Config::clean()
+        });
+        let run = canary.wait_timeout(RUN_TIMEOUT);
+        run.assert_code(code);
+        assert!(
+            run.stderr
+                .contains("could not be read (3 polls in a row failed"),
+            "{tag}: {}",
+            run.stderr
+        );
+        assert_eq!(view(&lane.stack.alias(STAGE)), end, "{tag}");
+        assert!(
+            lane.proxy
+                .tally()
+                .faults
+                .get(&Fault::Error500)
+                .copied()
+                .unwrap_or(0)
+                >= 3,
+            "{tag}: {:?}",
+            lane.proxy.tally()
+        );
+    }
+}
+
 /// An operator's `rollback` while a canary bakes: the rollback wins, the canary notices at
 /// its next poll and exits 5 without writing again.
 #[test]
