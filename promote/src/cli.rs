@@ -140,6 +140,7 @@ pub enum Command {
     /// Validate the environments directory (every file against its schema, then the rules
     /// across fields and files) without AWS; every problem is listed at once
     #[command(after_help = with_exit_codes(
+        "check",
         "Exits 0 and prints the stage order when the directory is valid; exits 2 with one line\n\
          per problem (file, field, what is wrong and what it takes) otherwise.\n\n\
          Examples:\n  promote check\n  promote check --environments path/to/environments --output json"
