@@ -1,7 +1,7 @@
 //! The `--output json` stream (CONTRACTS.md, "JSON event stream"): one struct per event,
 //! the stream is their serialization. `Ui::emit` (ui.rs) adds the event's name first and
-//! the schema version (`"v"`) last; a test holds CONTRACTS.md's table to
-//! these structs field by field.
+//! the schema version (`"v"`) last; a test (events_tests.rs) holds the table of
+//! CONTRACTS.md, "JSON event stream" to these structs field by field.
 //!
 //! Fields are declared in the order they are printed. Versions are strings, weights
 //! percent numbers, durations seconds ([`Seconds`], [`Percent`]).
@@ -41,7 +41,7 @@ pub trait Event: Serialize {
 macro_rules! events {
     ($($ty:ident $(<$lt:lifetime>)? => $name:literal),* $(,)?) => {
         $(impl$(<$lt>)? Event for $ty $(<$lt>)? { const NAME: &'static str = $name; })*
-        /// Every event's name, in CONTRACTS.md's order.
+        /// Every event's name, in the order of its table.
         pub const NAMES: &[&str] = &[$($name),*];
     };
 }
