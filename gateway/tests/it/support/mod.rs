@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde_json::Value;
-pub use testkit::http::{Answer, get, request};
+pub use testkit::http::{get, request};
 use testkit::aws::Sdk;
 use testkit::moto::Moto;
 pub use testkit::{Scratch, wait_for, workspace_root};
