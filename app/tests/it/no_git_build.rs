@@ -1,8 +1,9 @@
 //! A build from a tree without `.git` (a source tarball) succeeds and reports "unknown".
 //!
-//! The crate and a one-member copy of the workspace manifest go to a temp dir outside any
-//! repository; they are built there into `target/no-git` (a separate target dir, so neither
-//! the shared `target/debug` nor its fingerprints are touched). That dir persists, so only the
+//! The crate (with the test harness crate its manifest names) and a one-member copy of the
+//! workspace manifest go to a temp dir outside any repository; they are built there into
+//! `target/no-git` (a separate target dir, so neither the shared `target/debug` nor its
+//! fingerprints are touched). That dir persists, so only the
 //! first run pays for the dependencies (~30 s on 2 cores, dev profile without debug info).
 use crate::common;
 
@@ -43,6 +44,11 @@ fn builds_without_dot_git_and_reports_unknown() {
     let temp = TempDir(std::env::temp_dir().join(format!("app-no-git-{}", std::process::id())));
     let tree = temp.0.join("src-tree");
     common::copy_dir(crate_dir, &tree.join("app"));
+    // The app's dev-dependency: cargo loads its manifest even for a build of the binary alone.
+    common::copy_dir(
+        &workspace.join("crates/testkit"),
+        &tree.join("crates/testkit"),
+    );
     let root = std::fs::read_to_string(workspace.join("Cargo.toml")).unwrap();
     std::fs::write(tree.join("Cargo.toml"), one_member_manifest(&root)).unwrap();
     std::fs::copy(workspace.join("Cargo.lock"), tree.join("Cargo.lock")).unwrap();

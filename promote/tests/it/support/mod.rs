@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_cloudwatch::types::StateValue;
 use serde_json::Value;
-pub use testkit::fault_proxy;
 use testkit::aws::Sdk;
+pub use testkit::fault_proxy;
 use testkit::moto::Moto;
 pub use testkit::{Scratch, copy_dir, edit_json, workspace_root};
 
