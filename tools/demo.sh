@@ -2,7 +2,8 @@
 # The whole path to live on a laptop, against a local AWS emulator (moto), with no AWS account.
 #
 #   tools/demo.sh run [--state-log FILE]   the full walk (make demo); stops the emulator at the end
-#   tools/demo.sh up                       a seeded emulator and the local API Gateway left running (make demo-up)
+#   tools/demo.sh up                       the emulator and the local API Gateway left running, live one
+#                                          release behind test; prints the exports and the commands to try (make demo-up)
 #   tools/demo.sh down                     stops them (make demo-down)
 #
 # The stages are served by `gateway` (the local API Gateway, gateway/): every move is followed
