@@ -7,7 +7,7 @@ VENV := $(CURDIR)/.venv
 # Tests and the demo find moto_server, cargo-lambda and friends on PATH, never a global install.
 export PATH := $(VENV)/bin:$(PATH)
 
-.PHONY: help venv test test-rust test-static test-demo lint package demo demo-up demo-down bench
+.PHONY: help venv venv-demo test test-rust test-static test-demo lint package demo demo-up demo-down bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
@@ -15,6 +15,9 @@ help: ## List the targets
 venv: ## Create or refresh the pinned Python tool environments (.venv, .venv-checkov); apt-get the missing jq, curl, unzip, file
 	@tools/system-deps.sh
 	@tools/venv.sh
+
+venv-demo: ## Only what make demo and demo-up run: moto, the aws CLI, cargo-lambda and zig into .venv
+	@tools/venv.sh --demo
 
 test: venv test-rust test-static test-demo ## Run every test (what CI runs)
 
@@ -43,10 +46,10 @@ bench: venv ## Benchmark figures, printed and written to bench/RESULTS.md: the f
 	bench/app.sh
 	bench/promote.sh
 
-demo: venv ## The whole path to live against a local AWS emulator (moto), then stops it
+demo: venv-demo ## The whole path to live against a local AWS emulator (moto), then stops it
 	tools/demo.sh run
 
-demo-up: venv ## Leave a seeded emulator and the local gateway running; print the exports and the curl line
+demo-up: venv-demo ## Leave the emulator and the local gateway running, live one release behind test; print the exports and the commands to try
 	tools/demo.sh up
 
 demo-down: ## Stop the emulator and gateway started by demo-up

@@ -2,7 +2,8 @@
 # The whole path to live on a laptop, against a local AWS emulator (moto), with no AWS account.
 #
 #   tools/demo.sh run [--state-log FILE]   the full walk (make demo); stops the emulator at the end
-#   tools/demo.sh up                       a seeded emulator and the local API Gateway left running (make demo-up)
+#   tools/demo.sh up                       the emulator and the local API Gateway left running, live one
+#                                          release behind test; prints the exports and the commands to try (make demo-up)
 #   tools/demo.sh down                     stops them (make demo-down)
 #
 # The stages are served by `gateway` (the local API Gateway, gateway/): every move is followed
@@ -222,11 +223,25 @@ alarm_state() { # NAME -> "STATE<TAB>reason"
   aws cloudwatch describe-alarms --alarm-names "$1" --query 'MetricAlarms[0].[StateValue,StateReason]' --output text
 }
 
-build_tools() {
-  if [[ ${DEMO_BUILD:-} == tests ]]; then
-    run cargo build -q --workspace --all-targets
+# On a terminal cargo shows its own progress; elsewhere (CI, the tests) one line says what is
+# built and about how long it takes, then cargo runs quietly.
+cargo_progress() { # WHAT cargo-args...
+  local what=$1
+  shift
+  if [[ -t 2 ]]; then
+    run cargo "$@"
   else
-    run cargo build -q -p promote -p gateway
+    echo "$what"
+    run cargo -q "$@"
+  fi
+}
+
+build_tools() {
+  local what="building promote and the gateway: a fresh clone compiles ~300 crates (about 3 minutes on 2 cores), later runs take seconds"
+  if [[ ${DEMO_BUILD:-} == tests ]]; then
+    cargo_progress "$what" build --workspace --all-targets
+  else
+    cargo_progress "$what" build -p promote -p gateway
   fi
 }
 
@@ -235,9 +250,13 @@ build_app() { # SRC_DIR OUT_ZIP
   [[ ${DEMO_PROFILE:-release} == dev ]] && profile_flag=
   # Removed first so that a failed build cannot pass off the previous zip as this one.
   rm -f "$target/lambda/app/bootstrap.zip"
-  (cd "$1" && show "cargo lambda build $profile_flag -p app --output-format zip" &&
-    CARGO_TARGET_DIR=$target cargo lambda build $profile_flag -p app --output-format zip 2>&1 |
+  show "cargo lambda build $profile_flag -p app --output-format zip"
+  if [[ -t 2 ]]; then
+    (cd "$1" && CARGO_TARGET_DIR=$target cargo lambda build $profile_flag -p app --output-format zip || true)
+  else
+    (cd "$1" && CARGO_TARGET_DIR=$target cargo lambda build $profile_flag -p app --output-format zip 2>&1 |
       grep --line-buffered -vE '^\s+(Compiling|Downloaded|Downloading) ' || true)
+  fi
   [[ -f $target/lambda/app/bootstrap.zip ]] || die "cargo lambda build produced no zip"
   cp "$target/lambda/app/bootstrap.zip" "$2"
 }
@@ -254,6 +273,35 @@ EOF
 publish() { # ZIP -> version number on stdout
   show "promote publish --zip ${1#"$root"/}" >&2
   promote --output json publish --zip "$1" | "$python" -c 'import json,sys; print([json.loads(l) for l in sys.stdin if l.strip()][-1]["version"])'
+}
+
+# app-1.zip from this working tree, app-2.zip from a throwaway worktree with the app's minor
+# version bumped: two real releases, the second newer.
+build_releases() {
+  rm -f "$work"/app-*.zip
+  step "Building the function from this working tree"
+  build_app "$root" "$work/app-1.zip"
+  echo "build stamp: $(stamp_of "$work/app-1.zip")"
+
+  step "Building a second, newer release: the app's minor version bumped in a throwaway git worktree"
+  worktree=$work/next-release
+  rm -rf "$worktree"; git worktree prune
+  run git worktree add --quiet --detach "$worktree" HEAD
+  "$python" - "$worktree/app/Cargo.toml" <<'EOF'
+import re, sys
+p = sys.argv[1]
+s = open(p).read()
+def bump(m):
+    major, minor, _ = m.group(2).split(".")
+    return f'{m.group(1)}{major}.{int(minor) + 1}.0"'
+open(p, "w").write(re.sub(r'^(version = ")([0-9]+\.[0-9]+\.[0-9]+)"', bump, s, count=1, flags=re.M))
+EOF
+  git -C "$worktree" -c user.name=demo -c user.email=demo@localhost commit --quiet --no-verify -am "demo: next release"
+  build_app "$worktree" "$work/app-2.zip"
+  echo "build stamp: $(stamp_of "$work/app-2.zip")"
+  git worktree remove --force "$worktree" >/dev/null 2>&1 || rm -rf "$worktree"
+  git worktree prune >/dev/null 2>&1 || true
+  worktree=
 }
 
 cmd_run() {
@@ -281,26 +329,7 @@ cmd_run() {
   step "Building promote and the local API Gateway (dev profile)"
   build_tools
 
-  step "Building the function from this working tree"
-  build_app "$root" "$work/app-1.zip"
-  echo "build stamp: $(stamp_of "$work/app-1.zip")"
-
-  step "Building a second, newer release: the app's minor version bumped in a throwaway git worktree"
-  worktree=$work/next-release
-  rm -rf "$worktree"; git worktree prune
-  run git worktree add --quiet --detach "$worktree" HEAD
-  "$python" - "$worktree/app/Cargo.toml" <<'EOF'
-import re, sys
-p = sys.argv[1]
-s = open(p).read()
-def bump(m):
-    major, minor, _ = m.group(2).split(".")
-    return f'{m.group(1)}{major}.{int(minor) + 1}.0"'
-open(p, "w").write(re.sub(r'^(version = ")([0-9]+\.[0-9]+\.[0-9]+)"', bump, s, count=1, flags=re.M))
-EOF
-  git -C "$worktree" -c user.name=demo -c user.email=demo@localhost commit --quiet --no-verify -am "demo: next release"
-  build_app "$worktree" "$work/app-2.zip"
-  echo "build stamp: $(stamp_of "$work/app-2.zip")"
+  build_releases
 
   local walk_start=$SECONDS
   step "Publishing both builds as immutable Lambda versions"
@@ -398,32 +427,92 @@ EOF
   step "Done: version $v2 serves 100% of live ($((SECONDS - walk_start)) s from publish to here). The emulator and the gateway are stopped now; 'make demo-up' keeps them running."
 }
 
+# What `make demo-up` leaves: the demo's environments and two real releases, every stage
+# served from its own zip, live one release behind test, and the mission's commands printed
+# ready to paste (also written to target/demo/commands.sh, which tests/demo runs in order).
 cmd_up() {
   mkdir -p "$work"
   stop_gateway
+  keep=
+  trap 'cleanup_up' EXIT
+  trap 'exit 130' INT TERM
+
   start_emulator
-  seed environments
+  local envs
+  envs=$(demo_environments)
+  export PROMOTE_ENVIRONMENTS=$envs
+  seed "$envs"
   step "Building promote and the local API Gateway (dev profile)"
   build_tools
-  step "Building the function from this working tree, publishing it and deploying it to dev"
-  rm -f "$work"/app-*.zip
-  build_app "$root" "$work/app-1.zip"
-  local v
-  v=$(publish "$work/app-1.zip")
-  run promote deploy --stage dev --version "$v"
+  build_releases
+
+  step "Publishing both builds as immutable Lambda versions"
+  local v1 v2
+  v1=$(publish "$work/app-1.zip")
+  v2=$(publish "$work/app-2.zip")
+  echo "published: version $v1 ($(stamp_of "$work/app-1.zip")), version $v2 ($(stamp_of "$work/app-2.zip"))"
+
   step "Starting the local API Gateway (it keeps running)"
-  start_gateway "$root/environments" 0
-  curl_info dev
-  step "The emulator and the gateway keep running. To use them from this shell:"
-  tools/moto.sh env "$moto_dir"
-  echo "export PATH=$target/debug:\$PATH"
+  start_gateway "$envs" 0
+
+  step "Version $v1 walks the whole path; version $v2 then reaches test, so live is one release behind"
+  run promote deploy --stage dev --version "$v1"
+  run promote deploy --stage test
+  run promote canary --stage live
+  run promote deploy --stage dev --version "$v2"
+  run promote deploy --stage test
+  for stage in dev test live; do curl_info "$stage" >/dev/null; done
+
+  local region
+  region=$("$python" -c 'import json,sys; print(json.load(open(sys.argv[1])).get("region") or "us-east-1")' "$envs/project.json")
+  # The environment for a new shell: the emulator, dummy credentials, promote on PATH and the
+  # demo's environments (1-2 s bakes, judged by alarms: moto runs no Lambda code of its own).
+  cat >"$work/env.sh" <<EOF
+unset AWS_PROFILE AWS_DEFAULT_PROFILE AWS_ROLE_ARN AWS_WEB_IDENTITY_TOKEN_FILE
+export AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL AWS_REGION=$region AWS_DEFAULT_REGION=$region AWS_EC2_METADATA_DISABLED=true
+export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing
+export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+export PROMOTE_ENVIRONMENTS=$envs
+export PATH=$target/debug:\$PATH
+EOF
+  cat >"$work/commands.sh" <<EOF
+curl -s $gateway_url/dev/build-info     # version $v2, the newer release
+curl -s $gateway_url/test/build-info    # version $v2
+curl -s $gateway_url/live/build-info    # version $v1: live is one release behind test
+promote canary --stage live --weight 10    # version $v2 (from test) to 10% of live, a 2 s bake, the split left in place
+promote probe --stage live --url $gateway_url/live --path /build-info --duration 5s    # 50 requests/s, each attributed to its version
+promote status
+promote rollback --stage live    # live back to 100% version $v1
+EOF
+
+  step "The emulator and the gateway keep running. In your shell (or: source ${work#"$root"/}/env.sh):"
+  cat "$work/env.sh"
+  step "Then the mission's commands, in this order:"
+  cat "$work/commands.sh"
   echo
-  echo "then try: curl -s $gateway_url/dev/build-info ; promote status; stop both with 'make demo-down'."
+  echo "Stop both with 'make demo-down'."
+  keep=1
+}
+
+# On success the emulator and the gateway stay up; on any failure nothing is left running.
+cleanup_up() {
+  local code=$?
+  trap - EXIT INT TERM
+  if [[ -n $worktree && -d $worktree ]]; then
+    git worktree remove --force "$worktree" >/dev/null 2>&1 || rm -rf "$worktree"
+    git worktree prune >/dev/null 2>&1 || true
+  fi
+  if [[ -z $keep ]]; then
+    stop_gateway
+    tools/moto.sh stop "$moto_dir" || true
+  fi
+  exit "$code"
 }
 
 cmd_down() {
   stop_gateway
   tools/moto.sh stop "$moto_dir"
+  rm -f "$work/env.sh" "$work/commands.sh"
   echo "gateway and emulator stopped"
 }
 

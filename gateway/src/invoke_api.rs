@@ -143,6 +143,11 @@ pub async fn invoke(
         Outcome::Crashed(why) => json!({"errorType": "Runtime.ExitError", "errorMessage": why})
             .to_string()
             .into_bytes(),
+        Outcome::CodeMissing(why) => {
+            json!({"errorType": "InvalidZipFileException", "errorMessage": why})
+                .to_string()
+                .into_bytes()
+        }
     };
     let mut r = Response::builder()
         .status(StatusCode::OK)

@@ -42,6 +42,9 @@ pub enum Outcome {
     },
     /// The process died, or never started, holding the invocation (`Runtime.ExitError`).
     Crashed(String),
+    /// The version's code is not here (no zip given with `--artifacts` has its CodeSha256):
+    /// nothing ran, as when Lambda cannot unpack a deployment (`InvalidZipFileException`).
+    CodeMissing(String),
 }
 
 pub struct Invocation {

@@ -87,7 +87,7 @@ impl Gateway {
         }
         let task_root = self.artifacts.task_root(&config.code_sha256).map_err(|e| {
             format!(
-                "function {} version {}: {e:#}; pass its zip with --artifacts (the file `promote publish` uploaded)",
+                "function {} version {}: its code is missing: {e:#}; pass its zip with --artifacts (the file `promote publish` uploaded)",
                 self.function_name, config.version
             )
         })?;
@@ -126,13 +126,13 @@ impl Gateway {
                 alias.name
             );
             self.report_once(version, &why);
-            return (Outcome::Crashed(why), entered.elapsed());
+            return (Outcome::CodeMissing(why), entered.elapsed());
         };
         let pool = match self.pool(config) {
             Ok(p) => p,
             Err(why) => {
                 self.report_once(version, &why);
-                return (Outcome::Crashed(why), entered.elapsed());
+                return (Outcome::CodeMissing(why), entered.elapsed());
             }
         };
         let mut delayed = Duration::ZERO;
@@ -375,6 +375,7 @@ pub async fn handle(
             }
             bad_gateway()
         }
+        Outcome::CodeMissing(why) => broken_deployment(&why),
     };
     let h = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&rid) {
@@ -412,6 +413,26 @@ fn bad_gateway() -> Response {
     r.headers_mut().insert(
         "x-amzn-errortype",
         HeaderValue::from_static("InternalServerErrorException"),
+    );
+    r
+}
+
+/// A version whose code the gateway lacks: still API Gateway's 502, but the body says why (the
+/// function, the version, its missing code and what to pass), where a bare "Internal server
+/// error" would leave the reader to find the gateway's log.
+fn broken_deployment(why: &str) -> Response {
+    let body = serde_json::json!({
+        "message": format!("Internal server error: {why}"),
+        "errorType": "InvalidZipFileException",
+    });
+    let mut r = Response::builder()
+        .status(StatusCode::BAD_GATEWAY)
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .expect("json response");
+    r.headers_mut().insert(
+        "x-amzn-errortype",
+        HeaderValue::from_static("InvalidZipFileException"),
     );
     r
 }

@@ -7,7 +7,8 @@
 use std::collections::HashMap;
 
 use anyhow::{Context, Result, anyhow, bail};
-use aws_sdk_lambda::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_lambda::config::http::HttpResponse;
+use aws_sdk_lambda::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::AliasRoutingConfiguration;
 use rollout::plan::{AlarmReading, AlarmValue};
@@ -183,6 +184,8 @@ pub struct Aws {
     api: OnceCell<ApiInfo>,
     /// Only the CodeDeploy engine calls it ([`Aws::with_codedeploy`]).
     codedeploy: Option<CodeDeployApi>,
+    /// AWS_ENDPOINT_URL (or the profile's endpoint_url), named in errors.
+    endpoint_url: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -192,10 +195,58 @@ struct ApiInfo {
 
 /// An SDK error as one readable line: the chain of causes, without the SDK's debug
 /// structures (`DispatchFailure(DispatchFailure { source: ConnectorError { ... } })`), which
-/// stay in the `-vv` log.
-fn sdk_err<E: std::error::Error + 'static>(e: E) -> anyhow::Error {
-    tracing::debug!(error = %DisplayErrorContext(&e), "AWS call failed");
-    anyhow!("{}", concise(&e))
+/// stay in the `-vv` log. Three failures say what was tried and what to do instead: no
+/// credentials, an endpoint that cannot be reached, and an endpoint answering 5xx (whose body
+/// the SDK may fail to parse, as moto's 500 to a percentile: "error parsing XML").
+fn sdk_err<E: std::error::Error + 'static>(
+    at: &Endpoint<'_>,
+    call: &str,
+    e: SdkError<E, HttpResponse>,
+) -> anyhow::Error {
+    tracing::debug!(error = %DisplayErrorContext(&e), call, "AWS call failed");
+    let detail = concise(&e);
+    let endpoint = at.url();
+    if CREDENTIAL_ERRORS.iter().any(|c| detail.contains(c)) {
+        return anyhow!(
+            "{call}: no AWS credentials found ({detail}); the SDK tried the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), AWS_PROFILE and the shared config files, web identity and container/instance metadata. Export credentials or a profile; for the local emulator, the exports `make demo-up` printed"
+        );
+    }
+    match &e {
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => anyhow!(
+            "{call}: could not reach the endpoint {endpoint} ({detail}); check AWS_ENDPOINT_URL and AWS_REGION (for the local emulator, the exports `make demo-up` printed)"
+        ),
+        _ => match e.raw_response().map(|r| r.status().as_u16()) {
+            Some(status) if status >= 500 => {
+                anyhow!("{call}: the endpoint {endpoint} answered HTTP {status} ({detail})")
+            }
+            _ => anyhow!("{call}: {detail}"),
+        },
+    }
+}
+
+/// How aws-credential-types' CredentialsError displays (that crate is not a dependency of
+/// ours, so its type cannot be matched).
+const CREDENTIAL_ERRORS: [&str; 3] = [
+    "the credential provider was not enabled",
+    "an error occurred while loading credentials",
+    "credentials provider timed out",
+];
+
+/// Which endpoint a call went to, for messages: AWS_ENDPOINT_URL when set, else the service's
+/// regional AWS endpoint.
+pub(crate) struct Endpoint<'a> {
+    configured: Option<&'a str>,
+    host: &'static str,
+    region: &'a str,
+}
+
+impl Endpoint<'_> {
+    fn url(&self) -> String {
+        match self.configured {
+            Some(url) => url.to_string(),
+            None => format!("https://{}.{}.amazonaws.com", self.host, self.region),
+        }
+    }
 }
 
 pub(crate) fn concise(e: &(dyn std::error::Error + 'static)) -> String {
@@ -257,14 +308,26 @@ impl Aws {
         let region = sdk
             .region()
             .map_or(project.region.clone(), |r| r.to_string());
-        Aws::from_clients(
+        let endpoint_url = sdk.endpoint_url().map(str::to_string);
+        let mut aws = Aws::from_clients(
             aws_sdk_lambda::Client::new(&sdk),
             aws_sdk_apigateway::Client::new(&sdk),
             aws_sdk_cloudwatch::Client::new(&sdk),
             project,
             region,
         )
-        .with_codedeploy(aws_sdk_codedeploy::Client::new(&sdk))
+        .with_codedeploy(aws_sdk_codedeploy::Client::new(&sdk));
+        aws.endpoint_url = endpoint_url;
+        aws
+    }
+
+    /// The endpoint of one service (`lambda`, `apigateway`, `monitoring`), for messages.
+    fn at(&self, host: &'static str) -> Endpoint<'_> {
+        Endpoint {
+            configured: self.endpoint_url.as_deref(),
+            host,
+            region: &self.region,
+        }
     }
 
     pub fn with_codedeploy(mut self, client: aws_sdk_codedeploy::Client) -> Aws {
@@ -295,6 +358,7 @@ impl Aws {
             region,
             api: OnceCell::new(),
             codedeploy: None,
+            endpoint_url: None,
         }
     }
 
@@ -313,7 +377,7 @@ impl Aws {
             .send()
             .try_collect()
             .await
-            .map_err(sdk_err)
+            .map_err(|e| sdk_err(&self.at("apigateway"), "API Gateway GetRestApis", e))
             .context("listing REST APIs")?;
         let ids: Vec<String> = apis
             .iter()
@@ -352,7 +416,7 @@ impl Aws {
             .send()
             .try_collect()
             .await
-            .map_err(sdk_err)
+            .map_err(|e| sdk_err(&self.at("apigateway"), "API Gateway GetResources", e))
             .with_context(|| {
                 format!(
                     "listing the resources of REST API {} ({api_id})",
@@ -475,7 +539,7 @@ impl AliasStore for Aws {
             .name(alias)
             .send()
             .await
-            .map_err(sdk_err)
+            .map_err(|e| sdk_err(&self.at("lambda"), "Lambda GetAlias", e))
             .with_context(|| format!("reading alias {alias} of function {}", self.function_name))?;
         alias_record(
             alias,
@@ -526,13 +590,19 @@ impl AliasStore for Aws {
                         || se.is_too_many_requests_exception()
                         || se.is_service_exception()
                     {
-                        return Err(WriteError::Transient(sdk_err(e).context(context)));
+                        return Err(WriteError::Transient(
+                            sdk_err(&self.at("lambda"), "Lambda UpdateAlias", e).context(context),
+                        ));
                     }
                 }
                 if is_transient(&e) {
-                    return Err(WriteError::Transient(sdk_err(e).context(context)));
+                    return Err(WriteError::Transient(
+                        sdk_err(&self.at("lambda"), "Lambda UpdateAlias", e).context(context),
+                    ));
                 }
-                Err(WriteError::Other(sdk_err(e).context(context)))
+                Err(WriteError::Other(
+                    sdk_err(&self.at("lambda"), "Lambda UpdateAlias", e).context(context),
+                ))
             }
         }
     }
@@ -578,7 +648,7 @@ impl Versions for Aws {
             .send()
             .try_collect()
             .await
-            .map_err(sdk_err)
+            .map_err(|e| sdk_err(&self.at("lambda"), "Lambda ListVersionsByFunction", e))
             .with_context(|| format!("listing the versions of function {}", self.function_name))?;
         // `$LATEST` is not a published version: it does not parse and is left out.
         let mut out_versions: Vec<VersionInfo> = versions
@@ -605,7 +675,7 @@ impl Versions for Aws {
             .zip_file(Blob::new(zip))
             .send()
             .await
-            .map_err(sdk_err)
+            .map_err(|e| sdk_err(&self.at("lambda"), "Lambda UpdateFunctionCode", e))
             .with_context(|| format!("uploading code to function {}", self.function_name))?;
         Ok(CodeUpdate {
             code_sha256: out.code_sha256().unwrap_or_default().to_string(),
@@ -620,7 +690,7 @@ impl Versions for Aws {
             .function_name(&self.function_name)
             .send()
             .await
-            .map_err(sdk_err)
+            .map_err(|e| sdk_err(&self.at("lambda"), "Lambda GetFunctionConfiguration", e))
             .with_context(|| {
                 format!(
                     "reading the configuration of function {}",
@@ -657,7 +727,7 @@ impl Versions for Aws {
             .set_revision_id(revision_id.map(str::to_string))
             .send()
             .await
-            .map_err(sdk_err)
+            .map_err(|e| sdk_err(&self.at("lambda"), "Lambda PublishVersion", e))
             .with_context(|| format!("publishing a version of function {}", self.function_name))?;
         let v = out.version().unwrap_or_default();
         Ok(VersionInfo {
@@ -680,7 +750,7 @@ impl Stages for Aws {
             .stage_name(stage)
             .send()
             .await
-            .map_err(sdk_err)
+            .map_err(|e| sdk_err(&self.at("apigateway"), "API Gateway GetStage", e))
             .with_context(|| {
                 format!(
                     "reading stage {stage} of REST API {} ({})",
@@ -724,7 +794,7 @@ impl Alarms for Aws {
                 .send()
                 .try_collect()
                 .await
-                .map_err(sdk_err)
+                .map_err(|e| sdk_err(&self.at("monitoring"), "CloudWatch DescribeAlarms", e))
                 .context("reading CloudWatch alarm states")?;
             for out in &pages {
                 for a in out.metric_alarms() {
@@ -800,7 +870,7 @@ impl Metrics for Aws {
             .send()
             .try_collect()
             .await
-            .map_err(sdk_err)
+            .map_err(|e| sdk_err(&self.at("monitoring"), "CloudWatch GetMetricData", e))
             .with_context(|| {
                 format!(
                     "reading the per-version metrics of alias {} of function {}",

@@ -370,3 +370,24 @@ async fn alarms_are_read_by_name_with_state_and_reason() {
     assert_eq!(r[0].reason, "Threshold Crossed");
     assert_eq!(r[1].value, AlarmValue::InsufficientData);
 }
+
+#[tokio::test]
+async fn an_endpoint_answering_500_is_named_with_the_call_whatever_its_body() {
+    // moto answers GetMetricData for p99 with a 500 and an HTML body the SDK cannot parse as
+    // XML; the reader is told what answered, not "error parsing XML".
+    let rule = mock!(aws_sdk_cloudwatch::Client::describe_alarms).then_http_response(|| {
+        aws_sdk_cloudwatch::config::http::HttpResponse::new(
+            500.try_into().unwrap(),
+            aws_sdk_lambda::primitives::SdkBody::from("<html>Internal Server Error</html>"),
+        )
+    });
+    let aws = aws(&[], &[], &[&rule]);
+    let e = aws.read(&["a".into()]).await.unwrap_err();
+    let m = format!("{e:#}");
+    assert!(
+        m.contains(
+            "CloudWatch DescribeAlarms: the endpoint https://monitoring.eu-west-2.amazonaws.com answered HTTP 500"
+        ),
+        "{m}"
+    );
+}

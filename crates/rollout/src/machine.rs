@@ -413,6 +413,8 @@ fn rollout_goal(
             return Err(PlanError::NoPrevious {
                 stage: name.into(),
                 description: obs.note.to_string(),
+                command: mover(stage),
+                retry: retry_hint(obs),
             });
         };
         (alias.version, previous)
@@ -449,8 +451,20 @@ fn rollout_goal(
             allow_downgrade,
         )? == Move::NoOp
         {
+            // Where the candidate came from, and how to name another: without --version it
+            // is whatever the upstream stage serves, which may be what this stage serves.
+            let (from, another) = match (explicit, &obs.upstream) {
+                (None, Some((up, _))) => (
+                    format!(", the version {up} serves (the candidate when no --version is given)"),
+                    format!(
+                        ". To roll out another version, name it: `promote {} --stage {name} --version N` (with --allow-downgrade for one older than version {candidate})",
+                        mover(stage)
+                    ),
+                ),
+                _ => (String::new(), String::new()),
+            };
             return Ok(Goal::Noop(format!(
-                "{name} already serves version {candidate}; nothing to roll out"
+                "{name} already serves version {candidate}{from}; nothing to roll out{another}"
             )));
         }
     }
@@ -508,6 +522,24 @@ fn check_rollout(_stage: &str, r: &Rollout, obs: &Observed) -> Result<(), PlanEr
     Ok(())
 }
 
+/// The command that moves `stage` to a named version: the other one refuses its strategy.
+fn mover(stage: &Stage) -> &'static str {
+    match stage.strategy {
+        Strategy::AllAtOnce { .. } => "deploy",
+        Strategy::Canary { .. } => "canary",
+    }
+}
+
+/// For [`PlanError::NoPrevious`]: the version the note says was rolled back here goes out
+/// again only with --retry.
+fn retry_hint(obs: &Observed) -> String {
+    obs.note
+        .rolled_back
+        .as_ref()
+        .map(|rb| format!("; add --retry for version {}, rolled back here", rb.version))
+        .unwrap_or_default()
+}
+
 fn rollback_goal(stage: &Stage, obs: &Observed, to_previous: bool) -> Result<Goal, PlanError> {
     let name = stage.name.as_str();
     let alias = obs.alias;
@@ -537,6 +569,8 @@ fn rollback_goal(stage: &Stage, obs: &Observed, to_previous: bool) -> Result<Goa
         return Err(PlanError::NoPrevious {
             stage: name.into(),
             description: obs.note.to_string(),
+            command: mover(stage),
+            retry: retry_hint(obs),
         });
     };
     if let Some(rb) = obs.note.was_rolled_back(previous) {

@@ -132,9 +132,17 @@ pub enum PlanError {
         why: String,
     },
     #[error(
-        "the alias of stage {stage} records no usable previous version (its note is {description:?}); move it explicitly with `promote deploy` or `promote canary --stage {stage} --version N --allow-downgrade`"
+        "the alias of stage {stage} records no usable previous version (its note is {description:?}); move it explicitly with `promote {command} --stage {stage} --version N --allow-downgrade` (N: a published version; `promote status` lists the stages' versions{retry})"
     )]
-    NoPrevious { stage: String, description: String },
+    NoPrevious {
+        stage: String,
+        description: String,
+        /// The command that moves this stage to a version: `deploy` or `canary` by its strategy.
+        command: &'static str,
+        /// `; add --retry for version V, rolled back here` when the note records one: without
+        /// it the advised command would refuse that version.
+        retry: String,
+    },
     #[error(
         "refusing to change stage {stage}: {reason}; nothing was changed. Investigate it and retry once it is OK"
     )]

@@ -82,16 +82,26 @@ fn stages_serve_the_versions_their_aliases_name() {
         serde_json::json!({"message": "Forbidden"})
     );
 
-    // The seeded version 1 (test's alias) has a fake zip nobody passed: 502, and stderr says why.
+    // The seeded version 1 (test's alias) has a fake zip nobody passed: 502, and the answer
+    // itself names the function, the version, its missing code and what to pass (as stderr).
     let missing = get(gw.port, "/test/build-info");
     assert_eq!(missing.status, 502);
     assert_eq!(
-        missing.json(),
-        serde_json::json!({"message": "Internal server error"})
+        missing.header("x-amzn-errortype"),
+        Some("InvalidZipFileException")
     );
+    let said = missing.json();
+    let message = said["message"].as_str().unwrap_or_default();
     assert!(
-        gw.stderr()
-            .contains("version 1: no zip given with --artifacts has CodeSha256"),
+        message.starts_with("Internal server error: function app version 1: its code is missing: no zip given with --artifacts has CodeSha256 ")
+            && message.ends_with("pass its zip with --artifacts (the file `promote publish` uploaded)"),
+        "{said}"
+    );
+    assert_eq!(said["errorType"], "InvalidZipFileException");
+    assert!(
+        gw.stderr().contains(
+            "version 1: its code is missing: no zip given with --artifacts has CodeSha256"
+        ),
         "{}",
         gw.stderr()
     );
