@@ -6,8 +6,8 @@ use std::path::Path;
 
 use rollout::Environments;
 use rollout::validate::terraform_name_lengths;
-use serde_json::{Value, json};
 
+use crate::events;
 use crate::exit::Exit;
 use crate::ui::Ui;
 
@@ -18,28 +18,32 @@ pub fn check(ui: &Ui, dir: &Path) -> anyhow::Result<()> {
         Ok(env) => (env.stage_names(), terraform_name_lengths(&env)),
         Err(problems) => (Vec::new(), problems),
     };
-    let listed: Vec<Value> = problems
-        .iter()
-        .map(|p| json!({"file": p.path(), "field": p.field(), "message": p.to_string()}))
-        .collect();
     let valid = problems.is_empty();
-    let event = json!({
-        "event": "checked", "environments": dir, "valid": valid,
-        "stages": if valid { stages.clone() } else { Vec::new() },
-        "problems": listed,
-    });
+    let event = events::Checked {
+        environments: dir.to_path_buf(),
+        valid,
+        stages: if valid { stages.clone() } else { Vec::new() },
+        problems: problems
+            .iter()
+            .map(|p| events::Problem {
+                file: p.path().to_path_buf(),
+                field: p.field().map(str::to_string),
+                message: p.to_string(),
+            })
+            .collect(),
+    };
     if valid {
-        ui.result(
+        ui.emit_result(
             format!(
                 "environments ok: {} stages, {}",
                 stages.len(),
                 stages.join(" -> ")
             ),
-            event,
+            &event,
         );
         return Ok(());
     }
-    ui.event(event);
+    ui.emit(&event);
     for p in &problems {
         ui.say(format!("error: {p}"));
     }
@@ -90,7 +94,7 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(exit::code_of(&err), exit::BAD_INPUT);
         assert!(err.to_string().starts_with("2 problem(s) in "), "{err}");
-        let event: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+        let event: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
         assert_eq!(event["event"], "checked");
         assert_eq!(event["valid"], false);
         let problems = event["problems"].as_array().unwrap();

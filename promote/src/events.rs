@@ -64,6 +64,7 @@ events! {
     Published => "published",
     StageStatus => "stage_status",
     StageError => "stage_error",
+    Checked => "checked",
     ProbeReport<'a> => "probe_report",
     Error => "error",
 }
@@ -408,6 +409,25 @@ pub struct StageStatus {
 pub struct StageError {
     pub stage: String,
     pub error: String,
+}
+
+/// `promote check`'s result: the directory's problems, all at once.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Checked {
+    pub environments: std::path::PathBuf,
+    pub valid: bool,
+    /// The stage order when valid, else empty.
+    pub stages: Vec<String>,
+    pub problems: Vec<Problem>,
+}
+
+/// One problem of an environments directory; `field` is null for a whole file or the
+/// directory.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Problem {
+    pub file: std::path::PathBuf,
+    pub field: Option<String>,
+    pub message: String,
 }
 
 /// The probe's report, under its target and title.

@@ -201,6 +201,7 @@ fn from_code() -> BTreeMap<&'static str, BTreeSet<String>> {
         fields(&Published::default()),
         fields(&StageStatus::default()),
         fields(&StageError::default()),
+        fields(&Checked::default()),
         fields(&ProbeReport {
             target: String::new(),
             title: String::new(),

@@ -355,11 +355,23 @@ fn a_read_shown_no_worse_ends_the_bake_early_only_where_the_stage_allows_it() {
         ..policy(300, 60)
     });
     assert_eq!(b.on(S(0), pass()), Next::Continue);
-    assert_eq!(b.on(S(60), Input::ShownNoWorse), Next::Pass, "ends at 60 s of 300");
+    assert_eq!(
+        b.on(S(60), Input::ShownNoWorse),
+        Next::Pass,
+        "ends at 60 s of 300"
+    );
 
     let mut b = Bake::new(policy(300, 60));
-    assert_eq!(b.on(S(60), Input::ShownNoWorse), Next::Continue, "early_pass off");
-    assert_eq!(b.on(S(300), Input::ShownNoWorse), Next::Pass, "at the deadline");
+    assert_eq!(
+        b.on(S(60), Input::ShownNoWorse),
+        Next::Continue,
+        "early_pass off"
+    );
+    assert_eq!(
+        b.on(S(300), Input::ShownNoWorse),
+        Next::Pass,
+        "at the deadline"
+    );
 
     let mut b = Bake::new(Policy {
         early_pass: true,
