@@ -227,8 +227,14 @@ fn the_unreadable_evidence_policy_is_read_and_checked() {
         (OnUnreadable::Hold, 5)
     );
     for (block, what) in [
-        (r#"{"max_read_failures": 0}"#, "must be at least 1"),
-        (r#"{"on_unreadable": "ignore"}"#, "unknown variant"),
+        (
+            r#"{"max_read_failures": 0}"#,
+            "analysis.max_read_failures`: 0 is below the minimum of 1",
+        ),
+        (
+            r#"{"on_unreadable": "ignore"}"#,
+            r#"analysis.on_unreadable`: "ignore" is not one of"#,
+        ),
     ] {
         let msg = stage(CANARY, Some(block)).unwrap_err().to_string();
         assert!(msg.contains(what), "{block}: {msg}");
