@@ -142,14 +142,13 @@ async fn rollout<C: Cloud>(run: &mut Run<'_, C>, intent: &Intent, opts: &ExecOpt
         ))
         .into());
     }
-    let upstream = if requested(intent).is_none() {
-        run.upstream_view().await?
-    } else {
-        None
-    };
+    let upstream = run.upstream_view().await?;
     let obs = run.observed(upstream);
-    let goal =
-        machine::resolve(run.stage, intent, &obs, Overrides::default()).map_err(Exit::from)?;
+    let overrides = Overrides {
+        skip_upstream: opts.skip_upstream.clone(),
+        ..Overrides::default()
+    };
+    let goal = machine::resolve(run.stage, intent, &obs, overrides).map_err(Exit::from)?;
     let r = match goal {
         Goal::Rollout(r) => r,
         Goal::Noop(msg) => {
@@ -207,6 +206,7 @@ async fn rollout<C: Cloud>(run: &mut Run<'_, C>, intent: &Intent, opts: &ExecOpt
         "candidate": v(r.candidate), "stable": v(r.stable), "resumed_from": null,
         "engine": "codedeploy", "deployment_config": request.config,
         "steps": plan_steps(run),
+        "upstream_skip": crate::upstream::announce(run, &r),
     }));
     let shift = Shift {
         current: r.stable,
@@ -219,6 +219,15 @@ async fn rollout<C: Cloud>(run: &mut Run<'_, C>, intent: &Intent, opts: &ExecOpt
             "{reason}; stage {name} was not changed (nothing was written, no deployment created)"
         ))
         .into());
+    }
+    if r.upstream_skip.is_some() {
+        // CodeDeploy writes the routing; the override is on the alias note before it starts.
+        let before = Note::parse(&run.alias.description);
+        let note = Note {
+            upstream_skip: r.upstream_skip.clone(),
+            ..before
+        };
+        record(run, note).await;
     }
     let id = run
         .ctx
@@ -432,8 +441,11 @@ async fn finished<C: Cloud>(
                         weight: Weight::FULL,
                         baked: true,
                     }),
+                    served: before.served.clone(),
+                    upstream_skip: before.upstream_skip.filter(|k| k.version == shift.target),
                     rolled_back,
-                },
+                }
+                .with_served(shift.target),
             )
             .await;
             let text = format!(
@@ -631,6 +643,7 @@ async fn wait_stopped<C: Cloud>(
                 Followed::Finished(Outcome::Succeeded) => {
                     // What a success records, so that `--to-previous` knows where to return.
                     if let Some(s) = shift {
+                        let before = Note::parse(&run.alias.description);
                         record(
                             run,
                             Note {
@@ -640,8 +653,13 @@ async fn wait_stopped<C: Cloud>(
                                     weight: Weight::FULL,
                                     baked: true,
                                 }),
+                                served: before.served.clone(),
+                                upstream_skip: before
+                                    .upstream_skip
+                                    .filter(|k| k.version == s.target),
                                 rolled_back: None,
-                            },
+                            }
+                            .with_served(s.target),
                         )
                         .await;
                     }
@@ -699,6 +717,8 @@ async fn record_rollback<C: Cloud>(run: &mut Run<'_, C>, version: Version, why: 
         Note {
             previous: before.previous,
             step: None,
+            served: before.served_without(version),
+            upstream_skip: None,
             rolled_back: Some(RolledBack {
                 version,
                 why: why.to_string(),

@@ -31,6 +31,7 @@ pub mod status;
 #[cfg(test)]
 mod tests;
 pub mod ui;
+pub mod upstream;
 
 use rollout::Environments;
 
@@ -75,6 +76,7 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<()> {
                     version: a.version,
                     allow_downgrade: a.allow_downgrade,
                     retry: a.retry,
+                    skip_upstream: a.skip_upstream.then(|| a.reason.unwrap_or_default()),
                     bake: a.bake,
                     poll: a.poll,
                     dry_run: a.stage.dry_run,
@@ -95,6 +97,7 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<()> {
                     poll: a.poll,
                     allow_downgrade: a.allow_downgrade,
                     retry: a.retry,
+                    skip_upstream: a.skip_upstream.then(|| a.reason.unwrap_or_default()),
                     dry_run: a.stage.dry_run,
                     evidence: evidence_opts(a.evidence),
                 },

@@ -120,6 +120,7 @@ pub fn to_json(s: &StageStatus) -> Value {
         "alias": s.alias,
         "previous": s.note.previous.map(|p| p.to_string()),
         "rolled_back": rolled_back,
+        "upstream_skip": s.note.upstream_skip.as_ref().map(|k| json!({"version": k.version.to_string(), "reason": k.reason})),
         "stable": stable,
         "candidate": candidate,
         "alarms": s.alarms.iter().map(|r| json!({"name": r.name, "state": r.value.to_string(), "reason": r.reason})).collect::<Vec<_>>(),
@@ -175,6 +176,12 @@ pub fn table(rows: &[StageStatus]) -> String {
             }
             None => "-".into(),
         };
+        if let Some(k) = &s.note.upstream_skip {
+            notes.push(format!(
+                "{}: version {} was let in without its upstream stage serving it (--skip-upstream: {})",
+                s.stage, k.version, k.reason
+            ));
+        }
         if let Some(r) = &s.note.rolled_back {
             notes.push(format!(
                 "{}: version {} was rolled back ({}); rolling it out again takes --retry",

@@ -17,8 +17,8 @@
 use std::time::Duration;
 
 use crate::config::{Stage, Step, Strategy};
-use crate::note::{Note, RolledBack};
-use crate::plan::{self, AliasView, Move, PlanError, Split};
+use crate::note::{Note, RolledBack, UpstreamSkip};
+use crate::plan::{self, Admission, AliasView, Move, PlanError, Split, Upstream};
 use crate::stamp::BuildStamp;
 use crate::version::Version;
 use crate::weight::Weight;
@@ -73,8 +73,8 @@ pub struct Observed {
     pub alias: AliasView,
     pub note: Note,
     pub published: Vec<Published>,
-    /// The upstream stage and what its alias serves, when there is one.
-    pub upstream: Option<(String, AliasView)>,
+    /// The upstream stage, its alias and note, when there is one.
+    pub upstream: Option<Upstream>,
 }
 
 impl Observed {
@@ -91,10 +91,12 @@ impl Observed {
 }
 
 /// Command-line settings that change the plan.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Overrides {
     /// `--bake`: every step's bake.
     pub bake: Option<Duration>,
+    /// `--skip-upstream --reason R` (deploy and canary): R.
+    pub skip_upstream: Option<String>,
 }
 
 /// A promotion resolved once, before the first write.
@@ -110,6 +112,9 @@ pub struct Rollout {
     pub resumed_from: Option<Weight>,
     /// `--retry` of a version rolled back before: the note's record is cleared.
     pub retry: bool,
+    /// The candidate goes in without its upstream stage having served it: recorded on the
+    /// note from the first write.
+    pub upstream_skip: Option<UpstreamSkip>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -352,7 +357,9 @@ pub fn resolve(
                 }],
                 resumed_from: Some(split.weight),
                 retry: false,
+                upstream_skip: None,
             };
+            admit(name, r.candidate, obs, None)?;
             check_rollout(name, &r, obs)?;
             Ok(Goal::Rollout(r))
         }
@@ -381,7 +388,9 @@ pub fn resolve(
                 }],
                 resumed_from: Some(from),
                 retry: false,
+                upstream_skip: None,
             };
+            admit(name, r.candidate, obs, None)?;
             check_rollout(name, &r, obs)?;
             Ok(Goal::Rollout(r))
         }
@@ -414,13 +423,14 @@ fn rollout_goal(
         };
         (alias.version, previous)
     } else {
-        let up = obs.upstream.as_ref().map(|(n, v)| (n.as_str(), v));
+        let up = obs.upstream.as_ref().map(|u| (u.name.as_str(), &u.view));
         (
             plan::choose_candidate(name, explicit, &alias, up)?,
             alias.version,
         )
     };
     plan::validate_target(candidate, &obs.versions())?;
+    let upstream_skip = admit(name, candidate, obs, overrides.skip_upstream.as_deref())?;
     if let Some(rb) = obs.note.was_rolled_back(candidate)
         && !retry
     {
@@ -482,9 +492,32 @@ fn rollout_goal(
         steps,
         resumed_from: current,
         retry,
+        upstream_skip,
     };
     check_rollout(name, &r, obs)?;
     Ok(Goal::Rollout(r))
+}
+
+/// The path-to-live guard ([`plan::upstream_guard`]) on the resolved candidate; what to
+/// record when the operator overrode it.
+fn admit(
+    name: &str,
+    candidate: Version,
+    obs: &Observed,
+    skip_reason: Option<&str>,
+) -> Result<Option<UpstreamSkip>, PlanError> {
+    let admission = plan::upstream_guard(
+        name,
+        candidate,
+        &obs.alias,
+        &obs.note,
+        obs.upstream.as_ref(),
+        skip_reason,
+    )?;
+    Ok(match admission {
+        Admission::Skipped(skip) => Some(skip),
+        Admission::FirstStage | Admission::Served | Admission::AdmittedBefore => None,
+    })
 }
 
 /// Lambda's routing rules for every split the run will write.
@@ -517,6 +550,8 @@ fn rollback_goal(stage: &Stage, obs: &Observed, to_previous: bool) -> Result<Goa
             note: Note {
                 previous: obs.note.previous,
                 step: None,
+                served: obs.note.served_without(s.version),
+                upstream_skip: None,
                 rolled_back: Some(RolledBack {
                     version: s.version,
                     why: "rolled back by `promote rollback`".into(),
@@ -563,6 +598,8 @@ fn rollback_goal(stage: &Stage, obs: &Observed, to_previous: bool) -> Result<Goa
             // The version before `previous` is not known; never guess it.
             previous: None,
             step: None,
+            served: obs.note.served_without(alias.version),
+            upstream_skip: None,
             rolled_back: Some(RolledBack {
                 version: alias.version,
                 why: "rolled back by `promote rollback --to-previous`".into(),
@@ -623,6 +660,8 @@ fn decide_rollout(r: &Rollout, alias: &AliasView, note: &Note, mem: &Memory) -> 
             note: Note {
                 previous,
                 step: None,
+                served: note.served_without(r.candidate),
+                upstream_skip: None,
                 rolled_back: Some(RolledBack {
                     version: r.candidate,
                     why: reason.clone(),
@@ -630,7 +669,7 @@ fn decide_rollout(r: &Rollout, alias: &AliasView, note: &Note, mem: &Memory) -> 
             },
         });
     }
-    let base = if r.retry && note.was_rolled_back(r.candidate).is_some() {
+    let mut base = if r.retry && note.was_rolled_back(r.candidate).is_some() {
         Note {
             rolled_back: None,
             ..note.clone()
@@ -638,6 +677,12 @@ fn decide_rollout(r: &Rollout, alias: &AliasView, note: &Note, mem: &Memory) -> 
     } else {
         note.clone()
     };
+    // An override is recorded from the first write; one recorded for another version no
+    // longer says anything about what the alias routes.
+    base.upstream_skip = r
+        .upstream_skip
+        .clone()
+        .or(base.upstream_skip.filter(|k| k.version == r.candidate));
     let of = r.steps.len();
     for (i, s) in r.steps.iter().enumerate() {
         let here = weight_of(pos);
