@@ -1102,3 +1102,30 @@ def test_the_main_only_check_catches_a_job_without_it():
     wf["jobs"]["live"].pop("if")
     wf["jobs"]["live"]["needs"] = ["build-promote"]
     assert job_runs(wf["jobs"], "live", "refs/heads/feature")
+
+
+def requirement_pins(path: Path) -> dict[str, tuple[str, list[str]]]:
+    """name -> (version, hashes) of a requirements file, continuation lines joined."""
+    text = re.sub(r"\\\n\s*", " ", path.read_text())
+    pins = {}
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip() if not line.strip().startswith("--hash") else line
+        m = re.match(r"^([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==(\S+)(.*)$", line)
+        if m:
+            pins[m[1].lower()] = (m[2], re.findall(r"--hash=sha256:([0-9a-f]{64})", m[3]))
+    return pins
+
+
+def test_the_release_build_installs_its_python_tools_hash_locked():
+    release = requirement_pins(ROOT / "tools" / "requirements-release.txt")
+    dev = requirement_pins(ROOT / "tools" / "requirements.txt")
+    assert set(release) == {"cargo-lambda", "ziglang"}, release
+    for name, (version, hashes) in release.items():
+        assert hashes, f"{name} has no --hash"
+        assert dev[name][0] == version, f"{name}: release {version}, tests {dev[name][0]}"
+    venv = (ROOT / "tools" / "venv.sh").read_text()
+    assert "requirements-release.txt\" --require-hashes --no-deps" in venv
+    build = workflow("path-to-live.yml")["jobs"]["build-app"]
+    runs = [str(s.get("run", "")) for s in build["steps"]]
+    assert any(r.strip() == "tools/venv.sh --release" for r in runs), runs
+    assert not any("pip install" in r for r in runs)
