@@ -89,7 +89,7 @@ resource "aws_codedeploy_deployment_group" "stage" {
 
   app_name               = aws_codedeploy_app.app.name
   deployment_group_name  = each.key
-  service_role_arn       = aws_iam_role.codedeploy.arn
+  service_role_arn       = aws_iam_role.codedeploy[each.key].arn
   deployment_config_name = aws_codedeploy_deployment_config.stage[each.key].deployment_config_name
 
   deployment_style {
@@ -108,9 +108,14 @@ resource "aws_codedeploy_deployment_group" "stage" {
   }
 }
 
+# One service role per deployment group: the AppSpec (written by whoever calls
+# CreateDeployment) names the alias, so a role that could move every alias would let a stage's
+# deploy role move live through its own group. Each role reaches its own stage's alias only.
 resource "aws_iam_role" "codedeploy" {
-  name               = "${local.project.function_name}-codedeploy"
-  description        = "Lets CodeDeploy shift the stage aliases of ${local.project.function_name}"
+  for_each = local.codedeploy_stages
+
+  name               = "${local.project.function_name}-codedeploy-${each.key}"
+  description        = "Lets CodeDeploy shift the ${each.key} alias of ${local.project.function_name}"
   assume_role_policy = data.aws_iam_policy_document.codedeploy_assume.json
 }
 
@@ -129,39 +134,41 @@ data "aws_iam_policy_document" "codedeploy_assume" {
   }
 }
 
-# Scoped down from AWSCodeDeployRoleForLambda: these aliases, these alarms, this topic.
+# Scoped down from AWSCodeDeployRoleForLambda: this stage's alias, its alarms, its hooks.
+# (CodeDeploy publishes no notification here: the group has no trigger, so no sns:Publish.)
 data "aws_iam_policy_document" "codedeploy" {
+  for_each = local.codedeploy_stages
+
   statement {
-    sid       = "ShiftStageAliases"
+    sid       = "ShiftOwnStageAlias"
     actions   = ["lambda:GetAlias", "lambda:UpdateAlias", "lambda:GetProvisionedConcurrencyConfig"]
-    resources = [for alias in aws_lambda_alias.stage : alias.arn]
+    resources = [aws_lambda_alias.stage[each.key].arn]
   }
 
-  statement {
-    sid       = "ReadStageAlarms"
-    actions   = ["cloudwatch:DescribeAlarms"]
-    resources = [for alarm in aws_cloudwatch_metric_alarm.stage : alarm.arn]
-  }
-
-  statement {
-    sid       = "Notify"
-    actions   = ["sns:Publish"]
-    resources = [aws_sns_topic.alarms.arn]
+  dynamic "statement" {
+    for_each = length(each.value.alarms) > 0 ? [1] : []
+    content {
+      sid       = "ReadOwnStageAlarms"
+      actions   = ["cloudwatch:DescribeAlarms"]
+      resources = [for alarm in each.value.alarms : aws_cloudwatch_metric_alarm.stage[alarm.name].arn]
+    }
   }
 
   # CodeDeploy, not the deploy role, invokes the hooks a stage names: with this role.
   dynamic "statement" {
-    for_each = length(local.codedeploy_hook_functions) > 0 ? [1] : []
+    for_each = length(local.codedeploy_hooks[each.key]) > 0 ? [1] : []
     content {
-      sid       = "InvokeStageHooks"
+      sid       = "InvokeOwnStageHooks"
       actions   = ["lambda:InvokeFunction"]
-      resources = [for f in local.codedeploy_hook_functions : "arn:${local.partition}:lambda:${local.region}:${local.account_id}:function:${f}"]
+      resources = [for f in local.codedeploy_hooks[each.key] : "arn:${local.partition}:lambda:${local.region}:${local.account_id}:function:${f}"]
     }
   }
 }
 
 resource "aws_iam_role_policy" "codedeploy" {
-  name   = "shift-stage-aliases"
-  role   = aws_iam_role.codedeploy.id
-  policy = data.aws_iam_policy_document.codedeploy.json
+  for_each = local.codedeploy_stages
+
+  name   = "shift-${each.key}-alias"
+  role   = aws_iam_role.codedeploy[each.key].id
+  policy = data.aws_iam_policy_document.codedeploy[each.key].json
 }

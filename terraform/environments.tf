@@ -79,6 +79,16 @@ locals {
     )
   }
 
+  # The concurrent executions a stage's API limits can demand: its burst (that many requests
+  # may arrive at once), or its steady rate times the latency its p99 alarm allows (Little's
+  # law), whichever is more. Their sum must fit the reserved concurrency (lambda.tf).
+  stage_concurrency_share = {
+    for name, stage in local.stages : name => max(
+      stage.throttling.burst_limit,
+      ceil(stage.throttling.rate_limit * max(concat([1000], [for a in stage.alarms : a.threshold if a.kind == "api_p99_latency"])...) / 1000),
+    )
+  }
+
   # Log groups hold a whole function's logs whatever alias served them, so they keep the longest stage retention.
   function_log_retention_days = max([for stage in local.stages : stage.log_retention_days]...)
 

@@ -1,7 +1,17 @@
 # GitHub Actions deploys with short-lived credentials: one role per stage, assumable only by a job
-# of this repository running in the GitHub environment of the same name.
+# of this repository (by id, so a deleted and re-created repository of the same name is not it)
+# running in the GitHub environment of the same name, from one of this repository's workflows on
+# main. The subject claim carries those three facts once github.tf customizes it.
 locals {
   github_oidc_provider_arn = coalesce(var.github_oidc_provider_arn, try(aws_iam_openid_connect_provider.github[0].arn, null))
+
+  # The `sub` a job presents: the claim keys github.tf asks GitHub for, in that order.
+  github_subjects = {
+    for env in concat(keys(local.stages), [local.publish_environment]) : env => [
+      for wf in(env == local.publish_environment ? [var.github_publish_workflow] : var.github_deploy_workflows) :
+      "repository_id:${data.github_repository.this.repo_id}:environment:${env}:job_workflow_ref:${var.github_repository}/${wf}@refs/heads/main"
+    ]
+  }
 }
 
 resource "aws_iam_openid_connect_provider" "github" {
@@ -12,8 +22,9 @@ resource "aws_iam_openid_connect_provider" "github" {
   thumbprint_list = var.github_oidc_thumbprints
 }
 
+# One trust policy per GitHub environment: each stage's, and publish's (publish.tf).
 data "aws_iam_policy_document" "github_assume" {
-  for_each = local.stages
+  for_each = local.github_subjects
 
   statement {
     actions = ["sts:AssumeRoleWithWebIdentity"]
@@ -29,7 +40,7 @@ data "aws_iam_policy_document" "github_assume" {
     condition {
       test     = "StringEquals"
       variable = "token.actions.githubusercontent.com:sub"
-      values   = ["repo:${var.github_repository}:environment:${each.key}"]
+      values   = local.github_subjects[each.key]
     }
   }
 }
@@ -41,10 +52,20 @@ resource "aws_iam_role" "github_deploy" {
   description          = "promote in GitHub Actions, environment ${each.key} of ${var.github_repository}"
   assume_role_policy   = data.aws_iam_policy_document.github_assume[each.key].json
   max_session_duration = var.deploy_role_max_session_seconds
+
+  # The environment's protection rules and the subject format must exist before anything can
+  # assume the role: otherwise a branch declaring `environment: <stage>` creates an unprotected
+  # environment and gets the role.
+  depends_on = [
+    github_repository_environment.stage,
+    github_repository_environment_deployment_policy.stage,
+    github_actions_repository_oidc_subject_claim_customization_template.this,
+  ]
 }
 
 # Exactly the calls promote makes: read the function, its versions, aliases, API and alarms;
-# move only this stage's alias; publish new code only from the first stage.
+# move only this stage's alias. No stage role publishes: that is the publish role's alone
+# (publish.tf), so a version's code and signature come from main only.
 data "aws_iam_policy_document" "github_deploy" {
   for_each = local.stages
 
@@ -64,15 +85,6 @@ data "aws_iam_policy_document" "github_deploy" {
     sid       = "MoveOwnAlias"
     actions   = ["lambda:UpdateAlias"]
     resources = [aws_lambda_alias.stage[each.key].arn]
-  }
-
-  dynamic "statement" {
-    for_each = contains(local.root_stages, each.key) ? [1] : []
-    content {
-      sid       = "PublishVersions"
-      actions   = ["lambda:UpdateFunctionCode", "lambda:PublishVersion"]
-      resources = [aws_lambda_function.app.arn]
-    }
   }
 
   statement {

@@ -1,5 +1,16 @@
 # One customer key for log groups and the alarm topic: CloudWatch can only publish alarms to an
 # encrypted topic whose key policy lets it, which the AWS-managed SNS key does not.
+# The log groups this key encrypts, by name rather than by reference: the groups name the key,
+# so the key's policy naming the groups would be a cycle. tests/static holds these names to the
+# aws_cloudwatch_log_group resources.
+locals {
+  project_log_group_arns = concat(
+    ["arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/lambda/${local.project.function_name}"],
+    [for stage in keys(local.stages) : "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/apigateway/${local.project.rest_api_name}/${stage}/access"],
+    [for stage in keys(local.stages) : "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:API-Gateway-Execution-Logs_${aws_api_gateway_rest_api.app.id}/${stage}"],
+  )
+}
+
 resource "aws_kms_key" "observability" {
   description             = "Logs and alarm notifications of ${local.project.function_name}"
   enable_key_rotation     = true
@@ -35,9 +46,9 @@ data "aws_iam_policy_document" "observability_key" {
       identifiers = ["logs.${local.region}.amazonaws.com"]
     }
     condition {
-      test     = "ArnLike"
+      test     = "ArnEquals"
       variable = "kms:EncryptionContext:aws:logs:arn"
-      values   = ["arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:*"]
+      values   = local.project_log_group_arns
     }
   }
 
@@ -53,6 +64,12 @@ data "aws_iam_policy_document" "observability_key" {
       test     = "StringEquals"
       variable = "aws:SourceAccount"
       values   = [local.account_id]
+    }
+    # Only this project's alarms, which publish to the topic this key encrypts.
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = [for alarm in keys(local.alarms) : "arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:${alarm}"]
     }
   }
 }

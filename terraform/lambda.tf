@@ -5,7 +5,6 @@ locals {
 resource "aws_lambda_function" "app" {
   #checkov:skip=CKV_AWS_116:Invoked synchronously by API Gateway only; a dead-letter queue applies to asynchronous invocations, and failures surface as 5XX alarms.
   #checkov:skip=CKV_AWS_117:The function calls no private resources; a VPC would add ENI cold starts and NAT cost without protecting anything.
-  #checkov:skip=CKV_AWS_272:Code is uploaded by `promote publish`, which checks the build stamp in the zip; AWS Signer profiles are an account-level choice this module does not impose.
   function_name = local.project.function_name
   description   = "HTTP API behind the ${local.project.rest_api_name} REST API; one alias per stage"
   role          = aws_iam_role.lambda.arn
@@ -17,10 +16,11 @@ resource "aws_lambda_function" "app" {
 
   reserved_concurrent_executions = var.lambda_reserved_concurrency
 
-  filename = local.lambda_zip_path
-  # Only the first apply uploads this zip (code changes are ignored below), so later plans
-  # must not require it to exist.
-  source_code_hash = try(filebase64sha256(local.lambda_zip_path), null)
+  # Lambda runs only code the publish profile signed (publish.tf); the first code is the local
+  # zip signed by Terraform through that profile.
+  code_signing_config_arn = aws_lambda_code_signing_config.app.arn
+  s3_bucket               = aws_signer_signing_job.initial_code.signed_object[0].s3[0].bucket
+  s3_key                  = aws_signer_signing_job.initial_code.signed_object[0].s3[0].key
   # Creating the function publishes version 1, which every alias starts on.
   publish = true
 
@@ -34,8 +34,16 @@ resource "aws_lambda_function" "app" {
   }
 
   lifecycle {
-    # After the first apply the code belongs to `promote publish`; re-applying must not roll it back.
-    ignore_changes = [filename, source_code_hash]
+    # After the first apply the code belongs to the publish job; re-applying must not roll it back.
+    ignore_changes = [s3_bucket, s3_key, s3_object_version, filename, source_code_hash]
+
+    # Every alias shares the reserved concurrency: unless each stage's API limits fit in it
+    # side by side, a burst at /test throttles live and its alarms refuse or roll back a
+    # release. docs/threat-model.md, "Evidence traffic cannot game".
+    precondition {
+      condition     = var.lambda_reserved_concurrency == -1 || sum(values(local.stage_concurrency_share)) <= var.lambda_reserved_concurrency
+      error_message = "The stages' API limits need ${sum(values(local.stage_concurrency_share))} concurrent executions side by side (${jsonencode(local.stage_concurrency_share)}), more than lambda_reserved_concurrency: lower throttling in environments/ or reserve more."
+    }
   }
 
   depends_on = [aws_iam_role_policy.lambda]

@@ -41,8 +41,23 @@ output "github_role_arns" {
 }
 
 output "publish_stages" {
-  description = "Stages whose role may publish new versions (the first stage): run `promote publish` in that GitHub environment."
-  value       = local.root_stages
+  description = "GitHub environments whose role may publish new versions: only the publish environment (no stage role publishes)."
+  value       = [local.publish_environment]
+}
+
+output "github_publish_role_arn" {
+  description = "Role the publish environment assumes (AWS_ROLE_ARN of GitHub environment publish): upload, sign, publish."
+  value       = aws_iam_role.github_publish.arn
+}
+
+output "artifact_bucket" {
+  description = "Versioned bucket the publish job uploads the zip to and Signer writes the signed zip to (ARTIFACT_BUCKET of environment publish)."
+  value       = aws_s3_bucket.artifacts.id
+}
+
+output "signing_profile_name" {
+  description = "AWS Signer profile the publish job signs with (SIGNING_PROFILE of environment publish); the only one Lambda accepts."
+  value       = aws_signer_signing_profile.publish.name
 }
 
 output "alarm_topic_arn" {

@@ -14,6 +14,12 @@ provider "aws" {
   }
 }
 
+# Credentials from GITHUB_TOKEN or GITHUB_APP_* in the environment of whoever applies (an owner
+# of the repository: environments and their rules are administration settings).
+provider "github" {
+  owner = split("/", var.github_repository)[0]
+}
+
 data "aws_caller_identity" "current" {}
 
 data "aws_partition" "current" {}

@@ -32,6 +32,48 @@ variable "github_repository" {
   }
 }
 
+variable "github_reviewers" {
+  description = "GitHub user and team ids that must approve a deployment to every stage whose file says approval_required (live); `gh api users/<login> --jq .id`, `gh api orgs/<org>/teams/<slug> --jq .id`."
+  type = object({
+    users = optional(list(number), [])
+    teams = optional(list(number), [])
+  })
+  default = {}
+}
+
+variable "github_deploy_workflows" {
+  description = "Workflow files (path in the repository) whose jobs on main may assume the stage roles: the path to live and the operator's workflow."
+  type        = list(string)
+  default     = [".github/workflows/path-to-live.yml", ".github/workflows/operate.yml"]
+
+  validation {
+    condition     = alltrue([for w in var.github_deploy_workflows : can(regex("^\\.github/workflows/[A-Za-z0-9._-]+\\.ya?ml$", w))])
+    error_message = "Each entry must be a workflow file path such as .github/workflows/path-to-live.yml."
+  }
+}
+
+variable "github_publish_workflow" {
+  description = "The one workflow file whose job on main, in the publish environment, may upload, sign and publish code."
+  type        = string
+  default     = ".github/workflows/path-to-live.yml"
+
+  validation {
+    condition     = can(regex("^\\.github/workflows/[A-Za-z0-9._-]+\\.ya?ml$", var.github_publish_workflow))
+    error_message = "github_publish_workflow must be a workflow file path such as .github/workflows/path-to-live.yml."
+  }
+}
+
+variable "signature_validity_months" {
+  description = "How long a signature made by the publish signing profile stays valid; Lambda refuses code whose signature expired when it is deployed."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.signature_validity_months >= 1 && var.signature_validity_months <= 135
+    error_message = "signature_validity_months must be 1..135 (AWS Signer's limit)."
+  }
+}
+
 variable "github_oidc_provider_arn" {
   description = "ARN of an existing token.actions.githubusercontent.com OIDC provider (an account holds at most one). Null creates it."
   type        = string
@@ -112,7 +154,7 @@ variable "lambda_timeout_seconds" {
 variable "lambda_reserved_concurrency" {
   description = "Concurrent executions reserved for (and capping) the function across all aliases, a cost and blast-radius guard. AWS keeps 100 unreserved per account, so accounts with a low concurrency quota (new ones) need -1, which leaves it unreserved."
   type        = number
-  default     = 50
+  default     = 200
 
   validation {
     condition     = var.lambda_reserved_concurrency == -1 || (var.lambda_reserved_concurrency >= 1 && floor(var.lambda_reserved_concurrency) == var.lambda_reserved_concurrency)

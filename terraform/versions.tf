@@ -8,6 +8,11 @@ terraform {
       # Lambda logging_config and optional OIDC thumbprints need 5.81; 6.x is tested against the same resources.
       version = ">= 5.81.0, < 7.0.0"
     }
+    # Environments, deployment branch policies and the OIDC subject template (github.tf).
+    github = {
+      source  = "integrations/github"
+      version = ">= 6.2.0, < 7.0.0"
+    }
   }
 
   # Partial configuration: bucket, key and region come from `terraform init -backend-config=backend.hcl`

@@ -88,11 +88,13 @@ def derived_names(project: dict, stages: dict[str, dict]) -> list[tuple[str, str
     fn = project["function_name"]
     out = [
         ("IAM role", f"{fn}-lambda", IAM_ROLE_NAME_MAX),
-        ("IAM role", f"{fn}-codedeploy", IAM_ROLE_NAME_MAX),
+        ("IAM role", f"{fn}-publish", IAM_ROLE_NAME_MAX),
         ("IAM role", f"{fn}-apigateway-logs", IAM_ROLE_NAME_MAX),
     ]
     for name in sorted(stages):
         out.append(("IAM role", f"{fn}-deploy-{name}", IAM_ROLE_NAME_MAX))
+        if engine(stages[name]) == "codedeploy":
+            out.append(("IAM role", f"{fn}-codedeploy-{name}", IAM_ROLE_NAME_MAX))
         config, _ = codedeploy_config(stages[name]["strategy"])
         if engine(stages[name]) == "codedeploy" and config is not None:
             out.append(("CodeDeploy deployment config", f"{fn}-{name}-{config_name_suffix(config)}", CODEDEPLOY_CONFIG_NAME_MAX))

@@ -5,6 +5,9 @@
 #   tools/venv.sh                .venv and .venv-checkov (make venv, make test)
 #   tools/venv.sh --no-checkov   .venv only
 #   tools/venv.sh --demo         .venv with only what the demo runs (tools/requirements-demo.txt)
+#   tools/venv.sh --release      .venv with only the release build's tools, hash-locked
+#                                (tools/requirements-release.txt): what builds a release
+#                                artifact is exactly what was reviewed
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 python=${PYTHON:-python3}
@@ -15,16 +18,18 @@ fresh() { # DIR REQ
   [[ -x "$1/bin/python" && -f "$1/.$(basename "$2" .txt).sha256" && $(cat "$1/.$(basename "$2" .txt).sha256") == $(digest "$2") ]]
 }
 
-ensure() {
+ensure() { # DIR REQ [PIP OPTIONS]
   local dir=$1 req=$2
+  shift 2
   fresh "$dir" "$req" && return 0
   echo "tools/venv.sh: installing $(basename "$req") into ${dir#"$root"/}" >&2
   [[ -x "$dir/bin/python" ]] || "$python" -m venv "$dir"
-  "$dir/bin/pip" install --quiet --disable-pip-version-check -r "$req"
+  "$dir/bin/pip" install --quiet --disable-pip-version-check "$@" -r "$req"
   digest "$req" >"$dir/.$(basename "$req" .txt).sha256"
 }
 
 case ${1:-} in
+--release) ensure "$root/.venv" "$root/tools/requirements-release.txt" --require-hashes --no-deps ;;
 --demo)
   # The full set, once installed, holds the demo's.
   fresh "$root/.venv" "$root/tools/requirements.txt" || ensure "$root/.venv" "$root/tools/requirements-demo.txt"

@@ -64,6 +64,7 @@ fn canary_10(bake_secs: u64) -> CanaryOpts {
         poll: Some(Duration::from_secs(1)),
         allow_downgrade: false,
         retry: false,
+        skip_upstream: None,
         dry_run: false,
         evidence: Default::default(),
     }

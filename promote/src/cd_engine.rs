@@ -137,14 +137,13 @@ async fn rollout<C: Cloud>(run: &mut Run<'_, C>, intent: &Intent, opts: &ExecOpt
         ))
         .into());
     }
-    let upstream = if requested(intent).is_none() {
-        run.upstream_view().await?
-    } else {
-        None
-    };
+    let upstream = run.upstream_view().await?;
     let obs = run.observed(upstream);
-    let goal =
-        machine::resolve(run.stage, intent, &obs, Overrides::default()).map_err(Exit::from)?;
+    let overrides = Overrides {
+        skip_upstream: opts.skip_upstream.clone(),
+        ..Overrides::default()
+    };
+    let goal = machine::resolve(run.stage, intent, &obs, overrides).map_err(Exit::from)?;
     let r = match goal {
         Goal::Rollout(r) => r,
         Goal::Noop(msg) => {
@@ -202,6 +201,7 @@ async fn rollout<C: Cloud>(run: &mut Run<'_, C>, intent: &Intent, opts: &ExecOpt
         "candidate": v(r.candidate), "stable": v(r.stable), "resumed_from": null,
         "engine": "codedeploy", "deployment_config": request.config,
         "steps": plan_steps(run),
+        "upstream_skip": crate::upstream::announce(run, &r),
     }));
     let shift = Shift {
         current: r.stable,
@@ -214,6 +214,15 @@ async fn rollout<C: Cloud>(run: &mut Run<'_, C>, intent: &Intent, opts: &ExecOpt
             "{reason}; stage {name} was not changed (nothing was written, no deployment created)"
         ))
         .into());
+    }
+    if r.upstream_skip.is_some() {
+        // CodeDeploy writes the routing; the override is on the alias note before it starts.
+        let before = Note::parse(&run.alias.description);
+        let note = Note {
+            upstream_skip: r.upstream_skip.clone(),
+            ..before
+        };
+        record(run, note).await;
     }
     let id = run
         .ctx
@@ -422,6 +431,7 @@ async fn judged_bad<C: Cloud>(
         }],
         resumed_from: Some(Weight::FULL),
         retry: false,
+        upstream_skip: None,
     });
     let mem = machine::Memory {
         failure: Some(reason.to_string()),
@@ -548,7 +558,9 @@ async fn finished<C: Cloud>(
             } else {
                 before
             };
-            record(run, base.completed(shift.target, shift.current, true)).await;
+            let mut note = base.completed(shift.target, shift.current, true);
+            note.upstream_skip = note.upstream_skip.filter(|k| k.version == shift.target);
+            record(run, note).await;
             let text = format!(
                 "{name} serves version {} (was {}); CodeDeploy deployment {id} succeeded",
                 run.label(shift.target),
@@ -744,7 +756,13 @@ async fn wait_stopped<C: Cloud>(
                 Followed::Finished(Outcome::Succeeded) => {
                     // What a success records, so that `--to-previous` knows where to return.
                     if let Some(s) = shift {
-                        let note = Note::default().completed(s.target, s.current, true);
+                        let before = Note::parse(&run.alias.description);
+                        let note = Note {
+                            served: before.served,
+                            upstream_skip: before.upstream_skip.filter(|k| k.version == s.target),
+                            ..Note::default()
+                        }
+                        .completed(s.target, s.current, true);
                         record(run, note).await;
                     }
                     let name = run.name();

@@ -224,11 +224,26 @@ pub struct GuardArgs {
     /// Roll out a version that was rolled back on this stage before
     #[arg(long)]
     pub retry: bool,
+    /// Let in a version the upstream stage has not served at 100% (otherwise refused, exit 3);
+    /// needs --reason, recorded on the alias note
+    #[arg(long, requires = "reason")]
+    pub skip_upstream: bool,
+    /// Why the upstream stage is skipped (with --skip-upstream; an empty reason is exit 2)
+    #[arg(long, value_name = "TEXT", requires = "skip_upstream")]
+    pub reason: Option<String>,
     /// An alarm already in ALARM does not refuse the rollout: the per-version metrics judge
     /// the candidate against the stable version instead (to ship a fix for a bad stable
     /// version); the stage's analysis.judge_relative for this run
     #[arg(long)]
     pub judge_relative: bool,
+}
+
+impl GuardArgs {
+    /// `--skip-upstream --reason R`: R (an empty reason is refused later, with exit 2).
+    pub fn skip_upstream(&self) -> Option<String> {
+        self.skip_upstream
+            .then(|| self.reason.clone().unwrap_or_default())
+    }
 }
 
 /// How long to bake and how often to look (deploy, canary, advance).

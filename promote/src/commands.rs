@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::Result;
 use rollout::machine::{self, Action, Done, Goal, Intent, Memory, Observed, Overrides, Published};
 use rollout::note::Note;
+use rollout::plan::Upstream;
 use rollout::{AliasView, Subject, Version, Weight, format_duration};
 
 use crate::aws::{AliasWrite, Cloud};
@@ -27,6 +28,8 @@ pub struct ExecOpts {
     pub poll: Option<Duration>,
     pub dry_run: bool,
     pub evidence: EvidenceOpts,
+    /// `--skip-upstream --reason R` (deploy, canary): R.
+    pub skip_upstream: Option<String>,
 }
 
 /// What a command that bakes is told about its evidence beyond the stage's file.
@@ -44,6 +47,7 @@ pub struct DeployOpts {
     pub poll: Option<Duration>,
     pub dry_run: bool,
     pub evidence: EvidenceOpts,
+    pub skip_upstream: Option<String>,
 }
 
 pub async fn deploy<C: Cloud>(ctx: &Ctx<'_, C>, o: DeployOpts) -> Result<()> {
@@ -57,6 +61,7 @@ pub async fn deploy<C: Cloud>(ctx: &Ctx<'_, C>, o: DeployOpts) -> Result<()> {
         poll: o.poll,
         dry_run: o.dry_run,
         evidence: o.evidence,
+        skip_upstream: o.skip_upstream,
     };
     execute(ctx, &o.stage, intent, opts).await
 }
@@ -71,6 +76,7 @@ pub struct CanaryOpts {
     pub retry: bool,
     pub dry_run: bool,
     pub evidence: EvidenceOpts,
+    pub skip_upstream: Option<String>,
 }
 
 pub async fn canary<C: Cloud>(ctx: &Ctx<'_, C>, o: CanaryOpts) -> Result<()> {
@@ -85,6 +91,7 @@ pub async fn canary<C: Cloud>(ctx: &Ctx<'_, C>, o: CanaryOpts) -> Result<()> {
         poll: o.poll,
         dry_run: o.dry_run,
         evidence: o.evidence,
+        skip_upstream: o.skip_upstream,
     };
     execute(ctx, &o.stage, intent, opts).await
 }
@@ -104,6 +111,7 @@ pub async fn advance<C: Cloud>(ctx: &Ctx<'_, C>, o: AdvanceOpts) -> Result<()> {
         poll: o.poll,
         dry_run: o.dry_run,
         evidence: o.evidence,
+        skip_upstream: None,
     };
     execute(ctx, &o.stage, Intent::Advance { weight: o.weight }, opts).await
 }
@@ -143,15 +151,19 @@ pub async fn execute<C: Cloud>(
     }
     let name = run.name().to_string();
     let command = intent.command();
-    let upstream = match (&intent, run.alias.view.split) {
-        (Intent::Deploy { version: None, .. } | Intent::Canary { version: None, .. }, None) => {
-            run.upstream_view().await?
-        }
-        _ => None,
+    // The upstream's alias: where the candidate comes from, and what the path-to-live guard
+    // checks it against.
+    let upstream = match &intent {
+        Intent::Rollback { .. } => None,
+        _ => run.upstream_view().await?,
     };
     let obs = run.observed(upstream);
-    let goal = machine::resolve(run.stage, &intent, &obs, Overrides { bake: opts.bake })
-        .map_err(|e| refusal(&run, e))?;
+    let overrides = Overrides {
+        bake: opts.bake,
+        skip_upstream: opts.skip_upstream.clone(),
+    };
+    let goal =
+        machine::resolve(run.stage, &intent, &obs, overrides).map_err(|e| refusal(&run, e))?;
     let poll = run.poll(opts.poll);
     if let (Some(bake), Some((alarm, window))) = (opts.bake, run.stage.slowest_alarm())
         && !bake.is_zero()
@@ -186,6 +198,7 @@ pub async fn execute<C: Cloud>(
                     bake_seconds: events::Seconds(s.bake),
                 })
                 .collect(),
+            upstream_skip: crate::upstream::announce(&run, r),
             ..events::Plan::default()
         });
         if let Some(w) = r.resumed_from.filter(|_| command == "canary") {
@@ -504,7 +517,7 @@ fn describe<C: Cloud>(
 impl<'a, C: Cloud> Run<'a, C> {
     /// What the decision function is given: the stage as read, and the upstream stage's
     /// alias where the candidate comes from there.
-    pub fn observed(&self, upstream: Option<(String, AliasView)>) -> Observed {
+    pub fn observed(&self, upstream: Option<Upstream>) -> Observed {
         Observed {
             stage: self.name().to_string(),
             alias: self.alias.view,

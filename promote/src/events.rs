@@ -175,6 +175,8 @@ pub struct Plan {
     pub stable: String,
     pub resumed_from: Option<Percent>,
     pub steps: Vec<StepJson>,
+    /// `{version, upstream, reason}` when `--skip-upstream` let the candidate in, else null.
+    pub upstream_skip: Value,
     /// `"codedeploy"` on a CodeDeploy stage.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub engine: Option<String>,
@@ -397,12 +399,20 @@ pub struct StageStatus {
     pub candidate: Option<VersionJson>,
     pub alarms: Vec<AlarmJson>,
     pub invoke_url: String,
+    /// The override recorded on the alias note (`--skip-upstream`), or null.
+    pub upstream_skip: Option<UpstreamSkipJson>,
     /// Mid-canary, with the metrics source: its verdict over the last periods.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub judge: Option<JudgeJson>,
     /// On a CodeDeploy stage: the deployment in flight (null when none is).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deployment: Option<Value>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct UpstreamSkipJson {
+    pub version: String,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

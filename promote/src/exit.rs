@@ -53,14 +53,14 @@ pub const TABLE: &[Code] = &[
     Code {
         code: BAD_INPUT,
         name: "bad input",
-        meaning: "bad input: usage, an invalid weight, version, stage or duration, a malformed environments file (the message names the file and the field), a request the stage's state does not allow (a move backwards that is not a rollback, `advance` without a canary, `--to-previous` with no previous version)",
+        meaning: "bad input: usage, an invalid weight, version, stage or duration, a malformed environments file (the message names the file and the field), a request the stage's state does not allow (a move backwards that is not a rollback, `advance` without a canary, `--to-previous` with no previous version, `--skip-upstream` with an empty reason or on the first stage)",
         written: "nothing: checked before any write",
         returned_by: ALL,
     },
     Code {
         code: REFUSED,
         name: "refused by a safety guard",
-        meaning: "refused by a safety guard: failing evidence (an alarm in ALARM) with nothing to take back, a downgrade without `--allow-downgrade`, a rolled-back version without `--retry`, another candidate already in flight (on a CodeDeploy stage: a deployment of another version already in progress for the group, which CodeDeploy allows one of)",
+        meaning: "refused by a safety guard: failing evidence (an alarm in ALARM) with nothing to take back, a downgrade without `--allow-downgrade`, a rolled-back version without `--retry`, a version the upstream stage has not served at 100% without `--skip-upstream` (also on `advance`/`complete` for a split nobody let in), another candidate already in flight (on a CodeDeploy stage: a deployment of another version already in progress for the group, which CodeDeploy allows one of)",
         written: "nothing",
         returned_by: WRITERS,
     },

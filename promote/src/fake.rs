@@ -123,7 +123,10 @@ pub fn view(version: u64, split: Option<(u64, &str)>) -> AliasView {
 
 impl Fake {
     /// Three versions (0.1.0, 0.1.1, 0.1.2), aliases dev/test/live on version 1, the
-    /// alarms of the repository's environments/ all OK.
+    /// alarms of the repository's environments/ all OK. dev and test have each completed all
+    /// three versions before (their notes' `served`) and returned to 1, so that the stage after
+    /// each may take any of them past the path-to-live guard; the last stage's note is foreign
+    /// text.
     pub fn seeded(env: &rollout::Environments) -> Fake {
         let fake = Fake::default();
         {
@@ -142,7 +145,15 @@ impl Fake {
                     AliasRecord {
                         name: s.name.clone(),
                         view: view(1, None),
-                        description: format!("stage {}", s.name),
+                        description: if env
+                            .stages
+                            .iter()
+                            .any(|t| t.upstream.as_deref() == Some(s.name.as_str()))
+                        {
+                            "promote/v1 served=2,3,1".to_string()
+                        } else {
+                            format!("stage {}", s.name)
+                        },
                         revision_id: rev,
                     },
                 );

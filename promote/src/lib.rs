@@ -40,6 +40,7 @@ pub mod status;
 #[cfg(test)]
 mod tests;
 pub mod ui;
+pub mod upstream;
 
 use rollout::Environments;
 use rollout::machine::Intent;
@@ -87,7 +88,8 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<()> {
                 allow_downgrade: a.guards.allow_downgrade,
                 retry: a.guards.retry,
             };
-            let opts = exec_opts(&a.stage, a.bake, a.evidence);
+            let mut opts = exec_opts(&a.stage, a.bake, a.evidence);
+            opts.skip_upstream = a.guards.skip_upstream();
             commands::execute(&ctx, &a.stage.stage, intent, opts).await
         }
         Command::Canary(a) => {
@@ -98,7 +100,8 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<()> {
                 allow_downgrade: a.guards.allow_downgrade,
                 retry: a.guards.retry,
             };
-            let opts = exec_opts(&a.stage, a.bake, a.evidence);
+            let mut opts = exec_opts(&a.stage, a.bake, a.evidence);
+            opts.skip_upstream = a.guards.skip_upstream();
             commands::execute(&ctx, &a.stage.stage, intent, opts).await
         }
         Command::Advance(a) => {
@@ -165,6 +168,7 @@ fn exec_opts(stage: &cli::StageArgs, bake: cli::BakeArgs, e: cli::EvidenceArgs) 
                 url: e.probe_url,
             },
         },
+        skip_upstream: None,
     }
 }
 

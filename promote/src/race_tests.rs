@@ -37,6 +37,7 @@ fn plan(version: u64, bake: Duration) -> CanaryOpts {
         poll: Some(Duration::from_millis(20)),
         allow_downgrade: false,
         retry: false,
+        skip_upstream: None,
         dry_run: false,
         evidence: Default::default(),
     }
@@ -107,6 +108,7 @@ async fn two_deploys_at_once_one_wins_and_the_other_exits_5_having_written_nothi
         version: Some(ver(v)),
         allow_downgrade: false,
         retry: false,
+        skip_upstream: None,
         bake: Some(Duration::ZERO),
         poll: None,
         dry_run: false,

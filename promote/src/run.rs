@@ -10,6 +10,8 @@ use anyhow::{Context, Result};
 use rollout::bake;
 use rollout::evidence::{self, Verdict};
 use rollout::machine::Goal;
+use rollout::note::Note;
+use rollout::plan::Upstream;
 use rollout::{
     AliasView, BuildStamp, Environments, OnNoEvidence, SourceKind, Split, Stage, Subject, Version,
     format_duration,
@@ -154,8 +156,8 @@ impl<'a, C: Cloud> Run<'a, C> {
         &self.stage.name
     }
 
-    /// What the upstream stage's alias serves, when the stage has one.
-    pub async fn upstream_view(&self) -> Result<Option<(String, AliasView)>> {
+    /// The upstream stage's alias (routing and note), when the stage has one.
+    pub async fn upstream_view(&self) -> Result<Option<Upstream>> {
         let Some(up) = self.ctx.env.upstream_of(self.stage) else {
             return Ok(None);
         };
@@ -166,14 +168,17 @@ impl<'a, C: Cloud> Run<'a, C> {
             .resolve(&up.name)
             .await
             .with_context(unchanged)?;
-        let view = self
+        let alias = self
             .ctx
             .cloud
             .get_alias(&t.alias)
             .await
-            .with_context(unchanged)?
-            .view;
-        Ok(Some((up.name.clone(), view)))
+            .with_context(unchanged)?;
+        Ok(Some(Upstream {
+            name: up.name.clone(),
+            view: alias.view,
+            note: Note::parse(&alias.description),
+        }))
     }
 
     /// The stage's evidence sources (its `analysis.sources`, and the probe where `probe`

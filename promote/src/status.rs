@@ -129,6 +129,14 @@ pub fn to_event(s: &StageStatus) -> events::StageStatus {
             })
             .collect(),
         invoke_url: s.invoke_url.clone(),
+        upstream_skip: s
+            .note
+            .upstream_skip
+            .as_ref()
+            .map(|k| events::UpstreamSkipJson {
+                version: k.version.to_string(),
+                reason: k.reason.clone(),
+            }),
         judge: None,
         deployment: None,
     }
@@ -176,6 +184,12 @@ pub fn table(rows: &[StageStatus]) -> String {
             }
             None => "-".into(),
         };
+        if let Some(k) = &s.note.upstream_skip {
+            notes.push(format!(
+                "{}: version {} was let in without its upstream stage serving it (--skip-upstream: {})",
+                s.stage, k.version, k.reason
+            ));
+        }
         if let Some(r) = &s.note.rolled_back {
             notes.push(format!(
                 "{}: version {} was rolled back ({}); rolling it out again takes --retry",

@@ -25,6 +25,7 @@ fn canary_opts(version: Option<u64>, weight: Option<&str>) -> CanaryOpts {
         poll: Some(POLL),
         allow_downgrade: false,
         retry: false,
+        skip_upstream: None,
         dry_run: false,
         evidence: Default::default(),
     }
@@ -138,7 +139,8 @@ async fn a_foreign_write_between_our_attempts_is_exit_5_and_nothing_further() {
         .state
         .borrow_mut()
         .after_get
-        .insert(2, Box::new(foreign_write));
+        // Reads: the stage's alias, the upstream's (the path-to-live guard), then ours again.
+        .insert(3, Box::new(foreign_write));
     let r = commands::canary(&w.ctx(), canary_opts(Some(2), None)).await;
     assert_eq!(code(&r), exit::CONFLICT, "{}", message(&r));
     assert_eq!(
@@ -332,7 +334,7 @@ async fn a_rerun_resumes_from_the_current_weight() {
             AliasWrite {
                 version: ver(2),
                 split: None,
-                description: Some("promote/v1 previous=1 step=2@100 baked=yes".into())
+                description: Some("promote/v1 previous=1 step=2@100 baked=yes served=2".into())
             },
         ],
         "no write back to 0 or to 10%; 50% before 100%"
@@ -442,6 +444,7 @@ async fn unknown_versions_are_bad_input_before_any_write() {
             version: Some(ver(7)),
             allow_downgrade: false,
             retry: false,
+            skip_upstream: None,
             bake: None,
             poll: None,
             dry_run: false,
@@ -463,6 +466,7 @@ async fn deploy_records_the_previous_version_and_rollback_to_previous_uses_it() 
             version: Some(ver(3)),
             allow_downgrade: false,
             retry: false,
+            skip_upstream: None,
             bake: None,
             poll: None,
             dry_run: false,
@@ -475,7 +479,7 @@ async fn deploy_records_the_previous_version_and_rollback_to_previous_uses_it() 
     assert_eq!(dev.view, view(3, None));
     assert_eq!(
         dev.description,
-        "promote/v1 previous=1 step=3@100 baked=yes"
+        "promote/v1 previous=1 step=3@100 baked=yes served=2,1,3"
     );
 
     let r = commands::rollback(&w.ctx(), "dev", true, false).await;
@@ -484,7 +488,7 @@ async fn deploy_records_the_previous_version_and_rollback_to_previous_uses_it() 
     assert_eq!(dev.view, view(1, None));
     assert_eq!(
         dev.description,
-        "promote/v1 rolled_back=3 why=rolled back by `promote rollback --to-previous`",
+        "promote/v1 served=2,1 rolled_back=3 why=rolled back by `promote rollback --to-previous`",
         "the version left is recorded as rolled back, and no previous is guessed"
     );
     // A second --to-previous has nowhere to go, and says how to move explicitly.
@@ -503,6 +507,7 @@ async fn deploy_refuses_canary_stages_and_canary_refuses_all_at_once_plans() {
             version: Some(ver(2)),
             allow_downgrade: false,
             retry: false,
+            skip_upstream: None,
             bake: None,
             poll: None,
             dry_run: false,
@@ -521,6 +526,7 @@ async fn deploy_refuses_canary_stages_and_canary_refuses_all_at_once_plans() {
         version: Some(ver(2)),
         allow_downgrade: false,
         retry: false,
+        skip_upstream: None,
         bake: Some(Duration::from_secs(1)),
         poll: None,
         dry_run: false,
@@ -568,7 +574,7 @@ async fn advance_then_complete() {
     assert_eq!(live.view, view(2, None));
     assert_eq!(
         live.description,
-        "promote/v1 previous=1 step=2@100 baked=yes"
+        "promote/v1 previous=1 step=2@100 baked=yes served=2"
     );
 }
 
@@ -601,6 +607,7 @@ async fn dry_runs_write_nothing_and_say_exactly_what_would_change() {
         version: Some(ver(3)),
         allow_downgrade: false,
         retry: false,
+        skip_upstream: None,
         bake: None,
         poll: None,
         dry_run: true,
@@ -775,6 +782,7 @@ async fn error_messages() {
         version: Some(ver(2)),
         allow_downgrade: false,
         retry: false,
+        skip_upstream: None,
         bake: None,
         poll: None,
         dry_run: false,

@@ -16,7 +16,7 @@ import pytest
 
 import check_environments
 from conftest import ENVIRONMENTS_DIR, ROOT
-from tfmodel import Environments, block, codedeploy_config_instances, codedeploy_hook_instances, instances
+from tfmodel import Environments, block, codedeploy_config_instances, codedeploy_hook_instances, instances, render
 
 CASES = json.loads((ROOT / "crates/rollout/testdata/codedeploy_configs.json").read_text())["cases"]
 
@@ -99,14 +99,15 @@ def test_config_resource_routes_traffic_by_the_derived_type(tf, codedeploy_env):
 def test_codedeploy_invokes_only_the_hooks_the_stages_name(tf, env, codedeploy_env):
     assert codedeploy_hook_instances(tf, env) == {}
     assert codedeploy_hook_instances(tf, codedeploy_env) == {"dev": [], "live": ["app-live-pre", "app-live-post"]}
-    assert tf.locals["codedeploy_hook_functions"] == "${distinct(flatten(values(local.codedeploy_hooks)))}"
     doc = tf.data_source("aws_iam_policy_document", "codedeploy")
-    (dynamic,) = doc["dynamic"]
-    assert dynamic["statement"]["for_each"] == "${length(local.codedeploy_hook_functions) > 0 ? [1] : []}"
-    invoke = block(dynamic["statement"], "content")
+    assert doc["for_each"] == "${local.codedeploy_stages}"
+    dynamics = {block(d["statement"], "content")["sid"]: d["statement"] for d in doc["dynamic"]}
+    hooks = dynamics["InvokeOwnStageHooks"]
+    assert hooks["for_each"] == "${length(local.codedeploy_hooks[each.key]) > 0 ? [1] : []}"
+    invoke = block(hooks, "content")
     assert invoke["actions"] == ["lambda:InvokeFunction"]
     assert invoke["resources"] == (
-        "${[for f in local.codedeploy_hook_functions : "
+        "${[for f in local.codedeploy_hooks[each.key] : "
         '"arn:${local.partition}:lambda:${local.region}:${local.account_id}:function:${f}"]}'
     )
     # The deploy roles never invoke hooks: CodeDeploy does, with its own role.
@@ -149,3 +150,30 @@ def test_deploy_roles_drive_only_their_own_group_and_config(tf, env, codedeploy_
     for e, expected in ((env, set()), (codedeploy_env, {"dev", "live"})):
         granted = {k for k in instances(tf, roles, e) if k in instances(tf, tf.resource("aws_codedeploy_deployment_group", "stage"), e)}
         assert granted == expected
+
+
+def test_each_codedeploy_service_role_reaches_only_its_own_stage(tf, env, codedeploy_env):
+    """The AppSpec names the alias and whoever may CreateDeployment in a group writes it: the
+    group's service role must not be able to move any other stage's alias (or its alarms)."""
+    group = tf.resource("aws_codedeploy_deployment_group", "stage")
+    assert group["service_role_arn"] == "${aws_iam_role.codedeploy[each.key].arn}"
+    for rtype, name in (("aws_iam_role", "codedeploy"), ("aws_iam_role_policy", "codedeploy")):
+        assert tf.resource(rtype, name)["for_each"] == "${local.codedeploy_stages}"
+    policy = tf.resource("aws_iam_role_policy", "codedeploy")
+    assert policy["role"] == "${aws_iam_role.codedeploy[each.key].id}"
+    assert policy["policy"] == "${data.aws_iam_policy_document.codedeploy[each.key].json}"
+    roles = instances(tf, tf.resource("aws_iam_role", "codedeploy"), codedeploy_env)
+    assert set(roles) == {"dev", "live"}
+    names = {render(tf, tf.resource("aws_iam_role", "codedeploy")["name"], codedeploy_env, k, v) for k, v in roles.items()}
+    assert names == {"app-codedeploy-dev", "app-codedeploy-live"}
+    doc = tf.data_source("aws_iam_policy_document", "codedeploy")
+    statements = doc["statement"] if isinstance(doc["statement"], list) else [doc["statement"]]
+    (shift,) = [s for s in statements if "lambda:UpdateAlias" in s["actions"]]
+    assert shift["resources"] == ["${aws_lambda_alias.stage[each.key].arn}"]
+    dynamics = {block(d["statement"], "content")["sid"]: d["statement"] for d in doc["dynamic"]}
+    alarms = block(dynamics["ReadOwnStageAlarms"], "content")
+    assert alarms["resources"] == "${[for alarm in each.value.alarms : aws_cloudwatch_metric_alarm.stage[alarm.name].arn]}"
+    # Nothing in the role publishes or reaches every alias.
+    text = json.dumps(doc)
+    assert "sns:Publish" not in text
+    assert "for alias in aws_lambda_alias.stage" not in text

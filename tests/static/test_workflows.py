@@ -345,6 +345,9 @@ def fake_artifact(tmp: Path) -> None:
 
     (tmp / "app").mkdir(exist_ok=True)
     (tmp / "app" / "bootstrap.zip").write_bytes(seed.fake_zip("app", "0.9.0", SHA))
+    # The Sign step's output: AWS Signer, which moto does not emulate, returns the same zip
+    # with a signature Lambda checks (and moto does not); the Publish step reads this copy.
+    (tmp / "app" / "signed.zip").write_bytes((tmp / "app" / "bootstrap.zip").read_bytes())
 
 
 def run_promote(binary: Path, argv: tuple[str, ...], env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -514,7 +517,7 @@ def test_the_pipeline_scripts_work_with_the_real_promote(tmp_path, promote_bin, 
     import seed
 
     (other / "app").mkdir()
-    (other / "app" / "bootstrap.zip").write_bytes(seed.fake_zip("app", "0.9.1", "1" * 40))
+    (other / "app" / "signed.zip").write_bytes(seed.fake_zip("app", "0.9.1", "1" * 40))
     values["runner.temp"] = str(other)
     proc, outputs, _ = run_for_real(pipeline_step("publish", "Publish"), values, other, promote_bin, moto)
     assert proc.returncode != 0 and "version" not in outputs, (proc.stdout, outputs)
@@ -1037,3 +1040,92 @@ def test_the_approval_check_catches_each_way_of_skipping_approval():
     assert approval_problems(stages, pipeline, elsewhere, page) == [
         "operate.yml: the operate job runs in 'ops', not the stage's environment"
     ]
+
+
+# ---------------------------------------------------------------------------------------
+# Only main reaches the roles (docs/threat-model.md)
+# ---------------------------------------------------------------------------------------
+
+MAIN_ONLY = "${{ github.ref == 'refs/heads/main' }}"
+
+
+def job_runs(jobs: dict, job_id: str, ref: str, seen: tuple = ()) -> bool:
+    """Whether a job runs for a push/dispatch on `ref`: its own `if` (only the main-only
+    condition is understood; anything else fails loudly) and every job it needs."""
+    assert job_id not in seen, f"needs cycle at {job_id}"
+    job = jobs[job_id]
+    cond = job.get("if")
+    if cond is not None:
+        assert cond == MAIN_ONLY, f"job {job_id}: an `if` this check does not read: {cond!r}"
+        if ref != "refs/heads/main":
+            return False
+    needs = job.get("needs", [])
+    needs = [needs] if isinstance(needs, str) else needs
+    return all(job_runs(jobs, n, ref, seen + (job_id,)) for n in needs)
+
+
+def role_jobs(wf: dict) -> list[str]:
+    return [j for j, job in wf["jobs"].items() if any("promote-setup" in str(s.get("uses", "")) for s in job.get("steps", []))]
+
+
+def test_a_branch_other_than_main_reaches_no_job_that_holds_a_role():
+    for name in ("path-to-live.yml", "operate.yml"):
+        wf = workflow(name)
+        holders = role_jobs(wf)
+        assert holders, name
+        for job_id in holders:
+            # Each says so itself, so a changed `needs` cannot open the way.
+            assert wf["jobs"][job_id].get("if") == MAIN_ONLY, f"{name}: job {job_id} holds a role without the main-only condition"
+            assert job_runs(wf["jobs"], job_id, "refs/heads/main"), (name, job_id)
+            for ref in ("refs/heads/feature", "refs/heads/main-fix", "refs/tags/v1.0.0", "refs/pull/7/merge"):
+                assert not job_runs(wf["jobs"], job_id, ref), (name, job_id, ref)
+    pipeline = workflow("path-to-live.yml")["jobs"]
+    assert job_environment(pipeline["publish"]) == "publish"
+    assert job_environment(pipeline["live"]) == "live"
+
+
+def test_only_the_publish_job_signs_and_publishes_in_its_own_environment():
+    jobs = workflow("path-to-live.yml")["jobs"]
+    publishing = [j for j, job in jobs.items() if any(re.search(r"promote publish|start-signing-job", str(s.get("run", ""))) for s in job.get("steps", []))]
+    assert publishing == ["publish"], publishing
+    stage_envs = set(stage_order())
+    assert job_environment(jobs["publish"]) not in stage_envs
+    sign = next(s for s in jobs["publish"]["steps"] if s.get("name") == "Sign")
+    assert "aws signer start-signing-job" in sign["run"] and "wait successful-signing-job" in sign["run"]
+    publish = next(s for s in jobs["publish"]["steps"] if s.get("name") == "Publish")
+    assert publish["env"]["ZIP"].endswith("/app/signed.zip")
+    assert jobs["publish"]["steps"].index(sign) < jobs["publish"]["steps"].index(publish)
+
+
+def test_the_main_only_check_catches_a_job_without_it():
+    wf = json.loads(json.dumps(workflow("path-to-live.yml")))
+    wf["jobs"]["live"].pop("if")
+    wf["jobs"]["live"]["needs"] = ["build-promote"]
+    assert job_runs(wf["jobs"], "live", "refs/heads/feature")
+
+
+def requirement_pins(path: Path) -> dict[str, tuple[str, list[str]]]:
+    """name -> (version, hashes) of a requirements file, continuation lines joined."""
+    text = re.sub(r"\\\n\s*", " ", path.read_text())
+    pins = {}
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip() if not line.strip().startswith("--hash") else line
+        m = re.match(r"^([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==(\S+)(.*)$", line)
+        if m:
+            pins[m[1].lower()] = (m[2], re.findall(r"--hash=sha256:([0-9a-f]{64})", m[3]))
+    return pins
+
+
+def test_the_release_build_installs_its_python_tools_hash_locked():
+    release = requirement_pins(ROOT / "tools" / "requirements-release.txt")
+    dev = requirement_pins(ROOT / "tools" / "requirements.txt")
+    assert set(release) == {"cargo-lambda", "ziglang"}, release
+    for name, (version, hashes) in release.items():
+        assert hashes, f"{name} has no --hash"
+        assert dev[name][0] == version, f"{name}: release {version}, tests {dev[name][0]}"
+    venv = (ROOT / "tools" / "venv.sh").read_text()
+    assert "requirements-release.txt\" --require-hashes --no-deps" in venv
+    build = workflow("path-to-live.yml")["jobs"]["build-app"]
+    runs = [str(s.get("run", "")) for s in build["steps"]]
+    assert any(r.strip() == "tools/venv.sh --release" for r in runs), runs
+    assert not any("pip install" in r for r in runs)

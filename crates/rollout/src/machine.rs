@@ -19,8 +19,8 @@
 
 use std::time::Duration;
 
-use crate::note::Note;
-use crate::plan::{self, AliasView, Move, PlanError, Split};
+use crate::note::{Note, UpstreamSkip};
+use crate::plan::{self, Admission, AliasView, Move, PlanError, Split, Upstream};
 use crate::spec::{Stage, Step, Strategy};
 use crate::stamp::BuildStamp;
 use crate::version::Version;
@@ -76,8 +76,8 @@ pub struct Observed {
     pub alias: AliasView,
     pub note: Note,
     pub published: Vec<Published>,
-    /// The upstream stage and what its alias serves, when there is one.
-    pub upstream: Option<(String, AliasView)>,
+    /// The upstream stage, its alias and note, when there is one.
+    pub upstream: Option<Upstream>,
 }
 
 impl Observed {
@@ -94,10 +94,12 @@ impl Observed {
 }
 
 /// Command-line settings that change the plan.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Overrides {
     /// `--bake`: every step's bake.
     pub bake: Option<Duration>,
+    /// `--skip-upstream --reason R` (deploy and canary): R.
+    pub skip_upstream: Option<String>,
 }
 
 /// A promotion resolved once, before the first write.
@@ -113,6 +115,9 @@ pub struct Rollout {
     pub resumed_from: Option<Weight>,
     /// `--retry` of a version rolled back before: the note's record is cleared.
     pub retry: bool,
+    /// The candidate goes in without its upstream stage having served it: recorded on the
+    /// note from the first write.
+    pub upstream_skip: Option<UpstreamSkip>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -355,7 +360,9 @@ pub fn resolve(
                 }],
                 resumed_from: Some(split.weight),
                 retry: false,
+                upstream_skip: None,
             };
+            admit(name, r.candidate, obs, None)?;
             check_rollout(name, &r, obs)?;
             Ok(Goal::Rollout(r))
         }
@@ -384,7 +391,9 @@ pub fn resolve(
                 }],
                 resumed_from: Some(from),
                 retry: false,
+                upstream_skip: None,
             };
+            admit(name, r.candidate, obs, None)?;
             check_rollout(name, &r, obs)?;
             Ok(Goal::Rollout(r))
         }
@@ -419,13 +428,14 @@ fn rollout_goal(
         };
         (alias.version, previous)
     } else {
-        let up = obs.upstream.as_ref().map(|(n, v)| (n.as_str(), v));
+        let up = obs.upstream.as_ref().map(|u| (u.name.as_str(), &u.view));
         (
             plan::choose_candidate(name, explicit, &alias, up)?,
             alias.version,
         )
     };
     plan::validate_target(candidate, &obs.versions())?;
+    let upstream_skip = admit(name, candidate, obs, overrides.skip_upstream.as_deref())?;
     if let Some(rb) = obs.note.was_rolled_back(candidate)
         && !retry
     {
@@ -454,7 +464,7 @@ fn rollout_goal(
             // Where the candidate came from, and how to name another: without --version it
             // is whatever the upstream stage serves, which may be what this stage serves.
             let (from, another) = match (explicit, &obs.upstream) {
-                (None, Some((up, _))) => (
+                (None, Some(Upstream { name: up, .. })) => (
                     format!(", the version {up} serves (the candidate when no --version is given)"),
                     format!(
                         ". To roll out another version, name it: `promote {} --stage {name} --version N` (with --allow-downgrade for one older than version {candidate})",
@@ -499,9 +509,32 @@ fn rollout_goal(
         steps,
         resumed_from: current,
         retry,
+        upstream_skip,
     };
     check_rollout(name, &r, obs)?;
     Ok(Goal::Rollout(r))
+}
+
+/// The path-to-live guard ([`plan::upstream_guard`]) on the resolved candidate; what to
+/// record when the operator overrode it.
+fn admit(
+    name: &str,
+    candidate: Version,
+    obs: &Observed,
+    skip_reason: Option<&str>,
+) -> Result<Option<UpstreamSkip>, PlanError> {
+    let admission = plan::upstream_guard(
+        name,
+        candidate,
+        &obs.alias,
+        &obs.note,
+        obs.upstream.as_ref(),
+        skip_reason,
+    )?;
+    Ok(match admission {
+        Admission::Skipped(skip) => Some(skip),
+        Admission::FirstStage | Admission::Served | Admission::AdmittedBefore => None,
+    })
 }
 
 /// Lambda's routing rules for every split the run will write.
@@ -647,11 +680,17 @@ fn decide_rollout(r: &Rollout, alias: &AliasView, note: &Note, mem: &Memory) -> 
             note: note.rolled_back(r.candidate, reason, pos != Position::Served),
         });
     }
-    let base = if r.retry {
+    let mut base = if r.retry {
         note.retried(r.candidate)
     } else {
         note.clone()
     };
+    // An override is recorded from the first write; one recorded for another version no
+    // longer says anything about what the alias routes.
+    base.upstream_skip = r
+        .upstream_skip
+        .clone()
+        .or(base.upstream_skip.filter(|k| k.version == r.candidate));
     let of = r.steps.len();
     for (i, s) in r.steps.iter().enumerate() {
         let here = weight_of(pos);

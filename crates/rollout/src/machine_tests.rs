@@ -75,7 +75,11 @@ fn obs(alias: AliasView, note: Note, upstream: AliasView) -> Observed {
                 description: format!("app 0.{n}.0 {}", "a".repeat(40)),
             })
             .collect(),
-        upstream: Some(("test".into(), upstream)),
+        upstream: Some(Upstream {
+            name: "test".into(),
+            view: upstream,
+            note: Note::default(),
+        }),
     }
 }
 
@@ -223,7 +227,9 @@ fn killed_during_the_last_bake_the_rerun_bakes_it_instead_of_a_noop() {
 
 #[test]
 fn a_resumed_split_is_held_and_baked_before_going_on() {
-    let o = obs(split(1, 2, "50"), Note::default(), at(3));
+    // test moved on to 3 after serving 2 (its note's previous).
+    let mut o = obs(split(1, 2, "50"), Note::default(), at(3));
+    o.upstream.as_mut().unwrap().note.previous = Some(v(2));
     assert_eq!(
         run(&canary_stage(), canary(), &o).unwrap(),
         [
@@ -360,7 +366,7 @@ fn weights_of_zero_and_one_are_a_candidate_like_any_other() {
             weight: Weight::ZERO,
         }),
     };
-    let t = run(&st, canary(), &obs(zero, Note::default(), at(3))).unwrap();
+    let t = run(&st, canary(), &obs(zero, Note::default(), at(2))).unwrap();
     assert_eq!(t[0], "bake:0%@300s", "{t:?}");
     assert_eq!(t[1], "shift:1+2@10%", "{t:?}");
 }
@@ -433,6 +439,8 @@ fn a_rolled_back_version_needs_retry_and_previous_never_returns_to_it() {
     let note = Note {
         previous: Some(v(1)),
         step: None,
+        served: Vec::new(),
+        upstream_skip: None,
         rolled_back: Some(RolledBack {
             version: v(2),
             why: "alarm x".into(),
@@ -531,7 +539,7 @@ fn deploy_on_an_all_at_once_stage_bakes_and_resumes_its_bake() {
         retry: false,
     };
     assert_eq!(
-        run(&st, deploy.clone(), &obs(at(1), Note::default(), at(2))).unwrap(),
+        run(&st, deploy.clone(), &obs(at(1), Note::default(), at(3))).unwrap(),
         [
             "complete:3",
             "bake:100%@60s",
@@ -574,6 +582,7 @@ fn a_zero_bake_override_writes_the_last_step_as_baked() {
         &o,
         Overrides {
             bake: Some(Duration::ZERO),
+            ..Overrides::default()
         },
     )
     .unwrap();
@@ -712,4 +721,168 @@ fn a_deleted_stable_version_is_named_as_such_not_as_an_unknown_semver() {
     };
     let err = resolve(&canary_stage(), &downgrade, &o, Overrides::default()).unwrap_err();
     assert!(matches!(err, PlanError::Routing(_)), "{err}");
+}
+
+fn skip(reason: &str) -> Overrides {
+    Overrides {
+        skip_upstream: Some(reason.into()),
+        ..Overrides::default()
+    }
+}
+
+#[test]
+fn every_command_refuses_a_candidate_the_upstream_never_served_before_any_write() {
+    // test serves 2 and served 1 before; version 4 never reached it.
+    let mut o = obs(at(1), Note::default(), at(2));
+    o.upstream.as_mut().unwrap().note.previous = Some(v(1));
+    let deploy = Intent::Deploy {
+        version: Some(v(4)),
+        allow_downgrade: false,
+        retry: false,
+    };
+    let canary4 = Intent::Canary {
+        version: Some(v(4)),
+        weight: None,
+        allow_downgrade: false,
+        retry: false,
+    };
+    for (st, intent) in [(aao_stage(), deploy), (canary_stage(), canary4)] {
+        let e = resolve(&st, &intent, &o, Overrides::default()).unwrap_err();
+        assert_eq!(e.refusal(), Refusal::Guard, "{e}");
+        assert!(
+            matches!(&e, PlanError::UpstreamNotServed { candidate, upstream, .. } if *candidate == v(4) && upstream == "test"),
+            "{e}"
+        );
+    }
+    // advance and complete act on the candidate in flight: a split nobody let in (made by
+    // hand, no step mark, no recorded override) of a version test never served is refused.
+    let by_hand = obs(split(1, 4, "10"), Note::default(), at(2));
+    for intent in [Intent::Advance { weight: None }, Intent::Complete] {
+        let e = resolve(&canary_stage(), &intent, &by_hand, Overrides::default()).unwrap_err();
+        assert_eq!(e.refusal(), Refusal::Guard, "{}: {e}", intent.command());
+    }
+    // The same split started by promote (its step mark) advances although test moved on.
+    let mut started = by_hand.clone();
+    started.note = Note::default().at_step(v(4), w("10"), true);
+    assert_eq!(
+        run(&canary_stage(), Intent::Advance { weight: None }, &started).unwrap()[0],
+        "shift:1+4@50%"
+    );
+    assert_eq!(
+        run(&canary_stage(), Intent::Complete, &started).unwrap()[0],
+        "complete:4"
+    );
+    // Rollback is never guarded: taking traffic back is always allowed.
+    assert!(
+        run(
+            &canary_stage(),
+            Intent::Rollback { to_previous: false },
+            &by_hand
+        )
+        .is_ok()
+    );
+}
+
+#[test]
+fn an_override_is_recorded_on_every_write_of_the_rollout_and_dropped_after() {
+    let o = obs(at(1), Note::default(), at(2));
+    let canary4 = Intent::Canary {
+        version: Some(v(4)),
+        weight: None,
+        allow_downgrade: false,
+        retry: false,
+    };
+    let goal = resolve(
+        &canary_stage(),
+        &canary4,
+        &o,
+        skip("CVE-2026-1: test is down"),
+    )
+    .unwrap();
+    let writes: Vec<Write> = simulate(&goal, &o.alias, &o.note)
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::Write(w) => Some(w),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(writes.len(), 4, "{writes:?}");
+    for wr in &writes {
+        let k = wr.note.upstream_skip.as_ref().expect("recorded");
+        assert_eq!(
+            (k.version, k.reason.as_str()),
+            (v(4), "CVE-2026-1: test is down")
+        );
+        // What AWS will hold reads back the same.
+        assert_eq!(
+            Note::parse(&wr.note.format()).upstream_skip,
+            wr.note.upstream_skip
+        );
+    }
+    // The next rollout of a version test did serve drops the stale record.
+    let mut after = obs(at(4), writes.last().unwrap().note.clone(), at(5));
+    after.upstream.as_mut().unwrap().view = at(5);
+    let goal = resolve(&canary_stage(), &canary(), &after, Overrides::default()).unwrap();
+    let first = simulate(&goal, &after.alias, &after.note);
+    let Action::Write(wr) = &first[0] else {
+        panic!("{first:?}")
+    };
+    assert_eq!(wr.note.upstream_skip, None);
+}
+
+#[test]
+fn bad_overrides_are_refused_as_bad_input() {
+    let o = obs(at(1), Note::default(), at(2));
+    for reason in ["", "   "] {
+        let e = resolve(&canary_stage(), &canary(), &o, skip(reason)).unwrap_err();
+        assert_eq!(e.refusal(), Refusal::BadInput, "{e}");
+    }
+    let mut first = o.clone();
+    first.upstream = None;
+    let dev4 = Intent::Canary {
+        version: Some(v(4)),
+        weight: None,
+        allow_downgrade: false,
+        retry: false,
+    };
+    let e = resolve(&canary_stage(), &dev4, &first, skip("why")).unwrap_err();
+    assert_eq!(e.refusal(), Refusal::BadInput, "{e}");
+}
+
+#[test]
+fn a_rollback_drops_the_version_from_what_the_stage_vouches_for() {
+    let served = Note::default().with_served(v(2)).with_served(v(3));
+    // The operator's --to-previous from 3, which completed here.
+    let mut o = obs(at(3), served.clone(), at(3));
+    o.note.previous = Some(v(2));
+    let Goal::Rollback { note, .. } = resolve(
+        &canary_stage(),
+        &Intent::Rollback { to_previous: true },
+        &o,
+        Overrides::default(),
+    )
+    .unwrap() else {
+        panic!("a rollback")
+    };
+    assert_eq!(note.served, [v(2)]);
+    // An evidence rollback of a candidate at 100% drops it too.
+    let o = obs(at(1), served, at(3));
+    let goal = resolve(&canary_stage(), &canary(), &o, Overrides::default()).unwrap();
+    let mem = Memory {
+        failure: Some("alarm".into()),
+        wrote: true,
+        ..Memory::default()
+    };
+    let Action::Write(w) = decide(
+        &goal,
+        &at(3),
+        &o.note.at_step(v(3), Weight::FULL, false),
+        &mem,
+    ) else {
+        panic!("a rollback write")
+    };
+    assert_eq!(
+        (w.kind, w.note.served.clone()),
+        (WriteKind::AutoRollback, vec![v(2)])
+    );
 }

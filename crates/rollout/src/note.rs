@@ -13,6 +13,12 @@
 //! - `step=V@W` and `baked`: the last step this tool moved the alias to (candidate V at
 //!   weight W) and whether that step's bake passed, so a run killed during the bake after
 //!   the last step finishes that bake when rerun instead of treating the stage as done;
+//! - `served=A,B,C`: the last versions (at most [`MAX_SERVED`], oldest first) that completed
+//!   here (100%, bake passed), so that the next stage's path-to-live guard knows what this
+//!   stage has served even after it moved on;
+//! - `skip_upstream=V` and `skip_reason`: version V was let onto this stage although its
+//!   upstream stage had not served it (`--skip-upstream --reason`), and the operator's
+//!   reason, percent-encoded so that it stays one field;
 //! - `rolled_back` and `why`: the last version rolled back on this alias and the reason;
 //!   `why` runs to the end of the text.
 //!
@@ -42,10 +48,26 @@ pub struct RolledBack {
     pub why: String,
 }
 
+/// A candidate let onto the stage without its upstream stage having served it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamSkip {
+    pub version: Version,
+    pub reason: String,
+}
+
+/// How many completed versions `served` keeps.
+pub const MAX_SERVED: usize = 5;
+
+/// The longest encoded `skip_reason` kept, so that the rest of the note still fits.
+const MAX_SKIP_REASON: usize = 96;
+
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Note {
     pub previous: Option<Version>,
     pub step: Option<StepMark>,
+    /// Versions that completed here, oldest first, at most [`MAX_SERVED`].
+    pub served: Vec<Version>,
+    pub upstream_skip: Option<UpstreamSkip>,
     pub rolled_back: Option<RolledBack>,
 }
 
@@ -77,6 +99,7 @@ impl Note {
         let mut baked = false;
         let mut step: Option<(Version, Weight)> = None;
         let mut rolled_back = None;
+        let (mut skip, mut skip_reason) = (None, String::new());
         for kv in fields.split_whitespace() {
             let Some((k, v)) = kv.split_once('=') else {
                 continue;
@@ -90,6 +113,14 @@ impl Note {
                 }
                 "baked" => baked = v == "yes",
                 "rolled_back" => rolled_back = Version::parse(v).ok(),
+                "served" => {
+                    note.served = v
+                        .split(',')
+                        .filter_map(|x| Version::parse(x).ok())
+                        .collect()
+                }
+                "skip_upstream" => skip = Version::parse(v).ok(),
+                "skip_reason" => skip_reason = decode(v),
                 _ => {}
             }
         }
@@ -97,6 +128,10 @@ impl Note {
             candidate,
             weight,
             baked,
+        });
+        note.upstream_skip = skip.map(|version| UpstreamSkip {
+            version,
+            reason: skip_reason,
         });
         note.rolled_back = rolled_back.map(|version| RolledBack {
             version,
@@ -119,6 +154,18 @@ impl Note {
                 if m.baked { "yes" } else { "no" }
             );
         }
+        if !self.served.is_empty() {
+            let list: Vec<String> = self.served.iter().map(Version::to_string).collect();
+            s += &format!(" served={}", list.join(","));
+        }
+        if let Some(k) = &self.upstream_skip {
+            s += &format!(" skip_upstream={}", k.version);
+            let reason = encode(&k.reason);
+            if !reason.is_empty() {
+                s += " skip_reason=";
+                s += cut_encoded(&reason, MAX_SKIP_REASON);
+            }
+        }
         if let Some(r) = &self.rolled_back {
             s += &format!(" rolled_back={}", r.version);
             let why = r.why.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -135,15 +182,21 @@ impl Note {
         s
     }
 
-    /// A step mark for the candidate, with the rest of the note kept.
+    /// A step mark for the candidate, with the rest of the note kept; a step at 100% whose
+    /// bake passed also adds the candidate to `served`.
     pub fn at_step(&self, candidate: Version, weight: Weight, baked: bool) -> Note {
-        Note {
+        let note = Note {
             step: Some(StepMark {
                 candidate,
                 weight,
                 baked,
             }),
             ..self.clone()
+        };
+        if weight.is_full() && baked {
+            note.with_served(candidate)
+        } else {
+            note
         }
     }
 
@@ -163,6 +216,8 @@ impl Note {
         Note {
             previous: self.previous.filter(|_| keep_previous),
             step: None,
+            served: self.served_without(candidate),
+            upstream_skip: None,
             rolled_back: Some(RolledBack {
                 version: candidate,
                 why: why.to_string(),
@@ -178,15 +233,104 @@ impl Note {
         }
     }
 
+    /// The note with `version` recorded as completed here (most recent last, the oldest
+    /// dropped beyond [`MAX_SERVED`]).
+    pub fn with_served(mut self, version: Version) -> Note {
+        self.served.retain(|v| *v != version);
+        self.served.push(version);
+        let extra = self.served.len().saturating_sub(MAX_SERVED);
+        self.served.drain(..extra);
+        self
+    }
+
     /// The candidate's last step is at 100% and its bake has not passed yet.
     pub fn pending_final_bake(&self, serving: Version) -> bool {
         matches!(self.step, Some(m) if m.candidate == serving && m.weight.is_full() && !m.baked)
+    }
+
+    /// `served` without a version being rolled back: a version taken back is no longer one
+    /// this stage vouches for.
+    pub fn served_without(&self, version: Version) -> Vec<Version> {
+        self.served
+            .iter()
+            .copied()
+            .filter(|v| *v != version)
+            .collect()
     }
 
     /// Whether `version` was the last one rolled back here.
     pub fn was_rolled_back(&self, version: Version) -> Option<&RolledBack> {
         self.rolled_back.as_ref().filter(|r| r.version == version)
     }
+}
+
+/// A free text as one whitespace-free field: whitespace runs become `+`, and `%`, `+` and
+/// `=` are percent-encoded, so the field never contains ` why=` and reads back as written.
+fn encode(text: &str) -> String {
+    let mut out = String::new();
+    for (i, word) in text.split_whitespace().enumerate() {
+        if i > 0 {
+            out.push('+');
+        }
+        for c in word.chars() {
+            match c {
+                '%' => out.push_str("%25"),
+                '+' => out.push_str("%2B"),
+                '=' => out.push_str("%3D"),
+                c => out.push(c),
+            }
+        }
+    }
+    out
+}
+
+fn decode(field: &str) -> String {
+    let mut out = String::new();
+    let mut rest = field;
+    while let Some(c) = rest.chars().next() {
+        let escaped = match rest.get(..3) {
+            Some("%25") => Some('%'),
+            Some("%2B") => Some('+'),
+            Some("%3D") => Some('='),
+            _ => None,
+        };
+        match (c, escaped) {
+            (_, Some(e)) => {
+                out.push(e);
+                rest = &rest[3..];
+            }
+            ('+', None) => {
+                out.push(' ');
+                rest = &rest[1..];
+            }
+            (c, None) => {
+                out.push(c);
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+    }
+    out
+}
+
+/// At most `max` bytes of an encoded field, never splitting a character or an escape.
+fn cut_encoded(field: &str, max: usize) -> &str {
+    if field.len() <= max {
+        return field;
+    }
+    let mut end = 0;
+    let mut it = field.char_indices().peekable();
+    while let Some((i, c)) = it.next() {
+        let len = if c == '%' { 3 } else { c.len_utf8() };
+        if i + len > max {
+            break;
+        }
+        end = i + len;
+        if c == '%' {
+            it.next();
+            it.next();
+        }
+    }
+    &field[..end]
 }
 
 impl fmt::Display for Note {
@@ -205,6 +349,16 @@ impl fmt::Display for Note {
                 } else {
                     ", bake not finished"
                 }
+            ));
+        }
+        if !self.served.is_empty() {
+            let list: Vec<String> = self.served.iter().map(Version::to_string).collect();
+            parts.push(format!("completed here: {}", list.join(", ")));
+        }
+        if let Some(k) = &self.upstream_skip {
+            parts.push(format!(
+                "version {} let in without its upstream stage serving it: {}",
+                k.version, k.reason
             ));
         }
         if let Some(r) = &self.rolled_back {
@@ -239,11 +393,13 @@ mod tests {
                 version: v(5),
                 why: "alarm app-live-errors is ALARM (Threshold Crossed: 1 datapoint [3.0])".into(),
             }),
+            upstream_skip: None,
+            served: vec![v(2), v(3)],
         };
         let text = note.format();
         assert_eq!(
             text,
-            "promote/v1 previous=3 step=4@100 baked=no rolled_back=5 why=alarm app-live-errors is ALARM (Threshold Crossed: 1 datapoint [3.0])"
+            "promote/v1 previous=3 step=4@100 baked=no served=2,3 rolled_back=5 why=alarm app-live-errors is ALARM (Threshold Crossed: 1 datapoint [3.0])"
         );
         assert_eq!(Note::parse(&text), note);
         let split = Note::default().at_step(v(7), Weight::parse_percent("12.5").unwrap(), true);
@@ -268,6 +424,8 @@ mod tests {
         let note = Note {
             previous: Some(v(123_456)),
             step: None,
+            served: Vec::new(),
+            upstream_skip: None,
             rolled_back: Some(RolledBack {
                 version: v(123_457),
                 why: "é".repeat(400),
@@ -335,5 +493,76 @@ mod tests {
         );
         assert_eq!(before.rolled_back(v(5), "judge", false).previous, None);
         assert_eq!(Note::parse(&back.format()), back);
+    }
+
+    #[test]
+    fn an_upstream_skip_and_its_reason_round_trip_as_one_field() {
+        let reason = "CVE-2026-1 hotfix: test is down, 50% = ok+go why=not";
+        let note = Note {
+            previous: Some(v(3)),
+            upstream_skip: Some(UpstreamSkip {
+                version: v(9),
+                reason: reason.into(),
+            }),
+            rolled_back: Some(RolledBack {
+                version: v(8),
+                why: "alarm x".into(),
+            }),
+            ..Note::default()
+        };
+        let text = note.format();
+        assert_eq!(
+            text,
+            "promote/v1 previous=3 skip_upstream=9 skip_reason=CVE-2026-1+hotfix:+test+is+down,+50%25+%3D+ok%2Bgo+why%3Dnot rolled_back=8 why=alarm x"
+        );
+        assert_eq!(Note::parse(&text), note);
+        assert!(
+            note.to_string()
+                .contains("version 9 let in without its upstream")
+        );
+    }
+
+    #[test]
+    fn a_long_skip_reason_is_cut_on_an_escape_boundary_and_the_note_fits() {
+        let note = Note {
+            previous: Some(v(123_456)),
+            step: Some(StepMark {
+                candidate: v(123_457),
+                weight: Weight::parse_percent("12.5").unwrap(),
+                baked: false,
+            }),
+            upstream_skip: Some(UpstreamSkip {
+                version: v(123_457),
+                reason: "=".repeat(200),
+            }),
+            rolled_back: Some(RolledBack {
+                version: v(123_455),
+                why: "x".repeat(300),
+            }),
+            served: (123_450..123_455).map(v).collect(),
+        };
+        let text = note.format();
+        assert!(text.len() <= MAX_LEN, "{}", text.len());
+        let back = Note::parse(&text);
+        let reason = back.upstream_skip.unwrap().reason;
+        assert_eq!(reason, "=".repeat(MAX_SKIP_REASON / 3));
+        assert_eq!(back.rolled_back.unwrap().version, v(123_455));
+    }
+
+    #[test]
+    fn served_keeps_the_last_completed_versions_oldest_first() {
+        let mut note = Note::default();
+        for n in 1..=7 {
+            // Steps below 100%, or at 100% before the bake passed, complete nothing.
+            note = note.at_step(v(n), Weight::parse_percent("50").unwrap(), true);
+            note = note.at_step(v(n), Weight::FULL, false);
+            note = note.at_step(v(n), Weight::FULL, true);
+        }
+        assert_eq!(note.served, [v(3), v(4), v(5), v(6), v(7)]);
+        // A version completed again moves to the end rather than appearing twice.
+        let again = note.with_served(v(4));
+        assert_eq!(again.served, [v(3), v(5), v(6), v(7), v(4)]);
+        assert_eq!(Note::parse(&again.format()), again);
+        assert_eq!(Note::parse("promote/v1 served=2,x,9").served, [v(2), v(9)]);
     }
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use crate::note::{Note, UpstreamSkip};
 use crate::spec::Step;
 use crate::stamp::BuildStamp;
 use crate::version::Version;
@@ -92,6 +93,17 @@ pub enum PlanError {
         "version {version}, which stage {stage} serves, is no longer a published version of the function (deleted?), so a candidate can neither be compared with it nor split against it; check `promote status --stage {stage}`. On an all-at-once stage, `promote deploy --allow-downgrade` moves it anyway"
     )]
     StableNotPublished { stage: String, version: Version },
+    #[error(
+        "refusing version {candidate} on {stage}: {upstream} has not served it at 100% ({served}); roll it out on {upstream} first, or pass --skip-upstream --reason \"...\" to let it in anyway (the reason is recorded on the alias); nothing was changed"
+    )]
+    UpstreamNotServed {
+        stage: String,
+        candidate: Version,
+        upstream: String,
+        served: String,
+    },
+    #[error("--skip-upstream on {stage}: {why}; nothing was changed")]
+    BadSkip { stage: String, why: String },
     #[error("{0}")]
     Routing(#[from] RoutingError),
     #[error(
@@ -166,8 +178,10 @@ impl PlanError {
             | PlanError::OtherCanaryInFlight { .. }
             | PlanError::Downgrade { .. }
             | PlanError::UnknownSemver { .. }
-            | PlanError::StableNotPublished { .. } => Refusal::Guard,
+            | PlanError::StableNotPublished { .. }
+            | PlanError::UpstreamNotServed { .. } => Refusal::Guard,
             PlanError::NoUpstream { .. }
+            | PlanError::BadSkip { .. }
             | PlanError::Routing(_)
             | PlanError::NoCanary { .. }
             | PlanError::NotForward { .. }
@@ -239,6 +253,121 @@ pub fn choose_candidate(
         }),
         Some((_, view)) => Ok(view.version),
     }
+}
+
+/// The upstream stage as AWS holds it: its alias's routing and note.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    pub name: String,
+    pub view: AliasView,
+    pub note: Note,
+}
+
+/// The versions the upstream stage has served at 100%, as far as its alias records: the
+/// version it serves (also while a canary runs beside it, since it served everything
+/// before), unless its final bake there has not passed yet; the version its note records as
+/// served before; a candidate its note marks as completed (at 100%, baked); and the last
+/// versions its note lists as completed there (`served`).
+pub fn served_upstream(up: &Upstream) -> Vec<Version> {
+    let mut served = Vec::new();
+    if !up.note.pending_final_bake(up.view.version) {
+        served.push(up.view.version);
+    }
+    if let Some(m) = up.note.step
+        && m.weight.is_full()
+        && m.baked
+    {
+        served.push(m.candidate);
+    }
+    served.extend(up.note.previous);
+    served.extend(up.note.served.iter().copied());
+    served.sort();
+    served.dedup();
+    served
+}
+
+/// Why a candidate may go onto a stage with respect to its upstream stage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    /// The stage is the first on the path (no upstream).
+    FirstStage,
+    /// The upstream stage served it at 100%.
+    Served,
+    /// This stage already let it in: it serves or served it, or promote put it on the alias
+    /// (the note's step mark) or an override did (the note's skip) in an earlier run, which a
+    /// rerun, `advance` and `complete` resume even if the upstream stage moved on since.
+    AdmittedBefore,
+    /// `--skip-upstream --reason`: record it on the alias note.
+    Skipped(UpstreamSkip),
+}
+
+/// The path-to-live guard: on a stage with an upstream, a candidate the upstream stage has
+/// not served at 100% is refused (exit 3) unless the operator overrides it with a reason.
+/// `skip_reason` is `--skip-upstream --reason R`; an empty reason, or an override where
+/// there is no upstream, is bad input whatever else holds, so that a mistyped override
+/// never passes silently.
+pub fn upstream_guard(
+    stage: &str,
+    candidate: Version,
+    current: &AliasView,
+    note: &Note,
+    upstream: Option<&Upstream>,
+    skip_reason: Option<&str>,
+) -> Result<Admission, PlanError> {
+    let bad = |why: &str| PlanError::BadSkip {
+        stage: stage.into(),
+        why: why.into(),
+    };
+    let reason = skip_reason.map(str::trim);
+    if reason == Some("") {
+        return Err(bad(
+            "the reason is empty; say why the upstream stage is skipped with --reason \"...\"",
+        ));
+    }
+    let Some(up) = upstream else {
+        return match reason {
+            Some(_) => Err(bad(
+                "this stage has no upstream stage, so there is nothing to skip; drop --skip-upstream",
+            )),
+            None => Ok(Admission::FirstStage),
+        };
+    };
+    let served = served_upstream(up);
+    if served.contains(&candidate) {
+        return Ok(Admission::Served);
+    }
+    let here_before = current.version == candidate
+        || note.previous == Some(candidate)
+        || note.step.is_some_and(|m| m.candidate == candidate)
+        || note
+            .upstream_skip
+            .as_ref()
+            .is_some_and(|k| k.version == candidate);
+    if here_before {
+        return Ok(Admission::AdmittedBefore);
+    }
+    if let Some(r) = reason {
+        return Ok(Admission::Skipped(UpstreamSkip {
+            version: candidate,
+            reason: r.to_string(),
+        }));
+    }
+    let mut what = format!("it serves {}", up.view);
+    if up.note.pending_final_bake(up.view.version) {
+        what += &format!(
+            ", and the final bake of version {} has not passed there",
+            up.view.version
+        );
+    }
+    if let Some(p) = up.note.previous {
+        what += &format!("; its note records version {p} served before");
+    }
+    Err(PlanError::UpstreamNotServed {
+        stage: stage.into(),
+        candidate,
+        upstream: up.name.clone(),
+        served: what,
+    })
 }
 
 /// Whether moving `stable` -> `candidate` should happen at all.
@@ -717,5 +846,127 @@ mod tests {
             split(1, 2, "10").to_string(),
             "version 1 with version 2 at 10%"
         );
+    }
+
+    fn up(view: AliasView, note: &str) -> Upstream {
+        Upstream {
+            name: "test".into(),
+            view,
+            note: Note::parse(note),
+        }
+    }
+
+    fn guard(
+        candidate: u64,
+        here: &str,
+        upstream: Option<&Upstream>,
+        reason: Option<&str>,
+    ) -> Result<Admission, PlanError> {
+        upstream_guard(
+            "live",
+            v(candidate),
+            &at(1),
+            &Note::parse(here),
+            upstream,
+            reason,
+        )
+    }
+
+    #[test]
+    fn served_upstream_is_what_the_alias_and_its_note_record() {
+        // Serving 4 at 100%, 3 before it.
+        assert_eq!(
+            served_upstream(&up(at(4), "promote/v1 previous=3")),
+            [v(3), v(4)]
+        );
+        // Mid-canary: the stable version served everything before the split; the candidate
+        // at 10% has not.
+        assert_eq!(
+            served_upstream(&up(
+                split(4, 5, "10"),
+                "promote/v1 previous=3 step=5@10 baked=no"
+            )),
+            [v(3), v(4)]
+        );
+        // At 100% but its final bake has not passed: not served yet.
+        assert_eq!(
+            served_upstream(&up(at(5), "promote/v1 previous=4 step=5@100 baked=no")),
+            [v(4)]
+        );
+        // The note's list of completed versions counts too (test moved on twice since 2).
+        assert_eq!(
+            served_upstream(&up(at(6), "promote/v1 previous=5 served=2,5,6")),
+            [v(2), v(5), v(6)]
+        );
+        // A note written by someone else: only the alias counts.
+        assert_eq!(served_upstream(&up(at(7), "by hand")), [v(7)]);
+    }
+
+    #[test]
+    fn the_upstream_guard_refuses_a_version_the_upstream_never_served() {
+        let test = up(at(4), "promote/v1 previous=3 step=4@100 baked=yes");
+        assert_eq!(guard(4, "", Some(&test), None), Ok(Admission::Served));
+        assert_eq!(guard(3, "", Some(&test), None), Ok(Admission::Served));
+        let refused = guard(9, "", Some(&test), None).unwrap_err();
+        assert_eq!(refused.refusal(), Refusal::Guard);
+        let text = refused.to_string();
+        assert!(
+            text.contains("version 9 on live: test has not served it"),
+            "{text}"
+        );
+        assert!(text.contains("--skip-upstream --reason"), "{text}");
+        // The first stage has nothing upstream.
+        assert_eq!(guard(9, "", None, None), Ok(Admission::FirstStage));
+        // test's final bake of 5 never passed: 5 is refused on live, and the message says why.
+        let pending = up(at(5), "promote/v1 previous=4 step=5@100 baked=no");
+        let text = guard(5, "", Some(&pending), None).unwrap_err().to_string();
+        assert!(
+            text.contains("final bake of version 5 has not passed"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn what_this_stage_let_in_before_is_resumed_without_the_upstream() {
+        // test moved on to 8 (previous 7) after live's canary of 5 started.
+        let test = up(at(8), "promote/v1 previous=7");
+        for here in [
+            "promote/v1 previous=1 step=5@10 baked=no",
+            "promote/v1 skip_upstream=5 skip_reason=hotfix",
+            "promote/v1 previous=5",
+        ] {
+            assert_eq!(
+                guard(5, here, Some(&test), None),
+                Ok(Admission::AdmittedBefore),
+                "{here}"
+            );
+        }
+        // The version the stage serves is no news to it.
+        assert_eq!(
+            guard(1, "", Some(&test), None),
+            Ok(Admission::AdmittedBefore)
+        );
+        // A skip recorded for another version lets nothing else in.
+        assert!(guard(6, "promote/v1 skip_upstream=5", Some(&test), None).is_err());
+    }
+
+    #[test]
+    fn an_override_needs_a_reason_and_an_upstream() {
+        let test = up(at(4), "");
+        assert_eq!(
+            guard(9, "", Some(&test), Some("  CVE-2026-1 fix  ")),
+            Ok(Admission::Skipped(UpstreamSkip {
+                version: v(9),
+                reason: "CVE-2026-1 fix".into()
+            }))
+        );
+        // Not needed: nothing is recorded.
+        assert_eq!(guard(4, "", Some(&test), Some("x")), Ok(Admission::Served));
+        for (reason, upstream) in [(" ", Some(&test)), ("", Some(&test)), ("why", None)] {
+            let e = guard(9, "", upstream, Some(reason)).unwrap_err();
+            assert_eq!(e.refusal(), Refusal::BadInput, "{e}");
+        }
+        // An empty reason is refused even where the version needs no override.
+        assert!(guard(4, "", Some(&test), Some("")).is_err());
     }
 }

@@ -153,7 +153,7 @@ impl Stack {
             lambda,
             cloudwatch,
         } = Sdk::new(&moto, &region);
-        Stack {
+        let stack = Stack {
             moto,
             seeded,
             environments,
@@ -162,6 +162,40 @@ impl Stack {
             rt,
             lambda,
             cloudwatch,
+        };
+        stack.upstreams_served_every_version();
+        stack
+    }
+
+    /// The stages another stage takes its candidates from have completed every seeded version
+    /// before (their notes' `served`, as promote writes it), so that tests may roll any of
+    /// them onto the next stage past the path-to-live guard; tests of the guard itself
+    /// overwrite the note.
+    fn upstreams_served_every_version(&self) {
+        let versions: Vec<String> = self.versions().into_iter().map(|(v, _)| v).collect();
+        let note = format!("promote/v1 served={}", versions.join(","));
+        for entry in std::fs::read_dir(&self.environments).unwrap() {
+            let path = entry.unwrap().path();
+            if path.file_name().is_some_and(|n| n == "project.json")
+                || path.extension().is_none_or(|e| e != "json")
+            {
+                continue;
+            }
+            let Ok(stage) = serde_json::from_str::<Value>(&std::fs::read_to_string(&path).unwrap())
+            else {
+                continue;
+            };
+            if let Some(up) = stage["upstream"].as_str() {
+                self.block_on(
+                    self.lambda
+                        .update_alias()
+                        .function_name(self.function_name())
+                        .name(up)
+                        .description(&note)
+                        .send(),
+                )
+                .unwrap_or_else(|e| panic!("UpdateAlias {up}: {e:?}"));
+            }
         }
     }
 
