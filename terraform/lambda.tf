@@ -39,7 +39,7 @@ resource "aws_lambda_function" "app" {
 
     # Every alias shares the reserved concurrency: unless each stage's API limits fit in it
     # side by side, a burst at /test throttles live and its alarms refuse or roll back a
-    # release. docs/threat-model.md, "Evidence traffic cannot game".
+    # release. docs/threat-model.md, "Controls and what each stops".
     precondition {
       condition     = var.lambda_reserved_concurrency == -1 || sum(values(local.stage_concurrency_share)) <= var.lambda_reserved_concurrency
       error_message = "The stages' API limits need ${sum(values(local.stage_concurrency_share))} concurrent executions side by side (${jsonencode(local.stage_concurrency_share)}), more than lambda_reserved_concurrency: lower throttling in environments/ or reserve more."
