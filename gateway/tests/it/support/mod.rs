@@ -174,7 +174,47 @@ impl Stack {
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
             .rfind(|v| v.get("version").is_some())
             .unwrap_or_else(|| panic!("publish printed no version: {out}"));
-        last["version"].as_str().unwrap().to_string()
+        let version = last["version"].as_str().unwrap().to_string();
+        self.upstreams_served_up_to(&version);
+        version
+    }
+
+    /// The stages another stage takes its candidates from record every version up to
+    /// `version` as completed there (their notes' `served`, as promote writes it), so that
+    /// these tests may canary any published version onto the next stage past promote's
+    /// path-to-live guard, which promote's own tests cover.
+    fn upstreams_served_up_to(&self, version: &str) {
+        let last: u64 = version.parse().unwrap();
+        let served: Vec<String> = (1..=last)
+            .rev()
+            .take(5)
+            .rev()
+            .map(|v| v.to_string())
+            .collect();
+        let note = format!("promote/v1 served={}", served.join(","));
+        for entry in std::fs::read_dir(&self.environments).unwrap() {
+            let path = entry.unwrap().path();
+            if path.file_name().is_some_and(|n| n == "project.json")
+                || path.extension().is_none_or(|e| e != "json")
+            {
+                continue;
+            }
+            let Ok(stage) = serde_json::from_str::<Value>(&std::fs::read_to_string(&path).unwrap())
+            else {
+                continue;
+            };
+            if let Some(up) = stage["upstream"].as_str() {
+                self.block_on(
+                    self.lambda
+                        .update_alias()
+                        .function_name("app")
+                        .name(up)
+                        .description(&note)
+                        .send(),
+                )
+                .unwrap_or_else(|e| panic!("UpdateAlias {up}: {e:?}"));
+            }
+        }
     }
 
     /// A zip whose `bootstrap` is the dev-profile `app` (it speaks the Runtime API when
