@@ -185,10 +185,7 @@ impl Stack {
     /// path-to-live guard, which promote's own tests cover.
     fn upstreams_served_up_to(&self, version: &str) {
         let last: u64 = version.parse().unwrap();
-        let served: Vec<String> = (1..=last)
-            .rev()
-            .take(5)
-            .rev()
+        let served: Vec<String> = (last.saturating_sub(4).max(1)..=last)
             .map(|v| v.to_string())
             .collect();
         let note = format!("promote/v1 served={}", served.join(","));
