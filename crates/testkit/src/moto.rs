@@ -144,6 +144,28 @@ impl Drop for Moto {
     }
 }
 
+/// The stages of an environments directory that another stage takes its candidates from
+/// (the `upstream` of some stage file): where promote's path-to-live guard looks.
+pub fn upstream_stages(environments: &Path) -> Vec<String> {
+    let mut ups = Vec::new();
+    for entry in std::fs::read_dir(environments).unwrap() {
+        let path = entry.unwrap().path();
+        if path.file_name().is_some_and(|n| n == "project.json")
+            || path.extension().is_none_or(|e| e != "json")
+        {
+            continue;
+        }
+        let Ok(stage) = serde_json::from_str::<Value>(&std::fs::read_to_string(&path).unwrap())
+        else {
+            continue;
+        };
+        if let Some(up) = stage["upstream"].as_str() {
+            ups.push(up.to_string());
+        }
+    }
+    ups
+}
+
 /// The region an environments directory's project.json names (us-east-1 when it names none).
 pub fn region_of(environments: &Path) -> String {
     let path = environments.join("project.json");

@@ -189,28 +189,16 @@ impl Stack {
             .map(|v| v.to_string())
             .collect();
         let note = format!("promote/v1 served={}", served.join(","));
-        for entry in std::fs::read_dir(&self.environments).unwrap() {
-            let path = entry.unwrap().path();
-            if path.file_name().is_some_and(|n| n == "project.json")
-                || path.extension().is_none_or(|e| e != "json")
-            {
-                continue;
-            }
-            let Ok(stage) = serde_json::from_str::<Value>(&std::fs::read_to_string(&path).unwrap())
-            else {
-                continue;
-            };
-            if let Some(up) = stage["upstream"].as_str() {
-                self.block_on(
-                    self.lambda
-                        .update_alias()
-                        .function_name("app")
-                        .name(up)
-                        .description(&note)
-                        .send(),
-                )
-                .unwrap_or_else(|e| panic!("UpdateAlias {up}: {e:?}"));
-            }
+        for up in testkit::moto::upstream_stages(&self.environments) {
+            self.block_on(
+                self.lambda
+                    .update_alias()
+                    .function_name("app")
+                    .name(&up)
+                    .description(&note)
+                    .send(),
+            )
+            .unwrap_or_else(|e| panic!("UpdateAlias {up}: {e:?}"));
         }
     }
 

@@ -174,28 +174,16 @@ impl Stack {
     fn upstreams_served_every_version(&self) {
         let versions: Vec<String> = self.versions().into_iter().map(|(v, _)| v).collect();
         let note = format!("promote/v1 served={}", versions.join(","));
-        for entry in std::fs::read_dir(&self.environments).unwrap() {
-            let path = entry.unwrap().path();
-            if path.file_name().is_some_and(|n| n == "project.json")
-                || path.extension().is_none_or(|e| e != "json")
-            {
-                continue;
-            }
-            let Ok(stage) = serde_json::from_str::<Value>(&std::fs::read_to_string(&path).unwrap())
-            else {
-                continue;
-            };
-            if let Some(up) = stage["upstream"].as_str() {
-                self.block_on(
-                    self.lambda
-                        .update_alias()
-                        .function_name(self.function_name())
-                        .name(up)
-                        .description(&note)
-                        .send(),
-                )
-                .unwrap_or_else(|e| panic!("UpdateAlias {up}: {e:?}"));
-            }
+        for up in testkit::moto::upstream_stages(&self.environments) {
+            self.block_on(
+                self.lambda
+                    .update_alias()
+                    .function_name(self.function_name())
+                    .name(&up)
+                    .description(&note)
+                    .send(),
+            )
+            .unwrap_or_else(|e| panic!("UpdateAlias {up}: {e:?}"));
         }
     }
 
