@@ -443,6 +443,7 @@ fn rollout_goal(
             stage: name.into(),
             version: candidate,
             why: rb.why.clone(),
+            again: "Publish a fixed version, or pass --retry to try this one again".into(),
         });
     }
     if !pending {
@@ -611,6 +612,10 @@ fn rollback_goal(stage: &Stage, obs: &Observed, to_previous: bool) -> Result<Goa
             stage: name.into(),
             version: previous,
             why: rb.why.clone(),
+            again: format!(
+                "To serve it anyway, roll it out as a candidate: `promote {} --stage {name} --version {previous} --allow-downgrade --retry`",
+                mover(stage)
+            ),
         });
     }
     if previous == alias.version {

@@ -469,13 +469,23 @@ fn a_rolled_back_version_needs_retry_and_previous_never_returns_to_it() {
         previous: Some(v(2)),
         ..note
     };
-    let e = run(
-        &st,
-        Intent::Rollback { to_previous: true },
-        &obs(at(3), back, at(3)),
-    )
-    .unwrap_err();
+    let o = obs(at(3), back, at(3));
+    let e = run(&st, Intent::Rollback { to_previous: true }, &o).unwrap_err();
     assert!(matches!(e, PlanError::RolledBackBefore { .. }), "{e}");
+    // The advice is a command that works in this state (rollback has no --retry).
+    let advised = "`promote canary --stage live --version 2 --allow-downgrade --retry`";
+    assert!(e.to_string().contains(advised), "{e}");
+    let again = Intent::Canary {
+        version: Some(v(2)),
+        weight: None,
+        allow_downgrade: true,
+        retry: true,
+    };
+    let goal = resolve(&st, &again, &o, Overrides::default()).unwrap();
+    assert!(
+        matches!(goal, Goal::Rollout(ref r) if r.candidate == v(2)),
+        "{goal:?}"
+    );
 }
 
 #[test]

@@ -136,12 +136,15 @@ pub enum PlanError {
         command: &'static str,
     },
     #[error(
-        "version {version} was rolled back on {stage} ({why}); refusing to roll it out again. Publish a fixed version, or pass --retry to try this one again"
+        "version {version} was rolled back on {stage} ({why}); refusing to roll it out again. {again}"
     )]
     RolledBackBefore {
         stage: String,
         version: Version,
         why: String,
+        /// What to do instead, as a command that works in this state: a rollout takes
+        /// `--retry`, a rollback (which has no such flag) names the rollout that does.
+        again: String,
     },
     #[error(
         "the alias of stage {stage} records no usable previous version (its note is {description:?}); move it explicitly with `promote {command} --stage {stage} --version N --allow-downgrade` (N: a published version; `promote status` lists the stages' versions{retry})"
