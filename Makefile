@@ -19,7 +19,14 @@ venv: ## Create or refresh the pinned Python tool environments (.venv, .venv-che
 venv-demo: ## Only what make demo and demo-up run: moto, the aws CLI, cargo-lambda and zig into .venv
 	@tools/venv.sh --demo
 
-test: venv test-rust test-static test-demo ## Run every test (what CI runs)
+test: ## Run every test (what CI runs)
+	@tools/system-deps.sh
+	@# The Python tools install while cargo compiles the tests: neither needs the other until
+	@# the tests run, and on a fresh clone each takes minutes (pip waits on the network).
+	@tools/venv.sh & venv=$$!; \
+	  cargo test --workspace --locked --no-run || { wait $$venv; exit 1; }; \
+	  wait $$venv
+	@$(MAKE) --no-print-directory test-rust test-static test-demo
 
 test-rust: venv ## Unit, snapshot and integration tests of every crate (integration ones start moto_server)
 	cargo test --workspace --locked --no-fail-fast
