@@ -127,6 +127,16 @@ fn alarm_fires_after_read(w: &World, n: usize) {
     );
 }
 
+/// The `action` of every action of a dry run.
+fn action_kinds(dry: &Value) -> Vec<String> {
+    dry["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap().to_string())
+        .collect()
+}
+
 fn appspec_of(req: &DeploymentRequest) -> Value {
     serde_json::from_str(&req.appspec).unwrap()
 }
@@ -411,6 +421,64 @@ async fn the_dry_run_prints_the_appspec_and_the_request_and_creates_nothing() {
         dry["appspec"]["Resources"][0]["app"]["Properties"]["TargetVersion"],
         "2"
     );
+    // The actions are the decision function's, as on an alias stage: create, follow, the
+    // note once it succeeded, done.
+    assert_eq!(
+        action_kinds(dry),
+        ["create_deployment", "follow", "write", "done"]
+    );
+    assert_eq!(
+        dry["actions"][0]["deployment_config"],
+        "app-live-canary-10pct-1min"
+    );
+    assert_eq!(dry["actions"][2]["kind"], "note");
+    assert!(
+        dry["actions"][2]["description"]
+            .as_str()
+            .unwrap()
+            .contains("previous=1"),
+        "{dry}"
+    );
+    assert!(
+        dry.get("follow").is_none() && dry.get("stop").is_none(),
+        "{dry}"
+    );
+}
+
+/// The dry run of a rerun and of a rollback with a deployment in flight: what `simulate`
+/// returns, through the same printer, and nothing changed.
+#[tokio::test(start_paused = true)]
+async fn the_dry_run_with_a_deployment_in_flight_follows_or_stops_it_and_changes_nothing() {
+    for (intent, want, field) in [
+        (canary(), vec!["follow", "write", "done"], "follow"),
+        (
+            Intent::Rollback { to_previous: false },
+            vec!["stop_deployment", "write", "done"],
+            "stop",
+        ),
+    ] {
+        let w = world();
+        in_flight(&w, "2", vec![FakeRead::at(Status::InProgress, Some(0.1))]);
+        w.fake.set_alias("live", view(1, Some((2, "10"))));
+        let before = w.fake.alias("live");
+        let r = run(
+            &w,
+            intent,
+            ExecOpts {
+                dry_run: true,
+                ..opts()
+            },
+        )
+        .await;
+        assert_eq!(code(&r), 0, "{}", message(&r));
+        let dry = &events(&w, "dry_run")[0];
+        assert_eq!(action_kinds(dry), want, "{dry}");
+        assert_eq!(dry[field]["deployment_id"], "d-EARLIER", "{dry}");
+        assert_eq!(dry["engine"], "codedeploy");
+        assert!(dry.get("request").is_none(), "nothing created: {dry}");
+        assert!(created(&w).is_empty() && stopped(&w).is_empty());
+        assert_eq!(w.fake.alias("live"), before);
+    }
 }
 
 #[tokio::test(start_paused = true)]
