@@ -183,7 +183,12 @@ pub async fn execute<C: Cloud>(
             format_duration(window)
         ));
     }
-    let probe = run.probe_plan(&opts.evidence.probe, &goal);
+    // A CodeDeploy deployment has no length known in advance to bound a probe by: its
+    // stages are judged by their alarms and metrics.
+    let probe = match run.stage.engine {
+        Engine::CodeDeploy => None,
+        Engine::Alias => run.probe_plan(&opts.evidence.probe, &goal),
+    };
     if opts.dry_run {
         return dry_run(&run, command, &goal, &obs, probe.as_ref());
     }
@@ -255,6 +260,12 @@ pub async fn execute<C: Cloud>(
                         .await
                         .map_err(|e| rollback_failed(&run, e, mem.failure.as_deref()))?;
                 } else if record {
+                    // On the alias as CodeDeploy left it, whatever it routes now.
+                    refresh(&mut run).await;
+                    let w = machine::Write {
+                        to: run.alias.view,
+                        ..w.clone()
+                    };
                     if let Err(e) = run.write(&AliasWrite::of(&w), w.kind.as_str(), false).await {
                         run.ui().say(format!(
                             "{name}: warning: the note on alias {} could not be written ({e:#}); `promote status` will not show this outcome",
