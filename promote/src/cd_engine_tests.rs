@@ -4,7 +4,7 @@
 //! `Created`) and has no StopDeployment, so following a deployment through its states, the
 //! judge's stop with rollback and the resume after `kill -9` are driven from here: the
 //! stand-in's CodeDeploy (codedeploy.rs, `FakeDeployments`) reports a scripted state per
-//! GetDeployment and moves the alias as CodeDeploy would. `tests/it_codedeploy.rs` covers
+//! GetDeployment and moves the alias as CodeDeploy would. `tests/it/codedeploy.rs` covers
 //! what moto can show (the deployment created, the dry run, the refusal of a second one).
 
 use std::time::Duration;
@@ -738,4 +738,41 @@ async fn an_interrupt_while_following_gets_the_last_look() {
         assert_eq!(code(&r), want, "fires {fires}: {}", message(&r));
         assert_eq!(stopped(&w).len(), stops, "fires {fires}");
     }
+}
+
+/// Killed after its stop landed: CodeDeploy's rollback deployment runs in the group. A
+/// rerun of `canary` must not follow it as a rollout of the version it returns to, and
+/// `rollback` must not stop it (that would stop the traffic going back).
+#[tokio::test(start_paused = true)]
+async fn a_rerun_while_codedeploys_rollback_runs_neither_follows_nor_stops_it() {
+    let w = world();
+    let req = DeploymentRequest {
+        application: "app".into(),
+        group: "live".into(),
+        config: "app-live-canary-10pct-1min".into(),
+        appspec: crate::codedeploy::tests::appspec("2", "1"),
+        description: "rollback".into(),
+    };
+    {
+        let mut st = w.fake.state.borrow_mut();
+        st.codedeploy
+            .insert("d-RB", req, vec![FakeRead::at(Status::InProgress, None)]);
+        st.codedeploy
+            .deployments
+            .get_mut("d-RB")
+            .unwrap()
+            .rollback_of = Some("d-EARLIER".into());
+    }
+    w.fake.set_alias("live", view(1, Some((2, "10"))));
+    let r = run(&w, canary(), opts()).await;
+    assert_eq!(code(&r), exit::REFUSED, "{}", message(&r));
+    assert!(
+        message(&r).contains("CodeDeploy's rollback of deployment d-EARLIER"),
+        "{}",
+        message(&r)
+    );
+    let back = run(&w, Intent::Rollback { to_previous: false }, opts()).await;
+    assert_eq!(code(&back), 0, "{}", message(&back));
+    assert_eq!(events(&w, "done")[0]["result"], "noop");
+    assert!(created(&w).is_empty() && stopped(&w).is_empty());
 }
