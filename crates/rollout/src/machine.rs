@@ -5,20 +5,24 @@
 //! state is what was read from AWS (the alias's routing and its [`Note`]); and the run's own
 //! memory ([`Memory`]: which bakes passed, whether the evidence failed) is the only other
 //! input. Each command resolves its intent once into a [`Goal`] (where all the pre-write
-//! checks happen), then asks [`decide`] for the next [`Action`] until it is done. On the
-//! engines alike `promote` has one executor that applies actions, and `--dry-run` prints
-//! the actions [`simulate`] gets from the same function, so the two cannot drift. A bake's
+//! checks happen), then asks [`decide`] for the next [`Action`] until it is done. For both
+//! engines `promote` has one executor that applies actions, and `--dry-run` prints the
+//! actions [`simulate`] gets from the same function, so the two cannot drift. A bake's
 //! own decisions (when it passes, fails, holds or extends) are `crate::bake`'s.
 //!
 //! On a stage CodeDeploy shifts (`"engine": "codedeploy"`), the deployment in flight for the
 //! stage's group is part of what is observed ([`State::deployment`]), and creating one,
 //! following it (the bake, whose deadline is the deployment's success) and stopping it with
 //! CodeDeploy's rollback are actions like the alias writes. CodeDeploy moves the routing;
-//! the run writes only the alias note, once the deployment has ended.
+//! the run writes the alias note (an override before the deployment, how it ended after),
+//! and takes the alias back itself only when the evidence fails after the deployment has
+//! succeeded (no deployment is left to stop).
 //!
 //! Invariants, whatever the intent and the state:
 //! - the candidate's weight only ever moves forward, except by a rollback;
-//! - a failing verdict while the candidate takes traffic always ends in a rollback;
+//! - a failing verdict while the candidate takes traffic always ends in a rollback (or, when
+//!   a CodeDeploy deployment succeeded before its stop landed, in an error saying so and
+//!   how to go back);
 //! - a refusal writes nothing.
 
 use std::time::Duration;
