@@ -776,3 +776,41 @@ async fn a_rerun_while_codedeploys_rollback_runs_neither_follows_nor_stops_it() 
     assert_eq!(events(&w, "done")[0]["result"], "noop");
     assert!(created(&w).is_empty() && stopped(&w).is_empty());
 }
+
+/// The note is the next run's memory, not the outcome: when it cannot be written after a
+/// success (here someone else keeps changing the alias's description, so every write is
+/// refused as a conflict), the run says so and still reports the success (exit 0), once.
+#[tokio::test(start_paused = true)]
+async fn a_note_that_cannot_be_written_is_said_and_the_outcome_stands() {
+    let w = world();
+    script(&w, canary_script());
+    {
+        let mut st = w.fake.state.borrow_mut();
+        for n in 1..200 {
+            st.after_get.insert(
+                n,
+                Box::new(move |st| {
+                    let live = st.aliases.get_mut("live").expect("live");
+                    live.description = format!("changed by hand {n}");
+                }),
+            );
+        }
+    }
+    let r = run(&w, canary(), opts()).await;
+    assert_eq!(code(&r), 0, "{}", message(&r));
+    assert_eq!(events(&w, "done").len(), 1);
+    assert_eq!(events(&w, "done")[0]["result"], "completed");
+    let alias = w.fake.alias("live");
+    assert_eq!(alias.view, view(2, None));
+    assert!(
+        alias.description.starts_with("changed by hand"),
+        "{}",
+        alias.description
+    );
+    assert!(
+        w.stderr()
+            .contains("the note on alias live could not be written"),
+        "{}",
+        w.stderr()
+    );
+}
