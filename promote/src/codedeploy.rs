@@ -1,7 +1,7 @@
 //! The CodeDeploy engine's thin adapter: create a deployment, read it and the traffic its
 //! Lambda target reports, find the deployments in flight for a group, stop one with
 //! rollback. Nothing here decides: `rollout::codedeploy` reads what these calls return, and
-//! `cd_engine.rs` drives them.
+//! `rollout::machine` decides what to call (applied by `commands.rs` and `run.rs`).
 //!
 //! The in-memory stand-in's CodeDeploy lives in `fake_codedeploy.rs`, built for tests only:
 //! moto creates and lists deployments but never progresses one and has no StopDeployment,
@@ -11,7 +11,8 @@
 use anyhow::{Context, Result, anyhow};
 use aws_sdk_codedeploy::types::{AppSpecContent, DeploymentStatus, RevisionLocation};
 use rollout::Version;
-use rollout::codedeploy::{DeploymentRead, Status};
+pub use rollout::codedeploy::Shift;
+use rollout::codedeploy::{DeploymentRead, DeploymentView, Status};
 use serde_json::{Value, json};
 
 use crate::aws::{Aws, concise};
@@ -56,13 +57,6 @@ pub struct Deployment {
     pub appspec: Option<String>,
 }
 
-/// What an AppSpec shifts, read back from a deployment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Shift {
-    pub current: Version,
-    pub target: Version,
-}
-
 impl Deployment {
     /// The versions this deployment shifts `alias` of `function` between, when its AppSpec
     /// is one promote could have written for them.
@@ -80,6 +74,19 @@ impl Deployment {
         Some(Shift {
             current: version("CurrentVersion")?,
             target: version("TargetVersion")?,
+        })
+    }
+
+    /// The deployment as the decision function observes it; `None` while it reports no
+    /// status (read it again).
+    pub fn view(&self, function: &str, alias: &str) -> Option<DeploymentView> {
+        Some(DeploymentView {
+            id: self.read.id.clone(),
+            application: self.application.clone(),
+            config: self.config.clone(),
+            shift: self.shift_of(function, alias),
+            status: self.read.status?,
+            rollback_of: self.read.rollback_of.clone(),
         })
     }
 }
@@ -278,16 +285,7 @@ impl Deployments for Aws {
 }
 
 pub fn status_name(s: Status) -> &'static str {
-    match s {
-        Status::Created => "Created",
-        Status::Queued => "Queued",
-        Status::InProgress => "InProgress",
-        Status::Baking => "Baking",
-        Status::Ready => "Ready",
-        Status::Succeeded => "Succeeded",
-        Status::Failed => "Failed",
-        Status::Stopped => "Stopped",
-    }
+    s.as_str()
 }
 
 #[cfg(test)]

@@ -163,6 +163,32 @@ pub enum PlanError {
     )]
     EvidenceFailing { stage: String, reason: String },
     #[error(
+        "{what}: stage {stage} is shifted by CodeDeploy (\"engine\": \"codedeploy\" in {path}), which runs the steps of its deployment configuration by itself; `promote canary --stage {stage}` (or `deploy`) starts and follows a deployment, `promote rollback --stage {stage}` stops one"
+    )]
+    NotOnCodeDeploy {
+        stage: String,
+        what: &'static str,
+        path: String,
+    },
+    #[error("{path}: {message}")]
+    Inexpressible { path: String, message: String },
+    #[error(
+        "{deployment} is already in progress for CodeDeploy group {stage} of application {application}, and CodeDeploy runs one deployment per group; nothing was written. Follow it with `promote canary --stage {stage}`, wait for it (`promote status --stage {stage}`), or stop it with `promote rollback --stage {stage}`"
+    )]
+    DeploymentInFlight {
+        stage: String,
+        application: String,
+        /// The deployment as described (`deployment d-1 (version 1 -> 2, InProgress)`).
+        deployment: String,
+    },
+    #[error(
+        "the alias of stage {stage} routes {} to version {} and no CodeDeploy deployment is shifting it; CodeDeploy starts from one version, so nothing was written. Take it back with `promote rollback --stage {stage}` first",
+        split.weight, split.version
+    )]
+    SplitWithoutDeployment { stage: String, split: Split },
+    #[error("{reason}; stage {stage} was not changed (nothing was written, no deployment created)")]
+    DeploymentNotCreated { stage: String, reason: String },
+    #[error(
         "stage {stage} no longer routes to candidate {candidate} ({view}); check `promote status --stage {stage}`"
     )]
     Lost {
@@ -182,7 +208,10 @@ impl PlanError {
             | PlanError::Downgrade { .. }
             | PlanError::UnknownSemver { .. }
             | PlanError::StableNotPublished { .. }
-            | PlanError::UpstreamNotServed { .. } => Refusal::Guard,
+            | PlanError::UpstreamNotServed { .. }
+            | PlanError::DeploymentInFlight { .. }
+            | PlanError::SplitWithoutDeployment { .. }
+            | PlanError::DeploymentNotCreated { .. } => Refusal::Guard,
             PlanError::NoUpstream { .. }
             | PlanError::BadSkip { .. }
             | PlanError::Routing(_)
@@ -190,7 +219,9 @@ impl PlanError {
             | PlanError::NotForward { .. }
             | PlanError::Backwards { .. }
             | PlanError::WrongStrategy { .. }
-            | PlanError::NoPrevious { .. } => Refusal::BadInput,
+            | PlanError::NoPrevious { .. }
+            | PlanError::NotOnCodeDeploy { .. }
+            | PlanError::Inexpressible { .. } => Refusal::BadInput,
             PlanError::Lost { .. } => Refusal::Conflict,
         }
     }
