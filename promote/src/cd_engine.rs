@@ -88,33 +88,8 @@ fn describe(d: &Deployment, function: &str, alias: &str) -> String {
     }
 }
 
-/// `promote status`: for every CodeDeploy stage among `rows`, (stage, a line for the table,
-/// the `deployment` field of its `stage_status` event). A read that fails says so in its
-/// line: it must not hide the rest of the status.
-pub async fn statuses<C: Cloud>(
-    ctx: &crate::run::Ctx<'_, C>,
-    rows: &[crate::status::StageStatus],
-) -> Vec<(String, String, Value)> {
-    let mut out = Vec::new();
-    for r in rows {
-        match status_of(ctx.cloud, ctx.env, &r.stage, &r.alias).await {
-            Ok(Some((line, value))) => out.push((r.stage.clone(), line, value)),
-            Ok(None) => {}
-            Err(e) => out.push((
-                r.stage.clone(),
-                format!(
-                    "{}: CodeDeploy deployments could not be read: {e:#}",
-                    r.stage
-                ),
-                json!({"error": format!("{e:#}")}),
-            )),
-        }
-    }
-    out
-}
-
 /// The deployment in flight on a CodeDeploy stage and its progress.
-async fn status_of<C: Cloud>(
+pub async fn status_of<C: Cloud>(
     cloud: &C,
     env: &rollout::Environments,
     stage: &str,

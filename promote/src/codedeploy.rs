@@ -15,7 +15,7 @@ pub use rollout::codedeploy::Shift;
 use rollout::codedeploy::{DeploymentRead, DeploymentView, Status};
 use serde_json::{Value, json};
 
-use crate::aws::{Aws, concise};
+use crate::sdk_error::concise;
 // The stand-in's types where the engine's tests have always found them.
 #[cfg(any(test, feature = "testing"))]
 pub use crate::fake_codedeploy::{FakeDeployment, FakeDeployments, FakeRead};
@@ -263,24 +263,6 @@ impl CodeDeployApi {
             out.status_message()
                 .map_or(String::new(), |m| format!(": {m}"))
         ))
-    }
-}
-
-impl Deployments for Aws {
-    async fn create_deployment(&self, req: &DeploymentRequest) -> Result<String> {
-        self.codedeploy()?.create_deployment(req).await
-    }
-    async fn get_deployment(&self, id: &str) -> Result<Deployment> {
-        self.codedeploy()?.get_deployment(id).await
-    }
-    async fn in_flight(&self, application: &str, group: &str) -> Result<Vec<String>> {
-        self.codedeploy()?.in_flight(application, group).await
-    }
-    async fn target_weight(&self, id: &str) -> Result<Option<f64>> {
-        self.codedeploy()?.target_weight(id).await
-    }
-    async fn stop_deployment(&self, id: &str) -> Result<String> {
-        self.codedeploy()?.stop_deployment(id).await
     }
 }
 

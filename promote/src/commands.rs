@@ -22,10 +22,10 @@ use serde_json::json;
 
 use crate::aws::{AliasWrite, Cloud};
 use crate::cd_engine;
+use crate::ctx::Ctx;
 use crate::events::{self, DryAction};
 use crate::exit::Exit;
 use crate::probe_source::ProbePlan;
-pub use crate::run::Ctx;
 use crate::run::{BakeEnd, FollowEnd, ProbeFlags, Run, StopEnd, nothing_written, v};
 
 /// Options every mutating command shares.

@@ -16,16 +16,16 @@ use rollout::machine::Goal;
 use rollout::note::Note;
 use rollout::plan::Upstream;
 use rollout::{
-    AliasView, BuildStamp, Environments, OnNoEvidence, SourceKind, Split, Stage, Subject, Version,
+    AliasView, BuildStamp, OnNoEvidence, SourceKind, Split, Stage, Subject, Version,
     format_duration,
 };
 use serde_json::{Value, json};
 
 use crate::aws::{AliasRecord, AliasWrite, Cloud, StageTarget, VersionInfo, WriteError};
+use crate::ctx::Ctx;
 use crate::events;
 use crate::evidence::{AlarmSource, Source, Window};
 use crate::exit::Exit;
-use crate::interrupt::Interrupt;
 use crate::metrics::MetricsSource;
 use crate::probe_source::{InvokeAt, ProbePlan, ProbeSource};
 use crate::ui::Ui;
@@ -68,13 +68,6 @@ impl ProbeFlags {
     pub fn wanted(&self) -> bool {
         self.probe || self.invoke || self.rate.is_some() || self.url.is_some()
     }
-}
-
-pub struct Ctx<'a, C> {
-    pub cloud: &'a C,
-    pub env: &'a Environments,
-    pub ui: &'a Ui,
-    pub interrupt: &'a Interrupt,
 }
 
 /// One stage as read before deciding.

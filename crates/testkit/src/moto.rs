@@ -84,7 +84,7 @@ impl Moto {
     /// and the empty AWS config files to `dir`.
     pub fn lease(dir: &Path) -> Moto {
         let idle = POOL.lock().unwrap().pop();
-        let mut moto = match idle {
+        match idle {
             Some(Idle { child, port, log }) => Moto {
                 child: Some(child),
                 port,
@@ -101,8 +101,7 @@ impl Moto {
                 moto.dir = dir.to_path_buf();
                 moto
             }
-        };
-        moto
+        }
     }
 
     fn launch(dir: &Path) -> Moto {
