@@ -47,6 +47,12 @@ def main() -> int:
         a = lam.get_alias(FunctionName=fn, Name=args.stage)
         return a["FunctionVersion"], (a.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
 
+    # The seeded upstream stage never served version 2; the path-to-live guard is not what
+    # this measures (the override is recorded on the note, then reset). A baseline built
+    # before the guard existed has no such flag.
+    help_text = subprocess.run([args.promote, "canary", "--help"], capture_output=True, text=True).stdout
+    skip = ["--skip-upstream", "--reason", "bench: reaction time"] if "--skip-upstream" in help_text else []
+
     reactions = []
     for i in range(args.runs):
         for name in alarms:
@@ -57,10 +63,7 @@ def main() -> int:
                          RoutingConfig={"AdditionalVersionWeights": {}})
         proc = subprocess.Popen(
             [args.promote, "--environments", args.environments, "canary", "--stage", args.stage,
-             "--version", "2", "--weight", "10", "--bake", "10m",
-             # The seeded upstream stage never served version 2; the path-to-live guard is
-             # not what this measures (the override is recorded on the note, then reset).
-             "--skip-upstream", "--reason", "bench: reaction time"],
+             "--version", "2", "--weight", "10", "--bake", "10m", *skip],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             deadline = time.monotonic() + 30
