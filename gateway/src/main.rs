@@ -9,6 +9,7 @@ mod chaos;
 mod clock;
 mod event;
 mod invoke_api;
+mod math;
 mod metrics;
 mod runtime;
 mod server;
