@@ -103,3 +103,80 @@ fn sustained_throttling_fires_the_stage_s_throttle_rate_alarm() {
     );
     gw.stop();
 }
+
+/// The judge's relative view through the gateway: a live 10% canary judged by the
+/// per-version metrics alone (the judge module's plan), on a stage that throttles a fifth of
+/// every version's requests. Lambda's `Throttles` by `ExecutedVersion` show both versions
+/// throttled alike, which is the stage's capacity, not the candidate: the step passes.
+#[test]
+fn both_versions_throttled_alike_pass_the_judge() {
+    let crate::judge::Release {
+        stack,
+        zips: [a, b],
+        stable,
+        candidate,
+    } = crate::judge::release();
+    let (ts, tc) = (format!("{stable}:0.2"), format!("{candidate}:0.2"));
+    let run = crate::judge::canary_under_traffic(
+        &stack,
+        &candidate,
+        "8s",
+        &["--artifacts", &a, &b, "--throttle", &ts, "--throttle", &tc],
+    );
+    assert_eq!(
+        run.code,
+        Some(0),
+        "promote should pass the step\n--- stdout\n{}\n--- stderr\n{}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(
+        run.statuses.get(&500).is_some_and(|n| *n > 0),
+        "{:?}",
+        run.statuses
+    );
+    let n = run.last_metrics_numbers();
+    assert_eq!(n["decision"], "pass", "{n}");
+    assert!(n["candidate"]["throttles"].as_u64().unwrap() > 0, "{n}");
+    assert!(n["stable"]["throttles"].as_u64().unwrap() > 0, "{n}");
+    assert!(n["throttle_test"]["p_value"].is_number(), "{n}");
+}
+
+/// The same plan where only the candidate is throttled (half its requests): more than its
+/// share of the throttles, so the judge rolls it back, and says it was the throttles.
+#[test]
+fn a_candidate_throttled_more_than_its_share_is_rolled_back() {
+    let crate::judge::Release {
+        stack,
+        zips: [a, b],
+        stable,
+        candidate,
+    } = crate::judge::release();
+    let tc = format!("{candidate}:0.5");
+    let run = crate::judge::canary_under_traffic(
+        &stack,
+        &candidate,
+        "60s",
+        &["--artifacts", &a, &b, "--throttle", &tc],
+    );
+    assert_eq!(
+        run.code,
+        Some(4),
+        "promote should roll back (exit 4)\n--- stdout\n{}\n--- stderr\n{}",
+        run.stdout,
+        run.stderr
+    );
+    assert_eq!(stack.alias_routing("live"), (stable, None), "rolled back");
+    let rolled = run
+        .events()
+        .into_iter()
+        .find(|e| e["event"] == "rolled_back")
+        .unwrap_or_else(|| panic!("no rolled_back event:\n{}", run.stdout));
+    let reason = rolled["reason"].as_str().unwrap().to_string();
+    assert!(
+        reason.contains("metrics judge: throttles: the candidate's throttled share"),
+        "{reason}"
+    );
+    let n = run.last_metrics_numbers();
+    assert_eq!(n["stable"]["throttles"].as_u64(), Some(0), "{n}");
+}
