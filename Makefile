@@ -19,7 +19,14 @@ venv: ## Create or refresh the pinned Python tool environments (.venv, .venv-che
 venv-demo: ## Only what make demo and demo-up run: moto, the aws CLI, cargo-lambda and zig into .venv
 	@tools/venv.sh --demo
 
-test: venv test-rust test-static test-demo ## Run every test (what CI runs)
+test: ## Run every test (what CI runs)
+	@tools/system-deps.sh
+	@# The Python tools install while cargo compiles the tests: neither needs the other until
+	@# the tests run, and on a fresh clone each takes minutes (pip waits on the network).
+	@tools/venv.sh & venv=$$!; \
+	  cargo test --workspace --locked --no-run || { wait $$venv; exit 1; }; \
+	  wait $$venv
+	@$(MAKE) --no-print-directory test-rust test-static test-demo
 
 test-rust: venv ## Unit, snapshot and integration tests of every crate (integration ones start moto_server)
 	cargo test --workspace --locked --no-fail-fast
@@ -46,10 +53,18 @@ bench: venv ## Benchmark figures, printed and written to bench/RESULTS.md: the f
 	bench/app.sh
 	bench/promote.sh
 
-demo: venv-demo ## The whole path to live against a local AWS emulator (moto), then stops it
+# The demo's Python tools install while cargo builds promote and the gateway (minutes each on a
+# fresh clone, pip mostly waiting on the network); the app's builds need cargo-lambda, so after.
+DEMO_PREPARE = tools/venv.sh --demo & venv=$$!; \
+	tools/demo.sh build-tools || { wait $$venv; exit 1; }; \
+	wait $$venv
+
+demo: ## The whole path to live against a local AWS emulator (moto), then stops it
+	@$(DEMO_PREPARE)
 	tools/demo.sh run
 
-demo-up: venv-demo ## Leave the emulator and the local gateway running, live one release behind test; print the exports and the commands to try
+demo-up: ## Leave the emulator and the local gateway running, live one release behind test; print the exports and the commands to try
+	@$(DEMO_PREPARE)
 	tools/demo.sh up
 
 demo-down: ## Stop the emulator and gateway started by demo-up

@@ -5,6 +5,8 @@
 #   tools/demo.sh up                       the emulator and the local API Gateway left running, live one
 #                                          release behind test; prints the exports and the commands to try (make demo-up)
 #   tools/demo.sh down                     stops them (make demo-down)
+#   tools/demo.sh build-tools              only builds promote and the gateway (make demo runs it
+#                                          while the Python tools install; run and up then find it done)
 #
 # The stages are served by `gateway` (the local API Gateway, gateway/): every move is followed
 # by a real request, and the bad release is caught by its own failing traffic (`--fault`), the
@@ -520,5 +522,6 @@ case ${1:-} in
 run) shift; cmd_run "$@" ;;
 up) cmd_up ;;
 down) cmd_down ;;
-*) echo "usage: tools/demo.sh run [--state-log FILE] | up | down" >&2; exit 2 ;;
+build-tools) build_tools ;;
+*) echo "usage: tools/demo.sh run [--state-log FILE] | up | down | build-tools" >&2; exit 2 ;;
 esac

@@ -5,10 +5,13 @@ Usage: tools/modcycles.py [--graph] SRC_DIR...   (e.g. promote/src crates/rollou
 
 Production code only: a module declared under `#[cfg(test)]` (or the "testing" feature of the
 test doubles) and inline `#[cfg(test)] mod ... { }` blocks are left out, so a test importing
-what it tests is no cycle. An edge A -> B is any `crate::B` path in A (in a `use` or inline),
-including `crate::{B, ...}` groups; the crate root (lib.rs or main.rs) is the node `crate`,
-reached by paths to its own items. Prints each cycle (a strongly connected component of more
-than one module) and exits 1 if there is one; with --graph, prints every edge first.
+what it tests is no cycle. Modules in folders count by their path (`cloud/aws.rs` is
+`cloud::aws`, `cloud/mod.rs` is `cloud`). An edge A -> B is any `crate::...` (or `super::...`)
+path in A, in a `use` or inline and including `crate::{x, y::z}` groups, that names B or an
+item of B: the longest module the path starts with. The crate root (lib.rs or main.rs) is the
+node `crate`, reached by paths to its own items. Prints each cycle (a strongly connected
+component of more than one module) and exits 1 if there is one; with --graph, prints every
+edge first.
 """
 
 from __future__ import annotations
@@ -66,57 +69,100 @@ def production_code(text: str) -> tuple[str, set[str]]:
     return "\n".join(keep), test_only
 
 
-def crate_refs(text: str) -> set[str]:
-    """The first segment of every `crate::` path."""
-    refs: set[str] = set()
-    for m in re.finditer(r"\bcrate::", text):
-        rest = text[m.end():]
-        if rest.startswith("{"):
-            depth, item, items = 0, "", []
-            for c in rest:
-                if c == "{":
-                    depth += 1
-                    if depth == 1:
-                        continue
-                elif c == "}":
-                    depth -= 1
-                    if depth == 0:
-                        items.append(item)
-                        break
-                if depth == 1 and c == ",":
-                    items.append(item)
-                    item = ""
-                else:
-                    item += c
-            for it in items:
-                n = IDENT.match(it.strip())
-                if n:
-                    refs.add(n.group(0))
+def group_items(rest: str) -> list[str]:
+    """The items of a `{a, b::c, d::{e}}` group at the start of `rest`, as written."""
+    depth, item, items = 0, "", []
+    for c in rest:
+        if c == "{":
+            depth += 1
+            if depth == 1:
+                continue
+        elif c == "}":
+            depth -= 1
+            if depth == 0:
+                items.append(item)
+                break
+        if depth == 1 and c == ",":
+            items.append(item)
+            item = ""
         else:
-            n = IDENT.match(rest)
-            if n:
-                refs.add(n.group(0))
+            item += c
+    return items
+
+
+PATH_SEGMENTS = re.compile(r"\s*([A-Za-z_]\w*(?:\s*::\s*[A-Za-z_]\w*)*)")
+
+
+def expand(text: str, base: tuple[str, ...]) -> set[tuple[str, ...]]:
+    """The paths `text` starts with, below `base`: `a::b`, or `a::{b, c::{d}}` and `{a, b}`."""
+    text = text.lstrip()
+    if text.startswith("{"):
+        out: set[tuple[str, ...]] = set()
+        for it in group_items(text):
+            out |= expand(it, base)
+        return out
+    m = PATH_SEGMENTS.match(text)
+    if not m:
+        return set()
+    seg = tuple(x.strip() for x in m.group(1).split("::"))
+    rest = text[m.end():].lstrip()
+    if rest.startswith("::"):
+        return expand(rest[2:], base + seg)
+    return {base + seg}
+
+
+def crate_refs(text: str, module: tuple[str, ...] = ()) -> set[tuple[str, ...]]:
+    """Every path below the crate root that `crate::` (or, from `module`, `super::`) starts."""
+    refs: set[tuple[str, ...]] = set()
+    for m in re.finditer(r"\b(crate|super)::", text):
+        base: tuple[str, ...] = () if m.group(1) == "crate" else module[:-1]
+        rest = text[m.end():]
+        while m.group(1) == "super" and rest.startswith("super::"):
+            base, rest = base[:-1], rest[len("super::"):]
+        refs |= expand(rest, base)
     return refs
+
+
+def module_of(src: Path, p: Path) -> tuple[str, ...]:
+    parts = p.relative_to(src).with_suffix("").parts
+    return parts[:-1] if parts[-1] == "mod" else parts
 
 
 def graph(src: Path) -> dict[str, set[str]]:
     root = src / "lib.rs" if (src / "lib.rs").exists() else src / "main.rs"
-    texts: dict[Path, str] = {p: strip_comments(p.read_text()) for p in sorted(src.glob("*.rs"))}
-    test_files: set[str] = set()
+    texts: dict[Path, str] = {p: strip_comments(p.read_text()) for p in sorted(src.rglob("*.rs"))}
+    test_files: set[Path] = set()
     prod: dict[Path, str] = {}
     for p, t in texts.items():
         code, test_only = production_code(t)
         prod[p] = code
-        test_files |= test_only
-    modules = {p.stem for p in texts if p != root and p.name not in test_files and p.name not in ("main.rs", "lib.rs")}
-    edges: dict[str, set[str]] = {m: set() for m in modules}
+        # A `mod x;` or `#[path = "..."]` is relative to the declaring file's module folder.
+        here = p.parent if p.name in ("mod.rs", "lib.rs", "main.rs") else p.with_suffix("")
+        for f in test_only:
+            test_files.add((here / f).resolve())
+            test_files.add((p.parent / f).resolve())
+            test_files.add((here / f.replace(".rs", "") / "mod.rs").resolve())
+    top = {src / "main.rs", src / "lib.rs"}
+    files = {p: module_of(src, p) for p in texts if p not in top and p.resolve() not in test_files}
+    # A folder of test-only modules (declared test-only in its parent) is left out whole.
+    modules = {m for m in files.values()}
+    name = {m: "::".join(m) for m in modules}
+    edges: dict[str, set[str]] = {n: set() for n in name.values()}
     edges["crate"] = set()
     for p, code in prod.items():
-        node = "crate" if p == root else p.stem
-        if node not in edges:
+        if p == root:
+            node, mod = "crate", ()
+        elif p in files:
+            mod = files[p]
+            node = name[mod]
+        else:
             continue
-        for r in crate_refs(code):
-            target = r if r in modules else "crate"
+        for ref in crate_refs(code, mod):
+            target = "crate"
+            for k in range(len(ref), 0, -1):
+                if ref[:k] in modules:
+                    target = name[ref[:k]]
+                    break
             if target != node:
                 edges[node].add(target)
     return edges

@@ -15,7 +15,8 @@ use rollout::plan::{AlarmReading, AlarmValue};
 use rollout::{AliasView, Project, Split, Version, Weight};
 use tokio::sync::OnceCell;
 
-use crate::codedeploy::{CodeDeployApi, Deployments};
+use crate::codedeploy::{CodeDeployApi, Deployment, DeploymentRequest, Deployments};
+pub(crate) use crate::sdk_error::concise;
 
 /// An alias as read: what it routes, its description, and the RevisionId to write against.
 #[derive(Debug, Clone, PartialEq)]
@@ -250,34 +251,6 @@ impl Endpoint<'_> {
             None => format!("https://{}.{}.amazonaws.com", self.host, self.region),
         }
     }
-}
-
-pub(crate) fn concise(e: &(dyn std::error::Error + 'static)) -> String {
-    // The SDK's outer layers say only which layer failed; the causes say why.
-    const LAYERS: [&str; 5] = [
-        "service error",
-        "dispatch failure",
-        "io error",
-        "unhandled error",
-        "other",
-    ];
-    let mut parts: Vec<String> = Vec::new();
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        let text = err.to_string();
-        let readable = !text.is_empty()
-            && !LAYERS.contains(&text.as_str())
-            && !text.contains(" { ")
-            && text.len() <= 300;
-        if readable && !parts.iter().any(|p| p.contains(text.as_str())) {
-            parts.push(text);
-        }
-        cur = err.source();
-    }
-    if parts.is_empty() {
-        return e.to_string();
-    }
-    parts.join(": ")
 }
 
 impl Aws {
@@ -904,5 +877,23 @@ impl Metrics for Aws {
             }
         }
         Ok(out)
+    }
+}
+
+impl Deployments for Aws {
+    async fn create_deployment(&self, req: &DeploymentRequest) -> Result<String> {
+        self.codedeploy()?.create_deployment(req).await
+    }
+    async fn get_deployment(&self, id: &str) -> Result<Deployment> {
+        self.codedeploy()?.get_deployment(id).await
+    }
+    async fn in_flight(&self, application: &str, group: &str) -> Result<Vec<String>> {
+        self.codedeploy()?.in_flight(application, group).await
+    }
+    async fn target_weight(&self, id: &str) -> Result<Option<f64>> {
+        self.codedeploy()?.target_weight(id).await
+    }
+    async fn stop_deployment(&self, id: &str) -> Result<String> {
+        self.codedeploy()?.stop_deployment(id).await
     }
 }

@@ -4,7 +4,7 @@
 //! `Created`) and has no StopDeployment, so following a deployment through its states, the
 //! judge's stop with rollback and the resume after `kill -9` are driven from here: the
 //! stand-in's CodeDeploy (codedeploy.rs, `FakeDeployments`) reports a scripted state per
-//! GetDeployment and moves the alias as CodeDeploy would. `tests/it_codedeploy.rs` covers
+//! GetDeployment and moves the alias as CodeDeploy would. `tests/it/codedeploy.rs` covers
 //! what moto can show (the deployment created, the dry run, the refusal of a second one).
 
 use std::time::Duration;
@@ -125,6 +125,16 @@ fn alarm_fires_after_read(w: &World, n: usize) {
         n,
         Box::new(|st| st.set_alarm("app-live-lambda-errors", AlarmValue::Alarm)),
     );
+}
+
+/// The `action` of every action of a dry run.
+fn action_kinds(dry: &Value) -> Vec<String> {
+    dry["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap().to_string())
+        .collect()
 }
 
 fn appspec_of(req: &DeploymentRequest) -> Value {
@@ -411,6 +421,64 @@ async fn the_dry_run_prints_the_appspec_and_the_request_and_creates_nothing() {
         dry["appspec"]["Resources"][0]["app"]["Properties"]["TargetVersion"],
         "2"
     );
+    // The actions are the decision function's, as on an alias stage: create, follow, the
+    // note once it succeeded, done.
+    assert_eq!(
+        action_kinds(dry),
+        ["create_deployment", "follow", "write", "done"]
+    );
+    assert_eq!(
+        dry["actions"][0]["deployment_config"],
+        "app-live-canary-10pct-1min"
+    );
+    assert_eq!(dry["actions"][2]["kind"], "note");
+    assert!(
+        dry["actions"][2]["description"]
+            .as_str()
+            .unwrap()
+            .contains("previous=1"),
+        "{dry}"
+    );
+    assert!(
+        dry.get("follow").is_none() && dry.get("stop").is_none(),
+        "{dry}"
+    );
+}
+
+/// The dry run of a rerun and of a rollback with a deployment in flight: what `simulate`
+/// returns, through the same printer, and nothing changed.
+#[tokio::test(start_paused = true)]
+async fn the_dry_run_with_a_deployment_in_flight_follows_or_stops_it_and_changes_nothing() {
+    for (intent, want, field) in [
+        (canary(), vec!["follow", "write", "done"], "follow"),
+        (
+            Intent::Rollback { to_previous: false },
+            vec!["stop_deployment", "write", "done"],
+            "stop",
+        ),
+    ] {
+        let w = world();
+        in_flight(&w, "2", vec![FakeRead::at(Status::InProgress, Some(0.1))]);
+        w.fake.set_alias("live", view(1, Some((2, "10"))));
+        let before = w.fake.alias("live");
+        let r = run(
+            &w,
+            intent,
+            ExecOpts {
+                dry_run: true,
+                ..opts()
+            },
+        )
+        .await;
+        assert_eq!(code(&r), 0, "{}", message(&r));
+        let dry = &events(&w, "dry_run")[0];
+        assert_eq!(action_kinds(dry), want, "{dry}");
+        assert_eq!(dry[field]["deployment_id"], "d-EARLIER", "{dry}");
+        assert_eq!(dry["engine"], "codedeploy");
+        assert!(dry.get("request").is_none(), "nothing created: {dry}");
+        assert!(created(&w).is_empty() && stopped(&w).is_empty());
+        assert_eq!(w.fake.alias("live"), before);
+    }
 }
 
 #[tokio::test(start_paused = true)]
@@ -670,4 +738,79 @@ async fn an_interrupt_while_following_gets_the_last_look() {
         assert_eq!(code(&r), want, "fires {fires}: {}", message(&r));
         assert_eq!(stopped(&w).len(), stops, "fires {fires}");
     }
+}
+
+/// Killed after its stop landed: CodeDeploy's rollback deployment runs in the group. A
+/// rerun of `canary` must not follow it as a rollout of the version it returns to, and
+/// `rollback` must not stop it (that would stop the traffic going back).
+#[tokio::test(start_paused = true)]
+async fn a_rerun_while_codedeploys_rollback_runs_neither_follows_nor_stops_it() {
+    let w = world();
+    let req = DeploymentRequest {
+        application: "app".into(),
+        group: "live".into(),
+        config: "app-live-canary-10pct-1min".into(),
+        appspec: crate::codedeploy::tests::appspec("2", "1"),
+        description: "rollback".into(),
+    };
+    {
+        let mut st = w.fake.state.borrow_mut();
+        st.codedeploy
+            .insert("d-RB", req, vec![FakeRead::at(Status::InProgress, None)]);
+        st.codedeploy
+            .deployments
+            .get_mut("d-RB")
+            .unwrap()
+            .rollback_of = Some("d-EARLIER".into());
+    }
+    w.fake.set_alias("live", view(1, Some((2, "10"))));
+    let r = run(&w, canary(), opts()).await;
+    assert_eq!(code(&r), exit::REFUSED, "{}", message(&r));
+    assert!(
+        message(&r).contains("CodeDeploy's rollback of deployment d-EARLIER"),
+        "{}",
+        message(&r)
+    );
+    let back = run(&w, Intent::Rollback { to_previous: false }, opts()).await;
+    assert_eq!(code(&back), 0, "{}", message(&back));
+    assert_eq!(events(&w, "done")[0]["result"], "noop");
+    assert!(created(&w).is_empty() && stopped(&w).is_empty());
+}
+
+/// The note is the next run's memory, not the outcome: when it cannot be written after a
+/// success (here someone else keeps changing the alias's description, so every write is
+/// refused as a conflict), the run says so and still reports the success (exit 0), once.
+#[tokio::test(start_paused = true)]
+async fn a_note_that_cannot_be_written_is_said_and_the_outcome_stands() {
+    let w = world();
+    script(&w, canary_script());
+    {
+        let mut st = w.fake.state.borrow_mut();
+        for n in 1..200 {
+            st.after_get.insert(
+                n,
+                Box::new(move |st| {
+                    let live = st.aliases.get_mut("live").expect("live");
+                    live.description = format!("changed by hand {n}");
+                }),
+            );
+        }
+    }
+    let r = run(&w, canary(), opts()).await;
+    assert_eq!(code(&r), 0, "{}", message(&r));
+    assert_eq!(events(&w, "done").len(), 1);
+    assert_eq!(events(&w, "done")[0]["result"], "completed");
+    let alias = w.fake.alias("live");
+    assert_eq!(alias.view, view(2, None));
+    assert!(
+        alias.description.starts_with("changed by hand"),
+        "{}",
+        alias.description
+    );
+    assert!(
+        w.stderr()
+            .contains("the note on alias live could not be written"),
+        "{}",
+        w.stderr()
+    );
 }

@@ -1,7 +1,7 @@
 //! The CodeDeploy engine's thin adapter: create a deployment, read it and the traffic its
 //! Lambda target reports, find the deployments in flight for a group, stop one with
 //! rollback. Nothing here decides: `rollout::codedeploy` reads what these calls return, and
-//! `cd_engine.rs` drives them.
+//! `rollout::machine` decides what to call (applied by `commands.rs` and `run.rs`).
 //!
 //! The in-memory stand-in's CodeDeploy lives in `fake_codedeploy.rs`, built for tests only:
 //! moto creates and lists deployments but never progresses one and has no StopDeployment,
@@ -11,10 +11,11 @@
 use anyhow::{Context, Result, anyhow};
 use aws_sdk_codedeploy::types::{AppSpecContent, DeploymentStatus, RevisionLocation};
 use rollout::Version;
-use rollout::codedeploy::{DeploymentRead, Status};
+pub use rollout::codedeploy::Shift;
+use rollout::codedeploy::{DeploymentRead, DeploymentView, Status};
 use serde_json::{Value, json};
 
-use crate::aws::{Aws, concise};
+use crate::sdk_error::concise;
 // The stand-in's types where the engine's tests have always found them.
 #[cfg(any(test, feature = "testing"))]
 pub use crate::fake_codedeploy::{FakeDeployment, FakeDeployments, FakeRead};
@@ -56,13 +57,6 @@ pub struct Deployment {
     pub appspec: Option<String>,
 }
 
-/// What an AppSpec shifts, read back from a deployment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Shift {
-    pub current: Version,
-    pub target: Version,
-}
-
 impl Deployment {
     /// The versions this deployment shifts `alias` of `function` between, when its AppSpec
     /// is one promote could have written for them.
@@ -80,6 +74,19 @@ impl Deployment {
         Some(Shift {
             current: version("CurrentVersion")?,
             target: version("TargetVersion")?,
+        })
+    }
+
+    /// The deployment as the decision function observes it; `None` while it reports no
+    /// status (read it again).
+    pub fn view(&self, function: &str, alias: &str) -> Option<DeploymentView> {
+        Some(DeploymentView {
+            id: self.read.id.clone(),
+            application: self.application.clone(),
+            config: self.config.clone(),
+            shift: self.shift_of(function, alias),
+            status: self.read.status?,
+            rollback_of: self.read.rollback_of.clone(),
         })
     }
 }
@@ -259,35 +266,8 @@ impl CodeDeployApi {
     }
 }
 
-impl Deployments for Aws {
-    async fn create_deployment(&self, req: &DeploymentRequest) -> Result<String> {
-        self.codedeploy()?.create_deployment(req).await
-    }
-    async fn get_deployment(&self, id: &str) -> Result<Deployment> {
-        self.codedeploy()?.get_deployment(id).await
-    }
-    async fn in_flight(&self, application: &str, group: &str) -> Result<Vec<String>> {
-        self.codedeploy()?.in_flight(application, group).await
-    }
-    async fn target_weight(&self, id: &str) -> Result<Option<f64>> {
-        self.codedeploy()?.target_weight(id).await
-    }
-    async fn stop_deployment(&self, id: &str) -> Result<String> {
-        self.codedeploy()?.stop_deployment(id).await
-    }
-}
-
 pub fn status_name(s: Status) -> &'static str {
-    match s {
-        Status::Created => "Created",
-        Status::Queued => "Queued",
-        Status::InProgress => "InProgress",
-        Status::Baking => "Baking",
-        Status::Ready => "Ready",
-        Status::Succeeded => "Succeeded",
-        Status::Failed => "Failed",
-        Status::Stopped => "Stopped",
-    }
+    s.as_str()
 }
 
 #[cfg(test)]

@@ -1,25 +1,32 @@
 //! The mutating commands and the one executor that applies their decisions.
 //!
 //! Every command (deploy, canary, advance, complete, rollback) is an [`Intent`] handed to
-//! [`execute`]: it reads the stage, lets `rollout::machine::resolve` check everything that
-//! can refuse (before any write), then applies the actions `rollout::machine::decide`
-//! returns until one says done. `--dry-run` prints what `rollout::machine::simulate` gets
-//! from the same function, so the dry run and the real run cannot drift.
+//! [`execute`]: it reads the stage (and, on a stage CodeDeploy shifts, the deployment in
+//! flight for its group), lets `rollout::machine::resolve` check everything that can refuse
+//! (before any write), then applies the actions `rollout::machine::decide` returns until
+//! one says done: alias writes and bakes, and on a CodeDeploy stage creating, following and
+//! stopping a deployment. `--dry-run` prints what `rollout::machine::simulate` gets from the
+//! same function, on either engine, so the dry run and the real run cannot drift.
 
 use std::time::Duration;
 
-use anyhow::Result;
-use rollout::machine::{self, Action, Done, Goal, Intent, Memory, Observed, Overrides, Published};
+use anyhow::{Context, Result};
+use rollout::codedeploy::{DeploymentView, Engine, Outcome, Shift};
+use rollout::machine::{
+    self, Action, Done, Ended, Goal, Intent, Memory, Observed, Overrides, Published, Shifter, State,
+};
 use rollout::note::Note;
 use rollout::plan::Upstream;
 use rollout::{AliasView, Subject, Version, Weight, format_duration};
+use serde_json::json;
 
 use crate::aws::{AliasWrite, Cloud};
+use crate::cd_engine;
+use crate::ctx::Ctx;
 use crate::events::{self, DryAction};
 use crate::exit::Exit;
 use crate::probe_source::ProbePlan;
-pub use crate::run::Ctx;
-use crate::run::{BakeEnd, ProbeFlags, Run, v};
+use crate::run::{BakeEnd, FollowEnd, ProbeFlags, Run, StopEnd, nothing_written, v};
 
 /// Options every mutating command shares.
 #[derive(Debug, Clone, Default)]
@@ -38,104 +45,13 @@ pub struct EvidenceOpts {
     pub probe: ProbeFlags,
 }
 
-pub struct DeployOpts {
-    pub stage: String,
-    pub version: Option<Version>,
-    pub allow_downgrade: bool,
-    pub retry: bool,
-    pub bake: Option<Duration>,
-    pub poll: Option<Duration>,
-    pub dry_run: bool,
-    pub evidence: EvidenceOpts,
-    pub skip_upstream: Option<String>,
-}
-
-pub async fn deploy<C: Cloud>(ctx: &Ctx<'_, C>, o: DeployOpts) -> Result<()> {
-    let intent = Intent::Deploy {
-        version: o.version,
-        allow_downgrade: o.allow_downgrade,
-        retry: o.retry,
-    };
-    let opts = ExecOpts {
-        bake: o.bake,
-        poll: o.poll,
-        dry_run: o.dry_run,
-        evidence: o.evidence,
-        skip_upstream: o.skip_upstream,
-    };
-    execute(ctx, &o.stage, intent, opts).await
-}
-
-pub struct CanaryOpts {
-    pub stage: String,
-    pub version: Option<Version>,
-    pub weight: Option<Weight>,
-    pub bake: Option<Duration>,
-    pub poll: Option<Duration>,
-    pub allow_downgrade: bool,
-    pub retry: bool,
-    pub dry_run: bool,
-    pub evidence: EvidenceOpts,
-    pub skip_upstream: Option<String>,
-}
-
-pub async fn canary<C: Cloud>(ctx: &Ctx<'_, C>, o: CanaryOpts) -> Result<()> {
-    let intent = Intent::Canary {
-        version: o.version,
-        weight: o.weight,
-        allow_downgrade: o.allow_downgrade,
-        retry: o.retry,
-    };
-    let opts = ExecOpts {
-        bake: o.bake,
-        poll: o.poll,
-        dry_run: o.dry_run,
-        evidence: o.evidence,
-        skip_upstream: o.skip_upstream,
-    };
-    execute(ctx, &o.stage, intent, opts).await
-}
-
-pub struct AdvanceOpts {
-    pub stage: String,
-    pub weight: Option<Weight>,
-    pub bake: Option<Duration>,
-    pub poll: Option<Duration>,
-    pub dry_run: bool,
-    pub evidence: EvidenceOpts,
-}
-
-pub async fn advance<C: Cloud>(ctx: &Ctx<'_, C>, o: AdvanceOpts) -> Result<()> {
-    let opts = ExecOpts {
-        bake: o.bake,
-        poll: o.poll,
-        dry_run: o.dry_run,
-        evidence: o.evidence,
-        skip_upstream: None,
-    };
-    execute(ctx, &o.stage, Intent::Advance { weight: o.weight }, opts).await
-}
-
-pub async fn complete<C: Cloud>(ctx: &Ctx<'_, C>, stage: &str, dry_run: bool) -> Result<()> {
-    let opts = ExecOpts {
-        dry_run,
-        ..ExecOpts::default()
-    };
-    execute(ctx, stage, Intent::Complete, opts).await
-}
-
-pub async fn rollback<C: Cloud>(
-    ctx: &Ctx<'_, C>,
-    stage: &str,
-    to_previous: bool,
-    dry_run: bool,
-) -> Result<()> {
-    let opts = ExecOpts {
-        dry_run,
-        ..ExecOpts::default()
-    };
-    execute(ctx, stage, Intent::Rollback { to_previous }, opts).await
-}
+// The tests' one-call shortcuts for each command (the binary goes through `execute` with
+// the intent the command line parsed).
+#[cfg(test)]
+#[path = "commands_shortcuts.rs"]
+mod shortcuts;
+#[cfg(test)]
+pub use shortcuts::*;
 
 /// Reads the stage, resolves the intent, and applies decisions until done.
 pub async fn execute<C: Cloud>(
@@ -145,19 +61,17 @@ pub async fn execute<C: Cloud>(
     opts: ExecOpts,
 ) -> Result<()> {
     let mut run = ctx.open(stage).await?;
-    // A stage CodeDeploy shifts (cd_engine.rs) goes through the same checks, then CodeDeploy.
-    if let Some(done) = crate::cd_engine::take_over(&mut run, &intent, &opts).await {
-        return done;
-    }
     let name = run.name().to_string();
     let command = intent.command();
+    // The deployment in flight for the stage's group, on a stage CodeDeploy shifts.
+    let deployment = cd_engine::observe(&run).await?;
     // The upstream's alias: where the candidate comes from, and what the path-to-live guard
     // checks it against.
     let upstream = match &intent {
         Intent::Rollback { .. } => None,
         _ => run.upstream_view().await?,
     };
-    let obs = run.observed(upstream);
+    let obs = run.observed(upstream, deployment);
     let overrides = Overrides {
         bake: opts.bake,
         skip_upstream: opts.skip_upstream.clone(),
@@ -178,37 +92,28 @@ pub async fn execute<C: Cloud>(
             format_duration(window)
         ));
     }
-    let probe = run.probe_plan(&opts.evidence.probe, &goal);
+    // A CodeDeploy deployment has no length known in advance to bound a probe by: its
+    // stages are judged by their alarms and metrics.
+    let probe = match run.stage.engine {
+        Engine::CodeDeploy => None,
+        Engine::Alias => run.probe_plan(&opts.evidence.probe, &goal),
+    };
     if opts.dry_run {
         return dry_run(&run, command, &goal, &obs, probe.as_ref());
     }
     if let Goal::Rollout(r) = &goal {
-        run.ui().emit(&events::Plan {
-            stage: name.clone(),
-            command: command.to_string(),
-            alias: run.target.alias.clone(),
-            candidate: v(r.candidate),
-            stable: v(r.stable),
-            resumed_from: r.resumed_from.map(events::Percent),
-            steps: r
-                .steps
-                .iter()
-                .map(|s| events::StepJson {
-                    weight: events::Percent(s.weight),
-                    bake_seconds: events::Seconds(s.bake),
-                })
-                .collect(),
-            upstream_skip: crate::upstream::announce(&run, r),
-            ..events::Plan::default()
-        });
-        if let Some(w) = r.resumed_from.filter(|_| command == "canary") {
-            run.ui().say(format!(
-                "{name}: resuming the rollout of version {} at {w}",
-                run.label(r.candidate)
-            ));
-        }
+        announce(&run, command, r);
     }
     let mut mem = Memory::default();
+    // What only the executor knows of a CodeDeploy run's end, for its last words.
+    let mut end = CdEnd::default();
+    if let Some(d) = &obs.deployment {
+        end.deployment_id = Some(d.id.clone());
+    }
+    let mut deployment = obs.deployment.clone();
+    // A note that could not be written: the run goes on as if it had been (the outcome
+    // does not depend on it), having said so.
+    let mut unwritten: Option<Note> = None;
     // Held from the moment the evidence fails until the rollback is written: a signal in
     // between (GitHub's SIGINT then SIGTERM) is honoured after the rollback, not before.
     let mut critical = None;
@@ -237,14 +142,23 @@ pub async fn execute<C: Cloud>(
         }
     }
     loop {
-        let note = Note::parse(&run.alias.description);
-        match machine::decide(&goal, &run.alias.view, &note, &mem) {
+        let state = State {
+            alias: run.alias.view,
+            note: unwritten
+                .take()
+                .unwrap_or_else(|| Note::parse(&run.alias.description)),
+            deployment: deployment.clone(),
+        };
+        match machine::decide(&goal, &state, &mem) {
             Action::Write(w) => {
                 let rollback = matches!(
                     w.kind,
                     machine::WriteKind::AutoRollback | machine::WriteKind::Rollback
                 );
-                if !rollback && run.ctx.interrupt.is_set() {
+                // How a deployment ended is recorded whatever arrives meanwhile.
+                let record = w.kind == machine::WriteKind::Note
+                    && (mem.ended.is_some() || !mem.baked.is_empty());
+                if !rollback && !record && run.ctx.interrupt.is_set() {
                     return Err(run.interrupted(&goal, mem.wrote));
                 }
                 let from = run.alias.view;
@@ -254,6 +168,21 @@ pub async fn execute<C: Cloud>(
                     run.write(&AliasWrite::of(&w), w.kind.as_str(), true)
                         .await
                         .map_err(|e| rollback_failed(&run, e, mem.failure.as_deref()))?;
+                } else if record {
+                    // On the alias as CodeDeploy left it, whatever it routes now.
+                    refresh(&mut run).await;
+                    let w = machine::Write {
+                        to: run.alias.view,
+                        ..w.clone()
+                    };
+                    if let Err(e) = run.write(&AliasWrite::of(&w), w.kind.as_str(), false).await {
+                        run.ui().say(format!(
+                            "{name}: warning: the note on alias {} could not be written ({e:#}); `promote status` will not show this outcome",
+                            run.target.alias
+                        ));
+                        unwritten = Some(w.note.clone());
+                        continue;
+                    }
                 } else {
                     run.write(&AliasWrite::of(&w), w.kind.as_str(), false)
                         .await?;
@@ -282,9 +211,206 @@ pub async fn execute<C: Cloud>(
                     BakeEnd::Interrupted => return Err(run.interrupted(&goal, mem.wrote)),
                 }
             }
+            Action::CreateDeployment {
+                candidate,
+                stable,
+                config,
+            } => {
+                if run.ctx.interrupt.is_set() {
+                    return Err(run.interrupted(&goal, mem.wrote));
+                }
+                let (_, req) = cd_engine::request(&run, command, candidate, stable, config);
+                let id = run
+                    .ctx
+                    .cloud
+                    .create_deployment(&req)
+                    .await
+                    .with_context(|| nothing_written(&name))?;
+                run.ui().emit(&events::DeploymentCreated {
+                    stage: name.clone(),
+                    deployment_id: id.clone(),
+                    application: req.application.clone(),
+                    group: req.group.clone(),
+                    deployment_config: req.config.clone(),
+                    candidate: v(candidate),
+                    stable: v(stable),
+                });
+                run.ui().say(format!(
+                    "{name}: CodeDeploy deployment {id} created ({}): version {} -> {}",
+                    req.config,
+                    run.label(stable),
+                    run.label(candidate)
+                ));
+                mem.created = Some(id.clone());
+                end.deployment_id = Some(id.clone());
+                deployment = Some(DeploymentView {
+                    id,
+                    application: req.application,
+                    config: req.config,
+                    shift: Some(Shift {
+                        current: stable,
+                        target: candidate,
+                    }),
+                    status: rollout::codedeploy::Status::Created,
+                    rollback_of: None,
+                });
+            }
+            Action::Follow { deployment: id } => {
+                let Goal::Rollout(r) = &goal else {
+                    unreachable!("only a rollout follows a deployment")
+                };
+                let shift = Shift {
+                    current: r.stable,
+                    target: r.candidate,
+                };
+                match run.follow(&mut sources, &id, shift, poll).await? {
+                    FollowEnd::Passed => {
+                        mem.baked.push(Weight::FULL);
+                        deployment = None;
+                    }
+                    FollowEnd::Failed { reason, running } => {
+                        critical = Some(run.ctx.interrupt.hold());
+                        mem.failure = Some(reason);
+                        if !running {
+                            deployment = None;
+                        }
+                    }
+                    FollowEnd::Held { reason, succeeded } => {
+                        return Err(run.held_deployment(&id, &reason, succeeded));
+                    }
+                    FollowEnd::Interrupted => return Err(run.interrupted_deployment(&id)),
+                    FollowEnd::Ended(outcome) => {
+                        deployment = None;
+                        ended_by_codedeploy(&mut run, &id, outcome, &mut mem, &mut end).await?;
+                    }
+                }
+            }
+            Action::StopDeployment {
+                deployment: id,
+                reason,
+            } => {
+                let _held = critical.take().unwrap_or_else(|| run.ctx.interrupt.hold());
+                mem.ended = Some(match run.stop_deployment(&id, &reason).await? {
+                    StopEnd::RolledBack(still) => {
+                        end.rollback_running = still;
+                        Ended::RolledBack
+                    }
+                    StopEnd::Succeeded => Ended::Succeeded {
+                        deployment: id.clone(),
+                    },
+                    StopEnd::Other(what) => Ended::Failed(what),
+                });
+                end.deployment_id = Some(id);
+                deployment = None;
+                refresh(&mut run).await;
+            }
             Action::Refuse(e) => return Err(refusal(&run, e)),
-            Action::Done(d) => return finish(&run, command, d, &obs),
+            Action::Done(d) => return finish(&run, command, d, &obs, &end),
         }
+    }
+}
+
+/// What only the executor knows of a CodeDeploy run's end.
+#[derive(Default)]
+struct CdEnd {
+    /// The deployment followed, created or stopped.
+    deployment_id: Option<String>,
+    /// CodeDeploy's rollback deployment still running when the run stopped waiting.
+    rollback_running: Option<String>,
+}
+
+/// The plan event and the narration before the first action of a rollout.
+fn announce<C: Cloud>(run: &Run<'_, C>, command: &str, r: &machine::Rollout) {
+    let name = run.name();
+    let (engine, deployment_config, deployment_id) = match &r.shifter {
+        Shifter::Alias => (None, None, None),
+        Shifter::CodeDeploy { config, following } => (
+            Some("codedeploy".to_string()),
+            Some(following.as_ref().map_or_else(
+                || config.name(&run.ctx.env.project.function_name, name),
+                |d| d.config.clone(),
+            )),
+            following.as_ref().map(|d| d.id.clone()),
+        ),
+    };
+    run.ui().emit(&events::Plan {
+        stage: name.to_string(),
+        command: command.to_string(),
+        alias: run.target.alias.clone(),
+        candidate: v(r.candidate),
+        stable: v(r.stable),
+        resumed_from: r.resumed_from.map(events::Percent),
+        steps: r
+            .steps
+            .iter()
+            .map(|s| events::StepJson {
+                weight: events::Percent(s.weight),
+                bake_seconds: events::Seconds(s.bake),
+            })
+            .collect(),
+        upstream_skip: crate::upstream::announce(run, r),
+        engine,
+        deployment_config,
+        deployment_id,
+    });
+    match &r.shifter {
+        Shifter::CodeDeploy {
+            following: Some(d), ..
+        } => run.ui().say(format!(
+            "{name}: following CodeDeploy {d} already in progress"
+        )),
+        _ => {
+            if let Some(w) = r.resumed_from.filter(|_| command == "canary") {
+                run.ui().say(format!(
+                    "{name}: resuming the rollout of version {} at {w}",
+                    run.label(r.candidate)
+                ));
+            }
+        }
+    }
+}
+
+/// CodeDeploy ended the deployment being followed: its own rollback (followed until the
+/// traffic is back) is a failure of the candidate; an end without one is recorded as such.
+async fn ended_by_codedeploy<C: Cloud>(
+    run: &mut Run<'_, C>,
+    id: &str,
+    outcome: Outcome,
+    mem: &mut Memory,
+    end: &mut CdEnd,
+) -> Result<()> {
+    let name = run.name().to_string();
+    match outcome {
+        Outcome::Succeeded => mem.baked.push(Weight::FULL),
+        Outcome::RolledBack {
+            reason,
+            rollback_deployment_id,
+        } => {
+            end.rollback_running = run.wait_rollback(&rollback_deployment_id).await?;
+            mem.failure = Some(format!("CodeDeploy rolled back deployment {id}: {reason}"));
+            mem.ended = Some(Ended::RolledBack);
+        }
+        Outcome::Failed { reason }
+        | Outcome::Stopped { reason }
+        | Outcome::RollbackFailed { reason } => {
+            refresh(run).await;
+            mem.ended = Some(Ended::Failed(format!(
+                "CodeDeploy deployment {id} of stage {name} ended without taking the traffic back: {reason}. Alias {} is as CodeDeploy left it ({}); \
+                 see `promote status --stage {name}`, and take a split back with `promote rollback --stage {name}`",
+                run.target.alias, run.alias.view
+            )));
+            return Ok(());
+        }
+    }
+    refresh(run).await;
+    Ok(())
+}
+
+/// Re-reads the alias after CodeDeploy moved it, so that the note is written on the alias
+/// as it is; a failed read leaves it to the write's own re-read to say so.
+async fn refresh<C: Cloud>(run: &mut Run<'_, C>) {
+    if let Ok(a) = run.ctx.cloud.get_alias(&run.target.alias).await {
+        run.alias = a;
     }
 }
 
@@ -339,18 +465,31 @@ fn say_write<C: Cloud>(run: &Run<'_, C>, w: &machine::Write, from: &AliasView) {
     run.ui().say(text);
 }
 
-fn finish<C: Cloud>(run: &Run<'_, C>, command: &str, d: Done, obs: &Observed) -> Result<()> {
+fn finish<C: Cloud>(
+    run: &Run<'_, C>,
+    command: &str,
+    d: Done,
+    obs: &Observed,
+    end: &CdEnd,
+) -> Result<()> {
     let name = run.name();
     let done = |result: &str| events::Done {
         stage: name.to_string(),
         command: command.to_string(),
         result: result.to_string(),
         alias: events::AliasJson::of(&run.alias.view),
+        deployment_id: end.deployment_id.clone(),
         ..events::Done::default()
     };
     match d {
         Done::Noop(msg) => {
-            run.ui().emit_result(&msg, &done("noop"));
+            run.ui().emit_result(
+                &msg,
+                &events::Done {
+                    deployment_id: None,
+                    ..done("noop")
+                },
+            );
             Ok(())
         }
         Done::Split(c, w) => {
@@ -363,7 +502,14 @@ fn finish<C: Cloud>(run: &Run<'_, C>, command: &str, d: Done, obs: &Observed) ->
             Ok(())
         }
         Done::Completed(c) => {
-            let text = format!("{name} serves version {} (was {})", run.label(c), obs.alias);
+            let text = match &end.deployment_id {
+                Some(id) => format!(
+                    "{name} serves version {} (was {}); CodeDeploy deployment {id} succeeded",
+                    run.label(c),
+                    obs.alias
+                ),
+                None => format!("{name} serves version {} (was {})", run.label(c), obs.alias),
+            };
             let result = if command == "deploy" {
                 "deployed"
             } else {
@@ -380,11 +526,24 @@ fn finish<C: Cloud>(run: &Run<'_, C>, command: &str, d: Done, obs: &Observed) ->
             Ok(())
         }
         Done::RolledBackByOperator { to } => {
-            let text = format!(
-                "{name} serves version {} only (was {})",
-                run.label(to),
-                obs.alias
-            );
+            let text = match &end.deployment_id {
+                Some(id) => format!(
+                    "{name}: deployment {id} stopped; {}; alias {} serves {}",
+                    match &end.rollback_running {
+                        None => "CodeDeploy took the traffic back".to_string(),
+                        Some(rid) => format!(
+                            "CodeDeploy is still taking the traffic back (deployment {rid}); check `promote status --stage {name}`"
+                        ),
+                    },
+                    run.target.alias,
+                    run.alias.view
+                ),
+                None => format!(
+                    "{name} serves version {} only (was {})",
+                    run.label(to),
+                    obs.alias
+                ),
+            };
             run.ui().emit_result(&text, &done("rolled_back"));
             Ok(())
         }
@@ -394,18 +553,25 @@ fn finish<C: Cloud>(run: &Run<'_, C>, command: &str, d: Done, obs: &Observed) ->
             } else {
                 ""
             };
-            let msg = format!(
-                "{reason}; stage {name} was taken back: alias {} serves version {} only{interrupted}",
-                run.target.alias,
-                run.label(to)
-            );
+            let state = match &end.rollback_running {
+                None => format!(
+                    "stage {name} was taken back: alias {} serves version {} only",
+                    run.target.alias,
+                    run.label(to)
+                ),
+                Some(id) => format!(
+                    "CodeDeploy is still taking stage {name} back to version {} (rollback deployment {id}); check `promote status --stage {name}`",
+                    run.label(to)
+                ),
+            };
             run.ui().emit(&events::RolledBack {
                 stage: name.to_string(),
                 reason: reason.clone(),
                 version: v(to),
             });
-            Err(Exit::RolledBack(msg).into())
+            Err(Exit::RolledBack(format!("{reason}; {state}{interrupted}")).into())
         }
+        Done::Stranded(msg) => Err(anyhow::anyhow!(msg)),
     }
 }
 
@@ -417,33 +583,71 @@ fn dry_run<C: Cloud>(
     probe: Option<&ProbePlan>,
 ) -> Result<()> {
     let name = run.name();
-    let actions = machine::simulate(goal, &obs.alias, &obs.note);
+    let actions = machine::simulate(goal, &obs.state());
     let mut text = format!(
         "dry run: stage {name} (alias {}) serves {}\n",
         run.target.alias, obs.alias
     );
+    let mut event = events::DryRun {
+        stage: name.to_string(),
+        command: command.to_string(),
+        alias: run.target.alias.clone(),
+        from: events::AliasJson::of(&obs.alias),
+        ..events::DryRun::default()
+    };
+    if run.stage.engine == Engine::CodeDeploy {
+        event.engine = Some("codedeploy".into());
+    }
+    if let Goal::Rollout(machine::Rollout {
+        shifter: Shifter::CodeDeploy {
+            following: Some(d), ..
+        },
+        candidate,
+        stable,
+        ..
+    }) = goal
+    {
+        event.follow =
+            Some(json!({"deployment_id": d.id, "candidate": v(*candidate), "stable": v(*stable)}));
+    }
+    let mut appspec = None;
     let mut json_actions = Vec::new();
     for (i, a) in actions.iter().enumerate() {
-        let (line, j) = describe(run, a, probe);
+        let (line, j) = describe(run, command, a, probe);
         text += &format!("  {}. {line}\n", i + 1);
         json_actions.push(j);
+        match a {
+            Action::CreateDeployment {
+                candidate,
+                stable,
+                config,
+            } => {
+                let (spec, req) = cd_engine::request(run, command, *candidate, *stable, *config);
+                event.request = Some(req.to_json());
+                appspec = Some(spec.to_json());
+            }
+            Action::StopDeployment { deployment, .. } => {
+                event.stop =
+                    Some(json!({"deployment_id": deployment, "auto_rollback_enabled": true}));
+            }
+            _ => {}
+        }
     }
-    run.ui().emit_result(
-        text.trim_end(),
-        &events::DryRun {
-            stage: name.to_string(),
-            command: command.to_string(),
-            alias: run.target.alias.clone(),
-            from: events::AliasJson::of(&obs.alias),
-            actions: Some(json_actions),
-            ..events::DryRun::default()
-        },
-    );
+    if let Some(spec) = &appspec {
+        text += &format!(
+            "AppSpec:\n{}",
+            serde_json::to_string_pretty(spec).unwrap_or_default()
+        );
+    }
+    event.appspec = appspec;
+    event.actions = Some(json_actions);
+    run.ui().emit_result(text.trim_end(), &event);
     Ok(())
 }
 
 fn describe<C: Cloud>(
     run: &Run<'_, C>,
+    command: &str,
     a: &Action,
     probe: Option<&ProbePlan>,
 ) -> (String, DryAction) {
@@ -461,12 +665,20 @@ fn describe<C: Cloud>(
                 None => format!("version {}, routing cleared", run.label(w.to.version)),
             };
             let note = w.note.format();
-            (
+            let line = if w.kind == machine::WriteKind::Note {
+                format!(
+                    "note: alias {} keeps its routing ({}), description \"{note}\"",
+                    run.target.alias, w.to
+                )
+            } else {
                 format!(
                     "{}: alias {} -> {routing}, description \"{note}\"",
                     w.kind.as_str(),
                     run.target.alias
-                ),
+                )
+            };
+            (
+                line,
                 DryAction::Write {
                     kind: w.kind.as_str().to_string(),
                     to: events::AliasJson::of(&w.to),
@@ -492,6 +704,54 @@ fn describe<C: Cloud>(
                 bake_seconds: events::Seconds(*bake),
             },
         ),
+        Action::CreateDeployment {
+            candidate,
+            stable,
+            config,
+        } => {
+            let (_, req) = cd_engine::request(run, command, *candidate, *stable, *config);
+            (
+                format!(
+                    "CreateDeployment in CodeDeploy application {} group {} with deployment configuration {} ({}), description \"{}\"",
+                    req.application,
+                    req.group,
+                    req.config,
+                    config.routing_type(),
+                    req.description
+                ),
+                DryAction::CreateDeployment {
+                    candidate: v(*candidate),
+                    stable: v(*stable),
+                    deployment_config: req.config,
+                },
+            )
+        }
+        Action::Follow { deployment } => {
+            // A deployment not created yet has no id.
+            let which = if deployment.is_empty() {
+                "the deployment".to_string()
+            } else {
+                format!("deployment {deployment}")
+            };
+            (
+                format!(
+                    "follow {which}, judging the candidate with {} (a fail stops it with automatic rollback)",
+                    run.source_names(None).join(", ")
+                ),
+                DryAction::Follow {
+                    deployment_id: (!deployment.is_empty()).then(|| deployment.clone()),
+                },
+            )
+        }
+        Action::StopDeployment { deployment, reason } => (
+            format!(
+                "StopDeployment {deployment} with autoRollbackEnabled (CodeDeploy takes the traffic back): {reason}"
+            ),
+            DryAction::StopDeployment {
+                deployment_id: deployment.clone(),
+                reason: reason.clone(),
+            },
+        ),
         Action::Done(d) => {
             let what = match d {
                 Done::Noop(m) => m.clone(),
@@ -502,6 +762,7 @@ fn describe<C: Cloud>(
                 Done::RolledBack { to, .. } | Done::RolledBackByOperator { to } => {
                     format!("done: version {to} serves all traffic")
                 }
+                Done::Stranded(m) => m.clone(),
             };
             (what.clone(), DryAction::Done { result: what })
         }
@@ -517,7 +778,11 @@ fn describe<C: Cloud>(
 impl<'a, C: Cloud> Run<'a, C> {
     /// What the decision function is given: the stage as read, and the upstream stage's
     /// alias where the candidate comes from there.
-    pub fn observed(&self, upstream: Option<Upstream>) -> Observed {
+    pub fn observed(
+        &self,
+        upstream: Option<Upstream>,
+        deployment: Option<DeploymentView>,
+    ) -> Observed {
         Observed {
             stage: self.name().to_string(),
             alias: self.alias.view,
@@ -531,6 +796,7 @@ impl<'a, C: Cloud> Run<'a, C> {
                 })
                 .collect(),
             upstream,
+            deployment,
         }
     }
 

@@ -260,6 +260,21 @@ pub enum DryAction {
         weight: Percent,
         bake_seconds: Seconds,
     },
+    /// CodeDeploy: `CreateDeployment` (its fields in the event's `request`).
+    CreateDeployment {
+        candidate: String,
+        stable: String,
+        deployment_config: String,
+    },
+    /// CodeDeploy: follow a deployment while the bake judges it (null: the one created).
+    Follow {
+        deployment_id: Option<String>,
+    },
+    /// CodeDeploy: `StopDeployment` with automatic rollback.
+    StopDeployment {
+        deployment_id: String,
+        reason: String,
+    },
     Done {
         result: String,
     },
@@ -274,7 +289,7 @@ pub struct DryRun {
     pub command: String,
     pub alias: String,
     pub from: AliasJson,
-    /// What the alias engine would do; absent on a CodeDeploy stage.
+    /// What the run would do, from the decision function.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub actions: Option<Vec<DryAction>>,
     #[serde(skip_serializing_if = "Option::is_none")]

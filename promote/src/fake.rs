@@ -18,7 +18,7 @@ use crate::aws::{
     Alarms, AliasRecord, AliasStore, AliasWrite, CodeUpdate, StageTarget, Stages, UpdateStatus,
     VersionInfo, Versions, WriteError,
 };
-use crate::commands::Ctx;
+use crate::ctx::Ctx;
 use crate::interrupt::Interrupt;
 use crate::ui::{Format, Ui};
 

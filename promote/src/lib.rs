@@ -15,6 +15,7 @@ pub mod check;
 pub mod cli;
 pub mod codedeploy;
 pub mod commands;
+pub mod ctx;
 pub mod events;
 pub mod evidence;
 pub mod exit;
@@ -36,6 +37,7 @@ pub mod publish;
 #[cfg(test)]
 mod race_tests;
 pub mod run;
+mod sdk_error;
 pub mod status;
 #[cfg(test)]
 mod tests;
@@ -46,7 +48,8 @@ use rollout::Environments;
 use rollout::machine::Intent;
 
 use crate::cli::{Cli, Command};
-use crate::commands::{Ctx, ExecOpts};
+use crate::commands::ExecOpts;
+use crate::ctx::Ctx;
 use crate::interrupt::Interrupt;
 use crate::ui::Ui;
 

@@ -223,48 +223,6 @@ impl<M: Metrics> Source for MetricsSource<'_, M> {
 /// know when the step began, so it looks at the recent traffic of the split as it stands.
 pub const STATUS_PERIODS: u32 = 5;
 
-/// For `promote status`: the judge's verdict over the last [`STATUS_PERIODS`] complete
-/// periods of every stage with a split whose analysis uses the metrics source.
-pub async fn judge_splits<C: crate::aws::Cloud>(
-    ctx: &crate::commands::Ctx<'_, C>,
-    rows: &[crate::status::StageStatus],
-) -> Vec<(String, Finding)> {
-    let mut out = Vec::new();
-    for r in rows {
-        let (Some(split), Ok(stage)) = (r.view.split, ctx.env.stage(&r.stage)) else {
-            continue;
-        };
-        if !stage.analysis.uses(rollout::SourceKind::Metrics) {
-            continue;
-        }
-        let period = Duration::from_secs(stage.analysis.period_seconds.into());
-        let now = SystemTime::now();
-        let subject = Subject {
-            function: ctx.env.project.function_name.clone(),
-            stage: r.stage.clone(),
-            alias: r.alias.clone(),
-            stable: r.view.version,
-            candidate: Some(split.version),
-            weight: split.weight,
-        };
-        let window = Window {
-            step_started: now - period * (STATUS_PERIODS + 2),
-            now,
-        };
-        let mut source = MetricsSource::new(ctx.cloud, &subject.function, &stage.analysis);
-        let finding = match source.assess(&subject, window).await {
-            Ok(f) => f,
-            Err(e) => Finding::new(
-                "metrics",
-                EvidenceVerdict::Inconclusive(format!("could not be read: {e:#}")),
-                format!("could not be read: {e:#}"),
-            ),
-        };
-        out.push((r.stage.clone(), finding));
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use rollout::AliasView;
 
 use crate::aws::{AliasStore, Cloud};
-use crate::commands::Ctx;
+use crate::ctx::Ctx;
 use crate::exit::Exit;
 use crate::interrupt::Interrupt;
 use crate::ui::Ui;

@@ -10,7 +10,7 @@ use rollout::BuildStamp;
 use sha2::{Digest, Sha256};
 
 use crate::aws::{Cloud, UpdateStatus};
-use crate::commands::Ctx;
+use crate::ctx::Ctx;
 use crate::events;
 use crate::exit::Exit;
 

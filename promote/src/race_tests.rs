@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use crate::aws::AliasWrite;
-use crate::commands::{self, CanaryOpts, Ctx, DeployOpts};
+use crate::commands::{self, CanaryOpts, DeployOpts};
+use crate::ctx::Ctx;
 use crate::exit;
 use crate::fake::{Fake, World, ver, view};
 use crate::ui::{Format, Ui};

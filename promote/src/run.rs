@@ -1,5 +1,7 @@
 //! One command's session with one stage: what was read before deciding, the guarded alias
-//! write, the pre-flight alarm check, the bake loop and the rollback it may end in.
+//! write, the pre-flight alarm check, the bake loop and the rollback it may end in; on a
+//! stage CodeDeploy shifts, following a deployment (the bake whose deadline is its success)
+//! and stopping one with CodeDeploy's rollback.
 //!
 //! Every alias write goes through [`Run::write`], which re-reads the alias, compares it
 //! with what the decision was based on, and passes the RevisionId it just read.
@@ -8,21 +10,22 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
 use rollout::bake;
+use rollout::codedeploy::{Followed, Outcome, Phase, Shift};
 use rollout::evidence::{self, Verdict};
 use rollout::machine::Goal;
 use rollout::note::Note;
 use rollout::plan::Upstream;
 use rollout::{
-    AliasView, BuildStamp, Environments, OnNoEvidence, SourceKind, Split, Stage, Subject, Version,
+    AliasView, BuildStamp, OnNoEvidence, SourceKind, Split, Stage, Subject, Version,
     format_duration,
 };
 use serde_json::{Value, json};
 
 use crate::aws::{AliasRecord, AliasWrite, Cloud, StageTarget, VersionInfo, WriteError};
+use crate::ctx::Ctx;
 use crate::events;
 use crate::evidence::{AlarmSource, Source, Window};
 use crate::exit::Exit;
-use crate::interrupt::Interrupt;
 use crate::metrics::MetricsSource;
 use crate::probe_source::{InvokeAt, ProbePlan, ProbeSource};
 use crate::ui::Ui;
@@ -44,6 +47,11 @@ const BACKOFF_CAP: Duration = Duration::from_secs(5);
 pub const MAX_PROBE_HORIZON: Duration = Duration::from_secs(6 * 3600);
 /// How often a terminal's countdown is redrawn.
 const TICK: Duration = Duration::from_secs(1);
+/// Reads of CodeDeploy's rollback deployment that may fail in a row before the run stops
+/// following it; the rollback goes on in CodeDeploy regardless.
+const MAX_FAILED_READS: u32 = 3;
+/// Between attempts of a `StopDeployment` that did not go through.
+const STOP_RETRY: Duration = Duration::from_secs(1);
 
 /// `--probe`, `--probe-rate`, `--probe-url` of a command that bakes.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -62,13 +70,6 @@ impl ProbeFlags {
     }
 }
 
-pub struct Ctx<'a, C> {
-    pub cloud: &'a C,
-    pub env: &'a Environments,
-    pub ui: &'a Ui,
-    pub interrupt: &'a Interrupt,
-}
-
 /// One stage as read before deciding.
 pub struct Run<'a, C> {
     pub ctx: &'a Ctx<'a, C>,
@@ -85,6 +86,37 @@ pub enum BakeEnd {
     /// hold the split: the reason says what was missing.
     Held(String),
     Interrupted,
+}
+
+/// How following a CodeDeploy deployment ended (`Action::Follow`).
+pub enum FollowEnd {
+    /// The deployment succeeded and the bake passed.
+    Passed,
+    /// The candidate must be taken back; `running`: the deployment had not ended at its
+    /// last read.
+    Failed {
+        reason: String,
+        running: bool,
+    },
+    /// The stage's policy holds (exit 6); `succeeded`: the deployment had ended.
+    Held {
+        reason: String,
+        succeeded: bool,
+    },
+    Interrupted,
+    /// CodeDeploy ended it otherwise: its own rollback, a failure, someone's stop.
+    Ended(Outcome),
+}
+
+/// How a deployment stopped with rollback ended (`Action::StopDeployment`).
+pub enum StopEnd {
+    /// CodeDeploy took the traffic back; `Some(id)`: its rollback deployment `id` was still
+    /// running when the run stopped waiting.
+    RolledBack(Option<String>),
+    /// It succeeded before the stop landed.
+    Succeeded,
+    /// It ended without a rollback: what happened.
+    Other(String),
 }
 
 pub fn v(version: Version) -> String {
@@ -486,25 +518,45 @@ impl<'a, C: Cloud> Run<'a, C> {
             } else {
                 next_poll.min(now + tick)
             };
-            if self
-                .ctx
-                .interrupt
-                .sleep(wake.saturating_duration_since(now))
+            match self
+                .sleep_or_look(wake, started, &mut machine, sources, subject)
                 .await
             {
-                self.ui().end_progress();
-                // One last look before leaving the split unattended: evidence that fails
-                // now takes the traffic back first (exit 4, saying the signal waited).
-                let at = started.elapsed();
-                if machine.on(at, bake::Input::Interrupt) == bake::Next::LastLook {
-                    let look = self.read_once(sources, subject).await;
-                    if let bake::Next::Fail(reason) = machine.on(started.elapsed(), look) {
-                        return Ok(BakeEnd::Failed(reason));
-                    }
-                }
-                return Ok(BakeEnd::Interrupted);
+                Woke::Timer => {}
+                Woke::Failed(reason) => return Ok(BakeEnd::Failed(reason)),
+                Woke::Interrupted => return Ok(BakeEnd::Interrupted),
             }
         }
+    }
+
+    /// Sleeps until `wake`, or until an interrupt: then one last look before leaving the
+    /// split unattended, so that evidence failing now takes the traffic back first (exit 4,
+    /// saying the signal waited).
+    async fn sleep_or_look(
+        &self,
+        wake: tokio::time::Instant,
+        started: tokio::time::Instant,
+        machine: &mut bake::Bake,
+        sources: &mut [Box<dyn Source + 'a>],
+        subject: &Subject,
+    ) -> Woke {
+        let now = tokio::time::Instant::now();
+        if !self
+            .ctx
+            .interrupt
+            .sleep(wake.saturating_duration_since(now))
+            .await
+        {
+            return Woke::Timer;
+        }
+        self.ui().end_progress();
+        if machine.on(started.elapsed(), bake::Input::Interrupt) == bake::Next::LastLook {
+            let look = self.read_once(sources, subject).await;
+            if let bake::Next::Fail(reason) = machine.on(started.elapsed(), look) {
+                return Woke::Failed(reason);
+            }
+        }
+        Woke::Interrupted
     }
 
     /// Reads every source once, as the pre-flight check and the last look do.
@@ -640,6 +692,344 @@ impl<'a, C: Cloud> Run<'a, C> {
         });
         Exit::Interrupted(msg).into()
     }
+}
+
+impl<'a, C: Cloud> Run<'a, C> {
+    /// Follows deployment `id`, judging the candidate at every poll with `rollout::bake`,
+    /// the same bake the alias engine runs: the deployment's run is the bake, and its
+    /// success the bake's deadline. After the success the bake goes on as the stage's
+    /// policies say (missing evidence extends it, then holds or fails); an interrupt gets
+    /// the last look.
+    pub async fn follow(
+        &mut self,
+        sources: &mut [Box<dyn Source + 'a>],
+        id: &str,
+        shift: Shift,
+        poll: Duration,
+    ) -> Result<FollowEnd> {
+        use tokio::time::Instant;
+        let name = self.name().to_string();
+        let started = Instant::now();
+        let step_started = SystemTime::now();
+        let policy = bake::Policy::new(&name, &self.stage.analysis, Duration::ZERO, poll);
+        let extension = policy.max_extension;
+        let mut machine = bake::Bake::until_ended(policy);
+        let mut succeeded = false;
+        loop {
+            let at = started.elapsed();
+            let window = Window {
+                step_started,
+                now: step_started + at,
+            };
+            let input = match self
+                .poll_deployment(sources, id, shift, window, succeeded)
+                .await
+            {
+                Ok(Polled::Judged(progress, verdict)) => {
+                    let line = match progress {
+                        Some(p) => format!(
+                            "{name}: CodeDeploy deployment {id}: {p}, judge: {verdict}, {} elapsed",
+                            format_duration(Duration::from_secs(at.as_secs()))
+                        ),
+                        None => format!(
+                            "{name}: CodeDeploy deployment {id} succeeded; judge: {verdict}"
+                        ),
+                    };
+                    self.ui().progress(&verdict.to_string(), &line);
+                    if progress.is_none() && !succeeded {
+                        succeeded = true;
+                        machine.end_at(at);
+                    }
+                    bake::Input::Read(verdict)
+                }
+                Ok(Polled::Finished(outcome)) => {
+                    self.ui().end_progress();
+                    return Ok(FollowEnd::Ended(outcome));
+                }
+                Err(e) if e.downcast_ref::<Exit>().is_some() => return Err(e),
+                Err(e) => {
+                    self.ui().say(format!(
+                        "{name}: could not read deployment {id} or the evidence ({e:#}); retrying"
+                    ));
+                    bake::Input::ReadFailed(format!("{e:#}"))
+                }
+            };
+            match machine.on(at, input) {
+                bake::Next::Continue => {}
+                bake::Next::Extend(why) => self.ui().say(format!(
+                    "{name}: deployment {id} succeeded without enough evidence ({why}); watching for up to {} more",
+                    format_duration(extension)
+                )),
+                end => {
+                    self.ui().end_progress();
+                    return Ok(match end {
+                        bake::Next::Pass => FollowEnd::Passed,
+                        bake::Next::Fail(reason) => FollowEnd::Failed {
+                            reason,
+                            running: !succeeded,
+                        },
+                        bake::Next::Hold(reason) => FollowEnd::Held { reason, succeeded },
+                        _ => FollowEnd::Interrupted,
+                    });
+                }
+            }
+            let wake = started + machine.next_poll();
+            let subject = self.subject(shift.target, shift.current);
+            match self
+                .sleep_or_look(wake, started, &mut machine, sources, &subject)
+                .await
+            {
+                Woke::Timer => {}
+                Woke::Failed(reason) => {
+                    return Ok(FollowEnd::Failed {
+                        reason,
+                        running: !succeeded,
+                    });
+                }
+                Woke::Interrupted => return Ok(FollowEnd::Interrupted),
+            }
+        }
+    }
+
+    /// One poll: the deployment (and its traffic while it shifts), then every evidence
+    /// source. Once the deployment has succeeded only the evidence is read.
+    async fn poll_deployment(
+        &mut self,
+        sources: &mut [Box<dyn Source + 'a>],
+        id: &str,
+        shift: Shift,
+        window: Window,
+        succeeded: bool,
+    ) -> Result<Polled> {
+        let mut status = Some(rollout::codedeploy::Status::Succeeded);
+        let progress = if succeeded {
+            None
+        } else {
+            let mut d = self.ctx.cloud.get_deployment(id).await?;
+            if matches!(
+                d.read.status,
+                Some(rollout::codedeploy::Status::InProgress | rollout::codedeploy::Status::Baking)
+            ) {
+                d.read.target_weight = self.ctx.cloud.target_weight(id).await?;
+            }
+            status = d.read.status;
+            match rollout::codedeploy::interpret(&d.read)? {
+                Followed::Finished(Outcome::Succeeded) => None,
+                Followed::Finished(o) => return Ok(Polled::Finished(o)),
+                Followed::Running(p) => Some(p),
+            }
+        };
+        // The subject is what the alias routes now: CodeDeploy moves it, not this run.
+        self.alias = self.ctx.cloud.get_alias(&self.target.alias).await?;
+        let subject = self.subject(shift.target, shift.current);
+        let mut findings = Vec::new();
+        for s in sources.iter_mut() {
+            findings.push(s.assess(&subject, window).await?);
+        }
+        let verdict = evidence::combine(&findings);
+        self.ui().emit(&events::Deployment {
+            stage: self.name().to_string(),
+            deployment_id: id.to_string(),
+            status: status.map(|s| s.as_str().to_string()),
+            phase: progress
+                .map_or("succeeded", |p| match p.phase {
+                    Phase::Waiting => "waiting",
+                    Phase::Shifting => "shifting",
+                    Phase::Baking => "baking",
+                })
+                .to_string(),
+            candidate_weight: match progress {
+                Some(p) => p.candidate_weight.map(events::Percent),
+                None => Some(events::Percent(rollout::Weight::FULL)),
+            },
+            verdict: verdict.to_string(),
+            evidence: events::EvidenceJson::all(&findings),
+        });
+        Ok(Polled::Judged(progress, verdict))
+    }
+
+    /// `StopDeployment` with automatic rollback, retried until it goes through (it is the
+    /// rollback; the caller holds signals), then CodeDeploy's rollback followed until the
+    /// traffic is back.
+    pub async fn stop_deployment(&mut self, id: &str, reason: &str) -> Result<StopEnd> {
+        let name = self.name().to_string();
+        self.ui().say(format!(
+            "{name}: {reason}; stopping CodeDeploy deployment {id} with automatic rollback"
+        ));
+        let status = self.stop(id).await.map_err(|e| {
+            e.context(format!(
+                "{reason}; deployment {id} of stage {name} could not be stopped; stop it now with `promote rollback --stage {name}`"
+            ))
+        })?;
+        self.ui().emit(&events::DeploymentStopped {
+            stage: name.clone(),
+            deployment_id: id.to_string(),
+            reason: reason.to_string(),
+            status,
+        });
+        self.wait_stopped(id).await
+    }
+
+    async fn stop(&self, id: &str) -> Result<String> {
+        let deadline = tokio::time::Instant::now() + ROLLBACK_DEADLINE;
+        loop {
+            match self.ctx.cloud.stop_deployment(id).await {
+                Ok(status) => return Ok(status),
+                Err(e) if tokio::time::Instant::now() + STOP_RETRY >= deadline => return Err(e),
+                Err(e) => {
+                    // A deployment that ended meanwhile cannot be stopped: how it ended is
+                    // read (and reported) next, as after a stop.
+                    if let Ok(d) = self.ctx.cloud.get_deployment(id).await
+                        && let Ok(Followed::Finished(_)) = rollout::codedeploy::interpret(&d.read)
+                    {
+                        tracing::info!(error = %format!("{e:#}"), "StopDeployment refused: the deployment has ended");
+                        return Ok("already ended".into());
+                    }
+                    self.ui().say(format!(
+                        "{}: StopDeployment {id} did not go through ({e:#}); retrying",
+                        self.name()
+                    ));
+                    tokio::time::sleep(STOP_RETRY).await;
+                }
+            }
+        }
+    }
+
+    /// After a stop: the deployment reads Stopped with CodeDeploy's rollback deployment,
+    /// which is followed until the traffic is back.
+    async fn wait_stopped(&self, id: &str) -> Result<StopEnd> {
+        let deadline = tokio::time::Instant::now() + ROLLBACK_DEADLINE;
+        let poll = self.poll(None);
+        loop {
+            if let Ok(d) = self.ctx.cloud.get_deployment(id).await {
+                match rollout::codedeploy::interpret(&d.read)? {
+                    Followed::Finished(Outcome::RolledBack {
+                        rollback_deployment_id,
+                        ..
+                    }) => {
+                        return Ok(StopEnd::RolledBack(
+                            self.wait_rollback(&rollback_deployment_id).await?,
+                        ));
+                    }
+                    Followed::Finished(Outcome::Succeeded) => return Ok(StopEnd::Succeeded),
+                    Followed::Finished(other) => {
+                        return Ok(StopEnd::Other(format!(
+                            "deployment {id} of stage {} ended without a rollback ({other:?}); take the traffic back with `promote rollback --stage {}`",
+                            self.name(),
+                            self.name()
+                        )));
+                    }
+                    Followed::Running(_) => {}
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(StopEnd::RolledBack(Some(id.to_string())));
+            }
+            tokio::time::sleep(poll).await;
+        }
+    }
+
+    /// Follows CodeDeploy's rollback deployment `id` until it has taken the traffic back
+    /// (`None`), or for at most [`ROLLBACK_DEADLINE`] (`Some(id)`, still running).
+    pub async fn wait_rollback(&self, id: &str) -> Result<Option<String>> {
+        let deadline = tokio::time::Instant::now() + ROLLBACK_DEADLINE;
+        let poll = self.poll(None);
+        let mut failed = 0;
+        loop {
+            match self.ctx.cloud.get_deployment(id).await {
+                Ok(d) => {
+                    failed = 0;
+                    match rollout::codedeploy::interpret(&d.read)? {
+                        Followed::Finished(Outcome::RolledBack { .. } | Outcome::Succeeded) => {
+                            return Ok(None);
+                        }
+                        Followed::Finished(
+                            Outcome::RollbackFailed { reason }
+                            | Outcome::Failed { reason }
+                            | Outcome::Stopped { reason },
+                        ) => {
+                            let name = self.name();
+                            return Err(anyhow::anyhow!(
+                                "CodeDeploy's rollback deployment {id} of stage {name} did not take the traffic back: {reason}; the candidate may still take traffic: take it back with `promote rollback --stage {name}`"
+                            ));
+                        }
+                        Followed::Running(p) => {
+                            self.ui().progress(
+                                &p.to_string(),
+                                &format!("{}: rollback deployment {id}: {p}", self.name()),
+                            );
+                        }
+                    }
+                }
+                Err(e) => {
+                    failed += 1;
+                    if failed >= MAX_FAILED_READS {
+                        return Err(e.context(format!(
+                            "reading CodeDeploy's rollback deployment {id}; CodeDeploy goes on with it: check `promote status --stage {}`",
+                            self.name()
+                        )));
+                    }
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                self.ui().end_progress();
+                return Ok(Some(id.to_string()));
+            }
+            tokio::time::sleep(poll).await;
+        }
+    }
+
+    /// Exit 6 on a CodeDeploy stage: what the stage's policy holds, and where the traffic is.
+    pub fn held_deployment(&self, id: &str, reason: &str, succeeded: bool) -> anyhow::Error {
+        let name = self.name();
+        self.ui().emit(&events::Held {
+            stage: name.to_string(),
+            reason: reason.to_string(),
+            alias: events::AliasJson::of(&self.alias.view),
+        });
+        let state = if succeeded {
+            format!(
+                "deployment {id} succeeded and alias {} serves {}; nothing was rolled back. Return to the version before with `promote rollback --stage {name} --to-previous`",
+                self.target.alias, self.alias.view
+            )
+        } else {
+            format!(
+                "deployment {id} goes on in CodeDeploy without promote's judge (CodeDeploy still rolls back on the group's alarms). \
+                 Follow it again with `promote canary --stage {name}`, or stop it with `promote rollback --stage {name}`"
+            )
+        };
+        Exit::Held(format!("{reason}; stage {name} is held: {state}")).into()
+    }
+
+    /// Exit 130 on a CodeDeploy stage: the deployment goes on without the judge.
+    pub fn interrupted_deployment(&self, id: &str) -> anyhow::Error {
+        let name = self.name();
+        self.ui().emit(&events::Interrupted {
+            stage: name.to_string(),
+            alias: events::AliasJson::of(&self.alias.view),
+            deployment_id: Some(id.to_string()),
+        });
+        Exit::Interrupted(format!(
+            "deployment {id} goes on in CodeDeploy without promote (CodeDeploy still rolls back on the group's alarms, but the judge no longer watches). \
+             Follow it again with `promote canary --stage {name}`, or stop it with `promote rollback --stage {name}`"
+        ))
+        .into()
+    }
+}
+
+/// How a bake's sleep ended.
+enum Woke {
+    Timer,
+    /// Interrupted, and the last look failed: take the traffic back first.
+    Failed(String),
+    Interrupted,
+}
+
+enum Polled {
+    /// The deployment runs (or has succeeded: `None`) and the evidence was read.
+    Judged(Option<rollout::codedeploy::Progress>, Verdict),
+    /// The deployment ended otherwise (CodeDeploy's own rollback, a failure, a stop).
+    Finished(Outcome),
 }
 
 /// What a failure before the first write means for the stage, and how to go on: a read

@@ -1,16 +1,20 @@
 //! `status` and `watch`: read-only views of the stages.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
 use futures_util::future::try_join_all;
 use rollout::note::Note;
 use rollout::plan::{AlarmReading, AlarmValue};
-use rollout::{AliasView, BuildStamp, Environments, Strategy, Version};
+use rollout::{
+    AliasView, BuildStamp, Environments, EvidenceVerdict, Finding, Strategy, Subject, Version,
+};
+use serde_json::{Value, json};
 
 use crate::aws::{Cloud, VersionInfo};
-use crate::commands::Ctx;
+use crate::ctx::Ctx;
 use crate::events;
+use crate::evidence::{Source, Window};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct StageStatus {
@@ -257,10 +261,10 @@ pub async fn status<C: Cloud>(ctx: &Ctx<'_, C>, only: Option<&str>) -> Result<()
         }
     };
     // A stage mid-canary also shows the metrics judge's verdict and numbers (metrics.rs).
-    let judged = crate::metrics::judge_splits(ctx, &rows).await;
+    let judged = judge_splits(ctx, &rows).await;
     let judge_of = |stage: &str| judged.iter().find(|(s, _)| s == stage).map(|(_, f)| f);
     // A CodeDeploy stage also shows its deployment in flight and its progress (cd_engine.rs).
-    let deployments = crate::cd_engine::statuses(ctx, &rows).await;
+    let deployments = deployment_statuses(ctx, &rows).await;
     if ctx.ui.json() {
         // One object per stage per line: `jq 'select(.stage == "live")'` works as is.
         for r in &rows {
@@ -359,4 +363,69 @@ fn humantime_now() -> String {
         (secs / 60) % 60,
         secs % 60
     )
+}
+
+/// For `promote status`: the judge's verdict over the last [`crate::metrics::STATUS_PERIODS`] complete
+/// periods of every stage with a split whose analysis uses the metrics source.
+async fn judge_splits<C: Cloud>(ctx: &Ctx<'_, C>, rows: &[StageStatus]) -> Vec<(String, Finding)> {
+    let mut out = Vec::new();
+    for r in rows {
+        let (Some(split), Ok(stage)) = (r.view.split, ctx.env.stage(&r.stage)) else {
+            continue;
+        };
+        if !stage.analysis.uses(rollout::SourceKind::Metrics) {
+            continue;
+        }
+        let period = Duration::from_secs(stage.analysis.period_seconds.into());
+        let now = SystemTime::now();
+        let subject = Subject {
+            function: ctx.env.project.function_name.clone(),
+            stage: r.stage.clone(),
+            alias: r.alias.clone(),
+            stable: r.view.version,
+            candidate: Some(split.version),
+            weight: split.weight,
+        };
+        let window = Window {
+            step_started: now - period * (crate::metrics::STATUS_PERIODS + 2),
+            now,
+        };
+        let mut source =
+            crate::metrics::MetricsSource::new(ctx.cloud, &subject.function, &stage.analysis);
+        let finding = match source.assess(&subject, window).await {
+            Ok(f) => f,
+            Err(e) => Finding::new(
+                "metrics",
+                EvidenceVerdict::Inconclusive(format!("could not be read: {e:#}")),
+                format!("could not be read: {e:#}"),
+            ),
+        };
+        out.push((r.stage.clone(), finding));
+    }
+    out
+}
+
+/// `promote status`: for every CodeDeploy stage among `rows`, (stage, a line for the table,
+/// the `deployment` field of its `stage_status` event). A read that fails says so in its
+/// line: it must not hide the rest of the status.
+async fn deployment_statuses<C: Cloud>(
+    ctx: &Ctx<'_, C>,
+    rows: &[StageStatus],
+) -> Vec<(String, String, Value)> {
+    let mut out = Vec::new();
+    for r in rows {
+        match crate::cd_engine::status_of(ctx.cloud, ctx.env, &r.stage, &r.alias).await {
+            Ok(Some((line, value))) => out.push((r.stage.clone(), line, value)),
+            Ok(None) => {}
+            Err(e) => out.push((
+                r.stage.clone(),
+                format!(
+                    "{}: CodeDeploy deployments could not be read: {e:#}",
+                    r.stage
+                ),
+                json!({"error": format!("{e:#}")}),
+            )),
+        }
+    }
+    out
 }

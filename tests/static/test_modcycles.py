@@ -18,6 +18,7 @@ def crate(tmp_path, files: dict[str, str]):
     src = tmp_path / "src"
     src.mkdir()
     for name, text in files.items():
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
         (src / name).write_text(text)
     return src
 
@@ -44,3 +45,23 @@ def test_test_code_and_comments_make_no_cycle(tmp_path):
     })
     r = run(src)
     assert r.returncode == 0, r.stdout
+
+
+def test_modules_in_folders_count_by_path(tmp_path):
+    src = crate(tmp_path, {
+        "lib.rs": "pub mod spec;\npub mod cloud;\n",
+        "spec/mod.rs": "mod stage;\nmod analysis;\nmod strategy;\n",
+        "spec/stage.rs": "use super::analysis::Analysis;\nuse super::strategy::Strategy;\n",
+        "spec/analysis.rs": "use super::stage::Stage;\npub struct Analysis;\n",
+        "spec/strategy.rs": "pub struct Strategy;\n",
+        "cloud/mod.rs": "pub mod aws;\n",
+        "cloud/aws.rs": "use crate::spec::{strategy::Strategy};\n",
+    })
+    r = run(src)
+    assert r.returncode == 1
+    assert "2 modules import each other in a cycle: spec::analysis, spec::stage" in r.stdout
+    (src / "spec/analysis.rs").write_text("use super::strategy::Strategy;\npub struct Analysis;\n")
+    r = run(src)
+    assert r.returncode == 0, r.stdout
+    graph = subprocess.run([sys.executable, str(TOOL), "--graph", str(src)], capture_output=True, text=True).stdout
+    assert f"{src}: cloud::aws -> spec::strategy" in graph

@@ -248,6 +248,52 @@ impl AppSpec {
     }
 }
 
+/// What an AppSpec shifts: the alias from one version to another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shift {
+    pub current: Version,
+    pub target: Version,
+}
+
+/// A deployment of the stage's group as observed before deciding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeploymentView {
+    pub id: String,
+    pub application: String,
+    /// The deployment configuration's name.
+    pub config: String,
+    /// What its AppSpec shifts; `None` for an AppSpec promote did not write.
+    pub shift: Option<Shift>,
+    pub status: Status,
+    /// Set on a rollback deployment CodeDeploy started: the deployment it takes back.
+    pub rollback_of: Option<String>,
+}
+
+impl fmt::Display for DeploymentView {
+    /// `deployment d-1 (version 1 -> 2, InProgress)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(of) = &self.rollback_of {
+            write!(f, "CodeDeploy's rollback of deployment {of}: ")?;
+        }
+        match self.shift {
+            Some(s) => write!(
+                f,
+                "deployment {} (version {} -> {}, {})",
+                self.id,
+                s.current,
+                s.target,
+                self.status.as_str()
+            ),
+            None => write!(
+                f,
+                "deployment {} ({}, an AppSpec promote did not write)",
+                self.id,
+                self.status.as_str()
+            ),
+        }
+    }
+}
+
 // ---- Following a deployment -----------------------------------------------------------
 
 /// `DeploymentStatus` as `GetDeployment` reports it.
@@ -270,6 +316,26 @@ pub enum Status {
 pub struct UnknownStatus(pub String);
 
 impl Status {
+    /// CodeDeploy's name of the status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "Created",
+            Status::Queued => "Queued",
+            Status::InProgress => "InProgress",
+            Status::Baking => "Baking",
+            Status::Ready => "Ready",
+            Status::Succeeded => "Succeeded",
+            Status::Failed => "Failed",
+            Status::Stopped => "Stopped",
+        }
+    }
+
+    /// Whether a deployment in this status has not ended (CodeDeploy runs one such per
+    /// group).
+    pub fn in_flight(self) -> bool {
+        !matches!(self, Status::Succeeded | Status::Failed | Status::Stopped)
+    }
+
     pub fn parse(text: &str) -> Result<Status, UnknownStatus> {
         Ok(match text {
             "Created" => Status::Created,

@@ -374,3 +374,50 @@ fn the_loader_reads_a_codedeploy_stage_and_refuses_a_plan_codedeploy_cannot_run(
         assert!(msg.contains(want), "{extra}: {msg}");
     }
 }
+
+/// What the decision function observes: CodeDeploy's status names read back, which of them
+/// are in flight (one per group), and how a deployment is named in refusals.
+#[test]
+fn statuses_in_flight_and_deployments_as_named() {
+    for name in [
+        "Created",
+        "Queued",
+        "InProgress",
+        "Baking",
+        "Ready",
+        "Succeeded",
+        "Failed",
+        "Stopped",
+    ] {
+        let s = Status::parse(name).unwrap();
+        assert_eq!(s.as_str(), name);
+        assert_eq!(
+            s.in_flight(),
+            !matches!(name, "Succeeded" | "Failed" | "Stopped"),
+            "{name}"
+        );
+    }
+    let mut d = DeploymentView {
+        id: "d-1".into(),
+        application: "app".into(),
+        config: "app-live-canary-10pct-1min".into(),
+        shift: Some(Shift {
+            current: v(1),
+            target: v(2),
+        }),
+        status: Status::InProgress,
+        rollback_of: None,
+    };
+    assert_eq!(d.to_string(), "deployment d-1 (version 1 -> 2, InProgress)");
+    d.shift = None;
+    assert_eq!(
+        d.to_string(),
+        "deployment d-1 (InProgress, an AppSpec promote did not write)"
+    );
+    d.rollback_of = Some("d-0".into());
+    assert!(
+        d.to_string()
+            .starts_with("CodeDeploy's rollback of deployment d-0: deployment d-1"),
+        "{d}"
+    );
+}

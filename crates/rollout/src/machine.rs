@@ -5,20 +5,29 @@
 //! state is what was read from AWS (the alias's routing and its [`Note`]); and the run's own
 //! memory ([`Memory`]: which bakes passed, whether the evidence failed) is the only other
 //! input. Each command resolves its intent once into a [`Goal`] (where all the pre-write
-//! checks happen), then asks [`decide`] for the next [`Action`] until it is done. On the
-//! alias engine `promote` has one executor that applies actions, and `--dry-run` prints the
-//! actions [`simulate`] gets from the same function, so the two cannot drift. A bake's own
-//! decisions (when it passes, fails, holds or extends) are `crate::bake`'s, for both
-//! engines; the CodeDeploy engine still creates and stops its deployments outside
-//! [`decide`].
+//! checks happen), then asks [`decide`] for the next [`Action`] until it is done. For both
+//! engines `promote` has one executor that applies actions, and `--dry-run` prints the
+//! actions [`simulate`] gets from the same function, so the two cannot drift. A bake's
+//! own decisions (when it passes, fails, holds or extends) are `crate::bake`'s.
+//!
+//! On a stage CodeDeploy shifts (`"engine": "codedeploy"`), the deployment in flight for the
+//! stage's group is part of what is observed ([`State::deployment`]), and creating one,
+//! following it (the bake, whose deadline is the deployment's success) and stopping it with
+//! CodeDeploy's rollback are actions like the alias writes. CodeDeploy moves the routing;
+//! the run writes the alias note (an override before the deployment, how it ended after),
+//! and takes the alias back itself only when the evidence fails after the deployment has
+//! succeeded (no deployment is left to stop).
 //!
 //! Invariants, whatever the intent and the state:
 //! - the candidate's weight only ever moves forward, except by a rollback;
-//! - a failing verdict while the candidate takes traffic always ends in a rollback;
+//! - a failing verdict while the candidate takes traffic always ends in a rollback (or, when
+//!   a CodeDeploy deployment succeeded before its stop landed, in an error saying so and
+//!   how to go back);
 //! - a refusal writes nothing.
 
 use std::time::Duration;
 
+use crate::codedeploy::{DeploymentConfig, DeploymentView, Engine, Shift, deployment_config};
 use crate::note::{Note, UpstreamSkip};
 use crate::plan::{self, Admission, AliasView, Move, PlanError, Split, Upstream};
 use crate::spec::{Stage, Step, Strategy};
@@ -78,6 +87,8 @@ pub struct Observed {
     pub published: Vec<Published>,
     /// The upstream stage, its alias and note, when there is one.
     pub upstream: Option<Upstream>,
+    /// On a CodeDeploy stage, the deployment in flight for its group, when there is one.
+    pub deployment: Option<DeploymentView>,
 }
 
 impl Observed {
@@ -90,6 +101,34 @@ impl Observed {
 
     fn versions(&self) -> Vec<Version> {
         self.published.iter().map(|p| p.version).collect()
+    }
+
+    /// What [`decide`] starts from.
+    pub fn state(&self) -> State {
+        State {
+            alias: self.alias,
+            note: self.note.clone(),
+            deployment: self.deployment.clone(),
+        }
+    }
+
+    fn in_flight(&self) -> Option<&DeploymentView> {
+        self.deployment.as_ref().filter(|d| d.status.in_flight())
+    }
+}
+
+/// What [`decide`] reads at every step: the alias as it is now, its note, and on a
+/// CodeDeploy stage the deployment in flight (a deployment that has ended is none).
+#[derive(Debug, Clone, PartialEq)]
+pub struct State {
+    pub alias: AliasView,
+    pub note: Note,
+    pub deployment: Option<DeploymentView>,
+}
+
+impl State {
+    fn in_flight(&self) -> Option<&DeploymentView> {
+        self.deployment.as_ref().filter(|d| d.status.in_flight())
     }
 }
 
@@ -118,6 +157,21 @@ pub struct Rollout {
     /// The candidate goes in without its upstream stage having served it: recorded on the
     /// note from the first write.
     pub upstream_skip: Option<UpstreamSkip>,
+    /// Who moves the traffic.
+    pub shifter: Shifter,
+}
+
+/// Who moves a rollout's traffic.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Shifter {
+    /// The run writes the alias, step by step.
+    Alias,
+    /// CodeDeploy, with one deployment of `config` (all of the stage's steps); `following`
+    /// is the deployment in flight a rerun follows instead of creating one.
+    CodeDeploy {
+        config: DeploymentConfig,
+        following: Option<DeploymentView>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -130,7 +184,17 @@ pub enum Goal {
         to: AliasView,
         note: Note,
     },
+    /// A rollback asked for by the operator on a CodeDeploy stage with a deployment in
+    /// flight: stop it with CodeDeploy's automatic rollback.
+    StopDeployment {
+        stage: String,
+        deployment: DeploymentView,
+    },
 }
+
+/// Why `promote rollback` stops a deployment, as recorded.
+pub const STOPPED_BY_OPERATOR: &str = "stopped by `promote rollback`";
+const ROLLED_BACK_BY_OPERATOR: &str = "rolled back by `promote rollback`";
 
 /// What the executor must do next.
 #[derive(Debug, Clone, PartialEq)]
@@ -143,6 +207,23 @@ pub enum Action {
         of: usize,
         weight: Weight,
         bake: Duration,
+    },
+    /// CodeDeploy: create a deployment of `config` shifting the alias from `stable` to
+    /// `candidate`.
+    CreateDeployment {
+        candidate: Version,
+        stable: Version,
+        config: DeploymentConfig,
+    },
+    /// CodeDeploy: follow deployment `deployment` while the bake judges the candidate (the
+    /// bake runs until the deployment has succeeded, then as `crate::bake` says).
+    Follow {
+        deployment: String,
+    },
+    /// CodeDeploy: stop deployment `deployment` with automatic rollback, because `reason`.
+    StopDeployment {
+        deployment: String,
+        reason: String,
     },
     Done(Done),
     /// Nothing may change: exit 3 (guard) or 2 (bad input), nothing written.
@@ -161,6 +242,8 @@ pub enum WriteKind {
     AutoRollback,
     /// Traffic back because the operator asked.
     Rollback,
+    /// Only the note, with the routing as CodeDeploy left it.
+    Note,
 }
 
 impl WriteKind {
@@ -171,6 +254,7 @@ impl WriteKind {
             WriteKind::MarkBaked => "mark_baked",
             WriteKind::AutoRollback => "rollback",
             WriteKind::Rollback => "rollback",
+            WriteKind::Note => "note",
         }
     }
 }
@@ -199,6 +283,20 @@ pub enum Done {
     RolledBackByOperator {
         to: Version,
     },
+    /// A CodeDeploy deployment ended otherwise than the run needed, leaving the alias as
+    /// CodeDeploy left it (exit 1): what happened and how to go on.
+    Stranded(String),
+}
+
+/// How a deployment this run followed or stopped ended, as CodeDeploy reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ended {
+    /// CodeDeploy took the traffic back (its own rollback, or after a stop).
+    RolledBack,
+    /// It succeeded (before a stop could land): all traffic on the candidate.
+    Succeeded { deployment: String },
+    /// It ended without taking the traffic back: what CodeDeploy said.
+    Failed(String),
 }
 
 /// What the run has done and seen so far; the only state besides the alias.
@@ -210,6 +308,10 @@ pub struct Memory {
     pub failure: Option<String>,
     /// This run has written the alias.
     pub wrote: bool,
+    /// The deployment this run created.
+    pub created: Option<String>,
+    /// How the deployment this run followed or stopped ended.
+    pub ended: Option<Ended>,
 }
 
 /// Where the candidate stands on the alias.
@@ -284,6 +386,9 @@ pub fn resolve(
     obs: &Observed,
     overrides: Overrides,
 ) -> Result<Goal, PlanError> {
+    if stage.engine == Engine::CodeDeploy {
+        return resolve_codedeploy(stage, intent, obs, overrides);
+    }
     let name = stage.name.as_str();
     let alias = obs.alias;
     let all_at_once = matches!(stage.strategy, Strategy::AllAtOnce { .. });
@@ -361,6 +466,7 @@ pub fn resolve(
                 resumed_from: Some(split.weight),
                 retry: false,
                 upstream_skip: None,
+                shifter: Shifter::Alias,
             };
             admit(name, r.candidate, obs, None)?;
             check_rollout(name, &r, obs)?;
@@ -392,12 +498,124 @@ pub fn resolve(
                 resumed_from: Some(from),
                 retry: false,
                 upstream_skip: None,
+                shifter: Shifter::Alias,
             };
             admit(name, r.candidate, obs, None)?;
             check_rollout(name, &r, obs)?;
             Ok(Goal::Rollout(r))
         }
         Intent::Rollback { to_previous } => rollback_goal(stage, obs, *to_previous),
+    }
+}
+
+/// [`resolve`] on a stage CodeDeploy shifts: CodeDeploy runs the stage's whole plan in one
+/// deployment, one deployment per group at a time, starting from one version.
+fn resolve_codedeploy(
+    stage: &Stage,
+    intent: &Intent,
+    obs: &Observed,
+    overrides: Overrides,
+) -> Result<Goal, PlanError> {
+    let name = stage.name.as_str();
+    let refuse = |what: &'static str| {
+        Err(PlanError::NotOnCodeDeploy {
+            stage: name.into(),
+            what,
+            path: stage.path.display().to_string(),
+        })
+    };
+    let requested = match intent {
+        Intent::Advance { .. } => return refuse("advance has no CodeDeploy equivalent"),
+        Intent::Complete => return refuse("complete has no CodeDeploy equivalent"),
+        Intent::Canary {
+            weight: Some(_), ..
+        } => return refuse("--weight cannot be given"),
+        Intent::Deploy { .. } | Intent::Canary { .. } if overrides.bake.is_some() => {
+            return refuse(
+                "--bake cannot be given (the deployment configuration sets the intervals)",
+            );
+        }
+        // With no deployment running, the alias is the stage's only state: the alias
+        // engine's rollback writes it.
+        Intent::Rollback { to_previous } => {
+            return match obs.in_flight() {
+                // Stopping CodeDeploy's own rollback would stop the traffic going back.
+                Some(d) if d.rollback_of.is_some() => Ok(Goal::Noop(format!(
+                    "CodeDeploy is already taking stage {name} back ({d}); nothing more to roll back: see `promote status --stage {name}`"
+                ))),
+                Some(d) => Ok(Goal::StopDeployment {
+                    stage: name.into(),
+                    deployment: d.clone(),
+                }),
+                None => rollback_goal(stage, obs, *to_previous),
+            };
+        }
+        Intent::Deploy { version, .. } | Intent::Canary { version, .. } => *version,
+    };
+    let config = deployment_config(&stage.strategy).map_err(|e| PlanError::Inexpressible {
+        path: stage.path.display().to_string(),
+        message: e.message,
+    })?;
+    if let Some(d) = obs.in_flight() {
+        return match d.shift {
+            // A rerun (after kill -9, a lost runner, Ctrl-C) follows what is running, unless
+            // it is CodeDeploy taking a rollout back.
+            Some(s) if d.rollback_of.is_none() && requested.is_none_or(|v| v == s.target) => {
+                Ok(Goal::Rollout(Rollout {
+                    stage: name.into(),
+                    candidate: s.target,
+                    stable: s.current,
+                    steps: steps_of(stage),
+                    resumed_from: obs
+                        .alias
+                        .split
+                        .filter(|x| x.version == s.target)
+                        .map(|x| x.weight),
+                    retry: obs.note.was_rolled_back(s.target).is_some(),
+                    upstream_skip: None,
+                    shifter: Shifter::CodeDeploy {
+                        config,
+                        following: Some(d.clone()),
+                    },
+                }))
+            }
+            _ => Err(PlanError::DeploymentInFlight {
+                stage: name.into(),
+                application: d.application.clone(),
+                deployment: d.to_string(),
+            }),
+        };
+    }
+    if let Some(split) = obs.alias.split {
+        return Err(PlanError::SplitWithoutDeployment {
+            stage: name.into(),
+            split,
+        });
+    }
+    let overrides = Overrides {
+        bake: None,
+        ..overrides
+    };
+    Ok(match resolve(&alias_twin(stage), intent, obs, overrides)? {
+        Goal::Rollout(r) => Goal::Rollout(Rollout {
+            steps: steps_of(stage),
+            resumed_from: None,
+            shifter: Shifter::CodeDeploy {
+                config,
+                following: None,
+            },
+            ..r
+        }),
+        other => other,
+    })
+}
+
+/// The stage as the alias engine would run it: a CodeDeploy rollout makes the same checks
+/// before anything is created.
+fn alias_twin(stage: &Stage) -> Stage {
+    Stage {
+        engine: Engine::Alias,
+        ..stage.clone()
     }
 }
 
@@ -443,6 +661,7 @@ fn rollout_goal(
             stage: name.into(),
             version: candidate,
             why: rb.why.clone(),
+            again: "Publish a fixed version, or pass --retry to try this one again".into(),
         });
     }
     if !pending {
@@ -510,6 +729,7 @@ fn rollout_goal(
         resumed_from: current,
         retry,
         upstream_skip,
+        shifter: Shifter::Alias,
     };
     check_rollout(name, &r, obs)?;
     Ok(Goal::Rollout(r))
@@ -611,6 +831,10 @@ fn rollback_goal(stage: &Stage, obs: &Observed, to_previous: bool) -> Result<Goa
             stage: name.into(),
             version: previous,
             why: rb.why.clone(),
+            again: format!(
+                "To serve it anyway, roll it out as a candidate: `promote {} --stage {name} --version {previous} --allow-downgrade --retry`",
+                mover(stage)
+            ),
         });
     }
     if previous == alias.version {
@@ -633,8 +857,9 @@ fn rollback_goal(stage: &Stage, obs: &Observed, to_previous: bool) -> Result<Goa
     })
 }
 
-/// The next action, from the goal, what the alias is now, and what this run has done.
-pub fn decide(goal: &Goal, alias: &AliasView, note: &Note, mem: &Memory) -> Action {
+/// The next action, from the goal, the state as it is now, and what this run has done.
+pub fn decide(goal: &Goal, state: &State, mem: &Memory) -> Action {
+    let (alias, note) = (&state.alias, &state.note);
     match goal {
         Goal::Noop(m) => Action::Done(Done::Noop(m.clone())),
         Goal::Rollback { to, note: target } => {
@@ -648,7 +873,186 @@ pub fn decide(goal: &Goal, alias: &AliasView, note: &Note, mem: &Memory) -> Acti
                 })
             }
         }
-        Goal::Rollout(r) => decide_rollout(r, alias, note, mem),
+        Goal::StopDeployment { stage, deployment } => decide_stop(stage, deployment, state, mem),
+        Goal::Rollout(r) => match &r.shifter {
+            Shifter::Alias => decide_rollout(r, alias, note, mem),
+            Shifter::CodeDeploy { config, .. } => decide_codedeploy(r, *config, state, mem),
+        },
+    }
+}
+
+/// The note with the rollout's own records: `--retry` clears the candidate's rollback, and
+/// an override is recorded from the first write (one recorded for another version no
+/// longer says anything about what the alias routes).
+fn base_note(r: &Rollout, note: &Note) -> Note {
+    let mut base = if r.retry {
+        note.retried(r.candidate)
+    } else {
+        note.clone()
+    };
+    base.upstream_skip = r
+        .upstream_skip
+        .clone()
+        .or(base.upstream_skip.filter(|k| k.version == r.candidate));
+    base
+}
+
+/// Writes `note` on the alias as it is, unless the alias already carries it; then `then`.
+/// Every note a CodeDeploy run writes is idempotent, so a rerun never writes it twice.
+fn note_then(state: &State, note: Note, then: Action) -> Action {
+    if note == state.note {
+        then
+    } else {
+        Action::Write(Write {
+            kind: WriteKind::Note,
+            to: state.alias,
+            note,
+        })
+    }
+}
+
+fn succeeded_before_stop(stage: &str, deployment: &str) -> String {
+    format!(
+        "deployment {deployment} of stage {stage} succeeded before it could be stopped: the candidate serves all traffic; return to the version before with `promote rollback --stage {stage} --to-previous`"
+    )
+}
+
+/// A rollout CodeDeploy shifts: create the deployment (or find it in flight), follow it
+/// while the bake judges the candidate, stop it with rollback when the evidence fails, and
+/// record how it ended on the alias note.
+fn decide_codedeploy(r: &Rollout, config: DeploymentConfig, state: &State, mem: &Memory) -> Action {
+    let shift = Shift {
+        current: r.stable,
+        target: r.candidate,
+    };
+    let running = state.in_flight();
+    if let Some(d) = running
+        && d.shift != Some(shift)
+    {
+        // Someone else's deployment appeared: never stop or follow what this run did not
+        // resolve to.
+        return Action::Refuse(PlanError::DeploymentInFlight {
+            stage: r.stage.clone(),
+            application: d.application.clone(),
+            deployment: d.to_string(),
+        });
+    }
+    let pos = position(&state.alias, r.candidate);
+    if let Some(reason) = &mem.failure {
+        if let Some(d) = running {
+            return Action::StopDeployment {
+                deployment: d.id.clone(),
+                reason: reason.clone(),
+            };
+        }
+        let rolled_back = Action::Done(Done::RolledBack {
+            reason: reason.clone(),
+            to: r.stable,
+        });
+        return match &mem.ended {
+            Some(Ended::RolledBack) => note_then(
+                state,
+                state.note.rolled_back(r.candidate, reason, true),
+                rolled_back,
+            ),
+            // What a success records, so that `--to-previous` knows where to return.
+            Some(Ended::Succeeded { deployment }) => note_then(
+                state,
+                base_note(r, &state.note).completed(r.candidate, r.stable, true),
+                Action::Done(Done::Stranded(format!(
+                    "{reason}; {}",
+                    succeeded_before_stop(&r.stage, deployment)
+                ))),
+            ),
+            Some(Ended::Failed(what)) => Action::Done(Done::Stranded(format!("{reason}; {what}"))),
+            None if pos == Position::Absent && !mem.wrote && mem.created.is_none() => {
+                Action::Refuse(PlanError::DeploymentNotCreated {
+                    stage: r.stage.clone(),
+                    reason: reason.clone(),
+                })
+            }
+            // The deployment had succeeded when the evidence failed: the candidate serves
+            // all traffic and no deployment runs to stop, so the alias is taken back by the
+            // write the alias engine makes for a failing candidate at 100%.
+            None => decide_rollout(r, &state.alias, &state.note, mem),
+        };
+    }
+    if let Some(d) = running {
+        return Action::Follow {
+            deployment: d.id.clone(),
+        };
+    }
+    match &mem.ended {
+        Some(Ended::Failed(what)) => return Action::Done(Done::Stranded(what.clone())),
+        Some(Ended::RolledBack | Ended::Succeeded { .. }) | None => {}
+    }
+    if pos == Position::Served && mem.baked.contains(&Weight::FULL) {
+        return note_then(
+            state,
+            base_note(r, &state.note).completed(r.candidate, r.stable, true),
+            Action::Done(Done::Completed(r.candidate)),
+        );
+    }
+    if pos == Position::Absent && mem.created.is_none() && mem.ended.is_none() {
+        // CodeDeploy writes the routing; an override is on the note before it starts.
+        if r.upstream_skip.is_some() && state.note.upstream_skip != r.upstream_skip {
+            return Action::Write(Write {
+                kind: WriteKind::Note,
+                to: state.alias,
+                note: Note {
+                    upstream_skip: r.upstream_skip.clone(),
+                    ..state.note.clone()
+                },
+            });
+        }
+        return Action::CreateDeployment {
+            candidate: r.candidate,
+            stable: r.stable,
+            config,
+        };
+    }
+    // Unreachable by construction (a deployment this run created or followed is in flight
+    // until it has ended, and its end is in `mem`); said plainly rather than guessed at.
+    Action::Refuse(PlanError::Lost {
+        stage: r.stage.clone(),
+        candidate: r.candidate,
+        view: state.alias,
+    })
+}
+
+/// `promote rollback` with a deployment in flight: stop it, then record the rollback.
+fn decide_stop(stage: &str, d: &DeploymentView, state: &State, mem: &Memory) -> Action {
+    let running = state.in_flight().filter(|x| x.id == d.id);
+    if running.is_some() && mem.ended.is_none() {
+        return Action::StopDeployment {
+            deployment: d.id.clone(),
+            reason: STOPPED_BY_OPERATOR.into(),
+        };
+    }
+    let done = Action::Done(Done::RolledBackByOperator {
+        to: state.alias.version,
+    });
+    match (&mem.ended, d.shift) {
+        (Some(Ended::Failed(what)), _) => Action::Done(Done::Stranded(what.clone())),
+        (Some(Ended::Succeeded { deployment }), shift) => {
+            let stranded = Action::Done(Done::Stranded(succeeded_before_stop(stage, deployment)));
+            match shift {
+                Some(s) => note_then(
+                    state,
+                    state.note.completed(s.target, s.current, true),
+                    stranded,
+                ),
+                None => stranded,
+            }
+        }
+        (_, Some(s)) => note_then(
+            state,
+            state
+                .note
+                .rolled_back(s.target, ROLLED_BACK_BY_OPERATOR, true),
+            done,
+        ),
+        (_, None) => done,
     }
 }
 
@@ -680,17 +1084,7 @@ fn decide_rollout(r: &Rollout, alias: &AliasView, note: &Note, mem: &Memory) -> 
             note: note.rolled_back(r.candidate, reason, pos != Position::Served),
         });
     }
-    let mut base = if r.retry {
-        note.retried(r.candidate)
-    } else {
-        note.clone()
-    };
-    // An override is recorded from the first write; one recorded for another version no
-    // longer says anything about what the alias routes.
-    base.upstream_skip = r
-        .upstream_skip
-        .clone()
-        .or(base.upstream_skip.filter(|k| k.version == r.candidate));
+    let base = base_note(r, note);
     let of = r.steps.len();
     for (i, s) in r.steps.iter().enumerate() {
         let here = weight_of(pos);
@@ -748,23 +1142,57 @@ fn decide_rollout(r: &Rollout, alias: &AliasView, note: &Note, mem: &Memory) -> 
     }
 }
 
-/// The actions a run would take if every write applied and every bake passed: what
-/// `--dry-run` prints.
-pub fn simulate(goal: &Goal, alias: &AliasView, note: &Note) -> Vec<Action> {
-    let (mut alias, mut note, mut mem) = (*alias, note.clone(), Memory::default());
+/// The actions a run would take if every write applied, every bake passed and every
+/// deployment succeeded (or, stopped, rolled back): what `--dry-run` prints.
+pub fn simulate(goal: &Goal, start: &State) -> Vec<Action> {
+    let (mut state, mut mem) = (start.clone(), Memory::default());
     let mut out = Vec::new();
     // Every action moves the state forward, so a plan of n steps ends within 3n + 2 actions;
     // the bound only guards against a bug turning the dry run into a hang.
     for _ in 0..64 {
-        let a = decide(goal, &alias, &note, &mem);
+        let a = decide(goal, &state, &mem);
         out.push(a.clone());
         match a {
             Action::Write(w) => {
-                alias = w.to;
-                note = w.note;
+                state.alias = w.to;
+                state.note = w.note;
                 mem.wrote = true;
             }
             Action::Bake { weight, .. } => mem.baked.push(weight),
+            Action::CreateDeployment {
+                candidate, stable, ..
+            } => {
+                // Its id is CodeDeploy's to give: none yet.
+                state.deployment = Some(DeploymentView {
+                    id: String::new(),
+                    application: String::new(),
+                    config: String::new(),
+                    shift: Some(Shift {
+                        current: stable,
+                        target: candidate,
+                    }),
+                    status: crate::codedeploy::Status::Created,
+                    rollback_of: None,
+                });
+                mem.created = Some(String::new());
+            }
+            Action::Follow { .. } => {
+                if let Some(s) = state.deployment.take().and_then(|d| d.shift) {
+                    state.alias = AliasView {
+                        version: s.target,
+                        split: None,
+                    };
+                }
+                mem.baked.push(Weight::FULL);
+            }
+            Action::StopDeployment { .. } => {
+                let shift = state.deployment.take().and_then(|d| d.shift);
+                state.alias = AliasView {
+                    version: shift.map_or(state.alias.version, |s| s.current),
+                    split: None,
+                };
+                mem.ended = Some(Ended::RolledBack);
+            }
             Action::Done(_) | Action::Refuse(_) => break,
         }
     }

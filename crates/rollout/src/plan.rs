@@ -136,12 +136,15 @@ pub enum PlanError {
         command: &'static str,
     },
     #[error(
-        "version {version} was rolled back on {stage} ({why}); refusing to roll it out again. Publish a fixed version, or pass --retry to try this one again"
+        "version {version} was rolled back on {stage} ({why}); refusing to roll it out again. {again}"
     )]
     RolledBackBefore {
         stage: String,
         version: Version,
         why: String,
+        /// What to do instead, as a command that works in this state: a rollout takes
+        /// `--retry`, a rollback (which has no such flag) names the rollout that does.
+        again: String,
     },
     #[error(
         "the alias of stage {stage} records no usable previous version (its note is {description:?}); move it explicitly with `promote {command} --stage {stage} --version N --allow-downgrade` (N: a published version; `promote status` lists the stages' versions{retry})"
@@ -159,6 +162,32 @@ pub enum PlanError {
         "refusing to change stage {stage}: {reason}; nothing was changed. Investigate it and retry once it is OK"
     )]
     EvidenceFailing { stage: String, reason: String },
+    #[error(
+        "{what}: stage {stage} is shifted by CodeDeploy (\"engine\": \"codedeploy\" in {path}), which runs the steps of its deployment configuration by itself; `promote canary --stage {stage}` (or `deploy`) starts and follows a deployment, `promote rollback --stage {stage}` stops one"
+    )]
+    NotOnCodeDeploy {
+        stage: String,
+        what: &'static str,
+        path: String,
+    },
+    #[error("{path}: {message}")]
+    Inexpressible { path: String, message: String },
+    #[error(
+        "{deployment} is already in progress for CodeDeploy group {stage} of application {application}, and CodeDeploy runs one deployment per group; nothing was written. Follow it with `promote canary --stage {stage}`, wait for it (`promote status --stage {stage}`), or stop it with `promote rollback --stage {stage}`"
+    )]
+    DeploymentInFlight {
+        stage: String,
+        application: String,
+        /// The deployment as described (`deployment d-1 (version 1 -> 2, InProgress)`).
+        deployment: String,
+    },
+    #[error(
+        "the alias of stage {stage} routes {} to version {} and no CodeDeploy deployment is shifting it; CodeDeploy starts from one version, so nothing was written. Take it back with `promote rollback --stage {stage}` first",
+        split.weight, split.version
+    )]
+    SplitWithoutDeployment { stage: String, split: Split },
+    #[error("{reason}; stage {stage} was not changed (nothing was written, no deployment created)")]
+    DeploymentNotCreated { stage: String, reason: String },
     #[error(
         "stage {stage} no longer routes to candidate {candidate} ({view}); check `promote status --stage {stage}`"
     )]
@@ -179,7 +208,10 @@ impl PlanError {
             | PlanError::Downgrade { .. }
             | PlanError::UnknownSemver { .. }
             | PlanError::StableNotPublished { .. }
-            | PlanError::UpstreamNotServed { .. } => Refusal::Guard,
+            | PlanError::UpstreamNotServed { .. }
+            | PlanError::DeploymentInFlight { .. }
+            | PlanError::SplitWithoutDeployment { .. }
+            | PlanError::DeploymentNotCreated { .. } => Refusal::Guard,
             PlanError::NoUpstream { .. }
             | PlanError::BadSkip { .. }
             | PlanError::Routing(_)
@@ -187,7 +219,9 @@ impl PlanError {
             | PlanError::NotForward { .. }
             | PlanError::Backwards { .. }
             | PlanError::WrongStrategy { .. }
-            | PlanError::NoPrevious { .. } => Refusal::BadInput,
+            | PlanError::NoPrevious { .. }
+            | PlanError::NotOnCodeDeploy { .. }
+            | PlanError::Inexpressible { .. } => Refusal::BadInput,
             PlanError::Lost { .. } => Refusal::Conflict,
         }
     }

@@ -3,8 +3,12 @@
 //! environment a child process (`promote`, `gateway`) needs to reach it with dummy
 //! credentials and no profile of the user's.
 
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Sender, channel};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -14,46 +18,119 @@ use crate::{free_port, http, workspace_root};
 
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A moto_server child process on 127.0.0.1, killed on drop (its log printed if the test
-/// is failing: a 500 from the emulator carries its traceback only there).
+/// A moto_server child process on 127.0.0.1, leased from the test binary's pool
+/// ([`Moto::lease`]): wiped and handed to the next test on drop, or killed when the test
+/// failed (its log then printed: a 500 from the emulator carries its traceback only there) or
+/// stopped it.
 pub struct Moto {
-    child: Child,
+    /// `None` once stopped.
+    child: Option<Child>,
     pub port: u16,
     pub endpoint: String,
     log: PathBuf,
+    /// Where this test's part of the log starts (a pooled server's log holds earlier tests').
+    log_from: u64,
     /// Holds the empty shared AWS config files children are pointed at.
     dir: PathBuf,
 }
 
+/// An idle emulator, wiped, waiting for the next test of this test binary.
+struct Idle {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+/// Starting moto_server costs a Python interpreter importing every moto backend: 1 to 3 s of
+/// CPU, paid by every test of a binary that starts its own. A reset (moto's own API) empties
+/// one in milliseconds, so tests of one binary reuse the servers earlier tests are done with.
+static POOL: Mutex<Vec<Idle>> = Mutex::new(Vec::new());
+
+/// Spawns on one thread that lives as long as the test binary, with the children set to be
+/// killed when that thread ends: pooled servers outlive the tests that started them, and the
+/// harness exits without dropping statics, so nothing else would stop them.
+fn spawn_for_the_process(cmd: Command) -> std::io::Result<Child> {
+    type Request = (Command, Sender<std::io::Result<Child>>);
+    static SPAWNER: OnceLock<Mutex<Sender<Request>>> = OnceLock::new();
+    let spawner = SPAWNER.get_or_init(|| {
+        let (tx, rx) = channel::<Request>();
+        std::thread::spawn(move || {
+            for (mut cmd, reply) in rx {
+                // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+                unsafe {
+                    cmd.pre_exec(|| {
+                        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                        Ok(())
+                    });
+                }
+                let _ = reply.send(cmd.spawn());
+            }
+        });
+        Mutex::new(tx)
+    });
+    let (tx, rx) = channel();
+    spawner
+        .lock()
+        .unwrap()
+        .send((cmd, tx))
+        .expect("the spawner thread lives as long as the process");
+    rx.recv().expect("the spawner thread answers every request")
+}
+
 impl Moto {
-    /// Starts moto_server; its log and the empty AWS config files go to `dir`.
-    pub fn start(dir: &Path) -> Moto {
+    /// An emptied emulator from the pool, or a new one; its log goes to the pool's directory
+    /// and the empty AWS config files to `dir`.
+    pub fn lease(dir: &Path) -> Moto {
+        let idle = POOL.lock().unwrap().pop();
+        match idle {
+            Some(Idle { child, port, log }) => Moto {
+                child: Some(child),
+                port,
+                endpoint: format!("http://127.0.0.1:{port}"),
+                log_from: std::fs::metadata(&log).map_or(0, |m| m.len()),
+                log,
+                dir: dir.to_path_buf(),
+            },
+            None => {
+                let logs =
+                    std::env::temp_dir().join(format!("testkit-moto-{}", std::process::id()));
+                std::fs::create_dir_all(&logs).unwrap();
+                let mut moto = Moto::launch(&logs);
+                moto.dir = dir.to_path_buf();
+                moto
+            }
+        }
+    }
+
+    fn launch(dir: &Path) -> Moto {
         let bin = venv_tool("moto_server");
         let mut last_log = String::new();
         // A port picked free can be taken before moto binds it: retry with another.
         for attempt in 0..5 {
             let port = free_port();
-            let log = dir.join(format!("moto-{attempt}.log"));
+            let log = dir.join(format!("moto-{port}-{attempt}.log"));
             let out = std::fs::File::create(&log).expect("moto log");
             let mut cmd = Command::new(&bin);
             scrub_aws_env(&mut cmd);
-            let child = cmd
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .stdin(Stdio::null())
                 .stdout(out.try_clone().unwrap())
-                .stderr(out)
-                .spawn()
+                .stderr(out);
+            let child = spawn_for_the_process(cmd)
                 .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
             let mut moto = Moto {
-                child,
+                child: Some(child),
                 port,
                 endpoint: format!("http://127.0.0.1:{port}"),
                 log,
+                log_from: 0,
                 dir: dir.to_path_buf(),
             };
             let deadline = Instant::now() + START_TIMEOUT;
             while Instant::now() < deadline {
-                if let Ok(Some(_)) = moto.child.try_wait() {
+                if let Some(Ok(Some(_))) = moto.child.as_mut().map(Child::try_wait) {
                     break; // exited: port in use or broken install
                 }
                 if http::request(port, "GET", "/moto-api/data.json", &[], b"")
@@ -73,8 +150,20 @@ impl Moto {
 
     /// Stops the emulator now (the port then refuses connections).
     pub fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// This test's part of the log.
+    fn own_log(&self) -> String {
+        let mut text = String::new();
+        if let Ok(mut f) = std::fs::File::open(&self.log) {
+            let _ = f.seek(SeekFrom::Start(self.log_from));
+            let _ = f.read_to_string(&mut text);
+        }
+        text
     }
 
     /// Wipes every resource in the emulator (moto's reset API).
@@ -131,16 +220,34 @@ impl Moto {
 
 impl Drop for Moto {
     fn drop(&mut self) {
-        self.stop();
         if std::thread::panicking() {
-            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            self.stop();
+            let log = self.own_log();
             let lines: Vec<&str> = log.lines().collect();
             let tail = &lines[lines.len().saturating_sub(60)..];
             eprintln!(
                 "--- moto_server log (last 60 lines) ---\n{}",
                 tail.join("\n")
             );
+            return;
         }
+        if let Some(mut child) = self.child.take() {
+            let alive = matches!(child.try_wait(), Ok(None));
+            let wiped = alive
+                && http::request(self.port, "POST", "/moto-api/reset", &[], b"")
+                    .is_ok_and(|a| a.status == 200);
+            if wiped {
+                POOL.lock().unwrap().push(Idle {
+                    child,
+                    port: self.port,
+                    log: self.log.clone(),
+                });
+            } else {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        self.stop();
     }
 }
 

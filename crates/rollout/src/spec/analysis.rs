@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::stage::Strategy;
+use super::strategy::Strategy;
 use crate::judge::Criteria;
 
 /// An evidence source a stage's bakes consult.

@@ -6,6 +6,7 @@ mod alarm;
 mod analysis;
 mod engine;
 mod stage;
+mod strategy;
 
 use std::path::PathBuf;
 
@@ -18,7 +19,8 @@ pub use analysis::{
     SourceKind,
 };
 pub use engine::{Engine, Hooks};
-pub use stage::{Stage, Step, Strategy, slowest_alarm};
+pub use stage::{Stage, slowest_alarm};
+pub use strategy::{Step, Strategy};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Project {

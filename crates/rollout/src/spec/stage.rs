@@ -4,25 +4,7 @@ use std::time::Duration;
 use super::alarm::{Alarm, AlarmKind};
 use super::analysis::Analysis;
 use super::engine::{Engine, Hooks};
-use crate::weight::Weight;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Step {
-    /// Candidate's share after this step; 100% means the promotion completes.
-    pub weight: Weight,
-    pub bake: Duration,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Strategy {
-    AllAtOnce {
-        bake: Duration,
-    },
-    /// Strictly increasing weights, the last one 100%.
-    Canary {
-        steps: Vec<Step>,
-    },
-}
+use super::strategy::Strategy;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stage {

@@ -107,7 +107,7 @@ impl Stack {
             }
         }
         edit(&environments);
-        let moto = Moto::start(dir.path());
+        let moto = Moto::lease(dir.path());
         let seeded = moto.seed(&environments, &["--versions", "1"]);
         let region = testkit::moto::region_of(&environments);
         let Sdk {

@@ -145,7 +145,7 @@ impl Stack {
         copy_dir(&workspace_root().join("environments"), &environments);
         judge_by_alarms_only(&environments);
         edit(&environments);
-        let moto = Moto::start(scratch.path());
+        let moto = Moto::lease(scratch.path());
         let seeded = Seeded(moto.seed(&environments, &[]));
         let region = testkit::moto::region_of(&environments);
         let Sdk {
