@@ -10,10 +10,39 @@ resource "aws_cloudwatch_metric_alarm" "stage" {
   statistic           = local.alarm_kinds[each.value.kind].statistic
   extended_statistic  = local.alarm_kinds[each.value.kind].extended_statistic
   comparison_operator = local.alarm_kinds[each.value.kind].comparison_operator
-  dimensions          = local.alarm_dimensions[each.key]
+  # A metric-math alarm names its metrics, dimensions and period in metric_query instead
+  # (PutMetricAlarm refuses both).
+  dimensions = contains(keys(local.alarm_math), each.value.kind) ? null : local.alarm_dimensions[each.key]
+  period     = contains(keys(local.alarm_math), each.value.kind) ? null : each.value.period_seconds
+
+  # The expression the alarm compares with its threshold (the rate)...
+  dynamic "metric_query" {
+    for_each = { for kind, math in local.alarm_math : "rate" => math if kind == each.value.kind }
+    content {
+      id          = metric_query.key
+      expression  = metric_query.value.expression
+      label       = metric_query.value.label
+      return_data = true
+    }
+  }
+
+  # ...and the metrics it reads, each on the stage's alias, over the alarm's period.
+  dynamic "metric_query" {
+    for_each = try(local.alarm_math[each.value.kind].metrics, {})
+    content {
+      id          = metric_query.key
+      return_data = false
+      metric {
+        namespace   = local.alarm_math[each.value.kind].namespace
+        metric_name = metric_query.value
+        stat        = local.alarm_math[each.value.kind].stat
+        period      = each.value.period_seconds
+        dimensions  = local.alarm_dimensions[each.key]
+      }
+    }
+  }
 
   threshold          = each.value.threshold
-  period             = each.value.period_seconds
   evaluation_periods = each.value.evaluation_periods
   # No requests means nothing failed; whether INSUFFICIENT_DATA blocks a bake is promote's call
   # (insufficient_data_is_failure in the stage file).

@@ -52,6 +52,17 @@ locals {
       extended_statistic  = null
       comparison_operator = "GreaterThanOrEqualToThreshold"
     }
+    # The share of the alias's requests Lambda throttled over each period, from two metrics
+    # (local.alarm_math): one burst fills at most a period or two, so with several
+    # evaluation periods it cannot fire the alarm alone where a count of 1 would
+    # (docs/threat-model.md). No single metric: the alarm resource uses metric_query instead.
+    lambda_throttle_rate = {
+      namespace           = null
+      metric_name         = null
+      statistic           = null
+      extended_statistic  = null
+      comparison_operator = "GreaterThanThreshold"
+    }
     # 5XXError is 0 or 1 per request, so its average is the error rate.
     api_5xx_rate = {
       namespace           = "AWS/ApiGateway"
@@ -66,6 +77,20 @@ locals {
       statistic           = null
       extended_statistic  = "p99"
       comparison_operator = "GreaterThanThreshold"
+    }
+  }
+
+  # The metric-math alarm kinds: an expression over metrics read with the alarm's dimensions.
+  # A throttled request is not an invocation, so Throttles + Invocations is every request the
+  # alias received. FILL: a period with invocations and no Throttles datapoint (or the
+  # reverse) still has a rate; a period with neither has none, which is missing data.
+  alarm_math = {
+    lambda_throttle_rate = {
+      expression = "FILL(throttles, 0) / (FILL(throttles, 0) + FILL(invocations, 0))"
+      label      = "Throttled share of the alias's requests"
+      namespace  = "AWS/Lambda"
+      stat       = "Sum"
+      metrics    = { throttles = "Throttles", invocations = "Invocations" }
     }
   }
 

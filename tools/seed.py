@@ -50,11 +50,25 @@ ALARM_KINDS = {
                       "operator": "GreaterThanOrEqualToThreshold"},
     "lambda_throttles": {"namespace": "AWS/Lambda", "metric": "Throttles", "statistic": "Sum",
                          "operator": "GreaterThanOrEqualToThreshold"},
+    # The alias's throttled share of its requests: metric math over two metrics (ALARM_MATH),
+    # no single metric of its own.
+    "lambda_throttle_rate": {"namespace": None, "metric": None, "operator": "GreaterThanThreshold"},
     # 5XXError is 0 or 1 per request, so its Average is the 5xx rate.
     "api_5xx_rate": {"namespace": "AWS/ApiGateway", "metric": "5XXError", "statistic": "Average",
                      "operator": "GreaterThanThreshold"},
     "api_p99_latency": {"namespace": "AWS/ApiGateway", "metric": "Latency", "extended": "p99",
                         "operator": "GreaterThanThreshold"},
+}
+# The metric-math kinds (local.alarm_math in terraform/environments.tf): the expression the
+# alarm compares, and the metrics it reads on the alarm's dimensions and period.
+ALARM_MATH = {
+    "lambda_throttle_rate": {
+        "expression": "FILL(throttles, 0) / (FILL(throttles, 0) + FILL(invocations, 0))",
+        "label": "Throttled share of the alias's requests",
+        "namespace": "AWS/Lambda",
+        "stat": "Sum",
+        "metrics": {"throttles": "Throttles", "invocations": "Invocations"},
+    },
 }
 # No requests means nothing failed (terraform/alarms.tf).
 TREAT_MISSING_DATA = "notBreaching"
@@ -335,22 +349,37 @@ def alarm_definition(fn_name: str, api_name: str, stage: str, alarm: dict) -> di
     kind = ALARM_KINDS.get(alarm.get("kind"))
     if kind is None:
         raise SeedError(f"stage '{stage}': alarm '{alarm.get('name')}' has unknown kind {alarm.get('kind')!r}")
-    if kind["namespace"] == "AWS/Lambda":
+    # Lambda alarms watch the alias, API alarms the stage (local.alarm_dimensions).
+    if alarm["kind"].startswith("lambda_"):
         dims = [{"Name": "FunctionName", "Value": fn_name}, {"Name": "Resource", "Value": f"{fn_name}:{stage}"}]
     else:
         dims = [{"Name": "ApiName", "Value": api_name}, {"Name": "Stage", "Value": stage}]
+    period = int(alarm.get("period_seconds", 60))
     args = dict(
         AlarmName=alarm["name"],
-        Namespace=kind["namespace"],
-        MetricName=kind["metric"],
-        Dimensions=dims,
-        Period=int(alarm.get("period_seconds", 60)),
         EvaluationPeriods=int(alarm.get("evaluation_periods", 1)),
         Threshold=float(alarm["threshold"]),
         ComparisonOperator=kind["operator"],
         TreatMissingData=TREAT_MISSING_DATA,
         AlarmDescription=f"{alarm['kind']} on stage {stage}",
     )
+    math = ALARM_MATH.get(alarm["kind"])
+    if math is not None:
+        # PutMetricAlarm takes the metrics, dimensions and period inside Metrics, not beside it.
+        args["Metrics"] = [{"Id": "rate", "Expression": math["expression"], "Label": math["label"], "ReturnData": True}] + [
+            {
+                "Id": query_id,
+                "MetricStat": {
+                    "Metric": {"Namespace": math["namespace"], "MetricName": metric, "Dimensions": dims},
+                    "Period": period,
+                    "Stat": math["stat"],
+                },
+                "ReturnData": False,
+            }
+            for query_id, metric in math["metrics"].items()
+        ]
+        return args
+    args.update(Namespace=kind["namespace"], MetricName=kind["metric"], Dimensions=dims, Period=period)
     if "extended" in kind:
         args["ExtendedStatistic"] = kind["extended"]
     else:

@@ -2,14 +2,19 @@
 //! alarms but never evaluates them. The rules follow
 //! <https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html>:
 //! periods aligned on the clock, the last `EvaluationPeriods` complete periods, ALARM when at
-//! least `DatapointsToAlarm` of them breach, missing data per `TreatMissingData`.
+//! least `DatapointsToAlarm` of them breach, missing data per `TreatMissingData`. A
+//! metric-math alarm (the stages' throttle rate) is evaluated the same way over its
+//! expression's value per period (`math`).
 
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use aws_sdk_cloudwatch::types::{ComparisonOperator, MetricAlarm, StateValue};
+use aws_sdk_cloudwatch::types::{
+    ComparisonOperator, Dimension, MetricAlarm, MetricDataQuery, StateValue,
+};
 
 use crate::clock;
+use crate::math::{self, Expr};
 use crate::metrics::{Key, Metrics};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -59,11 +64,22 @@ pub enum Missing {
     Unknown,
 }
 
+/// What an alarm compares with its threshold, period by period.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Measure {
+    /// One metric's statistic.
+    Metric { key: Key, statistic: Statistic },
+    /// A metric-math expression over queries, each a metric's statistic, by query id.
+    Math {
+        expression: Expr,
+        queries: Vec<(String, Key, Statistic)>,
+    },
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlarmDef {
     pub name: String,
-    pub key: Key,
-    pub statistic: Statistic,
+    pub measure: Measure,
     /// Already divided by `--time-scale`.
     pub period_ms: u64,
     pub evaluation_periods: u32,
@@ -242,37 +258,124 @@ pub fn datapoints(def: &AlarmDef, metrics: &Metrics, now_ms: u64) -> Vec<Datapoi
     let p = def.period_ms.max(1);
     let current = now_ms / p;
     let n = u64::from(def.evaluation_periods.max(1));
+    let of = |key: &Key, stat: &Statistic, k: u64| {
+        statistic(stat, &metrics.values(key, k * p, (k + 1) * p))
+    };
     (current.saturating_sub(n)..current)
         .map(|k| {
-            let values = metrics.values(&def.key, k * p, (k + 1) * p);
-            (k * p, statistic(&def.statistic, &values))
+            let value = match &def.measure {
+                Measure::Metric { key, statistic } => of(key, statistic, k),
+                Measure::Math {
+                    expression,
+                    queries,
+                } => {
+                    let values = queries
+                        .iter()
+                        .map(|(id, key, stat)| (id.clone(), of(key, stat, k)))
+                        .collect();
+                    expression.eval(&values)
+                }
+            };
+            (k * p, value)
         })
         .collect()
 }
 
-/// An alarm as DescribeAlarms returns it, read into what evaluation needs. None for a
-/// metric-math alarm (not something the stages define).
-pub fn from_aws(alarm: &MetricAlarm, time_scale: f64) -> Option<AlarmDef> {
-    let name = alarm.alarm_name()?.to_string();
-    let dims: Vec<(&str, &str)> = alarm
-        .dimensions()
+fn statistic_named(name: &str) -> Option<Statistic> {
+    Some(match name {
+        "Sum" => Statistic::Sum,
+        "Average" => Statistic::Average,
+        "SampleCount" => Statistic::SampleCount,
+        "Minimum" => Statistic::Minimum,
+        "Maximum" => Statistic::Maximum,
+        p => Statistic::Percentile(p.strip_prefix('p')?.parse().ok()?),
+    })
+}
+
+fn key_of(namespace: &str, metric: &str, dims: &[Dimension]) -> Key {
+    let dims: Vec<(&str, &str)> = dims
         .iter()
         .filter_map(|d| Some((d.name()?, d.value()?)))
         .collect();
-    let key = Key::new(alarm.namespace()?, alarm.metric_name()?, &dims);
-    let statistic = match (alarm.statistic(), alarm.extended_statistic()) {
-        (Some(s), _) => match s.as_str() {
-            "Sum" => Statistic::Sum,
-            "Average" => Statistic::Average,
-            "SampleCount" => Statistic::SampleCount,
-            "Minimum" => Statistic::Minimum,
-            "Maximum" => Statistic::Maximum,
-            _ => return None,
-        },
-        (None, Some(ext)) => Statistic::Percentile(ext.strip_prefix('p')?.parse().ok()?),
-        (None, None) => return None,
+    Key::new(namespace, metric, &dims)
+}
+
+/// A metric-math alarm's measure and period (seconds): the one query that returns data is
+/// the expression, the others the metrics it reads, all over one period. None when any part
+/// is beyond what [`math`] evaluates (then the gateway leaves the alarm alone, and says so).
+fn math_of(queries: &[MetricDataQuery]) -> Result<(Measure, i32), String> {
+    let shown = queries.iter().filter(|q| q.return_data() != Some(false));
+    let [result] = shown.collect::<Vec<_>>()[..] else {
+        return Err("exactly one query must return data".into());
     };
-    let period_ms = (f64::from(alarm.period()?) * 1000.0 / time_scale).max(1.0) as u64;
+    let text = result
+        .expression()
+        .ok_or("the query returning data is not an expression")?;
+    let expression = math::parse(text)?;
+    let mut period = None;
+    let mut inputs = Vec::new();
+    for q in queries.iter().filter(|q| q.expression().is_none()) {
+        let (Some(id), Some(stat)) = (q.id(), q.metric_stat()) else {
+            return Err("a query is neither an expression nor a metric".into());
+        };
+        let metric = stat.metric().ok_or("a query names no metric")?;
+        let key = key_of(
+            metric.namespace().unwrap_or_default(),
+            metric.metric_name().unwrap_or_default(),
+            metric.dimensions(),
+        );
+        let statistic = statistic_named(stat.stat().unwrap_or_default())
+            .ok_or_else(|| format!("statistic {:?} of {id}", stat.stat()))?;
+        if period.is_some_and(|p| Some(p) != stat.period()) {
+            return Err("the metrics' periods differ".into());
+        }
+        period = stat.period();
+        inputs.push((id.to_string(), key, statistic));
+    }
+    if let Some(missing) = expression
+        .ids()
+        .into_iter()
+        .find(|id| !inputs.iter().any(|(i, _, _)| i == id))
+    {
+        return Err(format!(
+            "the expression reads {missing}, which no query defines"
+        ));
+    }
+    Ok((
+        Measure::Math {
+            expression,
+            queries: inputs,
+        },
+        period.ok_or("no metric gives a period")?,
+    ))
+}
+
+/// An alarm as DescribeAlarms returns it, read into what evaluation needs. None for what
+/// the gateway cannot evaluate (a metric-math alarm beyond [`math`] is reported on stderr
+/// once per read).
+pub fn from_aws(alarm: &MetricAlarm, time_scale: f64) -> Option<AlarmDef> {
+    let name = alarm.alarm_name()?.to_string();
+    let (measure, period) = if alarm.metrics().is_empty() {
+        let key = key_of(alarm.namespace()?, alarm.metric_name()?, alarm.dimensions());
+        let statistic = match (alarm.statistic(), alarm.extended_statistic()) {
+            (Some(s), _) => match statistic_named(s.as_str())? {
+                Statistic::Percentile(_) => return None,
+                s => s,
+            },
+            (None, Some(ext)) => Statistic::Percentile(ext.strip_prefix('p')?.parse().ok()?),
+            (None, None) => return None,
+        };
+        (Measure::Metric { key, statistic }, alarm.period()?)
+    } else {
+        match math_of(alarm.metrics()) {
+            Ok(m) => m,
+            Err(why) => {
+                eprintln!("gateway: alarm {name} is not evaluated here: {why}");
+                return None;
+            }
+        }
+    };
+    let period_ms = (f64::from(period) * 1000.0 / time_scale).max(1.0) as u64;
     let evaluation_periods = alarm.evaluation_periods()?.max(1) as u32;
     let comparison = match alarm.comparison_operator()? {
         ComparisonOperator::GreaterThanThreshold => Comparison::Greater,
@@ -289,8 +392,7 @@ pub fn from_aws(alarm: &MetricAlarm, time_scale: f64) -> Option<AlarmDef> {
     };
     Some(AlarmDef {
         name,
-        key,
-        statistic,
+        measure,
         period_ms,
         evaluation_periods,
         datapoints_to_alarm: alarm
@@ -356,15 +458,21 @@ mod tests {
     use super::*;
     use crate::metrics::LAMBDA;
 
+    fn errors_key() -> Key {
+        Key::new(
+            LAMBDA,
+            "Errors",
+            &[("FunctionName", "app"), ("Resource", "app:live")],
+        )
+    }
+
     fn def() -> AlarmDef {
         AlarmDef {
             name: "app-live-lambda-errors".into(),
-            key: Key::new(
-                LAMBDA,
-                "Errors",
-                &[("FunctionName", "app"), ("Resource", "app:live")],
-            ),
-            statistic: Statistic::Sum,
+            measure: Measure::Metric {
+                key: errors_key(),
+                statistic: Statistic::Sum,
+            },
             period_ms: 60_000,
             evaluation_periods: 1,
             datapoints_to_alarm: 1,
@@ -447,13 +555,142 @@ mod tests {
         let mut d = def();
         d.period_ms = 1000;
         d.evaluation_periods = 2;
-        m.record(T + 500, vec![(d.key.clone(), 1.0), (d.key.clone(), 1.0)]);
-        m.record(T + 1500, vec![(d.key.clone(), 1.0)]);
-        m.record(T + 2500, vec![(d.key.clone(), 1.0)]); // current period: not yet counted
+        let k = errors_key();
+        m.record(T + 500, vec![(k.clone(), 1.0), (k.clone(), 1.0)]);
+        m.record(T + 1500, vec![(k.clone(), 1.0)]);
+        m.record(T + 2500, vec![(k.clone(), 1.0)]); // current period: not yet counted
         assert_eq!(
             datapoints(&d, &m, T + 2600),
             vec![(T, Some(2.0)), (T + 1000, Some(1.0))]
         );
+    }
+
+    /// The stages' throttle-rate alarm as DescribeAlarms returns it (tools/seed.py and
+    /// Terraform define it so): an expression over Throttles and Invocations of the alias.
+    fn throttle_rate_alarm(expression: &str) -> MetricAlarm {
+        use aws_sdk_cloudwatch::types::{Metric, MetricStat};
+        let dims = [("FunctionName", "app"), ("Resource", "app:live")]
+            .map(|(n, v)| Dimension::builder().name(n).value(v).build());
+        let metric = |id: &str, name: &str| {
+            MetricDataQuery::builder()
+                .id(id)
+                .return_data(false)
+                .metric_stat(
+                    MetricStat::builder()
+                        .metric(
+                            Metric::builder()
+                                .namespace(LAMBDA)
+                                .metric_name(name)
+                                .set_dimensions(Some(dims.to_vec()))
+                                .build(),
+                        )
+                        .period(60)
+                        .stat("Sum")
+                        .build(),
+                )
+                .build()
+        };
+        MetricAlarm::builder()
+            .alarm_name("app-live-lambda-throttle-rate")
+            .metrics(
+                MetricDataQuery::builder()
+                    .id("rate")
+                    .expression(expression)
+                    .return_data(true)
+                    .build(),
+            )
+            .metrics(metric("throttles", "Throttles"))
+            .metrics(metric("invocations", "Invocations"))
+            .evaluation_periods(3)
+            .threshold(0.02)
+            .comparison_operator(ComparisonOperator::GreaterThanThreshold)
+            .treat_missing_data("notBreaching")
+            .build()
+    }
+
+    #[test]
+    fn a_throttle_rate_alarm_fires_on_a_sustained_share_not_on_one_burst() {
+        use crate::metrics::{InvocationRecord, invocation_points};
+        let def = from_aws(
+            &throttle_rate_alarm(
+                "FILL(throttles, 0) / (FILL(throttles, 0) + FILL(invocations, 0))",
+            ),
+            60.0,
+        )
+        .expect("a metric-math alarm the gateway evaluates");
+        assert_eq!(def.period_ms, 1000);
+        assert_eq!(def.evaluation_periods, 3);
+        let m = Metrics::new(Duration::from_secs(600));
+        // `throttled` of `n` requests to live in the period starting at `at`.
+        let traffic = |at: u64, n: u32, throttled: u32| {
+            for i in 0..n {
+                m.record(
+                    at + u64::from(i),
+                    invocation_points(&InvocationRecord {
+                        function: "app",
+                        alias: "live",
+                        version: "2",
+                        duration_ms: 1.0,
+                        error: false,
+                        throttled: i < throttled,
+                        weighted: true,
+                    }),
+                );
+            }
+        };
+        // One burst: a whole period at 50% throttled, then two quiet ones.
+        traffic(T, 100, 50);
+        traffic(T + 1000, 100, 0);
+        traffic(T + 2000, 100, 1);
+        let pts = datapoints(&def, &m, T + 3000);
+        assert_eq!(
+            pts,
+            vec![
+                (T, Some(0.5)),
+                (T + 1000, Some(0.0)),
+                (T + 2000, Some(0.01))
+            ]
+        );
+        assert_eq!(evaluate(&def, &pts).state, Some(State::Ok));
+        // Three periods in a row above 2%: the stage is short of capacity.
+        traffic(T + 3000, 100, 3);
+        traffic(T + 4000, 10, 10);
+        let pts = datapoints(&def, &m, T + 5000);
+        assert_eq!(
+            pts[2],
+            (T + 4000, Some(1.0)),
+            "all throttled is a rate of 1"
+        );
+        assert_eq!(
+            evaluate(&def, &pts).state,
+            Some(State::Ok),
+            "two periods are not three"
+        );
+        traffic(T + 5000, 100, 5);
+        let pts = datapoints(&def, &m, T + 6000);
+        let e = evaluate(&def, &pts);
+        assert_eq!(e.state, Some(State::Alarm), "{}", e.reason);
+        assert!(
+            e.reason.contains("3 out of the last 3 datapoints"),
+            "{}",
+            e.reason
+        );
+        // No traffic is missing data, which the stages treat as not breaching.
+        let later = datapoints(&def, &m, T + 10_000);
+        assert!(later.iter().all(|(_, v)| v.is_none()), "{later:?}");
+        assert_eq!(evaluate(&def, &later).state, Some(State::Ok));
+    }
+
+    #[test]
+    fn a_metric_math_alarm_beyond_what_is_evaluated_is_left_alone() {
+        assert!(
+            from_aws(
+                &throttle_rate_alarm("ANOMALY_DETECTION_BAND(throttles)"),
+                1.0
+            )
+            .is_none()
+        );
+        assert!(from_aws(&throttle_rate_alarm("throttles / requests"), 1.0).is_none());
     }
 
     #[test]

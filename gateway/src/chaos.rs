@@ -1,5 +1,6 @@
-//! `--fault VERSION:RATE` and `--latency VERSION:MS`: failures and delays the gateway adds to
-//! a version's invocations, so tests and demos can release a bad build without writing one.
+//! `--fault VERSION:RATE`, `--throttle VERSION:RATE` and `--latency VERSION:MS`: failures,
+//! throttles and delays the gateway adds to a version's invocations, so tests and demos can
+//! release a bad build, or run a stage short of capacity, without writing one.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -7,6 +8,7 @@ use std::time::Duration;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Chaos {
     faults: BTreeMap<String, f64>,
+    throttles: BTreeMap<String, f64>,
     latency: BTreeMap<String, Duration>,
 }
 
@@ -26,16 +28,25 @@ fn split<'a>(flag: &str, text: &'a str, what: &str) -> Result<(&'a str, &'a str)
 }
 
 impl Chaos {
-    pub fn parse(faults: &[String], latencies: &[String]) -> Result<Chaos, String> {
+    pub fn parse(
+        faults: &[String],
+        throttles: &[String],
+        latencies: &[String],
+    ) -> Result<Chaos, String> {
         let mut c = Chaos::default();
-        for f in faults {
-            let (v, rate) = split("--fault", f, "RATE")?;
-            let rate: f64 = rate
-                .parse()
-                .ok()
-                .filter(|r: &f64| (0.0..=1.0).contains(r))
-                .ok_or_else(|| format!("--fault {f:?}: the rate must be a number from 0 to 1 (the share of invocations that fail)"))?;
-            c.faults.insert(v.to_string(), rate);
+        for (flag, texts, what, into) in [
+            ("--fault", faults, "fail", &mut c.faults),
+            ("--throttle", throttles, "are throttled", &mut c.throttles),
+        ] {
+            for f in texts {
+                let (v, rate) = split(flag, f, "RATE")?;
+                let rate: f64 = rate
+                    .parse()
+                    .ok()
+                    .filter(|r: &f64| (0.0..=1.0).contains(r))
+                    .ok_or_else(|| format!("{flag} {f:?}: the rate must be a number from 0 to 1 (the share of invocations that {what})"))?;
+                into.insert(v.to_string(), rate);
+            }
         }
         for l in latencies {
             let (v, ms) = split("--latency", l, "MS")?;
@@ -49,6 +60,13 @@ impl Chaos {
 
     pub fn latency(&self, version: &str) -> Option<Duration> {
         self.latency.get(version).copied()
+    }
+
+    /// Draws whether this invocation of `version` is throttled.
+    pub fn throttled(&self, version: &str) -> bool {
+        self.throttles
+            .get(version)
+            .is_some_and(|rate| fastrand::f64() < *rate)
     }
 
     /// Draws whether this invocation of `version` fails.
@@ -65,25 +83,36 @@ mod tests {
 
     #[test]
     fn flags_parse_and_bad_ones_say_what_to_write() {
-        let c = Chaos::parse(&["3:1".into(), "4:0".into()], &["3:250".into()]).unwrap();
+        let c = Chaos::parse(
+            &["3:1".into(), "4:0".into()],
+            &["4:1".into()],
+            &["3:250".into()],
+        )
+        .unwrap();
+        assert!((0..100).all(|_| c.throttled("4") && !c.throttled("3")));
         assert!((0..100).all(|_| c.fails("3")));
         assert!((0..100).all(|_| !c.fails("4")));
         assert!(!c.fails("5"));
         assert_eq!(c.latency("3"), Some(Duration::from_millis(250)));
         assert_eq!(c.latency("4"), None);
-        let err = Chaos::parse(&["3".into()], &[]).unwrap_err();
+        let err = Chaos::parse(&[], &["3:2".into()], &[]).unwrap_err();
+        assert!(
+            err.contains("--throttle") && err.contains("are throttled"),
+            "{err}"
+        );
+        let err = Chaos::parse(&["3".into()], &[], &[]).unwrap_err();
         assert!(err.contains("expected VERSION:RATE"), "{err}");
-        let err = Chaos::parse(&["3:1.5".into()], &[]).unwrap_err();
+        let err = Chaos::parse(&["3:1.5".into()], &[], &[]).unwrap_err();
         assert!(err.contains("from 0 to 1"), "{err}");
-        let err = Chaos::parse(&["live:0.5".into()], &[]).unwrap_err();
+        let err = Chaos::parse(&["live:0.5".into()], &[], &[]).unwrap_err();
         assert!(err.contains("not a published version number"), "{err}");
-        let err = Chaos::parse(&[], &["3:fast".into()]).unwrap_err();
+        let err = Chaos::parse(&[], &[], &["3:fast".into()]).unwrap_err();
         assert!(err.contains("whole number of milliseconds"), "{err}");
     }
 
     #[test]
     fn a_half_rate_fails_about_half() {
-        let c = Chaos::parse(&["7:0.5".into()], &[]).unwrap();
+        let c = Chaos::parse(&["7:0.5".into()], &[], &[]).unwrap();
         let failed = (0..10_000).filter(|_| c.fails("7")).count();
         // 10 sigma around 5000 (sigma = 50): a wrong rate cannot pass, a right one cannot fail.
         assert!((4500..=5500).contains(&failed), "{failed}");

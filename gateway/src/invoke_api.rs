@@ -122,7 +122,8 @@ pub async fn invoke(
     let (outcome, ran) = gw
         .invoke(&alias, &version, payload.to_vec(), &rid, &trace)
         .await;
-    let failed = !matches!(outcome, Outcome::Response(_));
+    let throttled = matches!(outcome, Outcome::Throttled(_));
+    let failed = !matches!(outcome, Outcome::Response(_)) && !throttled;
     gw.record_later(Usage {
         at_ms: crate::clock::now_millis(),
         invocation: Some(Invoked {
@@ -130,6 +131,7 @@ pub async fn invoke(
             version: version.clone(),
             duration_ms: ran.as_secs_f64() * 1000.0,
             error: failed,
+            throttled,
             weighted: !alias.weights.is_empty(),
         }),
         stage: None,
@@ -138,6 +140,14 @@ pub async fn invoke(
         integration_ms: None,
     });
     let body = match outcome {
+        // Lambda's own answer to a throttled Invoke: 429, nothing ran.
+        Outcome::Throttled(why) => {
+            return error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequestsException",
+                why,
+            );
+        }
         Outcome::Response(bytes) => bytes,
         Outcome::FunctionError { body, .. } => body,
         Outcome::Crashed(why) => json!({"errorType": "Runtime.ExitError", "errorMessage": why})

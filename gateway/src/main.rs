@@ -9,6 +9,7 @@ mod chaos;
 mod clock;
 mod event;
 mod invoke_api;
+mod math;
 mod metrics;
 mod runtime;
 mod server;
@@ -48,6 +49,10 @@ struct Args {
     /// VERSION:RATE: that share of the version's invocations fail as a crashed function does.
     #[arg(long, value_name = "VERSION:RATE")]
     fault: Vec<String>,
+    /// VERSION:RATE: that share of the version's invocations are throttled, as Lambda does
+    /// when the function has no concurrency left (counted in Throttles, not Invocations).
+    #[arg(long, value_name = "VERSION:RATE")]
+    throttle: Vec<String>,
     /// VERSION:MS: delay each invocation of the version by MS milliseconds.
     #[arg(long, value_name = "VERSION:MS")]
     latency: Vec<String>,
@@ -71,7 +76,7 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    let chaos = match chaos::Chaos::parse(&args.fault, &args.latency) {
+    let chaos = match chaos::Chaos::parse(&args.fault, &args.throttle, &args.latency) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("gateway: {e}");

@@ -45,6 +45,9 @@ pub enum Outcome {
     /// The version's code is not here (no zip given with `--artifacts` has its CodeSha256):
     /// nothing ran, as when Lambda cannot unpack a deployment (`InvalidZipFileException`).
     CodeMissing(String),
+    /// Lambda refused the invocation for want of concurrency (429
+    /// `TooManyRequestsException`): nothing ran, and only `Throttles` counts it.
+    Throttled(String),
 }
 
 pub struct Invocation {

@@ -135,6 +135,12 @@ impl Gateway {
                 return (Outcome::CodeMissing(why), entered.elapsed());
             }
         };
+        if self.chaos.throttled(version) {
+            return (
+                Outcome::Throttled(format!("Rate Exceeded. (--throttle {version})")),
+                Duration::ZERO,
+            );
+        }
         let mut delayed = Duration::ZERO;
         if let Some(delay) = self.chaos.latency(version) {
             tokio::time::sleep(delay).await;
@@ -182,6 +188,8 @@ pub(crate) struct Invoked {
     pub version: String,
     pub duration_ms: f64,
     pub error: bool,
+    /// Refused for want of concurrency: a throttle, not an invocation.
+    pub throttled: bool,
     pub weighted: bool,
 }
 
@@ -211,7 +219,7 @@ impl Gateway {
                     version: &i.version,
                     duration_ms: i.duration_ms,
                     error: i.error,
-                    throttled: false,
+                    throttled: i.throttled,
                     weighted: i.weighted,
                 });
                 gw.metrics.record(usage.at_ms, points);
@@ -332,12 +340,14 @@ pub async fn handle(
     // API Gateway's IntegrationLatency includes a cold start; Lambda's Duration does not.
     let integration_ms = lambda_start.elapsed().as_secs_f64() * 1000.0;
     let duration_ms = ran.as_secs_f64() * 1000.0;
-    let function_failed = !matches!(outcome, Outcome::Response(_));
+    let throttled = matches!(outcome, Outcome::Throttled(_));
+    let function_failed = !matches!(outcome, Outcome::Response(_)) && !throttled;
     let invocation = Invoked {
         alias: alias.name.clone(),
         version: version.clone(),
         duration_ms,
         error: function_failed,
+        throttled,
         weighted: !alias.weights.is_empty(),
     };
 
@@ -376,6 +386,12 @@ pub async fn handle(
             bad_gateway()
         }
         Outcome::CodeMissing(why) => broken_deployment(&why),
+        Outcome::Throttled(why) => {
+            if gw.verbose {
+                eprintln!("gateway: stage {stage} version {version}: throttled: {why}");
+            }
+            lambda_throttled()
+        }
     };
     let h = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&rid) {
@@ -408,6 +424,20 @@ pub async fn handle(
 fn bad_gateway() -> Response {
     let mut r = json_response(
         StatusCode::BAD_GATEWAY,
+        r#"{"message": "Internal server error"}"#,
+    );
+    r.headers_mut().insert(
+        "x-amzn-errortype",
+        HeaderValue::from_static("InternalServerErrorException"),
+    );
+    r
+}
+
+/// How API Gateway answers when Lambda throttles a proxy integration: a 500, not the 429
+/// Lambda gave it (the client cannot tell it from any other integration failure).
+fn lambda_throttled() -> Response {
+    let mut r = json_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
         r#"{"message": "Internal server error"}"#,
     );
     r.headers_mut().insert(

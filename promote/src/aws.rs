@@ -160,10 +160,13 @@ pub struct Series {
     pub invocations: Vec<(std::time::SystemTime, f64)>,
     pub errors: Vec<(std::time::SystemTime, f64)>,
     pub duration_ms: Vec<(std::time::SystemTime, f64)>,
+    /// `Throttles` (Sum): requests Lambda refused for want of concurrency, by version too,
+    /// for the judge's relative view of throttles.
+    pub throttles: Vec<(std::time::SystemTime, f64)>,
 }
 
 pub trait Metrics {
-    /// `Invocations` (Sum), `Errors` (Sum) and `Duration` (p99 or Average) of `AWS/Lambda`
+    /// `Invocations` (Sum), `Errors` (Sum), `Throttles` (Sum) and `Duration` (p99 or Average) of `AWS/Lambda`
     /// by `FunctionName` + `Resource` (`function:alias`) [+ `ExecutedVersion`], one
     /// GetMetricData call (and its pages) for every series; answered in the query's order.
     async fn version_metrics(&self, q: &MetricsQuery) -> Result<Vec<Series>>;
@@ -811,6 +814,7 @@ impl Metrics for Aws {
                 ("inv", "Invocations", "Sum"),
                 ("err", "Errors", "Sum"),
                 ("dur", "Duration", stat),
+                ("thr", "Throttles", "Sum"),
             ] {
                 let metric = Metric::builder()
                     .namespace("AWS/Lambda")
@@ -867,6 +871,7 @@ impl Metrics for Aws {
                     "inv" => series.invocations.extend(points),
                     "err" => series.errors.extend(points),
                     "dur" => series.duration_ms.extend(points),
+                    "thr" => series.throttles.extend(points),
                     _ => {}
                 }
             }

@@ -345,3 +345,92 @@ async fn status_shows_the_judge_for_a_stage_mid_canary() {
         }
     }
 }
+
+/// `traffic` with each period's throttles per version: Lambda's `Throttles` by
+/// `ExecutedVersion`, beside the invocations.
+fn with_throttles(mut inner: MetricsFn, candidate: f64, stable: f64) -> MetricsFn {
+    Box::new(move |q: &MetricsQuery| {
+        let mut out = inner(q)?;
+        for (series, version) in out.iter_mut().zip(&q.series) {
+            let n = match version {
+                Some(v) if *v == ver(1) => stable,
+                _ => candidate,
+            };
+            series.throttles = series.invocations.iter().map(|(t, _)| (*t, n)).collect();
+        }
+        Ok(out)
+    })
+}
+
+/// live judged relatively, its throttle alarm a `lambda_throttle_rate` one that goes to
+/// ALARM at the third read (during the bake), both versions' traffic as given.
+fn throttled_world(relative: bool, candidate_throttles: f64, stable_throttles: f64) -> World {
+    let mut w = world(OnNoEvidence::Hold);
+    let live = w.env.stages.iter_mut().find(|s| s.name == "live").unwrap();
+    live.analysis.judge_relative = relative;
+    let alarm = live
+        .alarms
+        .iter_mut()
+        .find(|a| a.name == "app-live-lambda-throttles")
+        .unwrap();
+    alarm.kind = rollout::AlarmKind::LambdaThrottleRate;
+    let mut st = w.fake.state.borrow_mut();
+    st.metrics = Some(with_throttles(
+        traffic((25.0, 0.0, 20.0), (225.0, 0.0, 20.0)),
+        candidate_throttles,
+        stable_throttles,
+    ));
+    st.alarm_script = vec![
+        vec![],
+        vec![],
+        vec![("app-live-lambda-throttles".to_string(), AlarmValue::Alarm)],
+    ]
+    .into();
+    drop(st);
+    w
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_throttle_alarm_with_both_versions_throttled_alike_does_not_roll_the_candidate_back() {
+    // The stage is short of capacity: a sixth of every version's requests throttled.
+    let w = throttled_world(true, 5.0, 45.0);
+    let r = commands::canary(&w.ctx(), canary_10(60)).await;
+    assert_eq!(code(&r), 0, "{}", message(&r));
+    assert_eq!(w.fake.alias("live").view, view(1, Some((2, "10"))));
+    let bake = events(&w, "bake");
+    let last = bake.last().unwrap();
+    let alarms = &last["evidence"][0];
+    assert!(
+        alarms["summary"]
+            .as_str()
+            .unwrap()
+            .contains("judged by the per-version throttle comparison, not failed"),
+        "{alarms}"
+    );
+    let metrics = &last["evidence"][1]["numbers"];
+    assert!(
+        metrics["candidate"]["throttles"].as_u64().unwrap() > 0,
+        "{metrics}"
+    );
+    assert!(
+        metrics["throttle_test"]["p_value"].as_f64().unwrap() > 0.01,
+        "{metrics}"
+    );
+
+    // The candidate taking most of the throttles is the candidate's doing: rolled back by
+    // the metrics judge, not by the alarm.
+    let w = throttled_world(true, 20.0, 5.0);
+    let r = commands::canary(&w.ctx(), canary_10(60)).await;
+    assert_eq!(code(&r), exit::ROLLED_BACK, "{}", message(&r));
+    assert!(
+        message(&r).contains("metrics judge: throttles: the candidate's throttled share"),
+        "{}",
+        message(&r)
+    );
+
+    // Not judged relatively, the firing alarm rolls back as any alarm does.
+    let w = throttled_world(false, 5.0, 45.0);
+    let r = commands::canary(&w.ctx(), canary_10(60)).await;
+    assert_eq!(code(&r), exit::ROLLED_BACK, "{}", message(&r));
+    assert!(message(&r).contains("alarm app-live-lambda-throttles is ALARM"));
+}

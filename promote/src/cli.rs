@@ -233,7 +233,9 @@ pub struct GuardArgs {
     pub reason: Option<String>,
     /// An alarm already in ALARM does not refuse the rollout: the per-version metrics judge
     /// the candidate against the stable version instead (to ship a fix for a bad stable
-    /// version); the stage's analysis.judge_relative for this run
+    /// version), and a throttle-rate alarm firing later is left to their throttle comparison
+    /// (the stage's capacity, not the candidate's); the stage's analysis.judge_relative for
+    /// this run
     #[arg(long)]
     pub judge_relative: bool,
 }

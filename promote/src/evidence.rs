@@ -50,7 +50,8 @@ impl<'a, A: crate::aws::Alarms> AlarmSource<'a, A> {
                 stage.alarm_names(),
                 stage.insufficient_data_is_failure,
                 stage.analysis.judge_relative,
-            ),
+            )
+            .with_capacity_alarms(stage.capacity_alarm_names()),
         }
     }
 }
@@ -62,12 +63,12 @@ impl<A: crate::aws::Alarms> Source for AlarmSource<'_, A> {
 
     fn assess<'a>(
         &'a mut self,
-        _subject: &'a Subject,
+        subject: &'a Subject,
         _window: Window,
     ) -> LocalBoxFuture<'a, anyhow::Result<Finding>> {
         Box::pin(async move {
             let readings = self.cloud.read(self.policy.names()).await?;
-            Ok(self.policy.judge(readings))
+            Ok(self.policy.judge_for(subject, readings))
         })
     }
 }

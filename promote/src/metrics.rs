@@ -1,9 +1,9 @@
 //! Lambda's per-version metrics as an evidence source: the candidate judged against the
 //! stable version inside the same weighted alias (`rollout::judge`).
 //!
-//! Lambda publishes `Invocations`, `Errors` and `Duration` of a weighted alias per
-//! `ExecutedVersion`, so both versions are measured over the same requests mix at the same
-//! time. One GetMetricData call per poll reads both series.
+//! Lambda publishes `Invocations`, `Errors`, `Throttles` and `Duration` of a weighted alias
+//! per `ExecutedVersion`, so both versions are measured over the same requests mix at the
+//! same time. One GetMetricData call per poll reads both series.
 //!
 //! **The window.** Lambda's metrics come per minute in AWS and arrive late, so only complete
 //! periods are judged: those that began at or after the step started (a period half before
@@ -78,6 +78,7 @@ pub fn totals(series: &Series, start: SystemTime, end: SystemTime) -> Sample {
     };
     let requests = sum(&series.invocations).round() as u64;
     let errors = sum(&series.errors).round() as u64;
+    let throttles = sum(&series.throttles).round() as u64;
     let (mut weighted, mut weights, mut plain, mut n) = (0.0, 0.0, 0.0, 0u32);
     for (t, d) in series.duration_ms.iter().filter(|(t, _)| inside(t)) {
         let w = series
@@ -100,6 +101,7 @@ pub fn totals(series: &Series, start: SystemTime, end: SystemTime) -> Sample {
     Sample {
         requests,
         errors,
+        throttles,
         latency_ms,
     }
 }
@@ -251,9 +253,10 @@ mod tests {
             invocations: vec![(t(0), 100.0), (t(60), 300.0), (t(120), 50.0)],
             errors: vec![(t(0), 1.0), (t(60), 2.0), (t(120), 9.0)],
             duration_ms: vec![(t(0), 10.0), (t(60), 30.0), (t(120), 1000.0)],
+            throttles: vec![(t(60), 4.0), (t(120), 7.0)],
         };
         let got = totals(&s, t(0), t(120));
-        assert_eq!((got.requests, got.errors), (400, 3));
+        assert_eq!((got.requests, got.errors, got.throttles), (400, 3, 4));
         assert_eq!(got.latency_ms, Some(25.0)); // (100*10 + 300*30) / 400
         assert_eq!(totals(&Series::default(), t(0), t(120)), Sample::default());
     }
@@ -264,11 +267,13 @@ mod tests {
             invocations: vec![(t(0), 10.0), (t(60), 30.0)],
             errors: vec![(t(60), 3.0)],
             duration_ms: vec![(t(0), 50.0), (t(60), 90.0)],
+            ..Series::default()
         };
         let s = Series {
             invocations: vec![(t(0), 90.0), (t(60), 270.0)],
             errors: vec![],
             duration_ms: vec![(t(0), 40.0), (t(60), 45.0)],
+            ..Series::default()
         };
         let got = periods(&c, &s, t(0), t(120), 60);
         assert_eq!(got.len(), 2);

@@ -135,6 +135,17 @@ def test_alarm_names_are_unique_within_a_stage(envdir: Path):
     assert "dev.json: field `alarms[1].name`: alarm `app-dev-lambda-errors` is listed twice" in errors_of(envdir)
 
 
+def test_a_throttle_rate_threshold_is_a_fraction(envdir: Path):
+    def as_percent(stage: dict) -> None:
+        (i,) = [i for i, a in enumerate(stage["alarms"]) if a["kind"] == "lambda_throttle_rate"]
+        stage["alarms"][i]["threshold"] = 2
+    edit(envdir, "live", as_percent)
+    assert (
+        "live.json: field `alarms[1].threshold`: alarm `app-live-lambda-throttle-rate` watches a share of requests, "
+        "so its threshold is a fraction below 1 (0.05 is 5%), not 2"
+    ) in errors_of(envdir)
+
+
 def test_no_stage_files(envdir: Path):
     for p in envdir.glob("*.json"):
         if p.name != "project.json":

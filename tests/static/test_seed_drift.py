@@ -73,6 +73,9 @@ def test_alarm_metrics(tf):
         assert got["extended_statistic"] == want.get("extended"), kind
         # `>` and `>=` differ exactly at the threshold: a threshold of 1 error must fire on 1.
         assert got["comparison_operator"] == want["operator"], kind
+    # The metric-math kinds read the same expression over the same metrics.
+    assert tf.locals["alarm_math"] == seed.ALARM_MATH
+    assert all(kinds[k]["metric_name"] is None for k in seed.ALARM_MATH)
 
 
 def _tomap_bodies(expr: str) -> list[str]:
@@ -109,34 +112,90 @@ def terraform_dimensions(tf) -> dict[str, dict[str, str]]:
     return {"prefix": m.group(1), "then": _map_entries(bodies[0]), "else": _map_entries(bodies[1])}
 
 
+# The alarm resource's two shapes: one metric, or metric math (dynamic metric_query blocks).
+MATH_OR = "${contains(keys(local.alarm_math), each.value.kind) ? null : "
+
+
+def terraform_metric_queries(tf, env, key, alarm, dimensions: dict[str, str]) -> list[dict]:
+    """The metric_query blocks Terraform gives a metric-math alarm, as PutMetricAlarm's Metrics."""
+    body = tf.resource("aws_cloudwatch_metric_alarm", "stage")
+    result, inputs = (d["metric_query"] for d in body["dynamic"])
+    assert result["for_each"] == '${{for kind, math in local.alarm_math : "rate" => math if kind == each.value.kind}}'
+    assert inputs["for_each"] == "${try(local.alarm_math[each.value.kind].metrics, {})}"
+    (rc,), (ic,) = result["content"], inputs["content"]
+    assert rc == {"id": "${metric_query.key}", "expression": "${metric_query.value.expression}",
+                  "label": "${metric_query.value.label}", "return_data": True}
+    (metric,) = ic["metric"]
+    assert (ic["id"], ic["return_data"]) == ("${metric_query.key}", False)
+    assert metric == {
+        "namespace": "${local.alarm_math[each.value.kind].namespace}",
+        "metric_name": "${metric_query.value}",
+        "stat": "${local.alarm_math[each.value.kind].stat}",
+        "period": "${each.value.period_seconds}",
+        "dimensions": "${local.alarm_dimensions[each.key]}",
+    }
+    math = tf.locals["alarm_math"][alarm["kind"]]
+    period = int(render(tf, metric["period"], env, key, alarm))
+    return [{"Id": "rate", "Expression": math["expression"], "Label": math["label"], "ReturnData": True}] + [
+        {"Id": qid, "MetricStat": {"Metric": {"Namespace": math["namespace"], "MetricName": name, "Dimensions": dimensions},
+                                   "Period": period, "Stat": math["stat"]}, "ReturnData": False}
+        for qid, name in math["metrics"].items()
+    ]
+
+
 def test_alarm_definitions_match_terraform(tf, env):
     """Every field seed.py gives PutMetricAlarm is the one Terraform's alarm resource sets."""
     body = tf.resource("aws_cloudwatch_metric_alarm", "stage")
     dims = terraform_dimensions(tf)
     kinds = tf.locals["alarm_kinds"]
+    # A metric-math alarm sets no single metric's dimensions or period (PutMetricAlarm refuses both).
+    assert body["dimensions"] == MATH_OR + "local.alarm_dimensions[each.key]}"
+    assert body["period"] == MATH_OR + "each.value.period_seconds}"
     checked = 0
     for key, alarm in instances(tf, body, env).items():
         stage_alarm = next(a for a in env.stages[alarm["stage"]]["alarms"] if a["name"] == key)
         got = seed.alarm_definition(env.project["function_name"], env.project["rest_api_name"], alarm["stage"], stage_alarm)
         kind = kinds[alarm["kind"]]
         branch = dims["then"] if alarm["kind"].startswith(dims["prefix"]) else dims["else"]
+        dimensions = {k: render(tf, v, env, key, alarm) for k, v in branch.items()}
         want = {
             "AlarmName": render(tf, body["alarm_name"], env, key, alarm),
-            "Namespace": kind["namespace"],
-            "MetricName": kind["metric_name"],
-            "Dimensions": {k: render(tf, v, env, key, alarm) for k, v in branch.items()},
             "Threshold": float(render(tf, body["threshold"], env, key, alarm)),
-            "Period": int(render(tf, body["period"], env, key, alarm)),
             "EvaluationPeriods": int(render(tf, body["evaluation_periods"], env, key, alarm)),
             "ComparisonOperator": kind["comparison_operator"],
             "TreatMissingData": body["treat_missing_data"],
-            "Statistic": kind["statistic"],
-            "ExtendedStatistic": kind["extended_statistic"],
         }
-        seeded = {**got, "Dimensions": {d["Name"]: d["Value"] for d in got["Dimensions"]}}
-        seeded.setdefault("Statistic", None)
-        seeded.setdefault("ExtendedStatistic", None)
+        if alarm["kind"] in tf.locals["alarm_math"]:
+            as_pairs = [{"Name": k, "Value": v} for k, v in dimensions.items()]
+            want["Metrics"] = terraform_metric_queries(tf, env, key, alarm, as_pairs)
+            seeded = {**got}
+            for q in seeded["Metrics"]:
+                if "MetricStat" in q:  # dimension order is not significant
+                    m = q["MetricStat"]["Metric"]
+                    m["Dimensions"] = sorted(m["Dimensions"], key=lambda d: d["Name"])
+            for q in want["Metrics"]:
+                if "MetricStat" in q:
+                    m = q["MetricStat"]["Metric"]
+                    m["Dimensions"] = sorted(m["Dimensions"], key=lambda d: d["Name"])
+        else:
+            want.update({
+                "Namespace": kind["namespace"],
+                "MetricName": kind["metric_name"],
+                "Dimensions": dimensions,
+                "Period": int(render(tf, each_value_of(body["period"]), env, key, alarm)),
+                "Statistic": kind["statistic"],
+                "ExtendedStatistic": kind["extended_statistic"],
+            })
+            seeded = {**got, "Dimensions": {d["Name"]: d["Value"] for d in got["Dimensions"]}}
+            seeded.setdefault("Statistic", None)
+            seeded.setdefault("ExtendedStatistic", None)
         seeded.pop("AlarmDescription")  # free text, for people
         assert seeded == want, key
         checked += 1
     assert checked == sum(len(s["alarms"]) for s in env.stages.values())
+
+
+def each_value_of(expr: str) -> str:
+    """The single-metric branch of an attribute that metric-math alarms leave null."""
+    assert expr.startswith(MATH_OR) and expr.endswith("}"), expr
+    return "${" + expr[len(MATH_OR) : -1] + "}"

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from conftest import ROOT
-from tfmodel import block, instances, render, stage_instances
+from tfmodel import alarm_instances, block, instances, render, stage_instances
 
 
 def evaluated(tf, env, rtype: str, name: str, attr: str) -> dict:
@@ -182,6 +182,8 @@ def test_xray_is_switchable_per_stage_and_globally(tf):
 KIND_METRICS = {
     "lambda_errors": ("AWS/Lambda", "Errors"),
     "lambda_throttles": ("AWS/Lambda", "Throttles"),
+    # Metric math over two metrics (test_throttle_rate_alarms_are_metric_math_on_the_stage_alias).
+    "lambda_throttle_rate": (None, None),
     "api_5xx_rate": ("AWS/ApiGateway", "5XXError"),
     "api_p99_latency": ("AWS/ApiGateway", "Latency"),
 }
@@ -203,6 +205,30 @@ def test_alarm_kinds_map_to_the_contract_metrics(tf, env):
     assert body["namespace"] == "${local.alarm_kinds[each.value.kind].namespace}"
     assert body["metric_name"] == "${local.alarm_kinds[each.value.kind].metric_name}"
     assert body["threshold"] == "${each.value.threshold}"
+
+
+def test_throttle_rate_alarms_are_metric_math_on_the_stage_alias(tf, env):
+    """Throttles / (Throttles + Invocations) of each stage's own alias, over the alarm's period."""
+    math = tf.locals["alarm_math"]["lambda_throttle_rate"]
+    expr = math["expression"].replace(" ", "")
+    assert expr == "FILL(throttles,0)/(FILL(throttles,0)+FILL(invocations,0))"
+    assert math["metrics"] == {"throttles": "Throttles", "invocations": "Invocations"}
+    assert (math["namespace"], math["stat"]) == ("AWS/Lambda", "Sum")
+    assert tf.locals["alarm_kinds"]["lambda_throttle_rate"]["comparison_operator"] == "GreaterThanThreshold"
+    body = tf.resource("aws_cloudwatch_metric_alarm", "stage")
+    result, inputs = (d["metric_query"] for d in body["dynamic"])
+    (metric,) = inputs["content"][0]["metric"]
+    assert metric["dimensions"] == "${local.alarm_dimensions[each.key]}"
+    assert metric["period"] == "${each.value.period_seconds}"
+    rate_alarms = {k: a for k, a in alarm_instances(tf, env).items() if a["kind"] == "lambda_throttle_rate"}
+    assert set(rate_alarms) == {a["name"] for s in env.stages.values() for a in s["alarms"] if a["kind"] == "lambda_throttle_rate"}
+    assert {a["stage"] for a in rate_alarms.values()} == set(env.stages), "every shipped stage watches its throttle rate"
+    # Both metrics on this stage's alias: local.alarm_dimensions gives lambda_ kinds
+    # Resource = function:stage (test_alarm_dimensions_follow_the_contract).
+    assert "FunctionName = local.project.function_name" in tf.locals["alarm_dimensions"]
+    for alarm in rate_alarms.values():
+        assert alarm["kind"].startswith("lambda_")
+        assert 0 < alarm["threshold"] < 1
 
 
 def test_alarm_dimensions_follow_the_contract(tf):

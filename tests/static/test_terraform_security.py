@@ -135,6 +135,21 @@ def test_stage_limits_fit_the_reserved_concurrency_side_by_side(tf, env):
     assert sum({**shares, "live": concurrency_share(old_live)}.values()) > reserved
 
 
+def test_no_burst_alone_can_fire_a_shipped_throttle_alarm(env):
+    """Throttles are watched as a share of requests over several periods, never as a count.
+
+    A count of 1 let one throttled request refuse or roll back a release; one burst fills at
+    most two periods (it may straddle a boundary), so three in a row above the threshold
+    take sustained throttling (docs/threat-model.md).
+    """
+    for name, stage in env.stages.items():
+        kinds = [a["kind"] for a in stage["alarms"]]
+        assert "lambda_throttles" not in kinds, name
+        (rate,) = [a for a in stage["alarms"] if a["kind"] == "lambda_throttle_rate"]
+        assert rate.get("evaluation_periods", 1) >= 3, (name, rate)
+        assert 0 < rate["threshold"] < 1, (name, rate)
+
+
 def test_the_log_key_serves_only_this_projects_log_groups(tf, env):
     doc = tf.data_source("aws_iam_policy_document", "observability_key")
     (logs,) = [st for st in statements(doc) if st.get("sid") == "LogsEncryptOwnGroups"]

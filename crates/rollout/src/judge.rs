@@ -55,6 +55,21 @@
 //!   latency within the margin? A stage with `analysis.early_pass` ends the step's bake
 //!   there; a sequential test allows stopping on either side at any look.
 //!
+//! - **Throttles, relative only.** Lambda throttles a request when the function (or the
+//!   account) has no concurrency left, whichever version the alias routed it to: a stage
+//!   short of capacity throttles both versions alike, and that is no evidence against the
+//!   candidate. What is, is the candidate taking significantly more than its share of the
+//!   throttles: the same mixture test as the errors', on the candidate's share of all
+//!   throttles against its share of all requests (throttled ones included, as a throttled
+//!   request is no invocation), at the same step significance. It only ever fails; it never
+//!   holds a pass back, and there is no ceiling, since a throttle rate measures the stage's
+//!   capacity, not the version (the stage's `lambda_throttle_rate` alarm watches that; under
+//!   `analysis.judge_relative` a firing one is left to this comparison, `alarm_policy`). It
+//!   spends its own `α`, so an identical candidate is wrongly failed by the error or the
+//!   throttle test at most twice the step's share (a union bound), and only where the stage
+//!   throttles at all. A slower candidate holds its executions longer and so throttles both
+//!   versions; the latency rule is what catches it.
+//!
 //! With no stable traffic (the bake after the 100% step, when the stable version serves
 //! nothing) the relative tests have nothing to compare with: the candidate is judged by the
 //! ceiling and `min_requests` alone, and the finding says so.
@@ -102,6 +117,8 @@ impl LatencyStatistic {
 pub struct Sample {
     pub requests: u64,
     pub errors: u64,
+    /// Requests Lambda throttled: not in `requests`, as a throttled request is no invocation.
+    pub throttles: u64,
     /// The latency statistic over the window, in milliseconds, when the source has one.
     pub latency_ms: Option<f64>,
 }
@@ -111,7 +128,27 @@ impl Sample {
         Sample {
             requests,
             errors,
+            throttles: 0,
             latency_ms: None,
+        }
+    }
+
+    pub fn with_throttles(mut self, throttles: u64) -> Sample {
+        self.throttles = throttles;
+        self
+    }
+
+    /// Every request that reached the version's routing: invoked or throttled.
+    pub fn attempts(&self) -> u64 {
+        self.requests + self.throttles
+    }
+
+    /// Throttles over attempts; 0 with none.
+    pub fn throttle_rate(&self) -> f64 {
+        if self.attempts() == 0 {
+            0.0
+        } else {
+            self.throttles as f64 / self.attempts() as f64
         }
     }
 
@@ -254,6 +291,9 @@ pub struct Judgement {
     pub relative: Option<Evidence>,
     /// The ceiling test, when the candidate's rate is above the ceiling.
     pub ceiling: Option<Evidence>,
+    /// The relative throttle test; `None` unless both versions had requests and either
+    /// was throttled.
+    pub throttles: Option<Evidence>,
     /// Periods whose latency was above the margin, of those with a figure on both sides;
     /// `None` when the source gave no breakdown by period.
     pub slow_periods: Option<(usize, usize)>,
@@ -333,6 +373,41 @@ pub fn relative_errors(c: Sample, s: Sample, alpha: f64) -> Evidence {
     }
 }
 
+/// The relative throttle test: the candidate's share of all throttles against its share of
+/// all attempts (invoked or throttled).
+pub fn relative_throttles(c: Sample, s: Sample, alpha: f64) -> Evidence {
+    let share = c.attempts() as f64 / (c.attempts() + s.attempts()) as f64;
+    Evidence {
+        ratio: mixture_ratio_above(c.throttles, c.throttles + s.throttles, share),
+        alpha,
+    }
+}
+
+fn throttled_of(s: Sample) -> String {
+    format!(
+        "{} ({}/{})",
+        pct(s.throttle_rate()),
+        s.throttles,
+        s.attempts()
+    )
+}
+
+/// A fail when the candidate took significantly more than its share of the throttles.
+fn throttle_failure(c: Sample, s: Sample, e: Option<Evidence>) -> Option<Decision> {
+    let e = e.filter(Evidence::rejects)?;
+    Some(Decision::Fail(format!(
+        "throttles: the candidate's throttled share {} is above the stable version's {}: sequential mixture test on its share of the throttles ({} of {} against its {} share of the requests), {}, after {} candidate and {} stable requests; a stage short of capacity throttles both versions alike, this one throttles the candidate more",
+        throttled_of(c),
+        throttled_of(s),
+        c.throttles,
+        c.throttles + s.throttles,
+        pct(c.attempts() as f64 / (c.attempts() + s.attempts()) as f64),
+        e.words(),
+        c.attempts(),
+        s.attempts(),
+    )))
+}
+
 /// The ceiling test: the candidate's errors against `max_error_rate` on its own requests.
 pub fn ceiling_errors(c: Sample, max_error_rate: f64, alpha: f64) -> Evidence {
     Evidence {
@@ -350,7 +425,10 @@ pub fn judge(candidate: Sample, stable: Sample, criteria: &Criteria) -> Judgemen
 /// Judges a window given period by period (the metrics source): counts are summed, latency
 /// follows the persistence rule over the periods.
 pub fn judge_periods(periods: &[Period], criteria: &Criteria) -> Judgement {
-    let add = |a: Sample, b: Sample| Sample::new(a.requests + b.requests, a.errors + b.errors);
+    let add = |a: Sample, b: Sample| {
+        Sample::new(a.requests + b.requests, a.errors + b.errors)
+            .with_throttles(a.throttles + b.throttles)
+    };
     let weighted = |side: fn(&Period) -> Sample| {
         let (mut sum, mut weight) = (0.0, 0.0);
         for p in periods {
@@ -403,13 +481,20 @@ fn judge_window(
     let above_ceiling = c.error_rate() > criteria.max_error_rate;
     let ceiling = above_ceiling.then(|| ceiling_errors(c, criteria.max_error_rate, alpha));
     let slow = periods.map(|p| slow_periods(p, criteria));
-    let decision = decide(c, s, criteria, relative, ceiling, slow);
+    let throttles = (c.attempts() > 0 && s.attempts() > 0 && c.throttles + s.throttles > 0)
+        .then(|| relative_throttles(c, s, alpha));
+    // An error fail stands; otherwise a throttle fail overrides a pass or a wait.
+    let decision = match decide(c, s, criteria, relative, ceiling, slow) {
+        fail @ Decision::Fail(_) => fail,
+        other => throttle_failure(c, s, throttles).unwrap_or(other),
+    };
     Judgement {
         decision,
         candidate: c,
         stable: s,
         relative,
         ceiling,
+        throttles,
         slow_periods: slow,
         criteria: *criteria,
     }
@@ -591,7 +676,12 @@ impl Judgement {
             let lat = s
                 .latency_ms
                 .map_or(String::new(), |l| format!(", {stat} {l:.0} ms"));
-            format!("{name} {} errors{lat}", rate_of(s))
+            let throttled = if self.throttles.is_some() {
+                format!(", {} throttled", throttled_of(s))
+            } else {
+                String::new()
+            };
+            format!("{name} {} errors{throttled}{lat}", rate_of(s))
         };
         let p = self.p_value().map_or("p n/a".to_string(), |p| {
             format!(
@@ -621,6 +711,7 @@ impl Judgement {
     pub fn numbers(&self) -> Value {
         let side = |s: Sample| {
             json!({"requests": s.requests, "errors": s.errors, "error_rate": s.error_rate(),
+                   "throttles": s.throttles, "throttle_rate": s.throttle_rate(),
                    "latency_ms": s.latency_ms})
         };
         let test = |e: Option<Evidence>| {
@@ -638,6 +729,7 @@ impl Judgement {
             "ceiling_p_value": self.ceiling.map(|e| e.p_value()),
             "error_test": test(self.relative),
             "ceiling_test": test(self.ceiling),
+            "throttle_test": test(self.throttles),
             "slow_periods": self.slow_periods.map(|(slow, n)| json!({"slow": slow, "periods": n})),
             "shown_no_worse": self.shown_no_worse(),
             "latency_statistic": self.criteria.latency_statistic.as_str(),
@@ -656,3 +748,7 @@ impl Judgement {
 #[cfg(test)]
 #[path = "judge_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "judge_throttle_tests.rs"]
+mod throttle_tests;

@@ -250,6 +250,7 @@ fn stage_of(name: &str, path: &Path, value: Value) -> Result<Stage, ConfigError>
         })
         .collect();
     validate::alarms_listed_once(path, &alarms)?;
+    validate::rate_thresholds_are_fractions(path, &alarms)?;
     if !raw.test_fixture_short_bakes {
         validate::bakes_cover_alarm_windows(path, &strategy, &alarms)?;
     }

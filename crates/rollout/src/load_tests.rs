@@ -347,6 +347,42 @@ fn alarm_and_terraform_fields_are_validated() {
 }
 
 #[test]
+fn a_throttle_rate_alarm_loads_and_its_threshold_is_a_fraction() {
+    let base = stage_json(Some("test"), ALL);
+    let rate = |threshold: &str| {
+        base.replace(
+            r#""kind": "lambda_errors", "threshold": 1"#,
+            &format!(
+                r#""kind": "lambda_throttle_rate", "threshold": {threshold}, "period_seconds": 60, "evaluation_periods": 1"#
+            ),
+        )
+    };
+    let env = load(&with("live.json", rate("0.05"))).unwrap();
+    let alarm = &env.stage("live").unwrap().alarms[0];
+    assert_eq!(alarm.kind, AlarmKind::LambdaThrottleRate);
+    assert!(alarm.kind.is_rate() && !AlarmKind::LambdaThrottles.is_rate());
+    assert_eq!(alarm.threshold, 0.05);
+    // 5 meant as 5% is refused, naming the field and the fix.
+    let msg = load_err(&with("live.json", rate("5")));
+    assert!(
+        msg.contains("live.json: field `alarms[0].threshold`")
+            && msg.contains("a fraction below 1 (0.05 is 5%), not 5"),
+        "{msg}"
+    );
+    // The same rule holds for the 5xx rate; a count may be anything.
+    let msg = load_err(&with(
+        "live.json",
+        base.replace(
+            r#""kind": "lambda_errors", "threshold": 1"#,
+            r#""kind": "api_5xx_rate", "threshold": 1"#,
+        ),
+    ));
+    assert!(msg.contains("alarms[0].threshold"), "{msg}");
+    let count = base.replace(r#""threshold": 1"#, r#""threshold": 7"#);
+    assert!(load(&with("live.json", count)).is_ok());
+}
+
+#[test]
 fn an_alarm_name_used_by_two_stages_is_refused() {
     let dev = stage_json(None, ALL).replace("a-errors", "dev-errors");
     let test = stage_json(Some("dev"), ALL).replace("a-errors", "dev-errors");

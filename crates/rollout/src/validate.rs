@@ -310,6 +310,25 @@ pub fn alarms_listed_once(path: &Path, alarms: &[Alarm]) -> Result<(), ConfigErr
     Ok(())
 }
 
+/// A rate alarm's threshold is a share of requests: at 1 or more it could never fire (a
+/// share is at most 1 and these alarms fire above the threshold), which is a percentage
+/// written where a fraction belongs.
+pub fn rate_thresholds_are_fractions(path: &Path, alarms: &[Alarm]) -> Result<(), ConfigError> {
+    for (i, a) in alarms.iter().enumerate() {
+        if a.kind.is_rate() && a.threshold >= 1.0 {
+            return Err(field(
+                path,
+                format!("alarms[{i}].threshold"),
+                format!(
+                    "alarm `{}` watches a share of requests, so its threshold is a fraction below 1 (0.05 is 5%), not {}",
+                    a.name, a.threshold
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A CloudWatch alarm can only fire once it has `evaluation_periods` periods of data, so a
 /// bake shorter than that passes before the alarm could have looked. 0 stays allowed: it
 /// says "no bake" out loud. Test fixtures that need second-long bakes against real alarm

@@ -40,22 +40,22 @@ fn judged_by_metrics_only(dir: &std::path::Path) {
     std::fs::write(&path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
 }
 
-struct Outcome {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Outcome {
+    pub(crate) code: Option<i32>,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
     /// Answers by status while the canary ran.
-    statuses: BTreeMap<u16, usize>,
+    pub(crate) statuses: BTreeMap<u16, usize>,
 }
 
 impl Outcome {
-    fn events(&self) -> Vec<Value> {
+    pub(crate) fn events(&self) -> Vec<Value> {
         self.stdout
             .lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
             .collect()
     }
-    fn last_metrics_numbers(&self) -> Value {
+    pub(crate) fn last_metrics_numbers(&self) -> Value {
         self.events()
             .iter()
             .filter(|e| e["event"] == "bake")
@@ -68,7 +68,7 @@ impl Outcome {
 
 /// A stage whose live alias serves `stable`, a gateway with `gateway_args`, steady traffic
 /// on /live/build-info while `promote canary` of `candidate` at 10% runs to its end.
-fn canary_under_traffic(
+pub(crate) fn canary_under_traffic(
     stack: &Stack,
     candidate: &str,
     bake: &str,
@@ -132,14 +132,14 @@ fn canary_under_traffic(
 
 /// The stack, the stable version's and the candidate's zips (the same `app`, so the candidate
 /// is identical unless the gateway is told to fail it), both published, live on the stable.
-struct Release {
-    stack: Stack,
-    zips: [String; 2],
-    stable: String,
-    candidate: String,
+pub(crate) struct Release {
+    pub(crate) stack: Stack,
+    pub(crate) zips: [String; 2],
+    pub(crate) stable: String,
+    pub(crate) candidate: String,
 }
 
-fn release() -> Release {
+pub(crate) fn release() -> Release {
     let stack = Stack::with_environments(judged_by_metrics_only);
     let zip_a = stack.app_zip("a.zip", None);
     let zip_b = stack.app_zip("b.zip", Some("candidate"));

@@ -11,3 +11,4 @@ mod faults;
 mod judge;
 mod probe;
 mod serve;
+mod throttles;

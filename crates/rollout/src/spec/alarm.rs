@@ -4,10 +4,24 @@ use serde::Deserialize;
 #[serde(rename_all = "snake_case")]
 pub enum AlarmKind {
     LambdaErrors,
+    /// A count of throttled requests: one throttle can fire it (kept for stages that want
+    /// that; the shipped stages watch the rate instead).
     LambdaThrottles,
+    /// The share of the alias's requests Lambda throttled, `Throttles / (Invocations +
+    /// Throttles)` per period: a CloudWatch metric-math alarm, a fraction like
+    /// `api_5xx_rate`. Under `analysis.judge_relative` it is judged by the per-version
+    /// throttle comparison rather than failing the candidate (`alarm_policy`).
+    LambdaThrottleRate,
     #[serde(rename = "api_5xx_rate")]
     Api5xxRate,
     ApiP99Latency,
+}
+
+impl AlarmKind {
+    /// Whether the threshold is a share of requests (0 to 1) rather than a count or a time.
+    pub fn is_rate(self) -> bool {
+        matches!(self, AlarmKind::LambdaThrottleRate | AlarmKind::Api5xxRate)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::alarm::Alarm;
+use super::alarm::{Alarm, AlarmKind};
 use super::analysis::Analysis;
 use super::engine::{Engine, Hooks};
 use super::strategy::Strategy;
@@ -28,6 +28,15 @@ pub struct Stage {
 impl Stage {
     pub fn alarm_names(&self) -> Vec<String> {
         self.alarms.iter().map(|a| a.name.clone()).collect()
+    }
+
+    /// The alarms that watch the stage's capacity (its throttle rate) rather than a version.
+    pub fn capacity_alarm_names(&self) -> Vec<String> {
+        self.alarms
+            .iter()
+            .filter(|a| a.kind == AlarmKind::LambdaThrottleRate)
+            .map(|a| a.name.clone())
+            .collect()
     }
 
     /// The alarm that needs the most data before it can fire, and how much
