@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""docs/promote.md's exit-code table, held to the one in code (`TABLE` in promote/src/exit.rs).
+"""docs/promote.md's exit-code table, held to the one in code (`TABLE` in promote/src/cli/exit.rs).
 
     python3 tools/exit_codes.py           checks: prints each row that differs, exits 1 if any
     python3 tools/exit_codes.py --write   rewrites the page's table from the code
@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-EXIT_RS = ROOT / "promote" / "src" / "exit.rs"
+EXIT_RS = ROOT / "promote" / "src" / "cli" / "exit.rs"
 PAGE = ROOT / "docs" / "promote.md"
 RUST_STR = r'"((?:[^"\\]|\\.)*)"'
 HEADER = "| code | meaning | what was written | returned by |\n|---|---|---|---|"
@@ -71,9 +71,9 @@ def exit_code_problems(documented: dict[int, tuple[str, ...]], defined: dict[int
     problems = []
     for code in sorted(set(documented) | set(defined)):
         if code not in documented:
-            problems.append(f"exit code {code} is defined in promote/src/exit.rs but not in docs/promote.md")
+            problems.append(f"exit code {code} is defined in promote/src/cli/exit.rs but not in docs/promote.md")
         elif code not in defined:
-            problems.append(f"exit code {code} is in docs/promote.md but promote/src/exit.rs does not define it")
+            problems.append(f"exit code {code} is in docs/promote.md but promote/src/cli/exit.rs does not define it")
         elif defined[code]:
             meaning, written, by = defined[code]
             doc = documented[code] + ("",) * 3
@@ -120,7 +120,7 @@ def main(argv: list[str]) -> int:
     defined, every = exit_rs()
     if "--write" in argv:
         if not all(defined.values()):
-            print("tools/exit_codes.py: promote/src/exit.rs has no TABLE to write from", file=sys.stderr)
+            print("tools/exit_codes.py: promote/src/cli/exit.rs has no TABLE to write from", file=sys.stderr)
             return 1
         PAGE.write_text(rewrite(page, render(defined, every, documented_exit_codes(page))))
         print("tools/exit_codes.py: wrote the exit-code table of docs/promote.md", file=sys.stderr)

@@ -11,7 +11,7 @@ use anyhow::{Context as _, Result, bail};
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-/// Base64 SHA-256 of the zip's bytes: Lambda's CodeSha256 (as in promote/src/publish.rs).
+/// Base64 SHA-256 of the zip's bytes: Lambda's CodeSha256 (as in promote/src/read/publish.rs).
 pub fn code_sha256(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(Sha256::digest(bytes))
 }

@@ -7,11 +7,11 @@ use std::time::Duration;
 use rollout::plan::AlarmValue;
 use rollout::{OnNoEvidence, SourceKind};
 
-use crate::aws::{MetricsQuery, Series};
-use crate::commands::{self, CanaryOpts};
-use crate::exit;
-use crate::fake::{MetricsFn, World, pct, ver, view};
-use crate::ui::Format;
+use crate::cli::exit;
+use crate::cli::ui::Format;
+use crate::cloud::aws::{MetricsQuery, Series};
+use crate::cloud::fake::{MetricsFn, World, pct, ver, view};
+use crate::reconcile::commands::{self, CanaryOpts};
 
 /// Per-period traffic of one version: invocations, errors, p99 in ms.
 type Traffic = (f64, f64, f64);
@@ -281,7 +281,7 @@ async fn after_the_100_percent_step_the_alias_as_a_whole_is_judged() {
     // The candidate serves everything; Lambda publishes the alias without ExecutedVersion.
     w.fake.state.borrow_mut().metrics = Some(traffic((250.0, 40.0, 20.0), (0.0, 0.0, 0.0)));
     w.fake.set_alias("live", view(1, Some((2, "50"))));
-    let opts = crate::commands::AdvanceOpts {
+    let opts = crate::reconcile::commands::AdvanceOpts {
         stage: "live".into(),
         weight: None,
         bake: Some(Duration::from_secs(60)),
@@ -305,10 +305,10 @@ async fn after_the_100_percent_step_the_alias_as_a_whole_is_judged() {
 async fn status_shows_the_judge_for_a_stage_mid_canary() {
     for format in [Format::Json, Format::Table] {
         let mut w = world(OnNoEvidence::Hold);
-        w.ui = crate::ui::Ui::capture(format);
+        w.ui = crate::cli::ui::Ui::capture(format);
         w.fake.state.borrow_mut().metrics = Some(traffic((25.0, 5.0, 30.0), (225.0, 0.0, 20.0)));
         w.fake.set_alias("live", view(1, Some((2, "10"))));
-        crate::status::status(&w.ctx(), None).await.unwrap();
+        crate::read::status::status(&w.ctx(), None).await.unwrap();
         let out = w.stdout();
         if format == Format::Json {
             let live = events(&w, "stage_status")

@@ -1,13 +1,19 @@
 //! The command line (CONTRACTS.md, "promote CLI").
 
+// What the command line shows and returns: the human and JSON output, the typed events of
+// the JSON stream, the exit codes, and Ctrl-C.
+pub mod events;
+pub mod exit;
+pub mod interrupt;
+pub mod ui;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use rollout::{Version, Weight};
 
-use crate::exit;
-use crate::ui::Format;
+use crate::cli::ui::Format;
 
 const MAIN_EXAMPLES: &str = "\
 Examples:

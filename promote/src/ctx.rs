@@ -4,8 +4,8 @@
 
 use rollout::Environments;
 
-use crate::interrupt::Interrupt;
-use crate::ui::Ui;
+use crate::cli::interrupt::Interrupt;
+use crate::cli::ui::Ui;
 
 pub struct Ctx<'a, C> {
     pub cloud: &'a C,

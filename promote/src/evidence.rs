@@ -6,6 +6,12 @@
 //! implementing this trait and listing it in the stage's `analysis.sources`; the bake and
 //! the decision function do not change.
 
+// The sources besides the alarms (which are read here): CloudWatch's per-version metrics,
+// and the probe's own traffic through the stage or Lambda's Invoke API.
+pub mod metrics;
+pub mod probe_invoke;
+pub mod probe_source;
+
 use std::time::SystemTime;
 
 use futures_util::future::LocalBoxFuture;
@@ -42,7 +48,7 @@ pub struct AlarmSource<'a, A> {
     policy: AlarmPolicy,
 }
 
-impl<'a, A: crate::aws::Alarms> AlarmSource<'a, A> {
+impl<'a, A: crate::cloud::aws::Alarms> AlarmSource<'a, A> {
     pub fn new(cloud: &'a A, stage: &rollout::Stage) -> Self {
         AlarmSource {
             cloud,
@@ -56,7 +62,7 @@ impl<'a, A: crate::aws::Alarms> AlarmSource<'a, A> {
     }
 }
 
-impl<A: crate::aws::Alarms> Source for AlarmSource<'_, A> {
+impl<A: crate::cloud::aws::Alarms> Source for AlarmSource<'_, A> {
     fn name(&self) -> &str {
         "alarms"
     }

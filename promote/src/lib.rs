@@ -1,57 +1,40 @@
 //! `promote`: moves published Lambda versions along the path to live.
 //!
 //! The binary (`main.rs`) parses the command line and maps errors to exit codes; everything
-//! else lives here so that integration tests can drive the in-memory stand-in ([`fake`]).
+//! else lives here so that integration tests can drive the in-memory stand-in ([`cloud::fake`]).
 
 #![allow(async_fn_in_trait)] // the traits are ours, used on one runtime; Send bounds are not needed
 
-pub mod aws;
-#[cfg(test)]
-mod aws_tests;
+// The layers, from the outside in (docs/promote.md, "How the code is laid out"):
+// the command line and what it prints; the reconciler that observes, decides (in `rollout`)
+// and applies; the evidence sources that read for a bake; the read-only commands; and the
+// cloud adapters under all of them.
+pub mod cli;
+pub mod cloud;
+pub mod ctx;
+pub mod evidence;
+pub mod read;
+pub mod reconcile;
+
 #[cfg(test)]
 mod bake_tests;
-pub mod cd_engine;
-pub mod check;
-pub mod cli;
-pub mod codedeploy;
-pub mod commands;
-pub mod ctx;
-pub mod events;
-pub mod evidence;
-pub mod exit;
-// The in-memory stand-ins: built for this crate's tests and, through the "testing" feature
-// that only its dev-dependency on itself enables, for its integration tests; never in the
-// shipped binary.
-#[cfg(any(test, feature = "testing"))]
-#[doc(hidden)]
-pub mod fake;
-#[cfg(any(test, feature = "testing"))]
-#[doc(hidden)]
-pub mod fake_codedeploy;
-pub mod interrupt;
-pub mod metrics;
-pub mod probe;
-pub mod probe_invoke;
-pub mod probe_source;
-pub mod publish;
 #[cfg(test)]
 mod race_tests;
-pub mod run;
-mod sdk_error;
-pub mod status;
 #[cfg(test)]
 mod tests;
-pub mod ui;
-pub mod upstream;
 
+use crate::cli::exit;
+use crate::cloud::aws;
+use crate::read::{check, probe, publish, status};
+use crate::reconcile::{commands, run};
 use rollout::Environments;
 use rollout::machine::Intent;
 
+use crate::cli::interrupt::Interrupt;
+use crate::cli::ui::Ui;
 use crate::cli::{Cli, Command};
-use crate::commands::ExecOpts;
 use crate::ctx::Ctx;
-use crate::interrupt::Interrupt;
-use crate::ui::Ui;
+use crate::reconcile::commands::ExecOpts;
 
 /// Runs one parsed command line against AWS.
 pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<()> {

@@ -4,9 +4,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use promote::cli::Cli;
-use promote::events::Event;
-use promote::exit;
-use promote::ui::Ui;
+use promote::cli::events::Event;
+use promote::cli::exit;
+use promote::cli::ui::Ui;
 
 fn init_tracing(verbose: u8) {
     use tracing_subscriber::EnvFilter;
@@ -42,12 +42,12 @@ fn main() -> ExitCode {
             let code = e.exit_code();
             let args: Vec<String> = std::env::args().collect();
             if code != 0 && wants_json(&args) {
-                let event = promote::events::Error {
+                let event = promote::cli::events::Error {
                     exit_code: code,
                     message: e.kind().to_string(),
                     detail: Some(e.render().to_string().trim().to_string()),
                 };
-                println!("{}", promote::ui::stamp(event.to_value()));
+                println!("{}", promote::cli::ui::stamp(event.to_value()));
             }
             e.exit();
         }
@@ -80,7 +80,7 @@ fn main() -> ExitCode {
             } else {
                 eprintln!("{err:#}");
             }
-            ui.emit(&promote::events::Error {
+            ui.emit(&promote::cli::events::Error {
                 exit_code: code,
                 message: format!("{err:#}"),
                 detail: None,

@@ -1,17 +1,17 @@
 //! Two runs on one stage at once (and what a failed read leaves before the first write), against the in-memory stand-in, which checks RevisionIds
 //! as Lambda does (moto does not: the same races over HTTP, through a proxy that checks
-//! them, are in tests/it_faults.rs). Both runs share one [`Fake`](crate::fake::Fake) on one
+//! them, are in tests/it_faults.rs). Both runs share one [`Fake`](crate::cloud::fake::Fake) on one
 //! runtime; with `interleave` set, every call yields first, so the runs alternate call by
 //! call and both read the alias before either writes. Time is virtual.
 
 use std::time::Duration;
 
-use crate::aws::AliasWrite;
-use crate::commands::{self, CanaryOpts, DeployOpts};
+use crate::cli::exit;
+use crate::cli::ui::{Format, Ui};
+use crate::cloud::aws::AliasWrite;
+use crate::cloud::fake::{Fake, World, ver, view};
 use crate::ctx::Ctx;
-use crate::exit;
-use crate::fake::{Fake, World, ver, view};
-use crate::ui::{Format, Ui};
+use crate::reconcile::commands::{self, CanaryOpts, DeployOpts};
 
 fn code(r: &anyhow::Result<()>) -> i32 {
     match r {

@@ -1,4 +1,4 @@
-//! Command behaviour against the in-memory [`Fake`](crate::fake::Fake): what each command
+//! Command behaviour against the in-memory [`Fake`](crate::cloud::fake::Fake): what each command
 //! writes, in how many calls, with which RevisionId, and which exit code it ends with.
 //! The RevisionId conflict cases are here because moto does not check RevisionIds.
 
@@ -7,11 +7,11 @@ use std::time::Duration;
 use rollout::plan::AlarmValue;
 use rollout::{Environments, OnUnreadable};
 
-use crate::aws::AliasWrite;
-use crate::commands::{self, AdvanceOpts, CanaryOpts, DeployOpts};
-use crate::exit;
-use crate::fake::{World, pct, ver, view};
-use crate::ui::Format;
+use crate::cli::exit;
+use crate::cli::ui::Format;
+use crate::cloud::aws::AliasWrite;
+use crate::cloud::fake::{World, pct, ver, view};
+use crate::reconcile::commands::{self, AdvanceOpts, CanaryOpts, DeployOpts};
 
 const BAKE: Duration = Duration::from_millis(300);
 const POLL: Duration = Duration::from_millis(20);
@@ -655,12 +655,12 @@ async fn status_lists_stages_in_path_order_with_stamps_weights_and_alarms() {
         .state
         .borrow_mut()
         .set_alarm(&alarm, AlarmValue::Alarm);
-    crate::status::status(&w.ctx(), None).await.unwrap();
+    crate::read::status::status(&w.ctx(), None).await.unwrap();
     insta::assert_snapshot!("status_table", w.stdout());
 
     let j = World::new(Format::Json);
     j.fake.set_alias("live", view(1, Some((2, "12.5"))));
-    crate::status::status(&j.ctx(), None).await.unwrap();
+    crate::read::status::status(&j.ctx(), None).await.unwrap();
     let lines: Vec<serde_json::Value> = j
         .stdout()
         .lines()
@@ -687,7 +687,7 @@ async fn watch_without_a_terminal_prints_only_changes_and_stops_on_ctrl_c() {
         st.after_alarm_read
             .insert(5, Box::new(move |_| intr.trigger()));
     }
-    crate::status::watch(&w.ctx(), "live", Duration::from_millis(10))
+    crate::read::status::watch(&w.ctx(), "live", Duration::from_millis(10))
         .await
         .unwrap();
     let out = w.stdout();
@@ -709,7 +709,7 @@ async fn watch_without_a_terminal_prints_only_changes_and_stops_on_ctrl_c() {
 async fn status_shows_the_readable_stages_when_one_is_broken() {
     let w = World::new(Format::Table);
     w.fake.state.borrow_mut().aliases.remove("test");
-    let r = crate::status::status(&w.ctx(), None).await;
+    let r = crate::read::status::status(&w.ctx(), None).await;
     assert_eq!(code(&r), exit::ERROR);
     let out = w.stdout();
     assert!(
@@ -827,7 +827,7 @@ async fn error_messages() {
     );
 
     let broken = std::env::temp_dir().join(format!("promote-errors-{}", std::process::id()));
-    crate::fake::copy_environments(&broken);
+    crate::cloud::fake::copy_environments(&broken);
     let live = std::fs::read_to_string(broken.join("live.json")).unwrap();
     std::fs::write(
         broken.join("live.json"),
@@ -923,7 +923,7 @@ async fn a_bake_rides_out_a_failed_read_and_fails_closed_on_a_dead_endpoint() {
 }
 
 /// Someone else moves the live alias to version 3, as Lambda would (a new RevisionId).
-fn foreign_write(st: &mut crate::fake::FakeState) {
+fn foreign_write(st: &mut crate::cloud::fake::FakeState) {
     let rev = st.next_revision();
     let rec = st.aliases.get_mut("live").unwrap();
     rec.view = view(3, None);

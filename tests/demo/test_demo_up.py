@@ -208,7 +208,7 @@ def test_the_messages_around_them_say_what_to_do_and_their_advice_works(stack):
     assert (r.stdout + r.stderr).count("warning: --bake 1s is shorter than") == 1, r.stdout + r.stderr
     assert stack.alias("live") == (live, {dev: pytest.approx(0.1)})
     # With the shipped environments (a p99 latency judge), moto answers the percentile with an
-    # HTTP 500 when it holds datapoints for it (not always: promote/src/aws_tests.rs shows the
+    # HTTP 500 when it holds datapoints for it (not always: promote/src/cloud/aws_tests.rs shows the
     # message for certain); when it does, the message names the endpoint and the call.
     shipped = dict(stack.env, PROMOTE_ENVIRONMENTS=str(ROOT / "environments"))
     r = stack.sh("promote status --stage live", shipped)

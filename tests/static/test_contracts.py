@@ -3,7 +3,7 @@
 - every file that cites CONTRACTS.md names one of its sections (`CONTRACTS.md, "Section"`),
   and that section exists;
 - the JSON event stream table lists exactly the events promote/src emits;
-- the exit code table lists exactly the codes promote/src/exit.rs defines, and 0.
+- the exit code table lists exactly the codes promote/src/cli/exit.rs defines, and 0.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def citing_files() -> list[str]:
     out = subprocess.run(
         ["git", "grep", "-l", "CONTRACTS.md", "--", ".", ":!CONTRACTS.md", ":!tests/static/test_contracts.py",
          # The unit tests that read CONTRACTS.md and hold its tables to the code.
-         ":!promote/src/events_tests.rs", ":!promote/src/exit_tests.rs"],
+         ":!promote/src/cli/events_tests.rs", ":!promote/src/cli/exit_tests.rs"],
         cwd=ROOT, capture_output=True, text=True, check=False,
     )
     return out.stdout.split()
@@ -64,12 +64,12 @@ def table_first_column(section: str) -> list[str]:
 
 def emitted_events() -> set[str]:
     events = set()
-    for path in (ROOT / "promote" / "src").glob("*.rs"):
+    for path in (ROOT / "promote" / "src").rglob("*.rs"):
         if path.name.endswith("tests.rs"):
             continue
         events |= set(re.findall(r'"event":\s*"([a-z_]+)"', path.read_text()))
     # The typed events: `Struct => "name",` in events.rs's `events!` list.
-    events |= set(re.findall(r'^\s*\w+(?:<\'a>)? => "([a-z_]+)",$', (ROOT / "promote/src/events.rs").read_text(), flags=re.M))
+    events |= set(re.findall(r'^\s*\w+(?:<\'a>)? => "([a-z_]+)",$', (ROOT / "promote/src/cli/events.rs").read_text(), flags=re.M))
     return events
 
 
@@ -82,7 +82,7 @@ def test_the_event_table_lists_every_event_promote_emits():
 
 
 def test_the_exit_code_table_matches_exit_rs():
-    source = (ROOT / "promote" / "src" / "exit.rs").read_text()
+    source = (ROOT / "promote" / "src" / "cli" / "exit.rs").read_text()
     defined = {int(n) for n in re.findall(r"pub const [A-Z_]+: i32 = (\d+);", source)}
     documented = {int(c) for c in table_first_column("Exit codes") if c.isdigit()}
     assert documented == defined | {0}

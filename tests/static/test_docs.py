@@ -4,7 +4,7 @@
   screen, a map naming every folder of the repository;
 - every relative link in the README and docs/ points at a file (and heading) that exists;
 - docs/promote.md holds the only exit-code table of the README and docs/, and it lists exactly
-  the codes promote/src/exit.rs defines, with the meanings the code gives them.
+  the codes promote/src/cli/exit.rs defines, with the meanings the code gives them.
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def test_the_link_check_catches_a_moved_section(tmp_path: Path):
 
 # ---- Exit codes ----------------------------------------------------------------------------
 #
-# The table is single-sourced in promote/src/exit.rs (`TABLE`: one `Code { code, name, meaning,
+# The table is single-sourced in promote/src/cli/exit.rs (`TABLE`: one `Code { code, name, meaning,
 # written, returned_by }` per exit code); docs/promote.md's table is held to it row by row by
 # tools/exit_codes.py, which also rewrites it (`--write`). The two may cite the manual
 # differently (the code by path, the page by a link), so parentheses that only cite are left
@@ -123,7 +123,7 @@ def test_there_is_one_exit_code_table():
 def test_the_exit_code_table_matches_exit_rs():
     documented = documented_exit_codes((DOCS / "promote.md").read_text())
     defined, every = exit_rs()
-    assert len(defined) >= 8, f"promote/src/exit.rs: found only {sorted(defined)}; has its format changed?"
+    assert len(defined) >= 8, f"promote/src/cli/exit.rs: found only {sorted(defined)}; has its format changed?"
     assert exit_code_problems(documented, defined, every) == []
 
 

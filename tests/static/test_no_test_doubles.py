@@ -20,12 +20,12 @@ CFG = re.compile(r'#\[cfg\(any\(test, feature = "testing"\)\)\]|#\[cfg\(test\)\]
 
 # (file, a declaration that must be behind the cfg)
 GATED = [
-    ("promote/src/lib.rs", "pub mod fake;"),
-    ("promote/src/lib.rs", "pub mod fake_codedeploy;"),
-    ("promote/src/ui.rs", "pub fn capture("),
-    ("promote/src/ui.rs", "pub fn output("),
-    ("promote/src/interrupt.rs", "pub fn trigger("),
-    ("promote/src/interrupt.rs", "pub fn is_holding("),
+    ("promote/src/cloud.rs", "pub mod fake;"),
+    ("promote/src/cloud.rs", "pub mod fake_codedeploy;"),
+    ("promote/src/cli/ui.rs", "pub fn capture("),
+    ("promote/src/cli/ui.rs", "pub fn output("),
+    ("promote/src/cli/interrupt.rs", "pub fn trigger("),
+    ("promote/src/cli/interrupt.rs", "pub fn is_holding("),
     ("crates/probe/src/lib.rs", "pub mod testing;"),
 ]
 

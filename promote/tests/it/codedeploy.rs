@@ -7,7 +7,7 @@
 //! every run here follows a deployment that never moves and is ended by the test; how
 //! promote follows one through its states, stops it when the judge fails and reports the
 //! outcome is tested against recorded responses and the in-memory stand-in
-//! (`promote/src/codedeploy_tests.rs`, `promote/src/cd_engine_tests.rs`).
+//! (`promote/src/cloud/codedeploy_tests.rs`, `promote/src/reconcile/cd_engine_tests.rs`).
 
 use crate::support;
 

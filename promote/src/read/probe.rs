@@ -11,11 +11,11 @@ use ::probe::{Config, Schedule, Split, Stats, Transport};
 use anyhow::{Context, Result};
 use rollout::AliasView;
 
-use crate::aws::{AliasStore, Cloud};
+use crate::cli::exit::Exit;
+use crate::cli::interrupt::Interrupt;
+use crate::cli::ui::Ui;
+use crate::cloud::aws::{AliasStore, Cloud};
 use crate::ctx::Ctx;
-use crate::exit::Exit;
-use crate::interrupt::Interrupt;
-use crate::ui::Ui;
 
 #[derive(Debug, Clone)]
 pub struct ProbeOpts {
@@ -71,7 +71,7 @@ pub async fn probe<C: Cloud>(ctx: &Ctx<'_, C>, o: ProbeOpts) -> Result<()> {
             let uri = target_uri(u, "/")?;
             reachable(&uri, ToString::to_string).await?;
         }
-        let invoke = crate::probe_invoke::Invoke::new(
+        let invoke = crate::evidence::probe_invoke::Invoke::new(
             function,
             &target.alias,
             &stage,
@@ -108,7 +108,7 @@ pub async fn probe_url(ui: &Ui, interrupt: &Interrupt, o: ProbeOpts) -> Result<(
         interrupt,
         &base,
         &base,
-        None::<(&crate::aws::Aws, &str)>,
+        None::<(&crate::cloud::aws::Aws, &str)>,
         &o,
     )
     .await
@@ -247,7 +247,7 @@ async fn run<A: AliasStore, T: Transport>(
     }
     ui.emit_result(
         format!("{title}\n{}", report.text()),
-        &crate::events::ProbeReport {
+        &crate::cli::events::ProbeReport {
             target: target.to_string(),
             title: title.to_string(),
             report: &report,
@@ -291,8 +291,8 @@ fn progress(stats: &Stats, elapsed: Duration, duration: Duration, total: u64) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fake::{Fake, view};
-    use crate::ui::Format;
+    use crate::cli::ui::Format;
+    use crate::cloud::fake::{Fake, view};
     use ::probe::testing::{serve, split_rule};
 
     fn opts(url: &str) -> ProbeOpts {
@@ -319,7 +319,7 @@ mod tests {
     #[tokio::test]
     async fn json_report_attributes_every_answer_and_checks_the_split() {
         let server = serve(split_rule("3", "4", 10), None).await;
-        let fake = Fake::seeded(&crate::fake::env());
+        let fake = Fake::seeded(&crate::cloud::fake::env());
         fake.set_alias("live", view(3, Some((4, "10"))));
         let ui = Ui::capture(Format::Json);
         let interrupt = Interrupt::default();
@@ -374,7 +374,7 @@ mod tests {
     async fn the_table_report_calls_out_a_split_the_alias_does_not_give() {
         // The alias says 10%; the server gives version 4 half the traffic.
         let server = serve(split_rule("3", "4", 2), None).await;
-        let fake = Fake::seeded(&crate::fake::env());
+        let fake = Fake::seeded(&crate::cloud::fake::env());
         fake.set_alias("live", view(3, Some((4, "10"))));
         let ui = Ui::capture(Format::Table);
         let o = opts(&server.url());
@@ -404,7 +404,7 @@ mod tests {
     async fn bad_targets_and_schedules_are_bad_input_an_unreachable_url_an_error() {
         let ui = Ui::capture(Format::Table);
         let i = Interrupt::default();
-        let code = |e: anyhow::Error| (crate::exit::code_of(&e), format!("{e:#}"));
+        let code = |e: anyhow::Error| (crate::cli::exit::code_of(&e), format!("{e:#}"));
         let (c, m) = code(
             probe_url(&ui, &i, opts("localhost:3000"))
                 .await

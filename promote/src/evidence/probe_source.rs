@@ -13,7 +13,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::probe::reachable;
+use crate::read::probe::reachable;
 use ::probe::evidence::{Counts, WindowCounts, shortfall, supported_quantile, window};
 use ::probe::http::{Http, TargetError, target};
 use ::probe::{Config, Running, Schedule, Stats};
@@ -24,8 +24,8 @@ use rollout::{EvidenceVerdict as Verdict, Finding, Subject};
 use serde_json::json;
 use statrs::distribution::{ContinuousCDF, Normal};
 
+use crate::cli::exit::Exit;
 use crate::evidence::{Source, Window};
-use crate::exit::Exit;
 
 /// Requests due within this long after a step's write are left out of its window: the
 /// local gateway sees an alias change within a second, Lambda within a moment; until then
@@ -105,7 +105,7 @@ impl ProbeSource {
                         })?;
                         reachable(&uri, say_unreachable).await?;
                     }
-                    let invoke = crate::probe_invoke::Invoke::new(
+                    let invoke = crate::evidence::probe_invoke::Invoke::new(
                         &at.function,
                         &at.alias,
                         &at.stage,

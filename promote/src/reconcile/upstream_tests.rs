@@ -14,11 +14,11 @@ use rollout::note::Note;
 use rollout::{Strategy, Weight};
 use serde_json::Value;
 
-use crate::codedeploy::FakeRead;
-use crate::commands::{self, AdvanceOpts, CanaryOpts, DeployOpts, ExecOpts};
-use crate::exit;
-use crate::fake::{World, pct, ver, view};
-use crate::ui::Format;
+use crate::cli::exit;
+use crate::cli::ui::Format;
+use crate::cloud::codedeploy::FakeRead;
+use crate::cloud::fake::{World, pct, ver, view};
+use crate::reconcile::commands::{self, AdvanceOpts, CanaryOpts, DeployOpts, ExecOpts};
 
 /// A world where test serves version 1 and its note records nothing else: test has never
 /// served versions 2 and 3.
@@ -129,7 +129,9 @@ async fn an_override_is_recorded_on_the_note_in_the_events_and_by_status() {
         "{}",
         w.stderr()
     );
-    crate::status::status(&w.ctx(), Some("live")).await.unwrap();
+    crate::read::status::status(&w.ctx(), Some("live"))
+        .await
+        .unwrap();
     let live = events(&w, "stage_status")
         .into_iter()
         .find(|e| e["stage"] == "live")

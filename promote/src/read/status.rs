@@ -11,9 +11,9 @@ use rollout::{
 };
 use serde_json::{Value, json};
 
-use crate::aws::{Cloud, VersionInfo};
+use crate::cli::events;
+use crate::cloud::aws::{Cloud, VersionInfo};
 use crate::ctx::Ctx;
-use crate::events;
 use crate::evidence::{Source, Window};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -291,7 +291,7 @@ pub async fn status<C: Cloud>(ctx: &Ctx<'_, C>, only: Option<&str>) -> Result<()
         for (stage, f) in &judged {
             text.push_str(&format!(
                 "\n{stage}: metrics judge over the last {} periods: {}",
-                crate::metrics::STATUS_PERIODS,
+                crate::evidence::metrics::STATUS_PERIODS,
                 f.summary
             ));
         }
@@ -365,7 +365,7 @@ fn humantime_now() -> String {
     )
 }
 
-/// For `promote status`: the judge's verdict over the last [`crate::metrics::STATUS_PERIODS`] complete
+/// For `promote status`: the judge's verdict over the last [`crate::evidence::metrics::STATUS_PERIODS`] complete
 /// periods of every stage with a split whose analysis uses the metrics source.
 async fn judge_splits<C: Cloud>(ctx: &Ctx<'_, C>, rows: &[StageStatus]) -> Vec<(String, Finding)> {
     let mut out = Vec::new();
@@ -387,11 +387,14 @@ async fn judge_splits<C: Cloud>(ctx: &Ctx<'_, C>, rows: &[StageStatus]) -> Vec<(
             weight: split.weight,
         };
         let window = Window {
-            step_started: now - period * (crate::metrics::STATUS_PERIODS + 2),
+            step_started: now - period * (crate::evidence::metrics::STATUS_PERIODS + 2),
             now,
         };
-        let mut source =
-            crate::metrics::MetricsSource::new(ctx.cloud, &subject.function, &stage.analysis);
+        let mut source = crate::evidence::metrics::MetricsSource::new(
+            ctx.cloud,
+            &subject.function,
+            &stage.analysis,
+        );
         let finding = match source.assess(&subject, window).await {
             Ok(f) => f,
             Err(e) => Finding::new(
@@ -414,7 +417,7 @@ async fn deployment_statuses<C: Cloud>(
 ) -> Vec<(String, String, Value)> {
     let mut out = Vec::new();
     for r in rows {
-        match crate::cd_engine::status_of(ctx.cloud, ctx.env, &r.stage, &r.alias).await {
+        match crate::reconcile::cd_engine::status_of(ctx.cloud, ctx.env, &r.stage, &r.alias).await {
             Ok(Some((line, value))) => out.push((r.stage.clone(), line, value)),
             Ok(None) => {}
             Err(e) => out.push((

@@ -253,7 +253,7 @@ fn documented_fields(cell: &str) -> BTreeSet<String> {
 
 /// Every event's fields, from CONTRACTS.md.
 fn from_contracts() -> BTreeMap<String, BTreeSet<String>> {
-    let contracts = include_str!("../../CONTRACTS.md");
+    let contracts = include_str!("../../../CONTRACTS.md");
     let section = contracts
         .split("\n## JSON event stream\n")
         .nth(1)
@@ -285,7 +285,7 @@ fn contracts_md_lists_every_event_with_its_fields() {
     let doc_names: BTreeSet<String> = doc.keys().cloned().collect();
     assert_eq!(
         doc_names, code_names,
-        "events in CONTRACTS.md (left) and in promote/src/events.rs (right)"
+        "events in CONTRACTS.md (left) and in promote/src/cli/events.rs (right)"
     );
     let mut wrong = Vec::new();
     for (name, fields) in &code {

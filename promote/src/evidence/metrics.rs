@@ -25,7 +25,7 @@ use rollout::judge::{self, Period, Sample};
 use rollout::{Analysis, EvidenceVerdict, Finding, Subject};
 use serde_json::json;
 
-use crate::aws::{Metrics, MetricsQuery, Series};
+use crate::cloud::aws::{Metrics, MetricsQuery, Series};
 use crate::evidence::{Source, Window};
 
 pub struct MetricsSource<'a, M> {

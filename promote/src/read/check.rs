@@ -7,9 +7,9 @@ use std::path::Path;
 use rollout::Environments;
 use rollout::validate::terraform_name_lengths;
 
-use crate::events;
-use crate::exit::Exit;
-use crate::ui::Ui;
+use crate::cli::events;
+use crate::cli::exit::Exit;
+use crate::cli::ui::Ui;
 
 /// Exit 0 with the stage order when `dir` is valid; otherwise one line per problem (file,
 /// field, what is wrong and what it takes) and exit 2.
@@ -58,8 +58,8 @@ pub fn check(ui: &Ui, dir: &Path) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exit;
-    use crate::ui::Format;
+    use crate::cli::exit;
+    use crate::cli::ui::Format;
 
     fn repository_environments() -> std::path::PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../environments")

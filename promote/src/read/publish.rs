@@ -9,10 +9,10 @@ use base64::Engine;
 use rollout::BuildStamp;
 use sha2::{Digest, Sha256};
 
-use crate::aws::{Cloud, UpdateStatus};
+use crate::cli::events;
+use crate::cli::exit::Exit;
+use crate::cloud::aws::{Cloud, UpdateStatus};
 use crate::ctx::Ctx;
-use crate::events;
-use crate::exit::Exit;
 
 /// How long Lambda may take to finish a code update before we give up.
 const UPDATE_TIMEOUT: Duration = Duration::from_secs(600);
@@ -184,9 +184,9 @@ mod tests {
     use std::io::Write;
 
     use super::*;
-    use crate::aws::UpdateStatus;
-    use crate::fake::{World, ver};
-    use crate::ui::Format;
+    use crate::cli::ui::Format;
+    use crate::cloud::aws::UpdateStatus;
+    use crate::cloud::fake::{World, ver};
 
     const SHA: &str = "3f2c0e9d1c4b5a69788796a5b4c3d2e1f0a9b8c7";
 

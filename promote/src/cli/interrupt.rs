@@ -65,7 +65,7 @@ impl Interrupt {
             eprintln!(
                 "\ninterrupted again: exiting now; check `promote status` for where things stand"
             );
-            std::process::exit(crate::exit::INTERRUPTED);
+            std::process::exit(crate::cli::exit::INTERRUPTED);
         }
         // notify_one keeps a permit if nobody waits yet, so a signal between two checks
         // still ends the next sleep at once.

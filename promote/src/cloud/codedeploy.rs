@@ -15,10 +15,10 @@ pub use rollout::codedeploy::Shift;
 use rollout::codedeploy::{DeploymentRead, DeploymentView, Status};
 use serde_json::{Value, json};
 
-use crate::sdk_error::concise;
+use crate::cloud::sdk_error::concise;
 // The stand-in's types where the engine's tests have always found them.
 #[cfg(any(test, feature = "testing"))]
-pub use crate::fake_codedeploy::{FakeDeployment, FakeDeployments, FakeRead};
+pub use crate::cloud::fake_codedeploy::{FakeDeployment, FakeDeployments, FakeRead};
 
 /// The statuses of a deployment that has not ended: CodeDeploy runs one of these per group.
 pub const IN_FLIGHT: [&str; 5] = ["Created", "Queued", "InProgress", "Baking", "Ready"];

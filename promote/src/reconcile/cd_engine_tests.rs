@@ -16,11 +16,11 @@ use rollout::plan::AlarmValue;
 use rollout::{Strategy, Weight};
 use serde_json::Value;
 
-use crate::codedeploy::{DeploymentRequest, FakeRead};
-use crate::commands::{self, ExecOpts};
-use crate::exit;
-use crate::fake::{World, ver, view};
-use crate::ui::Format;
+use crate::cli::exit;
+use crate::cli::ui::Format;
+use crate::cloud::codedeploy::{DeploymentRequest, FakeRead};
+use crate::cloud::fake::{World, ver, view};
+use crate::reconcile::commands::{self, ExecOpts};
 
 /// The frozen environments with live on the CodeDeploy engine (10% for a minute, then
 /// 100%), and test serving version 2, the candidate live's plan picks.
@@ -259,7 +259,7 @@ async fn codedeploys_own_alarm_rollback_is_reported_as_a_rollback() {
             application: "app".into(),
             group: "live-rollbacks".into(),
             config: "app-live-canary-10pct-1min".into(),
-            appspec: crate::codedeploy::tests::appspec("2", "1"),
+            appspec: crate::cloud::codedeploy::tests::appspec("2", "1"),
             description: "rollback".into(),
         };
         st.codedeploy.insert(
@@ -318,7 +318,7 @@ fn in_flight(w: &World, target: &str, reads: Vec<FakeRead>) {
         application: "app".into(),
         group: "live".into(),
         config: "app-live-canary-10pct-1min".into(),
-        appspec: crate::codedeploy::tests::appspec("1", target),
+        appspec: crate::cloud::codedeploy::tests::appspec("1", target),
         description: "an earlier run".into(),
     };
     w.fake
@@ -538,7 +538,9 @@ async fn commands_codedeploy_cannot_express_are_bad_input() {
 async fn status_shows_the_deployment_in_flight_and_its_traffic() {
     let w = world();
     in_flight(&w, "2", vec![FakeRead::at(Status::InProgress, Some(0.1))]);
-    crate::status::status(&w.ctx(), Some("live")).await.unwrap();
+    crate::read::status::status(&w.ctx(), Some("live"))
+        .await
+        .unwrap();
     let row = &events(&w, "stage_status")[0];
     let d = &row["deployment"];
     assert_eq!(
@@ -557,7 +559,9 @@ async fn status_shows_the_deployment_in_flight_and_its_traffic() {
     let mut t = table;
     t.env = w.env.clone();
     t.fake = w.fake.clone();
-    crate::status::status(&t.ctx(), Some("live")).await.unwrap();
+    crate::read::status::status(&t.ctx(), Some("live"))
+        .await
+        .unwrap();
     assert!(
         t.stdout().contains(
             "live: CodeDeploy deployment d-EARLIER (version 1 -> 2, InProgress): shifting: 10% on the target version"
@@ -750,7 +754,7 @@ async fn a_rerun_while_codedeploys_rollback_runs_neither_follows_nor_stops_it() 
         application: "app".into(),
         group: "live".into(),
         config: "app-live-canary-10pct-1min".into(),
-        appspec: crate::codedeploy::tests::appspec("2", "1"),
+        appspec: crate::cloud::codedeploy::tests::appspec("2", "1"),
         description: "rollback".into(),
     };
     {

@@ -14,17 +14,18 @@ use anyhow::{Result, anyhow};
 use rollout::plan::{AlarmReading, AlarmValue};
 use rollout::{AliasView, Split, Version, Weight};
 
-use crate::aws::{
+use crate::cli::interrupt::Interrupt;
+use crate::cli::ui::{Format, Ui};
+use crate::cloud::aws::{
     Alarms, AliasRecord, AliasStore, AliasWrite, CodeUpdate, StageTarget, Stages, UpdateStatus,
     VersionInfo, Versions, WriteError,
 };
 use crate::ctx::Ctx;
-use crate::interrupt::Interrupt;
-use crate::ui::{Format, Ui};
 
 pub type Hook = Box<dyn FnMut(&mut FakeState)>;
 /// Answers a GetMetricData read (see [`FakeState::metrics`]).
-pub type MetricsFn = Box<dyn FnMut(&crate::aws::MetricsQuery) -> Result<Vec<crate::aws::Series>>>;
+pub type MetricsFn =
+    Box<dyn FnMut(&crate::cloud::aws::MetricsQuery) -> Result<Vec<crate::cloud::aws::Series>>>;
 
 #[derive(Default)]
 pub struct FakeState {
@@ -32,7 +33,7 @@ pub struct FakeState {
     /// that saw no traffic); a test installs a generator of the traffic it wants judged.
     pub metrics: Option<MetricsFn>,
     /// Every GetMetricData read, in order.
-    pub metric_reads: Vec<crate::aws::MetricsQuery>,
+    pub metric_reads: Vec<crate::cloud::aws::MetricsQuery>,
     pub aliases: BTreeMap<String, AliasRecord>,
     pub versions: Vec<VersionInfo>,
     pub alarms: Vec<AlarmReading>,
@@ -69,7 +70,7 @@ pub struct FakeState {
     pub status_script: VecDeque<UpdateStatus>,
     pub published: Vec<(String, String)>,
     /// CodeDeploy (codedeploy.rs): deployments and the script they follow.
-    pub codedeploy: crate::codedeploy::FakeDeployments,
+    pub codedeploy: crate::cloud::codedeploy::FakeDeployments,
 }
 
 impl FakeState {
@@ -408,16 +409,16 @@ impl World {
     }
 }
 
-impl crate::aws::Metrics for Fake {
+impl crate::cloud::aws::Metrics for Fake {
     async fn version_metrics(
         &self,
-        q: &crate::aws::MetricsQuery,
-    ) -> Result<Vec<crate::aws::Series>> {
+        q: &crate::cloud::aws::MetricsQuery,
+    ) -> Result<Vec<crate::cloud::aws::Series>> {
         let mut st = self.state.borrow_mut();
         st.metric_reads.push(q.clone());
         match st.metrics.as_mut() {
             Some(f) => f(q),
-            None => Ok(vec![crate::aws::Series::default(); q.series.len()]),
+            None => Ok(vec![crate::cloud::aws::Series::default(); q.series.len()]),
         }
     }
 }

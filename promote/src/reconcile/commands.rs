@@ -20,13 +20,13 @@ use rollout::plan::Upstream;
 use rollout::{AliasView, Subject, Version, Weight, format_duration};
 use serde_json::json;
 
-use crate::aws::{AliasWrite, Cloud};
-use crate::cd_engine;
+use crate::cli::events::{self, DryAction};
+use crate::cli::exit::Exit;
+use crate::cloud::aws::{AliasWrite, Cloud};
 use crate::ctx::Ctx;
-use crate::events::{self, DryAction};
-use crate::exit::Exit;
-use crate::probe_source::ProbePlan;
-use crate::run::{BakeEnd, FollowEnd, ProbeFlags, Run, StopEnd, nothing_written, v};
+use crate::evidence::probe_source::ProbePlan;
+use crate::reconcile::cd_engine;
+use crate::reconcile::run::{BakeEnd, FollowEnd, ProbeFlags, Run, StopEnd, nothing_written, v};
 
 /// Options every mutating command shares.
 #[derive(Debug, Clone, Default)]
@@ -348,7 +348,7 @@ fn announce<C: Cloud>(run: &Run<'_, C>, command: &str, r: &machine::Rollout) {
                 bake_seconds: events::Seconds(s.bake),
             })
             .collect(),
-        upstream_skip: crate::upstream::announce(run, r),
+        upstream_skip: crate::reconcile::upstream::announce(run, r),
         engine,
         deployment_config,
         deployment_id,

@@ -15,8 +15,8 @@ use rollout::plan::{AlarmReading, AlarmValue};
 use rollout::{AliasView, Project, Split, Version, Weight};
 use tokio::sync::OnceCell;
 
-use crate::codedeploy::{CodeDeployApi, Deployment, DeploymentRequest, Deployments};
-pub(crate) use crate::sdk_error::concise;
+use crate::cloud::codedeploy::{CodeDeployApi, Deployment, DeploymentRequest, Deployments};
+pub(crate) use crate::cloud::sdk_error::concise;
 
 /// An alias as read: what it routes, its description, and the RevisionId to write against.
 #[derive(Debug, Clone, PartialEq)]

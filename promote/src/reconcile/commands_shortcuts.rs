@@ -8,7 +8,7 @@ use rollout::machine::Intent;
 use rollout::{Version, Weight};
 
 use super::{EvidenceOpts, ExecOpts, execute};
-use crate::aws::Cloud;
+use crate::cloud::aws::Cloud;
 use crate::ctx::Ctx;
 
 pub struct DeployOpts {

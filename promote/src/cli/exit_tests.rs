@@ -42,7 +42,7 @@ fn read_only_commands_list_no_rollout_codes() {
 /// CONTRACTS.md copies the table; it must say what the code says.
 #[test]
 fn contracts_md_carries_the_table() {
-    let contracts = include_str!("../../CONTRACTS.md");
+    let contracts = include_str!("../../../CONTRACTS.md");
     let section = contracts
         .split("\n## Exit codes\n")
         .nth(1)
@@ -51,7 +51,7 @@ fn contracts_md_carries_the_table() {
     let table = markdown();
     assert!(
         section.contains(&table),
-        "CONTRACTS.md's exit-code table differs from promote/src/exit.rs; the table in code is:\n\n{table}"
+        "CONTRACTS.md's exit-code table differs from promote/src/cli/exit.rs; the table in code is:\n\n{table}"
     );
 }
 

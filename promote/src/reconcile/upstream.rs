@@ -4,8 +4,8 @@
 use rollout::machine::Rollout;
 use serde_json::{Value, json};
 
-use crate::aws::Cloud;
-use crate::run::Run;
+use crate::cloud::aws::Cloud;
+use crate::reconcile::run::Run;
 
 /// Warns on stderr that the guard was overridden and returns the `upstream_skip` field of
 /// the `plan` event (`null` when the candidate came the ordinary way).

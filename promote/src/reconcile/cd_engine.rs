@@ -15,9 +15,9 @@ use rollout::Weight;
 use rollout::codedeploy::{AppSpec, DeploymentConfig, DeploymentView, Engine, Followed};
 use serde_json::{Value, json};
 
-use crate::aws::Cloud;
-use crate::codedeploy::{Deployment, DeploymentRequest, status_name};
-use crate::run::{Run, nothing_written, v};
+use crate::cloud::aws::Cloud;
+use crate::cloud::codedeploy::{Deployment, DeploymentRequest, status_name};
+use crate::reconcile::run::{Run, nothing_written, v};
 
 /// The deployment in flight for the stage's group (CodeDeploy allows one), on a stage
 /// CodeDeploy shifts; `None` on the alias engine's stages.

@@ -21,14 +21,14 @@ use rollout::{
 };
 use serde_json::{Value, json};
 
-use crate::aws::{AliasRecord, AliasWrite, Cloud, StageTarget, VersionInfo, WriteError};
+use crate::cli::events;
+use crate::cli::exit::Exit;
+use crate::cli::ui::Ui;
+use crate::cloud::aws::{AliasRecord, AliasWrite, Cloud, StageTarget, VersionInfo, WriteError};
 use crate::ctx::Ctx;
-use crate::events;
+use crate::evidence::metrics::MetricsSource;
+use crate::evidence::probe_source::{InvokeAt, ProbePlan, ProbeSource};
 use crate::evidence::{AlarmSource, Source, Window};
-use crate::exit::Exit;
-use crate::metrics::MetricsSource;
-use crate::probe_source::{InvokeAt, ProbePlan, ProbeSource};
-use crate::ui::Ui;
 
 /// The default poll is the stage's, but never slower than this: the reaction time to an
 /// alarm is one poll interval plus a couple of calls.

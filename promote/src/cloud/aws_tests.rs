@@ -18,8 +18,8 @@ use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http
 use rollout::plan::AlarmValue;
 use rollout::{Project, Split};
 
-use crate::aws::{Alarms, AliasStore, AliasWrite, Aws, Stages, Versions, WriteError};
-use crate::fake::{pct, ver, view};
+use crate::cloud::aws::{Alarms, AliasStore, AliasWrite, Aws, Stages, Versions, WriteError};
+use crate::cloud::fake::{pct, ver, view};
 
 macro_rules! client {
     ($krate:ident, $rules:expr) => {{

@@ -9,8 +9,8 @@ use rollout::Version;
 use rollout::codedeploy::{DeploymentRead, Status};
 use serde_json::Value;
 
-use crate::codedeploy::*;
-use crate::fake::Fake;
+use crate::cloud::codedeploy::*;
+use crate::cloud::fake::Fake;
 
 /// One state a stand-in deployment reports, with the traffic CodeDeploy has shifted by then.
 #[derive(Debug, Clone, PartialEq)]

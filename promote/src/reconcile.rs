@@ -1,0 +1,10 @@
+//! The reconciler: one loop for every mutating command on both engines. It observes the
+//! stage (alias, note, versions, upstream, the CodeDeploy deployment in flight), asks
+//! `rollout::machine::decide` for the next action and applies it (`commands::execute`), with
+//! the bake and the follow of a deployment in `run`, the path-to-live guard's announcement in
+//! `upstream`, and the CodeDeploy request in `cd_engine`.
+
+pub mod cd_engine;
+pub mod commands;
+pub mod run;
+pub mod upstream;
