@@ -155,11 +155,7 @@ impl<M: Metrics> Source for MetricsSource<'_, M> {
         Box::pin(async move {
             let period = self.analysis.period_seconds;
             let Some(candidate) = subject.candidate else {
-                return Ok(Finding::new(
-                    "metrics",
-                    EvidenceVerdict::Inconclusive("no candidate on the alias to judge".into()),
-                    "no candidate",
-                ));
+                return Ok(Finding::no_candidate("metrics"));
             };
             let (start, end) = match window(w.step_started, w.now, period) {
                 Ok(win) => win,
@@ -252,11 +248,7 @@ pub async fn judge_splits<C: crate::aws::Cloud>(
         let mut source = MetricsSource::new(ctx.cloud, &subject.function, &stage.analysis);
         let finding = match source.assess(&subject, window).await {
             Ok(f) => f,
-            Err(e) => Finding::new(
-                "metrics",
-                EvidenceVerdict::Inconclusive(format!("could not be read: {e:#}")),
-                format!("could not be read: {e:#}"),
-            ),
+            Err(e) => Finding::unreadable("metrics", &format!("{e:#}")),
         };
         out.push((r.stage.clone(), finding));
     }

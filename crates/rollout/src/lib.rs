@@ -20,6 +20,7 @@ pub mod load;
 pub mod machine;
 pub mod note;
 pub mod plan;
+pub mod probe_verdict;
 pub mod spec;
 pub mod stamp;
 pub mod validate;
