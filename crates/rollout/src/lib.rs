@@ -18,6 +18,7 @@ pub mod evidence;
 pub mod judge;
 pub mod load;
 pub mod machine;
+pub mod metrics_verdict;
 pub mod note;
 pub mod plan;
 pub mod probe_verdict;
