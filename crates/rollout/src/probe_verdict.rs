@@ -329,8 +329,7 @@ pub fn judge(
     };
     numbers["latency_statistic"] = label.as_str().into();
 
-    let summary = summary(&j, &label, (lc, ls), latency.zip(paired), &verdict, failed);
-    let mut summary = summary;
+    let mut summary = summary(&j, &label, (lc, ls), latency.zip(paired), &verdict, failed);
     if u > 0 {
         summary.push_str(&format!(
             "; {u} failures named no version (estimated {estimate} of them the candidate's, {low}-{high}{})",
