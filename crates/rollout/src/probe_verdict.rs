@@ -31,7 +31,8 @@
 //!   exchangeable given everything before them (same code, same moment), so a pair is
 //!   "worse" with probability at most 1/2, whatever the load does over time; the count of
 //!   worse pairs is weighed by the mixture ratio against 1/2, and Ville's inequality bounds
-//!   the false failures over every look again. The sign test is the simplest rank test (the
+//!   the false failures over every look again (the sequential test of a binomial share is
+//!   Wald's, *Sequential Analysis*, 1947; the mixture over alternatives is Robbins'). The sign test is the simplest rank test (the
 //!   rank of the candidate's answer within its pair).
 //!   *Why not Mann-Whitney U with looks spaced by doubling samples and alpha spent
 //!   geometrically*: U compares every candidate answer with every stable one, which is more
@@ -41,9 +42,9 @@
 //!   independent draws, which a load that drifts during a bake breaks for both versions
 //!   alike. The paired sign test is exact at every count and every look, and pairing
 //!   answers due together is what makes it immune to the drift. Its price is power: it
-//!   uses one stable answer per candidate answer (about three times the candidate answers
-//!   U would need for the same shift; a 10 ms shift on a 40 ms function at a margin of
-//!   5 ms is caught after a few hundred candidate answers, see the tests).
+//!   uses one stable answer per candidate answer, so it needs more candidate answers than
+//!   U would at one look (a 10 ms shift on a 40 ms function at a margin of 5 ms is caught
+//!   after a median of about a hundred candidate answers; see the tests).
 //!   Only answers that are *settled* are paired: those due before every request due earlier
 //!   has answered or timed out. An answer still in flight is a slow one, and pairing what has
 //!   arrived would bias the last pairs at each look.
