@@ -1,7 +1,7 @@
 //! The probe as an evidence source: `promote`'s own open-loop traffic through the stage's
 //! URL for as long as the rollout bakes, each answer attributed to the version that served
 //! it, judged at every poll. It sees a bad candidate in seconds, where Lambda's metrics come
-//! per minute and late (README, "The probe during a canary").
+//! per minute and late (docs/canary-analysis.md, "The probe judge").
 //!
 //! This source only reads: the answers due since the step's write, counted per version
 //! (`probe::evidence::window`), are judged by `rollout::probe_verdict` (the judge's error
