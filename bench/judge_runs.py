@@ -45,7 +45,9 @@ def main() -> int:
                          RoutingConfig={"AdditionalVersionWeights": {}})
         proc = subprocess.Popen(
             [args.promote, "--environments", args.environments, "--output", "json", "canary",
-             "--stage", "live", "--version", args.candidate, "--weight", "10", "--bake", args.bake],
+             "--stage", "live", "--version", args.candidate, "--weight", "10", "--bake", args.bake,
+             # The bench judges one stage; its upstream stages never served the versions.
+             "--skip-upstream", "--reason", "bench: the judge on live alone"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         started = time.monotonic()
         first_write = rolled_back = None

@@ -1,17 +1,12 @@
-//! What a probe can tell a canary judge about one window of a bake: per-version counts of
-//! the answers that named their version, and for the failures that named none (a crashed
-//! function's 502 from API Gateway) a test of whether they came from the candidate.
+//! What a probe can tell a canary judge about one window of a bake: per version, the
+//! answers that named it (how many, how many succeeded, and each one's due time and
+//! latency), and the answers that named none (a crashed function's 502 from API Gateway).
 //!
-//! The test: every request went to the candidate with the alias's weight `w`. If the
-//! candidate failed no more often than the stable version, its share of the *successful*
-//! attributed answers stays `w`; failures it alone causes (and which name no version) make
-//! that share fall short. The p-value is the one-sided binomial probability of a shortfall
-//! at least as large as the one seen, when the share really is `w`.
+//! Counting only: what the counts mean for the candidate is decided by the canary's judge
+//! (`rollout::probe_verdict`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
-
-use statrs::distribution::{Binomial, DiscreteCDF};
 
 use crate::stats::Stats;
 
@@ -20,31 +15,9 @@ use crate::stats::Stats;
 pub struct Counts {
     pub requests: u64,
     pub success: u64,
-    /// Its answers' latencies in milliseconds (from each request's scheduled time), sorted.
-    pub latencies_ms: Vec<f64>,
-}
-
-impl Counts {
-    /// The nearest-rank `q` quantile of its latencies: the smallest at or above a share `q`
-    /// of them.
-    pub fn quantile_ms(&self, q: f64) -> Option<f64> {
-        let l = &self.latencies_ms;
-        if l.is_empty() {
-            return None;
-        }
-        let rank = ((l.len() as f64 * q).ceil() as usize).clamp(1, l.len());
-        Some(l[rank - 1])
-    }
-}
-
-/// The highest latency quantile (at most `want`) that `n` answers estimate with about ten of
-/// them above it: p99 needs a thousand answers; over a hundred, the p90 is what there is. A
-/// p99 of a hundred answers is their maximum, one cold start away from a false alarm.
-pub fn supported_quantile(n: u64, want: f64) -> f64 {
-    if n == 0 {
-        return want;
-    }
-    want.min(1.0 - 10.0 / n as f64).max(0.5)
+    /// Each answer's due time (seconds from the start of the run) and latency in
+    /// milliseconds (from its due time), in due order.
+    pub timeline: Vec<(f64, f64)>,
 }
 
 /// The window's answers: per version, and those that named none.
@@ -66,7 +39,8 @@ pub fn window(stats: &Stats, from: Duration) -> WindowCounts {
                 let c = out.versions.entry(labels[i].clone()).or_default();
                 c.requests += 1;
                 c.success += u64::from(s.success);
-                c.latencies_ms.push(s.latency.as_secs_f64() * 1000.0);
+                c.timeline
+                    .push((s.scheduled.as_secs_f64(), s.latency.as_secs_f64() * 1000.0));
             }
             None => {
                 out.unattributed += 1;
@@ -74,44 +48,11 @@ pub fn window(stats: &Stats, from: Duration) -> WindowCounts {
             }
         }
     }
+    // Answers are recorded as they complete; a slow one after a later fast one.
     for c in out.versions.values_mut() {
-        c.latencies_ms.sort_unstable_by(f64::total_cmp);
+        c.timeline.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
     }
     out
-}
-
-/// The shortfall test for the candidate, given its successful answers, the stable
-/// version's, and the candidate's weight `w` (0 < w < 1).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Shortfall {
-    /// Successful answers the candidate would have given at the stable version's success
-    /// rate: `w * (candidate + stable) ` under the null.
-    pub expected: f64,
-    pub observed: u64,
-    /// P(X <= observed) for X ~ Binomial(candidate + stable, w).
-    pub p_value: f64,
-}
-
-pub fn shortfall(candidate_success: u64, stable_success: u64, w: f64) -> Option<Shortfall> {
-    let n = candidate_success + stable_success;
-    if n == 0 || !(w > 0.0 && w < 1.0) {
-        return None;
-    }
-    let b = Binomial::new(w, n).ok()?;
-    Some(Shortfall {
-        expected: w * n as f64,
-        observed: candidate_success,
-        p_value: b.cdf(candidate_success),
-    })
-}
-
-/// The failures that named no version and most likely came from the candidate: the
-/// requests it should have served at weight `w` (of all answered in the window) minus the
-/// answers it did give. An estimate; [`shortfall`] says whether it is more than chance.
-pub fn candidate_failures_estimate(w: &WindowCounts, candidate: &str, weight: f64) -> f64 {
-    let total: u64 = w.versions.values().map(|c| c.requests).sum::<u64>() + w.unattributed;
-    let answered = w.versions.get(candidate).map_or(0, |c| c.requests);
-    (weight * total as f64 - answered as f64).clamp(0.0, w.unattributed_failed as f64)
 }
 
 #[cfg(test)]
@@ -153,10 +94,7 @@ mod tests {
         assert_eq!(all.versions["4"].requests, 100);
         assert_eq!(all.versions["3"].requests, 880);
         assert_eq!((all.unattributed, all.unattributed_failed), (20, 20));
-        assert_eq!(all.versions["4"].quantile_ms(0.99), Some(2.0));
-        assert_eq!(supported_quantile(100, 0.99), 0.9);
-        assert_eq!(supported_quantile(5000, 0.99), 0.99);
-        assert_eq!(supported_quantile(12, 0.99), 0.5);
+        assert_eq!(all.versions["4"].timeline[0], (0.05, 2.0));
         // The second half only: requests due from 5 s on.
         let half = window(&s, Duration::from_secs(5));
         assert_eq!(half.versions["4"].requests, 50);
@@ -164,36 +102,12 @@ mod tests {
     }
 
     #[test]
-    fn a_candidate_failing_without_naming_itself_falls_short_of_its_weight() {
-        // 3000 requests: the candidate gives 300 * 0.8 = 240 answers, 2700 for the stable.
+    fn the_timeline_is_in_due_order_whatever_order_the_answers_came_in() {
         let mut s = Stats::new(100.0);
-        for i in 0..3000u64 {
-            match i % 10 {
-                0 if (i / 10) % 5 == 0 => record(&mut s, i, 502, None, 3),
-                0 => record(&mut s, i, 200, Some("4"), 2),
-                _ => record(&mut s, i, 200, Some("3"), 1),
-            }
-        }
+        // Due at 20 ms and answered fast, then the one due at 0 that took 500 ms.
+        record(&mut s, 2, 200, Some("4"), 1);
+        record(&mut s, 0, 200, Some("4"), 500);
         let w = window(&s, Duration::ZERO);
-        let c = shortfall(w.versions["4"].success, w.versions["3"].success, 0.1).unwrap();
-        assert_eq!(c.observed, 240);
-        assert!((c.expected - 294.0).abs() < 1e-9);
-        assert!(c.p_value < 0.001, "p = {}", c.p_value);
-        assert_eq!(candidate_failures_estimate(&w, "4", 0.1), 60.0);
-    }
-
-    #[test]
-    fn a_candidate_getting_its_share_is_no_shortfall() {
-        let s = canary(1000);
-        let w = window(&s, Duration::ZERO);
-        // The stable version's 502s here: the candidate's share of answers is its weight.
-        let c = shortfall(
-            w.versions["4"].success,
-            w.versions["3"].success,
-            100.0 / 980.0,
-        );
-        assert!(c.unwrap().p_value > 0.3);
-        assert_eq!(shortfall(0, 0, 0.1), None);
-        assert_eq!(shortfall(10, 10, 1.0), None);
+        assert_eq!(w.versions["4"].timeline, vec![(0.0, 500.0), (0.02, 1.0)]);
     }
 }

@@ -498,7 +498,7 @@ impl Stats {
 /// due at its weight (`due`, of all answers) minus those it gave (`answered`), clamped to the
 /// `unattributed` ones, with the binomial spread of that expectation (`variance`, `n w (1-w)`)
 /// at the normal quantile `z`. One estimate for the probe's report, its table and plot, and
-/// the canary's probe judge (which charges the candidate the low end), so that a candidate
+/// the canary's probe judge (which shows it beside its shortfall test), so that a candidate
 /// crashing on a fifth of its requests is not shown at 100% success beside a judge that
 /// fails it.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -82,6 +82,19 @@ impl Finding {
         }
     }
 
+    /// The alias serves one version: a source that compares two has nothing to judge.
+    pub fn no_candidate(source: &str) -> Finding {
+        let why = "no candidate on the alias to judge";
+        Finding::new(source, Verdict::Inconclusive(why.into()), why)
+    }
+
+    /// A source that could not be read where no bake is waiting on it (`promote status`):
+    /// not enough evidence, never a pass. (A bake counts failed reads itself.)
+    pub fn unreadable(source: &str, error: &str) -> Finding {
+        let why = format!("could not be read: {error}");
+        Finding::new(source, Verdict::Inconclusive(why.clone()), why)
+    }
+
     pub fn with_numbers(mut self, numbers: Value) -> Finding {
         self.numbers = numbers;
         self

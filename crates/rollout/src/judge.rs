@@ -48,7 +48,8 @@
 //!   *and* at least [`LATENCY_PERIODS`] periods, more than half of those with traffic on
 //!   both, are. Its false-failure rate for identical versions is measured by the bench
 //!   (`bench/judge_aa.sh`) and bounded by the seeded simulation in the tests. Without a
-//!   breakdown by period (the probe), the window's figures are compared once, as before.
+//!   breakdown by period, the window's figures are compared once. (The probe, which has each
+//!   answer's latency, tests those instead: `crate::probe_verdict`.)
 //! - **Shown no worse (early pass).** With `min_requests` served, the judge also asks the
 //!   other question with the same kind of test: is the candidate's error rate shown below
 //!   the ceiling and (when either version erred) below twice the stable version's, and is its
@@ -235,14 +236,6 @@ impl Criteria {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum Decision {
-    Pass,
-    Fail(String),
-    /// Not enough evidence yet: what is missing.
-    NotEnough(String),
-}
-
 /// One sequential test's state over the window so far.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Evidence {
@@ -269,7 +262,8 @@ impl Evidence {
         (self.ratio.max(1.0).ln() / (1.0 / self.alpha).ln()).min(1.0)
     }
 
-    fn words(&self) -> String {
+    /// The test's numbers in words, for a verdict's reason.
+    pub fn words(&self) -> String {
         format!(
             "likelihood ratio {} against a threshold of {} (always-valid p = {} < {}; {:.0}% of the way)",
             format_ratio(self.ratio),
@@ -281,10 +275,12 @@ impl Evidence {
     }
 }
 
-/// A decision and the numbers behind it.
+/// A verdict and the numbers behind it. The verdict is the one type every evidence source
+/// answers with ([`Verdict`]); its reasons here do not name the source (see
+/// [`Judgement::verdict`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Judgement {
-    pub decision: Decision,
+    pub decision: Verdict,
     pub candidate: Sample,
     pub stable: Sample,
     /// The relative error test; `None` without traffic on both versions.
@@ -329,7 +325,8 @@ pub fn mixture_ratio_below(x: u64, k: u64, theta1: f64) -> f64 {
     log.exp()
 }
 
-fn pct(rate: f64) -> String {
+/// A rate as a percentage with the digits that matter.
+pub fn pct(rate: f64) -> String {
     let p = rate * 100.0;
     if p == 0.0 || p >= 10.0 {
         format!("{p:.0}%")
@@ -340,7 +337,8 @@ fn pct(rate: f64) -> String {
     }
 }
 
-fn rate_of(s: Sample) -> String {
+/// "8.0% (8/100)": a side's error rate with its counts.
+pub fn rate_of(s: Sample) -> String {
     format!("{} ({}/{})", pct(s.error_rate()), s.errors, s.requests)
 }
 
@@ -393,9 +391,9 @@ fn throttled_of(s: Sample) -> String {
 }
 
 /// A fail when the candidate took significantly more than its share of the throttles.
-fn throttle_failure(c: Sample, s: Sample, e: Option<Evidence>) -> Option<Decision> {
+fn throttle_failure(c: Sample, s: Sample, e: Option<Evidence>) -> Option<Verdict> {
     let e = e.filter(Evidence::rejects)?;
-    Some(Decision::Fail(format!(
+    Some(Verdict::Fail(format!(
         "throttles: the candidate's throttled share {} is above the stable version's {}: sequential mixture test on its share of the throttles ({} of {} against its {} share of the requests), {}, after {} candidate and {} stable requests; a stage short of capacity throttles both versions alike, this one throttles the candidate more",
         throttled_of(c),
         throttled_of(s),
@@ -417,7 +415,8 @@ pub fn ceiling_errors(c: Sample, max_error_rate: f64, alpha: f64) -> Evidence {
 }
 
 /// Judges the candidate against the stable version over one window with no breakdown by
-/// period (the probe): the window's latency figures are compared once.
+/// period: the window's latency figures, if any, are compared once. (The probe gives none
+/// and tests its answers' own latencies: `crate::probe_verdict`.)
 pub fn judge(candidate: Sample, stable: Sample, criteria: &Criteria) -> Judgement {
     judge_window(candidate, stable, None, criteria)
 }
@@ -450,7 +449,8 @@ pub fn judge_periods(periods: &[Period], criteria: &Criteria) -> Judgement {
     judge_window(c, s, Some(periods), criteria)
 }
 
-fn latency_limit(stable_ms: f64, criteria: &Criteria) -> f64 {
+/// The latency margin: the stable version's figure plus `latency_tolerance` and the slack.
+pub fn latency_limit(stable_ms: f64, criteria: &Criteria) -> f64 {
     stable_ms * (1.0 + criteria.latency_tolerance) + LATENCY_SLACK_MS
 }
 
@@ -485,7 +485,7 @@ fn judge_window(
         .then(|| relative_throttles(c, s, alpha));
     // An error fail stands; otherwise a throttle fail overrides a pass or a wait.
     let decision = match decide(c, s, criteria, relative, ceiling, slow) {
-        fail @ Decision::Fail(_) => fail,
+        fail @ Verdict::Fail(_) => fail,
         other => throttle_failure(c, s, throttles).unwrap_or(other),
     };
     Judgement {
@@ -507,9 +507,9 @@ fn decide(
     relative: Option<Evidence>,
     ceiling: Option<Evidence>,
     slow: Option<(usize, usize)>,
-) -> Decision {
+) -> Verdict {
     if c.requests == 0 {
-        return Decision::NotEnough(format!(
+        return Verdict::Inconclusive(format!(
             "no request reached the candidate yet (0 of the {} needed)",
             criteria.min_requests
         ));
@@ -523,7 +523,7 @@ fn decide(
     if let Some(e) = relative
         && e.rejects()
     {
-        return Decision::Fail(format!(
+        return Verdict::Fail(format!(
             "errors: the candidate's error rate {} is above the stable version's {}: sequential mixture test on its share of the errors ({} of {} against its {} share of the requests), {}, {}",
             rate_of(c),
             rate_of(s),
@@ -537,7 +537,7 @@ fn decide(
     if let Some(e) = ceiling
         && e.rejects()
     {
-        return Decision::Fail(format!(
+        return Verdict::Fail(format!(
             "errors: the candidate's error rate {} is above the ceiling max_error_rate {}: sequential mixture test against the ceiling, {}, {}",
             rate_of(c),
             pct(criteria.max_error_rate),
@@ -547,7 +547,7 @@ fn decide(
     }
     let enough = c.requests >= criteria.min_requests;
     if !enough {
-        return Decision::NotEnough(format!(
+        return Verdict::Inconclusive(format!(
             "the candidate served {} of the {} requests needed",
             c.requests, criteria.min_requests
         ));
@@ -555,7 +555,7 @@ fn decide(
     if let Some(e) = ceiling {
         // Above the ceiling but not significantly: neither a fail (a version at 3% shows 6%
         // over 100 requests one time in twelve) nor a pass. More requests will tell.
-        return Decision::NotEnough(format!(
+        return Verdict::Inconclusive(format!(
             "the candidate's error rate {} is above max_error_rate {} but not significantly yet (always-valid p = {}); waiting for more requests",
             rate_of(c),
             pct(criteria.max_error_rate),
@@ -577,14 +577,14 @@ fn decide(
                 ),
                 None => String::new(),
             };
-            return Decision::Fail(format!(
+            return Verdict::Fail(format!(
                 "latency: the candidate's {stat} latency {lc:.0} ms is above the stable version's {ls:.0} ms by more than latency_tolerance {:.0}% (+{LATENCY_SLACK_MS:.0} ms): limit {limit:.0} ms over the window{periods}, {}",
                 criteria.latency_tolerance * 100.0,
                 evidence()
             ));
         }
     }
-    Decision::Pass
+    Verdict::Pass
 }
 
 /// The early pass: with `min_requests` served and nothing failing, the candidate's error
@@ -641,11 +641,16 @@ fn no_worse(c: Sample, s: Sample, criteria: &Criteria, alpha: f64) -> Option<Str
 }
 
 impl Judgement {
+    /// The verdict as the metrics source reports it: a fail's reason names the judge.
     pub fn verdict(&self) -> Verdict {
+        self.verdict_of("metrics judge")
+    }
+
+    /// The verdict with a fail's reason prefixed by `who` ("probe judge", ...).
+    pub fn verdict_of(&self, who: &str) -> Verdict {
         match &self.decision {
-            Decision::Pass => Verdict::Pass,
-            Decision::Fail(r) => Verdict::Fail(format!("metrics judge: {r}")),
-            Decision::NotEnough(r) => Verdict::Inconclusive(r.clone()),
+            Verdict::Fail(r) => Verdict::Fail(format!("{who}: {r}")),
+            v => v.clone(),
         }
     }
 
@@ -654,7 +659,7 @@ impl Judgement {
     /// (Computed on demand: the early pass's tests cost more than the judgement itself.)
     pub fn shown_no_worse(&self) -> Option<String> {
         match self.decision {
-            Decision::Pass => no_worse(
+            Verdict::Pass => no_worse(
                 self.candidate,
                 self.stable,
                 &self.criteria,
@@ -696,10 +701,10 @@ impl Judgement {
             side("stable", self.stable)
         };
         let decision = match (&self.decision, &self.shown_no_worse()) {
-            (Decision::Pass, Some(_)) => "pass (shown no worse)".to_string(),
-            (Decision::Pass, None) => "pass".to_string(),
-            (Decision::Fail(_), _) => "fail".to_string(),
-            (Decision::NotEnough(why), _) => format!("not enough evidence: {why}"),
+            (Verdict::Pass, Some(_)) => "pass (shown no worse)".to_string(),
+            (Verdict::Pass, None) => "pass".to_string(),
+            (Verdict::Fail(_), _) => "fail".to_string(),
+            (Verdict::Inconclusive(why), _) => format!("not enough evidence: {why}"),
         };
         format!(
             "candidate {}; {stable}; {p}; {decision}",
@@ -718,9 +723,9 @@ impl Judgement {
             e.map(|e| json!({"ratio": e.ratio, "threshold": 1.0 / e.alpha, "p_value": e.p_value(), "spent": e.spent()}))
         };
         let (decision, reason) = match &self.decision {
-            Decision::Pass => ("pass", None),
-            Decision::Fail(r) => ("fail", Some(r.as_str())),
-            Decision::NotEnough(r) => ("not_enough_evidence", Some(r.as_str())),
+            Verdict::Pass => ("pass", None),
+            Verdict::Fail(r) => ("fail", Some(r.as_str())),
+            Verdict::Inconclusive(r) => ("not_enough_evidence", Some(r.as_str())),
         };
         json!({
             "candidate": side(self.candidate),

@@ -133,15 +133,15 @@ fn boundary_cases() {
     for (name, c, st, want) in cases {
         let j = judge(c, st, &crit());
         let got = match &j.decision {
-            Decision::Pass => Want::Pass,
-            Decision::Fail(r) => {
+            Verdict::Pass => Want::Pass,
+            Verdict::Fail(r) => {
                 let Want::Fail(w) = want else {
                     panic!("{name}: want {want:?}, got fail: {r}")
                 };
                 assert!(r.contains(w), "{name}: {r}");
                 Want::Fail(w)
             }
-            Decision::NotEnough(r) => {
+            Verdict::Inconclusive(r) => {
                 let Want::NotEnough(w) = want else {
                     panic!("{name}: want {want:?}, got not enough: {r}")
                 };
@@ -173,13 +173,13 @@ fn latency_only() {
     for (name, c, st, pass) in cases {
         let j = judge(c, st, &crit());
         assert_eq!(
-            j.decision == Decision::Pass,
+            j.decision == Verdict::Pass,
             pass,
             "{name}: {:?}",
             j.decision
         );
         if !pass {
-            let Decision::Fail(r) = &j.decision else {
+            let Verdict::Fail(r) = &j.decision else {
                 unreachable!()
             };
             assert!(
@@ -191,12 +191,12 @@ fn latency_only() {
     // Below min_requests a small sample's p99 is not judged; a missing figure is not a fail.
     let j = judge(s(50, 0).with_latency(900.0), st(100.0), &crit());
     assert!(
-        matches!(j.decision, Decision::NotEnough(_)),
+        matches!(j.decision, Verdict::Inconclusive(_)),
         "{:?}",
         j.decision
     );
     let j = judge(s(200, 0), st(100.0), &crit());
-    assert_eq!(j.decision, Decision::Pass);
+    assert_eq!(j.decision, Verdict::Pass);
 }
 
 #[test]
@@ -289,7 +289,7 @@ fn fail_share(seed: u64, trials: u32, n: (u64, u64), rates: (f64, f64), c: &Crit
     for _ in 0..trials {
         let cand = s(n.0, binomial(&mut rng, n.0, rates.0));
         let stab = s(n.1, binomial(&mut rng, n.1, rates.1));
-        if matches!(judge(cand, stab, c).decision, Decision::Fail(_)) {
+        if matches!(judge(cand, stab, c).decision, Verdict::Fail(_)) {
             fails += 1;
         }
     }
@@ -366,7 +366,7 @@ fn simulation_sequential_looks_stay_within_significance() {
             cand.errors += binomial(&mut rng, n_c, base);
             stab.requests += n_s;
             stab.errors += binomial(&mut rng, n_s, base);
-            if matches!(judge(cand, stab, &c).decision, Decision::Fail(_)) {
+            if matches!(judge(cand, stab, &c).decision, Verdict::Fail(_)) {
                 fails += 1;
                 break;
             }
@@ -386,7 +386,7 @@ fn a_clear_failure_fails_at_the_first_look_even_with_the_plan_s_share() {
     // 5 errors in the first 20 candidate requests against none in 200, with the significance
     // shared over the live plan's three steps: a ratio in the tens of thousands.
     let j = judge(s(20, 5), s(200, 0), &crit().for_plan(3));
-    let Decision::Fail(r) = &j.decision else {
+    let Verdict::Fail(r) = &j.decision else {
         panic!("{:?}", j.decision)
     };
     assert!(
@@ -412,12 +412,12 @@ fn a_clear_failure_fails_at_the_first_look_even_with_the_plan_s_share() {
     };
     assert!(matches!(
         judge_periods(&[p], &crit().for_plan(3)).decision,
-        Decision::Fail(_)
+        Verdict::Fail(_)
     ));
     // One error in the first request is not (a ratio of 5 at most).
     assert!(matches!(
         judge(s(1, 1), s(10, 0), &crit()).decision,
-        Decision::NotEnough(_)
+        Verdict::Inconclusive(_)
     ));
 }
 
@@ -434,9 +434,9 @@ fn latency_over_periods_fails_only_when_slow_persists() {
     let slow = period((60, 0, 300.0), (540, 0, 100.0));
     let fails = |ps: &[Period]| judge_periods(ps, &crit()).decision;
     // Two slow periods of two: the window is slow, but not yet in three periods.
-    assert_eq!(fails(&[slow, slow]), Decision::Pass);
+    assert_eq!(fails(&[slow, slow]), Verdict::Pass);
     // Three of three: fails, and the words say how many periods.
-    let Decision::Fail(r) = fails(&[slow, slow, slow]) else {
+    let Verdict::Fail(r) = fails(&[slow, slow, slow]) else {
         panic!()
     };
     assert!(
@@ -451,9 +451,9 @@ fn latency_over_periods_fails_only_when_slow_persists() {
     );
     // One very slow period lifts the window's figure, but one period is not a pattern.
     let spike = period((60, 0, 2000.0), (540, 0, 100.0));
-    assert_eq!(fails(&[fast, spike, fast, fast]), Decision::Pass);
+    assert_eq!(fails(&[fast, spike, fast, fast]), Verdict::Pass);
     // Three of six is not more than half.
-    assert_eq!(fails(&[slow, slow, slow, fast, fast, fast]), Decision::Pass);
+    assert_eq!(fails(&[slow, slow, slow, fast, fast, fast]), Verdict::Pass);
     // Periods without traffic on both sides do not count either way.
     let empty = Period {
         candidate: s(0, 0),
@@ -461,7 +461,7 @@ fn latency_over_periods_fails_only_when_slow_persists() {
     };
     assert!(matches!(
         fails(&[slow, empty, slow, empty, slow]),
-        Decision::Fail(_)
+        Verdict::Fail(_)
     ));
     let j = judge_periods(&[slow, empty, slow], &crit());
     assert_eq!(j.slow_periods, Some((2, 2)));
@@ -513,7 +513,7 @@ fn an_early_pass_needs_requests_errors_below_both_margins_and_latency_within() {
     );
     // Latency beyond the limit (one window, not yet failing as a pattern) is not no worse.
     let slow = judge_periods(&[period((300, 0, 300.0), (2700, 0, 100.0))], &c);
-    assert_eq!(slow.decision, Decision::Pass);
+    assert_eq!(slow.decision, Verdict::Pass);
     assert_eq!(slow.shown_no_worse(), None);
 }
 
@@ -538,7 +538,7 @@ fn simulation_whole_plans_of_identical_versions_are_rolled_back_at_most_one_perc
                 cand.errors += binomial(&mut rng, n_c, 0.01);
                 stab.requests += 100 - n_c;
                 stab.errors += binomial(&mut rng, 100 - n_c, 0.01);
-                matches!(judge(cand, stab, &c).decision, Decision::Fail(_))
+                matches!(judge(cand, stab, &c).decision, Verdict::Fail(_))
             })
         });
         wrong += u32::from(failed);
@@ -584,7 +584,7 @@ fn simulation_latency_rule_false_failures_on_identical_versions() {
                 candidate: cand,
                 stable: stab,
             });
-            if matches!(judge_periods(&periods, &c).decision, Decision::Fail(_)) {
+            if matches!(judge_periods(&periods, &c).decision, Verdict::Fail(_)) {
                 wrong += 1;
                 break;
             }

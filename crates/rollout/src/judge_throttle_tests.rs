@@ -2,6 +2,7 @@
 //! candidate throttled significantly more fails, over repeated looks.
 
 use super::*;
+use crate::evidence::Verdict;
 
 /// `requests` invoked and `throttles` throttled, no errors.
 fn t(requests: u64, throttles: u64) -> Sample {
@@ -13,7 +14,7 @@ fn both_versions_throttled_alike_is_no_reason_to_fail() {
     // A stage short of capacity: a fifth of every version's requests throttled, the
     // candidate at 10% of the traffic.
     let j = judge(t(400, 100), t(3600, 900), &Criteria::default());
-    assert_eq!(j.decision, Decision::Pass, "{}", j.summary());
+    assert_eq!(j.decision, Verdict::Pass, "{}", j.summary());
     let e = j.throttles.expect("both versions were throttled");
     assert!(!e.rejects() && e.p_value() > 0.5, "{e:?}");
     assert!(
@@ -32,7 +33,7 @@ fn both_versions_throttled_alike_is_no_reason_to_fail() {
 fn a_candidate_throttled_significantly_more_fails() {
     // 10% of the requests, 60% of the throttles.
     let j = judge(t(400, 60), t(3600, 40), &Criteria::default());
-    let Decision::Fail(why) = &j.decision else {
+    let Verdict::Fail(why) = &j.decision else {
         panic!("{}", j.summary())
     };
     assert!(
@@ -46,17 +47,17 @@ fn a_candidate_throttled_significantly_more_fails() {
     assert!(j.verdict().is_fail());
     // Fewer throttles, the same shares: not yet significant, and no reason to hold a pass.
     let j = judge(t(400, 3), t(3600, 2), &Criteria::default());
-    assert_eq!(j.decision, Decision::Pass, "{}", j.summary());
+    assert_eq!(j.decision, Verdict::Pass, "{}", j.summary());
     // A candidate throttled on every request (no invocation at all) still fails.
     let j = judge(t(0, 50), t(900, 0), &Criteria::default());
-    assert!(matches!(j.decision, Decision::Fail(ref w) if w.starts_with("throttles:")));
+    assert!(matches!(j.decision, Verdict::Fail(ref w) if w.starts_with("throttles:")));
 }
 
 #[test]
 fn errors_are_reported_first_and_no_throttles_means_no_test() {
     let bad_both = Sample::new(100, 8).with_throttles(60);
     let j = judge(bad_both, t(900, 0), &Criteria::default());
-    assert!(matches!(j.decision, Decision::Fail(ref w) if w.starts_with("errors:")));
+    assert!(matches!(j.decision, Verdict::Fail(ref w) if w.starts_with("errors:")));
     let j = judge(t(100, 0), t(900, 0), &Criteria::default());
     assert_eq!(j.throttles, None);
     assert!(!j.summary().contains("throttled"), "{}", j.summary());
@@ -78,7 +79,7 @@ fn periods_sum_their_throttles() {
         &Criteria::default(),
     );
     assert_eq!((j.candidate.throttles, j.stable.throttles), (5, 50));
-    assert_eq!(j.decision, Decision::Pass);
+    assert_eq!(j.decision, Verdict::Pass);
 }
 
 /// A/A over a whole bake: identical versions on a stage that throttles 5% of all requests,

@@ -5,25 +5,20 @@
 //! per `ExecutedVersion`, so both versions are measured over the same requests mix at the
 //! same time. One GetMetricData call per poll reads both series.
 //!
-//! **The window.** Lambda's metrics come per minute in AWS and arrive late, so only complete
-//! periods are judged: those that began at or after the step started (a period half before
-//! the split would mix the previous step's traffic in) and ended at least one period before
-//! now (the lag: a period's datapoint may still be filling in). Periods are aligned on
-//! multiples of `period_seconds` since the epoch, as CloudWatch aligns them. With 60 s
-//! periods the first verdict comes 2 to 3 minutes after the step's write; with 5 s periods
-//! (the local gateway) 10 to 15 s. The window then grows with every period, so each poll
-//! judges all the complete traffic of the step so far.
+//! Which complete periods a poll judges, and what they say, is decided by
+//! `rollout::metrics_verdict` (the window rule) and `rollout::judge` (the tests): this source
+//! only reads the series and splits them into those periods.
 //!
 //! **After the 100% step** the alias has no routing and Lambda publishes no
 //! `ExecutedVersion` for it: the alias as a whole is the candidate, and with no stable
 //! traffic beside it the judge applies the ceiling and `min_requests` alone.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use futures_util::future::LocalBoxFuture;
-use rollout::judge::{self, Period, Sample};
-use rollout::{Analysis, EvidenceVerdict, Finding, Subject};
-use serde_json::json;
+use rollout::judge::{Period, Sample};
+use rollout::metrics_verdict::{self, Read, not_yet, window};
+use rollout::{Analysis, Finding, Subject};
 
 use crate::cloud::aws::{Metrics, MetricsQuery, Series};
 use crate::evidence::{Source, Window};
@@ -41,26 +36,6 @@ impl<'a, M: Metrics> MetricsSource<'a, M> {
             function: function.to_string(),
             analysis: analysis.clone(),
         }
-    }
-}
-
-/// The complete periods to judge: `Ok((start, end))`, or `Err(when)` the first one can be
-/// judged when there is none yet.
-pub fn window(
-    step_started: SystemTime,
-    now: SystemTime,
-    period_seconds: u32,
-) -> Result<(SystemTime, SystemTime), SystemTime> {
-    let p = u128::from(period_seconds.max(1)) * 1000;
-    let ms = |t: SystemTime| t.duration_since(UNIX_EPOCH).unwrap_or_default().as_millis();
-    let at = |m: u128| UNIX_EPOCH + Duration::from_millis(m as u64);
-    let start = ms(step_started).div_ceil(p) * p;
-    let end = (ms(now).saturating_sub(p) / p) * p;
-    if end > start {
-        Ok((at(start), at(end)))
-    } else {
-        // The first period ends at start + p, and is judged one period (the lag) later.
-        Err(at(start + 2 * p))
     }
 }
 
@@ -129,21 +104,6 @@ pub fn periods(
     out
 }
 
-/// `HH:MM:SS` (UTC) for messages.
-fn clock(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
-    format!(
-        "{:02}:{:02}:{:02}",
-        secs / 3600 % 24,
-        secs / 60 % 60,
-        secs % 60
-    )
-}
-
-fn unix(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
-}
-
 impl<M: Metrics> Source for MetricsSource<'_, M> {
     fn name(&self) -> &str {
         "metrics"
@@ -157,25 +117,11 @@ impl<M: Metrics> Source for MetricsSource<'_, M> {
         Box::pin(async move {
             let period = self.analysis.period_seconds;
             let Some(candidate) = subject.candidate else {
-                return Ok(Finding::new(
-                    "metrics",
-                    EvidenceVerdict::Inconclusive("no candidate on the alias to judge".into()),
-                    "no candidate",
-                ));
+                return Ok(Finding::no_candidate("metrics"));
             };
             let (start, end) = match window(w.step_started, w.now, period) {
                 Ok(win) => win,
-                Err(first) => {
-                    let why = format!(
-                        "no complete {period} s period since the step started; the first is judged from {} UTC",
-                        clock(first)
-                    );
-                    return Ok(Finding::new(
-                        "metrics",
-                        EvidenceVerdict::Inconclusive(why.clone()),
-                        why,
-                    ));
-                }
+                Err(first) => return Ok(not_yet(period, first)),
             };
             // A weighted alias publishes per ExecutedVersion; an alias with no routing (the
             // candidate serving alone) only as a whole.
@@ -203,18 +149,20 @@ impl<M: Metrics> Source for MetricsSource<'_, M> {
                 got.get(1).unwrap_or(&none)
             };
             let by_period = periods(candidate_series, stable_series, start, end, period);
-            let j = judge::judge_periods(&by_period, &self.analysis.criteria);
-            let mut numbers = j.numbers();
-            numbers["candidate"]["version"] = candidate.to_string().into();
-            numbers["stable"]["version"] = subject.stable.to_string().into();
-            numbers["window"] = json!({
-                "start": unix(start), "end": unix(end), "period_seconds": period,
-                "alias_as_a_whole": alone,
-            });
-            let summary = format!("{} ({}-{} UTC)", j.summary(), clock(start), clock(end));
-            Ok(Finding::new("metrics", j.verdict(), summary)
-                .with_numbers(numbers)
-                .with_shown_no_worse(j.shown_no_worse().is_some()))
+            let (candidate, stable) = (candidate.to_string(), subject.stable.to_string());
+            let read = Read {
+                candidate: &candidate,
+                stable: &stable,
+                start,
+                end,
+                period_seconds: period,
+                alias_as_a_whole: alone,
+            };
+            Ok(metrics_verdict::finding(
+                &by_period,
+                &self.analysis.criteria,
+                read,
+            ))
         })
     }
 }
@@ -226,25 +174,10 @@ pub const STATUS_PERIODS: u32 = 5;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::UNIX_EPOCH;
 
     fn t(secs: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(secs)
-    }
-
-    #[test]
-    fn only_whole_periods_after_the_step_and_before_the_lag_are_judged() {
-        // Step at 12:00:10 with 60 s periods: the first period is 12:01-12:02, judged from 12:03.
-        let started = t(43_210);
-        assert_eq!(window(started, t(43_260), 60), Err(t(43_380)));
-        assert_eq!(window(started, t(43_379), 60), Err(t(43_380)));
-        assert_eq!(window(started, t(43_380), 60), Ok((t(43_260), t(43_320))));
-        assert_eq!(window(started, t(43_500), 60), Ok((t(43_260), t(43_440))));
-        // A step that starts on a boundary counts that period.
-        assert_eq!(window(t(43_200), t(43_320), 60), Ok((t(43_200), t(43_260))));
-        // 5 s periods on the local gateway: a verdict within 15 s of the write.
-        assert_eq!(window(t(1_001), t(1_015), 5), Ok((t(1_005), t(1_010))));
-        // The pre-flight (no time elapsed) never has a window, so it never reads metrics.
-        assert!(window(t(1_001), t(1_001), 5).is_err());
     }
 
     #[test]
@@ -280,7 +213,7 @@ mod tests {
         assert_eq!(got[1].candidate, Sample::new(30, 3).with_latency(90.0));
         assert_eq!(got[0].stable, Sample::new(90, 0).with_latency(40.0));
         // The judge sums them back to the window's totals.
-        let j = judge::judge_periods(&got, &rollout::judge::Criteria::default());
+        let j = rollout::judge::judge_periods(&got, &rollout::judge::Criteria::default());
         assert_eq!((j.candidate.requests, j.candidate.errors), (40, 3));
         assert_eq!(j.candidate.latency_ms, Some(80.0)); // (10*50 + 30*90) / 40
     }

@@ -6,9 +6,7 @@ use anyhow::Result;
 use futures_util::future::try_join_all;
 use rollout::note::Note;
 use rollout::plan::{AlarmReading, AlarmValue};
-use rollout::{
-    AliasView, BuildStamp, Environments, EvidenceVerdict, Finding, Strategy, Subject, Version,
-};
+use rollout::{AliasView, BuildStamp, Environments, Finding, Strategy, Subject, Version};
 use serde_json::{Value, json};
 
 use crate::cli::events;
@@ -397,11 +395,7 @@ async fn judge_splits<C: Cloud>(ctx: &Ctx<'_, C>, rows: &[StageStatus]) -> Vec<(
         );
         let finding = match source.assess(&subject, window).await {
             Ok(f) => f,
-            Err(e) => Finding::new(
-                "metrics",
-                EvidenceVerdict::Inconclusive(format!("could not be read: {e:#}")),
-                format!("could not be read: {e:#}"),
-            ),
+            Err(e) => Finding::unreadable("metrics", &format!("{e:#}")),
         };
         out.push((r.stage.clone(), finding));
     }

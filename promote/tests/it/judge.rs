@@ -5,11 +5,11 @@
 //! `promote` reads it back with GetMetricData as it would in AWS.
 //!
 //! moto aggregates any period it is asked for (its periods start at the query's StartTime,
-//! which `metrics::window` aligns on multiples of the period), so the stages here judge
-//! 1 s periods: the first complete period is judged 2 s after the write and a whole test
-//! takes seconds. moto serves no percentiles (a `p99` query comes back empty), so latency is
-//! judged on the mean (`latency_statistic: "mean"`). The alarms stay a source, untouched:
-//! moto never evaluates them, so every verdict here is the judge's.
+//! which `rollout::metrics_verdict::window` aligns on multiples of the period), so the
+//! stages here judge 1 s periods: the first complete period is judged 2 s after the write
+//! and a whole test takes seconds. moto serves no percentiles (a `p99` query comes back
+//! empty), so latency is judged on the mean (`latency_statistic: "mean"`). The alarms stay
+//! a source, untouched: moto never evaluates them, so every verdict here is the judge's.
 
 use crate::support;
 

@@ -15,6 +15,7 @@
 #[path = "old_judge.rs"]
 mod old_judge;
 
+use rollout::EvidenceVerdict as Verdict;
 use rollout::judge::{self, Criteria, Period, Sample};
 
 /// Log-normal latency: median 40 ms, shape 0.5 (p99 about 128 ms).
@@ -145,8 +146,8 @@ fn step(
         }
         if new.is_none() {
             new = match judge::judge_periods(&periods, criteria).decision {
-                judge::Decision::Fail(r) => Some(End::Failed(at, r.starts_with("latency"))),
-                judge::Decision::Pass if j >= last => Some(End::Passed),
+                Verdict::Fail(r) => Some(End::Failed(at, r.starts_with("latency"))),
+                Verdict::Pass if j >= last => Some(End::Passed),
                 _ => None,
             };
         }
@@ -257,7 +258,7 @@ fn early_pass(trials: u32, seed: u64, secs: u32, weight: f64, criteria: &Criteri
                 times.push((j + 1) * secs);
                 break;
             }
-            if matches!(jd.decision, judge::Decision::Fail(_)) {
+            if matches!(jd.decision, Verdict::Fail(_)) {
                 break;
             }
         }
