@@ -31,9 +31,16 @@ test: ## Run every test (what CI runs)
 test-rust: venv ## Unit, snapshot and integration tests of every crate (integration ones start moto_server)
 	cargo test --workspace --locked --no-fail-fast
 
+# promote as the test build made it: `cargo build --workspace --all-targets` resolves features
+# as `cargo test --workspace` does, so after the tests it compiles nothing, where
+# `cargo run -p promote` would build promote and its AWS SDK again (two minutes on 2 cores).
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
+TEST_PROMOTE := $(TARGET_DIR)/debug/promote
+
 test-static: venv lint-workflows ## Terraform, environments and workflow checks
-	cargo run --quiet --locked -p promote --bin promote -- check
-	$(VENV)/bin/pytest -p no:cacheprovider -q tests/static
+	cargo build --quiet --locked --workspace --all-targets
+	$(TEST_PROMOTE) check
+	PROMOTE_BIN=$(TEST_PROMOTE) $(VENV)/bin/pytest -p no:cacheprovider -q tests/static
 	$(CURDIR)/.venv-checkov/bin/checkov -d terraform --quiet --compact --skip-download
 
 .PHONY: lint-workflows
