@@ -134,7 +134,7 @@ fn rolled_back_by_the_probe(stack: &Stack, stable: &str, candidate: &str, how: &
     let out = stack
         .promote_command(&format!(
             "--output json canary --stage live --version {candidate} --weight 10 --bake 180s --poll 1s \
-             --probe-rate 100 {how}"
+             --probe-rate 200 {how}"
         ))
         .output()
         .unwrap();
@@ -215,8 +215,8 @@ fn a_candidate_crashing_on_a_fifth_of_its_requests_is_rolled_back_by_the_probe_a
 
     // Through the stage URL the 502s name no version; the shortfall test finds them the
     // candidate's (a sequential test: a median of half a minute at 100 requests a second,
-    // 90 s in the slowest of 50 simulated bakes, so the bake above is long enough; a fail
-    // ends it at once).
+    // 90 s in the slowest of 50 simulated bakes; the probe here sends 200 a second, which
+    // halves both, and the bake above is long enough for the slowest; a fail ends it at once).
     let events = rolled_back_by_the_probe(
         &stack,
         &stable,
