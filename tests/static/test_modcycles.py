@@ -65,3 +65,17 @@ def test_modules_in_folders_count_by_path(tmp_path):
     assert r.returncode == 0, r.stdout
     graph = subprocess.run([sys.executable, str(TOOL), "--graph", str(src)], capture_output=True, text=True).stdout
     assert f"{src}: cloud::aws -> spec::strategy" in graph
+
+
+def test_folders_that_import_each_other_are_a_cycle(tmp_path):
+    src = crate(tmp_path, {
+        "lib.rs": "pub mod read;\npub mod evidence;\n",
+        "read.rs": "pub mod probe;\npub mod status;\n",
+        "read/probe.rs": "use crate::evidence::source::reach;\n",
+        "read/status.rs": "pub fn s() {}\n",
+        "evidence.rs": "pub mod source;\n",
+        "evidence/source.rs": "use crate::read::status::s;\npub fn reach() {}\n",
+    })
+    r = run(src)
+    assert r.returncode == 1
+    assert "2 modules import each other in a cycle: evidence, read" in r.stdout

@@ -49,7 +49,7 @@
 //!   both, are. Its false-failure rate for identical versions is measured by the bench
 //!   (`bench/judge_aa.sh`) and bounded by the seeded simulation in the tests. Without a
 //!   breakdown by period, the window's figures are compared once. (The probe, which has each
-//!   answer's latency, tests those instead: `crate::probe_verdict`.)
+//!   answer's latency, tests those instead: the probe verdict (`probe_verdict.rs`).)
 //! - **Shown no worse (early pass).** With `min_requests` served, the judge also asks the
 //!   other question with the same kind of test: is the candidate's error rate shown below
 //!   the ceiling and (when either version erred) below twice the stable version's, and is its
@@ -416,7 +416,7 @@ pub fn ceiling_errors(c: Sample, max_error_rate: f64, alpha: f64) -> Evidence {
 
 /// Judges the candidate against the stable version over one window with no breakdown by
 /// period: the window's latency figures, if any, are compared once. (The probe gives none
-/// and tests its answers' own latencies: `crate::probe_verdict`.)
+/// and tests its answers' own latencies: the probe verdict (`probe_verdict.rs`).)
 pub fn judge(candidate: Sample, stable: Sample, criteria: &Criteria) -> Judgement {
     judge_window(candidate, stable, None, criteria)
 }

@@ -9,9 +9,8 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::read::probe::reachable;
 use ::probe::evidence::{Counts, WindowCounts, window};
-use ::probe::http::{Http, TargetError, target};
+use ::probe::http::{Http, TargetError, check_reachable, target};
 use ::probe::{Config, Running, Schedule, Stats};
 use anyhow::{Context, Result};
 use futures_util::future::LocalBoxFuture;
@@ -258,6 +257,24 @@ pub fn unattributed_estimate(
         low: a.low.floor() as u64,
         high: a.high.ceil() as u64,
     }
+}
+
+/// A connection to the target must open within this before the run starts.
+const REACH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A target that does not answer is said before the run, not as a run of connect errors.
+/// `say` words the error for the caller; an invalid target is bad input (exit 2), one that
+/// does not answer an error (exit 1). Also `promote probe`'s check.
+pub(crate) async fn reachable(
+    uri: &::probe::http::Uri,
+    say: impl FnOnce(&TargetError) -> String,
+) -> Result<()> {
+    check_reachable(uri, REACH_TIMEOUT)
+        .await
+        .map_err(|e| match e {
+            TargetError::Invalid { .. } => anyhow::Error::new(Exit::BadInput(say(&e))),
+            TargetError::Unreachable { .. } => anyhow::anyhow!("{}", say(&e)),
+        })
 }
 
 #[cfg(test)]

@@ -6,7 +6,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ::probe::http::{Http, TargetError, check_reachable, target};
+use crate::evidence::probe_source::reachable;
+use ::probe::http::{Http, target};
 use ::probe::{Config, Schedule, Split, Stats, Transport};
 use anyhow::{Context, Result};
 use rollout::AliasView;
@@ -33,8 +34,6 @@ pub struct ProbeOpts {
 
 /// How often the progress line is redrawn and the alias re-read for weight changes.
 const TICK: Duration = Duration::from_millis(500);
-/// A connection to the target must open within this before the run starts.
-const REACH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The shares the alias gives its versions.
 pub fn split_of(view: &AliasView) -> Split {
@@ -120,21 +119,6 @@ fn schedule(o: &ProbeOpts) -> Result<Schedule> {
 
 fn target_uri(base: &str, path: &str) -> Result<::probe::http::Uri> {
     Ok(target(base, path).map_err(|e| Exit::BadInput(e.to_string()))?)
-}
-
-/// A target that does not answer is said before the run, not as a run of connect errors.
-/// `say` words the error for the caller; an invalid target is bad input (exit 2), one that
-/// does not answer an error (exit 1). Also the canary's probe source's check.
-pub(crate) async fn reachable(
-    uri: &::probe::http::Uri,
-    say: impl FnOnce(&TargetError) -> String,
-) -> Result<()> {
-    check_reachable(uri, REACH_TIMEOUT)
-        .await
-        .map_err(|e| match e {
-            TargetError::Invalid { .. } => anyhow::Error::new(Exit::BadInput(say(&e))),
-            TargetError::Unreachable { .. } => anyhow::anyhow!("{}", say(&e)),
-        })
 }
 
 /// Requests `path` under `base` (a bad URL is said before a bad schedule).

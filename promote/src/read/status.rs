@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use crate::cli::events;
 use crate::cloud::aws::{Cloud, VersionInfo};
+use crate::cloud::codedeploy::{Deployment, status_name};
 use crate::ctx::Ctx;
 use crate::evidence::{Source, Window};
 
@@ -411,7 +412,7 @@ async fn deployment_statuses<C: Cloud>(
 ) -> Vec<(String, String, Value)> {
     let mut out = Vec::new();
     for r in rows {
-        match crate::reconcile::cd_engine::status_of(ctx.cloud, ctx.env, &r.stage, &r.alias).await {
+        match deployment_status_of(ctx.cloud, ctx.env, &r.stage, &r.alias).await {
             Ok(Some((line, value))) => out.push((r.stage.clone(), line, value)),
             Ok(None) => {}
             Err(e) => out.push((
@@ -425,4 +426,56 @@ async fn deployment_statuses<C: Cloud>(
         }
     }
     out
+}
+
+fn describe_deployment(d: &Deployment, function: &str, alias: &str) -> String {
+    match d.view(function, alias) {
+        Some(view) => view.to_string(),
+        None => format!("deployment {} (no status)", d.read.id),
+    }
+}
+
+/// The deployment in flight on a CodeDeploy stage and its progress.
+async fn deployment_status_of<C: Cloud>(
+    cloud: &C,
+    env: &rollout::Environments,
+    stage: &str,
+    alias: &str,
+) -> Result<Option<(String, Value)>> {
+    let Ok(s) = env.stage(stage) else {
+        return Ok(None);
+    };
+    if s.engine != rollout::codedeploy::Engine::CodeDeploy {
+        return Ok(None);
+    }
+    let function = &env.project.function_name;
+    let Some(id) = cloud.in_flight(function, stage).await?.into_iter().next() else {
+        return Ok(Some((
+            format!("{stage}: CodeDeploy engine, no deployment in progress"),
+            Value::Null,
+        )));
+    };
+    let mut d = cloud.get_deployment(&id).await?;
+    if matches!(
+        d.read.status,
+        Some(rollout::codedeploy::Status::InProgress | rollout::codedeploy::Status::Baking)
+    ) {
+        d.read.target_weight = cloud.target_weight(&id).await?;
+    }
+    let shift = d.shift_of(function, alias);
+    let progress = match rollout::codedeploy::interpret(&d.read)? {
+        rollout::codedeploy::Followed::Running(p) => p.to_string(),
+        rollout::codedeploy::Followed::Finished(o) => format!("{o:?}"),
+    };
+    let line = format!(
+        "{stage}: CodeDeploy {}: {progress}",
+        describe_deployment(&d, function, alias)
+    );
+    let value = json!({
+        "deployment_id": id, "status": d.read.status.map(status_name),
+        "deployment_config": d.config,
+        "candidate_weight": d.read.target_weight.and_then(rollout::Weight::from_fraction).map(rollout::Weight::percent_json),
+        "current": shift.map(|s| s.current.to_string()), "target": shift.map(|s| s.target.to_string()),
+    });
+    Ok(Some((line, value)))
 }

@@ -11,13 +11,11 @@
 
 use anyhow::{Context, Result};
 use rollout::Version;
-use rollout::Weight;
-use rollout::codedeploy::{AppSpec, DeploymentConfig, DeploymentView, Engine, Followed};
-use serde_json::{Value, json};
+use rollout::codedeploy::{AppSpec, DeploymentConfig, DeploymentView, Engine};
 
 use crate::cloud::aws::Cloud;
-use crate::cloud::codedeploy::{Deployment, DeploymentRequest, status_name};
-use crate::reconcile::run::{Run, nothing_written, v};
+use crate::cloud::codedeploy::DeploymentRequest;
+use crate::reconcile::run::{Run, nothing_written};
 
 /// The deployment in flight for the stage's group (CodeDeploy allows one), on a stage
 /// CodeDeploy shifts; `None` on the alias engine's stages.
@@ -79,58 +77,6 @@ pub fn request<C: Cloud>(
         ),
     };
     (appspec, request)
-}
-
-fn describe(d: &Deployment, function: &str, alias: &str) -> String {
-    match d.view(function, alias) {
-        Some(view) => view.to_string(),
-        None => format!("deployment {} (no status)", d.read.id),
-    }
-}
-
-/// The deployment in flight on a CodeDeploy stage and its progress.
-pub async fn status_of<C: Cloud>(
-    cloud: &C,
-    env: &rollout::Environments,
-    stage: &str,
-    alias: &str,
-) -> Result<Option<(String, Value)>> {
-    let Ok(s) = env.stage(stage) else {
-        return Ok(None);
-    };
-    if s.engine != Engine::CodeDeploy {
-        return Ok(None);
-    }
-    let function = &env.project.function_name;
-    let Some(id) = cloud.in_flight(function, stage).await?.into_iter().next() else {
-        return Ok(Some((
-            format!("{stage}: CodeDeploy engine, no deployment in progress"),
-            Value::Null,
-        )));
-    };
-    let mut d = cloud.get_deployment(&id).await?;
-    if matches!(
-        d.read.status,
-        Some(rollout::codedeploy::Status::InProgress | rollout::codedeploy::Status::Baking)
-    ) {
-        d.read.target_weight = cloud.target_weight(&id).await?;
-    }
-    let shift = d.shift_of(function, alias);
-    let progress = match rollout::codedeploy::interpret(&d.read)? {
-        Followed::Running(p) => p.to_string(),
-        Followed::Finished(o) => format!("{o:?}"),
-    };
-    let line = format!(
-        "{stage}: CodeDeploy {}: {progress}",
-        describe(&d, function, alias)
-    );
-    let value = json!({
-        "deployment_id": id, "status": d.read.status.map(status_name),
-        "deployment_config": d.config,
-        "candidate_weight": d.read.target_weight.and_then(Weight::from_fraction).map(Weight::percent_json),
-        "current": shift.map(|s| v(s.current)), "target": shift.map(|s| v(s.target)),
-    });
-    Ok(Some((line, value)))
 }
 
 #[cfg(test)]
