@@ -15,8 +15,10 @@
 # --state-log FILE appends one JSON line per checkpoint with every alias as the emulator holds
 # it, read independently of promote; tests/demo asserts the states the walk passes through.
 #
-# Environment: DEMO_PROFILE=release|dev chooses the app build profile (default release, as
-# shipped; the test uses dev to save CI minutes). DEMO_BUILD=tests builds promote and the gateway
+# Environment: DEMO_PROFILE=dev|release chooses the app build profile. The default is dev: the
+# gateway runs the bootstrap on this machine, where optimizing it buys nothing the demo shows,
+# and a fresh clone's optimized builds took 70 s of the 5 minutes a first demo may take;
+# release builds the zip as `make package` ships it. DEMO_BUILD=tests builds promote and the gateway
 # as `cargo test --workspace` does (every target): the features then resolve as in the test
 # build, which `make test` has just made, instead of a second time (the AWS SDK rebuilt,
 # two minutes on 2 cores). The emulator only ever listens on 127.0.0.1 and
@@ -248,8 +250,12 @@ build_tools() {
 }
 
 build_app() { # SRC_DIR OUT_ZIP
-  local profile_flag=--release
-  [[ ${DEMO_PROFILE:-release} == dev ]] && profile_flag=
+  local profile_flag=
+  case ${DEMO_PROFILE:-dev} in
+  dev) ;;
+  release) profile_flag=--release ;;
+  *) die "DEMO_PROFILE=${DEMO_PROFILE} is not a build profile the demo knows: use dev (the default) or release" ;;
+  esac
   # Removed first so that a failed build cannot pass off the previous zip as this one.
   rm -f "$target/lambda/app/bootstrap.zip"
   show "cargo lambda build $profile_flag -p app --output-format zip"
