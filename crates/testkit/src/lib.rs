@@ -1,12 +1,13 @@
 //! What the workspace's integration tests share: the emulator (`moto_server` on a free
 //! loopback port, seeded as Terraform would create the stack, and the environment a child
-//! process needs to reach it), a fault-injecting proxy in front of it, one small HTTP client,
-//! scratch directories and bounded waits.
+//! process needs to reach it), a fault-injecting proxy in front of it, one small HTTP client
+//! and an open-loop load made of it, scratch directories and bounded waits.
 //!
 //! A dev-dependency only. Every wait is bounded; only 127.0.0.1 is ever contacted.
 
 pub mod files;
 pub mod http;
+pub mod load;
 pub mod moto;
 pub mod tools;
 
