@@ -440,4 +440,22 @@ fn the_stage_of_an_alarm_and_the_stale_limits() {
     assert_eq!(stale_after(&live(), w("10")), secs((300 + 300) * 2));
     assert_eq!(stale_after(&live(), w("50")), secs((600 + 300) * 2));
     assert!(judged_on_schedule(&live()));
+    assert_eq!(judged_window(&live(), w("10")), secs(300));
+    assert_eq!(
+        judged_window(&live(), w("5")),
+        secs(300),
+        "below the first step: its bake"
+    );
+    let mut quick = live();
+    quick.strategy = Strategy::Canary {
+        steps: vec![Step {
+            weight: w("10"),
+            bake: secs(10),
+        }],
+    };
+    assert_eq!(
+        judged_window(&quick, w("10")),
+        secs(300),
+        "five 60 s periods at least"
+    );
 }
