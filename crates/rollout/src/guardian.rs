@@ -163,6 +163,11 @@ fn on_alarm(
     let Some(alarm) = stage.alarms.iter().find(|a| a.name == event.name) else {
         return Decision::Nothing(format!("alarm {} is not one of stage {name}'s", event.name));
     };
+    if !stage.analysis.uses(SourceKind::Alarms) {
+        return Decision::Nothing(format!(
+            "stage {name}'s analysis does not watch its alarms (as promote's bake would not)"
+        ));
+    }
     if stage.analysis.judge_relative && alarm.kind == AlarmKind::LambdaThrottleRate {
         return Decision::Nothing(format!(
             "alarm {} watches stage {name}'s capacity; judging relatively, the per-version throttle comparison on the schedule decides",

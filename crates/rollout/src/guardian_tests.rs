@@ -185,6 +185,11 @@ fn the_table() {
         s.analysis.sources = vec![SourceKind::Alarms];
         s
     };
+    let metrics_only = {
+        let mut s = live();
+        s.analysis.sources = vec![SourceKind::Metrics];
+        s
+    };
     let one = || vec![split("app", 3, 4, "10")];
     let both = || vec![split("app", 3, 4, "10"), split("birthday", 7, 8, "10")];
     let fail = || vec![finding(Verdict::Fail("metrics judge: errors 6/30".into()))];
@@ -251,6 +256,13 @@ fn the_table() {
             "not the stage's alarm",
             &base,
             fired("app-test-lambda-errors"),
+            seen(one(), Some(A)),
+            Short::Nothing,
+        ),
+        (
+            "an alarm on a stage whose analysis does not watch alarms",
+            &metrics_only,
+            fired(ERRORS),
             seen(one(), Some(A)),
             Short::Nothing,
         ),
