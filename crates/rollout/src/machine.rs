@@ -662,7 +662,7 @@ fn rollout_goal(
         return Err(PlanError::RolledBackBefore {
             stage: name.into(),
             version: candidate,
-            why: rb.why.clone(),
+            why: rb.reason(),
             again: "Publish a fixed version, or pass --retry to try this one again".into(),
         });
     }
@@ -832,7 +832,7 @@ fn rollback_goal(stage: &Stage, obs: &Observed, to_previous: bool) -> Result<Goa
         return Err(PlanError::RolledBackBefore {
             stage: name.into(),
             version: previous,
-            why: rb.why.clone(),
+            why: rb.reason(),
             again: format!(
                 "To serve it anyway, roll it out as a candidate: `promote {} --stage {name} --version {previous} --allow-downgrade --retry`",
                 mover(stage)

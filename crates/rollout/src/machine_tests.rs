@@ -465,6 +465,7 @@ fn a_rolled_back_version_needs_retry_and_previous_never_returns_to_it() {
         rolled_back: Some(RolledBack {
             version: v(2),
             why: "alarm x".into(),
+            by: Default::default(),
         }),
     };
     let o = obs(at(1), note.clone(), at(2));

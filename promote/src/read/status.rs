@@ -118,7 +118,7 @@ pub fn to_event(s: &StageStatus) -> events::StageStatus {
         previous: s.note.previous.map(|p| p.to_string()),
         rolled_back: s.note.rolled_back.as_ref().map(|r| events::RolledBackJson {
             version: r.version.to_string(),
-            why: r.why.clone(),
+            why: r.reason(),
         }),
         stable: version_json(s.view.version, &s.stable_stamp),
         candidate,
@@ -199,9 +199,9 @@ pub fn table(rows: &[StageStatus]) -> String {
                 s.stage,
                 r.version,
                 if r.why.is_empty() {
-                    "no reason recorded"
+                    "no reason recorded".to_string()
                 } else {
-                    &r.why
+                    r.reason()
                 },
             ));
         }
