@@ -57,6 +57,7 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<()> {
         env: &env,
         ui,
         interrupt: &interrupt,
+        function: &env.project.main_function().name,
     };
     match cli.command {
         Command::Status(a) => {
@@ -76,7 +77,7 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<()> {
             };
             let mut opts = exec_opts(&a.stage, a.bake, a.evidence);
             opts.skip_upstream = a.guards.skip_upstream();
-            commands::execute(&ctx, &a.stage.stage, intent, opts).await
+            mutate(&ctx, &a.stage.stage, intent, opts, &a.guards.release).await
         }
         Command::Canary(a) => {
             env.stage(&a.stage.stage)?;
@@ -88,18 +89,18 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<()> {
             };
             let mut opts = exec_opts(&a.stage, a.bake, a.evidence);
             opts.skip_upstream = a.guards.skip_upstream();
-            commands::execute(&ctx, &a.stage.stage, intent, opts).await
+            mutate(&ctx, &a.stage.stage, intent, opts, &a.guards.release).await
         }
         Command::Advance(a) => {
             env.stage(&a.stage.stage)?;
             let intent = Intent::Advance { weight: a.weight };
             let opts = exec_opts(&a.stage, a.bake, a.evidence);
-            commands::execute(&ctx, &a.stage.stage, intent, opts).await
+            mutate(&ctx, &a.stage.stage, intent, opts, &[]).await
         }
         Command::Complete(a) => {
             env.stage(&a.stage)?;
             let opts = exec_opts(&a, cli::BakeArgs::default(), cli::EvidenceArgs::default());
-            commands::execute(&ctx, &a.stage, Intent::Complete, opts).await
+            mutate(&ctx, &a.stage, Intent::Complete, opts, &[]).await
         }
         Command::Rollback(a) => {
             env.stage(&a.stage.stage)?;
@@ -111,7 +112,7 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<()> {
                 cli::BakeArgs::default(),
                 cli::EvidenceArgs::default(),
             );
-            commands::execute(&ctx, &a.stage.stage, intent, opts).await
+            mutate(&ctx, &a.stage.stage, intent, opts, &[]).await
         }
         Command::Watch(a) => {
             env.stage(&a.stage)?;
@@ -125,6 +126,62 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<()> {
         }
         Command::Check => unreachable!("check returns before the environments are loaded"),
     }
+}
+
+/// A mutating command: on a project of one function its executor; on several, the release
+/// executor with one connection per function.
+async fn mutate(
+    ctx: &Ctx<'_, aws::Aws>,
+    stage: &str,
+    intent: Intent,
+    opts: ExecOpts,
+    release: &[(String, rollout::Version)],
+) -> anyhow::Result<()> {
+    let project = &ctx.env.project;
+    for (f, _) in release {
+        if project.function(f).is_none() {
+            return Err(exit::Exit::BadInput(format!(
+                "--release {f}=...: no function `{f}` in project.json (its functions: {})",
+                project.function_names().join(", ")
+            ))
+            .into());
+        }
+    }
+    if project.functions.len() == 1 {
+        let intent = match release.first() {
+            Some((_, v)) => intent.with_version(Some(*v)),
+            None => intent,
+        };
+        return commands::execute(ctx, stage, intent, opts).await;
+    }
+    let clouds: Vec<aws::Aws> = project
+        .functions
+        .iter()
+        .map(|f| ctx.cloud.for_function(&f.name))
+        .collect();
+    let ctxs: Vec<Ctx<'_, aws::Aws>> = project
+        .functions
+        .iter()
+        .zip(&clouds)
+        .map(|(f, cloud)| Ctx {
+            cloud,
+            env: ctx.env,
+            ui: ctx.ui,
+            interrupt: ctx.interrupt,
+            function: &f.name,
+        })
+        .collect();
+    // `--version N` is the first function's candidate (the project's main one), unless
+    // `--release` names it.
+    let mut versions: std::collections::BTreeMap<String, rollout::Version> =
+        release.iter().cloned().collect();
+    if let Some(v) = intent.version() {
+        versions
+            .entry(project.main_function().name.clone())
+            .or_insert(v);
+    }
+    let intent = intent.with_version(None);
+    crate::reconcile::release::execute_release(&ctxs, stage, intent, &versions, opts).await
 }
 
 fn probe_opts(a: &cli::ProbeArgs) -> probe::ProbeOpts {

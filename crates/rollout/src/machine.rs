@@ -62,6 +62,22 @@ pub enum Intent {
 }
 
 impl Intent {
+    /// The version named on the command line (deploy, canary).
+    pub fn version(&self) -> Option<Version> {
+        match self {
+            Intent::Deploy { version, .. } | Intent::Canary { version, .. } => *version,
+            _ => None,
+        }
+    }
+
+    /// The intent naming `version` instead (deploy, canary; the others name none).
+    pub fn with_version(mut self, to: Option<Version>) -> Intent {
+        if let Intent::Deploy { version, .. } | Intent::Canary { version, .. } = &mut self {
+            *version = to;
+        }
+        self
+    }
+
     pub fn command(&self) -> &'static str {
         match self {
             Intent::Deploy { .. } => "deploy",

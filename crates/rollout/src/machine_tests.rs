@@ -2001,6 +2001,35 @@ mod releases {
         assert_eq!(first.note.release, goal.release);
     }
 
+    #[test]
+    fn a_function_with_nothing_to_move_stays_while_another_moves() {
+        let mut world = World::at(1, &FUNCTIONS);
+        world.write("app", split(1, 2, "10"), Note::default());
+        let (trace, end) = execute(
+            &mut world,
+            &canary_stage(),
+            &Intent::Advance { weight: None },
+            &Faults::default(),
+        );
+        assert_eq!(trace, ["app shift:1+2@50%", "bake:50%@300s app"]);
+        assert_eq!(
+            end,
+            End::Done(vec![("app".into(), Done::Split(v(2), w("50")))])
+        );
+        // With nothing to move anywhere, the refusal is the first function's.
+        let mut idle = World::at(1, &FUNCTIONS);
+        let (_, end) = execute(
+            &mut idle,
+            &canary_stage(),
+            &Intent::Advance { weight: None },
+            &Faults::default(),
+        );
+        assert!(
+            matches!(&end, End::Refused(f, e) if f == "app" && e.contains("no canary")),
+            "{end:?}"
+        );
+    }
+
     fn deploy() -> Intent {
         Intent::Deploy {
             version: None,

@@ -122,14 +122,27 @@ pub fn resolve_release(
     let mut moves = Vec::new();
     let mut stays = Vec::new();
     let mut release = Vec::new();
+    // A function with nothing to move (no candidate named and no upstream stage to take one
+    // from; no canary to advance) stays where it is when another function moves.
+    let mut idle = Vec::new();
     for f in functions {
-        let intent = with_version(intent, versions.get(&f.function).copied());
-        let goal = resolve(stage, &intent, &f.observed, overrides.clone()).map_err(|error| {
-            ReleaseRefusal {
-                function: f.function.clone(),
-                error: Box::new(error),
+        let intent = match versions.get(&f.function) {
+            Some(v) => intent.clone().with_version(Some(*v)),
+            None => intent.clone(),
+        };
+        let goal = match resolve(stage, &intent, &f.observed, overrides.clone()) {
+            Ok(goal) => goal,
+            Err(error @ (PlanError::NoUpstream { .. } | PlanError::NoCanary { .. })) => {
+                idle.push((f, error));
+                continue;
             }
-        })?;
+            Err(error) => {
+                return Err(ReleaseRefusal {
+                    function: f.function.clone(),
+                    error: Box::new(error),
+                });
+            }
+        };
         match goal {
             Goal::Noop(why) => {
                 release.push((f.function.clone(), f.observed.alias.version));
@@ -149,6 +162,19 @@ pub fn resolve_release(
             }
         }
     }
+    if moves.is_empty()
+        && let Some((f, error)) = idle.first()
+    {
+        return Err(ReleaseRefusal {
+            function: f.function.clone(),
+            error: Box::new(error.clone()),
+        });
+    }
+    for (f, error) in idle {
+        release.push((f.function.clone(), f.observed.alias.version));
+        stays.push((f.function.clone(), format!("stays: {error}")));
+    }
+    release.sort_by_key(|(f, _)| functions.iter().position(|x| x.function == *f));
     align(&mut moves);
     Ok(ReleaseGoal {
         stage: stage.name.clone(),
@@ -157,35 +183,6 @@ pub fn resolve_release(
         release,
         undo: None,
     })
-}
-
-fn with_version(intent: &Intent, version: Option<Version>) -> Intent {
-    let Some(v) = version else {
-        return intent.clone();
-    };
-    match intent.clone() {
-        Intent::Deploy {
-            allow_downgrade,
-            retry,
-            ..
-        } => Intent::Deploy {
-            version: Some(v),
-            allow_downgrade,
-            retry,
-        },
-        Intent::Canary {
-            weight,
-            allow_downgrade,
-            retry,
-            ..
-        } => Intent::Canary {
-            version: Some(v),
-            weight,
-            allow_downgrade,
-            retry,
-        },
-        other => other,
-    }
 }
 
 /// Every alias-shifted rollout takes the same steps: those of the function furthest along,
