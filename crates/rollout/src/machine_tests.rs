@@ -2016,6 +2016,17 @@ mod releases {
             end,
             End::Done(vec![("app".into(), Done::Split(v(2), w("50")))])
         );
+        // rollback --to-previous returns the functions that have a version before.
+        let mut back = World::at(1, &FUNCTIONS);
+        back.write("app", at(2), Note::default().completed(v(2), v(1), true));
+        let (trace, _) = execute(
+            &mut back,
+            &canary_stage(),
+            &Intent::Rollback { to_previous: true },
+            &Faults::default(),
+        );
+        assert_eq!(trace, ["app rollback:1"]);
+        assert_eq!(back.alias("birthday"), at(1));
         // With nothing to move anywhere, the refusal is the first function's.
         let mut idle = World::at(1, &FUNCTIONS);
         let (_, end) = execute(

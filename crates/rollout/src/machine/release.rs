@@ -123,7 +123,8 @@ pub fn resolve_release(
     let mut stays = Vec::new();
     let mut release = Vec::new();
     // A function with nothing to move (no candidate named and no upstream stage to take one
-    // from; no canary to advance) stays where it is when another function moves.
+    // from; no canary to advance; no previous version to return to) stays where it is when
+    // another function moves.
     let mut idle = Vec::new();
     for f in functions {
         let intent = match versions.get(&f.function) {
@@ -132,7 +133,11 @@ pub fn resolve_release(
         };
         let goal = match resolve(stage, &intent, &f.observed, overrides.clone()) {
             Ok(goal) => goal,
-            Err(error @ (PlanError::NoUpstream { .. } | PlanError::NoCanary { .. })) => {
+            Err(
+                error @ (PlanError::NoUpstream { .. }
+                | PlanError::NoCanary { .. }
+                | PlanError::NoPrevious { .. }),
+            ) => {
                 idle.push((f, error));
                 continue;
             }
