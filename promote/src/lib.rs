@@ -159,14 +159,19 @@ async fn mutate(
         .iter()
         .map(|f| ctx.cloud.for_function(&f.name))
         .collect();
+    let uis: Vec<Ui> = project
+        .functions
+        .iter()
+        .map(|f| ctx.ui.for_function(&f.name))
+        .collect();
     let ctxs: Vec<Ctx<'_, aws::Aws>> = project
         .functions
         .iter()
-        .zip(&clouds)
-        .map(|(f, cloud)| Ctx {
+        .zip(clouds.iter().zip(&uis))
+        .map(|(f, (cloud, ui))| Ctx {
             cloud,
             env: ctx.env,
-            ui: ctx.ui,
+            ui,
             interrupt: ctx.interrupt,
             function: &f.name,
         })

@@ -149,6 +149,33 @@ fn the_first_stage_takes_the_published_release_by_name() {
 }
 
 #[test]
+fn every_event_of_a_release_names_its_function() {
+    let stack = Stack::with_functions("release-json", 2, &|d| shorten_bakes(d, 0));
+    let done = stack.run("deploy --stage dev --release app=2 --release birthday=3 --output json");
+    done.assert_code(0);
+    let lines = done.json_lines();
+    let written: Vec<(String, String)> = lines
+        .iter()
+        .filter(|e| e["event"] == "alias_updated")
+        .map(|e| {
+            (
+                e["function"].as_str().unwrap_or("?").to_string(),
+                e["version"].as_str().unwrap_or("?").to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        written.contains(&("app".into(), "2".into()))
+            && written.contains(&("birthday".into(), "3".into())),
+        "{lines:?}"
+    );
+    assert!(
+        lines.iter().all(|e| e.get("function").is_some()),
+        "an event without its function: {lines:?}"
+    );
+}
+
+#[test]
 fn the_dry_run_prints_every_write_of_every_function() {
     let stack = release_stack("release-dry", 1);
     let before = [
