@@ -223,9 +223,11 @@ pub struct StatusArgs {
 
 #[derive(Debug, Args)]
 pub struct PublishArgs {
-    /// The deployment zip (with a `bootstrap` entry carrying the build stamp)
-    #[arg(long, value_name = "PATH")]
-    pub zip: PathBuf,
+    /// The deployment zip (with a `bootstrap` entry carrying the build stamp); on a project of
+    /// several functions, one FUNCTION=PATH per function to publish (repeatable), and the
+    /// release is printed as FUNCTION=N pairs for `deploy --release`
+    #[arg(long, value_name = "PATH", required = true)]
+    pub zip: Vec<PathBuf>,
     /// Read the artifact and say what would be published; upload nothing
     #[arg(long)]
     pub dry_run: bool,

@@ -66,7 +66,7 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<()> {
             }
             status::status(&ctx, a.stage.as_deref()).await
         }
-        Command::Publish(a) => publish::publish(&ctx, &a.zip, a.dry_run).await,
+        Command::Publish(a) => publish_zips(&ctx, &a.zip, a.dry_run).await,
         // The parsed command is the intent; its flags are the run's overrides.
         Command::Deploy(a) => {
             env.stage(&a.stage.stage)?;
@@ -126,6 +126,59 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<()> {
         }
         Command::Check => unreachable!("check returns before the environments are loaded"),
     }
+}
+
+/// `publish`: one bare `--zip PATH` is the first function's (as on a project of one
+/// function); `--zip FUNCTION=PATH` names each function of a release.
+async fn publish_zips(
+    ctx: &Ctx<'_, aws::Aws>,
+    zips: &[std::path::PathBuf],
+    dry_run: bool,
+) -> anyhow::Result<()> {
+    let project = &ctx.env.project;
+    let named: Vec<(String, std::path::PathBuf)> = zips
+        .iter()
+        .map(|z| {
+            let text = z.to_string_lossy();
+            match text.split_once('=') {
+                Some((f, path)) if project.function(f).is_some() => {
+                    Ok((f.to_string(), std::path::PathBuf::from(path)))
+                }
+                Some((f, _)) => Err(exit::Exit::BadInput(format!(
+                    "--zip {text}: no function `{f}` in project.json (its functions: {})",
+                    project.function_names().join(", ")
+                ))),
+                None if zips.len() == 1 => Ok((project.main_function().name.clone(), z.clone())),
+                None => Err(exit::Exit::BadInput(format!(
+                    "--zip {text}: with several zips, name each one's function as FUNCTION=PATH"
+                ))),
+            }
+        })
+        .collect::<Result<_, _>>()?;
+    // One bare path: the first function's version number alone, as scripts read it.
+    if let [bare] = zips
+        && !bare.to_string_lossy().contains('=')
+    {
+        return publish::publish(ctx, bare, dry_run).await;
+    }
+    let clouds: Vec<aws::Aws> = named
+        .iter()
+        .map(|(f, _)| ctx.cloud.for_function(f))
+        .collect();
+    let uis: Vec<Ui> = named.iter().map(|(f, _)| ctx.ui.for_function(f)).collect();
+    let ctxs: Vec<Ctx<'_, aws::Aws>> = named
+        .iter()
+        .zip(clouds.iter().zip(&uis))
+        .map(|((f, _), (cloud, ui))| Ctx {
+            cloud,
+            env: ctx.env,
+            ui,
+            interrupt: ctx.interrupt,
+            function: f,
+        })
+        .collect();
+    let paths: Vec<&std::path::Path> = named.iter().map(|(_, p)| p.as_path()).collect();
+    publish::publish_release(&ctxs, &paths, dry_run, ctx.ui).await
 }
 
 /// A mutating command: on a project of one function its executor; on several, the release

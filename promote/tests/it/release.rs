@@ -202,3 +202,65 @@ fn the_dry_run_prints_every_write_of_every_function() {
     ];
     assert_eq!(before, after, "a dry run writes nothing");
 }
+
+#[test]
+fn publish_of_every_functions_zip_prints_the_release_and_keeps_unchanged_code() {
+    let stack = Stack::with_functions("release-publish", 2, &|_| {});
+    let sha = "4".repeat(40);
+    let app = stack.fake_zip("app.zip", "app", "0.2.0", &sha);
+    // birthday's zip is the code of its seeded version 2: it keeps that version.
+    let seeded_sha = seeded_sha("0.1.1");
+    let birthday = stack.fake_zip("birthday.zip", "birthday", "0.1.1", &seeded_sha);
+    let zip_arg = |f: &str, p: &std::path::Path| format!("{f}={}", p.display());
+    let done = stack.promote(&[
+        "publish",
+        "--zip",
+        &zip_arg("app", &app),
+        "--zip",
+        &zip_arg("birthday", &birthday),
+        "--output",
+        "json",
+    ]);
+    done.assert_code(0);
+    let lines = done.json_lines();
+    let release = lines.last().expect("a result");
+    assert_eq!(release["event"], "release", "{lines:?}");
+    assert_eq!(
+        release["release"]["app"], "4",
+        "new code, a new version: {lines:?}"
+    );
+    assert_eq!(release["release"]["birthday"], "2", "{lines:?}");
+    let published: Vec<&str> = lines
+        .iter()
+        .filter(|e| e["event"] == "published")
+        .map(|e| e["function"].as_str().unwrap_or("?"))
+        .collect();
+    assert_eq!(published, FUNCTIONS);
+    // The table form is what `deploy --release` takes.
+    let text = stack.promote(&[
+        "publish",
+        "--zip",
+        &zip_arg("app", &app),
+        "--zip",
+        &zip_arg("birthday", &birthday),
+    ]);
+    text.assert_code(0);
+    assert_eq!(text.stdout.trim(), "app=4 birthday=2");
+    stack.assert_refused_args(
+        &["publish", "--zip", &zip_arg("nope", &app)],
+        2,
+        &["no function `nope`"],
+    );
+}
+
+/// The fake git sha the seed gives a version of `semver`.
+fn seeded_sha(semver: &str) -> String {
+    let out = std::process::Command::new(testkit::tools::python())
+        .arg("-c")
+        .arg("import sys; sys.path.insert(0, sys.argv[1]); import seed; print(seed.fake_sha(sys.argv[2]))")
+        .arg(support::workspace_root().join("tools"))
+        .arg(semver)
+        .output()
+        .expect("python");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
