@@ -64,7 +64,10 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<()> {
             if let Some(s) = &a.stage {
                 env.stage(s)?;
             }
-            status::status(&ctx, a.stage.as_deref()).await
+            if env.project.functions.len() == 1 {
+                return status::status(&ctx, a.stage.as_deref()).await;
+            }
+            status_of_every_function(&ctx, a.stage.as_deref()).await
         }
         Command::Publish(a) => publish_zips(&ctx, &a.zip, a.dry_run).await,
         // The parsed command is the intent; its flags are the run's overrides.
@@ -126,6 +129,32 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<()> {
         }
         Command::Check => unreachable!("check returns before the environments are loaded"),
     }
+}
+
+/// `status` of a project of several functions: every function's view of the stages in turn,
+/// each under its name (with `--output json`, its rows carry `function`).
+async fn status_of_every_function(
+    ctx: &Ctx<'_, aws::Aws>,
+    only: Option<&str>,
+) -> anyhow::Result<()> {
+    let project = &ctx.env.project;
+    let mut first_error = None;
+    for f in &project.functions {
+        let cloud = ctx.cloud.for_function(&f.name);
+        let ui = ctx.ui.for_function(&f.name);
+        let one = Ctx {
+            cloud: &cloud,
+            env: ctx.env,
+            ui: &ui,
+            interrupt: ctx.interrupt,
+            function: &f.name,
+        };
+        ctx.ui.text(format!("function {}:", f.name));
+        if let Err(e) = status::status(&one, only).await {
+            first_error.get_or_insert(e.context(format!("function {}", f.name)));
+        }
+    }
+    first_error.map_or(Ok(()), Err)
 }
 
 /// `publish`: one bare `--zip PATH` is the first function's (as on a project of one

@@ -176,6 +176,50 @@ fn every_event_of_a_release_names_its_function() {
 }
 
 #[test]
+fn status_shows_every_functions_split_and_the_release() {
+    let stack = release_stack("release-status", 1);
+    stack
+        .run("canary --stage live --weight 10 --bake 0s")
+        .assert_code(0);
+    let text = stack.run("status --stage live");
+    text.assert_code(0);
+    let out = text.stdout.clone();
+    let (app, birthday) = out.split_once("function birthday:").expect(&out);
+    assert!(
+        app.contains("function app:") && app.contains("3 (0.1.2"),
+        "{out}"
+    );
+    assert!(
+        birthday.contains("2 (0.1.1") && birthday.contains("10%"),
+        "{out}"
+    );
+    assert!(
+        out.contains("live: last moved as part of release app 3, birthday 2"),
+        "{out}"
+    );
+    let json = stack.run("status --stage live --output json");
+    json.assert_code(0);
+    let rows: Vec<(String, String)> = json
+        .json_lines()
+        .iter()
+        .filter(|e| e["event"] == "stage_status")
+        .map(|e| {
+            (
+                e["function"].as_str().unwrap_or("?").to_string(),
+                e["candidate"]["version"]
+                    .as_str()
+                    .unwrap_or("-")
+                    .to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [("app".into(), "3".into()), ("birthday".into(), "2".into())]
+    );
+}
+
+#[test]
 fn the_dry_run_prints_every_write_of_every_function() {
     let stack = release_stack("release-dry", 1);
     let before = [
