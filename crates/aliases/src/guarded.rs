@@ -160,3 +160,178 @@ fn jitter(d: Duration) -> Duration {
     let frac = f64::from(nanos % 1000) / 1000.0;
     d.mul_f64(0.5 + frac / 2.0)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use rollout::{Split, Version, Weight};
+
+    use super::*;
+
+    /// One alias that checks RevisionIds as Lambda does, with scripted failures.
+    struct Stand {
+        rec: RefCell<AliasRecord>,
+        /// Answers for the next updates before the real one: transient, applied-but-lost,
+        /// or someone else's write first.
+        script: RefCell<Vec<&'static str>>,
+        updates: RefCell<u32>,
+    }
+
+    fn v(n: u64) -> Version {
+        Version::new(n).unwrap()
+    }
+
+    fn record(view: AliasView, rev: u32) -> AliasRecord {
+        AliasRecord {
+            name: "live".into(),
+            view,
+            description: "promote/v1 step=2@10 baked=no".into(),
+            revision_id: format!("rev-{rev}"),
+        }
+    }
+
+    fn split() -> AliasView {
+        AliasView {
+            version: v(1),
+            split: Some(Split {
+                version: v(2),
+                weight: Weight::parse_percent("10").unwrap(),
+            }),
+        }
+    }
+
+    fn back() -> AliasWrite {
+        AliasWrite {
+            version: v(1),
+            split: None,
+            description: Some("promote/v1 rolled_back=2 why=x".into()),
+        }
+    }
+
+    impl Stand {
+        fn new(script: &[&'static str]) -> Stand {
+            Stand {
+                rec: RefCell::new(record(split(), 1)),
+                script: RefCell::new(script.iter().rev().copied().collect()),
+                updates: RefCell::new(0),
+            }
+        }
+        fn apply(&self, write: &AliasWrite) -> AliasRecord {
+            let mut rec = self.rec.borrow_mut();
+            rec.view = AliasView {
+                version: write.version,
+                split: write.split,
+            };
+            rec.description = write.description.clone().unwrap_or_default();
+            let n: u32 = rec.revision_id[4..].parse().unwrap();
+            rec.revision_id = format!("rev-{}", n + 1);
+            rec.clone()
+        }
+    }
+
+    impl Alias for Stand {
+        fn name(&self) -> &str {
+            "live"
+        }
+        async fn read(&self) -> anyhow::Result<AliasRecord> {
+            Ok(self.rec.borrow().clone())
+        }
+        async fn update(
+            &self,
+            write: &AliasWrite,
+            revision_id: &str,
+        ) -> Result<AliasRecord, WriteError> {
+            *self.updates.borrow_mut() += 1;
+            if self.rec.borrow().revision_id != revision_id {
+                return Err(WriteError::Conflict("stale".into()));
+            }
+            let step = self.script.borrow_mut().pop();
+            match step {
+                Some("throttled") => Err(WriteError::Transient(anyhow::anyhow!("Rate exceeded"))),
+                Some("lost") => {
+                    self.apply(write);
+                    Err(WriteError::Transient(anyhow::anyhow!("connection closed")))
+                }
+                Some("other-writer") => {
+                    self.apply(&AliasWrite {
+                        version: v(1),
+                        split: Some(Split {
+                            version: v(2),
+                            weight: Weight::parse_percent("50").unwrap(),
+                        }),
+                        description: None,
+                    });
+                    Err(WriteError::Conflict("stale".into()))
+                }
+                Some("invalid") => Err(WriteError::Other(anyhow::anyhow!("bad weight"))),
+                _ => Ok(self.apply(write)),
+            }
+        }
+    }
+
+    async fn run(stand: &Stand, within: Duration) -> Result<Written, GuardedError> {
+        let seen = record(split(), 1);
+        let mut retries = 0;
+        let r = write(stand, &seen, &back(), within, |_, _| retries += 1).await;
+        // Told of every attempt that did not go through (each one sent an update).
+        assert!(retries >= 1 || *stand.updates.borrow() <= 1);
+        assert!(retries <= *stand.updates.borrow());
+        r
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn written_once_through_throttling_and_a_lost_answer() {
+        let s = Stand::new(&["throttled", "throttled"]);
+        let w = run(&s, WRITE_DEADLINE).await.unwrap();
+        assert_eq!((w.record.view.split, w.by_earlier_attempt), (None, false));
+
+        let s = Stand::new(&["lost"]);
+        let w = run(&s, WRITE_DEADLINE).await.unwrap();
+        assert!(w.by_earlier_attempt, "the re-read shows the write landed");
+        assert_eq!(*s.updates.borrow(), 1, "not written twice");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn another_writer_first_means_nothing_written() {
+        let s = Stand::new(&["other-writer"]);
+        match run(&s, WRITE_DEADLINE).await {
+            Err(GuardedError::Changed { was, now, .. }) => {
+                assert_eq!(was, split());
+                assert_eq!(now.split.map(|s| s.weight.percent()), Some(50.0));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            s.rec.borrow().view.split.map(|s| s.weight.percent()),
+            Some(50.0)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_invalid_write_is_not_retried_and_a_deadline_ends_the_retries() {
+        let s = Stand::new(&["invalid"]);
+        assert!(matches!(
+            run(&s, WRITE_DEADLINE).await,
+            Err(GuardedError::Refused(_))
+        ));
+        let s = Stand::new(&["throttled"; 64]);
+        let started = Instant::now();
+        match run(&s, WRITE_DEADLINE).await {
+            Err(e @ GuardedError::TimedOut { .. }) => {
+                assert!(
+                    e.to_string().contains("did not go through within 1m"),
+                    "{e}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        // On tokio's clock, which the waits advance.
+        assert!(
+            started.elapsed() <= WRITE_DEADLINE,
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(s.rec.borrow().view, split(), "nothing written");
+    }
+}

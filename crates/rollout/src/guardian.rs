@@ -113,6 +113,24 @@ pub fn stale_after(stage: &Stage, weight: Weight) -> Duration {
     (baked + stage.analysis.max_extension) * 2
 }
 
+/// How far back the scheduled judge looks at a split at `weight`: its step's bake (the
+/// guardian does not know when the step began; a bake is what `promote` would have judged
+/// it over), and never fewer than three complete periods after the lag.
+pub fn judged_window(stage: &Stage, weight: Weight) -> Duration {
+    let bake = match &stage.strategy {
+        Strategy::Canary { steps } => steps
+            .iter()
+            .rev()
+            .find(|s| s.weight <= weight)
+            .or(steps.first())
+            .map_or(Duration::ZERO, |s| s.bake),
+        Strategy::AllAtOnce { bake } => *bake,
+    };
+    bake.max(Duration::from_secs(
+        u64::from(stage.analysis.period_seconds) * 5,
+    ))
+}
+
 /// The decision for one stage.
 pub fn decide(stage: &Stage, trigger: &Trigger, obs: &Observed) -> Decision {
     let name = &stage.name;
@@ -145,6 +163,11 @@ fn on_alarm(
     let Some(alarm) = stage.alarms.iter().find(|a| a.name == event.name) else {
         return Decision::Nothing(format!("alarm {} is not one of stage {name}'s", event.name));
     };
+    if !stage.analysis.uses(SourceKind::Alarms) {
+        return Decision::Nothing(format!(
+            "stage {name}'s analysis does not watch its alarms (as promote's bake would not)"
+        ));
+    }
     if stage.analysis.judge_relative && alarm.kind == AlarmKind::LambdaThrottleRate {
         return Decision::Nothing(format!(
             "alarm {} watches stage {name}'s capacity; judging relatively, the per-version throttle comparison on the schedule decides",

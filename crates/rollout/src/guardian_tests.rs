@@ -185,6 +185,11 @@ fn the_table() {
         s.analysis.sources = vec![SourceKind::Alarms];
         s
     };
+    let metrics_only = {
+        let mut s = live();
+        s.analysis.sources = vec![SourceKind::Metrics];
+        s
+    };
     let one = || vec![split("app", 3, 4, "10")];
     let both = || vec![split("app", 3, 4, "10"), split("birthday", 7, 8, "10")];
     let fail = || vec![finding(Verdict::Fail("metrics judge: errors 6/30".into()))];
@@ -251,6 +256,13 @@ fn the_table() {
             "not the stage's alarm",
             &base,
             fired("app-test-lambda-errors"),
+            seen(one(), Some(A)),
+            Short::Nothing,
+        ),
+        (
+            "an alarm on a stage whose analysis does not watch alarms",
+            &metrics_only,
+            fired(ERRORS),
             seen(one(), Some(A)),
             Short::Nothing,
         ),
@@ -440,4 +452,22 @@ fn the_stage_of_an_alarm_and_the_stale_limits() {
     assert_eq!(stale_after(&live(), w("10")), secs((300 + 300) * 2));
     assert_eq!(stale_after(&live(), w("50")), secs((600 + 300) * 2));
     assert!(judged_on_schedule(&live()));
+    assert_eq!(judged_window(&live(), w("10")), secs(300));
+    assert_eq!(
+        judged_window(&live(), w("5")),
+        secs(300),
+        "below the first step: its bake"
+    );
+    let mut quick = live();
+    quick.strategy = Strategy::Canary {
+        steps: vec![Step {
+            weight: w("10"),
+            bake: secs(10),
+        }],
+    };
+    assert_eq!(
+        judged_window(&quick, w("10")),
+        secs(300),
+        "five 60 s periods at least"
+    );
 }

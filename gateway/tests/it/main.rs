@@ -8,6 +8,7 @@ mod support;
 
 mod canary;
 mod faults;
+mod guardian;
 mod judge;
 mod probe;
 mod serve;
