@@ -7,7 +7,7 @@ locals {
   guardian_zip_path = coalesce(var.guardian_zip_path, "${path.module}/../target/lambda/guardian/bootstrap.zip")
 
   # Every function of a release (the guardian takes them back together).
-  guardian_functions = [for f in local.project.functions : f.name]
+  guardian_functions = [local.project.functions[0].name]
   # The stages promote shifts itself, and their alarms.
   guardian_stages = [for name in keys(local.stages) : name if !contains(keys(local.codedeploy_stages), name)]
   guardian_watched_alarms = sort([for name, alarm in local.alarms : name if contains(local.guardian_stages, alarm.stage)])

@@ -92,9 +92,10 @@ impl<A: Aliases> guarded::Alias for FunctionAlias<'_, A> {
     }
 }
 
-/// The functions of the project, each with one alias per stage named after the stage.
+/// The functions the guardian guards, each with one alias per stage named after the stage:
+/// the first of project.json (a release of several functions is guarded by promote).
 pub fn functions(env: &Environments) -> Vec<String> {
-    env.project.function_names()
+    vec![env.project.main_function().name.clone()]
 }
 
 pub struct Guardian<'a, C, A> {
