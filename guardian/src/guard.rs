@@ -93,7 +93,8 @@ impl<A: Aliases> guarded::Alias for FunctionAlias<'_, A> {
 }
 
 /// The functions the guardian guards, each with one alias per stage named after the stage:
-/// the first of project.json (a release of several functions is guarded by promote).
+/// for now the first of project.json (its tests model one function; the others are not
+/// guarded yet).
 pub fn functions(env: &Environments) -> Vec<String> {
     vec![env.project.main_function().name.clone()]
 }
