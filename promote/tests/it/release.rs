@@ -308,3 +308,34 @@ fn seeded_sha(semver: &str) -> String {
         .expect("python");
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
+
+#[test]
+fn a_release_on_a_codedeploy_stage_is_refused_with_nothing_written() {
+    let stack = Stack::with_functions("release-codedeploy", 2, &|dir| {
+        support::edit_json(&dir.join("live.json"), |v| {
+            v["test_fixture_short_bakes"] = true.into();
+            v["strategy"] = serde_json::json!({
+                "type": "canary",
+                "engine": "codedeploy",
+                "steps": [{"weight": 10, "bake_seconds": 60}, {"weight": 100, "bake_seconds": 0}],
+            });
+        });
+    });
+    stack.set_alias_of("app", "test", "3", None);
+    stack.set_alias_of("birthday", "test", "2", None);
+    let run = stack.assert_refused(
+        "canary --stage live",
+        2,
+        &[
+            "CodeDeploy",
+            "cannot hold several functions at one step",
+            "live.json",
+        ],
+    );
+    assert!(
+        run.output().contains("\"engine\": \"alias\""),
+        "{}",
+        run.output()
+    );
+    assert_serves(&stack, "live", ["1", "1"]);
+}
