@@ -3,11 +3,11 @@
 # its evidence fails. It reads and writes only the aliases of this project's functions, on
 # the stages promote shifts itself (CodeDeploy rolls its own stages back).
 locals {
-  guardian_name     = "${local.project.function_name}-guardian"
+  guardian_name     = "${local.project.functions[0].name}-guardian"
   guardian_zip_path = coalesce(var.guardian_zip_path, "${path.module}/../target/lambda/guardian/bootstrap.zip")
 
   # Every function of a release (the guardian takes them back together).
-  guardian_functions = [local.project.function_name]
+  guardian_functions = [local.project.functions[0].name]
   # The stages promote shifts itself, and their alarms.
   guardian_stages = [for name in keys(local.stages) : name if !contains(keys(local.codedeploy_stages), name)]
   guardian_watched_alarms = sort([for name, alarm in local.alarms : name if contains(local.guardian_stages, alarm.stage)])
@@ -25,7 +25,7 @@ locals {
 resource "aws_lambda_function" "guardian" {
   #checkov:skip=CKV_AWS_117:The function calls only AWS APIs; a VPC would add ENI cold starts and NAT cost without protecting anything.
   function_name = local.guardian_name
-  description   = "Takes back a failing canary of ${local.project.function_name} when no promote runs (alarm state changes and a one-minute schedule)"
+  description   = "Takes back a failing canary of ${local.project.functions[0].name} when no promote runs (alarm state changes and a one-minute schedule)"
   role          = aws_iam_role.guardian.arn
   runtime       = "provided.al2023"
   handler       = "bootstrap"
@@ -299,7 +299,7 @@ resource "aws_iam_role_policy" "guardian_scheduler" {
 # --- failed events, and the alarms on the guardian itself -----------------------------------
 
 resource "aws_kms_key" "guardian" {
-  description             = "The guardian's dead-letter queue and schedule (${local.project.function_name})"
+  description             = "The guardian's dead-letter queue and schedule (${local.project.functions[0].name})"
   enable_key_rotation     = true
   deletion_window_in_days = var.log_kms_deletion_window_days
   policy                  = data.aws_iam_policy_document.guardian_key.json

@@ -151,7 +151,7 @@ async fn run(
     let reader = stack::Reader {
         lambda: aws_sdk_lambda::Client::new(&config),
         apigw: aws_sdk_apigateway::Client::new(&config),
-        function_name: project.function_name.clone(),
+        function_name: project.main_function().name.clone(),
         rest_api_name: project.rest_api_name.clone(),
     };
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&config);

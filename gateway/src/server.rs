@@ -54,7 +54,7 @@ impl Gateway {
     ) -> Gateway {
         Gateway {
             stack,
-            function_name: project.function_name.clone(),
+            function_name: project.main_function().name.clone(),
             api_name: project.rest_api_name.clone(),
             stage_variable: project.stage_variable.clone(),
             region,

@@ -26,7 +26,7 @@ def test_the_guarded_stages_are_those_promote_shifts_and_their_alarms(tf):
     assert tf.locals["guardian_watched_alarms"] == (
         "${sort([for name, alarm in local.alarms : name if contains(local.guardian_stages, alarm.stage)])}"
     )
-    assert tf.locals["guardian_functions"] == ["${local.project.function_name}"]
+    assert tf.locals["guardian_functions"] == ["${local.project.functions[0].name}"]
 
 
 def test_the_function_is_signed_bounded_traced_and_logs_encrypted(tf):

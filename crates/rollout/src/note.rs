@@ -19,6 +19,9 @@
 //! - `skip_upstream=V` and `skip_reason`: version V was let onto this stage although its
 //!   upstream stage had not served it (`--skip-upstream --reason`), and the operator's
 //!   reason, percent-encoded so that it stays one field;
+//! - `release=F:V,G:W`: on a release of several functions, the release this alias's last
+//!   write belonged to (each function's candidate version), so a run resumed after a crash
+//!   finds the sibling functions' candidates, and a rollback half-written across them;
 //! - `rolled_back`, `by` and `why`: the last version rolled back on this alias, who took it
 //!   back when it was not `promote` (`by=guardian`: the guardian function, with no `promote`
 //!   running) and the reason; `why` runs to the end of the text.
@@ -94,6 +97,9 @@ pub struct Note {
     /// Versions that completed here, oldest first, at most [`MAX_SERVED`].
     pub served: Vec<Version>,
     pub upstream_skip: Option<UpstreamSkip>,
+    /// The release (function, candidate version) the last write belonged to, when it moved
+    /// several functions in lockstep; empty otherwise.
+    pub release: Vec<(String, Version)>,
     pub rolled_back: Option<RolledBack>,
 }
 
@@ -149,6 +155,15 @@ impl Note {
                 }
                 "skip_upstream" => skip = Version::parse(v).ok(),
                 "skip_reason" => skip_reason = decode(v),
+                "release" => {
+                    note.release = v
+                        .split(',')
+                        .filter_map(|x| {
+                            let (f, ver) = x.split_once(':')?;
+                            Some((f.to_string(), Version::parse(ver).ok()?))
+                        })
+                        .collect()
+                }
                 _ => {}
             }
         }
@@ -200,6 +215,14 @@ impl Note {
                     .map_or(0, |_| BY_GUARDIAN.len());
                 s += cut_encoded(&reason, MAX_SKIP_REASON - by);
             }
+        }
+        if !self.release.is_empty() {
+            let list: Vec<String> = self
+                .release
+                .iter()
+                .map(|(f, v)| format!("{f}:{v}"))
+                .collect();
+            s += &format!(" release={}", list.join(","));
         }
         if let Some(r) = &self.rolled_back {
             s += &format!(" rolled_back={}", r.version);
@@ -256,6 +279,7 @@ impl Note {
             step: None,
             served: self.served_without(candidate),
             upstream_skip: None,
+            release: self.release.clone(),
             rolled_back: Some(RolledBack {
                 version: candidate,
                 why: why.to_string(),
@@ -404,6 +428,14 @@ impl fmt::Display for Note {
             let list: Vec<String> = self.served.iter().map(Version::to_string).collect();
             parts.push(format!("completed here: {}", list.join(", ")));
         }
+        if !self.release.is_empty() {
+            let list: Vec<String> = self
+                .release
+                .iter()
+                .map(|(f, v)| format!("{f} {v}"))
+                .collect();
+            parts.push(format!("release: {}", list.join(", ")));
+        }
         if let Some(k) = &self.upstream_skip {
             parts.push(format!(
                 "version {} let in without its upstream stage serving it: {}",
@@ -430,6 +462,26 @@ mod tests {
     }
 
     #[test]
+    fn records_and_reads_back_the_release() {
+        let v = |n| Version::new(n).unwrap();
+        let note = Note {
+            release: vec![("app".into(), v(4)), ("birthday".into(), v(7))],
+            ..Note::default()
+        }
+        .rolled_back(v(4), "function birthday: errors", true);
+        let text = note.format();
+        assert!(
+            text.contains(" release=app:4,birthday:7 rolled_back=4"),
+            "{text}"
+        );
+        assert_eq!(Note::parse(&text), note);
+        assert!(
+            note.to_string().contains("release: app 4, birthday 7"),
+            "{note}"
+        );
+    }
+
+    #[test]
     fn round_trips_every_field() {
         let note = Note {
             previous: Some(v(3)),
@@ -438,6 +490,7 @@ mod tests {
                 weight: Weight::FULL,
                 baked: false,
             }),
+            release: Vec::new(),
             rolled_back: Some(RolledBack {
                 version: v(5),
                 why: "alarm app-live-errors is ALARM (Threshold Crossed: 1 datapoint [3.0])".into(),
@@ -476,6 +529,7 @@ mod tests {
             step: None,
             served: Vec::new(),
             upstream_skip: None,
+            release: Vec::new(),
             rolled_back: Some(RolledBack {
                 version: v(123_457),
                 why: "é".repeat(400),
@@ -620,6 +674,7 @@ mod tests {
                 version: v(123_457),
                 reason: "=".repeat(200),
             }),
+            release: Vec::new(),
             rolled_back: Some(RolledBack {
                 version: v(123_455),
                 why: "x".repeat(300),

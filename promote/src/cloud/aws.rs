@@ -186,6 +186,25 @@ impl Aws {
         Endpoint::new(self.endpoint_url.as_deref(), host, &self.region)
     }
 
+    /// The same connection working on function `name`: each function of a release is moved
+    /// through its own (the SDK clients are shared handles, cheap to clone).
+    pub fn for_function(&self, name: &str) -> Aws {
+        Aws {
+            lambda: self.lambda.clone(),
+            apigateway: self.apigateway.clone(),
+            cloudwatch: self.cloudwatch.clone(),
+            function_name: name.to_string(),
+            rest_api_name: self.rest_api_name.clone(),
+            stage_variable: self.stage_variable.clone(),
+            region: self.region.clone(),
+            api: self.api.clone(),
+            codedeploy: self.codedeploy.as_ref().map(|c| CodeDeployApi {
+                client: c.client.clone(),
+            }),
+            endpoint_url: self.endpoint_url.clone(),
+        }
+    }
+
     pub fn with_codedeploy(mut self, client: aws_sdk_codedeploy::Client) -> Aws {
         self.codedeploy = Some(CodeDeployApi { client });
         self
@@ -208,7 +227,7 @@ impl Aws {
             lambda,
             apigateway,
             cloudwatch,
-            function_name: project.function_name.clone(),
+            function_name: project.main_function().name.clone(),
             rest_api_name: project.rest_api_name.clone(),
             stage_variable: project.stage_variable.clone(),
             region,
@@ -306,7 +325,13 @@ impl Aws {
                         }
                     }
                 };
-                if !uri.contains(":lambda:path/") {
+                // Only this function's integrations: another function of the project is
+                // checked by its own connection.
+                let this = format!(":function:{}:", self.function_name);
+                let this_bare = format!(":function:{}/", self.function_name);
+                if !uri.contains(":lambda:path/")
+                    || !(uri.contains(&this) || uri.contains(&this_bare))
+                {
                     continue;
                 }
                 if !uri.contains(&wanted) {

@@ -225,7 +225,7 @@ impl<'a, C: Cloud> Run<'a, C> {
                     SourceKind::Alarms => Box::new(AlarmSource::new(self.ctx.cloud, self.stage)),
                     SourceKind::Metrics => Box::new(MetricsSource::new(
                         self.ctx.cloud,
-                        &self.ctx.env.project.function_name,
+                        self.ctx.function,
                         analysis,
                     )),
                     SourceKind::Probe => {
@@ -266,7 +266,7 @@ impl<'a, C: Cloud> Run<'a, C> {
         let bakes: Duration = r.steps.iter().map(|s| s.bake).sum();
         let extensions = analysis.max_extension * r.steps.len() as u32;
         let invoke = flags.invoke.then(|| InvokeAt {
-            function: self.ctx.env.project.function_name.clone(),
+            function: self.ctx.function.to_string(),
             alias: self.target.alias.clone(),
             stage: self.name().to_string(),
         });
