@@ -11,6 +11,7 @@ mod event;
 mod invoke_api;
 mod math;
 mod metrics;
+mod resources;
 mod runtime;
 mod server;
 mod stack;

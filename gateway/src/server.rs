@@ -16,6 +16,7 @@ use crate::artifacts::Artifacts;
 use crate::chaos::Chaos;
 use crate::event::{self, Incoming};
 use crate::metrics::{self, ApiRecord, InvocationRecord, Metrics};
+use crate::resources::Resources;
 use crate::runtime::{self, Invocation, Outcome, Pool};
 use crate::stack::{self, Route, Shared};
 
@@ -34,6 +35,10 @@ pub struct Gateway {
     pub verbose: bool,
     pub max_instances: usize,
     pub shutdown: watch::Receiver<bool>,
+    /// The API's resource tree: which function a path reaches.
+    pub resources: Resources,
+    /// The endpoint the instances' own AWS calls go to (runtime::aws_environment).
+    pub aws_endpoint: Option<String>,
     pools: Mutex<BTreeMap<String, Arc<Pool>>>,
     /// Versions whose missing code was already reported, so stderr says it once.
     reported: Mutex<BTreeSet<String>>,
@@ -64,6 +69,12 @@ impl Gateway {
             verbose,
             max_instances,
             shutdown,
+            resources: Resources::new([
+                (project.function_name.as_str(), "/"),
+                (project.function_name.as_str(), "/{proxy+}"),
+            ])
+            .expect("fixed routes"),
+            aws_endpoint: std::env::var("AWS_ENDPOINT_URL").ok(),
             pools: Mutex::new(BTreeMap::new()),
             reported: Mutex::new(BTreeSet::new()),
         }
@@ -99,6 +110,7 @@ impl Gateway {
             environment: config.environment.clone(),
             task_root,
             show_output: self.verbose,
+            aws_endpoint: self.aws_endpoint.clone(),
         };
         let pool = Pool::new(spec, self.max_instances, self.shutdown.clone());
         pools.insert(config.version.clone(), pool.clone());
@@ -312,6 +324,10 @@ pub async fn handle(
     let extended = format!("{}=", &rid[..14].replace('-', ""));
     let empty = BTreeMap::new();
     let stage_variables = snapshot.stages.get(stage).unwrap_or(&empty);
+    let (_, resource_path) = event::split_stage(&path).unwrap_or((stage, "/"));
+    let Some(matched) = gw.resources.find(resource_path) else {
+        return missing_authentication_token(&gw, stage, start);
+    };
     let incoming = Incoming {
         method: parts.method.as_str(),
         path: &path,
@@ -331,6 +347,8 @@ pub async fn handle(
         trace_id: &trace,
         epoch_millis: epoch.as_millis(),
         http_date: &http_date,
+        resource: matched.resource,
+        path_parameters: &matched.parameters,
     };
     let payload = serde_json::to_vec(&event::build_event(&incoming, &ctx)).expect("event json");
 
@@ -420,31 +438,31 @@ pub async fn handle(
     response
 }
 
+/// An API Gateway error: a JSON body and the `x-amzn-errortype` that names it.
+fn gateway_error(status: StatusCode, body: &'static str, error_type: &'static str) -> Response {
+    let mut r = json_response(status, body);
+    r.headers_mut()
+        .insert("x-amzn-errortype", HeaderValue::from_static(error_type));
+    r
+}
+
 /// How API Gateway answers when the function fails or answers something it cannot map.
 fn bad_gateway() -> Response {
-    let mut r = json_response(
+    gateway_error(
         StatusCode::BAD_GATEWAY,
         r#"{"message": "Internal server error"}"#,
-    );
-    r.headers_mut().insert(
-        "x-amzn-errortype",
-        HeaderValue::from_static("InternalServerErrorException"),
-    );
-    r
+        "InternalServerErrorException",
+    )
 }
 
 /// How API Gateway answers when Lambda throttles a proxy integration: a 500, not the 429
 /// Lambda gave it (the client cannot tell it from any other integration failure).
 fn lambda_throttled() -> Response {
-    let mut r = json_response(
+    gateway_error(
         StatusCode::INTERNAL_SERVER_ERROR,
         r#"{"message": "Internal server error"}"#,
-    );
-    r.headers_mut().insert(
-        "x-amzn-errortype",
-        HeaderValue::from_static("InternalServerErrorException"),
-    );
-    r
+        "InternalServerErrorException",
+    )
 }
 
 /// A version whose code the gateway lacks: still API Gateway's 502, but the body says why (the
@@ -467,6 +485,17 @@ fn broken_deployment(why: &str) -> Response {
     r
 }
 
+/// A path no resource of the API matches: API Gateway's 403, which names a missing token
+/// because an unknown resource and an unauthenticated call look alike from outside.
+fn missing_authentication_token(gw: &Arc<Gateway>, stage: &str, start: Instant) -> Response {
+    record_api(gw, Some(stage), 403, start, None);
+    gateway_error(
+        StatusCode::FORBIDDEN,
+        r#"{"message":"Missing Authentication Token"}"#,
+        "MissingAuthenticationTokenException",
+    )
+}
+
 fn forbidden(gw: &Arc<Gateway>, stage: Option<&str>, start: Instant, path: &str) -> Response {
     record_api(gw, stage, 403, start, None);
     if gw.verbose {
@@ -476,12 +505,11 @@ fn forbidden(gw: &Arc<Gateway>, stage: Option<&str>, start: Instant, path: &str)
             start.elapsed().as_secs_f64() * 1000.0
         );
     }
-    let mut r = json_response(StatusCode::FORBIDDEN, r#"{"message":"Forbidden"}"#);
-    r.headers_mut().insert(
-        "x-amzn-errortype",
-        HeaderValue::from_static("ForbiddenException"),
-    );
-    r
+    gateway_error(
+        StatusCode::FORBIDDEN,
+        r#"{"message":"Forbidden"}"#,
+        "ForbiddenException",
+    )
 }
 
 fn record_api(
