@@ -41,7 +41,7 @@ struct Args {
     /// Address to serve on; port 0 takes a free one. The first stdout line names it.
     #[arg(long, default_value = "127.0.0.1:3001")]
     listen: SocketAddr,
-    /// The environments directory (project.json names the function and REST API).
+    /// The environments directory (project.json names the functions, their routes and the REST API).
     #[arg(long, env = "PROMOTE_ENVIRONMENTS", default_value = "environments")]
     environments: PathBuf,
     /// Deployment zips (or directories of them); a version runs the one whose SHA-256 is its CodeSha256.
@@ -91,6 +91,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let resources = match resources::Resources::of_project(&environments.project) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("gateway: environments/project.json: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let artifacts = match artifacts::Artifacts::index(&args.artifacts) {
         Ok(a) => a,
         Err(e) => {
@@ -120,7 +127,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(args, environments, artifacts, chaos)) {
+    match runtime.block_on(run(args, environments, resources, artifacts, chaos)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("gateway: {e:#}");
@@ -132,6 +139,7 @@ fn main() -> ExitCode {
 async fn run(
     args: Args,
     environments: rollout::Environments,
+    resources: resources::Resources,
     artifacts: artifacts::Artifacts,
     chaos: chaos::Chaos,
 ) -> Result<()> {
@@ -147,7 +155,7 @@ async fn run(
     let reader = stack::Reader {
         lambda: aws_sdk_lambda::Client::new(&config),
         apigw: aws_sdk_apigateway::Client::new(&config),
-        function_name: project.function_name.clone(),
+        functions: stack::functions(&project),
         rest_api_name: project.rest_api_name.clone(),
     };
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&config);
@@ -184,6 +192,7 @@ async fn run(
     let gateway = Arc::new(server::Gateway::new(
         shared.clone(),
         &project,
+        resources,
         region.clone(),
         artifacts,
         chaos,

@@ -80,6 +80,12 @@ fn rank(segments: &[Segment], i: usize) -> u8 {
 }
 
 impl Resources {
+    /// Every function's routes in project.json.
+    pub fn of_project(project: &rollout::Project) -> Result<Self, String> {
+        let name = project.function_name.as_str();
+        Resources::new([(name, "/"), (name, "/{proxy+}")])
+    }
+
     /// From (function, route) pairs; an ill-formed route, or one served by two functions, is
     /// an error that names it.
     pub fn new<'a>(routes: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self, String> {

@@ -25,7 +25,8 @@ const MAX_BODY: usize = 10 * 1024 * 1024;
 
 pub struct Gateway {
     pub stack: Shared,
-    pub function_name: String,
+    /// Every function of the project, in project.json's order.
+    pub functions: Vec<String>,
     pub api_name: String,
     pub stage_variable: String,
     pub region: String,
@@ -39,9 +40,10 @@ pub struct Gateway {
     pub resources: Resources,
     /// The endpoint the instances' own AWS calls go to (runtime::aws_environment).
     pub aws_endpoint: Option<String>,
-    pools: Mutex<BTreeMap<String, Arc<Pool>>>,
+    /// (function, version) -> its instances.
+    pools: Mutex<BTreeMap<(String, String), Arc<Pool>>>,
     /// Versions whose missing code was already reported, so stderr says it once.
-    reported: Mutex<BTreeSet<String>>,
+    reported: Mutex<BTreeSet<(String, String)>>,
 }
 
 impl Gateway {
@@ -49,6 +51,7 @@ impl Gateway {
     pub fn new(
         stack: Shared,
         project: &rollout::Project,
+        resources: Resources,
         region: String,
         artifacts: Artifacts,
         chaos: Chaos,
@@ -59,7 +62,7 @@ impl Gateway {
     ) -> Gateway {
         Gateway {
             stack,
-            function_name: project.function_name.clone(),
+            functions: stack::functions(project),
             api_name: project.rest_api_name.clone(),
             stage_variable: project.stage_variable.clone(),
             region,
@@ -69,41 +72,38 @@ impl Gateway {
             verbose,
             max_instances,
             shutdown,
-            resources: Resources::new([
-                (project.function_name.as_str(), "/"),
-                (project.function_name.as_str(), "/{proxy+}"),
-            ])
-            .expect("fixed routes"),
+            resources,
             aws_endpoint: std::env::var("AWS_ENDPOINT_URL").ok(),
             pools: Mutex::new(BTreeMap::new()),
             reported: Mutex::new(BTreeSet::new()),
         }
     }
 
-    fn report_once(&self, version: &str, message: &str) {
+    fn report_once(&self, function: &str, version: &str, message: &str) {
         if self
             .reported
             .lock()
             .expect("reported lock")
-            .insert(version.to_string())
+            .insert((function.to_string(), version.to_string()))
         {
             eprintln!("gateway: {message}");
         }
     }
 
-    fn pool(&self, config: &stack::VersionConfig) -> Result<Arc<Pool>, String> {
+    fn pool(&self, function: &str, config: &stack::VersionConfig) -> Result<Arc<Pool>, String> {
         let mut pools = self.pools.lock().expect("pools lock");
-        if let Some(p) = pools.get(&config.version) {
+        let key = (function.to_string(), config.version.clone());
+        if let Some(p) = pools.get(&key) {
             return Ok(p.clone());
         }
         let task_root = self.artifacts.task_root(&config.code_sha256).map_err(|e| {
             format!(
-                "function {} version {}: its code is missing: {e:#}; pass its zip with --artifacts (the file `promote publish` uploaded)",
-                self.function_name, config.version
+                "function {function} version {}: its code is missing: {e:#}; pass its zip with --artifacts (the file `promote publish` uploaded)",
+                config.version
             )
         })?;
         let spec = runtime::Spec {
-            function_name: self.function_name.clone(),
+            function_name: function.to_string(),
             version: config.version.clone(),
             memory_mb: config.memory_mb,
             region: self.region.clone(),
@@ -113,7 +113,7 @@ impl Gateway {
             aws_endpoint: self.aws_endpoint.clone(),
         };
         let pool = Pool::new(spec, self.max_instances, self.shutdown.clone());
-        pools.insert(config.version.clone(), pool.clone());
+        pools.insert(key, pool.clone());
         Ok(pool)
     }
 
@@ -124,6 +124,7 @@ impl Gateway {
     /// apart; counting it would make every new version look slow on its first requests.
     pub async fn invoke(
         &self,
+        function: &str,
         alias: &stack::Alias,
         version: &str,
         event: Vec<u8>,
@@ -132,33 +133,36 @@ impl Gateway {
     ) -> (Outcome, Duration) {
         let entered = Instant::now();
         let snapshot = self.stack.get();
-        let Some(config) = snapshot.versions.get(version) else {
+        let config = snapshot
+            .function(function)
+            .and_then(|f| f.versions.get(version));
+        let Some(config) = config else {
             let why = format!(
-                "alias {} routes to version {version}, which the function does not have",
+                "alias {} of function {function} routes to version {version}, which the function does not have",
                 alias.name
             );
-            self.report_once(version, &why);
+            self.report_once(function, version, &why);
             return (Outcome::CodeMissing(why), entered.elapsed());
         };
-        let pool = match self.pool(config) {
+        let pool = match self.pool(function, config) {
             Ok(p) => p,
             Err(why) => {
-                self.report_once(version, &why);
+                self.report_once(function, version, &why);
                 return (Outcome::CodeMissing(why), entered.elapsed());
             }
         };
-        if self.chaos.throttled(version) {
+        if self.chaos.throttled(function, version) {
             return (
                 Outcome::Throttled(format!("Rate Exceeded. (--throttle {version})")),
                 Duration::ZERO,
             );
         }
         let mut delayed = Duration::ZERO;
-        if let Some(delay) = self.chaos.latency(version) {
+        if let Some(delay) = self.chaos.latency(function, version) {
             tokio::time::sleep(delay).await;
             delayed = delay;
         }
-        if self.chaos.fails(version) {
+        if self.chaos.fails(function, version) {
             let why = format!(
                 "RequestId: {request_id} Error: Runtime exited with error: signal: killed (--fault {version})"
             );
@@ -196,6 +200,7 @@ impl Gateway {
 
 /// An invocation, for the `AWS/Lambda` metrics.
 pub(crate) struct Invoked {
+    pub function: String,
     pub alias: String,
     pub version: String,
     pub duration_ms: f64,
@@ -226,7 +231,7 @@ impl Gateway {
         tokio::spawn(async move {
             if let Some(i) = &usage.invocation {
                 let points = metrics::invocation_points(&InvocationRecord {
-                    function: &gw.function_name,
+                    function: &i.function,
                     alias: &i.alias,
                     version: &i.version,
                     duration_ms: i.duration_ms,
@@ -285,7 +290,12 @@ pub async fn handle(
         return forbidden(&gw, None, start, &path);
     };
     let snapshot = gw.stack.get();
-    let alias = match snapshot.route(stage, &gw.stage_variable) {
+    let (_, resource_path) = event::split_stage(&path).unwrap_or((stage, "/"));
+    let Some(matched) = gw.resources.find(resource_path) else {
+        return missing_authentication_token(&gw, stage, start);
+    };
+    let function = matched.function;
+    let alias = match snapshot.route(stage, &gw.stage_variable, function) {
         Route::NoStage => return forbidden(&gw, None, start, &path),
         Route::NoAlias(why) => {
             eprintln!("gateway: {why}");
@@ -324,10 +334,6 @@ pub async fn handle(
     let extended = format!("{}=", &rid[..14].replace('-', ""));
     let empty = BTreeMap::new();
     let stage_variables = snapshot.stages.get(stage).unwrap_or(&empty);
-    let (_, resource_path) = event::split_stage(&path).unwrap_or((stage, "/"));
-    let Some(matched) = gw.resources.find(resource_path) else {
-        return missing_authentication_token(&gw, stage, start);
-    };
     let incoming = Incoming {
         method: parts.method.as_str(),
         path: &path,
@@ -354,13 +360,16 @@ pub async fn handle(
 
     let version = stack::pick_version(alias, fastrand::f64()).to_string();
     let lambda_start = Instant::now();
-    let (outcome, ran) = gw.invoke(alias, &version, payload, &rid, &trace).await;
+    let (outcome, ran) = gw
+        .invoke(function, alias, &version, payload, &rid, &trace)
+        .await;
     // API Gateway's IntegrationLatency includes a cold start; Lambda's Duration does not.
     let integration_ms = lambda_start.elapsed().as_secs_f64() * 1000.0;
     let duration_ms = ran.as_secs_f64() * 1000.0;
     let throttled = matches!(outcome, Outcome::Throttled(_));
     let function_failed = !matches!(outcome, Outcome::Response(_)) && !throttled;
     let invocation = Invoked {
+        function: function.to_string(),
         alias: alias.name.clone(),
         version: version.clone(),
         duration_ms,
@@ -383,7 +392,7 @@ pub async fn handle(
             }
             Err(e) => {
                 eprintln!(
-                    "gateway: stage {stage} version {version}: Execution failed due to configuration error: Malformed Lambda proxy response ({e})"
+                    "gateway: stage {stage} function {function} version {version}: Execution failed due to configuration error: Malformed Lambda proxy response ({e})"
                 );
                 bad_gateway()
             }
@@ -391,7 +400,7 @@ pub async fn handle(
         Outcome::FunctionError { error_type, body } => {
             if gw.verbose {
                 eprintln!(
-                    "gateway: stage {stage} version {version}: function error {error_type}: {}",
+                    "gateway: stage {stage} function {function} version {version}: function error {error_type}: {}",
                     String::from_utf8_lossy(&body)
                 );
             }
@@ -399,14 +408,16 @@ pub async fn handle(
         }
         Outcome::Crashed(why) => {
             if gw.verbose {
-                eprintln!("gateway: stage {stage} version {version}: {why}");
+                eprintln!("gateway: stage {stage} function {function} version {version}: {why}");
             }
             bad_gateway()
         }
         Outcome::CodeMissing(why) => broken_deployment(&why),
         Outcome::Throttled(why) => {
             if gw.verbose {
-                eprintln!("gateway: stage {stage} version {version}: throttled: {why}");
+                eprintln!(
+                    "gateway: stage {stage} function {function} version {version}: throttled: {why}"
+                );
             }
             lambda_throttled()
         }
@@ -429,7 +440,7 @@ pub async fn handle(
     });
     if gw.verbose {
         eprintln!(
-            "{} {} {path} stage={stage} version={version} status={status} latency_ms={:.2}",
+            "{} {} {path} stage={stage} function={function} version={version} status={status} latency_ms={:.2}",
             httpdate::fmt_http_date(SystemTime::now()),
             parts.method,
             start.elapsed().as_secs_f64() * 1000.0
