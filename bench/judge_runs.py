@@ -38,7 +38,7 @@ def main() -> int:
     s = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
                               region_name=args.region)
     lam = s.client("lambda", endpoint_url=args.endpoint, config=cfg)
-    fn = json.load(open(f"{args.environments}/project.json"))["function_name"]
+    fn = json.load(open(f"{args.environments}/project.json"))["functions"][0]["name"]
 
     for i in range(args.runs):
         lam.update_alias(FunctionName=fn, Name="live", FunctionVersion=args.stable, Description="",

@@ -39,7 +39,7 @@ def main() -> int:
     for url in (args.endpoint, args.gateway):
         if not url.startswith(("http://127.0.0.1:", "http://localhost:")):
             sys.exit("bench: refusing a non-loopback URL")
-    fn = json.load(open(os.path.join(args.environments, "project.json")))["function_name"]
+    fn = json.load(open(os.path.join(args.environments, "project.json")))["functions"][0]["name"]
     cfg = Config(connect_timeout=2, read_timeout=10, retries={"max_attempts": 3})
     s = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
                               region_name=os.environ["AWS_REGION"])

@@ -35,7 +35,7 @@ def main() -> int:
     project = json.load(open(os.path.join(args.environments, "project.json")))
     stage_cfg = json.load(open(os.path.join(args.environments, f"{args.stage}.json")))
     poll = stage_cfg["poll_interval_seconds"]
-    fn = project["function_name"]
+    fn = project["functions"][0]["name"]
     alarms = [a["name"] for a in stage_cfg["alarms"]]
     region = os.environ["AWS_REGION"]
     cfg = Config(connect_timeout=2, read_timeout=10, retries={"max_attempts": 1})

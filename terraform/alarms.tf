@@ -53,7 +53,7 @@ resource "aws_cloudwatch_metric_alarm" "stage" {
 }
 
 resource "aws_sns_topic" "alarms" {
-  name              = "${local.project.function_name}-alarms"
+  name              = "${local.project.functions[0].name}-alarms"
   kms_master_key_id = aws_kms_key.observability.arn
 }
 

@@ -33,7 +33,7 @@ locals {
 
 resource "aws_api_gateway_rest_api" "app" {
   name        = local.project.rest_api_name
-  description = "HTTP front of ${local.project.function_name}; stages ${join(", ", sort(keys(local.stages)))}"
+  description = "HTTP front of ${local.project.functions[0].name}; stages ${join(", ", sort(keys(local.stages)))}"
 
   endpoint_configuration {
     types = ["REGIONAL"]
@@ -173,7 +173,7 @@ resource "aws_api_gateway_account" "app" {
 resource "aws_iam_role" "api_gateway_cloudwatch" {
   count = var.manage_api_gateway_account ? 1 : 0
 
-  name               = "${local.project.function_name}-apigateway-logs"
+  name               = "${local.project.functions[0].name}-apigateway-logs"
   description        = "Lets API Gateway write access and execution logs in this region"
   assume_role_policy = data.aws_iam_policy_document.api_gateway_assume.json
 }

@@ -29,7 +29,7 @@ locals {
 
   # The config's name carries the split (as DeploymentConfig::name does), so a changed plan is a new config.
   codedeploy_config_names = {
-    for name, c in local.codedeploy_configs : name => "${local.project.function_name}-${name}-${c.type == "AllAtOnce" ? "all-at-once" : (c.type == "TimeBasedCanary" ? "canary-${c.percentage}pct-${c.minutes}min" : "linear-${c.percentage}pct-every-${c.minutes}min")}"
+    for name, c in local.codedeploy_configs : name => "${local.project.functions[0].name}-${name}-${c.type == "AllAtOnce" ? "all-at-once" : (c.type == "TimeBasedCanary" ? "canary-${c.percentage}pct-${c.minutes}min" : "linear-${c.percentage}pct-every-${c.minutes}min")}"
   }
 
   # Lambda functions CodeDeploy invokes around a stage's shift (AppSpec Hooks).
@@ -43,7 +43,7 @@ locals {
 }
 
 resource "aws_codedeploy_app" "app" {
-  name             = local.project.function_name
+  name             = local.project.functions[0].name
   compute_platform = "Lambda"
 }
 
@@ -114,8 +114,8 @@ resource "aws_codedeploy_deployment_group" "stage" {
 resource "aws_iam_role" "codedeploy" {
   for_each = local.codedeploy_stages
 
-  name               = "${local.project.function_name}-codedeploy-${each.key}"
-  description        = "Lets CodeDeploy shift the ${each.key} alias of ${local.project.function_name}"
+  name               = "${local.project.functions[0].name}-codedeploy-${each.key}"
+  description        = "Lets CodeDeploy shift the ${each.key} alias of ${local.project.functions[0].name}"
   assume_role_policy = data.aws_iam_policy_document.codedeploy_assume.json
 }
 

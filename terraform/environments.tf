@@ -99,7 +99,7 @@ locals {
   alarm_dimensions = {
     for name, alarm in local.alarms : name => (
       startswith(alarm.kind, "lambda_")
-      ? tomap({ FunctionName = local.project.function_name, Resource = "${local.project.function_name}:${alarm.stage}" })
+      ? tomap({ FunctionName = local.project.functions[0].name, Resource = "${local.project.functions[0].name}:${alarm.stage}" })
       : tomap({ ApiName = local.project.rest_api_name, Stage = alarm.stage })
     )
   }

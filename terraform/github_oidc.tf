@@ -48,7 +48,7 @@ data "aws_iam_policy_document" "github_assume" {
 resource "aws_iam_role" "github_deploy" {
   for_each = local.stages
 
-  name                 = "${local.project.function_name}-deploy-${each.key}"
+  name                 = "${local.project.functions[0].name}-deploy-${each.key}"
   description          = "promote in GitHub Actions, environment ${each.key} of ${var.github_repository}"
   assume_role_policy   = data.aws_iam_policy_document.github_assume[each.key].json
   max_session_duration = var.deploy_role_max_session_seconds

@@ -5,21 +5,21 @@
 # aws_cloudwatch_log_group resources.
 locals {
   project_log_group_arns = concat(
-    ["arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/lambda/${local.project.function_name}"],
+    ["arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/lambda/${local.project.functions[0].name}"],
     [for stage in keys(local.stages) : "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/apigateway/${local.project.rest_api_name}/${stage}/access"],
     [for stage in keys(local.stages) : "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:API-Gateway-Execution-Logs_${aws_api_gateway_rest_api.app.id}/${stage}"],
   )
 }
 
 resource "aws_kms_key" "observability" {
-  description             = "Logs and alarm notifications of ${local.project.function_name}"
+  description             = "Logs and alarm notifications of ${local.project.functions[0].name}"
   enable_key_rotation     = true
   deletion_window_in_days = var.log_kms_deletion_window_days
   policy                  = data.aws_iam_policy_document.observability_key.json
 }
 
 resource "aws_kms_alias" "observability" {
-  name          = "alias/${local.project.function_name}-observability"
+  name          = "alias/${local.project.functions[0].name}-observability"
   target_key_id = aws_kms_key.observability.key_id
 }
 

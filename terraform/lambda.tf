@@ -5,7 +5,7 @@ locals {
 resource "aws_lambda_function" "app" {
   #checkov:skip=CKV_AWS_116:Invoked synchronously by API Gateway only; a dead-letter queue applies to asynchronous invocations, and failures surface as 5XX alarms.
   #checkov:skip=CKV_AWS_117:The function calls no private resources; a VPC would add ENI cold starts and NAT cost without protecting anything.
-  function_name = local.project.function_name
+  function_name = local.project.functions[0].name
   description   = "HTTP API behind the ${local.project.rest_api_name} REST API; one alias per stage"
   role          = aws_iam_role.lambda.arn
   runtime       = "provided.al2023"
@@ -79,14 +79,14 @@ resource "aws_lambda_permission" "api_stage" {
 }
 
 resource "aws_cloudwatch_log_group" "lambda" {
-  name              = "/aws/lambda/${local.project.function_name}"
+  name              = "/aws/lambda/${local.project.functions[0].name}"
   retention_in_days = local.function_log_retention_days
   kms_key_id        = aws_kms_key.observability.arn
 }
 
 resource "aws_iam_role" "lambda" {
-  name               = "${local.project.function_name}-lambda"
-  description        = "Execution role of the ${local.project.function_name} function"
+  name               = "${local.project.functions[0].name}-lambda"
+  description        = "Execution role of the ${local.project.functions[0].name} function"
   assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
 }
 

@@ -6,7 +6,7 @@ provider "aws" {
   default_tags {
     tags = merge(
       {
-        Project   = local.project.function_name
+        Project   = local.project.functions[0].name
         ManagedBy = "terraform"
       },
       var.tags,

@@ -9,7 +9,7 @@ resource "aws_s3_bucket" "artifacts" {
   #checkov:skip=CKV_AWS_144:Artifacts are rebuilt from the commit; replicating them to another region protects nothing that matters.
   #checkov:skip=CKV2_AWS_62:Nothing reacts to new artifacts; the pipeline reads the signing job's answer.
   #checkov:skip=CKV_AWS_145:Build artifacts are not secret; S3-managed encryption, integrity comes from the signature.
-  bucket_prefix = "${local.project.function_name}-artifacts-"
+  bucket_prefix = "${local.project.functions[0].name}-artifacts-"
 }
 
 resource "aws_s3_bucket_versioning" "artifacts" {
@@ -55,7 +55,7 @@ resource "aws_s3_bucket_lifecycle_configuration" "artifacts" {
 
 # Names allow letters, digits and underscores only.
 resource "aws_signer_signing_profile" "publish" {
-  name_prefix = "${replace(local.project.function_name, "-", "_")}_publish_"
+  name_prefix = "${replace(local.project.functions[0].name, "-", "_")}_publish_"
   platform_id = "AWSLambda-SHA384-ECDSA"
 
   signature_validity_period {
@@ -73,7 +73,7 @@ resource "aws_signer_signing_profile_permission" "publish" {
 }
 
 resource "aws_lambda_code_signing_config" "app" {
-  description = "Only code signed by the publish profile of ${local.project.function_name}"
+  description = "Only code signed by the publish profile of ${local.project.functions[0].name}"
 
   allowed_publishers {
     signing_profile_version_arns = [aws_signer_signing_profile.publish.version_arn]
@@ -122,7 +122,7 @@ resource "aws_signer_signing_job" "initial_code" {
 }
 
 resource "aws_iam_role" "github_publish" {
-  name                 = "${local.project.function_name}-publish"
+  name                 = "${local.project.functions[0].name}-publish"
   description          = "Uploads, signs and publishes code from main (GitHub environment ${local.publish_environment} of ${var.github_repository})"
   assume_role_policy   = data.aws_iam_policy_document.github_assume[local.publish_environment].json
   max_session_duration = 3600

@@ -101,9 +101,18 @@ def load_environments(environments_dir: str | os.PathLike) -> tuple[dict, list[t
     if not d.is_dir():
         raise SeedError(f"{d}: not a directory (pass --environments DIR)")
     project = _load_json(d / "project.json")
-    for field in ("function_name", "rest_api_name", "stage_variable"):
+    for field in ("rest_api_name", "stage_variable"):
         if not isinstance(project.get(field), str) or not project[field]:
             raise SeedError(f"{d / 'project.json'}: field '{field}' must be a non-empty string")
+    functions = project.get("functions")
+    if not isinstance(functions, list) or not functions:
+        raise SeedError(f"{d / 'project.json'}: field 'functions' must list at least one function")
+    for i, f in enumerate(functions):
+        if not isinstance(f, dict) or not isinstance(f.get("name"), str) or not f["name"]:
+            raise SeedError(f"{d / 'project.json'}: field 'functions[{i}].name' must be a non-empty string")
+    names = function_names(project)
+    if len(set(names)) != len(names):
+        raise SeedError(f"{d / 'project.json'}: function names must be unique, got {names}")
     stages = {}
     for f in sorted(d.glob("*.json")):
         if f.name == "project.json":
@@ -112,6 +121,11 @@ def load_environments(environments_dir: str | os.PathLike) -> tuple[dict, list[t
     if not stages:
         raise SeedError(f"{d}: no stage files (<stage>.json) found")
     return project, order_stages(stages, d)
+
+
+def function_names(project: dict) -> list[str]:
+    """The functions' names in project.json's order (the first is the project's main one)."""
+    return [f["name"] for f in project["functions"]]
 
 
 def order_stages(stages: dict[str, dict], d: Path = Path(".")) -> list[tuple[str, dict]]:
@@ -126,7 +140,8 @@ def expected_resources(environments_dir: str | os.PathLike = DEFAULT_ENVIRONMENT
     """The names the fixture creates (and Terraform must create), derived from environments/."""
     project, stages = load_environments(environments_dir)
     return {
-        "function_name": project["function_name"],
+        "function_name": function_names(project)[0],
+        "functions": function_names(project),
         "rest_api_name": project["rest_api_name"],
         "stage_variable": project["stage_variable"],
         "stages": [s for s, _ in stages],
@@ -220,21 +235,25 @@ def seed(endpoint: str, environments_dir: str | os.PathLike = DEFAULT_ENVIRONMEN
         raise SeedError(f"--versions {versions}: need at least one version (aliases start at version 1)")
     project, stages = load_environments(environments_dir)
     region = region or os.environ.get("AWS_REGION") or project.get("region") or "us-east-1"
-    fn_name = project["function_name"]
+    names = function_names(project)
+    # The first function names the project's shared things (the alarms' Lambda dimension, the
+    # CodeDeploy service role), as Terraform does; every function gets its own versions and aliases.
+    fn_name = names[0]
     api_name = project["rest_api_name"]
     var = project["stage_variable"]
     client = _clients(endpoint, region)
     iam, lam, apigw, cw = client("iam"), client("lambda"), client("apigateway"), client("cloudwatch")
 
-    try:
-        lam.get_function(FunctionName=fn_name)
-    except lam.exceptions.ResourceNotFoundException:
-        pass
-    else:
-        raise SeedError(
-            f"function '{fn_name}' already exists at {endpoint} in {region}: seed a fresh moto_server "
-            f"(or reset it: curl -X POST {endpoint}/moto-api/reset)"
-        )
+    for name in names:
+        try:
+            lam.get_function(FunctionName=name)
+        except lam.exceptions.ResourceNotFoundException:
+            pass
+        else:
+            raise SeedError(
+                f"function '{name}' already exists at {endpoint} in {region}: seed a fresh moto_server "
+                f"(or reset it: curl -X POST {endpoint}/moto-api/reset)"
+            )
 
     # Lambda execution role (moto checks that the role exists).
     trust = {
@@ -246,34 +265,13 @@ def seed(endpoint: str, environments_dir: str | os.PathLike = DEFAULT_ENVIRONMEN
     except iam.exceptions.NoSuchEntityException:
         role_arn = iam.create_role(RoleName=ROLE_NAME, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
 
-    # Function and N published versions, each from its own zip carrying a build stamp.
-    published = []
-    for i in range(1, versions + 1):
-        semver = f"0.1.{i - 1}"
-        sha = fake_sha(semver)
-        code = fake_zip(fn_name, semver, sha)
-        if i == 1:
-            fn = lam.create_function(
-                FunctionName=fn_name,
-                Runtime="provided.al2023",
-                Handler="bootstrap",
-                Role=role_arn,
-                Code={"ZipFile": code},
-                Architectures=["x86_64"],
-                Description="path-to-live fixture",
-                Publish=False,
-            )
-            fn_arn = fn["FunctionArn"]
-        else:
-            lam.update_function_code(FunctionName=fn_name, ZipFile=code)
-        v = lam.publish_version(FunctionName=fn_name, Description=f"{fn_name} {semver} {sha}")["Version"]
-        if v != str(i):
-            raise SeedError(f"expected version {i} to be published, moto returned {v}")
-        published.append(v)
-
-    for stage, _ in stages:
-        lam.create_alias(FunctionName=fn_name, Name=stage, FunctionVersion="1",
-                         Description=f"stage {stage} (managed by promote)")
+    # Every function, N published versions each from its own zip carrying a build stamp, and
+    # one alias per stage at version 1.
+    functions = {
+        name: publish_versions(lam, name, role_arn, versions, [stage for stage, _ in stages]) for name in names
+    }
+    fn_arn = functions[fn_name]["function_arn"]
+    published = functions[fn_name]["versions"]
 
     # REST API: / and /{proxy+}, ANY, Lambda proxy integration through the stage variable.
     api_id = apigw.create_rest_api(name=api_name, endpointConfiguration={"types": ["REGIONAL"]})["id"]
@@ -296,24 +294,19 @@ def seed(endpoint: str, environments_dir: str | os.PathLike = DEFAULT_ENVIRONMEN
     codedeploy_stages = [(s, c) for s, c in stages if engine(c) == "codedeploy"]
     if codedeploy_stages:
         cd = client("codedeploy")
-        cd.create_application(applicationName=fn_name, computePlatform="Lambda")
+        # One application per function, named after it, with one deployment group per stage:
+        # a deployment group shifts one alias (docs/engines.md).
+        for app_name in names:
+            cd.create_application(applicationName=app_name, computePlatform="Lambda")
         for stage, cfg in codedeploy_stages:
             config, why = codedeploy_config(cfg["strategy"])
             if config is None:
                 raise SeedError(f"{stage}.json: field `{why[0]}`: {why[1]}")
             config_name = f"{fn_name}-{stage}-{config_name_suffix(config)}"
-            cd.create_deployment_group(
-                applicationName=fn_name,
-                deploymentGroupName=stage,
-                deploymentConfigName=config_name,
-                serviceRoleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/{fn_name}-codedeploy",
-                deploymentStyle={"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
-                alarmConfiguration={"enabled": bool(cfg.get("alarms")),
-                                    "alarms": [{"name": a["name"]} for a in cfg.get("alarms", [])]},
-                autoRollbackConfiguration={"enabled": True,
-                                           "events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"]},
-            )
+            for app_name in names:
+                create_deployment_group(cd, app_name, stage, cfg, config_name)
             codedeploy_groups[stage] = {"group": stage, "deployment_config": config_name}
+
 
     out_stages = {}
     for stage, cfg in stages:
@@ -335,9 +328,56 @@ def seed(endpoint: str, environments_dir: str | os.PathLike = DEFAULT_ENVIRONMEN
         "function_name": fn_name,
         "function_arn": fn_arn,
         "versions": published,
+        "functions": functions,
         "rest_api_id": api_id,
         "stages": out_stages,
     }
+
+
+def publish_versions(lam, fn_name: str, role_arn: str, versions: int, aliases: list[str]) -> dict:
+    """Creates the function, publishes versions 1..N and points every alias at version 1."""
+    published = []
+    for i in range(1, versions + 1):
+        semver = f"0.1.{i - 1}"
+        sha = fake_sha(semver)
+        code = fake_zip(fn_name, semver, sha)
+        if i == 1:
+            fn = lam.create_function(
+                FunctionName=fn_name,
+                Runtime="provided.al2023",
+                Handler="bootstrap",
+                Role=role_arn,
+                Code={"ZipFile": code},
+                Architectures=["x86_64"],
+                Description="path-to-live fixture",
+                Publish=False,
+            )
+            fn_arn = fn["FunctionArn"]
+        else:
+            lam.update_function_code(FunctionName=fn_name, ZipFile=code)
+        v = lam.publish_version(FunctionName=fn_name, Description=f"{fn_name} {semver} {sha}")["Version"]
+        if v != str(i):
+            raise SeedError(f"expected version {i} of {fn_name} to be published, moto returned {v}")
+        published.append(v)
+    for stage in aliases:
+        lam.create_alias(FunctionName=fn_name, Name=stage, FunctionVersion="1",
+                         Description=f"stage {stage} (managed by promote)")
+    return {"function_arn": fn_arn, "versions": published}
+
+
+def create_deployment_group(cd, app_name: str, stage: str, cfg: dict, config_name: str) -> None:
+    """The deployment group shifting function `app_name`'s alias `stage` (terraform/codedeploy.tf)."""
+    cd.create_deployment_group(
+        applicationName=app_name,
+        deploymentGroupName=stage,
+        deploymentConfigName=config_name,
+        serviceRoleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/{app_name}-codedeploy",
+        deploymentStyle={"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
+        alarmConfiguration={"enabled": bool(cfg.get("alarms")),
+                            "alarms": [{"name": a["name"]} for a in cfg.get("alarms", [])]},
+        autoRollbackConfiguration={"enabled": True,
+                                   "events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"]},
+    )
 
 
 def put_alarm(cw, fn_name: str, api_name: str, stage: str, alarm: dict) -> None:

@@ -82,8 +82,11 @@ fn rank(segments: &[Segment], i: usize) -> u8 {
 impl Resources {
     /// Every function's routes in project.json.
     pub fn of_project(project: &rollout::Project) -> Result<Self, String> {
-        let name = project.function_name.as_str();
-        Resources::new([(name, "/"), (name, "/{proxy+}")])
+        Resources::new(project.functions.iter().flat_map(|f| {
+            f.routes
+                .iter()
+                .map(move |route| (f.name.as_str(), route.as_str()))
+        }))
     }
 
     /// From (function, route) pairs; an ill-formed route, or one served by two functions, is

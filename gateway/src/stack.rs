@@ -11,7 +11,7 @@ use anyhow::{Context as _, Result, anyhow};
 
 /// Every function of the project, in project.json's order.
 pub fn functions(project: &rollout::Project) -> Vec<String> {
-    vec![project.function_name.clone()]
+    project.function_names()
 }
 
 /// A moved alias is served within this plus one refresh's round trip (well under a second).

@@ -75,9 +75,10 @@ def test_invalid_json_is_reported_with_position(envdir: Path):
 
 
 def test_project_file_is_validated(envdir: Path):
-    (envdir / "project.json").write_text(json.dumps({"function_name": "app"}))
+    (envdir / "project.json").write_text(json.dumps({"functions": []}))
     out = errors_of(envdir)
     assert "project.json: missing field `rest_api_name`" in out
+    assert "project.json: field `functions`" in out
 
 
 def test_two_first_stages(envdir: Path):
@@ -190,7 +191,7 @@ def test_adding_a_stage_file_adds_a_stage(envdir: Path):
 
 def test_names_terraform_derives_must_fit_aws_limits(envdir: Path):
     project = json.loads((envdir / "project.json").read_text())
-    project["function_name"] = "f" * 50
+    project["functions"][0]["name"] = "f" * 50
     (envdir / "project.json").write_text(json.dumps(project))
     out = errors_of(envdir)
     # 50 + "-deploy-" + "live" = 62 fits; 50 + "-codedeploy" = 61 fits; "-apigateway-logs" does not.

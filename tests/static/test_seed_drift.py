@@ -154,7 +154,7 @@ def test_alarm_definitions_match_terraform(tf, env):
     checked = 0
     for key, alarm in instances(tf, body, env).items():
         stage_alarm = next(a for a in env.stages[alarm["stage"]]["alarms"] if a["name"] == key)
-        got = seed.alarm_definition(env.project["function_name"], env.project["rest_api_name"], alarm["stage"], stage_alarm)
+        got = seed.alarm_definition(env.project["functions"][0]["name"], env.project["rest_api_name"], alarm["stage"], stage_alarm)
         kind = kinds[alarm["kind"]]
         branch = dims["then"] if alarm["kind"].startswith(dims["prefix"]) else dims["else"]
         dimensions = {k: render(tf, v, env, key, alarm) for k, v in branch.items()}

@@ -39,7 +39,7 @@ def test_provider_region_comes_from_project_or_variable(tf):
 
 def test_function(tf, env):
     fn = tf.resource("aws_lambda_function", "app")
-    assert render(tf, fn["function_name"], env) == env.project["function_name"]
+    assert render(tf, fn["function_name"], env) == env.project["functions"][0]["name"]
     assert fn["runtime"] == "provided.al2023"
     assert fn["handler"] == "bootstrap"
     assert fn["architectures"] == ["${var.lambda_architecture}"]
@@ -77,7 +77,7 @@ def test_one_invoke_permission_per_alias_scoped_to_its_stage(tf, env):
 
 def test_log_group_with_retention(tf, env):
     lg = tf.resource("aws_cloudwatch_log_group", "lambda")
-    assert render(tf, lg["name"], env) == f"/aws/lambda/{env.project['function_name']}"
+    assert render(tf, lg["name"], env) == f"/aws/lambda/{env.project['functions'][0]['name']}"
     assert lg["retention_in_days"] == "${local.function_log_retention_days}"
     fn = tf.resource("aws_lambda_function", "app")
     assert block(fn, "logging_config")["log_group"] == "${aws_cloudwatch_log_group.lambda.name}"
@@ -225,7 +225,7 @@ def test_throttle_rate_alarms_are_metric_math_on_the_stage_alias(tf, env):
     assert {a["stage"] for a in rate_alarms.values()} == set(env.stages), "every shipped stage watches its throttle rate"
     # Both metrics on this stage's alias: local.alarm_dimensions gives lambda_ kinds
     # Resource = function:stage (test_alarm_dimensions_follow_the_contract).
-    assert "FunctionName = local.project.function_name" in tf.locals["alarm_dimensions"]
+    assert "FunctionName = local.project.functions[0].name" in tf.locals["alarm_dimensions"]
     for alarm in rate_alarms.values():
         assert alarm["kind"].startswith("lambda_")
         assert 0 < alarm["threshold"] < 1
@@ -235,7 +235,7 @@ def test_alarm_dimensions_follow_the_contract(tf):
     dims = re.sub(r"\s+", " ", tf.locals["alarm_dimensions"])
     # Lambda alarms watch the alias, API alarms the stage.
     assert 'startswith(alarm.kind, "lambda_")' in dims
-    assert 'tomap({FunctionName = local.project.function_name, Resource = "${local.project.function_name}:${alarm.stage}"})' in dims
+    assert 'tomap({FunctionName = local.project.functions[0].name, Resource = "${local.project.functions[0].name}:${alarm.stage}"})' in dims
     assert "tomap({ApiName = local.project.rest_api_name, Stage = alarm.stage})" in dims
 
 

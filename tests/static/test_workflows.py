@@ -390,7 +390,7 @@ def split_every_stage(env: dict[str, str]) -> None:
     )
     for stage in stage_order():
         lam.update_alias(
-            FunctionName=project["function_name"],
+            FunctionName=project["functions"][0]["name"],
             Name=stage,
             FunctionVersion="1",
             RoutingConfig={"AdditionalVersionWeights": {"2": 0.01}},

@@ -3,7 +3,7 @@
 Terraform names things through `for_each` and interpolation, so names only exist once the
 environments files are plugged in. This is not an HCL evaluator: it knows the handful of
 shapes terraform/ uses (for_each over local.stages or local.alarms, `${each.key}`,
-`${local.project.<field>}`, `${each.value.<path>}`, `<type>.<name>[each.key].<attr>`) and
+`${local.project.<field>}` (with list indexes such as `functions[0]`), `${each.value.<path>}`, `<type>.<name>[each.key].<attr>`) and
 fails loudly on anything else, so a refactor that changes a shape shows up as a failing test
 rather than as a silently skipped check.
 """
@@ -178,9 +178,18 @@ def instances(module: Module, body: dict, env: Environments) -> dict[str | None,
 
 def _value_at(value: object, path: str, expr: str) -> object:
     for part in path.split("."):
-        if not isinstance(value, dict) or part not in value:
-            raise Unsupported(f"{expr}: no {part!r} in {value!r}")
-        value = value[part]
+        # `functions[0]`: a field, then an index into the list it holds.
+        m = re.fullmatch(r"([a-z0-9_]+)((?:\[\d+\])*)", part)
+        if m is None:
+            raise Unsupported(f"{expr}: cannot read {part!r}")
+        name = m.group(1)
+        if not isinstance(value, dict) or name not in value:
+            raise Unsupported(f"{expr}: no {name!r} in {value!r}")
+        value = value[name]
+        for index in re.findall(r"\[(\d+)\]", m.group(2)):
+            if not isinstance(value, list) or int(index) >= len(value):
+                raise Unsupported(f"{expr}: no [{index}] in {value!r}")
+            value = value[int(index)]
     return value
 
 
@@ -253,7 +262,7 @@ CODEDEPLOY_SHAPES = {
         "steps[0].bake_seconds % 60 == 0), steps[length(steps) - 1].bake_seconds == 0])}}}"
     ),
     "codedeploy_config_names": (
-        '${{for name, c in local.codedeploy_configs : name => "${local.project.function_name}-${name}-'
+        '${{for name, c in local.codedeploy_configs : name => "${local.project.functions[0].name}-${name}-'
         '${c.type == "AllAtOnce" ? "all-at-once" : (c.type == "TimeBasedCanary" ? '
         '"canary-${c.percentage}pct-${c.minutes}min" : "linear-${c.percentage}pct-every-${c.minutes}min")}"}}'
     ),
@@ -314,7 +323,7 @@ def codedeploy_config_instances(module: Module, env: Environments) -> dict[str, 
             if config["type"] == "TimeBasedCanary"
             else f"linear-{pct}pct-every-{config['minutes']}min"
         )
-        config["name"] = f"{env.project['function_name']}-{name}-{suffix}"
+        config["name"] = f"{env.project['functions'][0]['name']}-{name}-{suffix}"
         out[name] = config
     return out
 

@@ -33,8 +33,8 @@ pub use error::ConfigError;
 pub use evidence::{Finding, Subject, Verdict as EvidenceVerdict};
 pub use plan::{AliasView, PlanError, Split};
 pub use spec::{
-    Alarm, AlarmKind, Analysis, Environments, OnNoEvidence, OnUnreadable, Project, SourceKind,
-    Stage, Step, Strategy,
+    Alarm, AlarmKind, Analysis, Environments, FunctionSpec, OnNoEvidence, OnUnreadable,
+    ProbeRequest, Project, SourceKind, Stage, Step, Strategy,
 };
 pub use stamp::BuildStamp;
 pub use version::{Version, VersionError};

@@ -12,8 +12,8 @@ use serde_json::Value;
 use crate::error::{ConfigError, field};
 use crate::judge::LatencyStatistic;
 use crate::spec::{
-    Alarm, AlarmKind, Analysis, Engine, Environments, Hooks, OnNoEvidence, OnUnreadable, Project,
-    SourceKind, Stage, Strategy,
+    Alarm, AlarmKind, Analysis, Engine, Environments, FunctionSpec, Hooks, OnNoEvidence,
+    OnUnreadable, ProbeRequest, Project, SourceKind, Stage, Strategy,
 };
 use crate::validate::{self, Schema};
 
@@ -33,7 +33,7 @@ impl Environments {
         if !project_path.is_file() {
             return Err(vec![ConfigError::Layout {
                 dir,
-                message: "no project.json (function_name, rest_api_name, stage_variable, region); is --environments pointing at the environments directory?".into(),
+                message: "no project.json (functions, rest_api_name, stage_variable, region); is --environments pointing at the environments directory?".into(),
             }]);
         }
         let mut problems = Vec::new();
@@ -117,16 +117,50 @@ fn decode<T: for<'de> Deserialize<'de>>(path: &Path, value: Value) -> Result<T, 
 
 #[derive(Deserialize)]
 struct RawProject {
-    function_name: String,
+    functions: Vec<RawFunction>,
     rest_api_name: String,
     stage_variable: String,
     region: String,
 }
 
+#[derive(Deserialize)]
+struct RawFunction {
+    name: String,
+    package: String,
+    routes: Vec<String>,
+    probe: RawProbe,
+}
+
+#[derive(Deserialize)]
+struct RawProbe {
+    method: String,
+    path: String,
+    body: Option<String>,
+    content_type: Option<String>,
+    expect_status: u16,
+}
+
 fn parse_project(path: &Path) -> Result<Project, Vec<ConfigError>> {
     let raw: RawProject = decode(path, read(path, Schema::Project)?).map_err(|e| vec![e])?;
+    let functions: Vec<FunctionSpec> = raw
+        .functions
+        .into_iter()
+        .map(|f| FunctionSpec {
+            name: f.name,
+            package: f.package,
+            routes: f.routes,
+            probe: ProbeRequest {
+                method: f.probe.method,
+                path: f.probe.path,
+                body: f.probe.body,
+                content_type: f.probe.content_type,
+                expect_status: f.probe.expect_status,
+            },
+        })
+        .collect();
+    validate::functions(path, &functions).map_err(|e| vec![e])?;
     Ok(Project {
-        function_name: raw.function_name,
+        functions,
         rest_api_name: raw.rest_api_name,
         stage_variable: raw.stage_variable,
         region: raw.region,

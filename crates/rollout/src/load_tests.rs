@@ -4,7 +4,14 @@ use super::*;
 use crate::spec::Step;
 use crate::weight::Weight;
 
-const PROJECT: &str = r#"{"function_name": "app", "rest_api_name": "app", "stage_variable": "lambdaAlias", "region": "eu-west-2"}"#;
+const PROJECT: &str = r#"{"functions": [FUNCTIONS], "rest_api_name": "app", "stage_variable": "lambdaAlias", "region": "eu-west-2"}"#;
+const APP: &str = r#"{"name": "app", "package": "app", "routes": ["/", "/build-info"], "probe": {"method": "GET", "path": "/build-info", "expect_status": 200}}"#;
+const BIRTHDAY: &str = r#"{"name": "birthday", "package": "birthday", "routes": ["/hello/{username}"], "probe": {"method": "PUT", "path": "/hello/probe", "body": "{}", "content_type": "application/json", "expect_status": 204}}"#;
+
+/// `project.json` listing these functions.
+fn project(functions: &[&str]) -> String {
+    PROJECT.replace("FUNCTIONS", &functions.join(", "))
+}
 
 fn stage_json(upstream: Option<&str>, strategy: &str) -> String {
     let up = upstream.map_or("null".to_string(), |u| format!("\"{u}\""));
@@ -48,7 +55,7 @@ fn own_alarm(file: &str, body: String) -> String {
 
 fn three_stages() -> Vec<(&'static str, String)> {
     vec![
-        ("project.json", PROJECT.to_string()),
+        ("project.json", project(&[APP])),
         (
             "live.json",
             own_alarm("live", stage_json(Some("test"), CANARY)),
@@ -85,7 +92,16 @@ fn loads_the_repository_environments() {
     let env =
         Environments::load(concat!(env!("CARGO_MANIFEST_DIR"), "/../../environments")).unwrap();
     assert_eq!(env.stage_names(), ["dev", "test", "live"]);
-    assert_eq!(env.project.function_name, "app");
+    assert_eq!(env.project.function_names(), ["app", "birthday"]);
+    assert_eq!(env.project.main_function().package, "app");
+    let birthday = env.project.function("birthday").unwrap();
+    assert_eq!(birthday.routes, ["/hello/{username}"]);
+    assert_eq!(birthday.probe.method, "PUT");
+    assert_eq!(birthday.probe.expect_status, 204);
+    assert_eq!(
+        birthday.probe.content_type.as_deref(),
+        Some("application/json")
+    );
     assert_eq!(env.project.stage_variable, "lambdaAlias");
     let live = env.stage("live").unwrap();
     let Strategy::Canary { steps } = &live.strategy else {
@@ -219,7 +235,7 @@ fn unknown_and_missing_fields_are_reported() {
     );
     let msg = load_err(&with(
         "project.json",
-        r#"{"function_name": "app", "rest_api_name": "app", "region": "eu-west-2"}"#.into(),
+        project(&[APP]).replace(r#""stage_variable": "lambdaAlias", "#, ""),
     ));
     assert!(
         msg.contains("project.json") && msg.contains("missing field `stage_variable`"),
@@ -388,7 +404,7 @@ fn an_alarm_name_used_by_two_stages_is_refused() {
     let test = stage_json(Some("dev"), ALL).replace("a-errors", "dev-errors");
     let live = stage_json(Some("test"), CANARY).replace("a-errors", "live-errors");
     let files = vec![
-        ("project.json", PROJECT.to_string()),
+        ("project.json", project(&[APP])),
         ("dev.json", dev.clone()),
         ("test.json", test),
         ("live.json", live.clone()),
@@ -411,7 +427,7 @@ fn an_alarm_name_used_by_two_stages_is_refused() {
 
     // Each stage with its own names loads.
     let files = vec![
-        ("project.json", PROJECT.to_string()),
+        ("project.json", project(&[APP])),
         ("dev.json", dev),
         (
             "test.json",
@@ -426,15 +442,27 @@ fn an_alarm_name_used_by_two_stages_is_refused() {
 fn project_fields_are_validated() {
     let cases = [
         (
-            PROJECT.replace(r#""region": "eu-west-2""#, r#""region": "mars""#),
+            project(&[APP]).replace(r#""region": "eu-west-2""#, r#""region": "mars""#),
             "region",
         ),
         (
-            PROJECT.replace(r#""function_name": "app""#, r#""function_name": "my app""#),
-            "function_name",
+            project(&[&APP.replace(r#""name": "app""#, r#""name": "my app""#)]),
+            "functions[0].name",
+        ),
+        (project(&[]), "functions"),
+        (
+            project(&[APP, &BIRTHDAY.replace("/hello/{username}", "/hello/")]),
+            "functions[1].routes[0]",
         ),
         (
-            PROJECT.replace(
+            project(&[
+                APP,
+                &BIRTHDAY.replace(r#""method": "PUT""#, r#""method": "FETCH""#),
+            ]),
+            "functions[1].probe.method",
+        ),
+        (
+            project(&[APP]).replace(
                 r#""stage_variable": "lambdaAlias""#,
                 r#""stage_variable": "lambda-alias""#,
             ),
@@ -448,6 +476,75 @@ fn project_fields_are_validated() {
             "{msg}"
         );
     }
+}
+
+#[test]
+fn functions_are_held_to_the_rules_across_them() {
+    let two = load(&with("project.json", project(&[APP, BIRTHDAY]))).unwrap();
+    assert_eq!(two.project.function_names(), ["app", "birthday"]);
+    let cases = [
+        (
+            project(&[
+                APP,
+                &BIRTHDAY.replace(r#""name": "birthday""#, r#""name": "app""#),
+            ]),
+            "functions[1].name",
+            "function `app` is listed twice",
+        ),
+        (
+            project(&[APP, &BIRTHDAY.replace("/hello/{username}", "/build-info")]),
+            "functions[1].routes[0]",
+            "also served by function `app`",
+        ),
+        (
+            project(&[APP, &BIRTHDAY.replace("/hello/{username}", "/{name}")]),
+            "functions[1].routes[0]",
+            "probe",
+        ),
+        (
+            project(&[
+                APP,
+                &BIRTHDAY.replace("/hello/{username}", "/hello/{all+}/x"),
+            ]),
+            "functions[1].routes[0]",
+            "must be the last segment",
+        ),
+        (
+            project(&[APP, &BIRTHDAY.replace("/hello/{username}", "/h/{a}/{a}")]),
+            "functions[1].routes[0]",
+            "appears twice",
+        ),
+        (
+            project(&[APP, &BIRTHDAY.replace("/hello/probe", "/bye/probe")]),
+            "functions[1].probe.path",
+            "matches none of function `birthday`'s routes",
+        ),
+    ];
+    for (body, at, what) in cases {
+        let msg = load_err(&with("project.json", body));
+        if what == "probe" {
+            // `/{name}` matches `/hello` but not the probe's `/hello/probe`: the probe is refused.
+            assert!(msg.contains("functions[1].probe.path"), "{msg}");
+            continue;
+        }
+        assert!(
+            msg.contains(&format!("project.json: field `{at}`")) && msg.contains(what),
+            "{msg}"
+        );
+    }
+}
+
+#[test]
+fn a_route_matches_the_paths_it_serves() {
+    use crate::validate::route_matches;
+    assert!(route_matches("/", "/"));
+    assert!(!route_matches("/", "/build-info"));
+    assert!(route_matches("/hello/{username}", "/hello/nando"));
+    assert!(!route_matches("/hello/{username}", "/hello"));
+    assert!(!route_matches("/hello/{username}", "/hello/a/b"));
+    assert!(route_matches("/files/{path+}", "/files/a/b/c"));
+    assert!(!route_matches("/files/{path+}", "/files"));
+    assert!(route_matches("/build-info", "/build-info?x=1"));
 }
 
 #[test]
@@ -479,7 +576,7 @@ fn the_chain_must_be_linear_with_one_root() {
     );
 
     let files: Vec<(&str, String)> = vec![
-        ("project.json", PROJECT.into()),
+        ("project.json", project(&[APP])),
         ("a.json", stage_json(Some("b"), ALL)),
         ("b.json", stage_json(Some("a"), ALL)),
     ];
@@ -490,7 +587,7 @@ fn the_chain_must_be_linear_with_one_root() {
 fn layout_problems_say_what_is_missing() {
     let msg = load_err(&[("dev.json", stage_json(None, ALL))]);
     assert!(msg.contains("no project.json"), "{msg}");
-    let msg = load_err(&[("project.json", PROJECT.to_string())]);
+    let msg = load_err(&[("project.json", project(&[APP]))]);
     assert!(msg.contains("no stage files"), "{msg}");
     let msg = load_err(&with("Live.json", stage_json(Some("test"), CANARY)));
     assert!(
@@ -584,10 +681,10 @@ fn names_terraform_derives_must_fit_aws_limits() {
         .collect();
     assert!(names.contains(&"app-deploy-live".to_string()), "{names:?}");
 
-    let long = PROJECT.replace(
-        r#""function_name": "app""#,
-        &format!(r#""function_name": "{}""#, "f".repeat(50)),
-    );
+    let long = project(&[&APP.replace(
+        r#""name": "app""#,
+        &format!(r#""name": "{}""#, "f".repeat(50)),
+    )]);
     let env = load(&with("project.json", long)).unwrap();
     let problems: Vec<String> = validate::terraform_name_lengths(&env)
         .iter()

@@ -18,7 +18,8 @@ use serde_json::Value;
 use crate::codedeploy::deployment_config;
 use crate::error::{ConfigError, field};
 use crate::spec::{
-    Alarm, Analysis, Engine, Environments, Hooks, SourceKind, Stage, Step, Strategy, slowest_alarm,
+    Alarm, Analysis, Engine, Environments, FunctionSpec, Hooks, SourceKind, Stage, Step, Strategy,
+    slowest_alarm,
 };
 use crate::weight::Weight;
 
@@ -187,6 +188,119 @@ fn list(options: &Value) -> String {
 }
 
 // ---- Rules across the fields of one file ----
+
+/// `project.json`'s functions: each name once (a release maps a function name to a version),
+/// each route served by one function only (API Gateway has one integration per resource),
+/// a greedy `{name+}` only as the last segment, parameter names unique within a route, and
+/// each probe's path matching one of its function's routes, so the probe reaches the function
+/// it judges.
+pub fn functions(path: &Path, functions: &[FunctionSpec]) -> Result<(), ConfigError> {
+    if functions.is_empty() {
+        return Err(field(
+            path,
+            "functions",
+            "lists no function; list at least one (name, package, routes, probe)",
+        ));
+    }
+    let mut names: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut routes: BTreeMap<String, (&str, &str)> = BTreeMap::new();
+    for (i, f) in functions.iter().enumerate() {
+        if let Some(j) = names.insert(f.name.as_str(), i) {
+            return Err(field(
+                path,
+                format!("functions[{i}].name"),
+                format!(
+                    "function `{}` is listed twice (also functions[{j}]); give each function its own name",
+                    f.name
+                ),
+            ));
+        }
+        for (r, route) in f.routes.iter().enumerate() {
+            let at = format!("functions[{i}].routes[{r}]");
+            route_shape(route).map_err(|m| field(path, at.clone(), m))?;
+            if let Some((other, other_route)) =
+                routes.insert(route_key(route), (f.name.as_str(), route.as_str()))
+            {
+                return Err(field(
+                    path,
+                    at,
+                    format!(
+                        "route `{route}` is also served by function `{other}` (`{other_route}`); API Gateway sends one path to one function, so give it to one of them"
+                    ),
+                ));
+            }
+        }
+        if !f.routes.iter().any(|r| route_matches(r, &f.probe.path)) {
+            return Err(field(
+                path,
+                format!("functions[{i}].probe.path"),
+                format!(
+                    "`{}` matches none of function `{}`'s routes ({}); probe a path the function serves",
+                    f.probe.path,
+                    f.name,
+                    f.routes.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A route's segments: a greedy parameter only last, parameter names unique.
+fn route_shape(route: &str) -> Result<(), String> {
+    let segments: Vec<&str> = route.split('/').skip(1).filter(|s| !s.is_empty()).collect();
+    let mut params = Vec::new();
+    for (k, seg) in segments.iter().enumerate() {
+        let Some(name) = seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) else {
+            continue;
+        };
+        let (name, greedy) = match name.strip_suffix('+') {
+            Some(n) => (n, true),
+            None => (name, false),
+        };
+        if greedy && k + 1 != segments.len() {
+            return Err(format!(
+                "`{route}`: the greedy parameter `{{{name}+}}` must be the last segment"
+            ));
+        }
+        if params.contains(&name) {
+            return Err(format!(
+                "`{route}`: parameter `{{{name}}}` appears twice; name each parameter once"
+            ));
+        }
+        params.push(name);
+    }
+    Ok(())
+}
+
+/// Two routes are the same resource when they differ only in parameter names.
+fn route_key(route: &str) -> String {
+    route
+        .split('/')
+        .map(|seg| match seg.strip_prefix('{') {
+            Some(p) if p.ends_with("+}") => "{+}",
+            Some(_) => "{}",
+            None => seg,
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Whether a concrete path is one a route serves (`{x}` one segment, `{x+}` one or more).
+pub fn route_matches(route: &str, path: &str) -> bool {
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    let mut want = route.split('/').skip(1).filter(|s| !s.is_empty());
+    let mut got = path.split('/').skip(1).filter(|s| !s.is_empty());
+    loop {
+        match (want.next(), got.next()) {
+            (None, None) => return true,
+            (Some(w), Some(_)) if w.starts_with('{') && w.ends_with("+}") => return true,
+            (Some(w), Some(_)) if w.starts_with('{') => {}
+            (Some(w), Some(g)) if w == g => {}
+            _ => return false,
+        }
+    }
+}
 
 /// A stage is named by its file: the API Gateway stage, the Lambda alias and the GitHub
 /// environment all take this name (the schema's `upstream` pattern).
@@ -521,7 +635,7 @@ pub const CODEDEPLOY_CONFIG_NAME_MAX: usize = 100;
 
 /// Every length-capped name `terraform/` builds from these files: (what, name, limit).
 pub fn terraform_names(env: &Environments) -> Vec<(&'static str, String, usize)> {
-    let f = &env.project.function_name;
+    let f = &env.project.main_function().name;
     let mut out = vec![
         ("IAM role", format!("{f}-lambda"), IAM_ROLE_NAME_MAX),
         ("IAM role", format!("{f}-codedeploy"), IAM_ROLE_NAME_MAX),
@@ -561,7 +675,7 @@ pub fn terraform_name_lengths(env: &Environments) -> Vec<ConfigError> {
         .map(|(what, name, limit)| ConfigError::Layout {
             dir: env.dir.clone(),
             message: format!(
-                "the {what} name `{name}` that Terraform derives is {} characters, over AWS's {limit}; shorten function_name in project.json or the stage file's name",
+                "the {what} name `{name}` that Terraform derives is {} characters, over AWS's {limit}; shorten the first function's name in project.json or the stage file's name",
                 name.len()
             ),
         })

@@ -328,7 +328,7 @@ impl Aws {
             lambda,
             apigateway,
             cloudwatch,
-            function_name: project.function_name.clone(),
+            function_name: project.main_function().name.clone(),
             rest_api_name: project.rest_api_name.clone(),
             stage_variable: project.stage_variable.clone(),
             region,

@@ -44,7 +44,18 @@ macro_rules! client {
 
 fn project() -> Project {
     Project {
-        function_name: "app".into(),
+        functions: vec![rollout::FunctionSpec {
+            name: "app".into(),
+            package: "app".into(),
+            routes: vec!["/".into()],
+            probe: rollout::ProbeRequest {
+                method: "GET".into(),
+                path: "/".into(),
+                body: None,
+                content_type: None,
+                expect_status: 200,
+            },
+        }],
         rest_api_name: "app".into(),
         stage_variable: "lambdaAlias".into(),
         region: "eu-west-2".into(),

@@ -378,7 +378,7 @@ async fn judge_splits<C: Cloud>(ctx: &Ctx<'_, C>, rows: &[StageStatus]) -> Vec<(
         let period = Duration::from_secs(stage.analysis.period_seconds.into());
         let now = SystemTime::now();
         let subject = Subject {
-            function: ctx.env.project.function_name.clone(),
+            function: ctx.env.project.main_function().name.clone(),
             stage: r.stage.clone(),
             alias: r.alias.clone(),
             stable: r.view.version,
@@ -448,7 +448,7 @@ async fn deployment_status_of<C: Cloud>(
     if s.engine != rollout::codedeploy::Engine::CodeDeploy {
         return Ok(None);
     }
-    let function = &env.project.function_name;
+    let function = &env.project.main_function().name;
     let Some(id) = cloud.in_flight(function, stage).await?.into_iter().next() else {
         return Ok(Some((
             format!("{stage}: CodeDeploy engine, no deployment in progress"),

@@ -327,7 +327,7 @@ fn announce<C: Cloud>(run: &Run<'_, C>, command: &str, r: &machine::Rollout) {
         Shifter::CodeDeploy { config, following } => (
             Some("codedeploy".to_string()),
             Some(following.as_ref().map_or_else(
-                || config.name(&run.ctx.env.project.function_name, name),
+                || config.name(&run.ctx.env.project.main_function().name, name),
                 |d| d.config.clone(),
             )),
             following.as_ref().map(|d| d.id.clone()),
@@ -807,7 +807,7 @@ impl<'a, C: Cloud> Run<'a, C> {
             _ => (Some(candidate), Weight::ZERO),
         };
         Subject {
-            function: self.ctx.env.project.function_name.clone(),
+            function: self.ctx.env.project.main_function().name.clone(),
             stage: self.name().to_string(),
             alias: self.target.alias.clone(),
             stable,

@@ -228,7 +228,7 @@ impl<'a, C: Cloud> Run<'a, C> {
                     SourceKind::Alarms => Box::new(AlarmSource::new(self.ctx.cloud, self.stage)),
                     SourceKind::Metrics => Box::new(MetricsSource::new(
                         self.ctx.cloud,
-                        &self.ctx.env.project.function_name,
+                        &self.ctx.env.project.main_function().name,
                         analysis,
                     )),
                     SourceKind::Probe => {
@@ -269,7 +269,7 @@ impl<'a, C: Cloud> Run<'a, C> {
         let bakes: Duration = r.steps.iter().map(|s| s.bake).sum();
         let extensions = analysis.max_extension * r.steps.len() as u32;
         let invoke = flags.invoke.then(|| InvokeAt {
-            function: self.ctx.env.project.function_name.clone(),
+            function: self.ctx.env.project.main_function().name.clone(),
             alias: self.target.alias.clone(),
             stage: self.name().to_string(),
         });

@@ -24,10 +24,50 @@ pub use strategy::{Step, Strategy};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Project {
-    pub function_name: String,
+    /// The functions released together, in `project.json`'s order; never empty, names unique.
+    pub functions: Vec<FunctionSpec>,
     pub rest_api_name: String,
     pub stage_variable: String,
     pub region: String,
+}
+
+impl Project {
+    /// The first function listed: the one single-function readers (and the names Terraform
+    /// derives for the project) use.
+    pub fn main_function(&self) -> &FunctionSpec {
+        &self.functions[0]
+    }
+
+    /// The functions' names, in order.
+    pub fn function_names(&self) -> Vec<String> {
+        self.functions.iter().map(|f| f.name.clone()).collect()
+    }
+
+    pub fn function(&self, name: &str) -> Option<&FunctionSpec> {
+        self.functions.iter().find(|f| f.name == name)
+    }
+}
+
+/// One Lambda function of the project: every stage's alias of it bears the stage's name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunctionSpec {
+    /// The Lambda function name.
+    pub name: String,
+    /// The cargo package whose binary is the bootstrap.
+    pub package: String,
+    /// API Gateway resource paths it serves, any method.
+    pub routes: Vec<String>,
+    pub probe: ProbeRequest,
+}
+
+/// The request the probe sends a function, and the status a healthy version answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeRequest {
+    pub method: String,
+    pub path: String,
+    pub body: Option<String>,
+    pub content_type: Option<String>,
+    pub expect_status: u16,
 }
 
 /// The whole directory, validated, with stages in path order (first stage first).
