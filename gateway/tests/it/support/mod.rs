@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use testkit::aws::Sdk;
-pub use testkit::http::{get, request};
+pub use testkit::http::{Answer, get, request};
 use testkit::moto::Moto;
 pub use testkit::{Scratch, wait_for, workspace_root};
 
@@ -274,6 +274,43 @@ impl Stack {
             port,
             err,
         }
+    }
+
+    /// The SDK configuration of clients on this stack's emulator (dummy credentials).
+    pub fn sdk_config(&self) -> aws_config::SdkConfig {
+        testkit::aws::config(&self.moto, &self.region)
+    }
+
+    /// Publishes `zip` as a new version of `function` through the Lambda API (`promote
+    /// publish` releases the project's functions; these tests need one function's version)
+    /// and returns its number.
+    pub fn publish_function(&self, function: &str, zip: &Path) -> String {
+        let bytes = std::fs::read(zip).unwrap();
+        self.block_on(
+            self.lambda
+                .update_function_code()
+                .function_name(function)
+                .zip_file(aws_sdk_lambda::primitives::Blob::new(bytes))
+                .send(),
+        )
+        .unwrap_or_else(|e| panic!("UpdateFunctionCode {function}: {e:?}"));
+        let out = self
+            .block_on(self.lambda.publish_version().function_name(function).send())
+            .unwrap_or_else(|e| panic!("PublishVersion {function}: {e:?}"));
+        out.version().unwrap().to_string()
+    }
+
+    /// Points `alias` of `function` at `version`, unweighted.
+    pub fn set_function_alias(&self, function: &str, alias: &str, version: &str) {
+        self.block_on(
+            self.lambda
+                .update_alias()
+                .function_name(function)
+                .name(alias)
+                .function_version(version)
+                .send(),
+        )
+        .unwrap_or_else(|e| panic!("UpdateAlias {function}:{alias}: {e:?}"));
     }
 
     pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
