@@ -297,7 +297,7 @@ pub const DUMMY_SESSION_TOKEN: &str = "gateway-instance-session";
 
 /// The gateway's environment for its instances' AWS calls, in place of the role credentials
 /// Lambda would give: the endpoint the gateway itself reads (`AWS_ENDPOINT_URL`, the
-/// emulator) and dummy credentials (docs/gateway.md, "The instances' AWS environment").
+/// emulator) and dummy credentials (docs/gateway.md, the instances' AWS environment).
 pub fn aws_environment(endpoint: Option<&str>) -> Vec<(String, String)> {
     let mut env = vec![
         (
