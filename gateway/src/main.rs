@@ -173,11 +173,7 @@ async fn run(
             .with_context(|| format!("reading the stack at {endpoint} in {region}"))?,
     );
 
-    let alarm_names: Vec<String> = environments
-        .stages
-        .iter()
-        .flat_map(|s| s.alarm_names())
-        .collect();
+    let alarm_names = alarms::stack_alarm_names(&environments);
     let longest = environments
         .stages
         .iter()

@@ -1,7 +1,8 @@
 //! The birthday API through the gateway, against the emulator's DynamoDB: the dev-profile
 //! `birthday` binary as a published version, on the table and stage variable the seed creates
-//! as Terraform does (the test stage's variable taken off). Every case of the contract, each bad input leaving the table unchanged, and
-//! `app` still served beside it on the same stage.
+//! as Terraform does (the test stage's variable taken off). Every case of the contract, each
+//! bad input leaving the table unchanged, and `app` still served beside it on the same stage;
+//! then a fault of birthday's version alone fires birthday's own error alarm, not app's.
 
 use crate::support;
 
@@ -281,6 +282,41 @@ fn the_birthday_contract_through_the_gateway_on_the_emulators_dynamodb() {
     let root = get(gw.port, "/dev/");
     assert_eq!(root.status, 200);
     assert_eq!(root.body, b"Hello, World!");
+    gw.stop();
 
+    // One function's bad version: `--fault birthday/N` fails birthday alone, and the alarm that
+    // fires is birthday's own Lambda alarm on dev, not app's.
+    let fault = format!("birthday/{v_birthday}:1.0");
+    let gw = stack.gateway(&[
+        "--artifacts",
+        birthday_zip.to_str().unwrap(),
+        app_zip.to_str().unwrap(),
+        "--fault",
+        &fault,
+        "--time-scale",
+        "60",
+    ]);
+    let (birthday_alarm, app_alarm) = ("app-dev-lambda-errors-birthday", "app-dev-lambda-errors");
+    assert_eq!(stack.alarm_state(birthday_alarm).0, "OK");
+    let fired = wait_for(Duration::from_secs(20), || {
+        assert_eq!(get(gw.port, "/dev/hello/nando").status, 502);
+        let (state, reason) = stack.alarm_state(birthday_alarm);
+        (state == "ALARM").then_some(reason)
+    });
+    assert!(
+        fired.is_some(),
+        "{birthday_alarm} did not fire: {}",
+        gw.stderr()
+    );
+    assert_eq!(
+        get(gw.port, "/dev/build-info").status,
+        200,
+        "app is not faulted"
+    );
+    assert_eq!(
+        stack.alarm_state(app_alarm).0,
+        "OK",
+        "app's alarm watches app alone"
+    );
     gw.stop();
 }
