@@ -458,7 +458,7 @@ pub fn stack_alarm_names(environments: &rollout::Environments) -> Vec<String> {
         .iter()
         .flat_map(|s| &s.alarms)
         .flat_map(|a| {
-            let per_function = is_lambda_kind(a.kind).then_some(others).unwrap_or_default();
+            let per_function: &[String] = if is_lambda_kind(a.kind) { others } else { &[] };
             std::iter::once(a.name.clone())
                 .chain(per_function.iter().map(|f| format!("{}-{f}", a.name)))
         })
