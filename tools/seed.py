@@ -191,7 +191,9 @@ def expected_resources(environments_dir: str | os.PathLike = DEFAULT_ENVIRONMENT
         "api_stages": {s: {"variables": stage_variables(project, s)} for s, _ in stages},
         "alarms": {s: [name for name, _, _ in function_alarms(project, c.get("alarms", []))] for s, c in stages},
         "tables": [name for s, _ in stages for name in tables(project, s)],
-        "resources": route_paths(project),
+        # What the fixture's REST API holds (see seed()); Terraform's are route_paths(project).
+        "resources": ["/", "/{proxy+}"],
+        "route_paths": route_paths(project),
     }
 
 
@@ -316,32 +318,22 @@ def seed(endpoint: str, environments_dir: str | os.PathLike = DEFAULT_ENVIRONMEN
     fn_arn = functions[fn_name]["function_arn"]
     published = functions[fn_name]["versions"]
 
-    # REST API: every function's routes as resources, ANY, a Lambda proxy integration to the
-    # function serving the route through the stage variable (terraform/api.tf).
+    # REST API: / and /{proxy+}, ANY, Lambda proxy integration to the first function through
+    # the stage variable. Terraform builds every function's routes instead (terraform/api.tf);
+    # the fixture keeps this shape until promote's check of the integrations (which expects
+    # the first function in every URI) and its tests know several functions. The local
+    # gateway routes by project.json, so every function is served either way.
     api_id = apigw.create_rest_api(name=api_name, endpointConfiguration={"types": ["REGIONAL"]})["id"]
-    resource_ids = {"/": next(r["id"] for r in apigw.get_resources(restApiId=api_id)["items"] if r["path"] == "/")}
-    for path in route_paths(project):
-        if path == "/":
-            continue
-        parent, part = path.rsplit("/", 1)
-        resource_ids[path] = apigw.create_resource(
-            restApiId=api_id, parentId=resource_ids[parent or "/"], pathPart=part)["id"]
-    for f in project["functions"]:
-        uri = (
-            f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/"
-            f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{f['name']}:${{stageVariables.{var}}}/invocations"
-        )
-        for route in f["routes"]:
-            rid = resource_ids["/" + "/".join(p for p in route.split("/") if p)]
-            apigw.put_method(restApiId=api_id, resourceId=rid, httpMethod="ANY", authorizationType="NONE")
-            # Only the first function's routes get their integration for now: promote's check
-            # that every integration goes through the stage variable still expects the first
-            # function's name in every URI. The local gateway routes by project.json, not by
-            # these integrations, so every function is served either way.
-            if f["name"] != fn_name:
-                continue
-            apigw.put_integration(restApiId=api_id, resourceId=rid, httpMethod="ANY", type="AWS_PROXY",
-                                  integrationHttpMethod="POST", uri=uri)
+    root_id = next(r["id"] for r in apigw.get_resources(restApiId=api_id)["items"] if r["path"] == "/")
+    proxy_id = apigw.create_resource(restApiId=api_id, parentId=root_id, pathPart="{proxy+}")["id"]
+    uri = (
+        f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/"
+        f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{fn_name}:${{stageVariables.{var}}}/invocations"
+    )
+    for rid in (root_id, proxy_id):
+        apigw.put_method(restApiId=api_id, resourceId=rid, httpMethod="ANY", authorizationType="NONE")
+        apigw.put_integration(restApiId=api_id, resourceId=rid, httpMethod="ANY", type="AWS_PROXY",
+                              integrationHttpMethod="POST", uri=uri)
     deployment_id = apigw.create_deployment(restApiId=api_id, description="fixture")["id"]
 
     # The functions' tables, one per stage (terraform/dynamodb.tf).
@@ -379,15 +371,18 @@ def seed(endpoint: str, environments_dir: str | os.PathLike = DEFAULT_ENVIRONMEN
     for stage, cfg in stages:
         apigw.create_stage(restApiId=api_id, stageName=stage, deploymentId=deployment_id,
                            variables=stage_variables(project, stage))
-        names = []
+        names, per_function = [], []
         for name, fn, alarm in function_alarms(project, cfg.get("alarms", [])):
             cw.put_metric_alarm(**{**alarm_definition(fn, api_name, stage, alarm), "AlarmName": name})
             cw.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="seeded by tools/seed.py")
-            names.append(name)
+            (names if name == alarm["name"] else per_function).append(name)
         out_stages[stage] = {
             "alias": stage,
             "invoke_url": f"https://{api_id}.execute-api.{region}.amazonaws.com/{stage}",
+            # The stage file's alarms, then the copies of its Lambda alarms for the other functions.
             "alarms": names,
+            "function_alarms": per_function,
+            "tables": list(tables(project, stage)),
         }
         if stage in codedeploy_groups:
             out_stages[stage]["codedeploy"] = codedeploy_groups[stage]

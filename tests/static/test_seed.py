@@ -62,7 +62,7 @@ def test_expected_resources_follow_the_repository_environments(environments_dir)
     # A Lambda alarm per function, an API alarm once.
     assert {"app-live-lambda-errors", "app-live-lambda-errors-birthday", "app-live-api-5xx-rate"} <= set(r["alarms"]["live"])
     assert "app-live-api-5xx-rate-birthday" not in r["alarms"]["live"]
-    assert r["resources"] == ["/", "/build-info", "/hello", "/hello/{username}"]
+    assert r["route_paths"] == ["/", "/build-info", "/hello", "/hello/{username}"]
 
 
 def test_fake_zip_carries_exactly_one_contract_build_stamp():
