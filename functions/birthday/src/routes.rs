@@ -149,9 +149,11 @@ async fn put_hello<S: Store, C: Clock>(
 ) -> Result<Response, Refusal> {
     let (_, key) = username(path)?;
     check_json_content_type(&request)?;
-    let table = table(&request)?;
+    // Every refusal of the client's input comes first, the stage's configuration after.
+    let table = table(&request);
     let body = read_body(request.into_body()).await?;
     let date = date_of_birth(&body, api.clock.today())?;
+    let table = table?;
     let date = date.format("%Y-%m-%d").to_string();
     api.store
         .put(&table, &key, &date)
@@ -495,6 +497,12 @@ mod tests {
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(body["error"], "missing_stage_variable");
         assert!(store.contents().is_empty());
+        // The client's mistake is still named first.
+        let builder = request("PUT", "/hello/ana").header("content-type", "application/json");
+        let (status, body, _) =
+            call(&store, builder, None, r#"{"dateOfBirth":"2023-02-30"}"#).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["error"], "invalid_date");
     }
 
     #[tokio::test]
