@@ -735,6 +735,17 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn another_method_names_the_allowed_ones() {
+        let store = Memory::default();
+        let (status, body, headers) =
+            call(&store, request("DELETE", "/hello/ana"), Some(DEV), "").await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(body["error"], "method_not_allowed");
+        let allow = headers[header::ALLOW].to_str().unwrap();
+        assert!(allow.contains("GET") && allow.contains("PUT"), "{allow}");
+    }
+
+    #[tokio::test]
     async fn content_type_parameters_and_case_are_accepted() {
         let store = Memory::default();
         let builder =
