@@ -1,9 +1,10 @@
-# Exactly the alarms the stage files name: promote watches them during bakes, CodeDeploy stops on them.
+# The alarms the stage files name, each Lambda one per function (local.function_alarms):
+# promote watches them during bakes, CodeDeploy stops on them.
 resource "aws_cloudwatch_metric_alarm" "stage" {
-  for_each = local.alarms
+  for_each = local.function_alarms
 
   alarm_name        = each.key
-  alarm_description = "${each.value.kind} of stage ${each.value.stage} (environments/${each.value.stage}.json); promote rolls the stage back when it fires"
+  alarm_description = "${each.value.kind} of stage ${each.value.stage}${startswith(each.value.kind, "lambda_") ? ", function ${each.value.function}" : ""} (environments/${each.value.stage}.json); promote rolls the stage back when it fires"
 
   namespace           = local.alarm_kinds[each.value.kind].namespace
   metric_name         = local.alarm_kinds[each.value.kind].metric_name

@@ -1,13 +1,39 @@
 locals {
-  # The stage variable picks the alias, so one deployment serves every stage and promote only moves aliases.
-  integration_uri = "arn:${local.partition}:apigateway:${local.region}:lambda:path/2015-03-31/functions/${aws_lambda_function.app.arn}:$${stageVariables.${local.project.stage_variable}}/invocations"
+  # The stage variable picks each function's alias, so one deployment serves every stage and
+  # promote only moves aliases.
+  integration_uris = {
+    for name, f in aws_lambda_function.function : name => "arn:${local.partition}:apigateway:${local.region}:lambda:path/2015-03-31/functions/${f.arn}:$${stageVariables.${local.project.stage_variable}}/invocations"
+  }
+
+  # Every function's routes (project.json), route -> function; rollout's validation keeps a
+  # route to one function.
+  routes = merge([for f in local.project.functions : { for r in f.routes : r => f.name }]...)
+
+  # API Gateway resources form a tree, one per path segment: every prefix of every route is a
+  # resource, its parent the prefix one segment shorter. A resource cannot name its parent in
+  # its own for_each, so each depth is its own resource block (up to three segments;
+  # api_route_depth checks).
+  route_paths = distinct(flatten([
+    for r in keys(local.routes) : [
+      for i in range(1, length(split("/", trimprefix(r, "/"))) + 1) : "/${join("/", slice(split("/", trimprefix(r, "/")), 0, i))}"
+    ] if r != "/"
+  ]))
+  route_depth1 = { for p in local.route_paths : p => { parent = "/", part = split("/", p)[1] } if length(split("/", p)) == 2 }
+  route_depth2 = { for p in local.route_paths : p => { parent = "/${split("/", p)[1]}", part = split("/", p)[2] } if length(split("/", p)) == 3 }
+  route_depth3 = { for p in local.route_paths : p => { parent = "/${split("/", p)[1]}/${split("/", p)[2]}", part = split("/", p)[3] } if length(split("/", p)) == 4 }
+  route_resource_ids = merge(
+    { "/" = aws_api_gateway_rest_api.app.root_resource_id },
+    { for p, r in aws_api_gateway_resource.depth1 : p => r.id },
+    { for p, r in aws_api_gateway_resource.depth2 : p => r.id },
+    { for p, r in aws_api_gateway_resource.depth3 : p => r.id },
+  )
 
   # Everything a deployment snapshots; a change here replaces the deployment.
   api_definition = {
-    resources    = { root = aws_api_gateway_rest_api.app.root_resource_id, proxy = aws_api_gateway_resource.proxy.id }
-    methods      = [aws_api_gateway_method.root.id, aws_api_gateway_method.proxy.id]
-    integrations = [aws_api_gateway_integration.root.id, aws_api_gateway_integration.proxy.id]
-    uri          = local.integration_uri
+    resources    = local.route_resource_ids
+    methods      = [for m in aws_api_gateway_method.route : m.id]
+    integrations = [for i in aws_api_gateway_integration.route : i.id]
+    uris         = local.integration_uris
   }
 
   access_log_format = jsonencode({
@@ -33,7 +59,7 @@ locals {
 
 resource "aws_api_gateway_rest_api" "app" {
   name        = local.project.rest_api_name
-  description = "HTTP front of ${local.project.functions[0].name}; stages ${join(", ", sort(keys(local.stages)))}"
+  description = "HTTP front of ${join(", ", keys(local.functions))}; stages ${join(", ", sort(keys(local.stages)))}"
 
   endpoint_configuration {
     types = ["REGIONAL"]
@@ -44,46 +70,58 @@ resource "aws_api_gateway_rest_api" "app" {
   }
 }
 
-resource "aws_api_gateway_resource" "proxy" {
+resource "aws_api_gateway_resource" "depth1" {
+  for_each = local.route_depth1
+
   rest_api_id = aws_api_gateway_rest_api.app.id
   parent_id   = aws_api_gateway_rest_api.app.root_resource_id
-  path_part   = "{proxy+}"
+  path_part   = each.value.part
 }
 
-resource "aws_api_gateway_method" "root" {
-  #checkov:skip=CKV_AWS_59:A public HTTP API by design; the function owns any authentication, and each stage is throttled.
-  #checkov:skip=CKV2_AWS_53:Lambda proxy method with no declared parameters or models; the function validates its own requests.
+resource "aws_api_gateway_resource" "depth2" {
+  for_each = local.route_depth2
+
+  rest_api_id = aws_api_gateway_rest_api.app.id
+  parent_id   = aws_api_gateway_resource.depth1[each.value.parent].id
+  path_part   = each.value.part
+}
+
+resource "aws_api_gateway_resource" "depth3" {
+  for_each = local.route_depth3
+
+  rest_api_id = aws_api_gateway_rest_api.app.id
+  parent_id   = aws_api_gateway_resource.depth2[each.value.parent].id
+  path_part   = each.value.part
+
+  lifecycle {
+    precondition {
+      condition     = alltrue([for p in local.route_paths : length(split("/", p)) <= 4])
+      error_message = "A route in project.json has more than three segments; terraform/api.tf builds resources three levels deep (add a depth4 block)."
+    }
+  }
+}
+
+# ANY on each route, proxied to the function that serves it.
+resource "aws_api_gateway_method" "route" {
+  #checkov:skip=CKV_AWS_59:A public HTTP API by design; the functions own any authentication, and each stage is throttled.
+  #checkov:skip=CKV2_AWS_53:Lambda proxy method with no declared parameters or models; the functions validate their own requests.
+  for_each = local.routes
+
   rest_api_id   = aws_api_gateway_rest_api.app.id
-  resource_id   = aws_api_gateway_rest_api.app.root_resource_id
+  resource_id   = local.route_resource_ids[each.key]
   http_method   = "ANY"
   authorization = "NONE"
 }
 
-resource "aws_api_gateway_method" "proxy" {
-  #checkov:skip=CKV_AWS_59:A public HTTP API by design; the function owns any authentication, and each stage is throttled.
-  #checkov:skip=CKV2_AWS_53:Lambda proxy method with no declared parameters or models; the function validates its own requests.
-  rest_api_id   = aws_api_gateway_rest_api.app.id
-  resource_id   = aws_api_gateway_resource.proxy.id
-  http_method   = "ANY"
-  authorization = "NONE"
-}
+resource "aws_api_gateway_integration" "route" {
+  for_each = local.routes
 
-resource "aws_api_gateway_integration" "root" {
   rest_api_id             = aws_api_gateway_rest_api.app.id
-  resource_id             = aws_api_gateway_rest_api.app.root_resource_id
-  http_method             = aws_api_gateway_method.root.http_method
+  resource_id             = local.route_resource_ids[each.key]
+  http_method             = aws_api_gateway_method.route[each.key].http_method
   type                    = "AWS_PROXY"
   integration_http_method = "POST"
-  uri                     = local.integration_uri
-}
-
-resource "aws_api_gateway_integration" "proxy" {
-  rest_api_id             = aws_api_gateway_rest_api.app.id
-  resource_id             = aws_api_gateway_resource.proxy.id
-  http_method             = aws_api_gateway_method.proxy.http_method
-  type                    = "AWS_PROXY"
-  integration_http_method = "POST"
-  uri                     = local.integration_uri
+  uri                     = local.integration_uris[each.value]
 }
 
 resource "aws_api_gateway_deployment" "app" {
@@ -129,9 +167,8 @@ resource "aws_api_gateway_stage" "stage" {
   description          = "Stage ${each.key}; serves Lambda alias ${each.key}"
   xray_tracing_enabled = contains(local.xray_stages, each.key)
 
-  variables = {
-    (local.project.stage_variable) = each.key
-  }
+  # The alias every function runs on this stage, and the name of each of its tables.
+  variables = local.stage_variables[each.key]
 
   access_log_settings {
     destination_arn = aws_cloudwatch_log_group.api_access[each.key].arn
@@ -200,4 +237,15 @@ resource "aws_iam_role_policy_attachment" "api_gateway_cloudwatch" {
 
   role       = aws_iam_role.api_gateway_cloudwatch[0].name
   policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
+}
+
+# The root route's method and integration before routes came from project.json.
+moved {
+  from = aws_api_gateway_method.root
+  to   = aws_api_gateway_method.route["/"]
+}
+
+moved {
+  from = aws_api_gateway_integration.root
+  to   = aws_api_gateway_integration.route["/"]
 }

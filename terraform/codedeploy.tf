@@ -142,7 +142,7 @@ data "aws_iam_policy_document" "codedeploy" {
   statement {
     sid       = "ShiftOwnStageAlias"
     actions   = ["lambda:GetAlias", "lambda:UpdateAlias", "lambda:GetProvisionedConcurrencyConfig"]
-    resources = [aws_lambda_alias.stage[each.key].arn]
+    resources = [for key, a in aws_lambda_alias.stage : a.arn if local.function_stages[key].stage == each.key]
   }
 
   dynamic "statement" {

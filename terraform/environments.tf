@@ -10,6 +10,37 @@ locals {
     for f in local.stage_files : trimsuffix(f, ".json") => jsondecode(file("${local.environments_dir}/${f}"))
   }
 
+  # Every function of project.json by name, and every (function, stage) pair: each function
+  # has one alias per stage, named after the stage (docs/terraform.md, "Several functions").
+  functions = { for f in local.project.functions : f.name => f }
+  function_stages = merge([
+    for fname, f in local.functions : {
+      for sname, stage in local.stages : "${fname}:${sname}" => { function = fname, stage = sname }
+    }
+  ]...)
+
+  # The functions that keep data, each in one DynamoDB table per stage named
+  # <function>-<stage>, found by the function through the stage variable named here
+  # (docs/birthday.md). Only functions project.json lists get tables.
+  function_tables = {
+    birthday = { stage_variable = "birthdayTable", hash_key = "username" }
+  }
+  tables = merge([
+    for fname, t in local.function_tables : {
+      for sname, stage in local.stages : "${fname}-${sname}" => merge(t, { function = fname, stage = sname })
+    } if contains(keys(local.functions), fname)
+  ]...)
+  # Each stage's variables: the alias every function runs there, and each table's name.
+  stage_variables = {
+    for sname, stage in local.stages : sname => merge(
+      { (local.project.stage_variable) = sname },
+      { for name, t in local.tables : t.stage_variable => name if t.stage == sname },
+    )
+  }
+  # Stages nothing promotes from: the end of the path, where data is live and a table may not
+  # be deleted by an apply.
+  last_stages = [for name, stage in local.stages : name if !contains([for s in local.stages : try(s.upstream, null)], name)]
+
   # Stages that nothing promotes into: the pipeline publishes new versions there.
   root_stages = [for name, stage in local.stages : name if stage.upstream == null]
 
@@ -33,6 +64,17 @@ locals {
         period_seconds     = try(alarm.period_seconds, 60)
         evaluation_periods = try(alarm.evaluation_periods, 1)
       }
+    }
+  ]...)
+
+  # The stage files' alarms per function: an API alarm watches the stage, once; a Lambda alarm
+  # watches one function's alias, so each function gets its own, the first function under the
+  # stage file's name and every other under that name followed by -<function>
+  # (docs/terraform.md, "Several functions").
+  function_alarms = merge([
+    for name, alarm in local.alarms : {
+      for fname, f in local.functions : (fname == local.project.functions[0].name ? name : "${name}-${fname}") => merge(alarm, { function = fname })
+      if startswith(alarm.kind, "lambda_") || fname == local.project.functions[0].name
     }
   ]...)
 
@@ -97,9 +139,9 @@ locals {
   # Lambda alarms watch the alias (Resource = function:alias) so a canary's errors are the stage's errors;
   # API alarms watch the stage.
   alarm_dimensions = {
-    for name, alarm in local.alarms : name => (
+    for name, alarm in local.function_alarms : name => (
       startswith(alarm.kind, "lambda_")
-      ? tomap({ FunctionName = local.project.functions[0].name, Resource = "${local.project.functions[0].name}:${alarm.stage}" })
+      ? tomap({ FunctionName = alarm.function, Resource = "${alarm.function}:${alarm.stage}" })
       : tomap({ ApiName = local.project.rest_api_name, Stage = alarm.stage })
     )
   }

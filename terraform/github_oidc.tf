@@ -78,13 +78,13 @@ data "aws_iam_policy_document" "github_deploy" {
       "lambda:ListAliases",
       "lambda:GetAlias",
     ]
-    resources = [aws_lambda_function.app.arn, "${aws_lambda_function.app.arn}:*"]
+    resources = flatten([for f in aws_lambda_function.function : [f.arn, "${f.arn}:*"]])
   }
 
   statement {
     sid       = "MoveOwnAlias"
     actions   = ["lambda:UpdateAlias"]
-    resources = [aws_lambda_alias.stage[each.key].arn]
+    resources = [for key, a in aws_lambda_alias.stage : a.arn if local.function_stages[key].stage == each.key]
   }
 
   statement {

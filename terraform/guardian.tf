@@ -17,7 +17,7 @@ locals {
     [for stage in local.guardian_stages : "${local.guardian_name}-stale-split-${stage}"],
   )
   # Every alarm that publishes to the alarm topic (alarms.tf, kms.tf): the stages' and the guardian's.
-  topic_alarm_names = concat(keys(local.alarms), local.guardian_alarm_names)
+  topic_alarm_names = concat(keys(local.function_alarms), local.guardian_alarm_names)
 }
 
 # --- the function -------------------------------------------------------------------------
@@ -25,7 +25,7 @@ locals {
 resource "aws_lambda_function" "guardian" {
   #checkov:skip=CKV_AWS_117:The function calls only AWS APIs; a VPC would add ENI cold starts and NAT cost without protecting anything.
   function_name = local.guardian_name
-  description   = "Takes back a failing canary of ${local.project.functions[0].name} when no promote runs (alarm state changes and a one-minute schedule)"
+  description   = "Takes back a failing canary of ${local.project.rest_api_name}'s functions when no promote runs (alarm state changes and a one-minute schedule)"
   role          = aws_iam_role.guardian.arn
   runtime       = "provided.al2023"
   handler       = "bootstrap"

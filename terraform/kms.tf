@@ -5,7 +5,7 @@
 # aws_cloudwatch_log_group resources.
 locals {
   project_log_group_arns = concat(
-    ["arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/lambda/${local.project.functions[0].name}"],
+    [for name in keys(local.functions) : "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/lambda/${name}"],
     ["arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/lambda/${local.guardian_name}"],
     [for stage in keys(local.stages) : "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/apigateway/${local.project.rest_api_name}/${stage}/access"],
     [for stage in keys(local.stages) : "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:API-Gateway-Execution-Logs_${aws_api_gateway_rest_api.app.id}/${stage}"],
@@ -50,6 +50,32 @@ data "aws_iam_policy_document" "observability_key" {
       test     = "ArnEquals"
       variable = "kms:EncryptionContext:aws:logs:arn"
       values   = local.project_log_group_arns
+    }
+  }
+
+  # The functions' tables (dynamodb.tf) are encrypted with this key. As with DynamoDB's own
+  # AWS-managed key, principals of this account may use it only through DynamoDB, so a
+  # function's role needs no KMS permission: what it can read is what its DynamoDB
+  # permissions name (lambda.tf).
+  statement {
+    sid       = "DynamoDBEncryptsTables"
+    actions   = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:CreateGrant", "kms:DescribeKey"]
+    resources = ["*"]
+    # Any principal, bounded by the two conditions below: AWS's documented key policy for
+    # DynamoDB encryption with a customer managed key.
+    principals {
+      type        = "AWS"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["dynamodb.${local.region}.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "kms:CallerAccount"
+      values   = [local.account_id]
     }
   }
 

@@ -1,13 +1,19 @@
 locals {
-  lambda_zip_path = coalesce(var.lambda_zip_path, "${path.module}/../target/lambda/app/bootstrap.zip")
+  # Each function's first code: its package's `cargo lambda build` zip, or the path given.
+  lambda_zip_paths = {
+    for name, f in local.functions : name => coalesce(lookup(var.lambda_zip_paths, name, null), "${path.module}/../target/lambda/${f.package}/bootstrap.zip")
+  }
 }
 
-resource "aws_lambda_function" "app" {
+# One function per entry of project.json's functions; nothing here is written per function.
+resource "aws_lambda_function" "function" {
   #checkov:skip=CKV_AWS_116:Invoked synchronously by API Gateway only; a dead-letter queue applies to asynchronous invocations, and failures surface as 5XX alarms.
-  #checkov:skip=CKV_AWS_117:The function calls no private resources; a VPC would add ENI cold starts and NAT cost without protecting anything.
-  function_name = local.project.functions[0].name
-  description   = "HTTP API behind the ${local.project.rest_api_name} REST API; one alias per stage"
-  role          = aws_iam_role.lambda.arn
+  #checkov:skip=CKV_AWS_117:The functions call no private resources (DynamoDB is reached through its public endpoint with IAM); a VPC would add ENI cold starts and NAT cost without protecting anything.
+  for_each = local.functions
+
+  function_name = each.key
+  description   = "${each.key}: ${join(", ", each.value.routes)} of the ${local.project.rest_api_name} REST API; one alias per stage"
+  role          = aws_iam_role.lambda[each.key].arn
   runtime       = "provided.al2023"
   handler       = "bootstrap"
   architectures = [var.lambda_architecture]
@@ -19,8 +25,8 @@ resource "aws_lambda_function" "app" {
   # Lambda runs only code the publish profile signed (publish.tf); the first code is the local
   # zip signed by Terraform through that profile.
   code_signing_config_arn = aws_lambda_code_signing_config.app.arn
-  s3_bucket               = aws_signer_signing_job.initial_code.signed_object[0].s3[0].bucket
-  s3_key                  = aws_signer_signing_job.initial_code.signed_object[0].s3[0].key
+  s3_bucket               = aws_signer_signing_job.initial_code[each.key].signed_object[0].s3[0].bucket
+  s3_key                  = aws_signer_signing_job.initial_code[each.key].signed_object[0].s3[0].key
   # Creating the function publishes version 1, which every alias starts on.
   publish = true
 
@@ -30,7 +36,7 @@ resource "aws_lambda_function" "app" {
 
   logging_config {
     log_format = "JSON"
-    log_group  = aws_cloudwatch_log_group.lambda.name
+    log_group  = aws_cloudwatch_log_group.lambda[each.key].name
   }
 
   lifecycle {
@@ -49,13 +55,35 @@ resource "aws_lambda_function" "app" {
   depends_on = [aws_iam_role_policy.lambda]
 }
 
-# Created at version 1, then owned by promote: it moves function_version and the weighted routing.
-resource "aws_lambda_alias" "stage" {
-  for_each = local.stages
+# The first function's resources before there were several (state moves on the next apply).
+moved {
+  from = aws_lambda_function.app
+  to   = aws_lambda_function.function["app"]
+}
 
-  name             = each.key
-  description      = "Version served by the ${each.key} API stage (managed by promote)"
-  function_name    = aws_lambda_function.app.function_name
+moved {
+  from = aws_iam_role.lambda
+  to   = aws_iam_role.lambda["app"]
+}
+
+moved {
+  from = aws_iam_role_policy.lambda
+  to   = aws_iam_role_policy.lambda["app"]
+}
+
+moved {
+  from = aws_cloudwatch_log_group.lambda
+  to   = aws_cloudwatch_log_group.lambda["app"]
+}
+
+# Every function's alias of every stage, named after the stage. Created at version 1, then
+# owned by promote: it moves function_version and the weighted routing.
+resource "aws_lambda_alias" "stage" {
+  for_each = local.function_stages
+
+  name             = each.value.stage
+  description      = "Version of ${each.value.function} served by the ${each.value.stage} API stage (managed by promote)"
+  function_name    = aws_lambda_function.function[each.value.function].function_name
   function_version = "1"
 
   lifecycle {
@@ -67,26 +95,31 @@ resource "aws_lambda_alias" "stage" {
 
 # Each alias may be invoked only by its own API stage.
 resource "aws_lambda_permission" "api_stage" {
-  for_each = local.stages
+  for_each = local.function_stages
 
-  statement_id   = "AllowApiGatewayStage-${each.key}"
+  statement_id   = "AllowApiGatewayStage-${each.value.stage}"
   action         = "lambda:InvokeFunction"
-  function_name  = aws_lambda_function.app.function_name
+  function_name  = aws_lambda_function.function[each.value.function].function_name
   qualifier      = aws_lambda_alias.stage[each.key].name
   principal      = "apigateway.amazonaws.com"
-  source_arn     = "${aws_api_gateway_stage.stage[each.key].execution_arn}/*/*"
+  source_arn     = "${aws_api_gateway_stage.stage[each.value.stage].execution_arn}/*/*"
   source_account = local.account_id
 }
 
 resource "aws_cloudwatch_log_group" "lambda" {
-  name              = "/aws/lambda/${local.project.functions[0].name}"
+  for_each = local.functions
+
+  name              = "/aws/lambda/${each.key}"
   retention_in_days = local.function_log_retention_days
   kms_key_id        = aws_kms_key.observability.arn
 }
 
+# One role per function: a function's code can do only what its own role allows.
 resource "aws_iam_role" "lambda" {
-  name               = "${local.project.functions[0].name}-lambda"
-  description        = "Execution role of the ${local.project.functions[0].name} function"
+  for_each = local.functions
+
+  name               = "${each.key}-lambda"
+  description        = "Execution role of the ${each.key} function"
   assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
 }
 
@@ -105,12 +138,25 @@ data "aws_iam_policy_document" "lambda_assume" {
   }
 }
 
-# Writing its own logs (and traces) is all the function does in AWS.
+# Writing its own logs (and traces), and reading and writing its own tables, is all a
+# function does in AWS. The tables of every stage: one published version serves every stage,
+# so its role cannot tell them apart (docs/birthday.md, "Isolation between stages").
 data "aws_iam_policy_document" "lambda" {
+  for_each = local.functions
+
   statement {
     sid       = "WriteOwnLogs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${aws_cloudwatch_log_group.lambda.arn}:*"]
+    resources = ["${aws_cloudwatch_log_group.lambda[each.key].arn}:*"]
+  }
+
+  dynamic "statement" {
+    for_each = length([for t in values(local.tables) : t if t.function == each.key]) > 0 ? [1] : []
+    content {
+      sid       = "ReadWriteOwnTables"
+      actions   = ["dynamodb:GetItem", "dynamodb:PutItem"]
+      resources = [for name, t in local.tables : aws_dynamodb_table.function[name].arn if t.function == each.key]
+    }
   }
 
   dynamic "statement" {
@@ -125,7 +171,9 @@ data "aws_iam_policy_document" "lambda" {
 }
 
 resource "aws_iam_role_policy" "lambda" {
-  name   = "write-logs"
-  role   = aws_iam_role.lambda.id
-  policy = data.aws_iam_policy_document.lambda.json
+  for_each = local.functions
+
+  name   = "own-logs-and-tables"
+  role   = aws_iam_role.lambda[each.key].id
+  policy = data.aws_iam_policy_document.lambda[each.key].json
 }

@@ -6,13 +6,23 @@ output "region" {
 }
 
 output "function_name" {
-  description = "Lambda function whose aliases promote moves."
-  value       = aws_lambda_function.app.function_name
+  description = "The project's first Lambda function (project.json's functions[0])."
+  value       = aws_lambda_function.function[local.project.functions[0].name].function_name
 }
 
 output "function_arn" {
-  description = "Unqualified ARN of the Lambda function."
-  value       = aws_lambda_function.app.arn
+  description = "Unqualified ARN of the project's first Lambda function."
+  value       = aws_lambda_function.function[local.project.functions[0].name].arn
+}
+
+output "function_arns" {
+  description = "Unqualified ARN of every Lambda function, keyed by function name."
+  value       = { for name, f in aws_lambda_function.function : name => f.arn }
+}
+
+output "table_names" {
+  description = "Each DynamoDB table, keyed by table name: its function and stage."
+  value       = { for name, t in local.tables : name => { function = t.function, stage = t.stage, arn = aws_dynamodb_table.function[name].arn } }
 }
 
 output "rest_api_id" {
@@ -31,8 +41,8 @@ output "stage_arns" {
 }
 
 output "alarm_names" {
-  description = "CloudWatch alarms of each stage, keyed by stage name, as named in environments/<stage>.json."
-  value       = { for name, stage in local.stages : name => [for alarm in stage.alarms : aws_cloudwatch_metric_alarm.stage[alarm.name].alarm_name] }
+  description = "CloudWatch alarms of each stage, keyed by stage name: as named in environments/<stage>.json, and each Lambda alarm's copy per further function (<name>-<function>)."
+  value       = { for name, stage in local.stages : name => [for key, alarm in local.function_alarms : aws_cloudwatch_metric_alarm.stage[key].alarm_name if alarm.stage == name] }
 }
 
 output "github_role_arns" {

@@ -87,10 +87,12 @@ resource "aws_lambda_code_signing_config" "app" {
 # The first code: the local zip, signed by the same profile, so the function is created under
 # the code-signing config (Lambda refuses unsigned code from the very first deployment).
 resource "aws_s3_object" "initial_code" {
+  for_each = local.functions
+
   bucket      = aws_s3_bucket.artifacts.id
-  key         = "unsigned/initial.zip"
-  source      = local.lambda_zip_path
-  source_hash = try(filemd5(local.lambda_zip_path), null)
+  key         = "unsigned/initial-${each.key}.zip"
+  source      = local.lambda_zip_paths[each.key]
+  source_hash = try(filemd5(local.lambda_zip_paths[each.key]), null)
 
   lifecycle {
     # After the first apply the code belongs to the publish job.
@@ -101,13 +103,15 @@ resource "aws_s3_object" "initial_code" {
 }
 
 resource "aws_signer_signing_job" "initial_code" {
+  for_each = local.functions
+
   profile_name = aws_signer_signing_profile.publish.name
 
   source {
     s3 {
-      bucket  = aws_s3_object.initial_code.bucket
-      key     = aws_s3_object.initial_code.key
-      version = aws_s3_object.initial_code.version_id
+      bucket  = aws_s3_object.initial_code[each.key].bucket
+      key     = aws_s3_object.initial_code[each.key].key
+      version = aws_s3_object.initial_code[each.key].version_id
     }
   }
 
@@ -166,14 +170,14 @@ data "aws_iam_policy_document" "github_publish" {
       "lambda:ListAliases",
       "lambda:GetAlias",
     ]
-    resources = [aws_lambda_function.app.arn, "${aws_lambda_function.app.arn}:*"]
+    resources = flatten([for f in aws_lambda_function.function : [f.arn, "${f.arn}:*"]])
   }
 
   # UpdateFunctionCode on a function with a code-signing config checks the config.
   statement {
     sid       = "ReadCodeSigningConfig"
     actions   = ["lambda:GetCodeSigningConfig", "lambda:GetFunctionCodeSigningConfig"]
-    resources = [aws_lambda_code_signing_config.app.arn, aws_lambda_function.app.arn]
+    resources = concat([aws_lambda_code_signing_config.app.arn], [for f in aws_lambda_function.function : f.arn])
   }
 }
 

@@ -107,14 +107,14 @@ variable "deploy_role_max_session_seconds" {
   }
 }
 
-variable "lambda_zip_path" {
-  description = "Zip holding the bootstrap binary used only when the function is first created (later code comes from `promote publish`). Defaults to the `make package` output, ../target/lambda/app/bootstrap.zip."
-  type        = string
-  default     = null
+variable "lambda_zip_paths" {
+  description = "Function name -> zip holding its bootstrap, used only when the function is first created (later code comes from `promote publish`). A function not named here uses its package's `cargo lambda build` output, ../target/lambda/<package>/bootstrap.zip."
+  type        = map(string)
+  default     = {}
 
   validation {
-    condition     = var.lambda_zip_path == null || endswith(coalesce(var.lambda_zip_path, "x.zip"), ".zip")
-    error_message = "lambda_zip_path must point to a .zip file (build one with `make package`)."
+    condition     = alltrue([for p in values(var.lambda_zip_paths) : endswith(p, ".zip")])
+    error_message = "lambda_zip_paths must map function names to .zip files (build them with `make package`)."
   }
 }
 

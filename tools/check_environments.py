@@ -86,8 +86,9 @@ CODEDEPLOY_CONFIG_NAME_MAX = 100
 def derived_names(project: dict, stages: dict[str, dict]) -> list[tuple[str, str, int]]:
     """(what, name, limit) of every length-capped name terraform/ builds from these files."""
     fn = project["functions"][0]["name"]  # the first function names the project's shared resources
-    out = [
-        ("IAM role", f"{fn}-lambda", IAM_ROLE_NAME_MAX),
+    # Each function has its own execution role (terraform/lambda.tf).
+    out = [("IAM role", f"{f['name']}-lambda", IAM_ROLE_NAME_MAX) for f in project["functions"]]
+    out += [
         ("IAM role", f"{fn}-publish", IAM_ROLE_NAME_MAX),
         ("IAM role", f"{fn}-apigateway-logs", IAM_ROLE_NAME_MAX),
     ]

@@ -136,6 +136,48 @@ def order_stages(stages: dict[str, dict], d: Path = Path(".")) -> list[tuple[str
     return [(s, stages[s]) for s in order]
 
 
+# The functions that keep data, one DynamoDB table per stage named <function>-<stage>, named
+# to the function by a stage variable (terraform/environments.tf, local.function_tables).
+FUNCTION_TABLES = {"birthday": {"stage_variable": "birthdayTable", "hash_key": "username"}}
+
+
+def tables(project: dict, stage: str) -> dict[str, dict]:
+    """The tables of `stage`: table name -> its FUNCTION_TABLES entry."""
+    return {f"{fn}-{stage}": t for fn, t in FUNCTION_TABLES.items() if fn in function_names(project)}
+
+
+def stage_variables(project: dict, stage: str) -> dict[str, str]:
+    """A stage's variables: the alias every function runs there, and each table's name."""
+    out = {project["stage_variable"]: stage}
+    out.update({t["stage_variable"]: name for name, t in tables(project, stage).items()})
+    return out
+
+
+def function_alarms(project: dict, alarms: list[dict]) -> list[tuple[str, str, dict]]:
+    """(name, function, alarm) per alarm Terraform creates from a stage's alarms: an API alarm
+    once, a Lambda alarm per function, the first under its own name, each other as
+    <name>-<function> (local.function_alarms)."""
+    names = function_names(project)
+    out = []
+    for alarm in alarms:
+        for fn in names:
+            if fn == names[0]:
+                out.append((alarm["name"], fn, alarm))
+            elif alarm["kind"].startswith("lambda_"):
+                out.append((f"{alarm['name']}-{fn}", fn, alarm))
+    return out
+
+
+def route_paths(project: dict) -> list[str]:
+    """Every API Gateway resource the routes need: "/" and each prefix of each route."""
+    paths = {"/"}
+    for f in project["functions"]:
+        for route in f["routes"]:
+            parts = [p for p in route.split("/") if p]
+            paths.update("/" + "/".join(parts[:i]) for i in range(1, len(parts) + 1))
+    return sorted(paths, key=lambda p: (p.count("/"), p))
+
+
 def expected_resources(environments_dir: str | os.PathLike = DEFAULT_ENVIRONMENTS) -> dict:
     """The names the fixture creates (and Terraform must create), derived from environments/."""
     project, stages = load_environments(environments_dir)
@@ -146,9 +188,12 @@ def expected_resources(environments_dir: str | os.PathLike = DEFAULT_ENVIRONMENT
         "stage_variable": project["stage_variable"],
         "stages": [s for s, _ in stages],
         "aliases": [s for s, _ in stages],
-        "api_stages": {s: {"variables": {project["stage_variable"]: s}} for s, _ in stages},
-        "alarms": {s: [a["name"] for a in c.get("alarms", [])] for s, c in stages},
+        "api_stages": {s: {"variables": stage_variables(project, s)} for s, _ in stages},
+        "alarms": {s: [name for name, _, _ in function_alarms(project, c.get("alarms", []))] for s, c in stages},
+        "tables": [name for s, _ in stages for name in tables(project, s)],
+        # What the fixture's REST API holds (see seed()); Terraform's are route_paths(project).
         "resources": ["/", "/{proxy+}"],
+        "route_paths": route_paths(project),
     }
 
 
@@ -273,7 +318,11 @@ def seed(endpoint: str, environments_dir: str | os.PathLike = DEFAULT_ENVIRONMEN
     fn_arn = functions[fn_name]["function_arn"]
     published = functions[fn_name]["versions"]
 
-    # REST API: / and /{proxy+}, ANY, Lambda proxy integration through the stage variable.
+    # REST API: / and /{proxy+}, ANY, Lambda proxy integration to the first function through
+    # the stage variable. Terraform builds every function's routes instead (terraform/api.tf);
+    # the fixture keeps this shape until promote's check of the integrations (which expects
+    # the first function in every URI) and its tests know several functions. The local
+    # gateway routes by project.json, so every function is served either way.
     api_id = apigw.create_rest_api(name=api_name, endpointConfiguration={"types": ["REGIONAL"]})["id"]
     root_id = next(r["id"] for r in apigw.get_resources(restApiId=api_id)["items"] if r["path"] == "/")
     proxy_id = apigw.create_resource(restApiId=api_id, parentId=root_id, pathPart="{proxy+}")["id"]
@@ -296,6 +345,16 @@ def seed(endpoint: str, environments_dir: str | os.PathLike = DEFAULT_ENVIRONMEN
             apigw.put_integration(restApiId=api_id, resourceId=rid, httpMethod="ANY", type="AWS_PROXY",
                                   integrationHttpMethod="POST", uri=f_uri)
     deployment_id = apigw.create_deployment(restApiId=api_id, description="fixture")["id"]
+
+    # The functions' tables, one per stage (terraform/dynamodb.tf).
+    dynamodb = client("dynamodb")
+    for stage, _ in stages:
+        for table, t in tables(project, stage).items():
+            dynamodb.create_table(
+                TableName=table, BillingMode="PAY_PER_REQUEST",
+                AttributeDefinitions=[{"AttributeName": t["hash_key"], "AttributeType": "S"}],
+                KeySchema=[{"AttributeName": t["hash_key"], "KeyType": "HASH"}],
+            )
 
     # The CodeDeploy engine's application and, per codedeploy stage, its deployment group with
     # the configuration derived from its steps (terraform/codedeploy.tf). moto has no
@@ -320,16 +379,20 @@ def seed(endpoint: str, environments_dir: str | os.PathLike = DEFAULT_ENVIRONMEN
 
     out_stages = {}
     for stage, cfg in stages:
-        apigw.create_stage(restApiId=api_id, stageName=stage, deploymentId=deployment_id, variables={var: stage})
-        names = []
-        for alarm in cfg.get("alarms", []):
-            put_alarm(cw, fn_name, api_name, stage, alarm)
-            cw.set_alarm_state(AlarmName=alarm["name"], StateValue="OK", StateReason="seeded by tools/seed.py")
-            names.append(alarm["name"])
+        apigw.create_stage(restApiId=api_id, stageName=stage, deploymentId=deployment_id,
+                           variables=stage_variables(project, stage))
+        names, per_function = [], []
+        for name, fn, alarm in function_alarms(project, cfg.get("alarms", [])):
+            cw.put_metric_alarm(**{**alarm_definition(fn, api_name, stage, alarm), "AlarmName": name})
+            cw.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="seeded by tools/seed.py")
+            (names if name == alarm["name"] else per_function).append(name)
         out_stages[stage] = {
             "alias": stage,
             "invoke_url": f"https://{api_id}.execute-api.{region}.amazonaws.com/{stage}",
+            # The stage file's alarms, then the copies of its Lambda alarms for the other functions.
             "alarms": names,
+            "function_alarms": per_function,
+            "tables": list(tables(project, stage)),
         }
         if stage in codedeploy_groups:
             out_stages[stage]["codedeploy"] = codedeploy_groups[stage]
@@ -398,10 +461,6 @@ def create_deployment_group(cd, app_name: str, stage: str, cfg: dict, config_nam
         autoRollbackConfiguration={"enabled": True,
                                    "events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"]},
     )
-
-
-def put_alarm(cw, fn_name: str, api_name: str, stage: str, alarm: dict) -> None:
-    cw.put_metric_alarm(**alarm_definition(fn_name, api_name, stage, alarm))
 
 
 def alarm_definition(fn_name: str, api_name: str, stage: str, alarm: dict) -> dict:

@@ -446,6 +446,33 @@ pub async fn evaluate_once(
     Ok(changes)
 }
 
+/// The alarms the stack holds for the stages' files: each alarm by its name, and each Lambda
+/// alarm again per further function as `<name>-<function>` (terraform/environments.tf,
+/// `local.function_alarms`; tools/seed.py does the same), since a Lambda alarm watches one
+/// function's alias and an API alarm the whole stage.
+pub fn stack_alarm_names(environments: &rollout::Environments) -> Vec<String> {
+    let functions = environments.project.function_names();
+    let others = functions.get(1..).unwrap_or_default();
+    environments
+        .stages
+        .iter()
+        .flat_map(|s| &s.alarms)
+        .flat_map(|a| {
+            let per_function: &[String] = if is_lambda_kind(a.kind) { others } else { &[] };
+            std::iter::once(a.name.clone())
+                .chain(per_function.iter().map(|f| format!("{}-{f}", a.name)))
+        })
+        .collect()
+}
+
+fn is_lambda_kind(kind: rollout::AlarmKind) -> bool {
+    use rollout::AlarmKind::*;
+    match kind {
+        LambdaErrors | LambdaThrottles | LambdaThrottleRate => true,
+        Api5xxRate | ApiP99Latency => false,
+    }
+}
+
 /// How often to evaluate: a quarter of the shortest period, between 100 ms and 10 s.
 pub fn tick(periods_s: impl Iterator<Item = u32>, time_scale: f64) -> Duration {
     let shortest = periods_s.min().unwrap_or(60);
@@ -456,6 +483,30 @@ pub fn tick(periods_s: impl Iterator<Item = u32>, time_scale: f64) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lambda_alarms_are_named_once_per_function_and_api_alarms_once() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../environments");
+        let environments = rollout::Environments::load(&dir).unwrap();
+        let names = stack_alarm_names(&environments);
+        for name in [
+            "app-live-lambda-errors",
+            "app-live-lambda-errors-birthday",
+            "app-live-lambda-throttle-rate-birthday",
+            "app-live-api-5xx-rate",
+        ] {
+            assert!(names.contains(&name.to_string()), "{name} in {names:?}");
+        }
+        assert!(!names.iter().any(|n| n == "app-live-api-5xx-rate-birthday"));
+        let stage_files: usize = environments.stages.iter().map(|s| s.alarms.len()).sum();
+        let lambda: usize = environments
+            .stages
+            .iter()
+            .flat_map(|s| &s.alarms)
+            .filter(|a| is_lambda_kind(a.kind))
+            .count();
+        assert_eq!(names.len(), stage_files + lambda);
+    }
     use crate::metrics::LAMBDA;
 
     fn errors_key() -> Key {

@@ -42,6 +42,10 @@ pub struct Context<'a> {
     pub trace_id: &'a str,
     pub epoch_millis: u128,
     pub http_date: &'a str,
+    /// The resource the path selected (`/hello/{username}`; see `resources`).
+    pub resource: &'a str,
+    /// Its path parameters, decoded; empty for a resource without any.
+    pub path_parameters: &'a BTreeMap<String, String>,
 }
 
 /// `/dev/build-info` -> (`dev`, `/build-info`); `/dev` and `/dev/` -> (`dev`, `/`).
@@ -72,14 +76,14 @@ fn is_binary(body: &[u8]) -> bool {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Event<'a> {
-    resource: &'static str,
+    resource: &'a str,
     path: &'a str,
     http_method: &'a str,
     headers: LastWins<'a>,
     multi_value_headers: EveryValue<'a>,
     query_string_parameters: Option<LastWins<'a>>,
     multi_value_query_string_parameters: Option<EveryValue<'a>>,
-    path_parameters: Option<PathParameters>,
+    path_parameters: Option<&'a BTreeMap<String, String>>,
     stage_variables: &'a BTreeMap<String, String>,
     request_context: RequestContext<'a>,
     body: Option<Cow<'a, str>>,
@@ -87,15 +91,10 @@ pub struct Event<'a> {
 }
 
 #[derive(Debug, Serialize)]
-struct PathParameters {
-    proxy: String,
-}
-
-#[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct RequestContext<'a> {
     resource_id: &'static str,
-    resource_path: &'static str,
+    resource_path: &'a str,
     http_method: &'a str,
     extended_request_id: &'a str,
     request_time: String,
@@ -178,12 +177,8 @@ impl Serialize for EveryValue<'_> {
 /// the bodies that are not UTF-8 is the setting under which every body arrives intact.
 pub fn build_event<'a>(req: &'a Incoming<'a>, ctx: &'a Context<'a>) -> Event<'a> {
     let (_, resource_path) = split_stage(req.path).unwrap_or((ctx.stage, "/"));
-    let (resource, path_parameters) = if resource_path == "/" {
-        ("/", None)
-    } else {
-        let proxy = percent_decode(resource_path.trim_start_matches('/'));
-        ("/{proxy+}", Some(PathParameters { proxy }))
-    };
+    let resource = ctx.resource;
+    let path_parameters = (!ctx.path_parameters.is_empty()).then_some(ctx.path_parameters);
 
     let mut headers: Vec<(Cow<'a, str>, Cow<'a, str>)> = Vec::with_capacity(req.headers.len() + 4);
     let mut user_agent = None;
@@ -242,7 +237,12 @@ pub fn build_event<'a>(req: &'a Incoming<'a>, ctx: &'a Context<'a>) -> Event<'a>
         path_parameters,
         stage_variables: ctx.stage_variables,
         request_context: RequestContext {
-            resource_id: if resource == "/" { "root" } else { "proxy" },
+            // API Gateway's are random; stable ones will do for a function reading them.
+            resource_id: match resource {
+                "/" => "root",
+                r if r.ends_with("+}") => "proxy",
+                _ => "resource",
+            },
             resource_path: resource,
             http_method: req.method,
             extended_request_id: ctx.extended_request_id,
@@ -274,15 +274,6 @@ pub fn build_event<'a>(req: &'a Incoming<'a>, ctx: &'a Context<'a>) -> Event<'a>
         body,
         is_base64_encoded: base64,
     }
-}
-
-fn percent_decode(s: &str) -> String {
-    // form_urlencoded turns '+' into a space, which a path must not; protect it first.
-    let protected = s.replace('+', "%2B");
-    form_urlencoded::parse(format!("x={protected}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_else(|| s.to_string())
 }
 
 /// The query string's pairs, decoded, in order; `None` (both views `null`) when there is none.
@@ -366,9 +357,23 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    /// The event as the function receives it.
+    /// The event as the function receives it, for a stack whose routes are the fixtures'
+    /// (`/` and `/{proxy+}`, as they were captured) plus the birthday API's.
     fn build_event(req: &Incoming<'_>, ctx: &Context<'_>) -> Value {
-        serde_json::to_value(super::build_event(req, ctx)).unwrap()
+        let routes = crate::resources::Resources::new([
+            ("app", "/"),
+            ("app", "/{proxy+}"),
+            ("birthday", "/hello/{username}"),
+        ])
+        .unwrap();
+        let (_, path) = split_stage(req.path).unwrap();
+        let matched = routes.find(path).expect("a route");
+        let ctx = Context {
+            resource: matched.resource,
+            path_parameters: &matched.parameters,
+            ..ctx.clone()
+        };
+        serde_json::to_value(super::build_event(req, &ctx)).unwrap()
     }
 
     fn fixture(name: &str) -> Value {
@@ -395,7 +400,25 @@ mod tests {
             trace_id: "Root=1-6741e2b0-5c3f1a7d2e9b4c8f0a6d1e3b",
             epoch_millis: 1795430528123,
             http_date: "Mon, 23 Nov 2026 10:42:08 GMT",
+            resource: "/",
+            path_parameters: &NO_PARAMETERS,
         }
+    }
+
+    static NO_PARAMETERS: BTreeMap<String, String> = BTreeMap::new();
+
+    #[test]
+    fn a_path_parameter_arrives_in_path_parameters_with_its_resource() {
+        let vars = vars();
+        let mut req = get_build_info();
+        req.method = "PUT";
+        req.path = "/dev/hello/Nand%C3%A9";
+        let got = build_event(&req, &ctx(&vars));
+        assert_eq!(got["resource"], "/hello/{username}");
+        assert_eq!(got["requestContext"]["resourcePath"], "/hello/{username}");
+        assert_eq!(got["pathParameters"], json!({"username": "Nandé"}));
+        assert_eq!(got["path"], "/hello/Nand%C3%A9");
+        assert_eq!(got["stageVariables"], json!({"lambdaAlias": "dev"}));
     }
 
     /// Every key of `want` exists in `got` with a value of the same JSON type, recursively.

@@ -1,4 +1,4 @@
-//! Lambda's Invoke API for the aliases and versions the gateway knows:
+//! Lambda's Invoke API for the aliases and versions of the functions the gateway knows:
 //! `POST /2015-03-31/functions/{function}/invocations?Qualifier=Q`. A client invoking an alias
 //! directly learns which version ran from `X-Amz-Executed-Version`, even when the function
 //! crashed, which API Gateway's 502 never says: the probe uses it to attribute every answer.
@@ -65,13 +65,13 @@ pub async fn invoke(
             .into_owned()
             .collect();
     let (name, in_arn) = parse_function(&function);
-    if name != gw.function_name {
+    if !gw.functions.iter().any(|f| f == name) {
         return error(
             StatusCode::NOT_FOUND,
             "ResourceNotFoundException",
             format!(
-                "Function not found: {function} (the gateway serves function {})",
-                gw.function_name
+                "Function not found: {function} (the gateway serves functions {})",
+                gw.functions.join(", ")
             ),
         );
     }
@@ -83,11 +83,13 @@ pub async fn invoke(
         );
     };
     let snapshot = gw.stack.get();
+    let empty = stack::FunctionStack::default();
+    let held = snapshot.function(name).unwrap_or(&empty);
     // An alias, or a version invoked directly (an alias of one version, unweighted). An
     // alias is borrowed from the snapshot, as for a request through a stage.
-    let alias = match snapshot.aliases.get(qualifier) {
+    let alias = match held.aliases.get(qualifier) {
         Some(a) => Cow::Borrowed(a),
-        None if snapshot.versions.contains_key(qualifier) => Cow::Owned(Alias {
+        None if held.versions.contains_key(qualifier) => Cow::Owned(Alias {
             name: qualifier.to_string(),
             arn: format!(
                 "arn:aws:lambda:{}:{}:function:{name}:{qualifier}",
@@ -120,13 +122,14 @@ pub async fn invoke(
     let (rid, trace) = (request_id(), trace_id(epoch.as_secs()));
     let version = stack::pick_version(&alias, fastrand::f64()).to_string();
     let (outcome, ran) = gw
-        .invoke(&alias, &version, payload.to_vec(), &rid, &trace)
+        .invoke(name, &alias, &version, payload.to_vec(), &rid, &trace)
         .await;
     let throttled = matches!(outcome, Outcome::Throttled(_));
     let failed = !matches!(outcome, Outcome::Response(_)) && !throttled;
     gw.record_later(Usage {
         at_ms: crate::clock::now_millis(),
         invocation: Some(Invoked {
+            function: name.to_string(),
             alias: alias.name.clone(),
             version: version.clone(),
             duration_ms: ran.as_secs_f64() * 1000.0,
@@ -180,8 +183,9 @@ pub async fn invoke(
 }
 
 fn account_of(s: &stack::Snapshot) -> String {
-    s.aliases
+    s.functions
         .values()
+        .flat_map(|f| f.aliases.values())
         .find_map(|a| a.arn.split(':').nth(4).map(str::to_string))
         .unwrap_or_else(|| "123456789012".into())
 }

@@ -12,6 +12,7 @@ mod guardian;
 mod invoke_api;
 mod math;
 mod metrics;
+mod resources;
 mod runtime;
 mod server;
 mod stack;
@@ -41,7 +42,7 @@ struct Args {
     /// Address to serve on; port 0 takes a free one. The first stdout line names it.
     #[arg(long, default_value = "127.0.0.1:3001")]
     listen: SocketAddr,
-    /// The environments directory (project.json names the function and REST API).
+    /// The environments directory (project.json names the functions, their routes and the REST API).
     #[arg(long, env = "PROMOTE_ENVIRONMENTS", default_value = "environments")]
     environments: PathBuf,
     /// Deployment zips (or directories of them); a version runs the one whose SHA-256 is its CodeSha256.
@@ -95,6 +96,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let resources = match resources::Resources::of_project(&environments.project) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("gateway: environments/project.json: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let artifacts = match artifacts::Artifacts::index(&args.artifacts) {
         Ok(a) => a,
         Err(e) => {
@@ -124,7 +132,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(args, environments, artifacts, chaos)) {
+    match runtime.block_on(run(args, environments, resources, artifacts, chaos)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("gateway: {e:#}");
@@ -136,6 +144,7 @@ fn main() -> ExitCode {
 async fn run(
     args: Args,
     environments: rollout::Environments,
+    resources: resources::Resources,
     artifacts: artifacts::Artifacts,
     chaos: chaos::Chaos,
 ) -> Result<()> {
@@ -151,7 +160,7 @@ async fn run(
     let reader = stack::Reader {
         lambda: aws_sdk_lambda::Client::new(&config),
         apigw: aws_sdk_apigateway::Client::new(&config),
-        function_name: project.main_function().name.clone(),
+        functions: stack::functions(&project),
         rest_api_name: project.rest_api_name.clone(),
     };
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&config);
@@ -169,11 +178,7 @@ async fn run(
             .with_context(|| format!("reading the stack at {endpoint} in {region}"))?,
     );
 
-    let alarm_names: Vec<String> = environments
-        .stages
-        .iter()
-        .flat_map(|s| s.alarm_names())
-        .collect();
+    let alarm_names = alarms::stack_alarm_names(&environments);
     let longest = environments
         .stages
         .iter()
@@ -202,6 +207,7 @@ async fn run(
     let gateway = Arc::new(server::Gateway::new(
         shared.clone(),
         &project,
+        resources,
         region.clone(),
         artifacts,
         chaos,

@@ -73,6 +73,9 @@ pub struct Spec {
     pub task_root: PathBuf,
     /// Forward the function's stdout (its request log) to ours.
     pub show_output: bool,
+    /// The AWS endpoint the function's own SDK calls go to: the gateway's `AWS_ENDPOINT_URL`
+    /// (the emulator), so that a function reaches DynamoDB there (`aws_environment`).
+    pub aws_endpoint: Option<String>,
 }
 
 struct Current {
@@ -282,7 +285,38 @@ pub fn lambda_environment(
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
+    .chain(aws_environment(spec.aws_endpoint.as_deref()))
     .collect()
+}
+
+/// Dummy credentials: an instance's SDK signs its calls as Lambda's would with the execution
+/// role's; the emulator accepts any, and the developer's own never reach a function process.
+pub const DUMMY_ACCESS_KEY_ID: &str = "gateway-instance";
+pub const DUMMY_SECRET_ACCESS_KEY: &str = "gateway-instance-secret";
+pub const DUMMY_SESSION_TOKEN: &str = "gateway-instance-session";
+
+/// The gateway's environment for its instances' AWS calls, in place of the role credentials
+/// Lambda would give: the endpoint the gateway itself reads (`AWS_ENDPOINT_URL`, the
+/// emulator) and dummy credentials (docs/gateway.md, the instances' AWS environment).
+pub fn aws_environment(endpoint: Option<&str>) -> Vec<(String, String)> {
+    let mut env = vec![
+        (
+            "AWS_ACCESS_KEY_ID".to_string(),
+            DUMMY_ACCESS_KEY_ID.to_string(),
+        ),
+        (
+            "AWS_SECRET_ACCESS_KEY".to_string(),
+            DUMMY_SECRET_ACCESS_KEY.to_string(),
+        ),
+        (
+            "AWS_SESSION_TOKEN".to_string(),
+            DUMMY_SESSION_TOKEN.to_string(),
+        ),
+    ];
+    if let Some(endpoint) = endpoint.filter(|e| !e.is_empty()) {
+        env.push(("AWS_ENDPOINT_URL".to_string(), endpoint.to_string()));
+    }
+    env
 }
 
 struct Instance {
@@ -449,6 +483,33 @@ mod tests {
         q.take_or_wait()
             .err()
             .expect("nothing pending: the instance waits")
+    }
+
+    #[test]
+    fn instances_reach_the_gateways_endpoint_with_dummy_credentials() {
+        let spec = Spec {
+            function_name: "birthday".into(),
+            version: "3".into(),
+            memory_mb: 128,
+            region: "eu-west-2".into(),
+            environment: BTreeMap::new(),
+            task_root: PathBuf::from("/tmp/task"),
+            show_output: false,
+            aws_endpoint: Some("http://127.0.0.1:5999".into()),
+        };
+        let env: BTreeMap<String, String> = lambda_environment(&spec, "127.0.0.1:1", 0)
+            .into_iter()
+            .collect();
+        assert_eq!(env["AWS_ENDPOINT_URL"], "http://127.0.0.1:5999");
+        assert_eq!(env["AWS_ACCESS_KEY_ID"], DUMMY_ACCESS_KEY_ID);
+        assert_eq!(env["AWS_SECRET_ACCESS_KEY"], DUMMY_SECRET_ACCESS_KEY);
+        assert_eq!(env["AWS_SESSION_TOKEN"], DUMMY_SESSION_TOKEN);
+        assert_eq!(env["AWS_REGION"], "eu-west-2");
+        assert_eq!(env["AWS_LAMBDA_FUNCTION_NAME"], "birthday");
+        // Without an endpoint, none is invented; the credentials stay dummies.
+        let bare: BTreeMap<String, String> = aws_environment(None).into_iter().collect();
+        assert!(!bare.contains_key("AWS_ENDPOINT_URL"));
+        assert_eq!(bare["AWS_ACCESS_KEY_ID"], DUMMY_ACCESS_KEY_ID);
     }
 
     #[test]

@@ -16,6 +16,7 @@ use crate::artifacts::Artifacts;
 use crate::chaos::Chaos;
 use crate::event::{self, Incoming};
 use crate::metrics::{self, ApiRecord, InvocationRecord, Metrics};
+use crate::resources::Resources;
 use crate::runtime::{self, Invocation, Outcome, Pool};
 use crate::stack::{self, Route, Shared};
 
@@ -24,7 +25,8 @@ const MAX_BODY: usize = 10 * 1024 * 1024;
 
 pub struct Gateway {
     pub stack: Shared,
-    pub function_name: String,
+    /// Every function of the project, in project.json's order.
+    pub functions: Vec<String>,
     pub api_name: String,
     pub stage_variable: String,
     pub region: String,
@@ -34,9 +36,14 @@ pub struct Gateway {
     pub verbose: bool,
     pub max_instances: usize,
     pub shutdown: watch::Receiver<bool>,
-    pools: Mutex<BTreeMap<String, Arc<Pool>>>,
+    /// The API's resource tree: which function a path reaches.
+    pub resources: Resources,
+    /// The endpoint the instances' own AWS calls go to (runtime::aws_environment).
+    pub aws_endpoint: Option<String>,
+    /// (function, version) -> its instances.
+    pools: Mutex<BTreeMap<(String, String), Arc<Pool>>>,
     /// Versions whose missing code was already reported, so stderr says it once.
-    reported: Mutex<BTreeSet<String>>,
+    reported: Mutex<BTreeSet<(String, String)>>,
 }
 
 impl Gateway {
@@ -44,6 +51,7 @@ impl Gateway {
     pub fn new(
         stack: Shared,
         project: &rollout::Project,
+        resources: Resources,
         region: String,
         artifacts: Artifacts,
         chaos: Chaos,
@@ -54,7 +62,7 @@ impl Gateway {
     ) -> Gateway {
         Gateway {
             stack,
-            function_name: project.main_function().name.clone(),
+            functions: stack::functions(project),
             api_name: project.rest_api_name.clone(),
             stage_variable: project.stage_variable.clone(),
             region,
@@ -64,44 +72,48 @@ impl Gateway {
             verbose,
             max_instances,
             shutdown,
+            resources,
+            aws_endpoint: std::env::var("AWS_ENDPOINT_URL").ok(),
             pools: Mutex::new(BTreeMap::new()),
             reported: Mutex::new(BTreeSet::new()),
         }
     }
 
-    fn report_once(&self, version: &str, message: &str) {
+    fn report_once(&self, function: &str, version: &str, message: &str) {
         if self
             .reported
             .lock()
             .expect("reported lock")
-            .insert(version.to_string())
+            .insert((function.to_string(), version.to_string()))
         {
             eprintln!("gateway: {message}");
         }
     }
 
-    fn pool(&self, config: &stack::VersionConfig) -> Result<Arc<Pool>, String> {
+    fn pool(&self, function: &str, config: &stack::VersionConfig) -> Result<Arc<Pool>, String> {
         let mut pools = self.pools.lock().expect("pools lock");
-        if let Some(p) = pools.get(&config.version) {
+        let key = (function.to_string(), config.version.clone());
+        if let Some(p) = pools.get(&key) {
             return Ok(p.clone());
         }
         let task_root = self.artifacts.task_root(&config.code_sha256).map_err(|e| {
             format!(
-                "function {} version {}: its code is missing: {e:#}; pass its zip with --artifacts (the file `promote publish` uploaded)",
-                self.function_name, config.version
+                "function {function} version {}: its code is missing: {e:#}; pass its zip with --artifacts (the file `promote publish` uploaded)",
+                config.version
             )
         })?;
         let spec = runtime::Spec {
-            function_name: self.function_name.clone(),
+            function_name: function.to_string(),
             version: config.version.clone(),
             memory_mb: config.memory_mb,
             region: self.region.clone(),
             environment: config.environment.clone(),
             task_root,
             show_output: self.verbose,
+            aws_endpoint: self.aws_endpoint.clone(),
         };
         let pool = Pool::new(spec, self.max_instances, self.shutdown.clone());
-        pools.insert(config.version.clone(), pool.clone());
+        pools.insert(key, pool.clone());
         Ok(pool)
     }
 
@@ -112,6 +124,7 @@ impl Gateway {
     /// apart; counting it would make every new version look slow on its first requests.
     pub async fn invoke(
         &self,
+        function: &str,
         alias: &stack::Alias,
         version: &str,
         event: Vec<u8>,
@@ -120,33 +133,36 @@ impl Gateway {
     ) -> (Outcome, Duration) {
         let entered = Instant::now();
         let snapshot = self.stack.get();
-        let Some(config) = snapshot.versions.get(version) else {
+        let config = snapshot
+            .function(function)
+            .and_then(|f| f.versions.get(version));
+        let Some(config) = config else {
             let why = format!(
-                "alias {} routes to version {version}, which the function does not have",
+                "alias {} of function {function} routes to version {version}, which the function does not have",
                 alias.name
             );
-            self.report_once(version, &why);
+            self.report_once(function, version, &why);
             return (Outcome::CodeMissing(why), entered.elapsed());
         };
-        let pool = match self.pool(config) {
+        let pool = match self.pool(function, config) {
             Ok(p) => p,
             Err(why) => {
-                self.report_once(version, &why);
+                self.report_once(function, version, &why);
                 return (Outcome::CodeMissing(why), entered.elapsed());
             }
         };
-        if self.chaos.throttled(version) {
+        if self.chaos.throttled(function, version) {
             return (
                 Outcome::Throttled(format!("Rate Exceeded. (--throttle {version})")),
                 Duration::ZERO,
             );
         }
         let mut delayed = Duration::ZERO;
-        if let Some(delay) = self.chaos.latency(version) {
+        if let Some(delay) = self.chaos.latency(function, version) {
             tokio::time::sleep(delay).await;
             delayed = delay;
         }
-        if self.chaos.fails(version) {
+        if self.chaos.fails(function, version) {
             let why = format!(
                 "RequestId: {request_id} Error: Runtime exited with error: signal: killed (--fault {version})"
             );
@@ -184,6 +200,7 @@ impl Gateway {
 
 /// An invocation, for the `AWS/Lambda` metrics.
 pub(crate) struct Invoked {
+    pub function: String,
     pub alias: String,
     pub version: String,
     pub duration_ms: f64,
@@ -214,7 +231,7 @@ impl Gateway {
         tokio::spawn(async move {
             if let Some(i) = &usage.invocation {
                 let points = metrics::invocation_points(&InvocationRecord {
-                    function: &gw.function_name,
+                    function: &i.function,
                     alias: &i.alias,
                     version: &i.version,
                     duration_ms: i.duration_ms,
@@ -273,7 +290,12 @@ pub async fn handle(
         return forbidden(&gw, None, start, &path);
     };
     let snapshot = gw.stack.get();
-    let alias = match snapshot.route(stage, &gw.stage_variable) {
+    let (_, resource_path) = event::split_stage(&path).unwrap_or((stage, "/"));
+    let Some(matched) = gw.resources.find(resource_path) else {
+        return missing_authentication_token(&gw, stage, start);
+    };
+    let function = matched.function;
+    let alias = match snapshot.route(stage, &gw.stage_variable, function) {
         Route::NoStage => return forbidden(&gw, None, start, &path),
         Route::NoAlias(why) => {
             eprintln!("gateway: {why}");
@@ -331,18 +353,23 @@ pub async fn handle(
         trace_id: &trace,
         epoch_millis: epoch.as_millis(),
         http_date: &http_date,
+        resource: matched.resource,
+        path_parameters: &matched.parameters,
     };
     let payload = serde_json::to_vec(&event::build_event(&incoming, &ctx)).expect("event json");
 
     let version = stack::pick_version(alias, fastrand::f64()).to_string();
     let lambda_start = Instant::now();
-    let (outcome, ran) = gw.invoke(alias, &version, payload, &rid, &trace).await;
+    let (outcome, ran) = gw
+        .invoke(function, alias, &version, payload, &rid, &trace)
+        .await;
     // API Gateway's IntegrationLatency includes a cold start; Lambda's Duration does not.
     let integration_ms = lambda_start.elapsed().as_secs_f64() * 1000.0;
     let duration_ms = ran.as_secs_f64() * 1000.0;
     let throttled = matches!(outcome, Outcome::Throttled(_));
     let function_failed = !matches!(outcome, Outcome::Response(_)) && !throttled;
     let invocation = Invoked {
+        function: function.to_string(),
         alias: alias.name.clone(),
         version: version.clone(),
         duration_ms,
@@ -365,7 +392,7 @@ pub async fn handle(
             }
             Err(e) => {
                 eprintln!(
-                    "gateway: stage {stage} version {version}: Execution failed due to configuration error: Malformed Lambda proxy response ({e})"
+                    "gateway: stage {stage} function {function} version {version}: Execution failed due to configuration error: Malformed Lambda proxy response ({e})"
                 );
                 bad_gateway()
             }
@@ -373,7 +400,7 @@ pub async fn handle(
         Outcome::FunctionError { error_type, body } => {
             if gw.verbose {
                 eprintln!(
-                    "gateway: stage {stage} version {version}: function error {error_type}: {}",
+                    "gateway: stage {stage} function {function} version {version}: function error {error_type}: {}",
                     String::from_utf8_lossy(&body)
                 );
             }
@@ -381,14 +408,16 @@ pub async fn handle(
         }
         Outcome::Crashed(why) => {
             if gw.verbose {
-                eprintln!("gateway: stage {stage} version {version}: {why}");
+                eprintln!("gateway: stage {stage} function {function} version {version}: {why}");
             }
             bad_gateway()
         }
         Outcome::CodeMissing(why) => broken_deployment(&why),
         Outcome::Throttled(why) => {
             if gw.verbose {
-                eprintln!("gateway: stage {stage} version {version}: throttled: {why}");
+                eprintln!(
+                    "gateway: stage {stage} function {function} version {version}: throttled: {why}"
+                );
             }
             lambda_throttled()
         }
@@ -411,7 +440,7 @@ pub async fn handle(
     });
     if gw.verbose {
         eprintln!(
-            "{} {} {path} stage={stage} version={version} status={status} latency_ms={:.2}",
+            "{} {} {path} stage={stage} function={function} version={version} status={status} latency_ms={:.2}",
             httpdate::fmt_http_date(SystemTime::now()),
             parts.method,
             start.elapsed().as_secs_f64() * 1000.0
@@ -420,31 +449,31 @@ pub async fn handle(
     response
 }
 
+/// An API Gateway error: a JSON body and the `x-amzn-errortype` that names it.
+fn gateway_error(status: StatusCode, body: &'static str, error_type: &'static str) -> Response {
+    let mut r = json_response(status, body);
+    r.headers_mut()
+        .insert("x-amzn-errortype", HeaderValue::from_static(error_type));
+    r
+}
+
 /// How API Gateway answers when the function fails or answers something it cannot map.
 fn bad_gateway() -> Response {
-    let mut r = json_response(
+    gateway_error(
         StatusCode::BAD_GATEWAY,
         r#"{"message": "Internal server error"}"#,
-    );
-    r.headers_mut().insert(
-        "x-amzn-errortype",
-        HeaderValue::from_static("InternalServerErrorException"),
-    );
-    r
+        "InternalServerErrorException",
+    )
 }
 
 /// How API Gateway answers when Lambda throttles a proxy integration: a 500, not the 429
 /// Lambda gave it (the client cannot tell it from any other integration failure).
 fn lambda_throttled() -> Response {
-    let mut r = json_response(
+    gateway_error(
         StatusCode::INTERNAL_SERVER_ERROR,
         r#"{"message": "Internal server error"}"#,
-    );
-    r.headers_mut().insert(
-        "x-amzn-errortype",
-        HeaderValue::from_static("InternalServerErrorException"),
-    );
-    r
+        "InternalServerErrorException",
+    )
 }
 
 /// A version whose code the gateway lacks: still API Gateway's 502, but the body says why (the
@@ -467,6 +496,17 @@ fn broken_deployment(why: &str) -> Response {
     r
 }
 
+/// A path no resource of the API matches: API Gateway's 403, which names a missing token
+/// because an unknown resource and an unauthenticated call look alike from outside.
+fn missing_authentication_token(gw: &Arc<Gateway>, stage: &str, start: Instant) -> Response {
+    record_api(gw, Some(stage), 403, start, None);
+    gateway_error(
+        StatusCode::FORBIDDEN,
+        r#"{"message":"Missing Authentication Token"}"#,
+        "MissingAuthenticationTokenException",
+    )
+}
+
 fn forbidden(gw: &Arc<Gateway>, stage: Option<&str>, start: Instant, path: &str) -> Response {
     record_api(gw, stage, 403, start, None);
     if gw.verbose {
@@ -476,12 +516,11 @@ fn forbidden(gw: &Arc<Gateway>, stage: Option<&str>, start: Instant, path: &str)
             start.elapsed().as_secs_f64() * 1000.0
         );
     }
-    let mut r = json_response(StatusCode::FORBIDDEN, r#"{"message":"Forbidden"}"#);
-    r.headers_mut().insert(
-        "x-amzn-errortype",
-        HeaderValue::from_static("ForbiddenException"),
-    );
-    r
+    gateway_error(
+        StatusCode::FORBIDDEN,
+        r#"{"message":"Forbidden"}"#,
+        "ForbiddenException",
+    )
 }
 
 fn record_api(

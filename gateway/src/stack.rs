@@ -1,5 +1,5 @@
 //! What the gateway serves, as the AWS endpoint holds it: REST API -> stage -> stage variable
-//! -> alias -> routing -> version. Read in one refresh (a few list calls) every
+//! -> each function's alias -> routing -> version. Read in one refresh (a few list calls) every
 //! [`REFRESH_EVERY`], so a moved alias is seen within a second, and swapped in whole so a
 //! request never sees half of two refreshes.
 
@@ -8,6 +8,11 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, anyhow};
+
+/// Every function of the project, in project.json's order.
+pub fn functions(project: &rollout::Project) -> Vec<String> {
+    project.function_names()
+}
 
 /// A moved alias is served within this plus one refresh's round trip (well under a second).
 pub const REFRESH_EVERY: Duration = Duration::from_millis(250);
@@ -30,13 +35,20 @@ pub struct VersionConfig {
     pub environment: BTreeMap<String, String>,
 }
 
+/// One function's aliases and published versions.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FunctionStack {
+    pub aliases: BTreeMap<String, Alias>,
+    pub versions: BTreeMap<String, VersionConfig>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {
     pub api_id: String,
     /// stage name -> its stage variables.
     pub stages: BTreeMap<String, BTreeMap<String, String>>,
-    pub aliases: BTreeMap<String, Alias>,
-    pub versions: BTreeMap<String, VersionConfig>,
+    /// function name -> its aliases and versions.
+    pub functions: BTreeMap<String, FunctionStack>,
 }
 
 /// Where a request for a stage goes.
@@ -51,7 +63,10 @@ pub enum Route<'a> {
 }
 
 impl Snapshot {
-    pub fn route(&self, stage: &str, stage_variable: &str) -> Route<'_> {
+    /// The alias of `function` that `stage` invokes: every function's alias has the stage's
+    /// name (its stage variable's value), as every integration URI ends in
+    /// `:${stageVariables.<stage_variable>}`.
+    pub fn route(&self, stage: &str, stage_variable: &str, function: &str) -> Route<'_> {
         let Some(vars) = self.stages.get(stage) else {
             return Route::NoStage;
         };
@@ -60,12 +75,16 @@ impl Snapshot {
                 "stage {stage} has no stage variable {stage_variable}"
             ));
         };
-        match self.aliases.get(alias) {
+        match self.function(function).and_then(|f| f.aliases.get(alias)) {
             Some(a) => Route::Alias(a),
             None => Route::NoAlias(format!(
-                "stage {stage}: stage variable {stage_variable}={alias} names no alias of the function"
+                "stage {stage}: stage variable {stage_variable}={alias} names no alias of function {function}"
             )),
         }
+    }
+
+    pub fn function(&self, name: &str) -> Option<&FunctionStack> {
+        self.functions.get(name)
     }
 }
 
@@ -99,7 +118,8 @@ impl Shared {
 pub struct Reader {
     pub lambda: aws_sdk_lambda::Client,
     pub apigw: aws_sdk_apigateway::Client,
-    pub function_name: String,
+    /// Every function of the project, in project.json's order.
+    pub functions: Vec<String>,
     pub rest_api_name: String,
 }
 
@@ -156,28 +176,42 @@ impl Reader {
             })
             .collect();
 
+        let mut functions = BTreeMap::new();
+        for name in &self.functions {
+            let known = previous.function(name).cloned().unwrap_or_default();
+            functions.insert(name.clone(), self.function(name, known).await?);
+        }
+        Ok(Snapshot {
+            api_id: api_id.to_string(),
+            stages,
+            functions,
+        })
+    }
+
+    /// One function's aliases, and its versions when an alias names one not yet known.
+    async fn function(&self, name: &str, previous: FunctionStack) -> Result<FunctionStack> {
         let mut aliases = BTreeMap::new();
         let mut marker = None;
         loop {
             let page = self
                 .lambda
                 .list_aliases()
-                .function_name(&self.function_name)
+                .function_name(name)
                 .set_marker(marker)
                 .send()
                 .await
-                .with_context(|| format!("ListAliases of function {}", self.function_name))?;
+                .with_context(|| format!("ListAliases of function {name}"))?;
             for a in page.aliases() {
                 let weights = a
                     .routing_config()
                     .and_then(|r| r.additional_version_weights())
                     .map(|w| w.iter().map(|(k, v)| (k.clone(), *v)).collect())
                     .unwrap_or_default();
-                let name = a.name().unwrap_or_default().to_string();
+                let alias = a.name().unwrap_or_default().to_string();
                 aliases.insert(
-                    name.clone(),
+                    alias.clone(),
                     Alias {
-                        name,
+                        name: alias,
                         arn: a.alias_arn().unwrap_or_default().to_string(),
                         version: a.function_version().unwrap_or_default().to_string(),
                         weights,
@@ -190,37 +224,30 @@ impl Reader {
             }
         }
 
-        let mut versions = previous.versions.clone();
+        let mut versions = previous.versions;
         let mut unknown = false;
         for a in aliases.values() {
             unknown |= !versions.contains_key(&a.version);
             unknown |= a.weights.keys().any(|v| !versions.contains_key(v));
         }
         if unknown {
-            versions = self.versions().await?;
+            versions = self.versions(name).await?;
         }
-        Ok(Snapshot {
-            api_id: api_id.to_string(),
-            stages,
-            aliases,
-            versions,
-        })
+        Ok(FunctionStack { aliases, versions })
     }
 
-    async fn versions(&self) -> Result<BTreeMap<String, VersionConfig>> {
+    async fn versions(&self, name: &str) -> Result<BTreeMap<String, VersionConfig>> {
         let mut out = BTreeMap::new();
         let mut marker = None;
         loop {
             let page = self
                 .lambda
                 .list_versions_by_function()
-                .function_name(&self.function_name)
+                .function_name(name)
                 .set_marker(marker)
                 .send()
                 .await
-                .with_context(|| {
-                    format!("ListVersionsByFunction of function {}", self.function_name)
-                })?;
+                .with_context(|| format!("ListVersionsByFunction of function {name}"))?;
             for v in page.versions() {
                 let Some(version) = v.version().filter(|v| *v != "$LATEST") else {
                     continue;
@@ -289,12 +316,28 @@ mod tests {
             BTreeMap::from([("lambdaAlias".into(), "nope".into())]),
         );
         s.stages.insert("bare".into(), BTreeMap::new());
-        s.aliases.insert("dev".into(), alias("4", &[]));
-        assert!(matches!(s.route("dev", "lambdaAlias"), Route::Alias(a) if a.version == "4"));
-        assert_eq!(s.route("prod", "lambdaAlias"), Route::NoStage);
-        assert!(matches!(s.route("odd", "lambdaAlias"), Route::NoAlias(m) if m.contains("nope")));
+        let mut app = FunctionStack::default();
+        app.aliases.insert("dev".into(), alias("4", &[]));
+        let mut birthday = FunctionStack::default();
+        birthday.aliases.insert("dev".into(), alias("9", &[]));
+        s.functions.insert("app".into(), app);
+        s.functions.insert("birthday".into(), birthday);
         assert!(
-            matches!(s.route("bare", "lambdaAlias"), Route::NoAlias(m) if m.contains("no stage variable"))
+            matches!(s.route("dev", "lambdaAlias", "app"), Route::Alias(a) if a.version == "4")
+        );
+        // The same stage reaches each function's own alias of that name.
+        assert!(
+            matches!(s.route("dev", "lambdaAlias", "birthday"), Route::Alias(a) if a.version == "9")
+        );
+        assert!(
+            matches!(s.route("dev", "lambdaAlias", "other"), Route::NoAlias(m) if m.contains("function other"))
+        );
+        assert_eq!(s.route("prod", "lambdaAlias", "app"), Route::NoStage);
+        assert!(
+            matches!(s.route("odd", "lambdaAlias", "app"), Route::NoAlias(m) if m.contains("nope"))
+        );
+        assert!(
+            matches!(s.route("bare", "lambdaAlias", "app"), Route::NoAlias(m) if m.contains("no stage variable"))
         );
     }
 }

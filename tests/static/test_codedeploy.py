@@ -169,7 +169,10 @@ def test_each_codedeploy_service_role_reaches_only_its_own_stage(tf, env, codede
     doc = tf.data_source("aws_iam_policy_document", "codedeploy")
     statements = doc["statement"] if isinstance(doc["statement"], list) else [doc["statement"]]
     (shift,) = [s for s in statements if "lambda:UpdateAlias" in s["actions"]]
-    assert shift["resources"] == ["${aws_lambda_alias.stage[each.key].arn}"]
+    # This stage's alias of each function: the stage's aliases, never another stage's.
+    assert shift["resources"] == (
+        "${[for key, a in aws_lambda_alias.stage : a.arn if local.function_stages[key].stage == each.key]}"
+    )
     dynamics = {block(d["statement"], "content")["sid"]: d["statement"] for d in doc["dynamic"]}
     alarms = block(dynamics["ReadOwnStageAlarms"], "content")
     assert alarms["resources"] == "${[for alarm in each.value.alarms : aws_cloudwatch_metric_alarm.stage[alarm.name].arn]}"

@@ -46,7 +46,7 @@ def test_declaration_is_test_only(path, decl):
 
 
 @pytest.mark.skipif(shutil.which("cargo") is None, reason="needs cargo")
-@pytest.mark.parametrize("package", ["promote", "probe", "gateway", "app"])
+@pytest.mark.parametrize("package", ["promote", "probe", "gateway", "app", "birthday"])
 def test_a_normal_build_enables_no_testing_feature(package):
     out = subprocess.run(
         ["cargo", "tree", "--locked", "--offline", "-q", "-p", package, "-e", "normal", "-f", "{p} {f}"],

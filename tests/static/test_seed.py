@@ -56,8 +56,13 @@ def test_expected_resources_follow_the_repository_environments(environments_dir)
     r = seed.expected_resources(environments_dir)
     assert r["stages"] == ["dev", "test", "live"]
     assert r["aliases"] == r["stages"]
-    assert r["api_stages"]["live"] == {"variables": {r["stage_variable"]: "live"}}
+    assert r["api_stages"]["live"] == {"variables": {r["stage_variable"]: "live", "birthdayTable": "birthday-live"}}
+    assert r["tables"] == ["birthday-dev", "birthday-test", "birthday-live"]
     assert all(len(names) == len(set(names)) > 0 for names in r["alarms"].values())
+    # A Lambda alarm per function, an API alarm once.
+    assert {"app-live-lambda-errors", "app-live-lambda-errors-birthday", "app-live-api-5xx-rate"} <= set(r["alarms"]["live"])
+    assert "app-live-api-5xx-rate-birthday" not in r["alarms"]["live"]
+    assert r["route_paths"] == ["/", "/build-info", "/hello", "/hello/{username}"]
 
 
 def test_fake_zip_carries_exactly_one_contract_build_stamp():

@@ -7,7 +7,17 @@ import re
 import pytest
 
 from conftest import ROOT
-from tfmodel import alarm_instances, block, instances, render, stage_instances
+from tfmodel import (
+    alarm_instances,
+    block,
+    function_alarm_instances,
+    instances,
+    last_stage_names,
+    render,
+    stage_instances,
+    stage_variable_instances,
+    table_instances,
+)
 
 
 def evaluated(tf, env, rtype: str, name: str, attr: str) -> dict:
@@ -37,15 +47,23 @@ def test_provider_region_comes_from_project_or_variable(tf):
 # --- Lambda -----------------------------------------------------------------------------
 
 
-def test_function(tf, env):
-    fn = tf.resource("aws_lambda_function", "app")
-    assert render(tf, fn["function_name"], env) == env.project["functions"][0]["name"]
+def test_one_function_per_project_function_with_its_own_role_and_log_group(tf, env):
+    fn = tf.resource("aws_lambda_function", "function")
+    names = evaluated(tf, env, "aws_lambda_function", "function", "function_name")
+    assert names == {f["name"]: f["name"] for f in env.project["functions"]}
+    assert len(names) >= 2, "project.json lists app and birthday"
+    assert fn["role"] == "${aws_iam_role.lambda[each.key].arn}"
     assert fn["runtime"] == "provided.al2023"
     assert fn["handler"] == "bootstrap"
     assert fn["architectures"] == ["${var.lambda_architecture}"]
     # Version 1 exists as soon as the function does, so aliases can be created on it.
     assert fn["publish"] is True
     assert set(block(fn, "lifecycle")["ignore_changes"]) >= {"s3_bucket", "s3_key", "s3_object_version"}
+    roles = evaluated(tf, env, "aws_iam_role", "lambda", "name")
+    assert roles == {f["name"]: f"{f['name']}-lambda" for f in env.project["functions"]}
+    # Each function's first code is its own package's build.
+    paths = tf.locals["lambda_zip_paths"]
+    assert "${f.package}/bootstrap.zip" in paths and "var.lambda_zip_paths" in paths
 
 
 def test_architecture_defaults_to_arm64_and_allows_x86_64(tf):
@@ -55,66 +73,94 @@ def test_architecture_defaults_to_arm64_and_allows_x86_64(tf):
     assert '"arm64"' in condition and '"x86_64"' in condition
 
 
-def test_one_alias_per_stage_left_to_promote(tf, env):
+def _functions_and_stages(env):
+    return {f"{f['name']}:{s}": (f["name"], s) for f in env.project["functions"] for s in env.stages}
+
+
+def test_one_alias_per_function_and_stage_left_to_promote(tf, env):
     names = evaluated(tf, env, "aws_lambda_alias", "stage", "name")
-    assert names == {s: s for s in env.stages}
+    assert names == {key: stage for key, (_, stage) in _functions_and_stages(env).items()}
     alias = tf.resource("aws_lambda_alias", "stage")
     assert alias["function_version"] == "1"
     assert sorted(block(alias, "lifecycle")["ignore_changes"]) == ["description", "function_version", "routing_config"]
-    assert alias["function_name"] == "${aws_lambda_function.app.function_name}"
+    assert alias["function_name"] == "${aws_lambda_function.function[each.value.function].function_name}"
 
 
 def test_one_invoke_permission_per_alias_scoped_to_its_stage(tf, env):
     perm = tf.resource("aws_lambda_permission", "api_stage")
     qualifiers = evaluated(tf, env, "aws_lambda_permission", "api_stage", "qualifier")
-    assert qualifiers == {s: s for s in env.stages}
+    assert set(qualifiers) == set(_functions_and_stages(env))
+    assert perm["qualifier"] == "${aws_lambda_alias.stage[each.key].name}"
+    assert perm["function_name"] == "${aws_lambda_function.function[each.value.function].function_name}"
     assert perm["principal"] == "apigateway.amazonaws.com"
     assert perm["action"] == "lambda:InvokeFunction"
-    assert perm["source_arn"] == "${aws_api_gateway_stage.stage[each.key].execution_arn}/*/*"
+    assert perm["source_arn"] == "${aws_api_gateway_stage.stage[each.value.stage].execution_arn}/*/*"
     ids = evaluated(tf, env, "aws_lambda_permission", "api_stage", "statement_id")
-    assert len(set(ids.values())) == len(env.stages)
+    # Statement ids are unique within one function's policy: one per stage.
+    for f in env.project["functions"]:
+        mine = [i for k, i in ids.items() if k.startswith(f"{f['name']}:")]
+        assert len(set(mine)) == len(env.stages)
 
 
-def test_log_group_with_retention(tf, env):
+def test_log_group_per_function_with_retention(tf, env):
+    names = evaluated(tf, env, "aws_cloudwatch_log_group", "lambda", "name")
+    assert names == {f["name"]: f"/aws/lambda/{f['name']}" for f in env.project["functions"]}
     lg = tf.resource("aws_cloudwatch_log_group", "lambda")
-    assert render(tf, lg["name"], env) == f"/aws/lambda/{env.project['functions'][0]['name']}"
     assert lg["retention_in_days"] == "${local.function_log_retention_days}"
-    fn = tf.resource("aws_lambda_function", "app")
-    assert block(fn, "logging_config")["log_group"] == "${aws_cloudwatch_log_group.lambda.name}"
+    fn = tf.resource("aws_lambda_function", "function")
+    assert block(fn, "logging_config")["log_group"] == "${aws_cloudwatch_log_group.lambda[each.key].name}"
 
 
-def test_execution_role_only_writes_its_logs_and_traces(tf):
+def test_each_role_writes_its_logs_and_reads_and_writes_only_its_own_tables(tf, env):
     doc = tf.data_source("aws_iam_policy_document", "lambda")
+    assert doc["for_each"] == "${local.functions}"
     actions = [a for st in doc["statement"] for a in st["actions"]]
     assert actions == ["logs:CreateLogStream", "logs:PutLogEvents"]
-    assert doc["statement"][0]["resources"] == ["${aws_cloudwatch_log_group.lambda.arn}:*"]
-    (dyn,) = [d["statement"] for d in doc["dynamic"]]
-    assert block(dyn, "content")["actions"] == ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+    assert doc["statement"][0]["resources"] == ["${aws_cloudwatch_log_group.lambda[each.key].arn}:*"]
+    dynamic = {block(d["statement"], "content")["sid"]: d["statement"] for d in doc["dynamic"]}
+    assert block(dynamic["WriteTraces"], "content")["actions"] == ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+    tables = block(dynamic["ReadWriteOwnTables"], "content")
+    # Exactly the two calls the birthday function makes, on its own tables' ARNs only.
+    assert tables["actions"] == ["dynamodb:GetItem", "dynamodb:PutItem"]
+    assert tables["resources"] == "${[for name, t in local.tables : aws_dynamodb_table.function[name].arn if t.function == each.key]}"
+    assert dynamic["ReadWriteOwnTables"]["for_each"] == (
+        "${length([for t in values(local.tables) : t if t.function == each.key]) > 0 ? [1] : []}"
+    )
+    policy = tf.resource("aws_iam_role_policy", "lambda")
+    assert policy["role"] == "${aws_iam_role.lambda[each.key].id}"
+    assert policy["policy"] == "${data.aws_iam_policy_document.lambda[each.key].json}"
 
 
 # --- REST API ---------------------------------------------------------------------------
 
 
-def test_root_and_proxy_resources_with_any(tf):
-    assert tf.resource("aws_api_gateway_resource", "proxy")["path_part"] == "{proxy+}"
-    root = tf.resource("aws_api_gateway_method", "root")
-    proxy = tf.resource("aws_api_gateway_method", "proxy")
-    assert root["resource_id"] == "${aws_api_gateway_rest_api.app.root_resource_id}"
-    assert proxy["resource_id"] == "${aws_api_gateway_resource.proxy.id}"
-    assert root["http_method"] == proxy["http_method"] == "ANY"
-
-
-@pytest.mark.parametrize("name", ["root", "proxy"])
-def test_integration_routes_to_the_alias_named_by_the_stage_variable(tf, env, name):
-    integration = tf.resource("aws_api_gateway_integration", name)
+def test_every_route_is_a_resource_with_any_proxied_to_its_function(tf, env):
+    routes = instances(tf, tf.resource("aws_api_gateway_method", "route"), env)
+    assert routes == {r: f["name"] for f in env.project["functions"] for r in f["routes"]}
+    assert routes["/hello/{username}"] == "birthday" and routes["/build-info"] == "app"
+    method = tf.resource("aws_api_gateway_method", "route")
+    assert method["http_method"] == "ANY"
+    assert method["resource_id"] == "${local.route_resource_ids[each.key]}"
+    integration = tf.resource("aws_api_gateway_integration", "route")
     assert integration["type"] == "AWS_PROXY"
     assert integration["integration_http_method"] == "POST"
-    assert integration["http_method"] == f"${{aws_api_gateway_method.{name}.http_method}}"
+    assert integration["http_method"] == "${aws_api_gateway_method.route[each.key].http_method}"
+    assert integration["uri"] == "${local.integration_uris[each.value]}"
+    # The tree: each depth's resources hang from the one above.
+    assert tf.resource("aws_api_gateway_resource", "depth1")["parent_id"] == "${aws_api_gateway_rest_api.app.root_resource_id}"
+    assert tf.resource("aws_api_gateway_resource", "depth2")["parent_id"] == "${aws_api_gateway_resource.depth1[each.value.parent].id}"
+    assert tf.resource("aws_api_gateway_resource", "depth3")["parent_id"] == "${aws_api_gateway_resource.depth2[each.value.parent].id}"
+
+
+def test_integration_routes_to_the_functions_alias_named_by_the_stage_variable(tf, env):
+    expr = tf.locals["integration_uris"]
+    head = "${{for name, f in aws_lambda_function.function : name => "
+    assert expr.startswith(head) and expr.endswith("}}"), expr
     uri = render(
         tf,
-        tf.locals["integration_uri"] if integration["uri"] == "${local.integration_uri}" else integration["uri"],
+        expr[len(head) : -2].strip().strip('"'),
         env,
-        known={"local.partition": "aws", "local.region": "REGION", "aws_lambda_function.app.arn": "FUNCTION_ARN"},
+        known={"local.partition": "aws", "local.region": "REGION", "f.arn": "FUNCTION_ARN"},
     )
     variable = env.project["stage_variable"]
     assert uri == (
@@ -129,24 +175,57 @@ def test_deployment_is_replaced_when_the_api_changes(tf):
     assert block(dep, "lifecycle")["create_before_destroy"] is True
     definition = str(tf.locals["api_definition"])
     for part in (
-        "aws_api_gateway_resource.proxy",
-        "aws_api_gateway_method.root",
-        "aws_api_gateway_method.proxy",
-        "aws_api_gateway_integration.root",
-        "aws_api_gateway_integration.proxy",
-        "local.integration_uri",
+        "local.route_resource_ids",
+        "aws_api_gateway_method.route",
+        "aws_api_gateway_integration.route",
+        "local.integration_uris",
     ):
         assert part in definition, f"local.api_definition misses {part}"
 
 
-def test_one_api_stage_per_file_with_its_stage_variable(tf, env):
+def test_one_api_stage_per_file_with_its_stage_variables(tf, env):
     assert evaluated(tf, env, "aws_api_gateway_stage", "stage", "stage_name") == {s: s for s in env.stages}
-    variables = evaluated(tf, env, "aws_api_gateway_stage", "stage", "variables")
     body = tf.resource("aws_api_gateway_stage", "stage")
-    for stage in env.stages:
-        rendered = {render(tf, k, env, stage): render(tf, v, env, stage) for k, v in body["variables"].items()}
-        assert rendered == {env.project["stage_variable"]: stage}
-    assert set(variables) == set(env.stages)
+    assert body["variables"] == "${local.stage_variables[each.key]}"
+    # The alias every function runs on the stage, and the birthday function's table there.
+    assert stage_variable_instances(tf, env) == {
+        s: {env.project["stage_variable"]: s, "birthdayTable": f"birthday-{s}"} for s in env.stages
+    }
+
+
+# --- DynamoDB ---------------------------------------------------------------------------
+
+
+def test_one_table_per_stage_for_the_birthday_function(tf, env):
+    tables = table_instances(tf, env)
+    assert tables == {
+        f"birthday-{s}": {"stage_variable": "birthdayTable", "hash_key": "username", "function": "birthday", "stage": s}
+        for s in env.stages
+    }
+    body = tf.resource("aws_dynamodb_table", "function")
+    assert body["for_each"] == "${local.tables}"
+    assert body["name"] == "${each.key}"
+    assert body["hash_key"] == "${each.value.hash_key}"
+    assert block(body, "attribute") == {"name": "${each.value.hash_key}", "type": "S"}
+    assert "range_key" not in body, "one item per user: the username alone is the key"
+
+
+def test_tables_are_on_demand_recoverable_encrypted_with_the_project_key_and_protected_on_live(tf, env):
+    body = tf.resource("aws_dynamodb_table", "function")
+    assert body["billing_mode"] == "PAY_PER_REQUEST"
+    assert block(body, "point_in_time_recovery")["enabled"] is True
+    sse = block(body, "server_side_encryption")
+    assert sse == {"enabled": True, "kms_key_arn": "${aws_kms_key.observability.arn}"}
+    assert body["deletion_protection_enabled"] == "${contains(local.last_stages, each.value.stage)}"
+    assert last_stage_names(tf, env) == ["live"]
+    # The key lets DynamoDB, and only DynamoDB, use it for this account's callers.
+    doc = tf.data_source("aws_iam_policy_document", "observability_key")
+    (st,) = [s for s in doc["statement"] if s.get("sid") == "DynamoDBEncryptsTables"]
+    conditions = {c["variable"]: c["values"] for c in st["condition"]}
+    assert conditions == {
+        "kms:ViaService": ["dynamodb.${local.region}.amazonaws.com"],
+        "kms:CallerAccount": ["${local.account_id}"],
+    }
 
 
 def test_stage_access_logs_are_json(tf, env):
@@ -189,10 +268,29 @@ KIND_METRICS = {
 }
 
 
-def test_alarms_are_exactly_those_the_stage_files_name(tf, env):
+def test_alarms_are_the_stage_files_with_lambda_ones_per_function(tf, env):
     names = evaluated(tf, env, "aws_cloudwatch_metric_alarm", "stage", "alarm_name")
+    main = env.project["functions"][0]["name"]
+    others = [f["name"] for f in env.project["functions"][1:]]
     want = {a["name"] for config in env.stages.values() for a in config["alarms"]}
+    want |= {
+        f"{a['name']}-{f}"
+        for config in env.stages.values()
+        for a in config["alarms"]
+        if a["kind"].startswith("lambda_")
+        for f in others
+    }
     assert set(names) == set(names.values()) == want
+    alarms = function_alarm_instances(tf, env)
+    # Every function is watched on every stage by each Lambda alarm kind its stage file names.
+    for stage, config in env.stages.items():
+        for a in config["alarms"]:
+            if a["kind"].startswith("lambda_"):
+                assert alarms[a["name"]]["function"] == main
+                for f in others:
+                    assert alarms[f"{a['name']}-{f}"] == {**alarm_instances(tf, env)[a["name"]], "function": f}
+            else:
+                assert not any(f"{a['name']}-{f}" in alarms for f in others), "an API alarm watches the stage once"
 
 
 def test_alarm_kinds_map_to_the_contract_metrics(tf, env):
@@ -225,7 +323,7 @@ def test_throttle_rate_alarms_are_metric_math_on_the_stage_alias(tf, env):
     assert {a["stage"] for a in rate_alarms.values()} == set(env.stages), "every shipped stage watches its throttle rate"
     # Both metrics on this stage's alias: local.alarm_dimensions gives lambda_ kinds
     # Resource = function:stage (test_alarm_dimensions_follow_the_contract).
-    assert "FunctionName = local.project.functions[0].name" in tf.locals["alarm_dimensions"]
+    assert "FunctionName = alarm.function" in tf.locals["alarm_dimensions"]
     for alarm in rate_alarms.values():
         assert alarm["kind"].startswith("lambda_")
         assert 0 < alarm["threshold"] < 1
@@ -235,7 +333,8 @@ def test_alarm_dimensions_follow_the_contract(tf):
     dims = re.sub(r"\s+", " ", tf.locals["alarm_dimensions"])
     # Lambda alarms watch the alias, API alarms the stage.
     assert 'startswith(alarm.kind, "lambda_")' in dims
-    assert 'tomap({FunctionName = local.project.functions[0].name, Resource = "${local.project.functions[0].name}:${alarm.stage}"})' in dims
+    assert "for name, alarm in local.function_alarms" in dims
+    assert 'tomap({FunctionName = alarm.function, Resource = "${alarm.function}:${alarm.stage}"})' in dims
     assert "tomap({ApiName = local.project.rest_api_name, Stage = alarm.stage})" in dims
 
 
@@ -311,8 +410,11 @@ def test_deploy_policy_grants_exactly_what_promote_calls_on_this_stack(tf):
     granted = {a for st in statements for a in st["actions"]}
     assert granted == PROMOTE_ACTIONS | CODEDEPLOY_ACTIONS
     by_sid = {st["sid"]: st for st in statements}
-    # Writes are narrow: this stage's alias only; no stage role publishes (publish.tf does).
-    assert by_sid["MoveOwnAlias"]["resources"] == ["${aws_lambda_alias.stage[each.key].arn}"]
+    # Writes are narrow: this stage's alias of each function only; no stage role publishes
+    # (publish.tf does).
+    assert by_sid["MoveOwnAlias"]["resources"] == (
+        "${[for key, a in aws_lambda_alias.stage : a.arn if local.function_stages[key].stage == each.key]}"
+    )
     *codedeploy, metrics = doc["dynamic"]
     assert len(codedeploy) == 3
     # The metrics judge's read is granted only where the stage's analysis uses it, and on "*":
@@ -326,7 +428,7 @@ def test_deploy_policy_grants_exactly_what_promote_calls_on_this_stack(tf):
         resources = st["resources"]
         assert resources != ["*"] and "\"*\"" not in str(resources), f"{st['sid']} grants on every resource"
         assert any(r in str(resources) for r in (
-            "aws_lambda_function.app.arn", "aws_lambda_alias.stage", "aws_api_gateway_rest_api.app.id",
+            "aws_lambda_function.function", "aws_lambda_alias.stage", "aws_api_gateway_rest_api.app.id",
             "aws_cloudwatch_metric_alarm.stage", "aws_codedeploy_deployment_group.stage[each.key]",
             "local.codedeploy_config_names[each.key]", "aws_codedeploy_app.app.arn",
         )), f"{st['sid']} is not scoped to this stack: {resources}"
@@ -341,7 +443,7 @@ def test_every_variable_has_a_type_and_description(tf):
         assert len(var.get("description", "")) > 10, f"variable {name} has no description"
 
 
-@pytest.mark.parametrize("name", ["region", "github_repository", "lambda_architecture", "lambda_zip_path", "lambda_timeout_seconds"])
+@pytest.mark.parametrize("name", ["region", "github_repository", "lambda_architecture", "lambda_zip_paths", "lambda_timeout_seconds"])
 def test_key_variables_are_validated(tf, name):
     validation = block(tf.variables[name], "validation")
     assert validation["condition"] and validation["error_message"]
@@ -409,8 +511,7 @@ def test_length_checked_names_are_the_ones_terraform_builds(tf, env, codedeploy_
     import check_environments
 
     derived = {name for _, name, _ in check_environments.derived_names(env.project, env.stages)}
-    built = {
-        render(tf, tf.resource("aws_iam_role", "lambda")["name"], env),
+    built = set(evaluated(tf, env, "aws_iam_role", "lambda", "name").values()) | {
         render(tf, tf.resource("aws_iam_role", "github_publish")["name"], env),
         render(tf, tf.resource("aws_iam_role", "api_gateway_cloudwatch")["name"], env),
     }
@@ -448,11 +549,15 @@ def test_adding_a_stage_file_adds_its_whole_set_of_resources(tf, tmp_path):
     env = Environments.load(d)
     assert "staging" in env.stages
     for rtype, name, attr in [
-        ("aws_lambda_alias", "stage", "name"),
         ("aws_api_gateway_stage", "stage", "stage_name"),
-        ("aws_lambda_permission", "api_stage", "qualifier"),
         ("aws_iam_role", "github_deploy", "name"),
     ]:
         assert "staging" in evaluated(tf, env, rtype, name, attr), f"{rtype}.{name} has no staging instance"
+    # Every function gets its alias and invoke permission on the new stage, and the birthday
+    # function its table.
+    for f in env.project["functions"]:
+        for rtype, name, attr in [("aws_lambda_alias", "stage", "name"), ("aws_lambda_permission", "api_stage", "qualifier")]:
+            assert f"{f['name']}:staging" in evaluated(tf, env, rtype, name, attr), f"{rtype}.{name} has no {f['name']}:staging"
+    assert "birthday-staging" in evaluated(tf, env, "aws_dynamodb_table", "function", "name")
     alarms = evaluated(tf, env, "aws_cloudwatch_metric_alarm", "stage", "alarm_name")
     assert {a["name"] for a in staging["alarms"]} <= set(alarms)

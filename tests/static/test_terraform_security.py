@@ -34,7 +34,8 @@ def test_only_the_publish_role_can_upload_publish_and_sign(tf):
     assert policy["policy"] == "${data.aws_iam_policy_document.github_publish.json}"
     by_sid = {st["sid"]: st for st in statements(tf.data_source("aws_iam_policy_document", "github_publish"))}
     assert by_sid["SignWithPublishProfile"]["resources"] == ["${aws_signer_signing_profile.publish.arn}"]
-    assert by_sid["PublishVersions"]["resources"] == ["${aws_lambda_function.app.arn}", "${aws_lambda_function.app.arn}:*"]
+    # Every function of the project, each with its versions, and nothing else.
+    assert by_sid["PublishVersions"]["resources"] == '${flatten([for f in aws_lambda_function.function : [f.arn, "${f.arn}:*"]])}'
     # The profile's own policy names the publish role.
     perm = tf.resource("aws_signer_signing_profile_permission", "publish")
     assert (perm["action"], perm["principal"]) == ("signer:StartSigningJob", "${aws_iam_role.github_publish.arn}")
@@ -46,12 +47,13 @@ def test_lambda_refuses_code_the_publish_profile_did_not_sign(tf):
     assert block(csc, "allowed_publishers")["signing_profile_version_arns"] == [
         "${aws_signer_signing_profile.publish.version_arn}"
     ]
-    fn = tf.resource("aws_lambda_function", "app")
+    fn = tf.resource("aws_lambda_function", "function")
     assert fn["code_signing_config_arn"] == "${aws_lambda_code_signing_config.app.arn}"
-    # Even the first code is signed by that profile, so the function never ran unsigned code.
-    assert "aws_signer_signing_job.initial_code.signed_object" in fn["s3_key"]
+    # Even the first code is signed by that profile, so no function ever ran unsigned code.
+    assert "aws_signer_signing_job.initial_code[each.key].signed_object" in fn["s3_key"]
     assert "filename" not in fn
     job = tf.resource("aws_signer_signing_job", "initial_code")
+    assert job["for_each"] == "${local.functions}"
     assert job["profile_name"] == "${aws_signer_signing_profile.publish.name}"
     assert block(tf.resource("aws_s3_bucket_versioning", "artifacts"), "versioning_configuration")["status"] == "Enabled"
 
@@ -126,7 +128,7 @@ def test_stage_limits_fit_the_reserved_concurrency_side_by_side(tf, env):
     reserved = tf.variables["lambda_reserved_concurrency"]["default"]
     shares = {name: concurrency_share(stage) for name, stage in env.stages.items()}
     assert sum(shares.values()) <= reserved, shares
-    fn = tf.resource("aws_lambda_function", "app")
+    fn = tf.resource("aws_lambda_function", "function")
     assert fn["reserved_concurrent_executions"] == "${var.lambda_reserved_concurrency}"
     condition = block(block(fn, "lifecycle"), "precondition")["condition"]
     assert "sum(values(local.stage_concurrency_share)) <= var.lambda_reserved_concurrency" in condition
@@ -162,7 +164,8 @@ def test_the_log_key_serves_only_this_projects_log_groups(tf, env):
     # Every log group the module creates has its name in the list.
     for name, body in tf.resources_of("aws_cloudwatch_log_group").items():
         assert body["kms_key_id"] == "${aws_kms_key.observability.arn}"
-        pattern = body["name"].replace("${each.key}", "${stage}")
+        # Per stage (access, execution logs) or per function (the functions' own).
+        pattern = body["name"].replace("${each.key}", "${name}" if body["for_each"] == "${local.functions}" else "${stage}")
         assert f"log-group:{pattern}" in arns, (name, pattern)
 
 
@@ -172,7 +175,7 @@ def test_only_this_stacks_alarms_publish_to_the_topic_and_use_its_key(tf):
         '"arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:${alarm}"]}'
     )
     # The stages' alarms and the guardian's, nothing else.
-    assert tf.locals["topic_alarm_names"] == "${concat(keys(local.alarms), local.guardian_alarm_names)}"
+    assert tf.locals["topic_alarm_names"] == "${concat(keys(local.function_alarms), local.guardian_alarm_names)}"
     for dname, sid in (("alarms_topic", "CloudWatchAlarmsOfThisAccount"), ("observability_key", "CloudWatchPublishesAlarms")):
         (st,) = [s for s in statements(tf.data_source("aws_iam_policy_document", dname)) if s.get("sid") == sid]
         conditions = {c["variable"]: c for c in st["condition"]}

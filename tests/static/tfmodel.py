@@ -159,6 +159,108 @@ def alarm_instances(module: Module, env: Environments) -> dict[str, dict]:
     return out
 
 
+# ---------------------------------------------------------------------------------------
+# Several functions (terraform/environments.tf, api.tf): pinned shapes, transcribed below
+# ---------------------------------------------------------------------------------------
+
+FUNCTION_SHAPES = {
+    "functions": "${{for f in local.project.functions : f.name => f}}",
+    "function_stages": (
+        '${merge([for fname, f in local.functions : {for sname, stage in local.stages : "${fname}:${sname}" => '
+        "{function = fname, stage = sname}}] ...)}"
+    ),
+    "tables": (
+        '${merge([for fname, t in local.function_tables : {for sname, stage in local.stages : "${fname}-${sname}" => '
+        "merge(t, {function = fname, stage = sname})} if contains(keys(local.functions), fname)] ...)}"
+    ),
+    "stage_variables": (
+        "${{for sname, stage in local.stages : sname => merge({(local.project.stage_variable) = sname}, "
+        "{for name, t in local.tables : t.stage_variable => name if t.stage == sname})}}"
+    ),
+    "last_stages": "${[for name, stage in local.stages : name if !contains([for s in local.stages : try(s.upstream, null)], name)]}",
+    "function_alarms": (
+        "${merge([for name, alarm in local.alarms : {for fname, f in local.functions : "
+        '(fname == local.project.functions[0].name ? name : "${name}-${fname}") => merge(alarm, {function = fname}) '
+        'if startswith(alarm.kind, "lambda_") || fname == local.project.functions[0].name}] ...)}'
+    ),
+    "routes": "${merge([for f in local.project.functions : {for r in f.routes : r => f.name}] ...)}",
+}
+
+
+def _pinned_function_local(module: Module, name: str) -> None:
+    got = _squash(module.locals[name])
+    if got != FUNCTION_SHAPES[name]:
+        raise Unsupported(f"local.{name} has an unknown shape: {got}")
+
+
+def function_instances(module: Module, env: Environments) -> dict[str, dict]:
+    """local.functions: project.json's functions by name."""
+    _pinned_function_local(module, "functions")
+    return {f["name"]: f for f in env.project["functions"]}
+
+
+def function_stage_instances(module: Module, env: Environments) -> dict[str, dict]:
+    """local.function_stages: "<function>:<stage>" -> {function, stage}."""
+    _pinned_function_local(module, "function_stages")
+    return {
+        f"{fname}:{sname}": {"function": fname, "stage": sname}
+        for fname in function_instances(module, env)
+        for sname in stage_instances(module, env)
+    }
+
+
+def table_instances(module: Module, env: Environments) -> dict[str, dict]:
+    """local.tables: "<function>-<stage>" -> local.function_tables' entry plus function, stage."""
+    _pinned_function_local(module, "tables")
+    functions = function_instances(module, env)
+    return {
+        f"{fname}-{sname}": {**t, "function": fname, "stage": sname}
+        for fname, t in module.locals["function_tables"].items()
+        if fname in functions
+        for sname in stage_instances(module, env)
+    }
+
+
+def stage_variable_instances(module: Module, env: Environments) -> dict[str, dict]:
+    """local.stage_variables: each stage's variables (the alias, each of its tables)."""
+    _pinned_function_local(module, "stage_variables")
+    tables = table_instances(module, env)
+    return {
+        sname: {
+            env.project["stage_variable"]: sname,
+            **{t["stage_variable"]: name for name, t in tables.items() if t["stage"] == sname},
+        }
+        for sname in stage_instances(module, env)
+    }
+
+
+def last_stage_names(module: Module, env: Environments) -> list[str]:
+    """local.last_stages: the stages no stage names as its upstream."""
+    _pinned_function_local(module, "last_stages")
+    stages = stage_instances(module, env)
+    upstreams = {s.get("upstream") for s in stages.values()}
+    return [name for name in stages if name not in upstreams]
+
+
+def function_alarm_instances(module: Module, env: Environments) -> dict[str, dict]:
+    """local.function_alarms: API alarms once, Lambda alarms once per function (the first
+    function under the stage file's name, the others under <name>-<function>)."""
+    _pinned_function_local(module, "function_alarms")
+    main = env.project["functions"][0]["name"]
+    out: dict[str, dict] = {}
+    for name, alarm in alarm_instances(module, env).items():
+        for fname in function_instances(module, env):
+            if alarm["kind"].startswith("lambda_") or fname == main:
+                out[name if fname == main else f"{name}-{fname}"] = {**alarm, "function": fname}
+    return out
+
+
+def route_instances(module: Module, env: Environments) -> dict[str, str]:
+    """local.routes: route -> the function serving it."""
+    _pinned_function_local(module, "routes")
+    return {r: f["name"] for f in env.project["functions"] for r in f["routes"]}
+
+
 def instances(module: Module, body: dict, env: Environments) -> dict[str | None, object]:
     """The instances a resource body creates: each.key -> each.value (None -> None without for_each)."""
     for_each = body.get("for_each")
@@ -169,6 +271,16 @@ def instances(module: Module, body: dict, env: Environments) -> dict[str | None,
         return stage_instances(module, env)
     if for_each == "${local.alarms}":
         return alarm_instances(module, env)
+    if for_each == "${local.functions}":
+        return function_instances(module, env)
+    if for_each == "${local.function_stages}":
+        return function_stage_instances(module, env)
+    if for_each == "${local.tables}":
+        return table_instances(module, env)
+    if for_each == "${local.function_alarms}":
+        return function_alarm_instances(module, env)
+    if for_each == "${local.routes}":
+        return route_instances(module, env)
     if for_each == "${local.codedeploy_stages}":
         return codedeploy_stage_instances(module, env)
     if for_each == "${local.codedeploy_configs}":

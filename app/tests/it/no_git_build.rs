@@ -14,11 +14,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Every variable `src/build_info.rs` reads with `env!` that the build script provides (the
-/// rest, `CARGO_PKG_*`, come from cargo): read from the source, so a variable added there is
-/// checked here too.
+/// Every variable `lambda_kit::build_info!` (which `src/build_info.rs` expands) reads with
+/// `env!` that the build script provides (the rest, `CARGO_PKG_*`, come from cargo): read
+/// from the source, so a variable added there is checked here too.
 fn read_by_the_crate() -> Vec<String> {
-    let src = include_str!("../../src/build_info.rs");
+    let src = include_str!("../../../crates/lambda-kit/src/build_info.rs");
     src.split("env!(\"")
         .skip(1)
         .filter_map(|rest| rest.split_once('"').map(|(name, _)| name.to_string()))

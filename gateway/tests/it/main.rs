@@ -6,6 +6,7 @@
 
 mod support;
 
+mod birthday;
 mod canary;
 mod faults;
 mod guardian;

@@ -114,7 +114,7 @@ fn stages_serve_the_versions_their_aliases_name() {
         let a = request(
             gw.port,
             "POST",
-            "/test/echo",
+            "/test/build-info",
             &[("Content-Type", "application/octet-stream")],
             &body,
         )

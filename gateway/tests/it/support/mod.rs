@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use testkit::aws::Sdk;
-pub use testkit::http::{get, request};
+pub use testkit::http::{Answer, get, request};
 use testkit::moto::Moto;
 pub use testkit::{Scratch, wait_for, workspace_root};
 
@@ -23,14 +23,14 @@ fn profile_dir() -> PathBuf {
     exe.parent().unwrap().parent().unwrap().to_path_buf()
 }
 
-/// The dev-profile `app` and `promote` binaries, built once per test binary. `cargo test
+/// The dev-profile `app`, `promote` and `birthday` binaries, built once per test binary. `cargo test
 /// --workspace` has built them already (this is then a no-op check); `cargo test -p gateway`
 /// has not, and `CARGO_BIN_EXE_*` only names a package's own binaries. The build asks for
 /// what `cargo test --workspace` builds (every target, dev-dependencies on) so that features
 /// unify the same way: `-p app -p promote` alone resolves them differently and rebuilt the
 /// AWS SDK under `make test`, five minutes of a cold CI run.
-pub fn workspace_bins() -> &'static (PathBuf, PathBuf) {
-    static BINS: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+pub fn workspace_bins() -> &'static (PathBuf, PathBuf, PathBuf) {
+    static BINS: OnceLock<(PathBuf, PathBuf, PathBuf)> = OnceLock::new();
     BINS.get_or_init(|| {
         let mut cargo = Command::new(env!("CARGO"));
         // What cargo sets for this test binary's package must not reach the build: ring's
@@ -60,12 +60,12 @@ pub fn workspace_bins() -> &'static (PathBuf, PathBuf) {
             .output()
             .expect("run cargo build");
         let dir = profile_dir();
-        let bins = (dir.join("app"), dir.join("promote"));
+        let bins = (dir.join("app"), dir.join("promote"), dir.join("birthday"));
         if !out.status.success() {
             // Another package's sources mid-edit in a shared tree must not stop these tests
             // when binaries from an earlier build are there; a fresh clone has none, and fails.
             assert!(
-                bins.0.is_file() && bins.1.is_file(),
+                bins.0.is_file() && bins.1.is_file() && bins.2.is_file(),
                 "cargo build --workspace --all-targets failed:\n{}",
                 String::from_utf8_lossy(&out.stderr)
             );
@@ -206,7 +206,16 @@ impl Stack {
     /// AWS_LAMBDA_RUNTIME_API is set). `extra` adds a file so that the same binary can be
     /// published as a second version (Lambda keys code by the zip's hash).
     pub fn app_zip(&self, name: &str, extra: Option<&str>) -> PathBuf {
-        let bootstrap = std::fs::read(&workspace_bins().0).unwrap();
+        self.bootstrap_zip(&workspace_bins().0, name, extra)
+    }
+
+    /// The same for the dev-profile `birthday`.
+    pub fn birthday_zip(&self, name: &str, extra: Option<&str>) -> PathBuf {
+        self.bootstrap_zip(&workspace_bins().2, name, extra)
+    }
+
+    fn bootstrap_zip(&self, binary: &Path, name: &str, extra: Option<&str>) -> PathBuf {
+        let bootstrap = std::fs::read(binary).unwrap();
         let mut files: Vec<(&str, &[u8])> = vec![("bootstrap", &bootstrap)];
         if let Some(e) = extra {
             files.push(("release.txt", e.as_bytes()));
@@ -265,6 +274,43 @@ impl Stack {
             port,
             err,
         }
+    }
+
+    /// The SDK configuration of clients on this stack's emulator (dummy credentials).
+    pub fn sdk_config(&self) -> aws_config::SdkConfig {
+        testkit::aws::config(&self.moto, &self.region)
+    }
+
+    /// Publishes `zip` as a new version of `function` through the Lambda API (`promote
+    /// publish` releases the project's functions; these tests need one function's version)
+    /// and returns its number.
+    pub fn publish_function(&self, function: &str, zip: &Path) -> String {
+        let bytes = std::fs::read(zip).unwrap();
+        self.block_on(
+            self.lambda
+                .update_function_code()
+                .function_name(function)
+                .zip_file(aws_sdk_lambda::primitives::Blob::new(bytes))
+                .send(),
+        )
+        .unwrap_or_else(|e| panic!("UpdateFunctionCode {function}: {e:?}"));
+        let out = self
+            .block_on(self.lambda.publish_version().function_name(function).send())
+            .unwrap_or_else(|e| panic!("PublishVersion {function}: {e:?}"));
+        out.version().unwrap().to_string()
+    }
+
+    /// Points `alias` of `function` at `version`, unweighted.
+    pub fn set_function_alias(&self, function: &str, alias: &str, version: &str) {
+        self.block_on(
+            self.lambda
+                .update_alias()
+                .function_name(function)
+                .name(alias)
+                .function_version(version)
+                .send(),
+        )
+        .unwrap_or_else(|e| panic!("UpdateAlias {function}:{alias}: {e:?}"));
     }
 
     pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {

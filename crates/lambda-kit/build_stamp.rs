@@ -1,4 +1,5 @@
-//! Embeds what is being built (git commit, toolchain, target, profile) as compile-time env vars.
+//! The build script of every function crate (each names this file as its `build`): embeds
+//! what is being built (git commit, toolchain, target, profile) as compile-time env vars.
 //!
 //! vergen leaves a variable unset when it cannot compute it (e.g. a source tarball without
 //! `.git`); every variable the crate reads is then set to "unknown" here, so such a build still
@@ -6,7 +7,7 @@
 use std::collections::BTreeSet;
 use vergen_gitcl::{Build, Emitter, Gitcl, Rustc};
 
-/// Every variable `src/build_info.rs` reads with `env!`.
+/// Every variable `lambda_kit::build_info!` reads with `env!` (src/build_info.rs).
 const REQUIRED: &[&str] = &[
     "VERGEN_GIT_SHA",
     "VERGEN_GIT_BRANCH",

@@ -21,11 +21,12 @@ pub fn filter_from(rust_log: Option<&str>) -> Result<Targets, String> {
     }
 }
 
-/// Installs the JSON subscriber on stdout (Lambda ships stdout to CloudWatch Logs).
-pub fn init() {
+/// Installs the JSON subscriber on stdout (Lambda ships stdout to CloudWatch Logs); `name`
+/// (the binary's) prefixes a warning about `RUST_LOG`.
+pub fn init(name: &str) {
     let rust_log = std::env::var("RUST_LOG").ok();
     let filter = filter_from(rust_log.as_deref()).unwrap_or_else(|warning| {
-        eprintln!("app: {warning}");
+        eprintln!("{name}: {warning}");
         Targets::new().with_default(Level::INFO)
     });
     let json = tracing_subscriber::fmt::layer()
@@ -39,7 +40,8 @@ pub fn init() {
         .init();
 }
 
-pub async fn log_request(request: Request, next: Next) -> Response {
+/// The request log line; `git_sha` is the serving binary's (its `build_info::GIT_SHA`).
+pub async fn log_request(request: Request, next: Next, git_sha: &'static str) -> Response {
     let started = Instant::now();
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
@@ -56,7 +58,7 @@ pub async fn log_request(request: Request, next: Next) -> Response {
         version = lambda.map(|l| l.function_version.as_str()),
         alias = lambda.and_then(|l| l.alias.as_deref()),
         stage = invocation.stage.as_deref(),
-        git_sha = build_info::short_sha(build_info::GIT_SHA),
+        git_sha = build_info::short_sha(git_sha),
         "request"
     );
     response
