@@ -27,15 +27,9 @@ pub const FUNCTION: &str = "guardian";
 const SCHEDULE_EVERY: Duration = Duration::from_secs(60);
 /// The function's timeout in terraform/guardian.tf.
 const TIMEOUT: Duration = Duration::from_secs(300);
-/// What the bootstrap gets of the gateway's own environment: how to reach AWS (the local
-/// emulator) and what to log.
-const PASSED_ON: [&str; 5] = [
-    "AWS_ENDPOINT_URL",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "RUST_LOG",
-];
+/// What the bootstrap gets of the gateway's own environment beyond what every instance gets
+/// (the emulator's endpoint and dummy credentials, `runtime::aws_environment`): what to log.
+const PASSED_ON: [&str; 1] = ["RUST_LOG"];
 
 pub struct Guardian {
     pool: Arc<Pool>,
@@ -89,6 +83,7 @@ impl Guardian {
             environment,
             task_root: task_root.clone(),
             show_output: verbose,
+            aws_endpoint: std::env::var("AWS_ENDPOINT_URL").ok(),
         };
         let guardian = Arc::new(Guardian {
             pool: Pool::new(spec, 4, shutdown.clone()),
