@@ -1,8 +1,8 @@
 //! An open-loop load for the zero-downtime tests: requests are sent on a fixed schedule
 //! whatever the answers, so a slow or stalled server shows as late and failed requests instead
 //! of quietly lowering the rate (the closed-loop mistake the seed's load generator avoided by
-//! measuring from the intended start). Every answer is kept with the version header that
-//! names who served it, so a test can tell a failure the release caused from one it expected.
+//! measuring from the intended start). Every answer is kept with what the test's attribution
+//! says served it, so a test can tell which release answered and which failed.
 //!
 //! Not `oha` or `hey`: a test needs each answer attributed to its request and version, and
 //! those tools print summaries. Threads rather than an async client: the rates are tens to
@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::http::request_to;
+use crate::http::{Answer, request_to};
 
 /// One kind of request in the mix, sent in turn with the others.
 #[derive(Debug, Clone)]
@@ -60,7 +60,7 @@ pub struct Outcome {
     pub latency: Duration,
     /// The status, or the transport error.
     pub result: Result<u16, String>,
-    /// The `x-app-version` header (the serving version's semver), when there was an answer.
+    /// Who served it, as the load's attribution read the answer (see [`start`]).
     pub version: Option<String>,
 }
 
@@ -83,7 +83,7 @@ impl Tally {
             .collect()
     }
 
-    /// Answers per `x-app-version`, for every request of the mix at `index`.
+    /// Answers per attributed version, for every request of the mix at `index`.
     pub fn versions_of(&self, index: usize) -> std::collections::BTreeMap<String, usize> {
         let mut out = std::collections::BTreeMap::new();
         for o in self.outcomes.iter().filter(|o| o.request == index) {
@@ -122,9 +122,24 @@ pub struct Load {
     scheduler: Option<JoinHandle<()>>,
 }
 
+/// Who served an answer: a version a test can count, or None when the answer does not say.
+pub type Attribution = fn(&Answer) -> Option<String>;
+
+/// The `x-app-version` header every function of the project sets (its semver).
+pub fn by_version_header(answer: &Answer) -> Option<String> {
+    answer.header("x-app-version").map(str::to_string)
+}
+
 /// Starts sending the mix in turn to `addr` at `rate` requests a second, for at most
-/// `limit` (a bound, so a test that forgets to stop it still ends).
-pub fn start(addr: SocketAddr, mix: Vec<Request>, rate: f64, limit: Duration) -> Load {
+/// `limit` (a bound, so a test that forgets to stop it still ends); `attribute` names the
+/// version behind each answer.
+pub fn start(
+    addr: SocketAddr,
+    mix: Vec<Request>,
+    rate: f64,
+    limit: Duration,
+    attribute: Attribution,
+) -> Load {
     assert!(
         !mix.is_empty() && rate > 0.0,
         "a load needs requests and a rate"
@@ -133,7 +148,7 @@ pub fn start(addr: SocketAddr, mix: Vec<Request>, rate: f64, limit: Duration) ->
     let outcomes = Arc::new(Mutex::new(Vec::new()));
     let scheduler = {
         let (stop, outcomes, mix) = (stop.clone(), outcomes.clone(), mix.clone());
-        std::thread::spawn(move || schedule(addr, mix, rate, limit, &stop, &outcomes))
+        std::thread::spawn(move || schedule(addr, mix, rate, limit, attribute, &stop, &outcomes))
     };
     Load {
         stop,
@@ -176,6 +191,7 @@ fn schedule(
     mix: Vec<Request>,
     rate: f64,
     limit: Duration,
+    attribute: Attribution,
     stop: &AtomicBool,
     outcomes: &Arc<Mutex<Vec<Outcome>>>,
 ) {
@@ -198,7 +214,7 @@ fn schedule(
                     let answer = request_to(addr, &r.method, &r.path, &headers, &r.body);
                     let latency = start.elapsed().saturating_sub(scheduled);
                     let (result, version) = match answer {
-                        Ok(a) => (Ok(a.status), a.header("x-app-version").map(str::to_string)),
+                        Ok(a) => (Ok(a.status), attribute(&a)),
                         Err(e) => (Err(e.to_string()), None),
                     };
                     outcomes.lock().unwrap().push(Outcome {

@@ -14,3 +14,4 @@ mod judge;
 mod probe;
 mod serve;
 mod throttles;
+mod zero_downtime;
