@@ -69,7 +69,7 @@ fn racing_a_promote_rollback_over_http_one_writer_wins() {
             direct
                 .lambda
                 .update_alias()
-                .function_name(&env.project.function_name)
+                .function_name(&env.project.main_function().name)
                 .name("live")
                 .function_version("1")
                 .description("promote/v1 step=2@10 baked=no")
@@ -132,6 +132,7 @@ fn racing_a_promote_rollback_over_http_one_writer_wins() {
         env: &env,
         ui: &ui,
         interrupt: &interrupt,
+        function: &env.project.main_function().name,
     };
     let fired = Trigger::Alarm(AlarmReading {
         name: ALARM.into(),
@@ -204,7 +205,7 @@ fn racing_a_promote_rollback_over_http_one_writer_wins() {
             direct
                 .lambda
                 .get_alias()
-                .function_name(&env.project.function_name)
+                .function_name(&env.project.main_function().name)
                 .name("live")
                 .send(),
         )
