@@ -339,3 +339,151 @@ fn a_release_on_a_codedeploy_stage_is_refused_with_nothing_written() {
     );
     assert_serves(&stack, "live", ["1", "1"]);
 }
+
+/// A release of both functions through the fault proxy at 20% (errors, throttling, latency,
+/// lost answers, RevisionId checks), as `faults.rs` runs one function: no wrong blame, no
+/// weight of any function going backwards but by a rollback, and every run ends on the plan's
+/// path, with the functions together where it completed or rolled back.
+#[test]
+fn releases_through_a_lossy_network_end_where_they_should() {
+    use support::fault_proxy::{AppliedWrite, Config, FaultProxy};
+    const LANES: u64 = 2;
+    const RUNS: usize = 3;
+    let share = |w: &AppliedWrite| -> f64 {
+        match w.weights.get("2") {
+            Some(x) => *x,
+            None if w.version == "2" => 1.0,
+            None => 0.0,
+        }
+    };
+    type Tally = (usize, usize, usize, Vec<(bool, i32)>);
+    let tallies: Vec<Tally> = std::thread::scope(|s| {
+        let lanes: Vec<_> = (0..LANES)
+            .map(|lane| {
+                s.spawn(move || {
+                    let stack = Stack::with_functions(
+                        &format!("release-faults-{lane}"),
+                        2,
+                        &|d| shorten_bakes(d, 1),
+                    );
+                    let proxy = FaultProxy::start(
+                        stack.moto.port,
+                        Config {
+                            rate: 0.2,
+                            seed: 20_261_206 + lane,
+                            enforce_revisions: true,
+                            ..Config::clean()
+                        },
+                    );
+                    let (mut faults, mut runs, mut requests) = (0, 0, 0);
+                    let mut codes = Vec::new();
+                    for r in 0..2 * RUNS {
+                        let rollback = r % 2 == 1;
+                        // Back to version 1 with no note, as the one-function fault test does.
+                        for f in FUNCTIONS {
+                            stack
+                                .block_on(
+                                    stack
+                                        .lambda
+                                        .update_alias()
+                                        .function_name(f)
+                                        .name("live")
+                                        .function_version("1")
+                                        .routing_config(
+                                            aws_sdk_lambda::types::AliasRoutingConfiguration::builder()
+                                                .build(),
+                                        )
+                                        .description("")
+                                        .send(),
+                                )
+                                .unwrap();
+                        }
+                        proxy.written_outside("live");
+                        let alarm = stack.seeded.alarms("live")[0].clone();
+                        stack.set_alarm(&alarm, StateValue::Ok);
+                        let before = proxy.applied().len();
+                        let bake = if rollback { "5s" } else { "300ms" };
+                        let line = format!(
+                            "--output json canary --stage live --release app=2 --release birthday=2 --bake {bake} --poll 100ms"
+                        );
+                        let args: Vec<&str> = line.split_whitespace().collect();
+                        let mut cmd = stack.command(&args);
+                        cmd.env("AWS_ENDPOINT_URL", &proxy.endpoint);
+                        let mut running = stack.spawn_cmd(cmd, &args);
+                        if rollback {
+                            while !proxy.wait_applied(before + 1, Duration::from_millis(50)) {
+                                if !running.is_running() {
+                                    break;
+                                }
+                            }
+                            stack.set_alarm(&alarm, StateValue::Alarm);
+                        }
+                        let run = running.wait_timeout(Duration::from_secs(120));
+                        let code = run.code();
+                        let out = run.output();
+                        let writes = proxy.applied()[before..].to_vec();
+                        let context = || format!("exit {code}\n{writes:#?}\n{out}");
+                        assert!(code != 5 && !out.contains("someone else"), "wrong blame: {}", context());
+                        for f in FUNCTIONS {
+                            let mine: Vec<&AppliedWrite> =
+                                writes.iter().filter(|w| w.function == f).collect();
+                            let mut last = 0.0;
+                            for (i, w) in mine.iter().enumerate() {
+                                let s = share(w);
+                                if s < last {
+                                    assert!(
+                                        s == 0.0
+                                            && w.description.as_deref().is_some_and(|d| d.contains("rolled_back=2"))
+                                            && mine[i + 1..].iter().all(|x| share(x) == 0.0),
+                                        "{f}: weight went back without a rollback: {}",
+                                        context()
+                                    );
+                                }
+                                last = s;
+                            }
+                        }
+                        let ends: Vec<(String, Option<(String, f64)>)> = FUNCTIONS
+                            .iter()
+                            .map(|f| {
+                                let a = stack.alias_of(f, "live");
+                                (a.version.clone(), a.split())
+                            })
+                            .collect();
+                        let on_path = |e: &(String, Option<(String, f64)>)| {
+                            matches!((e.0.as_str(), &e.1), ("1", None) | ("2", None))
+                                || matches!((e.0.as_str(), &e.1), ("1", Some((c, w))) if c == "2" && (*w == 0.1 || *w == 0.5))
+                        };
+                        match code {
+                            0 => assert!(ends.iter().all(|e| e.0 == "2" && e.1.is_none()), "{}", context()),
+                            4 => assert!(ends.iter().all(|e| e.0 == "1" && e.1.is_none()), "{}", context()),
+                            _ => assert!(ends.iter().all(on_path), "off the plan's path {ends:?}: {}", context()),
+                        }
+                        runs += 1;
+                        codes.push((rollback, code));
+                    }
+                    let t = proxy.tally();
+                    faults += t.faults.values().sum::<usize>();
+                    requests += t.requests;
+                    (runs, faults, requests, codes)
+                })
+            })
+            .collect();
+        lanes.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let (runs, faults, requests) = tallies
+        .iter()
+        .fold((0, 0, 0), |a, t| (a.0 + t.0, a.1 + t.1, a.2 + t.2));
+    let mut outcomes: std::collections::BTreeMap<(&str, i32), usize> = Default::default();
+    for (rollback, code) in tallies.iter().flat_map(|t| t.3.iter()) {
+        let kind = if *rollback { "alarm rollback" } else { "plan" };
+        *outcomes.entry((kind, *code)).or_default() += 1;
+    }
+    println!(
+        "release fault tally: {runs} runs, {faults} faults in {requests} requests; outcomes (run, exit code): {outcomes:?}"
+    );
+    assert_eq!(runs, LANES as usize * 2 * RUNS);
+    assert!(
+        faults as f64 >= requests as f64 * 0.1,
+        "{faults} faults in {requests} requests"
+    );
+}
