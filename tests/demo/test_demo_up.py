@@ -193,11 +193,15 @@ def test_the_messages_around_them_say_what_to_do_and_their_advice_works(stack):
 
     # The no-op says where the candidate came from and how to name another.
     m = said(stack, "noop_from_upstream", "promote deploy --stage test", 0)
-    assert advised(m) == ["promote deploy --stage test --version N"], m
-    r = stack.sh(f"promote deploy --stage test --version {live} --allow-downgrade")
+    # In a release of several functions each is named with --release FUNCTION=N.
+    assert advised(m) == [
+        "promote deploy --stage test --release app=N",
+        "promote deploy --stage test --release birthday=N",
+    ], m
+    r = stack.sh(f"promote deploy --stage test --release app={live} --allow-downgrade")
     assert r.returncode == 0, r.stdout + r.stderr
     assert stack.alias("test") == (live, {})
-    assert stack.sh(f"promote deploy --stage test --version {dev}").returncode == 0
+    assert stack.sh(f"promote deploy --stage test --release app={dev}").returncode == 0
 
     # A version rolled back on a stage goes out again only with --retry, as the refusal says;
     # the --bake warning (a bake shorter than the alarms' windows) is printed once.

@@ -1965,6 +1965,33 @@ mod releases {
         }
     }
 
+    /// A function already serving what upstream serves stays, and its advice names it with
+    /// --release (in a release, --version is the first function's candidate).
+    #[test]
+    fn a_function_with_nothing_to_roll_out_is_advised_to_name_its_own_candidate() {
+        let world = World::at(2, &FUNCTIONS);
+        let goal = resolve_release(
+            &aao_stage(),
+            &Intent::Deploy {
+                version: None,
+                allow_downgrade: false,
+                retry: false,
+            },
+            &BTreeMap::new(),
+            &world.observe(),
+            Overrides::default(),
+        )
+        .unwrap();
+        assert!(goal.moves.is_empty(), "{:?}", goal.moves);
+        for (function, why) in &goal.stays {
+            assert!(
+                why.contains(&format!("--release {function}=N`")) && !why.contains("--version N"),
+                "{function}: {why}"
+            );
+        }
+        assert_eq!(goal.stays.len(), 2);
+    }
+
     #[test]
     fn the_release_versions_name_each_functions_candidate() {
         let world = World::at(1, &FUNCTIONS);

@@ -151,6 +151,13 @@ pub fn resolve_release(
         match goal {
             Goal::Noop(why) => {
                 release.push((f.function.clone(), f.observed.alias.version));
+                // The one-function advice names the candidate with --version, which in a
+                // release is the first function's: name this function's instead.
+                let why = if functions.len() > 1 {
+                    why.replace("--version N`", &format!("--release {}=N`", f.function))
+                } else {
+                    why
+                };
                 stays.push((f.function.clone(), why));
             }
             Goal::Rollout(ref r) => {
