@@ -53,6 +53,23 @@ mod shortcuts;
 #[cfg(test)]
 pub use shortcuts::*;
 
+/// `--bake` shorter than the slowest alarm's window: allowed (tests and demos bake for
+/// seconds), but never silently. The stage files are held to this by their checks, a command
+/// line only by this warning, printed once per run (a release's first function says it).
+pub fn warn_short_bake<C: Cloud>(run: &Run<'_, C>, bake: Option<Duration>) {
+    if let (Some(bake), Some((alarm, window))) = (bake, run.stage.slowest_alarm())
+        && !bake.is_zero()
+        && bake < window
+    {
+        run.ui().say(format!(
+            "warning: --bake {} is shorter than alarm {}'s window ({} of data before it can fire): the bake can end before that alarm has looked",
+            format_duration(bake),
+            alarm.name,
+            format_duration(window)
+        ));
+    }
+}
+
 /// Reads the stage, resolves the intent, and applies decisions until done.
 pub async fn execute<C: Cloud>(
     ctx: &Ctx<'_, C>,
@@ -79,19 +96,7 @@ pub async fn execute<C: Cloud>(
     let goal =
         machine::resolve(run.stage, &intent, &obs, overrides).map_err(|e| refusal(&run, e))?;
     let poll = run.poll(opts.poll);
-    if let (Some(bake), Some((alarm, window))) = (opts.bake, run.stage.slowest_alarm())
-        && !bake.is_zero()
-        && bake < window
-    {
-        // Allowed (tests and demos bake for seconds), but never silently: the stage files
-        // are held to this by their checks, a command line only by this warning.
-        run.ui().say(format!(
-            "warning: --bake {} is shorter than alarm {}'s window ({} of data before it can fire): the bake can end before that alarm has looked",
-            format_duration(bake),
-            alarm.name,
-            format_duration(window)
-        ));
-    }
+    warn_short_bake(&run, opts.bake);
     // A CodeDeploy deployment has no length known in advance to bound a probe by: its
     // stages are judged by their alarms and metrics.
     let probe = match run.stage.engine {

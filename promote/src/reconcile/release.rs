@@ -29,6 +29,7 @@ use crate::cloud::aws::{AliasWrite, Cloud};
 use crate::ctx::Ctx;
 use crate::reconcile::commands::{
     CdEnd, ExecOpts, announce, describe, finish, refusal, rollback_failed, say_write,
+    warn_short_bake,
 };
 use crate::reconcile::run::{BakeEnd, Run};
 
@@ -76,6 +77,7 @@ pub async fn execute_release<'a, C: Cloud>(
             let i = index(&runs, &r.function);
             refusal(&runs[i], *r.error).context(format!("function {}", r.function))
         })?;
+    warn_short_bake(first, opts.bake);
     // Each moving function's run, in the goal's order.
     let order: Vec<usize> = goal.moves.iter().map(|(f, _)| index(&runs, f)).collect();
     let probes: Vec<_> = goal
