@@ -67,7 +67,8 @@ class Stack:
         states = None
         while time.monotonic() < deadline:
             alarms = cw.describe_alarms(AlarmNamePrefix=only or f"app-{stage}-")["MetricAlarms"]
-            states = {a["AlarmName"]: a["StateValue"] for a in alarms}
+            # A prefix also matches the other functions' copies (<name>-birthday).
+            states = {a["AlarmName"]: a["StateValue"] for a in alarms if only in (None, a["AlarmName"])}
             if states and all(v == state for v in states.values()):
                 return
             time.sleep(0.2)

@@ -104,6 +104,17 @@ pub fn rolled_back(done: &[(String, Done)]) -> Option<(&str, &Done)> {
         .map(|(f, d)| (f.as_str(), d))
 }
 
+/// The one-function advice names the candidate with `--version N`, which in a release of
+/// several functions is the first function's: a function that stays is told to name its own.
+fn own_candidate(why: String, f: &FunctionObserved, functions: &[FunctionObserved]) -> String {
+    if functions.len() > 1 {
+        why.replace("--version N ", &format!("--release {}=N ", f.function))
+            .replace("--version N`", &format!("--release {}=N`", f.function))
+    } else {
+        why
+    }
+}
+
 /// Resolves the intent for every function (`versions` names the candidate of a function,
 /// overriding the intent's own version), then makes one plan of the moves. Any function's
 /// refusal refuses the release.
@@ -151,14 +162,7 @@ pub fn resolve_release(
         match goal {
             Goal::Noop(why) => {
                 release.push((f.function.clone(), f.observed.alias.version));
-                // The one-function advice names the candidate with --version, which in a
-                // release is the first function's: name this function's instead.
-                let why = if functions.len() > 1 {
-                    why.replace("--version N`", &format!("--release {}=N`", f.function))
-                } else {
-                    why
-                };
-                stays.push((f.function.clone(), why));
+                stays.push((f.function.clone(), own_candidate(why, f, functions)));
             }
             Goal::Rollout(ref r) => {
                 release.push((f.function.clone(), r.candidate));
@@ -184,7 +188,8 @@ pub fn resolve_release(
     }
     for (f, error) in idle {
         release.push((f.function.clone(), f.observed.alias.version));
-        stays.push((f.function.clone(), format!("stays: {error}")));
+        let why = own_candidate(format!("stays: {error}"), f, functions);
+        stays.push((f.function.clone(), why));
     }
     release.sort_by_key(|(f, _)| functions.iter().position(|x| x.function == *f));
     align(&mut moves);
