@@ -138,7 +138,6 @@ async fn status_of_every_function(
     only: Option<&str>,
 ) -> anyhow::Result<()> {
     let project = &ctx.env.project;
-    let mut first_error = None;
     for f in &project.functions {
         let cloud = ctx.cloud.for_function(&f.name);
         let ui = ctx.ui.for_function(&f.name);
@@ -150,11 +149,13 @@ async fn status_of_every_function(
             function: &f.name,
         };
         ctx.ui.text(format!("function {}:", f.name));
-        if let Err(e) = status::status(&one, only).await {
-            first_error.get_or_insert(e.context(format!("function {}", f.name)));
-        }
+        // The first error ends it: the next function's read would meet the same endpoint,
+        // credentials and stack, and say it again.
+        status::status(&one, only)
+            .await
+            .map_err(|e| e.context(format!("function {}", f.name)))?;
     }
-    first_error.map_or(Ok(()), Err)
+    Ok(())
 }
 
 /// `publish`: one bare `--zip PATH` is the first function's (as on a project of one
