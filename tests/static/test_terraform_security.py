@@ -164,8 +164,8 @@ def test_the_log_key_serves_only_this_projects_log_groups(tf, env):
     # Every log group the module creates has its name in the list.
     for name, body in tf.resources_of("aws_cloudwatch_log_group").items():
         assert body["kms_key_id"] == "${aws_kms_key.observability.arn}"
-        # Per stage (access, execution logs) or per function (the functions' own).
-        pattern = body["name"].replace("${each.key}", "${name}" if body["for_each"] == "${local.functions}" else "${stage}")
+        # Per stage (access, execution logs), per function (the functions' own) or one (the guardian's).
+        pattern = body["name"].replace("${each.key}", "${name}" if body.get("for_each") == "${local.functions}" else "${stage}")
         assert f"log-group:{pattern}" in arns, (name, pattern)
 
 
