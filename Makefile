@@ -51,10 +51,14 @@ lint-workflows: venv ## actionlint (with shellcheck when installed) and zizmor, 
 lint: ## rustfmt, clippy as CI runs them, and no import cycle among any crate's modules
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
-	python3 tools/modcycles.py promote/src crates/rollout/src crates/probe/src gateway/src app/src crates/lambda-kit/src functions/birthday/src
+	python3 tools/modcycles.py promote/src crates/rollout/src crates/probe/src gateway/src app/src guardian/src crates/aliases/src crates/lambda-kit/src functions/birthday/src
 
-package: venv ## Build the deployable zip: target/lambda/app/bootstrap.zip (ARCH=arm64 where that target is installed)
+package: venv ## Build the deployable zips: target/lambda/<app|birthday|guardian>/bootstrap.zip (ARCH=arm64 where that target is installed)
 	cargo lambda build --release -p app --output-format zip $(if $(filter arm64,$(ARCH)),--arm64,)
+	cargo lambda build --release -p birthday --output-format zip $(if $(filter arm64,$(ARCH)),--arm64,)
+	cargo lambda build --release -p guardian --output-format zip $(if $(filter arm64,$(ARCH)),--arm64,)
+	@# The guardian reads the environments beside its bootstrap (docs/guardian.md).
+	python3 -c 'import sys, zipfile, pathlib; z = zipfile.ZipFile(sys.argv[1], "a"); [z.write(p, str(p)) for p in sorted(pathlib.Path("environments").rglob("*.json"))]' target/lambda/guardian/bootstrap.zip
 
 bench: venv ## Benchmark figures, printed and written to bench/RESULTS.md: the function's size, startup, RSS and latency; promote's alarm reaction time and status wall time vs the aws CLI
 	bench/app.sh

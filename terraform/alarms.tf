@@ -77,11 +77,11 @@ data "aws_iam_policy_document" "alarms_topic" {
       variable = "aws:SourceAccount"
       values   = [local.account_id]
     }
-    # Only the alarms of this stack may publish here, not any alarm of the account.
+    # Only the alarms of this stack (the stages' and the guardian's) may publish here, not any alarm of the account.
     condition {
       test     = "ArnLike"
       variable = "aws:SourceArn"
-      values   = [for alarm in keys(local.function_alarms) : "arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:${alarm}"]
+      values   = [for alarm in local.topic_alarm_names : "arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:${alarm}"]
     }
   }
 

@@ -6,6 +6,7 @@
 locals {
   project_log_group_arns = concat(
     [for name in keys(local.functions) : "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/lambda/${name}"],
+    ["arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/lambda/${local.guardian_name}"],
     [for stage in keys(local.stages) : "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:/aws/apigateway/${local.project.rest_api_name}/${stage}/access"],
     [for stage in keys(local.stages) : "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:API-Gateway-Execution-Logs_${aws_api_gateway_rest_api.app.id}/${stage}"],
   )
@@ -91,11 +92,11 @@ data "aws_iam_policy_document" "observability_key" {
       variable = "aws:SourceAccount"
       values   = [local.account_id]
     }
-    # Only this project's alarms, which publish to the topic this key encrypts.
+    # Only this project's alarms (the stages' and the guardian's), which publish to the topic this key encrypts.
     condition {
       test     = "ArnLike"
       variable = "aws:SourceArn"
-      values   = [for alarm in keys(local.function_alarms) : "arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:${alarm}"]
+      values   = [for alarm in local.topic_alarm_names : "arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:${alarm}"]
     }
   }
 }

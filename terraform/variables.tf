@@ -118,6 +118,17 @@ variable "lambda_zip_paths" {
   }
 }
 
+variable "guardian_zip_path" {
+  description = "Zip of the guardian function: its bootstrap and environments/ (docs/guardian.md). Defaults to the `make package` output, ../target/lambda/guardian/bootstrap.zip."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.guardian_zip_path == null || endswith(coalesce(var.guardian_zip_path, "x.zip"), ".zip")
+    error_message = "guardian_zip_path must point to a .zip file (build one with `make package`)."
+  }
+}
+
 variable "lambda_architecture" {
   description = "Instruction set of the function: arm64 (cheaper per GB-second) or x86_64. The zip must be built for the same one."
   type        = string

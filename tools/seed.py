@@ -334,6 +334,16 @@ def seed(endpoint: str, environments_dir: str | os.PathLike = DEFAULT_ENVIRONMEN
         apigw.put_method(restApiId=api_id, resourceId=rid, httpMethod="ANY", authorizationType="NONE")
         apigw.put_integration(restApiId=api_id, resourceId=rid, httpMethod="ANY", type="AWS_PROXY",
                               integrationHttpMethod="POST", uri=uri)
+    # Every other function's routes, each with its own integration through the stage variable
+    # (the first function serves the rest through /{proxy+}).
+    known = {"/": root_id, "/{proxy+}": proxy_id}
+    for f in project["functions"][1:]:
+        f_uri = uri.replace(f":function:{fn_name}:", f":function:{f['name']}:")
+        for route in f.get("routes", []):
+            rid = resource_at(apigw, api_id, known, route)
+            apigw.put_method(restApiId=api_id, resourceId=rid, httpMethod="ANY", authorizationType="NONE")
+            apigw.put_integration(restApiId=api_id, resourceId=rid, httpMethod="ANY", type="AWS_PROXY",
+                                  integrationHttpMethod="POST", uri=f_uri)
     deployment_id = apigw.create_deployment(restApiId=api_id, description="fixture")["id"]
 
     # The functions' tables, one per stage (terraform/dynamodb.tf).
@@ -395,6 +405,16 @@ def seed(endpoint: str, environments_dir: str | os.PathLike = DEFAULT_ENVIRONMEN
         "rest_api_id": api_id,
         "stages": out_stages,
     }
+
+
+def resource_at(apigw, api_id: str, known: dict[str, str], path: str) -> str:
+    """The id of resource `path`, creating it and its missing parents."""
+    if path in known:
+        return known[path]
+    parent, _, part = path.rstrip("/").rpartition("/")
+    parent_id = resource_at(apigw, api_id, known, parent or "/")
+    known[path] = apigw.create_resource(restApiId=api_id, parentId=parent_id, pathPart=part)["id"]
+    return known[path]
 
 
 def publish_versions(lam, fn_name: str, role_arn: str, versions: int, aliases: list[str]) -> dict:

@@ -46,6 +46,23 @@ pub fn cloudwatch_reason_time(at: SystemTime) -> String {
         .unwrap_or(d)
 }
 
+/// `2019-10-02T17:04:40.989+0000` (CloudWatch's spelling of an alarm state's time) or, with
+/// `millis` false, `2019-10-02T17:04:40Z` (an EventBridge event's).
+pub fn iso8601(at: SystemTime, millis: bool) -> String {
+    let d = httpdate::fmt_http_date(at);
+    let Some(p) = parts(&d) else { return d };
+    let date = format!("{}-{:02}-{}T{}", p.year, p.month, p.day, p.time);
+    if millis {
+        let ms = at
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .subsec_millis();
+        format!("{date}.{ms:03}+0000")
+    } else {
+        format!("{date}Z")
+    }
+}
+
 pub fn from_millis(ms: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_millis(ms)
 }
@@ -68,5 +85,10 @@ mod tests {
         assert_eq!(httpdate::fmt_http_date(t), "Mon, 30 Nov 2026 16:05:00 GMT");
         assert_eq!(cloudwatch_reason_time(t), "30/11/26 16:05:00");
         assert_eq!(ymd_slashes("Mon, 30 Nov 2026 16:05:00 GMT"), "2026/11/30");
+        assert_eq!(iso8601(t, false), "2026-11-30T16:05:00Z");
+        assert_eq!(
+            iso8601(t + Duration::from_millis(7), true),
+            "2026-11-30T16:05:00.007+0000"
+        );
     }
 }

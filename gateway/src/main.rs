@@ -8,6 +8,7 @@ mod artifacts;
 mod chaos;
 mod clock;
 mod event;
+mod guardian;
 mod invoke_api;
 mod math;
 mod metrics;
@@ -63,6 +64,10 @@ struct Args {
     /// The most instances one version runs at once (Lambda's concurrency, per version).
     #[arg(long, default_value_t = 64)]
     max_instances: usize,
+    /// The guardian's bootstrap: run it as AWS would, on every state change of a stage's
+    /// alarm and on its schedule (every minute, scaled by --time-scale).
+    #[arg(long, value_name = "PATH")]
+    guardian: Option<PathBuf>,
     /// Log one line per request (stage, version, status, latency) and the functions' output.
     #[arg(short, long)]
     verbose: bool,
@@ -184,6 +189,20 @@ async fn run(
     let retain = Duration::from_secs_f64(longest as f64 / args.time_scale + 5.0);
     let metrics = Arc::new(metrics::Metrics::new(retain));
     let (stop_tx, stop_rx) = watch::channel(false);
+    let guardian = match &args.guardian {
+        Some(path) => Some(
+            guardian::Guardian::start(
+                path,
+                &args.environments,
+                &region,
+                args.time_scale,
+                args.verbose,
+                stop_rx.clone(),
+            )
+            .context("starting the guardian")?,
+        ),
+        None => None,
+    };
 
     let gateway = Arc::new(server::Gateway::new(
         shared.clone(),
@@ -285,6 +304,9 @@ async fn run(
                         for (name, state) in changes {
                             if verbose {
                                 eprintln!("gateway: alarm {name} -> {state:?}");
+                            }
+                            if let Some(g) = &guardian {
+                                g.alarm_changed(&name, None, state);
                             }
                         }
                     }

@@ -167,6 +167,16 @@ fn parse_version(s: &str) -> Result<Version, String> {
     Version::parse(s).map_err(|e| e.to_string())
 }
 
+fn parse_release_entry(s: &str) -> Result<(String, Version), String> {
+    let (function, version) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}` is not FUNCTION=N; name the function, such as app=4"))?;
+    if function.is_empty() {
+        return Err(format!("`{s}` names no function; such as app=4"));
+    }
+    Ok((function.to_string(), parse_version(version)?))
+}
+
 /// The longest `--bake`: a day. Longer ones outlive any CI job and any AWS session, and
 /// an unbounded one overflowed the clock after the first write.
 pub const MAX_BAKE: Duration = Duration::from_secs(24 * 3600);
@@ -213,9 +223,11 @@ pub struct StatusArgs {
 
 #[derive(Debug, Args)]
 pub struct PublishArgs {
-    /// The deployment zip (with a `bootstrap` entry carrying the build stamp)
-    #[arg(long, value_name = "PATH")]
-    pub zip: PathBuf,
+    /// The deployment zip (with a `bootstrap` entry carrying the build stamp); on a project of
+    /// several functions, one FUNCTION=PATH per function to publish (repeatable), and the
+    /// release is printed as FUNCTION=N pairs for `deploy --release`
+    #[arg(long, value_name = "PATH", required = true)]
+    pub zip: Vec<PathBuf>,
     /// Read the artifact and say what would be published; upload nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -230,6 +242,11 @@ pub struct GuardArgs {
     /// Roll out a version that was rolled back on this stage before
     #[arg(long)]
     pub retry: bool,
+    /// The candidate of one function of a release, as FUNCTION=N (repeatable; the others
+    /// come from the upstream stage): what `promote publish` printed for a project of
+    /// several functions
+    #[arg(long = "release", value_name = "FUNCTION=N", value_parser = parse_release_entry)]
+    pub release: Vec<(String, Version)>,
     /// Let in a version the upstream stage has not served at 100% (otherwise refused, exit 3);
     /// needs --reason, recorded on the alias note
     #[arg(long, requires = "reason")]

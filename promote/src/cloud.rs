@@ -4,7 +4,6 @@
 
 pub mod aws;
 pub mod codedeploy;
-mod sdk_error;
 
 #[cfg(test)]
 mod aws_tests;

@@ -12,4 +12,7 @@ pub struct Ctx<'a, C> {
     pub env: &'a Environments,
     pub ui: &'a Ui,
     pub interrupt: &'a Interrupt,
+    /// The function whose alias the commands move: the project's first, or in a release of
+    /// several functions, each in turn (one `Ctx` per function, over its own cloud).
+    pub function: &'a str,
 }

@@ -57,15 +57,19 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<()> {
         env: &env,
         ui,
         interrupt: &interrupt,
+        function: &env.project.main_function().name,
     };
     match cli.command {
         Command::Status(a) => {
             if let Some(s) = &a.stage {
                 env.stage(s)?;
             }
-            status::status(&ctx, a.stage.as_deref()).await
+            if env.project.functions.len() == 1 {
+                return status::status(&ctx, a.stage.as_deref()).await;
+            }
+            status_of_every_function(&ctx, a.stage.as_deref()).await
         }
-        Command::Publish(a) => publish::publish(&ctx, &a.zip, a.dry_run).await,
+        Command::Publish(a) => publish_zips(&ctx, &a.zip, a.dry_run).await,
         // The parsed command is the intent; its flags are the run's overrides.
         Command::Deploy(a) => {
             env.stage(&a.stage.stage)?;
@@ -76,7 +80,7 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<()> {
             };
             let mut opts = exec_opts(&a.stage, a.bake, a.evidence);
             opts.skip_upstream = a.guards.skip_upstream();
-            commands::execute(&ctx, &a.stage.stage, intent, opts).await
+            mutate(&ctx, &a.stage.stage, intent, opts, &a.guards.release).await
         }
         Command::Canary(a) => {
             env.stage(&a.stage.stage)?;
@@ -88,18 +92,18 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<()> {
             };
             let mut opts = exec_opts(&a.stage, a.bake, a.evidence);
             opts.skip_upstream = a.guards.skip_upstream();
-            commands::execute(&ctx, &a.stage.stage, intent, opts).await
+            mutate(&ctx, &a.stage.stage, intent, opts, &a.guards.release).await
         }
         Command::Advance(a) => {
             env.stage(&a.stage.stage)?;
             let intent = Intent::Advance { weight: a.weight };
             let opts = exec_opts(&a.stage, a.bake, a.evidence);
-            commands::execute(&ctx, &a.stage.stage, intent, opts).await
+            mutate(&ctx, &a.stage.stage, intent, opts, &[]).await
         }
         Command::Complete(a) => {
             env.stage(&a.stage)?;
             let opts = exec_opts(&a, cli::BakeArgs::default(), cli::EvidenceArgs::default());
-            commands::execute(&ctx, &a.stage, Intent::Complete, opts).await
+            mutate(&ctx, &a.stage, Intent::Complete, opts, &[]).await
         }
         Command::Rollback(a) => {
             env.stage(&a.stage.stage)?;
@@ -111,7 +115,7 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<()> {
                 cli::BakeArgs::default(),
                 cli::EvidenceArgs::default(),
             );
-            commands::execute(&ctx, &a.stage.stage, intent, opts).await
+            mutate(&ctx, &a.stage.stage, intent, opts, &[]).await
         }
         Command::Watch(a) => {
             env.stage(&a.stage)?;
@@ -125,6 +129,146 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<()> {
         }
         Command::Check => unreachable!("check returns before the environments are loaded"),
     }
+}
+
+/// `status` of a project of several functions: every function's view of the stages in turn,
+/// each under its name (with `--output json`, its rows carry `function`).
+async fn status_of_every_function(
+    ctx: &Ctx<'_, aws::Aws>,
+    only: Option<&str>,
+) -> anyhow::Result<()> {
+    let project = &ctx.env.project;
+    let mut first_error = None;
+    for f in &project.functions {
+        let cloud = ctx.cloud.for_function(&f.name);
+        let ui = ctx.ui.for_function(&f.name);
+        let one = Ctx {
+            cloud: &cloud,
+            env: ctx.env,
+            ui: &ui,
+            interrupt: ctx.interrupt,
+            function: &f.name,
+        };
+        ctx.ui.text(format!("function {}:", f.name));
+        if let Err(e) = status::status(&one, only).await {
+            first_error.get_or_insert(e.context(format!("function {}", f.name)));
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// `publish`: one bare `--zip PATH` is the first function's (as on a project of one
+/// function); `--zip FUNCTION=PATH` names each function of a release.
+async fn publish_zips(
+    ctx: &Ctx<'_, aws::Aws>,
+    zips: &[std::path::PathBuf],
+    dry_run: bool,
+) -> anyhow::Result<()> {
+    let project = &ctx.env.project;
+    let named: Vec<(String, std::path::PathBuf)> = zips
+        .iter()
+        .map(|z| {
+            let text = z.to_string_lossy();
+            match text.split_once('=') {
+                Some((f, path)) if project.function(f).is_some() => {
+                    Ok((f.to_string(), std::path::PathBuf::from(path)))
+                }
+                Some((f, _)) => Err(exit::Exit::BadInput(format!(
+                    "--zip {text}: no function `{f}` in project.json (its functions: {})",
+                    project.function_names().join(", ")
+                ))),
+                None if zips.len() == 1 => Ok((project.main_function().name.clone(), z.clone())),
+                None => Err(exit::Exit::BadInput(format!(
+                    "--zip {text}: with several zips, name each one's function as FUNCTION=PATH"
+                ))),
+            }
+        })
+        .collect::<Result<_, _>>()?;
+    // One bare path: the first function's version number alone, as scripts read it.
+    if let [bare] = zips
+        && !bare.to_string_lossy().contains('=')
+    {
+        return publish::publish(ctx, bare, dry_run).await;
+    }
+    let clouds: Vec<aws::Aws> = named
+        .iter()
+        .map(|(f, _)| ctx.cloud.for_function(f))
+        .collect();
+    let uis: Vec<Ui> = named.iter().map(|(f, _)| ctx.ui.for_function(f)).collect();
+    let ctxs: Vec<Ctx<'_, aws::Aws>> = named
+        .iter()
+        .zip(clouds.iter().zip(&uis))
+        .map(|((f, _), (cloud, ui))| Ctx {
+            cloud,
+            env: ctx.env,
+            ui,
+            interrupt: ctx.interrupt,
+            function: f,
+        })
+        .collect();
+    let paths: Vec<&std::path::Path> = named.iter().map(|(_, p)| p.as_path()).collect();
+    publish::publish_release(&ctxs, &paths, dry_run, ctx.ui).await
+}
+
+/// A mutating command: on a project of one function its executor; on several, the release
+/// executor with one connection per function.
+async fn mutate(
+    ctx: &Ctx<'_, aws::Aws>,
+    stage: &str,
+    intent: Intent,
+    opts: ExecOpts,
+    release: &[(String, rollout::Version)],
+) -> anyhow::Result<()> {
+    let project = &ctx.env.project;
+    for (f, _) in release {
+        if project.function(f).is_none() {
+            return Err(exit::Exit::BadInput(format!(
+                "--release {f}=...: no function `{f}` in project.json (its functions: {})",
+                project.function_names().join(", ")
+            ))
+            .into());
+        }
+    }
+    if project.functions.len() == 1 {
+        let intent = match release.first() {
+            Some((_, v)) => intent.with_version(Some(*v)),
+            None => intent,
+        };
+        return commands::execute(ctx, stage, intent, opts).await;
+    }
+    let clouds: Vec<aws::Aws> = project
+        .functions
+        .iter()
+        .map(|f| ctx.cloud.for_function(&f.name))
+        .collect();
+    let uis: Vec<Ui> = project
+        .functions
+        .iter()
+        .map(|f| ctx.ui.for_function(&f.name))
+        .collect();
+    let ctxs: Vec<Ctx<'_, aws::Aws>> = project
+        .functions
+        .iter()
+        .zip(clouds.iter().zip(&uis))
+        .map(|(f, (cloud, ui))| Ctx {
+            cloud,
+            env: ctx.env,
+            ui,
+            interrupt: ctx.interrupt,
+            function: &f.name,
+        })
+        .collect();
+    // `--version N` is the first function's candidate (the project's main one), unless
+    // `--release` names it.
+    let mut versions: std::collections::BTreeMap<String, rollout::Version> =
+        release.iter().cloned().collect();
+    if let Some(v) = intent.version() {
+        versions
+            .entry(project.main_function().name.clone())
+            .or_insert(v);
+    }
+    let intent = intent.with_version(None);
+    crate::reconcile::release::execute_release(&ctxs, stage, intent, &versions, opts).await
 }
 
 fn probe_opts(a: &cli::ProbeArgs) -> probe::ProbeOpts {

@@ -165,15 +165,17 @@ def test_the_log_key_serves_only_this_projects_log_groups(tf, env):
     for name, body in tf.resources_of("aws_cloudwatch_log_group").items():
         assert body["kms_key_id"] == "${aws_kms_key.observability.arn}"
         # Per stage (access, execution logs) or per function (the functions' own).
-        pattern = body["name"].replace("${each.key}", "${name}" if body["for_each"] == "${local.functions}" else "${stage}")
+        pattern = body["name"].replace("${each.key}", "${name}" if body.get("for_each") == "${local.functions}" else "${stage}")
         assert f"log-group:{pattern}" in arns, (name, pattern)
 
 
 def test_only_this_stacks_alarms_publish_to_the_topic_and_use_its_key(tf):
     alarm_arns = (
-        '${[for alarm in keys(local.function_alarms) : '
+        '${[for alarm in local.topic_alarm_names : '
         '"arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:${alarm}"]}'
     )
+    # The stages' alarms and the guardian's, nothing else.
+    assert tf.locals["topic_alarm_names"] == "${concat(keys(local.function_alarms), local.guardian_alarm_names)}"
     for dname, sid in (("alarms_topic", "CloudWatchAlarmsOfThisAccount"), ("observability_key", "CloudWatchPublishesAlarms")):
         (st,) = [s for s in statements(tf.data_source("aws_iam_policy_document", dname)) if s.get("sid") == sid]
         conditions = {c["variable"]: c for c in st["condition"]}

@@ -15,6 +15,7 @@ pub mod config;
 pub mod duration;
 pub mod error;
 pub mod evidence;
+pub mod guardian;
 pub mod judge;
 pub mod load;
 pub mod machine;

@@ -35,6 +35,8 @@ use crate::stamp::BuildStamp;
 use crate::version::Version;
 use crate::weight::Weight;
 
+pub mod release;
+
 /// What the operator asked for.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Intent {
@@ -60,6 +62,22 @@ pub enum Intent {
 }
 
 impl Intent {
+    /// The version named on the command line (deploy, canary).
+    pub fn version(&self) -> Option<Version> {
+        match self {
+            Intent::Deploy { version, .. } | Intent::Canary { version, .. } => *version,
+            _ => None,
+        }
+    }
+
+    /// The intent naming `version` instead (deploy, canary; the others name none).
+    pub fn with_version(mut self, to: Option<Version>) -> Intent {
+        if let Intent::Deploy { version, .. } | Intent::Canary { version, .. } = &mut self {
+            *version = to;
+        }
+        self
+    }
+
     pub fn command(&self) -> &'static str {
         match self {
             Intent::Deploy { .. } => "deploy",
@@ -660,7 +678,7 @@ fn rollout_goal(
         return Err(PlanError::RolledBackBefore {
             stage: name.into(),
             version: candidate,
-            why: rb.why.clone(),
+            why: rb.reason(),
             again: "Publish a fixed version, or pass --retry to try this one again".into(),
         });
     }
@@ -830,7 +848,7 @@ fn rollback_goal(stage: &Stage, obs: &Observed, to_previous: bool) -> Result<Goa
         return Err(PlanError::RolledBackBefore {
             stage: name.into(),
             version: previous,
-            why: rb.why.clone(),
+            why: rb.reason(),
             again: format!(
                 "To serve it anyway, roll it out as a candidate: `promote {} --stage {name} --version {previous} --allow-downgrade --retry`",
                 mover(stage)
@@ -1152,51 +1170,60 @@ pub fn simulate(goal: &Goal, start: &State) -> Vec<Action> {
     for _ in 0..64 {
         let a = decide(goal, &state, &mem);
         out.push(a.clone());
-        match a {
-            Action::Write(w) => {
-                state.alias = w.to;
-                state.note = w.note;
-                mem.wrote = true;
-            }
-            Action::Bake { weight, .. } => mem.baked.push(weight),
-            Action::CreateDeployment {
-                candidate, stable, ..
-            } => {
-                // Its id is CodeDeploy's to give: none yet.
-                state.deployment = Some(DeploymentView {
-                    id: String::new(),
-                    application: String::new(),
-                    config: String::new(),
-                    shift: Some(Shift {
-                        current: stable,
-                        target: candidate,
-                    }),
-                    status: crate::codedeploy::Status::Created,
-                    rollback_of: None,
-                });
-                mem.created = Some(String::new());
-            }
-            Action::Follow { .. } => {
-                if let Some(s) = state.deployment.take().and_then(|d| d.shift) {
-                    state.alias = AliasView {
-                        version: s.target,
-                        split: None,
-                    };
-                }
-                mem.baked.push(Weight::FULL);
-            }
-            Action::StopDeployment { .. } => {
-                let shift = state.deployment.take().and_then(|d| d.shift);
-                state.alias = AliasView {
-                    version: shift.map_or(state.alias.version, |s| s.current),
-                    split: None,
-                };
-                mem.ended = Some(Ended::RolledBack);
-            }
-            Action::Done(_) | Action::Refuse(_) => break,
+        if !simulate_one(&mut state, &mut mem, &a) {
+            break;
         }
     }
     out
+}
+
+/// The state and memory as `a` would leave them if it applied (a bake passing, a
+/// deployment succeeding or, stopped, rolling back); false when the run ends with `a`.
+fn simulate_one(state: &mut State, mem: &mut Memory, a: &Action) -> bool {
+    match a {
+        Action::Write(w) => {
+            state.alias = w.to;
+            state.note = w.note.clone();
+            mem.wrote = true;
+        }
+        Action::Bake { weight, .. } => mem.baked.push(*weight),
+        Action::CreateDeployment {
+            candidate, stable, ..
+        } => {
+            // Its id is CodeDeploy's to give: none yet.
+            state.deployment = Some(DeploymentView {
+                id: String::new(),
+                application: String::new(),
+                config: String::new(),
+                shift: Some(Shift {
+                    current: *stable,
+                    target: *candidate,
+                }),
+                status: crate::codedeploy::Status::Created,
+                rollback_of: None,
+            });
+            mem.created = Some(String::new());
+        }
+        Action::Follow { .. } => {
+            if let Some(s) = state.deployment.take().and_then(|d| d.shift) {
+                state.alias = AliasView {
+                    version: s.target,
+                    split: None,
+                };
+            }
+            mem.baked.push(Weight::FULL);
+        }
+        Action::StopDeployment { .. } => {
+            let shift = state.deployment.take().and_then(|d| d.shift);
+            state.alias = AliasView {
+                version: shift.map_or(state.alias.version, |s| s.current),
+                split: None,
+            };
+            mem.ended = Some(Ended::RolledBack);
+        }
+        Action::Done(_) | Action::Refuse(_) => return false,
+    }
+    true
 }
 
 #[cfg(test)]

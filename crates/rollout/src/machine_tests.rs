@@ -461,9 +461,11 @@ fn a_rolled_back_version_needs_retry_and_previous_never_returns_to_it() {
         step: None,
         served: Vec::new(),
         upstream_skip: None,
+        release: Vec::new(),
         rolled_back: Some(RolledBack {
             version: v(2),
             why: "alarm x".into(),
+            by: Default::default(),
         }),
     };
     let o = obs(at(1), note.clone(), at(2));
@@ -1498,4 +1500,552 @@ fn a_codedeploy_canary_killed_anywhere_resumes_without_a_second_deployment() {
         decide(&goal, &again.state(), &failing),
         Action::StopDeployment { ref deployment, .. } if deployment == "d-1"
     ));
+}
+
+// ---- Releases of several functions (`release`) ----
+
+mod releases {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::machine::release::*;
+
+    const FUNCTIONS: [&str; 2] = ["app", "birthday"];
+
+    /// Every function's alias and note on the stage; the upstream stage serves version 2 of
+    /// every function.
+    #[derive(Clone)]
+    struct World {
+        aliases: Vec<(String, AliasView, Note)>,
+    }
+
+    impl World {
+        fn at(version: u64, functions: &[&str]) -> World {
+            World {
+                aliases: functions
+                    .iter()
+                    .map(|f| (f.to_string(), at(version), Note::default()))
+                    .collect(),
+            }
+        }
+
+        fn observe(&self) -> Vec<FunctionObserved> {
+            self.aliases
+                .iter()
+                .map(|(f, alias, note)| FunctionObserved {
+                    function: f.clone(),
+                    observed: obs(*alias, note.clone(), at(2)),
+                })
+                .collect()
+        }
+
+        fn state(&self, function: &str) -> State {
+            let (_, alias, note) = self.aliases.iter().find(|(f, ..)| f == function).unwrap();
+            now(alias, note)
+        }
+
+        fn write(&mut self, function: &str, to: AliasView, note: Note) {
+            let entry = self
+                .aliases
+                .iter_mut()
+                .find(|(f, ..)| f == function)
+                .unwrap();
+            entry.1 = to;
+            entry.2 = note;
+        }
+
+        fn alias(&self, function: &str) -> AliasView {
+            self.state(function).alias
+        }
+    }
+
+    /// How a run ended.
+    #[derive(Debug, PartialEq)]
+    enum End {
+        Done(Vec<(String, Done)>),
+        Refused(String, String),
+        Killed,
+    }
+
+    /// What the test injects: the function failing its bake at a weight (and why), the
+    /// write after which the run is killed, the write that fails.
+    #[derive(Default, Clone)]
+    struct Faults {
+        failing: Option<(&'static str, &'static str)>,
+        kill_after_write: Option<usize>,
+        write_fails: Option<usize>,
+    }
+
+    /// Runs the release on the world as the executor does, one action at a time, and traces
+    /// every write (`app shift:1+2@10%`), bake (`bake:10%@300s app,birthday`) and the end.
+    fn execute(
+        world: &mut World,
+        stage: &Stage,
+        intent: &Intent,
+        faults: &Faults,
+    ) -> (Vec<String>, End) {
+        let mut trace = Vec::new();
+        let goal = match resolve_release(
+            stage,
+            intent,
+            &BTreeMap::new(),
+            &world.observe(),
+            Overrides::default(),
+        ) {
+            Ok(g) => g,
+            Err(r) => return (trace, End::Refused(r.function, r.error.to_string())),
+        };
+        let mut mems = goal.memory();
+        let mut writes = 0;
+        for _ in 0..100 {
+            let states: Vec<State> = goal.moves.iter().map(|(f, _)| world.state(f)).collect();
+            match decide_release(&goal, &states, &mems) {
+                ReleaseAction::Apply {
+                    function,
+                    action: Action::Write(w),
+                } => {
+                    writes += 1;
+                    if faults.write_fails == Some(writes) {
+                        trace.push(format!(
+                            "{function} {}:{} FAILED",
+                            w.kind.as_str(),
+                            show(&w.to)
+                        ));
+                        fail(
+                            &mut mems,
+                            &format!("writing the alias of {function} failed"),
+                        );
+                        continue;
+                    }
+                    trace.push(format!("{function} {}:{}", w.kind.as_str(), show(&w.to)));
+                    world.write(&function, w.to, w.note);
+                    record_write(&goal, &mut mems, &function);
+                    if faults.kill_after_write == Some(writes) {
+                        return (trace, End::Killed);
+                    }
+                }
+                ReleaseAction::Apply { function, action } => {
+                    panic!("an alias stage applies only writes, got {action:?} for {function}")
+                }
+                ReleaseAction::Bake {
+                    weight,
+                    bake,
+                    functions,
+                    ..
+                } => {
+                    trace.push(format!(
+                        "bake:{weight}@{}s {}",
+                        bake.as_secs(),
+                        functions.join(",")
+                    ));
+                    let verdicts: Vec<_> = functions
+                        .iter()
+                        .map(|f| {
+                            let failing = faults
+                                .failing
+                                .is_some_and(|(ff, at)| ff == f && w(at) == weight);
+                            (
+                                f.clone(),
+                                if failing {
+                                    Err("errors above 1%".to_string())
+                                } else {
+                                    Ok(())
+                                },
+                            )
+                        })
+                        .collect();
+                    record_bake(&goal, &mut mems, weight, &verdicts);
+                }
+                ReleaseAction::Done(d) => return (trace, End::Done(d)),
+                ReleaseAction::Refuse(r) => {
+                    return (trace, End::Refused(r.function, r.error.to_string()));
+                }
+            }
+        }
+        panic!("the release did not end within 100 actions: {trace:?}")
+    }
+
+    fn completed(functions: &[&str], version: u64) -> End {
+        End::Done(
+            functions
+                .iter()
+                .map(|f| (f.to_string(), Done::Completed(v(version))))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn both_functions_walk_the_live_plan_in_lockstep() {
+        let mut world = World::at(1, &FUNCTIONS);
+        let (trace, end) = execute(&mut world, &canary_stage(), &canary(), &Faults::default());
+        assert_eq!(
+            trace,
+            [
+                "app shift:1+2@10%",
+                "birthday shift:1+2@10%",
+                "bake:10%@300s app,birthday",
+                "app shift:1+2@50%",
+                "birthday shift:1+2@50%",
+                "bake:50%@300s app,birthday",
+                "app complete:2",
+                "birthday complete:2",
+                "bake:100%@120s app,birthday",
+                "app mark_baked:2",
+                "birthday mark_baked:2",
+            ]
+        );
+        assert_eq!(end, completed(&FUNCTIONS, 2));
+        for f in FUNCTIONS {
+            let note = world.state(f).note;
+            assert_eq!(
+                note.release,
+                [("app".to_string(), v(2)), ("birthday".to_string(), v(2))],
+                "the note records the release"
+            );
+            assert_eq!(note.previous, Some(v(1)));
+            assert_eq!(note.served, [v(2)]);
+        }
+    }
+
+    #[test]
+    fn a_function_already_serving_its_version_stays_and_the_others_move() {
+        let mut world = World::at(1, &FUNCTIONS);
+        world.write("app", at(2), Note::default().completed(v(2), v(1), true));
+        let (trace, end) = execute(&mut world, &aao_stage(), &deploy(), &Faults::default());
+        assert_eq!(
+            trace,
+            [
+                "birthday complete:2",
+                "bake:100%@60s birthday",
+                "birthday mark_baked:2"
+            ]
+        );
+        assert_eq!(
+            end,
+            End::Done(vec![("birthday".into(), Done::Completed(v(2)))])
+        );
+    }
+
+    #[test]
+    fn one_function_failing_its_bake_takes_every_function_back() {
+        for at_weight in ["10", "50", "100"] {
+            let mut world = World::at(1, &FUNCTIONS);
+            let faults = Faults {
+                failing: Some(("birthday", at_weight)),
+                ..Faults::default()
+            };
+            let (trace, end) = execute(&mut world, &canary_stage(), &canary(), &faults);
+            let tail: Vec<&str> = trace.iter().rev().take(2).map(String::as_str).collect();
+            assert_eq!(tail, ["birthday rollback:1", "app rollback:1"], "{trace:?}");
+            let End::Done(done) = end else {
+                panic!("{end:?}")
+            };
+            assert_eq!(done.len(), 2);
+            for (f, d) in &done {
+                assert_eq!(
+                    *d,
+                    Done::RolledBack {
+                        reason: "function birthday: errors above 1%".into(),
+                        to: v(1)
+                    },
+                    "{f}"
+                );
+            }
+            assert!(rolled_back(&done).is_some());
+            for f in FUNCTIONS {
+                assert_eq!(world.alias(f), at(1), "{f} back on version 1");
+                let rb = world.state(f).note.rolled_back.unwrap();
+                assert_eq!(
+                    (rb.version, rb.why.as_str()),
+                    (v(2), "function birthday: errors above 1%")
+                );
+            }
+        }
+    }
+
+    /// The candidate's weight of every function over a run, to check none goes backwards
+    /// except by a rollback.
+    fn weights(world: &World) -> Vec<Option<Weight>> {
+        FUNCTIONS
+            .iter()
+            .map(|f| weight_of(position(&world.alias(f), v(2))))
+            .collect()
+    }
+
+    #[test]
+    fn a_kill_after_each_write_of_each_step_resumes_to_the_same_end() {
+        // 2 functions x (10%, 50%, complete, mark baked) = 8 writes.
+        for kill in 1..=8 {
+            let mut world = World::at(1, &FUNCTIONS);
+            let faults = Faults {
+                kill_after_write: Some(kill),
+                ..Faults::default()
+            };
+            let (_, end) = execute(&mut world, &canary_stage(), &canary(), &faults);
+            assert_eq!(end, End::Killed, "kill after write {kill}");
+            let before = weights(&world);
+            let (trace, end) = execute(&mut world, &canary_stage(), &canary(), &Faults::default());
+            // Every function the rerun moved completed; the others had already.
+            assert!(
+                end_versions(&end).iter().all(|x| *x == 2),
+                "kill after write {kill}: {trace:?} {end:?}"
+            );
+            // The first write of the rerun finishes the half-written step: never backwards.
+            let rerun_first = trace.first().cloned().unwrap_or_default();
+            assert!(
+                !rerun_first.contains("rollback"),
+                "kill {kill}: {rerun_first}"
+            );
+            for (b, f) in before.iter().zip(FUNCTIONS) {
+                let after = weight_of(position(&world.alias(f), v(2)));
+                assert!(after >= *b, "kill {kill}: {f} went from {b:?} to {after:?}");
+                assert!(
+                    !world.state(f).note.pending_final_bake(v(2)),
+                    "kill {kill}: {f}"
+                );
+            }
+            if [1, 3, 5].contains(&kill) {
+                // The second function's write of the step never landed: the rerun writes it
+                // before any bake.
+                assert!(trace[0].starts_with("birthday "), "kill {kill}: {trace:?}");
+            }
+        }
+    }
+
+    fn end_versions(end: &End) -> Vec<u64> {
+        match end {
+            End::Done(d) => d
+                .iter()
+                .map(|(_, d)| match d {
+                    Done::Completed(x) => x.get(),
+                    Done::RolledBack { to, .. } => to.get(),
+                    other => panic!("{other:?}"),
+                })
+                .collect(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_kill_during_the_rollback_is_finished_by_the_rerun() {
+        // Writes: app 10, birthday 10, app 50, birthday 50, then the failing 50% bake rolls
+        // back app (write 5) and birthday (write 6).
+        let failing = Faults {
+            failing: Some(("birthday", "50")),
+            ..Faults::default()
+        };
+        let mut world = World::at(1, &FUNCTIONS);
+        let (_, end) = execute(
+            &mut world,
+            &canary_stage(),
+            &canary(),
+            &Faults {
+                kill_after_write: Some(5),
+                ..failing.clone()
+            },
+        );
+        assert_eq!(end, End::Killed);
+        assert_eq!(world.alias("app"), at(1));
+        assert_eq!(world.alias("birthday"), split(1, 2, "50"));
+        let (trace, end) = execute(&mut world, &canary_stage(), &canary(), &Faults::default());
+        assert_eq!(trace, ["birthday rollback:1"]);
+        let End::Done(done) = end else {
+            panic!("{end:?}")
+        };
+        assert!(done.iter().all(|(_, d)| matches!(d, Done::RolledBack { to, reason } if *to == v(1) && reason == "function birthday: errors above 1%")), "{done:?}");
+        for f in FUNCTIONS {
+            assert_eq!(world.alias(f), at(1));
+        }
+        // Once both are back, a rerun refuses the rolled-back candidate, as for one function.
+        let (_, end) = execute(&mut world, &canary_stage(), &canary(), &Faults::default());
+        assert!(
+            matches!(&end, End::Refused(f, e) if f == "app" && e.contains("rolled back")),
+            "{end:?}"
+        );
+    }
+
+    #[test]
+    fn a_write_failing_part_way_through_a_step_undoes_the_step() {
+        // Write 3 is app's 50% (app's and birthday's 10% landed); write 4 birthday's.
+        for failing_write in [3, 4] {
+            let mut world = World::at(1, &FUNCTIONS);
+            let faults = Faults {
+                write_fails: Some(failing_write),
+                ..Faults::default()
+            };
+            let (trace, end) = execute(&mut world, &canary_stage(), &canary(), &faults);
+            assert!(trace.iter().any(|t| t.ends_with("FAILED")), "{trace:?}");
+            assert_eq!(end_versions(&end), [1, 1], "{trace:?}");
+            for f in FUNCTIONS {
+                assert_eq!(world.alias(f), at(1), "{f} consistent again: {trace:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_refusal_of_one_function_refuses_the_release_and_writes_nothing() {
+        let mut world = World::at(1, &FUNCTIONS);
+        world.write("birthday", split(1, 3, "10"), Note::default());
+        let before = world.aliases.clone();
+        let (trace, end) = execute(&mut world, &aao_stage(), &deploy(), &Faults::default());
+        assert!(trace.is_empty());
+        assert!(
+            matches!(&end, End::Refused(f, _) if f == "birthday"),
+            "{end:?}"
+        );
+        assert_eq!(
+            world.aliases.iter().map(|a| a.1).collect::<Vec<_>>(),
+            before.iter().map(|a| a.1).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn a_release_of_one_function_decides_what_the_single_machine_decides() {
+        let cases = [
+            (canary_stage(), canary(), at(1), Note::default()),
+            (aao_stage(), deploy(), at(1), Note::default()),
+            (canary_stage(), canary(), split(1, 2, "50"), Note::default()),
+            (
+                canary_stage(),
+                Intent::Advance { weight: None },
+                split(1, 2, "10"),
+                Note::default(),
+            ),
+            (
+                canary_stage(),
+                Intent::Complete,
+                split(1, 2, "10"),
+                Note::default(),
+            ),
+            (
+                canary_stage(),
+                Intent::Rollback { to_previous: false },
+                split(1, 2, "10"),
+                Note::default(),
+            ),
+        ];
+        for (stage, intent, alias, note) in cases {
+            let o = obs(alias, note.clone(), at(2));
+            let single = simulate(
+                &resolve(&stage, &intent, &o, Overrides::default()).unwrap(),
+                &now(&alias, &note),
+            );
+            let goal = resolve_release(
+                &stage,
+                &intent,
+                &BTreeMap::new(),
+                &[FunctionObserved {
+                    function: "app".into(),
+                    observed: o,
+                }],
+                Overrides::default(),
+            )
+            .unwrap();
+            let released: Vec<Action> = simulate_release(&goal, &[now(&alias, &note)])
+                .into_iter()
+                .map(|a| match a {
+                    ReleaseAction::Apply { action, .. } => action,
+                    ReleaseAction::Bake {
+                        step,
+                        of,
+                        weight,
+                        bake,
+                        ..
+                    } => Action::Bake {
+                        step,
+                        of,
+                        weight,
+                        bake,
+                    },
+                    ReleaseAction::Done(mut d) => Action::Done(d.pop().unwrap().1),
+                    ReleaseAction::Refuse(r) => Action::Refuse(*r.error),
+                })
+                .collect();
+            assert_eq!(released, single, "{intent:?} from {alias:?}");
+        }
+    }
+
+    #[test]
+    fn the_release_versions_name_each_functions_candidate() {
+        let world = World::at(1, &FUNCTIONS);
+        let versions = BTreeMap::from([("app".to_string(), v(3)), ("birthday".to_string(), v(2))]);
+        let goal = resolve_release(
+            &aao_stage(),
+            &Intent::Deploy {
+                version: None,
+                allow_downgrade: false,
+                retry: false,
+            },
+            &versions,
+            &world.observe(),
+            Overrides {
+                skip_upstream: Some("hotfix".into()),
+                ..Overrides::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            goal.release,
+            [("app".to_string(), v(3)), ("birthday".to_string(), v(2))]
+        );
+        let states: Vec<State> = FUNCTIONS.iter().map(|f| world.state(f)).collect();
+        let plan = simulate_release(&goal, &states);
+        let ReleaseAction::Apply {
+            action: Action::Write(first),
+            ..
+        } = &plan[0]
+        else {
+            panic!("{plan:?}")
+        };
+        assert_eq!(first.to, at(3));
+        assert_eq!(first.note.release, goal.release);
+    }
+
+    #[test]
+    fn a_function_with_nothing_to_move_stays_while_another_moves() {
+        let mut world = World::at(1, &FUNCTIONS);
+        world.write("app", split(1, 2, "10"), Note::default());
+        let (trace, end) = execute(
+            &mut world,
+            &canary_stage(),
+            &Intent::Advance { weight: None },
+            &Faults::default(),
+        );
+        assert_eq!(trace, ["app shift:1+2@50%", "bake:50%@300s app"]);
+        assert_eq!(
+            end,
+            End::Done(vec![("app".into(), Done::Split(v(2), w("50")))])
+        );
+        // rollback --to-previous returns the functions that have a version before.
+        let mut back = World::at(1, &FUNCTIONS);
+        back.write("app", at(2), Note::default().completed(v(2), v(1), true));
+        let (trace, _) = execute(
+            &mut back,
+            &canary_stage(),
+            &Intent::Rollback { to_previous: true },
+            &Faults::default(),
+        );
+        assert_eq!(trace, ["app rollback:1"]);
+        assert_eq!(back.alias("birthday"), at(1));
+        // With nothing to move anywhere, the refusal is the first function's.
+        let mut idle = World::at(1, &FUNCTIONS);
+        let (_, end) = execute(
+            &mut idle,
+            &canary_stage(),
+            &Intent::Advance { weight: None },
+            &Faults::default(),
+        );
+        assert!(
+            matches!(&end, End::Refused(f, e) if f == "app" && e.contains("no canary")),
+            "{end:?}"
+        );
+    }
+
+    fn deploy() -> Intent {
+        Intent::Deploy {
+            version: None,
+            allow_downgrade: false,
+            retry: false,
+        }
+    }
 }

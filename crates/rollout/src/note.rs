@@ -19,8 +19,12 @@
 //! - `skip_upstream=V` and `skip_reason`: version V was let onto this stage although its
 //!   upstream stage had not served it (`--skip-upstream --reason`), and the operator's
 //!   reason, percent-encoded so that it stays one field;
-//! - `rolled_back` and `why`: the last version rolled back on this alias and the reason;
-//!   `why` runs to the end of the text.
+//! - `release=F:V,G:W`: on a release of several functions, the release this alias's last
+//!   write belonged to (each function's candidate version), so a run resumed after a crash
+//!   finds the sibling functions' candidates, and a rollback half-written across them;
+//! - `rolled_back`, `by` and `why`: the last version rolled back on this alias, who took it
+//!   back when it was not `promote` (`by=guardian`: the guardian function, with no `promote`
+//!   running) and the reason; `why` runs to the end of the text.
 //!
 //! The format before versioning (`promote: previous=N`) is still read.
 
@@ -46,6 +50,29 @@ pub struct StepMark {
 pub struct RolledBack {
     pub version: Version,
     pub why: String,
+    pub by: Actor,
+}
+
+/// Who wrote a rollback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Actor {
+    /// `promote` (a run's bake, or the operator's `promote rollback`).
+    #[default]
+    Promote,
+    /// The guardian function, which AWS runs on an alarm or a schedule with no `promote`
+    /// running.
+    Guardian,
+}
+
+impl RolledBack {
+    /// The reason as a person reads it: who took the version back when it was not
+    /// `promote`, then why.
+    pub fn reason(&self) -> String {
+        match self.by {
+            Actor::Promote => self.why.clone(),
+            Actor::Guardian => format!("by the guardian: {}", self.why),
+        }
+    }
 }
 
 /// A candidate let onto the stage without its upstream stage having served it.
@@ -58,6 +85,8 @@ pub struct UpstreamSkip {
 /// How many completed versions `served` keeps.
 pub const MAX_SERVED: usize = 5;
 
+const BY_GUARDIAN: &str = " by=guardian";
+
 /// The longest encoded `skip_reason` kept, so that the rest of the note still fits.
 const MAX_SKIP_REASON: usize = 96;
 
@@ -68,6 +97,9 @@ pub struct Note {
     /// Versions that completed here, oldest first, at most [`MAX_SERVED`].
     pub served: Vec<Version>,
     pub upstream_skip: Option<UpstreamSkip>,
+    /// The release (function, candidate version) the last write belonged to, when it moved
+    /// several functions in lockstep; empty otherwise.
+    pub release: Vec<(String, Version)>,
     pub rolled_back: Option<RolledBack>,
 }
 
@@ -99,6 +131,7 @@ impl Note {
         let mut baked = false;
         let mut step: Option<(Version, Weight)> = None;
         let mut rolled_back = None;
+        let mut by = Actor::Promote;
         let (mut skip, mut skip_reason) = (None, String::new());
         for kv in fields.split_whitespace() {
             let Some((k, v)) = kv.split_once('=') else {
@@ -113,6 +146,7 @@ impl Note {
                 }
                 "baked" => baked = v == "yes",
                 "rolled_back" => rolled_back = Version::parse(v).ok(),
+                "by" if v == "guardian" => by = Actor::Guardian,
                 "served" => {
                     note.served = v
                         .split(',')
@@ -121,6 +155,15 @@ impl Note {
                 }
                 "skip_upstream" => skip = Version::parse(v).ok(),
                 "skip_reason" => skip_reason = decode(v),
+                "release" => {
+                    note.release = v
+                        .split(',')
+                        .filter_map(|x| {
+                            let (f, ver) = x.split_once(':')?;
+                            Some((f.to_string(), Version::parse(ver).ok()?))
+                        })
+                        .collect()
+                }
                 _ => {}
             }
         }
@@ -136,6 +179,7 @@ impl Note {
         note.rolled_back = rolled_back.map(|version| RolledBack {
             version,
             why: why.unwrap_or_default(),
+            by,
         });
         note
     }
@@ -163,11 +207,28 @@ impl Note {
             let reason = encode(&k.reason);
             if !reason.is_empty() {
                 s += " skip_reason=";
-                s += cut_encoded(&reason, MAX_SKIP_REASON);
+                // A guardian's mark takes its room from the reason, so the rest still fits.
+                let by = self
+                    .rolled_back
+                    .as_ref()
+                    .filter(|r| r.by == Actor::Guardian)
+                    .map_or(0, |_| BY_GUARDIAN.len());
+                s += cut_encoded(&reason, MAX_SKIP_REASON - by);
             }
+        }
+        if !self.release.is_empty() {
+            let list: Vec<String> = self
+                .release
+                .iter()
+                .map(|(f, v)| format!("{f}:{v}"))
+                .collect();
+            s += &format!(" release={}", list.join(","));
         }
         if let Some(r) = &self.rolled_back {
             s += &format!(" rolled_back={}", r.version);
+            if r.by == Actor::Guardian {
+                s += BY_GUARDIAN;
+            }
             let why = r.why.split_whitespace().collect::<Vec<_>>().join(" ");
             if !why.is_empty() {
                 s += " why=";
@@ -218,11 +279,23 @@ impl Note {
             step: None,
             served: self.served_without(candidate),
             upstream_skip: None,
+            release: self.release.clone(),
             rolled_back: Some(RolledBack {
                 version: candidate,
                 why: why.to_string(),
+                by: Actor::Promote,
             }),
         }
+    }
+
+    /// [`Note::rolled_back`] written by the guardian: a split taken back with no `promote`
+    /// running, the version before kept (a split's stable version is the one restored).
+    pub fn rolled_back_by_guardian(&self, candidate: Version, why: &str) -> Note {
+        let mut note = self.rolled_back(candidate, why, true);
+        if let Some(r) = &mut note.rolled_back {
+            r.by = Actor::Guardian;
+        }
+        note
     }
 
     /// `--retry` of `candidate`: its record of a rollback is cleared.
@@ -355,6 +428,14 @@ impl fmt::Display for Note {
             let list: Vec<String> = self.served.iter().map(Version::to_string).collect();
             parts.push(format!("completed here: {}", list.join(", ")));
         }
+        if !self.release.is_empty() {
+            let list: Vec<String> = self
+                .release
+                .iter()
+                .map(|(f, v)| format!("{f} {v}"))
+                .collect();
+            parts.push(format!("release: {}", list.join(", ")));
+        }
         if let Some(k) = &self.upstream_skip {
             parts.push(format!(
                 "version {} let in without its upstream stage serving it: {}",
@@ -362,7 +443,7 @@ impl fmt::Display for Note {
             ));
         }
         if let Some(r) = &self.rolled_back {
-            parts.push(format!("rolled back version {}: {}", r.version, r.why));
+            parts.push(format!("rolled back version {}: {}", r.version, r.reason()));
         }
         if parts.is_empty() {
             f.write_str("none")
@@ -381,6 +462,26 @@ mod tests {
     }
 
     #[test]
+    fn records_and_reads_back_the_release() {
+        let v = |n| Version::new(n).unwrap();
+        let note = Note {
+            release: vec![("app".into(), v(4)), ("birthday".into(), v(7))],
+            ..Note::default()
+        }
+        .rolled_back(v(4), "function birthday: errors", true);
+        let text = note.format();
+        assert!(
+            text.contains(" release=app:4,birthday:7 rolled_back=4"),
+            "{text}"
+        );
+        assert_eq!(Note::parse(&text), note);
+        assert!(
+            note.to_string().contains("release: app 4, birthday 7"),
+            "{note}"
+        );
+    }
+
+    #[test]
     fn round_trips_every_field() {
         let note = Note {
             previous: Some(v(3)),
@@ -389,9 +490,11 @@ mod tests {
                 weight: Weight::FULL,
                 baked: false,
             }),
+            release: Vec::new(),
             rolled_back: Some(RolledBack {
                 version: v(5),
                 why: "alarm app-live-errors is ALARM (Threshold Crossed: 1 datapoint [3.0])".into(),
+                by: Actor::Promote,
             }),
             upstream_skip: None,
             served: vec![v(2), v(3)],
@@ -426,9 +529,11 @@ mod tests {
             step: None,
             served: Vec::new(),
             upstream_skip: None,
+            release: Vec::new(),
             rolled_back: Some(RolledBack {
                 version: v(123_457),
                 why: "é".repeat(400),
+                by: Actor::Promote,
             }),
         };
         let text = note.format();
@@ -496,6 +601,39 @@ mod tests {
     }
 
     #[test]
+    fn a_guardian_rollback_says_who_and_round_trips() {
+        let before = Note {
+            previous: Some(v(2)),
+            served: vec![v(2)],
+            ..Note::default()
+        }
+        .at_step(v(5), Weight::parse_percent("10").unwrap(), false);
+        let back = before.rolled_back_by_guardian(v(5), "alarm app-live-lambda-errors is ALARM");
+        let text = back.format();
+        assert_eq!(
+            text,
+            "promote/v1 previous=2 served=2 rolled_back=5 by=guardian why=alarm app-live-lambda-errors is ALARM"
+        );
+        assert_eq!(Note::parse(&text), back);
+        let r = back.was_rolled_back(v(5)).unwrap();
+        assert_eq!(r.by, Actor::Guardian);
+        assert_eq!(
+            r.reason(),
+            "by the guardian: alarm app-live-lambda-errors is ALARM"
+        );
+        assert!(
+            back.to_string()
+                .contains("rolled back version 5: by the guardian: alarm")
+        );
+        // promote's own rollback says nothing of an actor, as before.
+        let own = before.rolled_back(v(5), "judge", true);
+        assert!(!own.format().contains("by="));
+        assert_eq!(own.was_rolled_back(v(5)).unwrap().reason(), "judge");
+        // A retry clears it like any other.
+        assert_eq!(back.retried(v(5)).rolled_back, None);
+    }
+
+    #[test]
     fn an_upstream_skip_and_its_reason_round_trip_as_one_field() {
         let reason = "CVE-2026-1 hotfix: test is down, 50% = ok+go why=not";
         let note = Note {
@@ -507,6 +645,7 @@ mod tests {
             rolled_back: Some(RolledBack {
                 version: v(8),
                 why: "alarm x".into(),
+                by: Actor::Promote,
             }),
             ..Note::default()
         };
@@ -535,9 +674,11 @@ mod tests {
                 version: v(123_457),
                 reason: "=".repeat(200),
             }),
+            release: Vec::new(),
             rolled_back: Some(RolledBack {
                 version: v(123_455),
                 why: "x".repeat(300),
+                by: Actor::Promote,
             }),
             served: (123_450..123_455).map(v).collect(),
         };
@@ -547,6 +688,12 @@ mod tests {
         let reason = back.upstream_skip.unwrap().reason;
         assert_eq!(reason, "=".repeat(MAX_SKIP_REASON / 3));
         assert_eq!(back.rolled_back.unwrap().version, v(123_455));
+        // The guardian's mark fits too, and is kept.
+        let mut by_guardian = note.clone();
+        by_guardian.rolled_back.as_mut().unwrap().by = Actor::Guardian;
+        let text = by_guardian.format();
+        assert!(text.len() <= MAX_LEN, "{}", text.len());
+        assert_eq!(Note::parse(&text).rolled_back.unwrap().by, Actor::Guardian);
     }
 
     #[test]

@@ -91,6 +91,8 @@ impl Config {
 /// One UpdateAlias that moto applied, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AppliedWrite {
+    /// The Lambda function whose alias was written.
+    pub function: String,
     pub alias: String,
     pub version: String,
     /// AdditionalVersionWeights as sent (empty: routing cleared).
@@ -158,7 +160,7 @@ impl UpdateAlias {
 
 #[derive(Default)]
 struct State {
-    /// alias -> the proxy's current revision number for it.
+    /// `function/alias` -> the proxy's current revision number for it.
     revisions: BTreeMap<String, u64>,
     next_revision: u64,
     applied: Vec<AppliedWrite>,
@@ -285,7 +287,16 @@ impl FaultProxy {
     /// Someone wrote the alias behind the proxy's back (the test, directly on moto): as
     /// Lambda would, the alias gets a new RevisionId.
     pub fn written_outside(&self, alias: &str) {
-        self.shared.state().rotate(alias);
+        let mut st = self.shared.state();
+        let keys: Vec<String> = st
+            .revisions
+            .keys()
+            .filter(|k| k.rsplit_once('/').is_some_and(|(_, a)| a == alias))
+            .cloned()
+            .collect();
+        for k in keys {
+            st.rotate(&k);
+        }
     }
 
     /// From now on, UpdateAlias requests matching `gate` wait until [`FaultProxy::release`].
@@ -377,8 +388,9 @@ enum Protocol {
 
 #[derive(Debug, Clone, PartialEq)]
 enum Op {
-    GetAlias(String),
-    UpdateAlias(String),
+    /// (function, alias)
+    GetAlias(String, String),
+    UpdateAlias(String, String),
     Other,
 }
 
@@ -423,11 +435,13 @@ fn classify(req: &hyper::http::request::Parts) -> (Protocol, Op) {
         .filter(|s| !s.is_empty())
         .collect();
     let op = match (protocol, path.as_slice()) {
-        (Protocol::Lambda, [_, "functions", _, "aliases", name]) => match req.method.as_str() {
-            "GET" => Op::GetAlias(name.to_string()),
-            "PUT" => Op::UpdateAlias(name.to_string()),
-            _ => Op::Other,
-        },
+        (Protocol::Lambda, [_, "functions", function, "aliases", name]) => {
+            match req.method.as_str() {
+                "GET" => Op::GetAlias(function.to_string(), name.to_string()),
+                "PUT" => Op::UpdateAlias(function.to_string(), name.to_string()),
+                _ => Op::Other,
+            }
+        }
         _ => Op::Other,
     };
     (protocol, op)
@@ -498,7 +512,7 @@ fn pick(shared: &Shared, op: &Op) -> Option<(Fault, Duration)> {
     }
     let kinds: Vec<Fault> = Fault::ALL
         .into_iter()
-        .filter(|f| *f != Fault::UpdateInProgress || matches!(op, Op::UpdateAlias(_)))
+        .filter(|f| *f != Fault::UpdateInProgress || matches!(op, Op::UpdateAlias(..)))
         .collect();
     let fault = kinds[rng.usize(..kinds.len())];
     let (lo, hi) = cfg.latency;
@@ -546,13 +560,13 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Answer {
     }
     let lose_answer = matches!(fault, Some((Fault::AnswerLost, _)));
     let answer = match &op {
-        Op::UpdateAlias(alias) => {
-            update_alias(&shared, alias, &mut parts, body, lose_answer).await?
+        Op::UpdateAlias(function, alias) => {
+            update_alias(&shared, function, alias, &mut parts, body, lose_answer).await?
         }
-        Op::GetAlias(alias) => {
+        Op::GetAlias(function, alias) => {
             let mut answer = forward(&shared, parts, body).await?;
             if shared.config().enforce_revisions && answer.status().is_success() {
-                let rev = shared.state().revision(alias);
+                let rev = shared.state().revision(&format!("{function}/{alias}"));
                 answer = answer.with_revision(&rev);
             }
             answer.into_response()
@@ -567,6 +581,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Answer {
 
 async fn update_alias(
     shared: &Arc<Shared>,
+    function: &str,
     alias: &str,
     parts: &mut hyper::http::request::Parts,
     body: Bytes,
@@ -580,7 +595,7 @@ async fn update_alias(
     let _one_at_a_time = shared.write_lock.lock().await;
     let mut body = body;
     if enforce && let Some(r) = &request {
-        let current = shared.state().revision(alias);
+        let current = shared.state().revision(&format!("{function}/{alias}"));
         if r.revision_id.as_deref().is_some_and(|sent| sent != current) {
             shared.state().tally.stale_revisions += 1;
             return Ok(stale_revision_answer());
@@ -598,9 +613,10 @@ async fn update_alias(
     let mut answer = forward(shared, parts.clone(), body).await?;
     if answer.status().is_success() {
         let mut st = shared.state();
-        let rev = st.rotate(alias);
+        let rev = st.rotate(&format!("{function}/{alias}"));
         if let Some(r) = request {
             st.applied.push(AppliedWrite {
+                function: function.to_string(),
                 alias: alias.to_string(),
                 version: r.version,
                 weights: r.weights,

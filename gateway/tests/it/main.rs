@@ -9,6 +9,7 @@ mod support;
 mod birthday;
 mod canary;
 mod faults;
+mod guardian;
 mod judge;
 mod probe;
 mod serve;

@@ -62,6 +62,7 @@ events! {
     DeploymentStopped => "deployment_stopped",
     CodeUploaded => "code_uploaded",
     Published => "published",
+    Release => "release",
     StageStatus => "stage_status",
     StageError => "stage_error",
     Checked => "checked",
@@ -366,6 +367,15 @@ pub struct Published {
     pub name: String,
     pub semver: String,
     pub git_sha: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dry_run: Option<bool>,
+}
+
+/// `publish` of several functions: each function's version (null on a dry run that would
+/// publish one).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Release {
+    pub release: std::collections::BTreeMap<String, Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dry_run: Option<bool>,
 }

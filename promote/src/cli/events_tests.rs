@@ -199,6 +199,7 @@ fn from_code() -> BTreeMap<&'static str, BTreeSet<String>> {
         fields(&DeploymentStopped::default()),
         fields(&CodeUploaded::default()),
         fields(&Published::default()),
+        fields(&Release::default()),
         fields(&StageStatus::default()),
         fields(&StageError::default()),
         fields(&Checked::default()),

@@ -22,6 +22,9 @@ pub enum Format {
 pub struct Ui {
     pub format: Format,
     tty: bool,
+    /// In a release of several functions, the function this Ui speaks for: every event it
+    /// prints carries `"function"`.
+    function: Option<String>,
     state: RefCell<ProgressState>,
     /// Tests read what would have been printed: (stdout, stderr).
     #[cfg(any(test, feature = "testing"))]
@@ -64,6 +67,7 @@ impl Ui {
         Ui {
             format,
             tty: std::io::stderr().is_terminal(),
+            function: None,
             state: RefCell::default(),
             #[cfg(any(test, feature = "testing"))]
             captured: None,
@@ -77,6 +81,7 @@ impl Ui {
         Ui {
             format,
             tty: false,
+            function: None,
             state: RefCell::default(),
             captured: Some(RefCell::default()),
         }
@@ -140,7 +145,24 @@ impl Ui {
     /// "JSON event stream").
     pub fn event(&self, value: Value) {
         if self.json() {
-            self.out(&format!("{}\n", stamp(value)));
+            let mut value = stamp(value);
+            if let (Some(f), Value::Object(m)) = (&self.function, &mut value) {
+                m.insert("function".into(), f.clone().into());
+            }
+            self.out(&format!("{value}\n"));
+        }
+    }
+
+    /// The same output, its events naming `function` (a release of several functions: one
+    /// Ui per function). Progress is drawn per function.
+    pub fn for_function(&self, function: &str) -> Ui {
+        Ui {
+            format: self.format,
+            tty: self.tty,
+            function: Some(function.to_string()),
+            state: RefCell::default(),
+            #[cfg(any(test, feature = "testing"))]
+            captured: None,
         }
     }
 

@@ -4,75 +4,15 @@
 //! Nothing in here decides anything: it reads and writes, and translates SDK shapes to the
 //! plain data of the `rollout` crate.
 
-use std::collections::HashMap;
-
+use aliases::sdk_error::{Endpoint, sdk_err};
 use anyhow::{Context, Result, anyhow, bail};
-use aws_sdk_lambda::config::http::HttpResponse;
-use aws_sdk_lambda::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_lambda::primitives::Blob;
-use aws_sdk_lambda::types::AliasRoutingConfiguration;
 use rollout::plan::{AlarmReading, AlarmValue};
-use rollout::{AliasView, Project, Split, Version, Weight};
+use rollout::{Project, Version};
 use tokio::sync::OnceCell;
 
 use crate::cloud::codedeploy::{CodeDeployApi, Deployment, DeploymentRequest, Deployments};
-pub(crate) use crate::cloud::sdk_error::concise;
-
-/// An alias as read: what it routes, its description, and the RevisionId to write against.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AliasRecord {
-    pub name: String,
-    pub view: AliasView,
-    pub description: String,
-    pub revision_id: String,
-}
-
-/// What to make the alias route. The split is always sent (an empty one clears routing):
-/// leaving RoutingConfig out of an UpdateAlias keeps the old split.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AliasWrite {
-    pub version: Version,
-    pub split: Option<Split>,
-    /// `None` keeps the current description.
-    pub description: Option<String>,
-}
-
-impl AliasWrite {
-    /// The routing and note a decision asked for.
-    pub fn of(w: &rollout::machine::Write) -> AliasWrite {
-        AliasWrite {
-            version: w.to.version,
-            split: w.to.split,
-            description: Some(w.note.format()),
-        }
-    }
-
-    /// Whether `alias` already is what this write makes it: after a write whose answer was
-    /// lost, that means the write was applied.
-    pub fn is_applied_on(&self, alias: &AliasRecord) -> bool {
-        alias.view.version == self.version
-            && alias.view.split == self.split
-            && self
-                .description
-                .as_ref()
-                .is_none_or(|d| d.trim() == alias.description.trim())
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum WriteError {
-    /// The RevisionId no longer matches: someone wrote the alias since we read it. That
-    /// may be this run's own earlier attempt whose answer was lost: re-read to tell.
-    #[error("{0}")]
-    Conflict(String),
-    /// The write may or may not have been applied (timeout, dropped connection, 5xx), or
-    /// Lambda asked to come back later (throttling, `ResourceConflictException`: an update
-    /// in progress): re-read, then retry with backoff.
-    #[error("{0:#}")]
-    Transient(anyhow::Error),
-    #[error(transparent)]
-    Other(#[from] anyhow::Error),
-}
+pub use aliases::{AliasRecord, AliasWrite, WriteError};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct VersionInfo {
@@ -197,62 +137,6 @@ struct ApiInfo {
     id: String,
 }
 
-/// An SDK error as one readable line: the chain of causes, without the SDK's debug
-/// structures (`DispatchFailure(DispatchFailure { source: ConnectorError { ... } })`), which
-/// stay in the `-vv` log. Three failures say what was tried and what to do instead: no
-/// credentials, an endpoint that cannot be reached, and an endpoint answering 5xx (whose body
-/// the SDK may fail to parse, as moto's 500 to a percentile: "error parsing XML").
-fn sdk_err<E: std::error::Error + 'static>(
-    at: &Endpoint<'_>,
-    call: &str,
-    e: SdkError<E, HttpResponse>,
-) -> anyhow::Error {
-    tracing::debug!(error = %DisplayErrorContext(&e), call, "AWS call failed");
-    let detail = concise(&e);
-    let endpoint = at.url();
-    if CREDENTIAL_ERRORS.iter().any(|c| detail.contains(c)) {
-        return anyhow!(
-            "{call}: no AWS credentials found ({detail}); the SDK tried the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), AWS_PROFILE and the shared config files, web identity and container/instance metadata. Export credentials or a profile; for the local emulator, the exports `make demo-up` printed"
-        );
-    }
-    match &e {
-        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => anyhow!(
-            "{call}: could not reach the endpoint {endpoint} ({detail}); check AWS_ENDPOINT_URL and AWS_REGION (for the local emulator, the exports `make demo-up` printed)"
-        ),
-        _ => match e.raw_response().map(|r| r.status().as_u16()) {
-            Some(status) if status >= 500 => {
-                anyhow!("{call}: the endpoint {endpoint} answered HTTP {status} ({detail})")
-            }
-            _ => anyhow!("{call}: {detail}"),
-        },
-    }
-}
-
-/// How aws-credential-types' CredentialsError displays (that crate is not a dependency of
-/// ours, so its type cannot be matched).
-const CREDENTIAL_ERRORS: [&str; 3] = [
-    "the credential provider was not enabled",
-    "an error occurred while loading credentials",
-    "credentials provider timed out",
-];
-
-/// Which endpoint a call went to, for messages: AWS_ENDPOINT_URL when set, else the service's
-/// regional AWS endpoint.
-pub(crate) struct Endpoint<'a> {
-    configured: Option<&'a str>,
-    host: &'static str,
-    region: &'a str,
-}
-
-impl Endpoint<'_> {
-    fn url(&self) -> String {
-        match self.configured {
-            Some(url) => url.to_string(),
-            None => format!("https://{}.{}.amazonaws.com", self.host, self.region),
-        }
-    }
-}
-
 impl Aws {
     pub async fn connect(project: &Project) -> Aws {
         use aws_config::timeout::TimeoutConfig;
@@ -299,10 +183,25 @@ impl Aws {
 
     /// The endpoint of one service (`lambda`, `apigateway`, `monitoring`), for messages.
     fn at(&self, host: &'static str) -> Endpoint<'_> {
-        Endpoint {
-            configured: self.endpoint_url.as_deref(),
-            host,
-            region: &self.region,
+        Endpoint::new(self.endpoint_url.as_deref(), host, &self.region)
+    }
+
+    /// The same connection working on function `name`: each function of a release is moved
+    /// through its own (the SDK clients are shared handles, cheap to clone).
+    pub fn for_function(&self, name: &str) -> Aws {
+        Aws {
+            lambda: self.lambda.clone(),
+            apigateway: self.apigateway.clone(),
+            cloudwatch: self.cloudwatch.clone(),
+            function_name: name.to_string(),
+            rest_api_name: self.rest_api_name.clone(),
+            stage_variable: self.stage_variable.clone(),
+            region: self.region.clone(),
+            api: self.api.clone(),
+            codedeploy: self.codedeploy.as_ref().map(|c| CodeDeployApi {
+                client: c.client.clone(),
+            }),
+            endpoint_url: self.endpoint_url.clone(),
         }
     }
 
@@ -426,7 +325,13 @@ impl Aws {
                         }
                     }
                 };
-                if !uri.contains(":lambda:path/") {
+                // Only this function's integrations: another function of the project is
+                // checked by its own connection.
+                let this = format!(":function:{}:", self.function_name);
+                let this_bare = format!(":function:{}/", self.function_name);
+                if !uri.contains(":lambda:path/")
+                    || !(uri.contains(&this) || uri.contains(&this_bare))
+                {
                     continue;
                 }
                 if !uri.contains(&wanted) {
@@ -455,76 +360,10 @@ impl Aws {
     }
 }
 
-/// Translates an alias as Lambda returns it.
-pub fn alias_record(
-    name: &str,
-    function_version: Option<&str>,
-    weights: Option<&HashMap<String, f64>>,
-    description: Option<&str>,
-    revision_id: Option<&str>,
-) -> Result<AliasRecord> {
-    let fv = function_version.unwrap_or_default();
-    let version = Version::parse(fv).map_err(|_| {
-        anyhow!("alias {name} points at `{fv}`, not a published version; deploy one with `promote deploy --stage {name} --version N`")
-    })?;
-    let split = match weights
-        .map(|w| w.iter().collect::<Vec<_>>())
-        .unwrap_or_default()
-        .as_slice()
-    {
-        [] => None,
-        [(v, w)] => {
-            let sv = Version::parse(v)
-                .map_err(|_| anyhow!("alias {name} routes to `{v}`, not a published version"))?;
-            Weight::from_fraction(**w).map(|weight| Split {
-                version: sv,
-                weight,
-            })
-        }
-        more => bail!(
-            "alias {name} routes to {} additional versions; Lambda allows one",
-            more.len()
-        ),
-    };
-    Ok(AliasRecord {
-        name: name.to_string(),
-        view: AliasView { version, split },
-        description: description.unwrap_or_default().to_string(),
-        revision_id: revision_id.unwrap_or_default().to_string(),
-    })
-}
-
-/// The routing config for a write: `{}` weights clear the split.
-pub fn routing_config(split: Option<Split>) -> AliasRoutingConfiguration {
-    let mut weights = HashMap::new();
-    if let Some(s) = split {
-        weights.insert(s.version.to_string(), s.weight.fraction());
-    }
-    AliasRoutingConfiguration::builder()
-        .set_additional_version_weights(Some(weights))
-        .build()
-}
-
 impl AliasStore for Aws {
     async fn get_alias(&self, alias: &str) -> Result<AliasRecord> {
-        tracing::debug!(function = %self.function_name, alias, "GetAlias");
-        let out = self
-            .lambda
-            .get_alias()
-            .function_name(&self.function_name)
-            .name(alias)
-            .send()
+        aliases::lambda::get_alias(&self.lambda, &self.at("lambda"), &self.function_name, alias)
             .await
-            .map_err(|e| sdk_err(&self.at("lambda"), "Lambda GetAlias", e))
-            .with_context(|| format!("reading alias {alias} of function {}", self.function_name))?;
-        alias_record(
-            alias,
-            out.function_version(),
-            out.routing_config()
-                .and_then(|r| r.additional_version_weights()),
-            out.description(),
-            out.revision_id(),
-        )
     }
 
     async fn update_alias(
@@ -533,81 +372,15 @@ impl AliasStore for Aws {
         write: &AliasWrite,
         revision_id: &str,
     ) -> Result<AliasRecord, WriteError> {
-        let result = self
-            .lambda
-            .update_alias()
-            .function_name(&self.function_name)
-            .name(alias)
-            .function_version(write.version.to_string())
-            .routing_config(routing_config(write.split))
-            .set_description(write.description.clone())
-            .revision_id(revision_id)
-            .send()
-            .await;
-        match result {
-            Ok(out) => Ok(alias_record(
-                alias,
-                out.function_version(),
-                out.routing_config()
-                    .and_then(|r| r.additional_version_weights()),
-                out.description(),
-                out.revision_id(),
-            )?),
-            Err(e) => {
-                let context = format!("updating alias {alias} of function {}", self.function_name);
-                if let Some(se) = e.as_service_error() {
-                    if se.is_precondition_failed_exception() {
-                        return Err(WriteError::Conflict(format!(
-                            "alias {alias}: RevisionId {revision_id} is no longer current ({})",
-                            se.message().unwrap_or("precondition failed")
-                        )));
-                    }
-                    if se.is_resource_conflict_exception()
-                        || se.is_too_many_requests_exception()
-                        || se.is_service_exception()
-                    {
-                        return Err(WriteError::Transient(
-                            sdk_err(&self.at("lambda"), "Lambda UpdateAlias", e).context(context),
-                        ));
-                    }
-                }
-                if is_transient(&e) {
-                    return Err(WriteError::Transient(
-                        sdk_err(&self.at("lambda"), "Lambda UpdateAlias", e).context(context),
-                    ));
-                }
-                Err(WriteError::Other(
-                    sdk_err(&self.at("lambda"), "Lambda UpdateAlias", e).context(context),
-                ))
-            }
-        }
-    }
-}
-
-/// Errors after which the request may or may not have been applied, or that say "later":
-/// no answer (timeout, dropped connection), a 5xx, a throttle.
-pub fn is_transient<E: ProvideErrorMetadata>(
-    e: &aws_sdk_lambda::error::SdkError<E, aws_sdk_lambda::config::http::HttpResponse>,
-) -> bool {
-    use aws_sdk_lambda::error::SdkError;
-    match e {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            true
-        }
-        SdkError::ServiceError(se) => {
-            let throttled = matches!(
-                se.err().code(),
-                Some(
-                    "ThrottlingException"
-                        | "Throttling"
-                        | "TooManyRequestsException"
-                        | "RequestLimitExceeded"
-                )
-            );
-            let status = se.raw().status().as_u16();
-            throttled || status >= 500 || status == 429
-        }
-        _ => false,
+        aliases::lambda::update_alias(
+            &self.lambda,
+            &self.at("lambda"),
+            &self.function_name,
+            alias,
+            write,
+            revision_id,
+        )
+        .await
     }
 }
 

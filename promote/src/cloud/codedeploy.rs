@@ -15,7 +15,7 @@ pub use rollout::codedeploy::Shift;
 use rollout::codedeploy::{DeploymentRead, DeploymentView, Status};
 use serde_json::{Value, json};
 
-use crate::cloud::sdk_error::concise;
+use aliases::sdk_error::concise;
 // The stand-in's types where the engine's tests have always found them.
 #[cfg(any(test, feature = "testing"))]
 pub use crate::cloud::fake_codedeploy::{FakeDeployment, FakeDeployments, FakeRead};

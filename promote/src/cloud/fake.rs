@@ -399,6 +399,7 @@ impl World {
             env: &self.env,
             ui: &self.ui,
             interrupt: &self.fake.interrupt,
+            function: &self.env.project.main_function().name,
         }
     }
     pub fn stdout(&self) -> String {

@@ -59,7 +59,7 @@ pub async fn probe<C: Cloud>(ctx: &Ctx<'_, C>, o: ProbeOpts) -> Result<()> {
         .with_context(|| format!("stage {stage}: finding its invoke URL and alias"))?;
     let alias = Some((ctx.cloud, target.alias.as_str()));
     if o.invoke {
-        let function = &ctx.env.project.main_function().name;
+        let function = &ctx.function;
         let label = format!("{function}:{} by Invoke", target.alias);
         let title = match &o.url {
             Some(u) => format!("stage {stage} (alias {}) by Invoke at {u}", target.alias),

@@ -4,7 +4,7 @@ use std::io::Read;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use base64::Engine;
 use rollout::BuildStamp;
 use sha2::{Digest, Sha256};
@@ -82,6 +82,52 @@ fn result_json(
 }
 
 pub async fn publish<C: Cloud>(ctx: &Ctx<'_, C>, zip: &Path, dry_run: bool) -> Result<()> {
+    let (text, event) = publish_function(ctx, zip, dry_run).await?;
+    ctx.ui.emit_result(text, &event);
+    Ok(())
+}
+
+/// Publishes every function's zip (`ctxs[i]` works on `zips[i]`'s function), each as one
+/// function alone would be, then prints the release: `app=4 birthday=7` (what `deploy
+/// --release` takes) or one `release` event. A function whose zip holds the code of one of
+/// its versions keeps that version.
+pub async fn publish_release<C: Cloud>(
+    ctxs: &[Ctx<'_, C>],
+    zips: &[&Path],
+    dry_run: bool,
+    ui: &crate::cli::ui::Ui,
+) -> Result<()> {
+    let mut release = std::collections::BTreeMap::new();
+    let mut line = Vec::new();
+    for (ctx, zip) in ctxs.iter().zip(zips) {
+        let (text, event) = publish_function(ctx, zip, dry_run)
+            .await
+            .with_context(|| format!("function {}", ctx.function))?;
+        ctx.ui.say(format!("{}: {text}", ctx.function));
+        ctx.ui.emit(&event);
+        line.push(format!(
+            "{}={}",
+            ctx.function,
+            event.version.as_deref().unwrap_or("?")
+        ));
+        release.insert(ctx.function.to_string(), event.version.clone());
+    }
+    ui.emit_result(
+        line.join(" "),
+        &events::Release {
+            release,
+            dry_run: dry_run.then_some(true),
+        },
+    );
+    Ok(())
+}
+
+/// One function's publish: the result's text and event.
+async fn publish_function<C: Cloud>(
+    ctx: &Ctx<'_, C>,
+    zip: &Path,
+    dry_run: bool,
+) -> Result<(String, events::Published)> {
     let art = read_artifact(zip)?;
     let ui = ctx.ui;
     let description = art.stamp.to_string();
@@ -100,16 +146,15 @@ pub async fn publish<C: Cloud>(ctx: &Ctx<'_, C>, zip: &Path, dry_run: bool) -> R
             existing.version,
             existing.description
         ));
-        ui.emit_result(
+        return Ok((
             existing.version.to_string(),
-            &result_json(
+            result_json(
                 Some(existing.version.to_string()),
                 false,
                 &art.stamp,
                 dry_run,
             ),
-        );
-        return Ok(());
+        ));
     }
     if dry_run {
         let text = format!(
@@ -118,8 +163,7 @@ pub async fn publish<C: Cloud>(ctx: &Ctx<'_, C>, zip: &Path, dry_run: bool) -> R
             art.bytes.len(),
             art.code_sha256
         );
-        ui.emit_result(&text, &result_json(None, false, &art.stamp, true));
-        return Ok(());
+        return Ok((text, result_json(None, false, &art.stamp, true)));
     }
     if ctx.interrupt.is_set() {
         return Err(Exit::Interrupted("stopped before uploading; nothing changed".into()).into());
@@ -172,11 +216,10 @@ pub async fn publish<C: Cloud>(ctx: &Ctx<'_, C>, zip: &Path, dry_run: bool) -> R
         "published version {} (\"{description}\")",
         published.version
     ));
-    ui.emit_result(
+    Ok((
         published.version.to_string(),
-        &result_json(Some(published.version.to_string()), true, &art.stamp, false),
-    );
-    Ok(())
+        result_json(Some(published.version.to_string()), true, &art.stamp, false),
+    ))
 }
 
 #[cfg(test)]

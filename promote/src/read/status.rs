@@ -118,7 +118,7 @@ pub fn to_event(s: &StageStatus) -> events::StageStatus {
         previous: s.note.previous.map(|p| p.to_string()),
         rolled_back: s.note.rolled_back.as_ref().map(|r| events::RolledBackJson {
             version: r.version.to_string(),
-            why: r.why.clone(),
+            why: r.reason(),
         }),
         stable: version_json(s.view.version, &s.stable_stamp),
         candidate,
@@ -187,6 +187,19 @@ pub fn table(rows: &[StageStatus]) -> String {
             }
             None => "-".into(),
         };
+        if !s.note.release.is_empty() {
+            let release: Vec<String> = s
+                .note
+                .release
+                .iter()
+                .map(|(f, v)| format!("{f} {v}"))
+                .collect();
+            notes.push(format!(
+                "{}: last moved as part of release {}",
+                s.stage,
+                release.join(", ")
+            ));
+        }
         if let Some(k) = &s.note.upstream_skip {
             notes.push(format!(
                 "{}: version {} was let in without its upstream stage serving it (--skip-upstream: {})",
@@ -199,9 +212,9 @@ pub fn table(rows: &[StageStatus]) -> String {
                 s.stage,
                 r.version,
                 if r.why.is_empty() {
-                    "no reason recorded"
+                    "no reason recorded".to_string()
                 } else {
-                    &r.why
+                    r.reason()
                 },
             ));
         }
@@ -378,7 +391,7 @@ async fn judge_splits<C: Cloud>(ctx: &Ctx<'_, C>, rows: &[StageStatus]) -> Vec<(
         let period = Duration::from_secs(stage.analysis.period_seconds.into());
         let now = SystemTime::now();
         let subject = Subject {
-            function: ctx.env.project.main_function().name.clone(),
+            function: ctx.function.to_string(),
             stage: r.stage.clone(),
             alias: r.alias.clone(),
             stable: r.view.version,
@@ -412,7 +425,7 @@ async fn deployment_statuses<C: Cloud>(
 ) -> Vec<(String, String, Value)> {
     let mut out = Vec::new();
     for r in rows {
-        match deployment_status_of(ctx.cloud, ctx.env, &r.stage, &r.alias).await {
+        match deployment_status_of(ctx.cloud, ctx.env, ctx.function, &r.stage, &r.alias).await {
             Ok(Some((line, value))) => out.push((r.stage.clone(), line, value)),
             Ok(None) => {}
             Err(e) => out.push((
@@ -439,6 +452,7 @@ fn describe_deployment(d: &Deployment, function: &str, alias: &str) -> String {
 async fn deployment_status_of<C: Cloud>(
     cloud: &C,
     env: &rollout::Environments,
+    function: &str,
     stage: &str,
     alias: &str,
 ) -> Result<Option<(String, Value)>> {
@@ -448,7 +462,6 @@ async fn deployment_status_of<C: Cloud>(
     if s.engine != rollout::codedeploy::Engine::CodeDeploy {
         return Ok(None);
     }
-    let function = &env.project.main_function().name;
     let Some(id) = cloud.in_flight(function, stage).await?.into_iter().next() else {
         return Ok(Some((
             format!("{stage}: CodeDeploy engine, no deployment in progress"),

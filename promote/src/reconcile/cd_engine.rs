@@ -23,7 +23,7 @@ pub async fn observe<C: Cloud>(run: &Run<'_, C>) -> Result<Option<DeploymentView
     if run.stage.engine != Engine::CodeDeploy {
         return Ok(None);
     }
-    let (function, group) = (&run.ctx.env.project.main_function().name, run.name());
+    let (function, group) = (run.ctx.function, run.name());
     let unchanged = || nothing_written(group);
     for id in run
         .ctx
@@ -56,7 +56,7 @@ pub fn request<C: Cloud>(
     stable: Version,
     config: DeploymentConfig,
 ) -> (AppSpec, DeploymentRequest) {
-    let function = run.ctx.env.project.main_function().name.clone();
+    let function = run.ctx.function.to_string();
     let name = run.name();
     let appspec = AppSpec {
         function: function.clone(),

@@ -312,7 +312,7 @@ pub async fn execute<C: Cloud>(
 
 /// What only the executor knows of a CodeDeploy run's end.
 #[derive(Default)]
-struct CdEnd {
+pub(crate) struct CdEnd {
     /// The deployment followed, created or stopped.
     deployment_id: Option<String>,
     /// CodeDeploy's rollback deployment still running when the run stopped waiting.
@@ -320,16 +320,17 @@ struct CdEnd {
 }
 
 /// The plan event and the narration before the first action of a rollout.
-fn announce<C: Cloud>(run: &Run<'_, C>, command: &str, r: &machine::Rollout) {
+pub(crate) fn announce<C: Cloud>(run: &Run<'_, C>, command: &str, r: &machine::Rollout) {
     let name = run.name();
     let (engine, deployment_config, deployment_id) = match &r.shifter {
         Shifter::Alias => (None, None, None),
         Shifter::CodeDeploy { config, following } => (
             Some("codedeploy".to_string()),
-            Some(following.as_ref().map_or_else(
-                || config.name(&run.ctx.env.project.main_function().name, name),
-                |d| d.config.clone(),
-            )),
+            Some(
+                following
+                    .as_ref()
+                    .map_or_else(|| config.name(run.ctx.function, name), |d| d.config.clone()),
+            ),
             following.as_ref().map(|d| d.id.clone()),
         ),
     };
@@ -414,7 +415,7 @@ async fn refresh<C: Cloud>(run: &mut Run<'_, C>) {
     }
 }
 
-fn refusal<C: Cloud>(run: &Run<'_, C>, e: rollout::PlanError) -> anyhow::Error {
+pub(crate) fn refusal<C: Cloud>(run: &Run<'_, C>, e: rollout::PlanError) -> anyhow::Error {
     let name = run.name();
     let mut exit = Exit::from(e);
     // A refusal never leaves a split without saying how to take it back.
@@ -429,7 +430,7 @@ fn refusal<C: Cloud>(run: &Run<'_, C>, e: rollout::PlanError) -> anyhow::Error {
     exit.into()
 }
 
-fn rollback_failed<C: Cloud>(
+pub(crate) fn rollback_failed<C: Cloud>(
     run: &Run<'_, C>,
     e: anyhow::Error,
     failure: Option<&str>,
@@ -444,7 +445,7 @@ fn rollback_failed<C: Cloud>(
     ))
 }
 
-fn say_write<C: Cloud>(run: &Run<'_, C>, w: &machine::Write, from: &AliasView) {
+pub(crate) fn say_write<C: Cloud>(run: &Run<'_, C>, w: &machine::Write, from: &AliasView) {
     let name = run.name();
     let alias = &run.target.alias;
     let text = match (w.kind, w.to.split) {
@@ -465,7 +466,7 @@ fn say_write<C: Cloud>(run: &Run<'_, C>, w: &machine::Write, from: &AliasView) {
     run.ui().say(text);
 }
 
-fn finish<C: Cloud>(
+pub(crate) fn finish<C: Cloud>(
     run: &Run<'_, C>,
     command: &str,
     d: Done,
@@ -645,7 +646,7 @@ fn dry_run<C: Cloud>(
     Ok(())
 }
 
-fn describe<C: Cloud>(
+pub(crate) fn describe<C: Cloud>(
     run: &Run<'_, C>,
     command: &str,
     a: &Action,
@@ -807,7 +808,7 @@ impl<'a, C: Cloud> Run<'a, C> {
             _ => (Some(candidate), Weight::ZERO),
         };
         Subject {
-            function: self.ctx.env.project.main_function().name.clone(),
+            function: self.ctx.function.to_string(),
             stage: self.name().to_string(),
             alias: self.target.alias.clone(),
             stable,

@@ -6,8 +6,9 @@
 //! Every alias write goes through [`Run::write`], which re-reads the alias, compares it
 //! with what the decision was based on, and passes the RevisionId it just read.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
+use aliases::guarded::{self, GuardedError};
 use anyhow::{Context, Result};
 use rollout::bake;
 use rollout::codedeploy::{Followed, Outcome, Phase, Shift};
@@ -24,7 +25,9 @@ use serde_json::{Value, json};
 use crate::cli::events;
 use crate::cli::exit::Exit;
 use crate::cli::ui::Ui;
-use crate::cloud::aws::{AliasRecord, AliasWrite, Cloud, StageTarget, VersionInfo, WriteError};
+use crate::cloud::aws::{
+    AliasRecord, AliasStore, AliasWrite, Cloud, StageTarget, VersionInfo, WriteError,
+};
 use crate::ctx::Ctx;
 use crate::evidence::metrics::MetricsSource;
 use crate::evidence::probe_source::{InvokeAt, ProbePlan, ProbeSource};
@@ -33,15 +36,9 @@ use crate::evidence::{AlarmSource, Source, Window};
 /// The default poll is the stage's, but never slower than this: the reaction time to an
 /// alarm is one poll interval plus a couple of calls.
 pub const MAX_DEFAULT_POLL: Duration = Duration::from_secs(5);
-/// How long one alias write may keep retrying (re-read, backoff, write again) before the
-/// run gives up with the alias as it is. A rollback tries for longer: it is the write that
-/// must not give up on a transient error.
-pub const WRITE_DEADLINE: Duration = Duration::from_secs(60);
-pub const ROLLBACK_DEADLINE: Duration = Duration::from_secs(180);
-/// Exponential backoff between write attempts (doubling from the first, capped), with
-/// full jitter so that two runs do not retry in lockstep.
-const BACKOFF_FIRST: Duration = Duration::from_millis(200);
-const BACKOFF_CAP: Duration = Duration::from_secs(5);
+/// How long one alias write may keep retrying (`aliases::guarded`); a rollback tries for
+/// longer.
+pub use aliases::guarded::{ROLLBACK_DEADLINE, WRITE_DEADLINE};
 /// The longest a rollout's probe runs: its samples are kept in memory (6 h at 10/s is
 /// 216,000 of them).
 pub const MAX_PROBE_HORIZON: Duration = Duration::from_secs(6 * 3600);
@@ -228,7 +225,7 @@ impl<'a, C: Cloud> Run<'a, C> {
                     SourceKind::Alarms => Box::new(AlarmSource::new(self.ctx.cloud, self.stage)),
                     SourceKind::Metrics => Box::new(MetricsSource::new(
                         self.ctx.cloud,
-                        &self.ctx.env.project.main_function().name,
+                        self.ctx.function,
                         analysis,
                     )),
                     SourceKind::Probe => {
@@ -269,7 +266,7 @@ impl<'a, C: Cloud> Run<'a, C> {
         let bakes: Duration = r.steps.iter().map(|s| s.bake).sum();
         let extensions = analysis.max_extension * r.steps.len() as u32;
         let invoke = flags.invoke.then(|| InvokeAt {
-            function: self.ctx.env.project.main_function().name.clone(),
+            function: self.ctx.function.to_string(),
             alias: self.target.alias.clone(),
             stage: self.name().to_string(),
         });
@@ -310,91 +307,45 @@ impl<'a, C: Cloud> Run<'a, C> {
         }
     }
 
-    /// Reads the alias, retrying transient errors until `deadline`.
-    async fn read_alias(&self, deadline: Instant) -> Result<AliasRecord> {
-        let mut attempt = 0u32;
-        loop {
-            match self.ctx.cloud.get_alias(&self.target.alias).await {
-                Ok(a) => return Ok(a),
-                Err(e) if Instant::now() + backoff(attempt) < deadline => {
-                    tracing::warn!(attempt, error = %format!("{e:#}"), "GetAlias failed; retrying");
-                    tokio::time::sleep(backoff(attempt)).await;
-                    attempt += 1;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    /// The only way an alias is written. Idempotent: before every attempt the alias is
-    /// re-read, and if it already is what this write makes it (an earlier attempt was
-    /// applied but its answer lost), that is success. If it is neither that nor what this
-    /// run last saw, someone else changed it: exit 5, nothing written. Throttling, an
-    /// update in progress (`ResourceConflictException`), a 5xx, a timeout or a stale
-    /// RevisionId are retried with backoff and jitter until the deadline.
+    /// The only way an alias is written: the guarded write (`aliases::guarded`) from what
+    /// this run last saw. If someone else changed the alias: exit 5, nothing written.
     pub async fn write(&mut self, write: &AliasWrite, what: &str, rollback: bool) -> Result<()> {
-        let alias = self.target.alias.clone();
-        let deadline = Instant::now()
-            + if rollback {
-                ROLLBACK_DEADLINE
-            } else {
-                WRITE_DEADLINE
-            };
-        let mut attempt = 0u32;
-        loop {
-            let now = self.read_alias(deadline).await?;
-            if attempt > 0 && write.is_applied_on(&now) {
-                tracing::info!(alias = %alias, "an earlier attempt of this write was applied");
-                self.written(now, what);
-                return Ok(());
-            }
-            if now.view != self.alias.view
-                || now.description.trim() != self.alias.description.trim()
-            {
-                return Err(Exit::Conflict(format!(
-                    "alias {alias} of stage {} was changed by someone else: it was {} and is now {}; nothing further was written. \
-                     Check `promote status --stage {}` and run the command again",
-                    self.name(),
-                    self.alias.view,
-                    now.view,
-                    self.name()
-                ))
-                .into());
-            }
-            tracing::info!(alias = %alias, revision_id = %now.revision_id, ?write, attempt, "UpdateAlias");
-            let err = match self
-                .ctx
-                .cloud
-                .update_alias(&alias, write, &now.revision_id)
-                .await
-            {
-                Ok(rec) => {
-                    self.written(rec, what);
-                    return Ok(());
-                }
-                Err(WriteError::Other(e)) => return Err(e),
-                Err(WriteError::Conflict(m)) => anyhow::anyhow!(m),
-                Err(WriteError::Transient(e)) => e,
-            };
-            let wait = jitter(backoff(attempt));
-            if Instant::now() + wait >= deadline {
-                return Err(err.context(format!(
-                    "the {what} of alias {alias} (stage {}) did not go through within {}",
-                    self.name(),
-                    format_duration(if rollback {
-                        ROLLBACK_DEADLINE
-                    } else {
-                        WRITE_DEADLINE
-                    })
-                )));
-            }
-            tracing::warn!(attempt, error = %format!("{err:#}"), "UpdateAlias did not go through; re-reading");
+        let within = if rollback {
+            ROLLBACK_DEADLINE
+        } else {
+            WRITE_DEADLINE
+        };
+        let target = StoreAlias {
+            cloud: self.ctx.cloud,
+            alias: &self.target.alias,
+        };
+        let result = guarded::write(&target, &self.alias, write, within, |_, err| {
             self.ui().say(format!(
-                "{}: the {what} of alias {alias} did not go through ({err:#}); re-reading and retrying",
+                "{}: the {what} of alias {} did not go through ({err:#}); re-reading and retrying",
+                self.name(),
+                self.target.alias
+            ))
+        })
+        .await;
+        let alias = &self.target.alias;
+        match result {
+            Ok(done) => {
+                self.written(done.record, what);
+                Ok(())
+            }
+            Err(GuardedError::Changed { was, now, .. }) => Err(Exit::Conflict(format!(
+                "alias {alias} of stage {} was changed by someone else: it was {was} and is now {now}; nothing further was written. \
+                 Check `promote status --stage {}` and run the command again",
+                self.name(),
                 self.name()
-            ));
-            tokio::time::sleep(wait).await;
-            attempt += 1;
+            ))
+            .into()),
+            Err(GuardedError::Unread(e) | GuardedError::Refused(e)) => Err(e),
+            Err(GuardedError::TimedOut { last, within, .. }) => Err(last.context(format!(
+                "the {what} of alias {alias} (stage {}) did not go through within {}",
+                self.name(),
+                format_duration(within)
+            ))),
         }
     }
 
@@ -1054,19 +1005,26 @@ pub fn round_up(d: Duration) -> Duration {
     Duration::from_secs(d.as_secs() + u64::from(d.subsec_nanos() > 0))
 }
 
-/// The wait before retry `attempt` (0-based): doubling from the first, capped.
-fn backoff(attempt: u32) -> Duration {
-    BACKOFF_FIRST
-        .saturating_mul(1u32 << attempt.min(10))
-        .min(BACKOFF_CAP)
+/// One alias through the cloud's [`AliasStore`], for the guarded write.
+struct StoreAlias<'c, C> {
+    cloud: &'c C,
+    alias: &'c str,
 }
 
-/// Equal jitter: uniformly between half and all of `d`, seeded from the clock (no RNG crate
-/// needed for spreading retries).
-fn jitter(d: Duration) -> Duration {
-    let nanos = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |t| t.subsec_nanos());
-    let frac = f64::from(nanos % 1000) / 1000.0;
-    d.mul_f64(0.5 + frac / 2.0)
+impl<C: AliasStore> guarded::Alias for StoreAlias<'_, C> {
+    fn name(&self) -> &str {
+        self.alias
+    }
+    async fn read(&self) -> Result<AliasRecord> {
+        self.cloud.get_alias(self.alias).await
+    }
+    async fn update(
+        &self,
+        write: &AliasWrite,
+        revision_id: &str,
+    ) -> Result<AliasRecord, WriteError> {
+        self.cloud
+            .update_alias(self.alias, write, revision_id)
+            .await
+    }
 }

@@ -16,4 +16,5 @@ mod guards;
 mod judge;
 mod manual;
 mod publish;
+mod release;
 mod status;

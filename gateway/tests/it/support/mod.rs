@@ -463,3 +463,9 @@ impl Drop for Gateway {
         }
     }
 }
+
+/// The dev-profile guardian bootstrap, built with the others by [`workspace_bins`].
+pub fn guardian_bin() -> PathBuf {
+    workspace_bins();
+    profile_dir().join("guardian")
+}

@@ -139,10 +139,22 @@ impl Stack {
         Stack::with_environments(tag, &|dir| shorten_bakes(dir, bake_seconds))
     }
 
+    /// A copy of environments/ with its first function only (the tests of one function),
+    /// edited by `edit`.
     pub fn with_environments(tag: &str, edit: EnvEdit) -> Stack {
+        Stack::with_functions(tag, 1, edit)
+    }
+
+    /// A copy of environments/ with its first `functions` functions, edited by `edit`.
+    pub fn with_functions(tag: &str, functions: usize, edit: EnvEdit) -> Stack {
         let scratch = Scratch::new(tag);
         let environments = scratch.path().join("environments");
         copy_dir(&workspace_root().join("environments"), &environments);
+        edit_json(&environments.join("project.json"), |v| {
+            if let Some(list) = v["functions"].as_array_mut() {
+                list.truncate(functions);
+            }
+        });
         judge_by_alarms_only(&environments);
         edit(&environments);
         let moto = Moto::lease(scratch.path());
@@ -174,16 +186,39 @@ impl Stack {
     fn upstreams_served_every_version(&self) {
         let versions: Vec<String> = self.versions().into_iter().map(|(v, _)| v).collect();
         let note = format!("promote/v1 served={}", versions.join(","));
-        for up in testkit::moto::upstream_stages(&self.environments) {
-            self.block_on(
-                self.lambda
-                    .update_alias()
-                    .function_name(self.function_name())
-                    .name(&up)
-                    .description(&note)
-                    .send(),
-            )
-            .unwrap_or_else(|e| panic!("UpdateAlias {up}: {e:?}"));
+        for function in self.functions() {
+            for up in testkit::moto::upstream_stages(&self.environments) {
+                self.block_on(
+                    self.lambda
+                        .update_alias()
+                        .function_name(&function)
+                        .name(&up)
+                        .description(&note)
+                        .send(),
+                )
+                .unwrap_or_else(|e| panic!("UpdateAlias {up} of {function}: {e:?}"));
+            }
+        }
+    }
+
+    /// Every function seeded, in project.json's order.
+    pub fn functions(&self) -> Vec<String> {
+        match self.seeded.0["functions"].as_object() {
+            Some(m) => {
+                let mut names: Vec<(usize, String)> = Vec::new();
+                let project: Value = serde_json::from_str(
+                    &std::fs::read_to_string(self.environments.join("project.json")).unwrap(),
+                )
+                .unwrap();
+                for (i, f) in project["functions"].as_array().unwrap().iter().enumerate() {
+                    let name = f["name"].as_str().unwrap().to_string();
+                    if m.contains_key(&name) {
+                        names.push((i, name));
+                    }
+                }
+                names.into_iter().map(|(_, n)| n).collect()
+            }
+            None => vec![self.function_name()],
         }
     }
 
@@ -291,15 +326,20 @@ impl Stack {
     }
 
     pub fn alias(&self, stage: &str) -> AliasState {
+        self.alias_of(&self.function_name(), stage)
+    }
+
+    /// The alias `stage` of function `function`.
+    pub fn alias_of(&self, function: &str, stage: &str) -> AliasState {
         let out = self
             .block_on(
                 self.lambda
                     .get_alias()
-                    .function_name(self.function_name())
+                    .function_name(function)
                     .name(stage)
                     .send(),
             )
-            .unwrap_or_else(|e| panic!("GetAlias {stage}: {e:?}"));
+            .unwrap_or_else(|e| panic!("GetAlias {stage} of {function}: {e:?}"));
         let routing = out.routing_config();
         let weights = routing
             .and_then(|r| r.additional_version_weights())
@@ -362,6 +402,17 @@ impl Stack {
 
     /// Moves an alias directly through the SDK (sets up a state without `promote`).
     pub fn set_alias(&self, stage: &str, version: &str, split: Option<(&str, f64)>) {
+        self.set_alias_of(&self.function_name(), stage, version, split);
+    }
+
+    /// Moves alias `stage` of function `function` directly through the SDK.
+    pub fn set_alias_of(
+        &self,
+        function: &str,
+        stage: &str,
+        version: &str,
+        split: Option<(&str, f64)>,
+    ) {
         let mut routing = aws_sdk_lambda::types::AliasRoutingConfiguration::builder();
         if let Some((v, w)) = split {
             routing = routing.additional_version_weights(v, w);
@@ -369,7 +420,7 @@ impl Stack {
         self.block_on(
             self.lambda
                 .update_alias()
-                .function_name(self.function_name())
+                .function_name(function)
                 .name(stage)
                 .function_version(version)
                 .routing_config(routing.build())

@@ -1,0 +1,219 @@
+//! The guardian racing a `promote` rollback over HTTP: both talk to moto through testkit's
+//! fault proxy, which checks and rotates alias RevisionIds as Lambda does (moto does not), and
+//! holds their UpdateAlias requests until both have sent one, on the RevisionId both read.
+//! Exactly one write is applied; the other writer writes nothing. (The same race against
+//! promote's in-memory stand-in, and one with a promote advance, are the crate's unit tests.)
+
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_cloudwatch::types::StateValue;
+use guardian::guard::{Guardian, Lambda};
+use promote::cli::exit;
+use promote::cli::interrupt::Interrupt;
+use promote::cli::ui::{Format, Ui};
+use promote::cloud::aws::Aws;
+use promote::ctx::Ctx;
+use promote::reconcile::commands::{ExecOpts, execute};
+use rollout::Environments;
+use rollout::guardian::Trigger;
+use rollout::machine::Intent;
+use rollout::plan::{AlarmReading, AlarmValue};
+use testkit::Scratch;
+use testkit::aws::Sdk;
+use testkit::fault_proxy::{Config, FaultProxy, Gate};
+use testkit::moto::Moto;
+
+const ALARM: &str = "app-live-lambda-errors";
+
+/// environments/ with live judged by its alarms only (moto has no per-version metrics).
+fn environments(dir: &Path) -> Environments {
+    let envs = dir.join("environments");
+    std::fs::create_dir_all(envs.join("schema")).unwrap();
+    let root = testkit::workspace_root().join("environments");
+    for sub in ["", "schema"] {
+        for e in std::fs::read_dir(root.join(sub)).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_file() {
+                std::fs::copy(e.path(), envs.join(sub).join(e.file_name())).unwrap();
+            }
+        }
+    }
+    let live = envs.join("live.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&live).unwrap()).unwrap();
+    v["analysis"] = serde_json::json!({"sources": ["alarms"]});
+    std::fs::write(&live, v.to_string()).unwrap();
+    Environments::load(&envs).unwrap()
+}
+
+fn through(proxy: &FaultProxy, moto: &Moto, region: &str) -> aws_config::SdkConfig {
+    testkit::aws::config(moto, region)
+        .into_builder()
+        .endpoint_url(&proxy.endpoint)
+        .build()
+}
+
+#[test]
+fn racing_a_promote_rollback_over_http_one_writer_wins() {
+    let dir = Scratch::new("guardian-race");
+    let env = environments(dir.path());
+    let moto = Moto::lease(dir.path());
+    moto.seed(&env.dir, &["--versions", "2"]);
+    let region = env.project.region.clone();
+    let direct = Sdk::new(&moto, &region);
+    // live at 10% of version 2, left there by a promote run that died; its alarm fires.
+    direct
+        .rt
+        .block_on(
+            direct
+                .lambda
+                .update_alias()
+                .function_name(&env.project.main_function().name)
+                .name("live")
+                .function_version("1")
+                .description("promote/v1 step=2@10 baked=no")
+                .routing_config(
+                    aws_sdk_lambda::types::AliasRoutingConfiguration::builder()
+                        .additional_version_weights("2", 0.1)
+                        .build(),
+                )
+                .send(),
+        )
+        .unwrap();
+    direct
+        .rt
+        .block_on(
+            direct
+                .cloudwatch
+                .set_alarm_state()
+                .alarm_name(ALARM)
+                .state_value(StateValue::Alarm)
+                .state_reason("Threshold Crossed: 1 out of the last 1 datapoints [4.0]")
+                .send(),
+        )
+        .unwrap();
+
+    let proxy = FaultProxy::start(
+        moto.port,
+        Config {
+            enforce_revisions: true,
+            ..Config::clean()
+        },
+    );
+    proxy.written_outside("live");
+    proxy.hold(Gate {
+        alias: "live".into(),
+        matches: Box::new(|_| true),
+    });
+
+    let sdk = through(&proxy, &moto, &region);
+    let aws = Aws::from_clients(
+        aws_sdk_lambda::Client::new(&sdk),
+        aws_sdk_apigateway::Client::new(&sdk),
+        aws_sdk_cloudwatch::Client::new(&sdk),
+        &env.project,
+        region.clone(),
+    );
+    let lambda = Lambda {
+        client: aws_sdk_lambda::Client::new(&sdk),
+        endpoint_url: Some(proxy.endpoint.clone()),
+        region: region.clone(),
+    };
+    let guardian = Guardian {
+        env: &env,
+        cloud: &aws,
+        aliases: &lambda,
+    };
+    let ui = Ui::capture(Format::Table);
+    let interrupt = Interrupt::default();
+    let ctx = Ctx {
+        cloud: &aws,
+        env: &env,
+        ui: &ui,
+        interrupt: &interrupt,
+        function: &env.project.main_function().name,
+    };
+    let fired = Trigger::Alarm(AlarmReading {
+        name: ALARM.into(),
+        value: AlarmValue::Alarm,
+        reason: String::new(),
+    });
+
+    // Both writes wait at the proxy until both are there, then go in arrival order.
+    let releaser = std::thread::scope(|s| {
+        let waiter = s.spawn(|| {
+            let both = proxy.wait_held(2, Duration::from_secs(60));
+            proxy.release();
+            both
+        });
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (g, p) = rt.block_on(async {
+            tokio::join!(
+                guardian.handle(&fired, SystemTime::now()),
+                execute(
+                    &ctx,
+                    "live",
+                    Intent::Rollback { to_previous: false },
+                    ExecOpts::default()
+                )
+            )
+        });
+        (waiter.join().unwrap(), g, p)
+    });
+    let (both_held, g, p) = releaser;
+    assert!(
+        both_held,
+        "both writers sent an UpdateAlias on the same reading"
+    );
+    let outcome = g.expect("the guardian ran").into_iter().next().unwrap();
+    let p_code = p.as_ref().map_or_else(exit::code_of, |()| 0);
+
+    let applied = proxy.applied();
+    assert_eq!(applied.len(), 1, "one write applied: {applied:?}");
+    let by_guardian = applied[0]
+        .description
+        .as_deref()
+        .is_some_and(|d| d.contains("by=guardian"));
+    eprintln!(
+        "race: the {} won; stale writes refused: {}",
+        if by_guardian {
+            "guardian"
+        } else {
+            "promote rollback"
+        },
+        proxy.tally().stale_revisions
+    );
+    if by_guardian {
+        assert_eq!(outcome.written, ["app"]);
+        assert_eq!(p_code, 5, "promote lost and wrote nothing: {p:?}");
+    } else {
+        assert_eq!(outcome.lost, ["app"], "{outcome:?}");
+        assert_eq!(p_code, 0, "{p:?}");
+    }
+    assert!(
+        proxy.tally().stale_revisions >= 1,
+        "the loser's write was refused as stale"
+    );
+    // Either way live serves version 1 alone.
+    let live = direct
+        .rt
+        .block_on(
+            direct
+                .lambda
+                .get_alias()
+                .function_name(&env.project.main_function().name)
+                .name("live")
+                .send(),
+        )
+        .unwrap();
+    assert_eq!(live.function_version(), Some("1"));
+    assert!(
+        live.routing_config()
+            .and_then(|r| r.additional_version_weights())
+            .is_none_or(|w| w.is_empty())
+    );
+}
