@@ -53,8 +53,9 @@ lint: ## rustfmt, clippy as CI runs them, and no import cycle among any crate's 
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	python3 tools/modcycles.py promote/src crates/rollout/src crates/probe/src gateway/src app/src crates/lambda-kit/src functions/birthday/src guardian/src crates/aliases/src
 
-package: venv ## Build the deployable zips: target/lambda/app/bootstrap.zip and target/lambda/guardian/bootstrap.zip (ARCH=arm64 where that target is installed)
+package: venv ## Build the deployable zips: target/lambda/<app|birthday|guardian>/bootstrap.zip (ARCH=arm64 where that target is installed)
 	cargo lambda build --release -p app --output-format zip $(if $(filter arm64,$(ARCH)),--arm64,)
+	cargo lambda build --release -p birthday --output-format zip $(if $(filter arm64,$(ARCH)),--arm64,)
 	cargo lambda build --release -p guardian --output-format zip $(if $(filter arm64,$(ARCH)),--arm64,)
 	@# The guardian reads the environments beside its bootstrap (docs/guardian.md).
 	python3 -c 'import sys, zipfile, pathlib; z = zipfile.ZipFile(sys.argv[1], "a"); [z.write(p, str(p)) for p in sorted(pathlib.Path("environments").rglob("*.json"))]' target/lambda/guardian/bootstrap.zip

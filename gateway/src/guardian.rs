@@ -83,6 +83,8 @@ impl Guardian {
             environment,
             task_root: task_root.clone(),
             show_output: verbose,
+            // The instances' AWS environment (runtime::aws_environment): the emulator the
+            // gateway reads, with dummy credentials.
             aws_endpoint: std::env::var("AWS_ENDPOINT_URL").ok(),
         };
         let guardian = Arc::new(Guardian {
