@@ -43,8 +43,19 @@ fn build_script() -> PathBuf {
         .unwrap()
         .filter_map(Result::ok)
         .filter(|e| e.file_name().to_string_lossy().starts_with("app-"))
-        .map(|e| e.path().join("build-script-build"))
-        .filter(|p| p.is_file())
+        // Cargo names the binary after the script's file: `build-script-build_stamp` for
+        // the shared crates/lambda-kit/build_stamp.rs.
+        .filter_map(|e| {
+            std::fs::read_dir(e.path())
+                .ok()?
+                .filter_map(Result::ok)
+                .map(|f| f.path())
+                .find(|p| {
+                    p.is_file()
+                        && p.file_name()
+                            .is_some_and(|n| n.to_string_lossy().starts_with("build-script-"))
+                })
+        })
         .max_by_key(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
         .expect("no compiled build script of app under target/*/build/app-*")
 }
