@@ -28,7 +28,7 @@ use crate::cli::exit::Exit;
 use crate::cloud::aws::{AliasWrite, Cloud};
 use crate::ctx::Ctx;
 use crate::reconcile::commands::{
-    CdEnd, ExecOpts, announce, describe, finish, refusal, rollback_failed, say_write,
+    CdEnd, ExecOpts, announce, describe, finish, refusal, rollback_failed, say_probe, say_write,
     warn_short_bake,
 };
 use crate::reconcile::run::{BakeEnd, Run};
@@ -106,9 +106,12 @@ pub async fn execute_release<'a, C: Cloud>(
             goal.functions().join(", ")
         ));
     }
-    for ((_, g), &i) in goal.moves.iter().zip(&order) {
+    for (((_, g), &i), p) in goal.moves.iter().zip(&order).zip(&probes) {
         if let Goal::Rollout(r) = g {
             announce(&runs[i], command, r);
+        }
+        if let Some(p) = p {
+            say_probe(&runs[i], p);
         }
     }
     let poll = first.poll(opts.poll);
