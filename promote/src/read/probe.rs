@@ -142,7 +142,7 @@ pub async fn probe<C: Cloud>(ctx: &Ctx<'_, C>, clouds: &[(&str, &C)], o: ProbeOp
             title
         };
         lanes.push(Lane {
-            // Named on a project of several functions (CONTRACTS.md, "function").
+            // Named on a project of several functions (CONTRACTS.md, "JSON event stream").
             function: (ctx.env.project.functions.len() > 1).then(|| function.clone()),
             target: label,
             title,

@@ -123,6 +123,7 @@ pub async fn execute<C: Cloud>(
     let overrides = Overrides {
         bake: opts.bake,
         skip_upstream: opts.skip_upstream.clone(),
+        ..Overrides::default()
     };
     let goal =
         machine::resolve(run.stage, &intent, &obs, overrides).map_err(|e| refusal(&run, e))?;

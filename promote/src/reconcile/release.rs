@@ -71,6 +71,7 @@ pub async fn execute_release<'a, C: Cloud>(
     let overrides = Overrides {
         bake: opts.bake,
         skip_upstream: opts.skip_upstream.clone(),
+        ..Overrides::default()
     };
     let goal =
         resolve_release(first.stage, &intent, versions, &observed, overrides).map_err(|r| {
