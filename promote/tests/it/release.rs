@@ -83,6 +83,29 @@ fn an_alarm_during_a_bake_takes_every_function_back_with_exit_4() {
     );
 }
 
+#[test]
+fn the_second_functions_own_alarm_takes_every_function_back_and_blames_it() {
+    // birthday's copy of live's first Lambda alarm (`<alarm>-birthday`): only birthday's judge
+    // watches it, and its failure ends app's bake at once too.
+    let stack = release_stack("release-own-alarm", 60);
+    let alarm = format!("{}-birthday", stack.seeded.alarms("live")[0]);
+    let run = stack.start("canary --stage live --poll 1s");
+    for f in FUNCTIONS {
+        wait_split(&stack, f);
+    }
+    stack.set_alarm(&alarm, StateValue::Alarm);
+    let done = run.wait_timeout(Duration::from_secs(30));
+    done.assert_code(4);
+    assert_serves(&stack, "live", ["1", "1"]);
+    for f in FUNCTIONS {
+        let note = stack.alias_of(f, "live").description.unwrap_or_default();
+        assert!(
+            note.contains("why=function birthday:") && note.contains(&alarm),
+            "{f}: {note}"
+        );
+    }
+}
+
 fn wait_split(stack: &Stack, function: &str) {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while stack.alias_of(function, "live").split().is_none() {
