@@ -452,25 +452,18 @@ pub async fn evaluate_once(
 /// function's alias and an API alarm the whole stage.
 pub fn stack_alarm_names(environments: &rollout::Environments) -> Vec<String> {
     let functions = environments.project.function_names();
-    let others = functions.get(1..).unwrap_or_default();
-    environments
-        .stages
-        .iter()
-        .flat_map(|s| &s.alarms)
-        .flat_map(|a| {
-            let per_function: &[String] = if is_lambda_kind(a.kind) { others } else { &[] };
-            std::iter::once(a.name.clone())
-                .chain(per_function.iter().map(|f| format!("{}-{f}", a.name)))
-        })
-        .collect()
-}
-
-fn is_lambda_kind(kind: rollout::AlarmKind) -> bool {
-    use rollout::AlarmKind::*;
-    match kind {
-        LambdaErrors | LambdaThrottles | LambdaThrottleRate => true,
-        Api5xxRate | ApiP99Latency => false,
+    let first = functions.first().map_or("", String::as_str);
+    let mut names = Vec::new();
+    for alarm in environments.stages.iter().flat_map(|s| &s.alarms) {
+        // The naming rule is rollout's (`Alarm::name_for`), as promote and Terraform use it.
+        for function in &functions {
+            let name = alarm.name_for(function, first);
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
     }
+    names
 }
 
 /// How often to evaluate: a quarter of the shortest period, between 100 ms and 10 s.
@@ -503,7 +496,7 @@ mod tests {
             .stages
             .iter()
             .flat_map(|s| &s.alarms)
-            .filter(|a| is_lambda_kind(a.kind))
+            .filter(|a| a.kind.watches_a_function())
             .count();
         assert_eq!(names.len(), stage_files + lambda);
     }
