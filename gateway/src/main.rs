@@ -153,7 +153,7 @@ async fn run(
         .ok()
         .filter(|r| !r.is_empty())
         .unwrap_or_else(|| project.region.clone());
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    let config = aws_https::defaults()
         .region(aws_config::Region::new(region.clone()))
         .load()
         .await;

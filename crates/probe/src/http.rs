@@ -129,7 +129,7 @@ impl Http {
             Some(b) => b,
             None => hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(
                 rustls::ClientConfig::builder_with_provider(
-                    rustls::crypto::aws_lc_rs::default_provider().into(),
+                    rustls::crypto::ring::default_provider().into(),
                 )
                 .with_safe_default_protocol_versions()
                 .expect("the default protocol versions are supported")

@@ -35,6 +35,7 @@ pub fn config(moto: &Moto, region: &str) -> SdkConfig {
     let credentials = Credentials::new("testing", "testing", None, None, "integration-test");
     SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
+        .http_client(aws_https::client())
         .region(Region::new(region.to_string()))
         .credentials_provider(SharedCredentialsProvider::new(credentials))
         .endpoint_url(&moto.endpoint)

@@ -7,7 +7,7 @@ fn main() -> ExitCode {
         // Region, endpoint and credentials from the standard AWS environment (Lambda sets
         // them; the local gateway sets AWS_ENDPOINT_URL to its emulator). No table name:
         // that comes with each request (routes.rs).
-        let config = aws_config::load_from_env().await;
+        let config = aws_https::defaults().load().await;
         let store = Dynamo::new(aws_sdk_dynamodb::Client::new(&config));
         birthday::router(store, SystemClock)
     })

@@ -98,6 +98,17 @@ fn a_release_of_two_functions_and_its_rollback_fail_no_request() {
         ),
         Request::get("/live/hello/loadtest", 200),
     ];
+    // The user exists before the load starts: an open-loop GET can otherwise overtake the
+    // first PUT (sent 12 ms before it, and waiting on a cold start) and get a correct 404.
+    let put = testkit::http::request(
+        gw.port,
+        "PUT",
+        "/live/hello/loadtest",
+        &[("Content-Type", "application/json")],
+        br#"{"dateOfBirth":"1990-05-17"}"#,
+    )
+    .expect("the gateway answered the first PUT");
+    assert_eq!(put.status, 204, "the first PUT: {}", put.text());
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], gw.port));
     let running = load::start(addr, mix, RATE, LOAD_LIMIT, lambda_version);
     // Traffic flows before the release starts: the first answers are the stable release's.

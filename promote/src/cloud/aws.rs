@@ -142,8 +142,7 @@ impl Aws {
         use aws_config::timeout::TimeoutConfig;
         use std::time::Duration;
         // Region from the standard AWS environment first, then project.json.
-        let region = aws_config::meta::region::RegionProviderChain::default_provider()
-            .or_else(aws_config::Region::new(project.region.clone()));
+        let region = aws_https::region_or(aws_config::Region::new(project.region.clone()));
         // The SDK's own retries, explicit rather than left to defaults that move between
         // releases: standard mode (throttling, 5xx, timeouts and connection errors), 3
         // attempts per call with exponential backoff and jitter from 100 ms, at most 2 s.
@@ -153,7 +152,7 @@ impl Aws {
             .with_max_attempts(3)
             .with_initial_backoff(Duration::from_millis(100))
             .with_max_backoff(Duration::from_secs(2));
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        let sdk = aws_https::defaults()
             .region(region)
             .retry_config(retry)
             .timeout_config(

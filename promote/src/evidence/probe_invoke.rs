@@ -40,7 +40,7 @@ impl Invoke {
         endpoint: Option<&str>,
         timeout: Duration,
     ) -> Invoke {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        let mut loader = aws_https::defaults()
             .retry_config(aws_config::retry::RetryConfig::disabled())
             .timeout_config(
                 aws_config::timeout::TimeoutConfig::builder()

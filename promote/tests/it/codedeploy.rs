@@ -36,15 +36,7 @@ fn stack(tag: &str) -> Stack {
 }
 
 fn codedeploy(stack: &Stack) -> aws_sdk_codedeploy::Client {
-    use aws_sdk_codedeploy::config::{BehaviorVersion, Credentials, Region};
-    aws_sdk_codedeploy::Client::from_conf(
-        aws_sdk_codedeploy::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(stack.region.clone()))
-            .credentials_provider(Credentials::new("testing", "testing", None, None, "it"))
-            .endpoint_url(&stack.moto.endpoint)
-            .build(),
-    )
+    aws_sdk_codedeploy::Client::new(&testkit::aws::config(&stack.moto, &stack.region))
 }
 
 /// Every deployment of live's group, as moto reports them.

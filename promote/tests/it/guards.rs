@@ -73,16 +73,7 @@ fn a_stage_whose_integration_ignores_the_stage_variable_is_an_error_that_says_so
     let stack = Stack::new("guard-integration");
     let api_id = stack.seeded.0["rest_api_id"].as_str().unwrap().to_string();
     let region = stack.region.clone();
-    let apigw = aws_sdk_apigateway::Client::from_conf(
-        aws_sdk_apigateway::Config::builder()
-            .behavior_version(aws_sdk_apigateway::config::BehaviorVersion::latest())
-            .region(aws_sdk_apigateway::config::Region::new(region.clone()))
-            .credentials_provider(aws_sdk_apigateway::config::Credentials::new(
-                "testing", "testing", None, None, "test",
-            ))
-            .endpoint_url(&stack.moto.endpoint)
-            .build(),
-    );
+    let apigw = aws_sdk_apigateway::Client::new(&testkit::aws::config(&stack.moto, &region));
     let resources = stack
         .block_on(apigw.get_resources().rest_api_id(&api_id).send())
         .unwrap();
