@@ -44,8 +44,8 @@ work=$root/target/demo
 moto_dir=$work/moto
 gateway_dir=$work/gateway
 zips=$work/zips
-# A 60 s alarm period evaluates every 2 s in the demo, and the guardian's schedule ticks as often.
-time_scale=${DEMO_TIME_SCALE:-30}
+# A 60 s alarm period is a second in the demo, and the guardian's schedule ticks as often.
+time_scale=${DEMO_TIME_SCALE:-60}
 python=$root/.venv/bin/python
 lib=$root/tools/demo_lib.py
 export PATH=$target/debug:$root/.venv/bin:$PATH
@@ -327,6 +327,9 @@ def bump(m):
 manifest.write_text(re.sub(r'^(version = ")([0-9]+\.[0-9]+\.[0-9]+)"', bump, manifest.read_text(), count=1, flags=re.M))
 EOF
   done
+  # The lock file records the members' versions: updated (offline, nothing else changes) and
+  # committed with them, so that the build is of a clean commit.
+  (cd "$worktree" && cargo update --workspace --offline --quiet)
   git -C "$worktree" -c user.name=demo -c user.email=demo@localhost commit --quiet --no-verify -am "demo: next release"
   # A file of the worktree with the same bytes as this tree's gets this tree's mtime: cargo then
   # sees it unchanged (it compares mtimes), and compiles only the crates whose files differ.
@@ -458,12 +461,15 @@ cmd_run() {
   promote canary --stage live --weight 10 --retry --bake 10m >"$work/killed.out" 2>&1 &
   local killed=$!
   background+=("$killed")
+  local n_functions split
+  n_functions=$(wc -w <<<"$(functions)")
   for _ in $(seq 1 100); do
-    [[ -n $(py split live "$bad_function") ]] && break
+    split=$(py splits live | wc -l)
+    ((split == n_functions)) && break
     kill -0 "$killed" 2>/dev/null || { cat "$work/killed.out"; die "promote canary stopped before the split"; }
     sleep 0.2
   done
-  [[ -n $(py split live "$bad_function") ]] || die "promote canary never put release 2 at 10%"
+  ((split == n_functions)) || die "promote canary never put every function of release 2 at 10%"
   checkpoint guardian-canary
   show "kill -9 $killed   # promote dies mid-bake: no handler runs, the split stays at 10%"
   kill -9 "$killed"
@@ -472,20 +478,19 @@ cmd_run() {
   "$python" "$lib" traffic "$gateway_url" live "$work/guarded.json" &
   background+=($!)
   show "waiting for the split to be taken back, with nothing but the gateway and the guardian running"
-  local t0=$SECONDS
-  for _ in $(seq 1 120); do
-    local left=0 function
-    for function in $(functions); do [[ -z $(py split live "$function") ]] || left=1; done
-    ((left)) || break
+  local t0=$EPOCHREALTIME left deadline=$((SECONDS + 30))
+  while ((SECONDS < deadline)); do
+    left=$(py splits live)
+    [[ -z $left ]] && break
     sleep 0.25
   done
   stop_background
-  if ((left)); then
-    for function in $(functions); do echo "$function: split on live: $(py split live "$function")"; done
+  if [[ -n $left ]]; then
+    echo "still split on live: $left"
     alarm_states live
     die "the guardian did not take every function's split back; see $gateway_dir/log"
   fi
-  echo "every function's split taken back $((SECONDS - t0)) s after the traffic started"
+  echo "every function's split taken back $(awk "BEGIN { printf \"%.1f\", $EPOCHREALTIME - $t0 }") s after the failing traffic started"
   echo "live traffic while promote was dead:"
   py tally "$work/guarded.json"
   run promote status --stage live
