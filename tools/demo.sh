@@ -292,7 +292,8 @@ build_functions() { # DIR
   elif [[ $1 != "$root" ]]; then
     local sel
     sel=$(selection)
-    # Dev units only where the selection has them, so that features resolve as they did.
+    # Features must resolve as in this tree's build. The test build's --all-targets takes in
+    # dev-dependencies; so does --examples, which adds only the (unchanged, fresh) examples.
     [[ ${DEMO_BUILD:-} == tests ]] && sel="--workspace --examples"
     # shellcheck disable=SC2086 # the selection is words
     show "cargo build $sel ${bins[*]}"
