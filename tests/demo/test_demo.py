@@ -39,7 +39,7 @@ def walk(tmp_path_factory):
     if log.exists():
         for line in log.read_text().splitlines():
             entry = json.loads(line)
-            states[entry["checkpoint"]] = entry["aliases"]
+            states[entry["checkpoint"]] = entry["functions"]
     return proc, states
 
 
