@@ -191,8 +191,10 @@ def expected_resources(environments_dir: str | os.PathLike = DEFAULT_ENVIRONMENT
         "api_stages": {s: {"variables": stage_variables(project, s)} for s, _ in stages},
         "alarms": {s: [name for name, _, _ in function_alarms(project, c.get("alarms", []))] for s, c in stages},
         "tables": [name for s, _ in stages for name in tables(project, s)],
-        # What the fixture's REST API holds (see seed()); Terraform's are route_paths(project).
-        "resources": ["/", "/{proxy+}"],
+        # What the fixture's REST API holds (see seed()): Terraform's tree, route_paths(project).
+        "resources": route_paths(project),
+        # Each route's function, as its integration URI names it.
+        "integrations": {r: f["name"] for f in project["functions"] for r in f.get("routes", [])},
         "route_paths": route_paths(project),
     }
 
@@ -318,32 +320,7 @@ def seed(endpoint: str, environments_dir: str | os.PathLike = DEFAULT_ENVIRONMEN
     fn_arn = functions[fn_name]["function_arn"]
     published = functions[fn_name]["versions"]
 
-    # REST API: / and /{proxy+}, ANY, Lambda proxy integration to the first function through
-    # the stage variable. Terraform builds every function's routes instead (terraform/api.tf);
-    # the fixture keeps this shape until promote's check of the integrations (which expects
-    # the first function in every URI) and its tests know several functions. The local
-    # gateway routes by project.json, so every function is served either way.
-    api_id = apigw.create_rest_api(name=api_name, endpointConfiguration={"types": ["REGIONAL"]})["id"]
-    root_id = next(r["id"] for r in apigw.get_resources(restApiId=api_id)["items"] if r["path"] == "/")
-    proxy_id = apigw.create_resource(restApiId=api_id, parentId=root_id, pathPart="{proxy+}")["id"]
-    uri = (
-        f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/"
-        f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{fn_name}:${{stageVariables.{var}}}/invocations"
-    )
-    for rid in (root_id, proxy_id):
-        apigw.put_method(restApiId=api_id, resourceId=rid, httpMethod="ANY", authorizationType="NONE")
-        apigw.put_integration(restApiId=api_id, resourceId=rid, httpMethod="ANY", type="AWS_PROXY",
-                              integrationHttpMethod="POST", uri=uri)
-    # Every other function's routes, each with its own integration through the stage variable
-    # (the first function serves the rest through /{proxy+}).
-    known = {"/": root_id, "/{proxy+}": proxy_id}
-    for f in project["functions"][1:]:
-        f_uri = uri.replace(f":function:{fn_name}:", f":function:{f['name']}:")
-        for route in f.get("routes", []):
-            rid = resource_at(apigw, api_id, known, route)
-            apigw.put_method(restApiId=api_id, resourceId=rid, httpMethod="ANY", authorizationType="NONE")
-            apigw.put_integration(restApiId=api_id, resourceId=rid, httpMethod="ANY", type="AWS_PROXY",
-                                  integrationHttpMethod="POST", uri=f_uri)
+    api_id = build_rest_api(apigw, project, region)
     deployment_id = apigw.create_deployment(restApiId=api_id, description="fixture")["id"]
 
     # The functions' tables, one per stage (terraform/dynamodb.tf).
@@ -405,6 +382,35 @@ def seed(endpoint: str, environments_dir: str | os.PathLike = DEFAULT_ENVIRONMEN
         "rest_api_id": api_id,
         "stages": out_stages,
     }
+
+
+def build_rest_api(apigw, project: dict, region: str) -> str:
+    """The REST API as Terraform builds it (terraform/api.tf): every function's routes, each
+    with its parent resources, ANY with a Lambda proxy integration to that function's alias
+    named by the stage variable. promote checks each function's integrations through its own
+    connection; the local gateway routes by project.json as API Gateway would here."""
+    var = project["stage_variable"]
+    api_id = apigw.create_rest_api(name=project["rest_api_name"], endpointConfiguration={"types": ["REGIONAL"]})["id"]
+    root_id = next(r["id"] for r in apigw.get_resources(restApiId=api_id)["items"] if r["path"] == "/")
+    known = {"/": root_id}
+    for path in route_paths(project):
+        resource_at(apigw, api_id, known, path)
+    for f in project["functions"]:
+        uri = integration_uri(region, f["name"], var)
+        for route in f.get("routes", []):
+            rid = resource_at(apigw, api_id, known, route)
+            apigw.put_method(restApiId=api_id, resourceId=rid, httpMethod="ANY", authorizationType="NONE")
+            apigw.put_integration(restApiId=api_id, resourceId=rid, httpMethod="ANY", type="AWS_PROXY",
+                                  integrationHttpMethod="POST", uri=uri)
+    return api_id
+
+
+def integration_uri(region: str, function: str, stage_variable: str) -> str:
+    """A Lambda proxy integration's URI: `function`'s alias named by the stage variable."""
+    return (
+        f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/"
+        f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{function}:${{stageVariables.{stage_variable}}}/invocations"
+    )
 
 
 def resource_at(apigw, api_id: str, known: dict[str, str], path: str) -> str:

@@ -426,26 +426,29 @@ fn parse_timeout(s: &str) -> Result<Duration, String> {
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("target").required(true).multiple(true).args(["stage", "url"])))]
 pub struct ProbeArgs {
-    /// Stage to probe: its invoke URL, and its alias's weights as the split to expect
+    /// Stage to probe: its invoke URL, and its alias's weights as the split to expect; each
+    /// function of the project with its own probe request (project.json functions[].probe)
     #[arg(long, value_name = "S")]
     pub stage: Option<String>,
     /// Base URL to probe (e.g. the local gateway's stage URL); with --stage, used instead of
     /// the stage's invoke URL
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
-    /// Requests per second, sent on schedule whatever the answers
+    /// Requests per second (to each function), sent on schedule whatever the answers
     #[arg(long, value_name = "R", default_value = "50", value_parser = parse_rate, allow_negative_numbers = true)]
     pub rate: f64,
     /// How long to send (30s, 5m, or seconds)
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_probe_duration)]
     pub duration: Duration,
-    /// Path requested under the base URL
-    #[arg(long, value_name = "P", default_value = "/")]
-    pub path: String,
+    /// GET this path under the base URL instead, for the one function whose routes serve it
+    /// (default: each function's probe request; with --url alone, /)
+    #[arg(long, value_name = "P")]
+    pub path: Option<String>,
     /// A request without a complete answer by then counts as a timeout
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_timeout)]
     pub timeout: Duration,
-    /// Write latency over time, coloured by version, to this self-contained HTML file
+    /// Write latency over time, coloured by version, to this self-contained HTML file (one
+    /// FILE-FUNCTION.html per function when several are probed)
     #[arg(long, value_name = "FILE.html")]
     pub plot: Option<PathBuf>,
     /// Invoke the stage's alias through Lambda's Invoke API instead of requesting its URL:
@@ -549,8 +552,8 @@ mod tests {
             panic!("not a probe")
         };
         assert_eq!(
-            (a.rate, a.duration, a.path.as_str()),
-            (0.5, Duration::from_secs(10), "/")
+            (a.rate, a.duration, a.path.as_deref()),
+            (0.5, Duration::from_secs(10), None)
         );
     }
 

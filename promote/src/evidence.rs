@@ -38,26 +38,32 @@ pub trait Source {
     ) -> LocalBoxFuture<'a, anyhow::Result<Finding>>;
 }
 
-/// The stage's CloudWatch alarms, read at every poll and judged by
+/// The stage's CloudWatch alarms that watch one function, read at every poll and judged by
 /// `rollout::alarm_policy` (ALARM fails, as does an alarm that no longer exists;
 /// INSUFFICIENT_DATA only where the stage says so; `--judge-relative` forgives what fired
-/// before the rollout). They watch the whole alias, not the candidate alone, which is why
-/// other sources exist.
+/// before the rollout): the function's own Lambda alarms (`<name>-<function>` for every
+/// function after the first) and the stage's API alarms. They watch the whole alias, not the
+/// candidate alone, which is why other sources exist.
 pub struct AlarmSource<'a, A> {
     cloud: &'a A,
     policy: AlarmPolicy,
 }
 
 impl<'a, A: crate::cloud::aws::Alarms> AlarmSource<'a, A> {
-    pub fn new(cloud: &'a A, stage: &rollout::Stage) -> Self {
+    pub fn new(
+        cloud: &'a A,
+        stage: &rollout::Stage,
+        project: &rollout::Project,
+        function: &str,
+    ) -> Self {
         AlarmSource {
             cloud,
             policy: AlarmPolicy::new(
-                stage.alarm_names(),
+                stage.alarm_names_for(project, function),
                 stage.insufficient_data_is_failure,
                 stage.analysis.judge_relative,
             )
-            .with_capacity_alarms(stage.capacity_alarm_names()),
+            .with_capacity_alarms(stage.capacity_alarm_names_for(project, function)),
         }
     }
 }

@@ -119,13 +119,37 @@ pub async fn run(cli: Cli, ui: &Ui) -> anyhow::Result<()> {
         }
         Command::Watch(a) => {
             env.stage(&a.stage)?;
-            status::watch(&ctx, &a.stage, a.interval).await
+            // Every function of the release, each over its own connection; on a project of
+            // one function, its events carry no `function`.
+            let several = env.project.functions.len() > 1;
+            let (clouds, uis) = per_function(&cloud, ui, &env.project);
+            let watched: Vec<status::Watched<'_, aws::Aws>> = env
+                .project
+                .functions
+                .iter()
+                .zip(clouds.iter().zip(&uis))
+                .map(|(f, (cloud, fui))| status::Watched {
+                    function: &f.name,
+                    cloud,
+                    ui: if several { fui } else { ui },
+                })
+                .collect();
+            status::watch(&ctx, &watched, &a.stage, a.interval).await
         }
         Command::Probe(a) => {
             if let Some(s) = &a.stage {
                 env.stage(s)?;
             }
-            probe::probe(&ctx, probe_opts(&a)).await
+            // Each function's alias gives its own split to expect.
+            let (clouds, _) = per_function(&cloud, ui, &env.project);
+            let by_name: Vec<(&str, &aws::Aws)> = env
+                .project
+                .functions
+                .iter()
+                .map(|f| f.name.as_str())
+                .zip(&clouds)
+                .collect();
+            probe::probe(&ctx, &by_name, probe_opts(&a)).await
         }
         Command::Check => unreachable!("check returns before the environments are loaded"),
     }
@@ -237,16 +261,7 @@ async fn mutate(
         };
         return commands::execute(ctx, stage, intent, opts).await;
     }
-    let clouds: Vec<aws::Aws> = project
-        .functions
-        .iter()
-        .map(|f| ctx.cloud.for_function(&f.name))
-        .collect();
-    let uis: Vec<Ui> = project
-        .functions
-        .iter()
-        .map(|f| ctx.ui.for_function(&f.name))
-        .collect();
+    let (clouds, uis) = per_function(ctx.cloud, ctx.ui, project);
     let ctxs: Vec<Ctx<'_, aws::Aws>> = project
         .functions
         .iter()
@@ -270,6 +285,15 @@ async fn mutate(
     }
     let intent = intent.with_version(None);
     crate::reconcile::release::execute_release(&ctxs, stage, intent, &versions, opts).await
+}
+
+/// Each function's own connection, and output whose events name it, in project.json's order.
+fn per_function(cloud: &aws::Aws, ui: &Ui, project: &rollout::Project) -> (Vec<aws::Aws>, Vec<Ui>) {
+    project
+        .functions
+        .iter()
+        .map(|f| (cloud.for_function(&f.name), ui.for_function(&f.name)))
+        .unzip()
 }
 
 fn probe_opts(a: &cli::ProbeArgs) -> probe::ProbeOpts {

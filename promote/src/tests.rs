@@ -10,7 +10,7 @@ use rollout::{Environments, OnUnreadable};
 use crate::cli::exit;
 use crate::cli::ui::Format;
 use crate::cloud::aws::AliasWrite;
-use crate::cloud::fake::{World, pct, ver, view};
+use crate::cloud::fake::{Fake, World, pct, ver, view};
 use crate::reconcile::commands::{self, AdvanceOpts, CanaryOpts, DeployOpts};
 
 const BAKE: Duration = Duration::from_millis(300);
@@ -687,7 +687,24 @@ async fn watch_without_a_terminal_prints_only_changes_and_stops_on_ctrl_c() {
         st.after_alarm_read
             .insert(5, Box::new(move |_| intr.trigger()));
     }
-    crate::read::status::watch(&w.ctx(), "live", Duration::from_millis(10))
+    // The second function of the release, over its own connection, halfway through its own
+    // canary.
+    let birthday = Fake::seeded(&w.env);
+    birthday.set_alias("live", view(1, Some((3, "50"))));
+    let ctx = w.ctx();
+    let watched = [
+        crate::read::status::Watched {
+            function: "app",
+            cloud: &w.fake,
+            ui: &w.ui,
+        },
+        crate::read::status::Watched {
+            function: "birthday",
+            cloud: &birthday,
+            ui: &w.ui,
+        },
+    ];
+    crate::read::status::watch(&ctx, &watched, "live", Duration::from_millis(10))
         .await
         .unwrap();
     let out = w.stdout();
@@ -702,7 +719,21 @@ async fn watch_without_a_terminal_prints_only_changes_and_stops_on_ctrl_c() {
         "one view at start, one for the change:\n{out}"
     );
     assert!(out.contains("2 (0.1.1 2222222) 10%"), "{out}");
+    // Every function, each under its name, with its own split and its own alarms.
+    assert_eq!(out.matches("function app:").count(), 2, "{out}");
+    assert_eq!(out.matches("function birthday:").count(), 2, "{out}");
+    let birthday_view = &out[out.rfind("function birthday:").unwrap()..];
+    assert!(birthday_view.contains(" 50%"), "{out}");
+    assert!(
+        birthday_view.contains("app-live-lambda-errors-birthday"),
+        "{out}"
+    );
+    assert!(
+        !birthday_view.contains("app-live-lambda-errors "),
+        "app's own alarm is not birthday's: {out}"
+    );
     assert!(w.fake.updates().is_empty(), "watch never writes");
+    assert!(birthday.updates().is_empty(), "watch never writes");
 }
 
 #[tokio::test]

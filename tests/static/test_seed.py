@@ -63,6 +63,56 @@ def test_expected_resources_follow_the_repository_environments(environments_dir)
     assert {"app-live-lambda-errors", "app-live-lambda-errors-birthday", "app-live-api-5xx-rate"} <= set(r["alarms"]["live"])
     assert "app-live-api-5xx-rate-birthday" not in r["alarms"]["live"]
     assert r["route_paths"] == ["/", "/build-info", "/hello", "/hello/{username}"]
+    assert r["resources"] == r["route_paths"]
+    assert r["integrations"] == {"/": "app", "/build-info": "app", "/hello/{username}": "birthday"}
+
+
+class RecordingApiGateway:
+    """The API Gateway calls build_rest_api makes, recorded: resources by path, integrations."""
+
+    def __init__(self):
+        self.paths = {"root": "/"}
+        self.methods: dict[str, str] = {}
+        self.integrations: dict[str, dict] = {}
+
+    def create_rest_api(self, name, endpointConfiguration):
+        self.name = name
+        return {"id": "api"}
+
+    def get_resources(self, restApiId):
+        return {"items": [{"id": "root", "path": "/"}]}
+
+    def create_resource(self, restApiId, parentId, pathPart):
+        parent = self.paths[parentId]
+        path = parent.rstrip("/") + "/" + pathPart
+        assert path not in self.paths.values(), f"{path} created twice"
+        self.paths[path] = path
+        return {"id": path}
+
+    def put_method(self, restApiId, resourceId, httpMethod, authorizationType):
+        self.methods[self.paths[resourceId]] = httpMethod
+
+    def put_integration(self, restApiId, resourceId, httpMethod, type, integrationHttpMethod, uri):
+        self.integrations[self.paths[resourceId]] = {"type": type, "method": httpMethod, "uri": uri}
+
+
+def test_the_rest_api_routes_every_functions_routes_to_its_alias_by_the_stage_variable(environments_dir):
+    project, _ = seed.load_environments(environments_dir)
+    apigw = RecordingApiGateway()
+    assert seed.build_rest_api(apigw, project, "eu-west-2") == "api"
+    assert apigw.name == project["rest_api_name"]
+    expected = seed.expected_resources(environments_dir)
+    assert sorted(apigw.paths.values()) == sorted(expected["resources"])
+    # Every route, and only routes (not their bare parents), has ANY and a proxy integration
+    # to its own function's alias named by the stage variable.
+    assert set(apigw.methods) == set(apigw.integrations) == set(expected["integrations"])
+    for route, function in expected["integrations"].items():
+        i = apigw.integrations[route]
+        assert (i["type"], i["method"], apigw.methods[route]) == ("AWS_PROXY", "ANY", "ANY")
+        assert i["uri"] == (
+            "arn:aws:apigateway:eu-west-2:lambda:path/2015-03-31/functions/arn:aws:lambda:eu-west-2:"
+            f"{seed.ACCOUNT_ID}:function:{function}:${{stageVariables.lambdaAlias}}/invocations"
+        ), route
 
 
 def test_fake_zip_carries_exactly_one_contract_build_stamp():

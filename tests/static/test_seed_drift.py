@@ -64,8 +64,7 @@ def test_alarms_per_stage(tf, env, expected):
 
 def test_api_resources(tf, env, expected):
     """Terraform's resource tree (local.route_paths, by depth) is the one the seed derives from
-    the routes. The fixture's REST API itself still holds the first function's `/` and
-    `/{proxy+}` (seed(), and why): nothing reads its resources but promote's integration check."""
+    the routes, and the one the fixture's REST API holds (seed.build_rest_api)."""
     routes = route_instances(tf, env)
     paths = {"/"}
     for route in routes:
@@ -73,7 +72,7 @@ def test_api_resources(tf, env, expected):
         paths |= {"/" + "/".join(parts[:i]) for i in range(1, len(parts) + 1)}
     assert paths == set(expected["route_paths"])
     assert "/hello/{username}" in paths and "/hello" in paths
-    assert expected["resources"] == ["/", "/{proxy+}"]
+    assert expected["resources"] == expected["route_paths"]
     # The shape that builds the tree, so the transcription above cannot drift from it.
     assert "for r in keys(local.routes)" in tf.locals["route_paths"]
     for depth in (1, 2, 3):

@@ -281,6 +281,16 @@ def test_alarms_are_the_stage_files_with_lambda_ones_per_function(tf, env):
         for f in others
     }
     assert set(names) == set(names.values()) == want
+    # The very names promote's alarm judge watches for birthday on live (rollout's
+    # Alarm::name_for, held by its test each_function_is_judged_by_its_own_lambda_alarms_and_
+    # the_stages_api_alarms) and the gateway evaluates: its own Lambda alarms, the stage's API ones.
+    assert {
+        "app-live-lambda-errors-birthday",
+        "app-live-lambda-throttle-rate-birthday",
+        "app-live-api-5xx-rate",
+        "app-live-api-p99-latency",
+    } <= want
+    assert "app-live-api-5xx-rate-birthday" not in want
     alarms = function_alarm_instances(tf, env)
     # Every function is watched on every stage by each Lambda alarm kind its stage file names.
     for stage, config in env.stages.items():

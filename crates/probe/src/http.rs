@@ -1,14 +1,16 @@
-//! The HTTP transport: a `GET` of one URL per request over kept-alive HTTP/1.1 connections
-//! (TLS by rustls), reading each answer to its end and the version it names.
+//! The HTTP transport: one request (a `GET` of one URL, or any method with a body) per
+//! scheduled request over kept-alive HTTP/1.1 connections (TLS by rustls), reading each
+//! answer to its end and the version it names.
 
 use std::future::Future;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
+use hyper::Method;
 pub use hyper::Uri;
 use hyper::client::conn::http1::SendRequest;
-use hyper::header::{HOST, HeaderName, HeaderValue, USER_AGENT};
+use hyper::header::{CONTENT_TYPE, HOST, HeaderName, HeaderValue, USER_AGENT};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
 use std::sync::{Arc, Mutex};
@@ -26,6 +28,49 @@ pub enum TargetError {
     Invalid { url: String, why: String },
     #[error("cannot reach {url}: {why}")]
     Unreachable { url: String, why: String },
+}
+
+/// What each request is besides its URL: its method, body and content type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestSpec {
+    pub method: Method,
+    pub body: Bytes,
+    pub content_type: Option<HeaderValue>,
+}
+
+impl Default for RequestSpec {
+    /// A `GET` with no body.
+    fn default() -> RequestSpec {
+        RequestSpec {
+            method: Method::GET,
+            body: Bytes::new(),
+            content_type: None,
+        }
+    }
+}
+
+impl RequestSpec {
+    /// `method` with `body` (sent as given) of `content_type`, each checked as HTTP has it.
+    pub fn new(
+        method: &str,
+        body: Option<&str>,
+        content_type: Option<&str>,
+    ) -> Result<RequestSpec, TargetError> {
+        let invalid = |what: &str, value: &str| TargetError::Invalid {
+            url: value.to_string(),
+            why: format!("not an HTTP {what}"),
+        };
+        let method = Method::from_bytes(method.trim().to_ascii_uppercase().as_bytes())
+            .map_err(|_| invalid("method", method))?;
+        let content_type = content_type
+            .map(|c| HeaderValue::from_str(c.trim()).map_err(|_| invalid("content type", c)))
+            .transpose()?;
+        Ok(RequestSpec {
+            method,
+            body: Bytes::from(body.unwrap_or_default().to_string()),
+            content_type,
+        })
+    }
 }
 
 /// `base` (a stage's invoke URL, or any base URL) with `path` appended:
@@ -87,7 +132,7 @@ pub async fn check_reachable(uri: &Uri, timeout: Duration) -> Result<(), TargetE
     }
 }
 
-/// Sends `GET`s over HTTP/1.1 connections of its own, kept alive between requests.
+/// Sends its request over HTTP/1.1 connections of its own, kept alive between requests.
 ///
 /// Not hyper-util's pooled `Client`: measured with bench/probe.sh, its per-request work
 /// (a pool lock and checkout, the `Host` header formatted anew, the client cloned) put the
@@ -104,13 +149,20 @@ struct Inner {
     /// What goes on the request line: the path and query only (origin form).
     path: Uri,
     host: HeaderValue,
+    spec: RequestSpec,
     version_header: HeaderName,
-    idle: Mutex<Vec<SendRequest<Empty<Bytes>>>>,
+    idle: Mutex<Vec<SendRequest<Full<Bytes>>>>,
     max_idle: usize,
 }
 
 impl Http {
+    /// `GET uri`.
     pub fn new(uri: Uri, max_idle: usize) -> Http {
+        Http::with_request(uri, RequestSpec::default(), max_idle)
+    }
+
+    /// `spec` (method, body, content type) to `uri`.
+    pub fn with_request(uri: Uri, spec: RequestSpec, max_idle: usize) -> Http {
         let mut http = HttpConnector::new();
         // Small requests: Nagle would add up to 40 ms to some of them.
         http.set_nodelay(true);
@@ -154,6 +206,7 @@ impl Http {
                 uri,
                 path,
                 host,
+                spec,
                 version_header: HeaderName::from_static(VERSION_HEADER),
                 idle: Mutex::new(Vec::new()),
                 max_idle,
@@ -164,7 +217,7 @@ impl Http {
 
 impl Inner {
     /// An idle connection that can take a request now, or a new one.
-    async fn connection(&self) -> Result<SendRequest<Empty<Bytes>>, Failure> {
+    async fn connection(&self) -> Result<SendRequest<Full<Bytes>>, Failure> {
         loop {
             let Some(mut sender) = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop() else {
                 break;
@@ -188,7 +241,7 @@ impl Inner {
         Ok(sender)
     }
 
-    fn put_back(&self, sender: SendRequest<Empty<Bytes>>) {
+    fn put_back(&self, sender: SendRequest<Full<Bytes>>) {
         if sender.is_closed() {
             return;
         }
@@ -198,12 +251,17 @@ impl Inner {
         }
     }
 
-    fn request(&self) -> hyper::Request<Empty<Bytes>> {
-        let mut request = hyper::Request::new(Empty::new());
+    fn request(&self) -> hyper::Request<Full<Bytes>> {
+        // The body is shared, not copied: a clone of `Bytes` is a reference count.
+        let mut request = hyper::Request::new(Full::new(self.spec.body.clone()));
+        *request.method_mut() = self.spec.method.clone();
         *request.uri_mut() = self.path.clone();
         let headers = request.headers_mut();
         headers.insert(HOST, self.host.clone());
         headers.insert(USER_AGENT, HeaderValue::from_static("promote-probe"));
+        if let Some(c) = &self.spec.content_type {
+            headers.insert(CONTENT_TYPE, c.clone());
+        }
         request
     }
 }
@@ -266,6 +324,26 @@ mod tests {
         assert!(e("http://", "/").contains("not a URL"));
         assert!(e("http://h", "x").contains("must start with `/`"));
         assert!(e("not a url", "/").contains("not a URL"));
+    }
+
+    #[test]
+    fn a_request_spec_takes_any_method_and_refuses_what_http_does_not() {
+        let s = RequestSpec::new("put", Some("{}"), Some("application/json")).unwrap();
+        assert_eq!(s.method, Method::PUT);
+        assert_eq!(&s.body[..], b"{}");
+        assert_eq!(s.content_type.unwrap(), "application/json");
+        assert_eq!(
+            RequestSpec::new("GET", None, None).unwrap(),
+            RequestSpec::default()
+        );
+        let e = RequestSpec::new("GE T", None, None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not an HTTP method"), "{e}");
+        let e = RequestSpec::new("POST", None, Some("a\nb"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not an HTTP content type"), "{e}");
     }
 
     #[tokio::test]

@@ -197,6 +197,8 @@ pub struct Latencies {
 #[derive(Debug, Clone)]
 pub struct Stats {
     requested_rate: f64,
+    /// The one status a healthy answer has (a function's probe request); else 2xx and 3xx.
+    expect_status: Option<u16>,
     all: Summary,
     versions: BTreeMap<String, Summary>,
     unattributed: Summary,
@@ -221,6 +223,7 @@ impl Stats {
     pub fn new(requested_rate: f64) -> Stats {
         Stats {
             requested_rate,
+            expect_status: None,
             all: Summary::default(),
             versions: BTreeMap::new(),
             unattributed: Summary::default(),
@@ -237,6 +240,20 @@ impl Stats {
             unattributed_under_split: 0,
             labels: Vec::new(),
             samples: Vec::new(),
+        }
+    }
+
+    /// Only `status` is a success: a probe request with a known answer (a `PUT` that answers
+    /// 204) counts a 200 as wrong, where 2xx and 3xx would pass it.
+    pub fn expecting(mut self, status: u16) -> Stats {
+        self.expect_status = Some(status);
+        self
+    }
+
+    fn is_success(&self, a: &Answer) -> bool {
+        match self.expect_status {
+            Some(s) => a.status == s,
+            None => a.is_success(),
         }
     }
 
@@ -275,10 +292,11 @@ impl Stats {
         let (success, version) = match &o.result {
             Ok(a) => {
                 *self.status_codes.entry(a.status).or_default() += 1;
-                if !a.is_success() {
+                let success = self.is_success(a);
+                if !success {
                     *self.errors.entry(format!("http {}", a.status)).or_default() += 1;
                 }
-                (a.is_success(), a.version.clone())
+                (success, a.version.clone())
             }
             Err(f) => {
                 *self.errors.entry(f.kind().to_string()).or_default() += 1;
@@ -471,6 +489,7 @@ impl Stats {
             requests: self.all.requests,
             sent: self.sent,
             requested_rate: self.requested_rate,
+            expect_status: self.expect_status,
             rate: round3(rate),
             throughput: round3(throughput),
             duration_s: round3(total.as_secs_f64()),
@@ -544,6 +563,9 @@ pub struct Report {
     pub requests: u64,
     pub sent: u64,
     pub requested_rate: f64,
+    /// The status every answer should have, when the request has one (else 2xx and 3xx).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expect_status: Option<u16>,
     /// Achieved send rate: requests a second between the first and the last send.
     pub rate: f64,
     /// Successful answers a second, first send to last answer.
@@ -625,8 +647,11 @@ impl Report {
             "Latencies     [min, mean, 50, 90, 95, 99, max]  {}\n",
             lat(&self.latency_ms)
         );
+        let expected = self
+            .expect_status
+            .map_or(String::new(), |s| format!("   (expected status {s})"));
         out += &format!(
-            "Success       [ratio]                           {:.2}%\n",
+            "Success       [ratio]                           {:.2}%{expected}\n",
             self.success * 100.0
         );
         let codes: Vec<String> = self
@@ -792,6 +817,27 @@ mod tests {
         assert_eq!(r.status_codes["200"], 100);
         assert_eq!(r.versions["3"].requests, 100);
         assert_eq!(r.versions["3"].share, 1.0);
+    }
+
+    #[test]
+    fn with_an_expected_status_any_other_is_a_failure_even_a_2xx() {
+        // A PUT answers 204 when it stored the date; a 200 is a route that did something else.
+        let mut s = Stats::new(10.0).expecting(204);
+        s.record(&answer(0, ms(0), ms(5), 204, Some("3")));
+        s.record(&answer(1, ms(100), ms(5), 200, Some("4")));
+        s.record(&answer(2, ms(200), ms(5), 204, Some("4")));
+        let r = s.report();
+        assert_eq!(r.expect_status, Some(204));
+        assert_eq!(r.versions["3"].success, 1.0);
+        assert_eq!(r.versions["4"].success, 0.5);
+        assert_eq!(r.errors["http 200"], 1);
+        assert!(r.text().contains("(expected status 204)"), "{}", r.text());
+        assert!(!s.samples()[1].success);
+        // Without one, 2xx and 3xx pass as before.
+        let mut s = Stats::new(10.0);
+        s.record(&answer(0, ms(0), ms(5), 200, Some("3")));
+        assert_eq!(s.report().success, 1.0);
+        assert_eq!(s.report().expect_status, None);
     }
 
     #[test]

@@ -157,6 +157,9 @@ pub struct Overrides {
     pub bake: Option<Duration>,
     /// `--skip-upstream --reason R` (deploy and canary): R.
     pub skip_upstream: Option<String>,
+    /// How advice names this function's candidate (`--version N`, or in a release of several
+    /// functions `--release FUNCTION=N`).
+    pub version_flag: plan::VersionFlag,
 }
 
 /// A promotion resolved once, before the first write.
@@ -397,8 +400,19 @@ fn bake_at(stage: &Stage, weight: Weight) -> Duration {
 }
 
 /// Resolves an intent against what was read: every check that can refuse happens here,
-/// before anything is written.
+/// before anything is written. A refusal's advice names the candidate as
+/// `overrides.version_flag` does.
 pub fn resolve(
+    stage: &Stage,
+    intent: &Intent,
+    obs: &Observed,
+    overrides: Overrides,
+) -> Result<Goal, PlanError> {
+    let flag = overrides.version_flag.clone();
+    resolve_named(stage, intent, obs, overrides).map_err(|e| e.named_by(&flag))
+}
+
+fn resolve_named(
     stage: &Stage,
     intent: &Intent,
     obs: &Observed,
@@ -522,7 +536,9 @@ pub fn resolve(
             check_rollout(name, &r, obs)?;
             Ok(Goal::Rollout(r))
         }
-        Intent::Rollback { to_previous } => rollback_goal(stage, obs, *to_previous),
+        Intent::Rollback { to_previous } => {
+            rollback_goal(stage, obs, *to_previous, &overrides.version_flag)
+        }
     }
 }
 
@@ -565,7 +581,7 @@ fn resolve_codedeploy(
                     stage: name.into(),
                     deployment: d.clone(),
                 }),
-                None => rollback_goal(stage, obs, *to_previous),
+                None => rollback_goal(stage, obs, *to_previous, &overrides.version_flag),
             };
         }
         Intent::Deploy { version, .. } | Intent::Canary { version, .. } => *version,
@@ -658,6 +674,7 @@ fn rollout_goal(
             return Err(PlanError::NoPrevious {
                 stage: name.into(),
                 description: obs.note.to_string(),
+                flag: plan::VersionFlag::default(),
                 command: mover(stage),
                 retry: retry_hint(obs),
             });
@@ -704,8 +721,9 @@ fn rollout_goal(
                 (None, Some(Upstream { name: up, .. })) => (
                     format!(", the version {up} serves (the candidate when no --version is given)"),
                     format!(
-                        ". To roll out another version, name it: `promote {} --stage {name} --version N` (with --allow-downgrade for one older than version {candidate})",
-                        mover(stage)
+                        ". To roll out another version, name it: `promote {} --stage {name} {}` (with --allow-downgrade for one older than version {candidate})",
+                        mover(stage),
+                        overrides.version_flag.with("N")
                     ),
                 ),
                 _ => (String::new(), String::new()),
@@ -811,7 +829,12 @@ fn retry_hint(obs: &Observed) -> String {
         .unwrap_or_default()
 }
 
-fn rollback_goal(stage: &Stage, obs: &Observed, to_previous: bool) -> Result<Goal, PlanError> {
+fn rollback_goal(
+    stage: &Stage,
+    obs: &Observed,
+    to_previous: bool,
+    flag: &plan::VersionFlag,
+) -> Result<Goal, PlanError> {
     let name = stage.name.as_str();
     let alias = obs.alias;
     if let Some(s) = alias.split {
@@ -840,6 +863,7 @@ fn rollback_goal(stage: &Stage, obs: &Observed, to_previous: bool) -> Result<Goa
         return Err(PlanError::NoPrevious {
             stage: name.into(),
             description: obs.note.to_string(),
+            flag: flag.clone(),
             command: mover(stage),
             retry: retry_hint(obs),
         });
@@ -850,8 +874,9 @@ fn rollback_goal(stage: &Stage, obs: &Observed, to_previous: bool) -> Result<Goa
             version: previous,
             why: rb.reason(),
             again: format!(
-                "To serve it anyway, roll it out as a candidate: `promote {} --stage {name} --version {previous} --allow-downgrade --retry`",
-                mover(stage)
+                "To serve it anyway, roll it out as a candidate: `promote {} --stage {name} {} --allow-downgrade --retry`",
+                mover(stage),
+                flag.with(previous)
             ),
         });
     }

@@ -508,6 +508,53 @@ fn a_rolled_back_version_needs_retry_and_previous_never_returns_to_it() {
         matches!(goal, Goal::Rollout(ref r) if r.candidate == v(2)),
         "{goal:?}"
     );
+    // For a function of a release, the advice names it: `--version` is the first function's.
+    let birthday = Overrides {
+        version_flag: crate::plan::VersionFlag::release("birthday"),
+        ..Overrides::default()
+    };
+    let e = resolve(&st, &Intent::Rollback { to_previous: true }, &o, birthday).unwrap_err();
+    let advised = "`promote canary --stage live --release birthday=2 --allow-downgrade --retry`";
+    assert!(e.to_string().contains(advised), "{e}");
+    assert!(!e.to_string().contains("--version"), "{e}");
+}
+
+#[test]
+fn every_refusal_that_advises_a_candidate_names_it_as_the_command_line_does() {
+    let birthday = crate::plan::VersionFlag::release("birthday");
+    let named = |e: PlanError| e.named_by(&birthday).to_string();
+    let no_upstream = named(PlanError::NoUpstream {
+        stage: "dev".into(),
+        flag: Default::default(),
+    });
+    assert!(
+        no_upstream.ends_with("pass --release birthday=N"),
+        "{no_upstream}"
+    );
+    let mid = named(PlanError::UpstreamMidCanary {
+        upstream: "test".into(),
+        view: at(1),
+        flag: Default::default(),
+    });
+    assert!(mid.ends_with("or pass --release birthday=N"), "{mid}");
+    let none = named(PlanError::NoPrevious {
+        stage: "live".into(),
+        description: String::new(),
+        flag: Default::default(),
+        command: "canary",
+        retry: String::new(),
+    });
+    assert!(
+        none.contains("`promote canary --stage live --release birthday=N --allow-downgrade`"),
+        "{none}"
+    );
+    // A project of one function keeps --version.
+    let one = PlanError::NoUpstream {
+        stage: "dev".into(),
+        flag: Default::default(),
+    }
+    .to_string();
+    assert!(one.ends_with("pass --version N"), "{one}");
 }
 
 #[test]

@@ -54,14 +54,47 @@ pub enum Refusal {
     Conflict,
 }
 
+/// How the command line names one function's candidate, for advice that names one:
+/// `--version N` on a project of one function, `--release FUNCTION=N` for a function of a
+/// release of several (where `--version` is the first function's).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct VersionFlag {
+    /// The function of a release; `None`: `--version`.
+    pub function: Option<String>,
+}
+
+impl VersionFlag {
+    pub fn release(function: &str) -> VersionFlag {
+        VersionFlag {
+            function: Some(function.to_string()),
+        }
+    }
+
+    /// `--version 4`, or `--release birthday=4`.
+    pub fn with(&self, version: impl std::fmt::Display) -> String {
+        match &self.function {
+            None => format!("--version {version}"),
+            Some(f) => format!("--release {f}={version}"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum PlanError {
-    #[error("stage {stage} has no upstream stage to take a candidate from; pass --version N")]
-    NoUpstream { stage: String },
     #[error(
-        "no version serves 100% of {upstream}: it is mid-canary ({view}); finish or roll back {upstream} first, or pass --version N"
+        "stage {stage} has no upstream stage to take a candidate from; pass {}",
+        flag.with("N")
     )]
-    UpstreamMidCanary { upstream: String, view: AliasView },
+    NoUpstream { stage: String, flag: VersionFlag },
+    #[error(
+        "no version serves 100% of {upstream}: it is mid-canary ({view}); finish or roll back {upstream} first, or pass {}",
+        flag.with("N")
+    )]
+    UpstreamMidCanary {
+        upstream: String,
+        view: AliasView,
+        flag: VersionFlag,
+    },
     #[error(
         "{stage} is mid-canary with version {in_flight} at {weight}; complete it (`promote complete --stage {stage}`) or roll it back (`promote rollback --stage {stage}`) before starting version {requested}"
     )]
@@ -147,11 +180,13 @@ pub enum PlanError {
         again: String,
     },
     #[error(
-        "the alias of stage {stage} records no usable previous version (its note is {description:?}); move it explicitly with `promote {command} --stage {stage} --version N --allow-downgrade` (N: a published version; `promote status` lists the stages' versions{retry})"
+        "the alias of stage {stage} records no usable previous version (its note is {description:?}); move it explicitly with `promote {command} --stage {stage} {} --allow-downgrade` (N: a published version; `promote status` lists the stages' versions{retry})",
+        flag.with("N")
     )]
     NoPrevious {
         stage: String,
         description: String,
+        flag: VersionFlag,
         /// The command that moves this stage to a version: `deploy` or `canary` by its strategy.
         command: &'static str,
         /// `; add --retry for version V, rolled back here` when the note records one: without
@@ -199,6 +234,17 @@ pub enum PlanError {
 }
 
 impl PlanError {
+    /// The same refusal, its advice naming the candidate as `flag` does.
+    pub fn named_by(mut self, named: &VersionFlag) -> PlanError {
+        match &mut self {
+            PlanError::NoUpstream { flag, .. }
+            | PlanError::UpstreamMidCanary { flag, .. }
+            | PlanError::NoPrevious { flag, .. } => *flag = named.clone(),
+            _ => {}
+        }
+        self
+    }
+
     pub fn refusal(&self) -> Refusal {
         match self {
             PlanError::UpstreamMidCanary { .. }
@@ -280,10 +326,12 @@ pub fn choose_candidate(
     match upstream {
         None => Err(PlanError::NoUpstream {
             stage: stage.into(),
+            flag: VersionFlag::default(),
         }),
         Some((name, view)) if view.split.is_some() => Err(PlanError::UpstreamMidCanary {
             upstream: name.into(),
             view: *view,
+            flag: VersionFlag::default(),
         }),
         Some((_, view)) => Ok(view.version),
     }
@@ -628,7 +676,8 @@ mod tests {
         assert_eq!(
             choose_candidate("dev", None, &at(1), None),
             Err(PlanError::NoUpstream {
-                stage: "dev".into()
+                stage: "dev".into(),
+                flag: VersionFlag::default(),
             })
         );
         let e =

@@ -41,7 +41,7 @@ fn a_probed_canary_sees_the_split_and_the_candidates_latency() {
     let latency = format!("{candidate}:40");
     let gw = stack.gateway(&["--artifacts", &a, &b, "--latency", &latency]);
     let out = stack.promote(&format!(
-        "--output json probe --stage live --url http://127.0.0.1:{}/live --rate 100 --duration 20s",
+        "--output json probe --stage live --url http://127.0.0.1:{}/live --path / --rate 100 --duration 20s",
         gw.port
     ));
     let r = report(&out);
@@ -337,5 +337,153 @@ fn the_invoke_api_names_the_version_that_ran_even_when_it_crashed() {
         listed.is_err(),
         "ListAliases is for the endpoint behind the gateway"
     );
+    gw.stop();
+}
+
+#[test]
+fn a_probed_release_of_two_functions_attributes_each_answer_to_its_function_and_version() {
+    // Live judged by the probe alone, one poll a second, no approval: the 50% canary of a
+    // release of app and birthday, each function probed with its own request.
+    let stack = Stack::with_environments(|dir| {
+        let path = dir.join("live.json");
+        let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        v["analysis"] = json!({"sources": ["probe"], "max_extension_seconds": 2});
+        v["poll_interval_seconds"] = 1.into();
+        v["approval_required"] = false.into();
+        std::fs::write(&path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    });
+    let zips = [
+        stack.app_zip("app-a.zip", None),
+        stack.app_zip("app-b.zip", Some("candidate")),
+        stack.birthday_zip("birthday-a.zip", None),
+        stack.birthday_zip("birthday-b.zip", Some("candidate")),
+    ];
+    // Two more app versions first, so that no version number is both functions': an answer
+    // counted under the wrong function could not pass for one of its versions.
+    for pad in ["pad-1", "pad-2"] {
+        stack.publish_function("app", &stack.app_zip(&format!("{pad}.zip"), Some(pad)));
+    }
+    let app = [
+        stack.publish_function("app", &zips[0]),
+        stack.publish_function("app", &zips[1]),
+    ];
+    let birthday = [
+        stack.publish_function("birthday", &zips[2]),
+        stack.publish_function("birthday", &zips[3]),
+    ];
+    assert!(
+        app.iter().all(|v| !birthday.contains(v)),
+        "{app:?} {birthday:?}"
+    );
+    stack.serve_release("app", "live", &app[0]);
+    stack.serve_release("birthday", "live", &birthday[0]);
+    stack.serve_release("app", "test", &app[1]);
+    stack.serve_release("birthday", "test", &birthday[1]);
+    let mut args = vec!["--artifacts"];
+    args.extend(zips.iter().map(|z| z.to_str().unwrap()));
+    let gw = stack.gateway(&args);
+    // Every version started before the canary (test serves the candidates, live the stable
+    // ones): a debug bootstrap's first start on a loaded machine is not what this judges.
+    for path in [
+        "/test/build-info",
+        "/test/hello/warm",
+        "/live/build-info",
+        "/live/hello/warm",
+    ] {
+        let answered = wait_for(Duration::from_secs(60), || {
+            (get(gw.port, path).status < 500).then_some(())
+        });
+        assert!(answered.is_some(), "{path} never answered");
+    }
+
+    // Published without a build stamp: --allow-downgrade moves them all the same.
+    let out = stack
+        .promote_command(&format!(
+            "--output json canary --stage live --weight 50 --bake 15s --poll 1s --allow-downgrade \
+             --probe-rate 40 --probe-url http://127.0.0.1:{}/live",
+            gw.port
+        ))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    // Passed, or held for want of evidence after its short bake: either way each function
+    // was judged on its own probe's answers, which is what this test reads.
+    assert!(
+        matches!(out.status.code(), Some(0 | 6)),
+        "exit {:?}\n{stdout}\n{stderr}",
+        out.status.code()
+    );
+    for (function, call) in [
+        (
+            "app",
+            format!(
+                "GET http://127.0.0.1:{}/live/build-info, expecting 200,",
+                gw.port
+            ),
+        ),
+        (
+            "birthday",
+            format!(
+                "PUT http://127.0.0.1:{}/live/hello/probe, expecting 204,",
+                gw.port
+            ),
+        ),
+    ] {
+        assert!(
+            stderr.contains(&format!("probing function {function}: {call}")),
+            "{function} probed with its own request:\n{stderr}"
+        );
+    }
+    let events: Vec<Value> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    for (function, [stable, candidate]) in [("app", &app), ("birthday", &birthday)] {
+        let own: Vec<Value> = events
+            .iter()
+            .filter(|e| e["function"] == function)
+            .cloned()
+            .collect();
+        // Every poll's probe finding for this function: each answer that named a version
+        // named one of its two, on its side of the split, with the status its own request
+        // expects (another function's route would answer another status: 200 for 204).
+        let findings: Vec<Value> = own
+            .iter()
+            .filter(|e| e["event"] == "bake")
+            .flat_map(|e| e["evidence"].as_array().cloned().unwrap_or_default())
+            .filter(|f| f["source"] == "probe")
+            .map(|f| f["numbers"].clone())
+            .collect();
+        assert!(
+            !findings.is_empty(),
+            "{function}: no probe finding:\n{stdout}"
+        );
+        for n in &findings {
+            assert_eq!(
+                n["candidate"]["version"],
+                candidate.as_str(),
+                "{function}: {n}"
+            );
+            assert_eq!(n["stable"]["version"], stable.as_str(), "{function}: {n}");
+            assert_eq!(n["candidate"]["errors"], 0, "{function}: {n}");
+            assert_eq!(n["stable"]["errors"], 0, "{function}: {n}");
+            // Answers that named no version (a request timed out on a loaded machine) are
+            // not what this judges: every answer that named one was right for its function.
+        }
+        let most = |side: &str| {
+            findings
+                .iter()
+                .filter_map(|n| n[side]["requests"].as_u64())
+                .max()
+                .unwrap_or(0)
+        };
+        assert!(
+            most("candidate") > 0 && most("stable") > 0,
+            "{function}: {findings:?}"
+        );
+    }
     gw.stop();
 }

@@ -468,6 +468,9 @@ pub struct Problem {
 /// The probe's report, under its target and title.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProbeReport<'a> {
+    /// The function probed, on a project of several functions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub function: Option<String>,
     pub target: String,
     pub title: String,
     #[serde(flatten)]

@@ -182,7 +182,7 @@ fn fields<E: Event>(e: &E) -> (&'static str, BTreeSet<String>) {
 
 /// Every event's fields, from the structs.
 fn from_code() -> BTreeMap<&'static str, BTreeSet<String>> {
-    let report = probe::Stats::new(1.0).report();
+    let report = probe::Stats::new(1.0).expecting(200).report();
     let all = [
         fields(&Plan::default()),
         fields(&AliasUpdated::default()),
@@ -204,6 +204,7 @@ fn from_code() -> BTreeMap<&'static str, BTreeSet<String>> {
         fields(&StageError::default()),
         fields(&Checked::default()),
         fields(&ProbeReport {
+            function: Some(String::new()),
             target: String::new(),
             title: String::new(),
             report: &report,

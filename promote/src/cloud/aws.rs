@@ -42,6 +42,8 @@ pub struct StageTarget {
     pub stage: String,
     pub alias: String,
     pub invoke_url: String,
+    /// The stage's variables, as API Gateway hands them to the functions.
+    pub variables: std::collections::BTreeMap<String, String>,
 }
 
 pub trait AliasStore {
@@ -523,6 +525,10 @@ impl Stages for Aws {
                 "https://{}.execute-api.{}.amazonaws.com/{stage}",
                 api.id, self.region
             ),
+            variables: out
+                .variables()
+                .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default(),
         })
     }
 }

@@ -344,6 +344,69 @@ async fn an_integration_that_bypasses_the_stage_variable_is_an_error_that_says_s
     );
 }
 
+/// Terraform's tree (and the seed's): app on `/` and `/build-info`, birthday on
+/// `/hello/{username}` through `birthday_uri`.
+fn release_tree(birthday_uri: &'static str) -> Rule {
+    mock!(aws_sdk_apigateway::Client::get_resources).then_output(move || {
+        let any = |uri: &str| {
+            Method::builder()
+                .http_method("ANY")
+                .method_integration(Integration::builder().uri(uri).build())
+                .build()
+        };
+        let resource = |id: &str, path: &str, method: Option<Method>| {
+            let r = Resource::builder().id(id).path(path);
+            match method {
+                Some(m) => r.resource_methods("ANY", m).build(),
+                None => r.build(),
+            }
+        };
+        GetResourcesOutput::builder()
+            .items(resource("root", "/", Some(any(GOOD_URI))))
+            .items(resource("bi", "/build-info", Some(any(GOOD_URI))))
+            .items(resource("hello", "/hello", None))
+            .items(resource(
+                "user",
+                "/hello/{username}",
+                Some(any(birthday_uri)),
+            ))
+            .build()
+    })
+}
+
+const BIRTHDAY_URI: &str = "arn:aws:apigateway:eu-west-2:lambda:path/2015-03-31/functions/arn:aws:lambda:eu-west-2:123456789012:function:birthday:${stageVariables.lambdaAlias}/invocations";
+const BIRTHDAY_FIXED_URI: &str = "arn:aws:apigateway:eu-west-2:lambda:path/2015-03-31/functions/arn:aws:lambda:eu-west-2:123456789012:function:birthday:7/invocations";
+
+#[tokio::test]
+async fn each_function_of_a_release_checks_its_own_integrations() {
+    let stage = || {
+        mock!(aws_sdk_apigateway::Client::get_stage).then_output(|| {
+            GetStageOutput::builder()
+                .stage_name("live")
+                .variables("lambdaAlias", "live")
+                .build()
+        })
+    };
+    // Both functions' routes go through the stage variable: each connection accepts the API.
+    let (api, res, st) = (apis(), release_tree(BIRTHDAY_URI), stage());
+    let app = aws(&[], &[&api, &res, &st], &[]);
+    let birthday = app.for_function("birthday");
+    assert_eq!(birthday.resolve("live").await.unwrap().alias, "live");
+    assert_eq!(app.resolve("live").await.unwrap().alias, "live");
+    // birthday's route pinned to a version: birthday's connection refuses, naming its route
+    // and the URI it expects; app's, which the pin does not move, accepts.
+    let (api, res, st) = (apis(), release_tree(BIRTHDAY_FIXED_URI), stage());
+    let app = aws(&[], &[&api, &res, &st], &[]);
+    let birthday = app.for_function("birthday");
+    let err = format!("{:#}", birthday.resolve("live").await.unwrap_err());
+    assert!(
+        err.contains("ANY /hello/{username} does not route through the stage variable")
+            && err.contains("function:birthday:${stageVariables.lambdaAlias}/invocations"),
+        "{err}"
+    );
+    assert_eq!(app.resolve("live").await.unwrap().alias, "live");
+}
+
 #[tokio::test]
 async fn a_stage_without_the_stage_variable_is_an_error() {
     let (apis, res) = (apis(), resources(GOOD_URI));

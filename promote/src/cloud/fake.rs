@@ -158,12 +158,17 @@ impl Fake {
                         revision_id: rev,
                     },
                 );
-                for a in &s.alarms {
-                    st.alarms.push(AlarmReading {
-                        name: a.name.clone(),
-                        value: AlarmValue::Ok,
-                        reason: "seeded".into(),
-                    });
+                // Every function's, as the stack names them (`Alarm::name_for`).
+                for f in &env.project.functions {
+                    for name in s.alarm_names_for(&env.project, &f.name) {
+                        if !st.alarms.iter().any(|a| a.name == name) {
+                            st.alarms.push(AlarmReading {
+                                name,
+                                value: AlarmValue::Ok,
+                                reason: "seeded".into(),
+                            });
+                        }
+                    }
                 }
             }
         }
@@ -321,6 +326,7 @@ impl Stages for Fake {
             stage: stage.to_string(),
             alias: stage.to_string(),
             invoke_url: format!("https://fakeapi.execute-api.eu-west-2.amazonaws.com/{stage}"),
+            variables: [("lambdaAlias".to_string(), stage.to_string())].into(),
         })
     }
 }

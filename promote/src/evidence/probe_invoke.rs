@@ -5,13 +5,17 @@
 //! Fisher test at once instead of by the slower shortfall test. It skips API Gateway, so it
 //! judges the versions' code, not the stage's wiring (the HTTP probe does that).
 //!
-//! The event is the REST proxy event API Gateway would send for `GET {path}` on the stage, so
-//! the function runs the same route as for a real request.
+//! The event is the REST proxy event API Gateway would send for the function's probe request
+//! on the stage (its method, path, body and content type, and the stage's variables), so the
+//! function runs the same route as for a real request.
 
 use std::future::Future;
 use std::time::Duration;
 
 use ::probe::{Answer, Failure, Transport};
+use std::collections::BTreeMap;
+
+use crate::evidence::probe_source::{InvokeAt, ProbeCall};
 use aws_sdk_lambda::error::SdkError;
 use aws_sdk_lambda::primitives::Blob;
 use serde_json::{Value, json};
@@ -33,10 +37,8 @@ impl Invoke {
     /// is there to count) and the request timeout as its operation timeout. `endpoint` is the
     /// Invoke endpoint (the local gateway's base URL), else the SDK's usual one.
     pub async fn new(
-        function: &str,
-        qualifier: &str,
-        stage: &str,
-        path: &str,
+        at: &InvokeAt,
+        call: &ProbeCall,
         endpoint: Option<&str>,
         timeout: Duration,
     ) -> Invoke {
@@ -54,28 +56,37 @@ impl Invoke {
         let sdk = loader.load().await;
         Invoke {
             client: aws_sdk_lambda::Client::new(&sdk),
-            function: function.to_string(),
-            qualifier: qualifier.to_string(),
-            payload: Blob::new(rest_event(stage, path).to_string()),
+            function: at.function.clone(),
+            qualifier: at.alias.clone(),
+            payload: Blob::new(rest_event(&at.stage, call, &at.variables).to_string()),
         }
     }
 }
 
-/// API Gateway's REST proxy event (payload 1.0) for `GET path` on `stage`.
-pub fn rest_event(stage: &str, path: &str) -> Value {
+/// API Gateway's REST proxy event (payload 1.0) for `call` on `stage`, whose variables are
+/// `variables`.
+pub fn rest_event(stage: &str, call: &ProbeCall, variables: &BTreeMap<String, String>) -> Value {
+    let path = call.path.as_str();
+    let method = call.method.to_ascii_uppercase();
+    let mut headers = json!({"user-agent": "promote-probe"});
+    let mut multi = json!({"user-agent": ["promote-probe"]});
+    if let Some(c) = &call.content_type {
+        headers["content-type"] = json!(c);
+        multi["content-type"] = json!([c]);
+    }
     json!({
         "resource": "/{proxy+}",
         "path": path,
-        "httpMethod": "GET",
-        "headers": {"user-agent": "promote-probe"},
-        "multiValueHeaders": {"user-agent": ["promote-probe"]},
+        "httpMethod": method,
+        "headers": headers,
+        "multiValueHeaders": multi,
         "queryStringParameters": null,
         "multiValueQueryStringParameters": null,
         "pathParameters": {"proxy": path.trim_start_matches('/')},
-        "stageVariables": null,
+        "stageVariables": if variables.is_empty() { Value::Null } else { json!(variables) },
         "requestContext": {
             "resourcePath": "/{proxy+}",
-            "httpMethod": "GET",
+            "httpMethod": method,
             "path": format!("/{stage}{path}"),
             "stage": stage,
             "requestId": "promote-probe",
@@ -84,7 +95,7 @@ pub fn rest_event(stage: &str, path: &str) -> Value {
             "protocol": "HTTP/1.1",
             "identity": {"sourceIp": "127.0.0.1", "userAgent": "promote-probe"},
         },
-        "body": null,
+        "body": call.body,
         "isBase64Encoded": false,
     })
 }
@@ -154,10 +165,35 @@ mod tests {
 
     #[test]
     fn the_event_is_a_rest_proxy_event_for_the_stage() {
-        let e = rest_event("live", "/build-info");
+        let e = rest_event("live", &ProbeCall::get("/build-info"), &BTreeMap::new());
         assert_eq!(e["requestContext"]["stage"], "live");
         assert_eq!(e["requestContext"]["path"], "/live/build-info");
         assert_eq!(e["path"], "/build-info");
         assert_eq!(e["httpMethod"], "GET");
+        assert_eq!(e["body"], Value::Null);
+        assert_eq!(e["stageVariables"], Value::Null);
+    }
+
+    #[test]
+    fn the_event_carries_the_functions_probe_request_and_the_stages_variables() {
+        let call = ProbeCall::of(&rollout::ProbeRequest {
+            method: "put".into(),
+            path: "/hello/probe".into(),
+            body: Some(r#"{"dateOfBirth":"2000-01-01"}"#.into()),
+            content_type: Some("application/json".into()),
+            expect_status: 204,
+        });
+        let vars = BTreeMap::from([("birthdayTable".to_string(), "birthday-live".to_string())]);
+        let e = rest_event("live", &call, &vars);
+        assert_eq!(e["httpMethod"], "PUT");
+        assert_eq!(e["requestContext"]["httpMethod"], "PUT");
+        assert_eq!(e["body"], r#"{"dateOfBirth":"2000-01-01"}"#);
+        assert_eq!(e["headers"]["content-type"], "application/json");
+        assert_eq!(
+            e["multiValueHeaders"]["content-type"][0],
+            "application/json"
+        );
+        assert_eq!(e["stageVariables"]["birthdayTable"], "birthday-live");
+        assert_eq!(e["requestContext"]["path"], "/live/hello/probe");
     }
 }

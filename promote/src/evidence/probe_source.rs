@@ -7,10 +7,11 @@
 //! (`probe::evidence::window`), are judged by `rollout::probe_verdict` (the judge's error
 //! tests, the shortfall test for failures that name no version, the paired latency test).
 
+use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use ::probe::evidence::{Counts, WindowCounts, window};
-use ::probe::http::{Http, TargetError, check_reachable, target};
+use ::probe::http::{Http, RequestSpec, TargetError, check_reachable, target};
 use ::probe::{Config, Running, Schedule, Stats};
 use anyhow::{Context, Result};
 use futures_util::future::LocalBoxFuture;
@@ -32,6 +33,105 @@ pub struct InvokeAt {
     pub function: String,
     pub alias: String,
     pub stage: String,
+    /// The stage's variables, as API Gateway passes them to the function (a function that
+    /// finds its table there answers a probe by Invoke as it answers one through the stage).
+    pub variables: BTreeMap<String, String>,
+}
+
+/// Starts sending `call` on `config`'s schedule: to `url` with the call's path, or through
+/// Lambda's Invoke API of `invoke` (`url` then its endpoint, empty for the SDK's usual one).
+/// A bad target is bad input, one that does not answer an error, each worded by `say`, and
+/// both said before anything is sent.
+pub async fn start_call(
+    config: Config,
+    call: &ProbeCall,
+    url: &str,
+    invoke: Option<&InvokeAt>,
+    say: impl Fn(&TargetError) -> String,
+) -> Result<Running> {
+    let spec = call
+        .spec()
+        .map_err(|e| Exit::BadInput(format!("the probe's request: {e}")))?;
+    let endpoint = (!url.is_empty()).then_some(url);
+    Ok(match invoke {
+        None => {
+            let uri = target(url, &call.path).map_err(|e| Exit::BadInput(say(&e)))?;
+            reachable(&uri, &say).await?;
+            ::probe::start(config, Http::with_request(uri, spec, config.max_in_flight))
+        }
+        Some(at) => {
+            if let Some(e) = endpoint {
+                let uri = target(e, "/").map_err(|e| Exit::BadInput(say(&e)))?;
+                reachable(&uri, &say).await?;
+            }
+            let invoke =
+                crate::evidence::probe_invoke::Invoke::new(at, call, endpoint, config.timeout)
+                    .await;
+            ::probe::start(config, invoke)
+        }
+    })
+}
+
+/// What the probe sends one function, and what a healthy answer is: the function's probe
+/// request in project.json (`functions[].probe`), or `promote probe --path`'s `GET`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeCall {
+    pub method: String,
+    pub path: String,
+    pub body: Option<String>,
+    pub content_type: Option<String>,
+    /// The one status a healthy version answers; `None`: any 2xx or 3xx.
+    pub expect_status: Option<u16>,
+}
+
+impl ProbeCall {
+    /// `GET path`, any 2xx or 3xx a success.
+    pub fn get(path: &str) -> ProbeCall {
+        ProbeCall {
+            method: "GET".into(),
+            path: path.to_string(),
+            body: None,
+            content_type: None,
+            expect_status: None,
+        }
+    }
+
+    /// A function's probe request as project.json gives it.
+    pub fn of(r: &rollout::ProbeRequest) -> ProbeCall {
+        ProbeCall {
+            method: r.method.clone(),
+            path: r.path.clone(),
+            body: r.body.clone(),
+            content_type: r.content_type.clone(),
+            expect_status: Some(r.expect_status),
+        }
+    }
+
+    /// The HTTP request's method, body and content type.
+    pub fn spec(&self) -> Result<RequestSpec, TargetError> {
+        RequestSpec::new(
+            &self.method,
+            self.body.as_deref(),
+            self.content_type.as_deref(),
+        )
+    }
+
+    /// Empty statistics that judge answers as this call expects them.
+    pub fn stats(&self, rate: f64) -> Stats {
+        let stats = Stats::new(rate);
+        match self.expect_status {
+            Some(s) => stats.expecting(s),
+            None => stats,
+        }
+    }
+
+    /// `PUT /hello/probe (expects 204)`, for what is said before a run.
+    pub fn describe(&self) -> String {
+        match self.expect_status {
+            Some(s) => format!("{} {} (expects {s})", self.method, self.path),
+            None => format!("{} {}", self.method, self.path),
+        }
+    }
 }
 
 /// Where and how fast the probe sends, and for how long at most.
@@ -42,7 +142,8 @@ pub struct ProbePlan {
     pub url: String,
     /// Invoke the stage's alias through Lambda's Invoke API instead (`--probe-invoke`).
     pub invoke: Option<InvokeAt>,
-    pub path: String,
+    /// The function's own probe request, sent under `url` (or as the Invoke event).
+    pub call: ProbeCall,
     pub rate: f64,
     /// The whole rollout's bakes and extensions: the schedule is bounded by it, and a probe
     /// still needed after it says so (not enough evidence) rather than running forever.
@@ -85,37 +186,12 @@ impl ProbeSource {
                 timeout: p.timeout,
                 max_in_flight: ::probe::engine::DEFAULT_MAX_IN_FLIGHT,
             };
-            let endpoint = (!p.url.is_empty()).then_some(p.url.as_str());
-            let running = match &p.invoke {
-                None => {
-                    let uri = target(&p.url, &p.path)
-                        .map_err(|e| Exit::BadInput(format!("the probe's target: {e}")))?;
-                    reachable(&uri, say_unreachable).await?;
-                    ::probe::start(config, Http::new(uri, config.max_in_flight))
-                }
-                Some(at) => {
-                    if let Some(e) = endpoint {
-                        let uri = target(e, "/").map_err(|e| {
-                            Exit::BadInput(format!("the probe's Invoke endpoint: {e}"))
-                        })?;
-                        reachable(&uri, say_unreachable).await?;
-                    }
-                    let invoke = crate::evidence::probe_invoke::Invoke::new(
-                        &at.function,
-                        &at.alias,
-                        &at.stage,
-                        &p.path,
-                        endpoint,
-                        p.timeout,
-                    )
-                    .await;
-                    ::probe::start(config, invoke)
-                }
-            };
+            let running =
+                start_call(config, &p.call, &p.url, p.invoke.as_ref(), say_unreachable).await?;
             self.live = Some(Live {
                 running,
                 wall_start: SystemTime::now(),
-                stats: Stats::new(p.rate),
+                stats: p.call.stats(p.rate),
                 ended: false,
             });
         }
@@ -267,7 +343,7 @@ const REACH_TIMEOUT: Duration = Duration::from_secs(5);
 /// does not answer an error (exit 1). Also `promote probe`'s check.
 pub(crate) async fn reachable(
     uri: &::probe::http::Uri,
-    say: impl FnOnce(&TargetError) -> String,
+    say: impl Fn(&TargetError) -> String,
 ) -> Result<()> {
     check_reachable(uri, REACH_TIMEOUT)
         .await
@@ -280,7 +356,6 @@ pub(crate) async fn reachable(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
 
     fn counts(c: (u64, u64), s: (u64, u64), unattributed_failed: u64) -> WindowCounts {
         let v = |(requests, success): (u64, u64)| Counts {

@@ -30,18 +30,21 @@ pub struct StageStatus {
     pub note: Note,
 }
 
-/// Reads every stage (or one) with as few calls as possible, concurrently: one version
-/// list and one DescribeAlarms for all stages, then a stage and an alias read per stage.
+/// Reads every stage (or one) of `function` with as few calls as possible, concurrently: one
+/// version list and one DescribeAlarms (of the alarms that watch the function) for all
+/// stages, then a stage and an alias read per stage.
 pub async fn read<C: Cloud>(
     cloud: &C,
     env: &Environments,
+    function: &str,
     only: Option<&str>,
 ) -> Result<Vec<StageStatus>> {
     let stages = match only {
         Some(s) => vec![env.stage(s)?],
         None => env.stages.iter().collect(),
     };
-    let names: Vec<String> = stages.iter().flat_map(|s| s.alarm_names()).collect();
+    let alarm_names = |s: &rollout::Stage| s.alarm_names_for(&env.project, function);
+    let names: Vec<String> = stages.iter().flat_map(|s| alarm_names(s)).collect();
     let per_stage = try_join_all(stages.iter().map(|s| async move {
         let read = async {
             let t = cloud.resolve(&s.name).await?;
@@ -67,8 +70,7 @@ pub async fn read<C: Cloud>(
             alias: t.alias,
             view: a.view,
             invoke_url: t.invoke_url,
-            alarms: s
-                .alarm_names()
+            alarms: alarm_names(s)
                 .iter()
                 .map(|n| {
                     alarms
@@ -253,14 +255,14 @@ pub fn table(rows: &[StageStatus]) -> String {
 }
 
 pub async fn status<C: Cloud>(ctx: &Ctx<'_, C>, only: Option<&str>) -> Result<()> {
-    let (rows, errors) = match (read(ctx.cloud, ctx.env, only).await, only) {
+    let (rows, errors) = match (read(ctx.cloud, ctx.env, ctx.function, only).await, only) {
         (Ok(rows), _) => (rows, Vec::new()),
         (Err(e), Some(_)) => return Err(e),
         // One broken stage must not hide the others: read them one by one and report it.
         (Err(first), None) => {
             let (mut rows, mut errors) = (Vec::new(), Vec::new());
             for s in &ctx.env.stages {
-                match read(ctx.cloud, ctx.env, Some(&s.name)).await {
+                match read(ctx.cloud, ctx.env, ctx.function, Some(&s.name)).await {
                     Ok(r) => rows.extend(r),
                     Err(e) => errors.push((s.name.clone(), format!("{e:#}"))),
                 }
@@ -324,44 +326,81 @@ pub async fn status<C: Cloud>(ctx: &Ctx<'_, C>, only: Option<&str>) -> Result<()
     }
 }
 
-/// Refreshes until interrupted. A terminal is redrawn in place every interval; a log
-/// (or `--output json`) gets a new view only when something changed, like `kubectl get -w`.
-pub async fn watch<C: Cloud>(ctx: &Ctx<'_, C>, stage: &str, interval: Duration) -> Result<()> {
+/// One function of a watch: its name, its connection and the output its events go to.
+pub struct Watched<'a, C> {
+    pub function: &'a str,
+    pub cloud: &'a C,
+    pub ui: &'a crate::cli::ui::Ui,
+}
+
+/// Refreshes until interrupted: the stage of every function in `functions` (on a project of
+/// several functions, each under its name). A terminal is redrawn in place every interval; a
+/// log (or `--output json`) gets a new view only when something changed, like `kubectl get -w`.
+pub async fn watch<C: Cloud>(
+    ctx: &Ctx<'_, C>,
+    functions: &[Watched<'_, C>],
+    stage: &str,
+    interval: Duration,
+) -> Result<()> {
     ctx.env.stage(stage)?;
+    let several = ctx.env.project.functions.len() > 1;
     let mut last = String::new();
     loop {
-        match read(ctx.cloud, ctx.env, Some(stage)).await {
-            Ok(rows) => {
-                let mut text = table(&rows);
-                for r in &rows {
-                    for a in &r.alarms {
-                        text += &format!("\n  {:<40} {}", a.name, a.value);
+        let mut text = String::new();
+        let mut views = Vec::new();
+        for w in functions {
+            match read(w.cloud, ctx.env, w.function, Some(stage)).await {
+                Ok(rows) => {
+                    if several {
+                        text += &format!("function {}:\n", w.function);
                     }
+                    text += &view_text(&rows);
+                    text += "\n";
+                    views.push((w, rows));
                 }
-                if ctx.ui.is_tty() && !ctx.ui.json() {
-                    ctx.ui.raw("\x1b[H\x1b[2J");
-                    let every = rollout::format_duration(interval);
-                    ctx.ui.text(format!(
-                        "{text}\n\n(refreshing every {every}; Ctrl-C to stop)"
-                    ));
-                } else if text != last {
-                    for r in &rows {
-                        ctx.ui.emit(&to_event(r));
-                    }
-                    if !ctx.ui.json() {
-                        let at = humantime_now();
-                        ctx.ui.text(format!("--- {at}\n{text}"));
-                    }
-                }
-                last = text;
+                // A transient read error should not end a watch; show it and retry.
+                Err(e) if several => ctx.ui.say(format!("error: function {}: {e:#}", w.function)),
+                Err(e) => ctx.ui.say(format!("error: {e:#}")),
             }
-            // A transient read error should not end a watch; show it and retry.
-            Err(e) => ctx.ui.say(format!("error: {e:#}")),
+        }
+        let text = text.trim_end().to_string();
+        if views.is_empty() {
+            // Nothing read: the errors are said above.
+        } else if ctx.ui.is_tty() && !ctx.ui.json() {
+            ctx.ui.raw("\x1b[H\x1b[2J");
+            let every = rollout::format_duration(interval);
+            ctx.ui.text(format!(
+                "{text}\n\n(refreshing every {every}; Ctrl-C to stop)"
+            ));
+        } else if text != last {
+            for (w, rows) in &views {
+                for r in rows {
+                    w.ui.emit(&to_event(r));
+                }
+            }
+            if !ctx.ui.json() {
+                let at = humantime_now();
+                ctx.ui.text(format!("--- {at}\n{text}"));
+            }
+        }
+        if !views.is_empty() {
+            last = text;
         }
         if ctx.interrupt.sleep(interval).await {
             return Ok(());
         }
     }
+}
+
+/// One function's rows as `watch` shows them: the table and each alarm's state.
+fn view_text(rows: &[StageStatus]) -> String {
+    let mut text = table(rows);
+    for r in rows {
+        for a in &r.alarms {
+            text += &format!("\n  {:<40} {}", a.name, a.value);
+        }
+    }
+    text
 }
 
 /// UTC wall-clock time as HH:MM:SS, for log lines (no date crate needed for this).

@@ -28,6 +28,37 @@ use crate::evidence::probe_source::ProbePlan;
 use crate::reconcile::cd_engine;
 use crate::reconcile::run::{BakeEnd, FollowEnd, ProbeFlags, Run, StopEnd, nothing_written, v};
 
+/// What a rollout's probe will send, and where, said before it starts.
+pub fn say_probe<C: Cloud>(run: &Run<'_, C>, p: &ProbePlan) {
+    let call = &p.call;
+    let target = match &p.invoke {
+        None => format!(
+            "{} {}{}",
+            call.method,
+            p.url.trim_end_matches('/'),
+            call.path
+        ),
+        Some(at) if p.url.is_empty() => format!(
+            "{} {} by invoking alias {} through Lambda's Invoke API",
+            call.method, call.path, at.alias
+        ),
+        Some(at) => format!(
+            "{} {} by invoking alias {} through the Invoke API at {}",
+            call.method, call.path, at.alias, p.url
+        ),
+    };
+    let expects = call
+        .expect_status
+        .map_or(String::new(), |s| format!(", expecting {s},"));
+    run.ui().say(format!(
+        "{}: probing function {}: {target}{expects} at {}/s through every bake (for at most {})",
+        run.name(),
+        run.ctx.function,
+        p.rate,
+        format_duration(p.horizon)
+    ));
+}
+
 /// Options every mutating command shares.
 #[derive(Debug, Clone, Default)]
 pub struct ExecOpts {
@@ -92,6 +123,7 @@ pub async fn execute<C: Cloud>(
     let overrides = Overrides {
         bake: opts.bake,
         skip_upstream: opts.skip_upstream.clone(),
+        ..Overrides::default()
     };
     let goal =
         machine::resolve(run.stage, &intent, &obs, overrides).map_err(|e| refusal(&run, e))?;
@@ -123,18 +155,7 @@ pub async fn execute<C: Cloud>(
     // between (GitHub's SIGINT then SIGTERM) is honoured after the rollback, not before.
     let mut critical = None;
     if let Some(p) = &probe {
-        let target = match &p.invoke {
-            None => format!("{}{}", p.url.trim_end_matches('/'), p.path),
-            Some(at) if p.url.is_empty() => {
-                format!("alias {} through Lambda's Invoke API", at.alias)
-            }
-            Some(at) => format!("alias {} through the Invoke API at {}", at.alias, p.url),
-        };
-        run.ui().say(format!(
-            "{name}: probing {target} at {}/s through every bake (for at most {})",
-            p.rate,
-            format_duration(p.horizon)
-        ));
+        say_probe(&run, p);
     }
     let mut sources = run.sources(probe.as_ref());
     // Pre-flight: the evidence is read once before anything moves. A failing verdict with

@@ -13,7 +13,8 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Result, bail};
-use futures_util::future::join_all;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use rollout::codedeploy::Engine;
 use rollout::machine::release::{
     self, FunctionObserved, ReleaseAction, ReleaseGoal, decide_release, fail, failure_of,
@@ -28,7 +29,7 @@ use crate::cli::exit::Exit;
 use crate::cloud::aws::{AliasWrite, Cloud};
 use crate::ctx::Ctx;
 use crate::reconcile::commands::{
-    CdEnd, ExecOpts, announce, describe, finish, refusal, rollback_failed, say_write,
+    CdEnd, ExecOpts, announce, describe, finish, refusal, rollback_failed, say_probe, say_write,
     warn_short_bake,
 };
 use crate::reconcile::run::{BakeEnd, Run};
@@ -71,6 +72,7 @@ pub async fn execute_release<'a, C: Cloud>(
     let overrides = Overrides {
         bake: opts.bake,
         skip_upstream: opts.skip_upstream.clone(),
+        ..Overrides::default()
     };
     let goal =
         resolve_release(first.stage, &intent, versions, &observed, overrides).map_err(|r| {
@@ -106,9 +108,12 @@ pub async fn execute_release<'a, C: Cloud>(
             goal.functions().join(", ")
         ));
     }
-    for ((_, g), &i) in goal.moves.iter().zip(&order) {
+    for (((_, g), &i), p) in goal.moves.iter().zip(&order).zip(&probes) {
         if let Goal::Rollout(r) = g {
             announce(&runs[i], command, r);
+        }
+        if let Some(p) = p {
+            say_probe(&runs[i], p);
         }
     }
     let poll = first.poll(opts.poll);
@@ -201,8 +206,8 @@ pub async fn execute_release<'a, C: Cloud>(
                 )
                 .await;
                 let mut verdicts = Vec::new();
-                for (f, end) in functions.iter().zip(ends) {
-                    let i = index(&runs, f);
+                for (f, end) in ends {
+                    let i = index(&runs, &f);
                     // A bake that could not go on (its alias changed under it, its evidence
                     // unreadable) fails the release: the others are not left half-released.
                     let end = match end {
@@ -219,7 +224,7 @@ pub async fn execute_release<'a, C: Cloud>(
                         BakeEnd::Failed(reason) => verdicts.push((f.clone(), Err(reason))),
                         BakeEnd::Held(reason) => return Err(runs[i].held(&reason)),
                         BakeEnd::Interrupted => {
-                            let k = goal.moves.iter().position(|(g, _)| g == f).unwrap_or(0);
+                            let k = goal.moves.iter().position(|(g, _)| *g == f).unwrap_or(0);
                             return Err(runs[i].interrupted(&goal.moves[k].1, true));
                         }
                     }
@@ -264,7 +269,9 @@ fn show_release(release: &[(String, Version)]) -> String {
 }
 
 /// One bake at the step for every function listed, side by side, each judged on its own
-/// sources: the step's bake takes as long for a release as for one function.
+/// sources: the step's bake takes as long for a release as for one function. Each function's
+/// end, in the order they ended; a failing (or held, or interrupted) one ends the others'
+/// bakes, which then have no end of their own.
 #[allow(clippy::too_many_arguments)]
 async fn bake_each<'a, C: Cloud>(
     runs: &mut [Run<'a, C>],
@@ -275,7 +282,7 @@ async fn bake_each<'a, C: Cloud>(
     bake: std::time::Duration,
     poll: std::time::Duration,
     label: &str,
-) -> Vec<Result<BakeEnd>> {
+) -> Vec<(String, Result<BakeEnd>)> {
     // Pair each function's run with its sources, in `functions`' order.
     let mut pairs: Vec<(usize, &mut Run<'a, C>, &mut Sources<'a>)> = Vec::new();
     let mut runs_by: Vec<Option<&mut Run<'a, C>>> = runs.iter_mut().map(Some).collect();
@@ -292,15 +299,30 @@ async fn bake_each<'a, C: Cloud>(
     }
     let mut ordered: Vec<_> = pairs;
     ordered.sort_by_key(|(k, ..)| functions.iter().position(|f| *f == goal.moves[*k].0));
-    join_all(ordered.into_iter().map(|(k, run, src)| {
-        let subject = match &goal.moves[k].1 {
-            Goal::Rollout(r) => run.subject(r.candidate, r.stable),
-            _ => unreachable!("only a rollout bakes"),
-        };
-        let label = format!("{label} ({})", goal.moves[k].0);
-        async move { run.bake(src, &subject, bake, poll, &label).await }
-    }))
-    .await
+    let mut baking: FuturesUnordered<_> = ordered
+        .into_iter()
+        .map(|(k, run, src)| {
+            let subject = match &goal.moves[k].1 {
+                Goal::Rollout(r) => run.subject(r.candidate, r.stable),
+                _ => unreachable!("only a rollout bakes"),
+            };
+            let function = goal.moves[k].0.clone();
+            let label = format!("{label} ({function})");
+            async move { (function, run.bake(src, &subject, bake, poll, &label).await) }
+        })
+        .collect();
+    // Each function watches its own evidence (its own alarms), so one that fails does not
+    // fail the others' bakes: the first end that is not a pass ends the step for every
+    // function. The bakes still running are dropped, which is safe: a bake only reads.
+    let mut ends = Vec::new();
+    while let Some((function, end)) = baking.next().await {
+        let passed = matches!(end, Ok(BakeEnd::Passed));
+        ends.push((function, end));
+        if !passed {
+            break;
+        }
+    }
+    ends
 }
 
 fn finish_release<C: Cloud>(

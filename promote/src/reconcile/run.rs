@@ -30,7 +30,7 @@ use crate::cloud::aws::{
 };
 use crate::ctx::Ctx;
 use crate::evidence::metrics::MetricsSource;
-use crate::evidence::probe_source::{InvokeAt, ProbePlan, ProbeSource};
+use crate::evidence::probe_source::{InvokeAt, ProbeCall, ProbePlan, ProbeSource};
 use crate::evidence::{AlarmSource, Source, Window};
 
 /// The default poll is the stage's, but never slower than this: the reaction time to an
@@ -222,7 +222,12 @@ impl<'a, C: Cloud> Run<'a, C> {
             .iter()
             .filter_map(|kind| -> Option<Box<dyn Source + 'a>> {
                 Some(match kind {
-                    SourceKind::Alarms => Box::new(AlarmSource::new(self.ctx.cloud, self.stage)),
+                    SourceKind::Alarms => Box::new(AlarmSource::new(
+                        self.ctx.cloud,
+                        self.stage,
+                        &self.ctx.env.project,
+                        self.ctx.function,
+                    )),
                     SourceKind::Metrics => Box::new(MetricsSource::new(
                         self.ctx.cloud,
                         self.ctx.function,
@@ -252,7 +257,7 @@ impl<'a, C: Cloud> Run<'a, C> {
 
     /// The probe a rollout runs through its bakes: where `--probe` (or `--probe-rate`,
     /// `--probe-url`) asks for one or the stage's `analysis.sources` lists `"probe"`. It
-    /// sends to the stage's invoke URL unless told otherwise, for at most the plan's bakes
+    /// sends the function's own probe request to the stage's invoke URL unless told otherwise, for at most the plan's bakes
     /// and their extensions (and a minute for the writes between them).
     pub fn probe_plan(&self, flags: &ProbeFlags, goal: &Goal) -> Option<ProbePlan> {
         let analysis = &self.stage.analysis;
@@ -269,6 +274,7 @@ impl<'a, C: Cloud> Run<'a, C> {
             function: self.ctx.function.to_string(),
             alias: self.target.alias.clone(),
             stage: self.name().to_string(),
+            variables: self.target.variables.clone(),
         });
         let default_url = if invoke.is_some() {
             String::new()
@@ -278,11 +284,20 @@ impl<'a, C: Cloud> Run<'a, C> {
         Some(ProbePlan {
             url: flags.url.clone().unwrap_or(default_url),
             invoke,
-            path: "/".into(),
+            call: self.probe_call(),
             rate: flags.rate.unwrap_or(analysis.probe_rate),
             horizon: (bakes + extensions + Duration::from_secs(60)).min(MAX_PROBE_HORIZON),
             timeout: ::probe::engine::DEFAULT_TIMEOUT,
         })
+    }
+
+    /// The function's own probe request (project.json `functions[].probe`).
+    pub fn probe_call(&self) -> ProbeCall {
+        let project = &self.ctx.env.project;
+        let function = project
+            .function(self.ctx.function)
+            .unwrap_or_else(|| project.main_function());
+        ProbeCall::of(&function.probe)
     }
 
     /// Reads every source once before the first write (`rollout::bake`'s pre-flight);

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use probe::http::{Http, target};
+use probe::http::{Http, RequestSpec, target};
 use probe::testing::{serve, split_rule};
 use probe::{Config, Schedule, Split, Stats, start};
 
@@ -98,4 +98,39 @@ async fn a_server_stall_shows_in_the_open_loop_latencies() {
     }
     // The schedule went on during the stall: the rate achieved is the one asked.
     assert!((r.rate - 200.0).abs() < 20.0, "rate {}", r.rate);
+}
+
+#[tokio::test]
+async fn a_request_with_a_method_and_body_arrives_as_given_and_is_judged_by_its_status() {
+    // The server answers 200 to every request: for a probe expecting 204 each is a failure.
+    let server = serve(split_rule("3", "4", 10), None).await;
+    let spec = RequestSpec::new(
+        "PUT",
+        Some(r#"{"dateOfBirth":"2000-01-01"}"#),
+        Some("application/json"),
+    )
+    .unwrap();
+    let cfg = config(100.0, 200);
+    let transport = Http::with_request(target(&server.url(), "/hello/probe").unwrap(), spec, 10);
+    let mut stats = Stats::new(cfg.schedule.rate()).expecting(204);
+    start(cfg, transport).finish(&mut stats).await;
+    let r = stats.report();
+    assert_eq!(r.requests, 20);
+    assert_eq!(r.success, 0.0);
+    assert_eq!(r.errors["http 200"], 20);
+    let seen = server.received();
+    assert_eq!(seen.len(), 20);
+    for s in &seen {
+        assert_eq!(s.line, "PUT /hello/probe HTTP/1.1");
+        assert_eq!(s.content_type.as_deref(), Some("application/json"));
+        assert_eq!(s.body, r#"{"dateOfBirth":"2000-01-01"}"#);
+    }
+    // A GET still carries no body and no content type.
+    let get = probe(&server.url(), "/build-info", config(100.0, 100), None).await;
+    assert_eq!(get.report().success, 1.0);
+    let last = server.received().pop().unwrap();
+    assert_eq!(
+        (last.line.as_str(), last.content_type, last.body.as_str()),
+        ("GET /build-info HTTP/1.1", None, "")
+    );
 }

@@ -17,7 +17,7 @@ use super::{
     Action, Done, Goal, Intent, Memory, Observed, Overrides, Position, Rollout, Shifter, State,
     WriteKind, decide, position, resolve, steps_of, weight_of,
 };
-use crate::plan::PlanError;
+use crate::plan::{PlanError, VersionFlag};
 use crate::spec::Stage;
 use crate::version::Version;
 use crate::weight::Weight;
@@ -104,17 +104,6 @@ pub fn rolled_back(done: &[(String, Done)]) -> Option<(&str, &Done)> {
         .map(|(f, d)| (f.as_str(), d))
 }
 
-/// The one-function advice names the candidate with `--version N`, which in a release of
-/// several functions is the first function's: a function that stays is told to name its own.
-fn own_candidate(why: String, f: &FunctionObserved, functions: &[FunctionObserved]) -> String {
-    if functions.len() > 1 {
-        why.replace("--version N ", &format!("--release {}=N ", f.function))
-            .replace("--version N`", &format!("--release {}=N`", f.function))
-    } else {
-        why
-    }
-}
-
 /// Resolves the intent for every function (`versions` names the candidate of a function,
 /// overriding the intent's own version), then makes one plan of the moves. Any function's
 /// refusal refuses the release.
@@ -142,7 +131,16 @@ pub fn resolve_release(
             Some(v) => intent.clone().with_version(Some(*v)),
             None => intent.clone(),
         };
-        let goal = match resolve(stage, &intent, &f.observed, overrides.clone()) {
+        // Advice names this function's candidate as the command line does in a release.
+        let overrides = Overrides {
+            version_flag: if functions.len() > 1 {
+                VersionFlag::release(&f.function)
+            } else {
+                overrides.version_flag.clone()
+            },
+            ..overrides.clone()
+        };
+        let goal = match resolve(stage, &intent, &f.observed, overrides) {
             Ok(goal) => goal,
             Err(
                 error @ (PlanError::NoUpstream { .. }
@@ -162,7 +160,7 @@ pub fn resolve_release(
         match goal {
             Goal::Noop(why) => {
                 release.push((f.function.clone(), f.observed.alias.version));
-                stays.push((f.function.clone(), own_candidate(why, f, functions)));
+                stays.push((f.function.clone(), why));
             }
             Goal::Rollout(ref r) => {
                 release.push((f.function.clone(), r.candidate));
@@ -188,8 +186,7 @@ pub fn resolve_release(
     }
     for (f, error) in idle {
         release.push((f.function.clone(), f.observed.alias.version));
-        let why = own_candidate(format!("stays: {error}"), f, functions);
-        stays.push((f.function.clone(), why));
+        stays.push((f.function.clone(), format!("stays: {error}")));
     }
     release.sort_by_key(|(f, _)| functions.iter().position(|x| x.function == *f));
     align(&mut moves);

@@ -18,6 +18,15 @@ pub enum AlarmKind {
 }
 
 impl AlarmKind {
+    /// Whether it watches one function's alias (Lambda's metrics) rather than the whole
+    /// API Gateway stage: the stack holds one such alarm per function.
+    pub fn watches_a_function(self) -> bool {
+        matches!(
+            self,
+            AlarmKind::LambdaErrors | AlarmKind::LambdaThrottles | AlarmKind::LambdaThrottleRate
+        )
+    }
+
     /// Whether the threshold is a share of requests (0 to 1) rather than a count or a time.
     pub fn is_rate(self) -> bool {
         matches!(self, AlarmKind::LambdaThrottleRate | AlarmKind::Api5xxRate)
@@ -31,4 +40,18 @@ pub struct Alarm {
     pub threshold: f64,
     pub period_seconds: u32,
     pub evaluation_periods: u32,
+}
+
+impl Alarm {
+    /// The name the stack gives this alarm as it watches `function` (`first`: the project's
+    /// first function): a Lambda alarm keeps the stage file's name for the first function and
+    /// is `<name>-<function>` for each other; an API alarm watches the whole stage under its
+    /// own name (Terraform's `local.function_alarms`, the seed's `function_alarms`).
+    pub fn name_for(&self, function: &str, first: &str) -> String {
+        if self.kind.watches_a_function() && function != first {
+            format!("{}-{function}", self.name)
+        } else {
+            self.name.clone()
+        }
+    }
 }

@@ -46,6 +46,45 @@ impl Project {
     pub fn function(&self, name: &str) -> Option<&FunctionSpec> {
         self.functions.iter().find(|f| f.name == name)
     }
+
+    /// The function whose routes serve `path` (`/hello/nando` is `/hello/{username}`'s), as
+    /// API Gateway picks a resource: the match with the most literal segments wins.
+    pub fn function_serving(&self, path: &str) -> Option<&FunctionSpec> {
+        self.functions
+            .iter()
+            .flat_map(|f| f.routes.iter().map(move |r| (f, r)))
+            .filter_map(|(f, r)| route_match(r, path).map(|literal| (literal, f)))
+            .max_by_key(|(literal, _)| *literal)
+            .map(|(_, f)| f)
+    }
+}
+
+/// Whether API Gateway resource path `route` serves request path `path`, and if so with how
+/// many literal segments: `{name}` takes one segment, `{name+}` the rest (at least one).
+fn route_match(route: &str, path: &str) -> Option<usize> {
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    let segments = |p: &str| -> Vec<String> {
+        p.split('/')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let (route, path) = (segments(route), segments(path));
+    let mut literal = 0;
+    for (i, r) in route.iter().enumerate() {
+        if r.starts_with('{') && r.ends_with("+}") {
+            return (path.len() > i).then_some(literal);
+        }
+        let p = path.get(i)?;
+        if r.starts_with('{') && r.ends_with('}') {
+            continue;
+        }
+        if r != p {
+            return None;
+        }
+        literal += 1;
+    }
+    (route.len() == path.len()).then_some(literal)
 }
 
 /// One Lambda function of the project: every stage's alias of it bears the stage's name.
@@ -97,5 +136,83 @@ impl Environments {
     pub fn upstream_of(&self, stage: &Stage) -> Option<&Stage> {
         let up = stage.upstream.as_deref()?;
         self.stages.iter().find(|s| s.name == up)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn function(name: &str, routes: &[&str]) -> FunctionSpec {
+        FunctionSpec {
+            name: name.into(),
+            package: name.into(),
+            routes: routes.iter().map(|r| r.to_string()).collect(),
+            probe: ProbeRequest {
+                method: "GET".into(),
+                path: "/".into(),
+                body: None,
+                content_type: None,
+                expect_status: 200,
+            },
+        }
+    }
+
+    #[test]
+    fn a_path_is_served_by_the_function_whose_route_matches_it_most_literally() {
+        let project = Project {
+            functions: vec![
+                function("app", &["/", "/build-info", "/files/{proxy+}"]),
+                function("birthday", &["/hello/{username}", "/hello/admin"]),
+                function("admin", &["/hello/admin/{proxy+}"]),
+            ],
+            rest_api_name: "app".into(),
+            stage_variable: "lambdaAlias".into(),
+            region: "eu-west-2".into(),
+        };
+        let serving = |p: &str| project.function_serving(p).map(|f| f.name.as_str());
+        assert_eq!(serving("/"), Some("app"));
+        assert_eq!(serving("/build-info"), Some("app"));
+        assert_eq!(serving("/build-info?x=1"), Some("app"));
+        assert_eq!(serving("/hello/nando"), Some("birthday"));
+        assert_eq!(serving("/hello/nando/"), Some("birthday"));
+        assert_eq!(serving("/hello/admin/x/y"), Some("admin"));
+        assert_eq!(serving("/files/a/b"), Some("app"));
+        // `{name}` takes exactly one segment; `{proxy+}` at least one.
+        assert_eq!(serving("/hello"), None);
+        assert_eq!(serving("/hello/a/b"), None);
+        assert_eq!(serving("/files"), None);
+        assert_eq!(serving("/nowhere"), None);
+    }
+
+    #[test]
+    fn each_function_is_judged_by_its_own_lambda_alarms_and_the_stages_api_alarms() {
+        let env =
+            Environments::load(concat!(env!("CARGO_MANIFEST_DIR"), "/../../environments")).unwrap();
+        let live = env.stage("live").unwrap();
+        let app = live.alarm_names_for(&env.project, "app");
+        assert_eq!(
+            app,
+            live.alarm_names(),
+            "the first function's are the file's names"
+        );
+        let birthday = live.alarm_names_for(&env.project, "birthday");
+        assert_eq!(
+            birthday,
+            [
+                "app-live-lambda-errors-birthday",
+                "app-live-lambda-throttle-rate-birthday",
+                "app-live-api-5xx-rate",
+                "app-live-api-p99-latency",
+            ]
+        );
+        assert_eq!(
+            live.capacity_alarm_names_for(&env.project, "birthday"),
+            ["app-live-lambda-throttle-rate-birthday"]
+        );
+        assert_eq!(
+            live.capacity_alarm_names_for(&env.project, "app"),
+            live.capacity_alarm_names()
+        );
     }
 }

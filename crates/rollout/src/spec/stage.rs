@@ -1,6 +1,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::Project;
 use super::alarm::{Alarm, AlarmKind};
 use super::analysis::Analysis;
 use super::engine::{Engine, Hooks};
@@ -36,6 +37,27 @@ impl Stage {
             .iter()
             .filter(|a| a.kind == AlarmKind::LambdaThrottleRate)
             .map(|a| a.name.clone())
+            .collect()
+    }
+
+    /// The alarms that judge `function` of `project` on this stage, by the names the stack
+    /// gives them ([`Alarm::name_for`]): its own Lambda alarms, and the stage's API alarms,
+    /// which watch every function at once.
+    pub fn alarm_names_for(&self, project: &Project, function: &str) -> Vec<String> {
+        let first = &project.main_function().name;
+        self.alarms
+            .iter()
+            .map(|a| a.name_for(function, first))
+            .collect()
+    }
+
+    /// [`Stage::capacity_alarm_names`] as they watch `function`.
+    pub fn capacity_alarm_names_for(&self, project: &Project, function: &str) -> Vec<String> {
+        let first = &project.main_function().name;
+        self.alarms
+            .iter()
+            .filter(|a| a.kind == AlarmKind::LambdaThrottleRate)
+            .map(|a| a.name_for(function, first))
             .collect()
     }
 

@@ -300,6 +300,21 @@ impl Stack {
         out.version().unwrap().to_string()
     }
 
+    /// Points `function`'s `stage` alias at `version`, noted as served there at 100% (what a
+    /// completed promote run leaves, so that the next stage may take it).
+    pub fn serve_release(&self, function: &str, stage: &str, version: &str) {
+        self.block_on(
+            self.lambda
+                .update_alias()
+                .function_name(function)
+                .name(stage)
+                .function_version(version)
+                .description(format!("promote/v1 served={version}"))
+                .send(),
+        )
+        .unwrap_or_else(|e| panic!("UpdateAlias {function}:{stage}: {e:?}"));
+    }
+
     /// Points `alias` of `function` at `version`, unweighted.
     pub fn set_function_alias(&self, function: &str, alias: &str, version: &str) {
         self.block_on(
