@@ -261,7 +261,8 @@ def test_the_messages_around_them_say_what_to_do_and_their_advice_works(stack):
     m = said(stack, "rollback_to_previous_again", "promote rollback --stage live --to-previous", 2)
     # (The note it quotes names the command that wrote it, not advice.)
     advice = m.split("move it explicitly with", 1)[1]
-    assert advised(advice) == ["promote canary --stage live --version N --allow-downgrade", "promote status"], m
+    # In a release the advice names the function whose alias refused (app, the first).
+    assert advised(advice) == ["promote canary --stage live --release app=N --allow-downgrade", "promote status"], m
     # That one failing request fired live's errors alarm (the gateway evaluates it); with no
     # more failures it returns to OK within a few evaluations, and a rollout may start again.
     stack.wait_alarms("live", "ALARM", "app-live-lambda-errors")
@@ -270,7 +271,7 @@ def test_the_messages_around_them_say_what_to_do_and_their_advice_works(stack):
     # says --retry is needed for it.
     assert f"add --retry for version {live}, rolled back here" in m, m
     for line in advised(advice):
-        r = stack.sh(line.replace("--version N", f"--version {live} --retry"))
+        r = stack.sh(line.replace("--release app=N", f"--release app={live} --retry"))
         assert r.returncode == 0, line + "\n" + r.stdout + r.stderr
     assert stack.alias("live") == (live, {})
 
