@@ -16,7 +16,7 @@ venv: ## Create or refresh the pinned Python tool environments (.venv, .venv-che
 	@tools/system-deps.sh
 	@tools/venv.sh
 
-venv-demo: ## Only what make demo and demo-up run: moto, the aws CLI, cargo-lambda and zig into .venv
+venv-demo: ## Only what make demo and demo-up run (moto) into .venv
 	@tools/venv.sh --demo
 
 test: ## Run every test (what CI runs)
@@ -78,9 +78,11 @@ bench: venv ## Benchmark figures, printed and written to bench/RESULTS.md: the f
 	bench/app.sh
 	bench/promote.sh
 
-# The demo's Python tools install while cargo builds promote and the gateway (minutes each on a
-# fresh clone, pip mostly waiting on the network); the app's builds need cargo-lambda, so after.
-DEMO_PREPARE = tools/venv.sh --demo & venv=$$!; \
+# The demo's Python tools install while cargo builds promote, the gateway, the guardian and the
+# functions in one invocation (minutes on a fresh clone, pip mostly waiting on the network).
+# DEMO_PROFILE=release builds the zips with cargo lambda, which the full .venv holds.
+DEMO_VENV = $(if $(filter release,$(DEMO_PROFILE)),--no-checkov,--demo)
+DEMO_PREPARE = tools/venv.sh $(DEMO_VENV) & venv=$$!; \
 	tools/demo.sh build-tools || { wait $$venv; exit 1; }; \
 	wait $$venv
 

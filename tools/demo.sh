@@ -5,24 +5,35 @@
 #   tools/demo.sh up                       the emulator and the local API Gateway left running, live one
 #                                          release behind test; prints the exports and the commands to try (make demo-up)
 #   tools/demo.sh down                     stops them (make demo-down)
-#   tools/demo.sh build-tools              only builds promote and the gateway (make demo runs it
-#                                          while the Python tools install; run and up then find it done)
+#   tools/demo.sh build-tools              only the cargo build: promote, the gateway, the guardian and
+#                                          every function (make demo runs it while the Python tools
+#                                          install; run and up then find it done)
 #
-# The stages are served by `gateway` (the local API Gateway, gateway/): every move is followed
-# by a real request, and the bad release is caught by its own failing traffic (`--fault`), the
-# gateway evaluating the stage's alarms with `--time-scale`; no alarm is set by hand.
+# A release is every function of project.json (app and birthday) built from one commit and
+# published together. The stages are served by `gateway` (the local API Gateway, gateway/),
+# running each version's real bootstrap: every move is followed by real requests, and the bad
+# release is caught by its own failing traffic (`--fault`), the gateway evaluating the stage's
+# alarms with `--time-scale`; no alarm is set by hand.
 #
-# --state-log FILE appends one JSON line per checkpoint with every alias as the emulator holds
-# it, read independently of promote; tests/demo asserts the states the walk passes through.
+# --state-log FILE appends one JSON line per checkpoint with every function's aliases as the
+# emulator holds them, read independently of promote; tests/demo asserts the states the walk
+# passes through.
 #
-# Environment: DEMO_PROFILE=dev|release chooses the app build profile. The default is dev: the
-# gateway runs the bootstrap on this machine, where optimizing it buys nothing the demo shows,
-# and a fresh clone's optimized builds took 70 s of the 5 minutes a first demo may take;
-# release builds the zip as `make package` ships it. DEMO_BUILD=tests builds promote and the gateway
-# as `cargo test --workspace` does (every target): the features then resolve as in the test
-# build, which `make test` has just made, instead of a second time (the AWS SDK rebuilt,
-# two minutes on 2 cores). The emulator only ever listens on 127.0.0.1 and
-# the demo exports dummy credentials and a loopback endpoint, so it cannot reach a real account.
+# Builds. The gateway runs the bootstraps on this machine, so the demo builds the functions for
+# it in the same cargo invocation as promote, the gateway and the guardian: one feature
+# resolution, every dependency compiled once (cargo lambda's explicit target compiled them all a
+# second time, a minute of a fresh clone's first demo), and the binaries zipped as `bootstrap`.
+# The second, newer release is built in a throwaway git worktree of HEAD with the functions'
+# minor versions bumped, into the same target directory with the same package selection, so
+# that only what changed compiles (the functions, a few seconds).
+#
+# Environment: DEMO_PROFILE=dev|release chooses the functions' build profile. The default is
+# dev; release builds the zips as `make package` ships them, with cargo lambda (which `make
+# venv` installs). DEMO_BUILD=tests builds as `cargo test --workspace` does (every target): the
+# features then resolve as in the test build, which `make test` has just made, instead of a
+# second time (the AWS SDK rebuilt, minutes on 2 cores). The emulator only ever listens on
+# 127.0.0.1 and the demo exports dummy credentials and a loopback endpoint, so it cannot reach a
+# real account.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -32,36 +43,45 @@ target=$(realpath -m "${CARGO_TARGET_DIR:-$root/target}")
 work=$root/target/demo
 moto_dir=$work/moto
 gateway_dir=$work/gateway
-# A 60 s alarm period evaluates every 2 s in the demo.
-time_scale=${DEMO_TIME_SCALE:-30}
+zips=$work/zips
+# A 60 s alarm period is a second in the demo, and the guardian's schedule ticks as often.
+time_scale=${DEMO_TIME_SCALE:-60}
 python=$root/.venv/bin/python
+lib=$root/tools/demo_lib.py
 export PATH=$target/debug:$root/.venv/bin:$PATH
 
 if [[ -t 1 ]]; then bold=$'\e[1m' dim=$'\e[2m' off=$'\e[0m'; else bold='' dim='' off=''; fi
-step() { printf '\n%s==> %s%s\n' "$bold" "$*" "$off"; }
+# Each step says when it starts, in seconds since the demo did.
+step() { printf '\n%s==> %s%s %s[%d s]%s\n' "$bold" "$*" "$off" "$dim" "$SECONDS" "$off"; }
 show() { printf '%s$ %s%s\n' "$dim" "$*" "$off"; }
 run() { show "$*"; "$@"; }
 die() { echo "tools/demo.sh: $*" >&2; exit 1; }
+py() { "$python" "$lib" "$@"; }
 
 state_log=
 background=()
 worktree=
 
-cleanup() {
-  local code=$?
-  trap - EXIT INT TERM
-  for pid in "${background[@]}"; do kill "$pid" 2>/dev/null || true; done
-  stop_gateway
+remove_worktree() {
   if [[ -n $worktree && -d $worktree ]]; then
     git worktree remove --force "$worktree" >/dev/null 2>&1 || rm -rf "$worktree"
     git worktree prune >/dev/null 2>&1 || true
   fi
+  worktree=
+}
+
+cleanup() {
+  local code=$?
+  trap - EXIT INT TERM
+  for pid in "${background[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+  stop_gateway
+  remove_worktree
   tools/moto.sh stop "$moto_dir" || true
   exit "$code"
 }
 
 start_emulator() {
-  [[ -x $python ]] || die "the project's virtualenv is missing; run 'make demo' (or tools/venv.sh) first"
+  [[ -x $python ]] || die "the project's virtualenv is missing; run 'make demo' (or tools/venv.sh --demo) first"
   tools/moto.sh stop "$moto_dir" >/dev/null 2>&1 || true
   step "Starting a local AWS emulator (moto) on 127.0.0.1"
   endpoint=$(tools/moto.sh start "$moto_dir")
@@ -72,72 +92,41 @@ start_emulator() {
   export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
 }
 
+# environments/ with 2 s bakes and 1 s polls (tools/demo_lib.py says why that is allowed).
+demo_environments() {
+  local dir=$work/environments
+  rm -rf "$dir"
+  py environments "$dir"
+  export PROMOTE_ENVIRONMENTS=$dir
+}
+
 seed() {
-  step "Creating the stack as Terraform would, derived from $1"
-  show "tools/seed.py --endpoint $endpoint --environments ${1#"$root"/} --versions 1"
-  "$python" tools/seed.py --endpoint "$endpoint" --environments "$1" --versions 1 >"$work/seed.json"
+  step "Creating the stack as Terraform would, derived from ${PROMOTE_ENVIRONMENTS#"$root"/}"
+  show "tools/seed.py --endpoint $endpoint --environments ${PROMOTE_ENVIRONMENTS#"$root"/} --versions 1"
+  "$python" tools/seed.py --endpoint "$endpoint" --environments "$PROMOTE_ENVIRONMENTS" --versions 1 >"$work/seed.json"
   "$python" - "$work/seed.json" <<'EOF'
 import json, sys
 s = json.load(open(sys.argv[1]))
-print(f"function {s['function_name']} (version 1 published), REST API {s['rest_api_id']}")
+print(f"functions {', '.join(s['functions'])} (version 1 of each published), REST API {s['rest_api_id']}")
 for name, st in s["stages"].items():
-    print(f"  stage {name:<5} -> alias {st['alias']:<5} {st['invoke_url']}  alarms: {', '.join(st['alarms'])}")
+    tables = f"  table: {', '.join(st['tables'])}" if st.get("tables") else ""
+    print(f"  stage {name:<5} -> alias {st['alias']:<5} {st['invoke_url']}{tables}")
+    print(f"        alarms: {', '.join(st['alarms'] + st.get('function_alarms', []))}")
 EOF
 }
 
-# Every alias as moto holds it, for the test to check the states the walk passes through.
-checkpoint() {
-  [[ -n $state_log ]] || return 0
-  "$python" - "$1" "$state_log" "$2" <<'EOF'
-import json, sys, boto3
-name, path, function = sys.argv[1:4]
-lam = boto3.client("lambda")
-aliases = {}
-for a in lam.list_aliases(FunctionName=function)["Aliases"]:
-    weights = ((a.get("RoutingConfig") or {}).get("AdditionalVersionWeights")) or {}
-    aliases[a["Name"]] = {"version": a["FunctionVersion"], "weights": weights, "description": a.get("Description", "")}
-with open(path, "a") as f:
-    f.write(json.dumps({"checkpoint": name, "aliases": aliases}) + "\n")
-EOF
-}
-
-# Short bakes and polls so the walk takes well under two minutes; everything else as configured.
-# Bakes that short end before any real alarm window could: the copy says so with the override
-# the environments check requires (test_fixture_short_bakes), never set in environments/.
-demo_environments() {
-  local dir=$work/environments
-  rm -rf "$dir" && mkdir -p "$dir" && cp -r environments/. "$dir/"
-  "$python" - "$dir" <<'EOF'
-import json, pathlib, sys
-for f in pathlib.Path(sys.argv[1]).glob("*.json"):
-    if f.name == "project.json":
-        continue
-    d = json.loads(f.read_text())
-    d["poll_interval_seconds"] = 1
-    d["test_fixture_short_bakes"] = True
-    # moto runs no Lambda code, so there are no per-version metrics to judge: the demo's
-    # canary is judged by its alarms (promote/tests/it_judge.rs shows the metrics judge).
-    d["analysis"] = {"sources": ["alarms"]}
-    s = d["strategy"]
-    if s["type"] == "canary":
-        for step in s["steps"]:
-            step["bake_seconds"] = 2
-    else:
-        s["bake_seconds"] = 1
-    f.write_text(json.dumps(d, indent=2) + "\n")
-EOF
-  echo "$dir"
+checkpoint() { # NAME
+  [[ -z $state_log ]] || py checkpoint "$1" "$state_log"
 }
 
 # The local API Gateway in front of the emulator's stages, on PORT (0: any free port).
-start_gateway() { # ENVIRONMENTS PORT [gateway options...]; sets gateway_url
-  local envs=$1 port=$2
-  shift 2
+start_gateway() { # PORT [gateway options...]; sets gateway_url
+  local port=$1
+  shift
   mkdir -p "$gateway_dir"
-  local zips=("$work"/app-*.zip)
-  show "gateway --listen 127.0.0.1:$port --environments ${envs#"$root"/} --artifacts ${zips[*]#"$root"/} --time-scale $time_scale $*"
+  show "gateway --listen 127.0.0.1:$port --artifacts ${zips#"$root"/} --time-scale $time_scale $*"
   : >"$gateway_dir/out"
-  nohup gateway --listen "127.0.0.1:$port" --environments "$envs" --artifacts "${zips[@]}" \
+  nohup gateway --listen "127.0.0.1:$port" --environments "$PROMOTE_ENVIRONMENTS" --artifacts "$zips" \
     --time-scale "$time_scale" "$@" >"$gateway_dir/out" 2>"$gateway_dir/log" &
   echo $! >"$gateway_dir/pid"
   for _ in $(seq 1 100); do
@@ -160,71 +149,69 @@ stop_gateway() {
   rm -f "$gateway_dir/pid"
 }
 
-# GET <gateway>/STAGE/build-info, as curl shows it (the venv's Python where curl is missing).
-curl_info() { # STAGE
-  local url=$gateway_url/$1/build-info
-  # The gateway re-reads the aliases every 250 ms: wait (at most 3 s) until it serves the
-  # version the stage's alias names now, then show the request.
-  "$python" - "$url" "$work/seed.json" "$1" <<'EOF' || true
-import boto3, json, sys, time, urllib.request
-url, seed, alias = sys.argv[1:4]
-fn = json.load(open(seed))["function_name"]
-want = boto3.client("lambda").get_alias(FunctionName=fn, Name=alias)["FunctionVersion"]
-deadline = time.time() + 3
-while time.time() < deadline:
-    try:
-        if json.load(urllib.request.urlopen(url, timeout=2))["lambda"]["function_version"] == want:
-            break
-    except Exception:
-        pass
-    time.sleep(0.05)
-EOF
-  show "curl -s $url"
-  if command -v curl >/dev/null; then curl -s "$url"; else
-    "$python" -c 'import sys,urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode(), end="")' "$url"
+# One request as curl shows it (the venv's Python prints the same where curl is missing).
+curl_() { # METHOD URL [BODY]
+  local method=$1 url=$2 body=${3:-}
+  if [[ $method == PUT ]]; then
+    show "curl -s -X PUT -H 'Content-Type: application/json' -d '$body' -w '%{http_code} x-app-version: %header{x-app-version}\n' $url"
+    if command -v curl >/dev/null; then
+      curl -s -X PUT -H 'Content-Type: application/json' -d "$body" -w '%{http_code} x-app-version: %header{x-app-version}\n' "$url"
+    else py request PUT "$url" "$body"; fi
+  elif [[ $url == */build-info ]]; then
+    show "curl -s $url"
+    if command -v curl >/dev/null; then curl -s "$url"; echo; else py request GET "$url" | sed 's/ x-app-version: .*//'; fi
+  else
+    show "curl -s -w ' x-app-version: %header{x-app-version}\n' $url"
+    if command -v curl >/dev/null; then curl -s -w ' x-app-version: %header{x-app-version}\n' "$url"; else py request GET "$url"; fi
   fi
-  echo
 }
 
-# Requests to a stage until SIGTERM (or N sent), tallied by status and serving version into
-# OUT_FILE. Run as `traffic ... &`: python is exec'd, so $! is the process to stop.
-traffic() { # STAGE OUT_FILE [N]
-  exec "$python" -c '
-import collections, json, signal, sys, time, urllib.error, urllib.request
-url, out, limit = sys.argv[1], sys.argv[2], int(sys.argv[3])
-tally = collections.Counter()
-def dump(*_):
-    with open(out, "w") as f:
-        json.dump({f"{k[0]} {k[1]}": v for k, v in tally.items()}, f)
-    sys.exit(0)
-signal.signal(signal.SIGTERM, dump)
-sent = 0
-while not limit or sent < limit:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as r:
-            tally[(r.status, "version " + json.load(r)["lambda"]["function_version"])] += 1
-    except urllib.error.HTTPError as e:
-        tally[(e.code, "error")] += 1
-    sent += 1
-    if not limit:
-        time.sleep(0.02)
-dump()
-' "$gateway_url/$1/build-info" "$2" "${3:-0}"
+# Every function of STAGE answering from the version its alias names: app's /build-info, and a
+# PUT then a GET of the birthday API (on the stage's own table).
+show_stage() { # STAGE
+  py wait-served "$gateway_url" "$1" || true
+  curl_ GET "$gateway_url/$1/build-info"
+  curl_ PUT "$gateway_url/$1/hello/ada" '{"dateOfBirth":"1990-07-05"}'
+  curl_ GET "$gateway_url/$1/hello/ada"
 }
 
-show_tally() { # FILE
+alarm_states() { # STAGE -> "NAME STATE" per alarm of the stage that is not OK, or nothing
   "$python" - "$1" <<'EOF'
-import json, sys
-t = json.load(open(sys.argv[1]))
-total = sum(t.values())
-for k, v in sorted(t.items()):
-    print(f"  {k:<16} {v:>5}  ({100 * v / total:.1f}%)")
-print(f"  {'total':<16} {total:>5}")
+import boto3, sys
+for a in boto3.client("cloudwatch").describe_alarms(AlarmNamePrefix=f"app-{sys.argv[1]}-")["MetricAlarms"]:
+    if a["StateValue"] != "OK":
+        print(a["AlarmName"], a["StateValue"], a["StateReason"][:120])
 EOF
 }
 
-alarm_state() { # NAME -> "STATE<TAB>reason"
-  aws cloudwatch describe-alarms --alarm-names "$1" --query 'MetricAlarms[0].[StateValue,StateReason]' --output text
+# Until every alarm of STAGE is OK again (no failing requests any more): promote refuses to
+# start a rollout while one fires.
+wait_alarms_ok() { # STAGE
+  show "waiting for every alarm of $1 to return to OK (no failing requests any more)"
+  local states
+  for _ in $(seq 1 120); do
+    states=$(alarm_states "$1")
+    [[ -z $states ]] && { echo "every alarm of $1 is OK"; return 0; }
+    sleep 0.5
+  done
+  die "alarms of $1 did not return to OK: $states"
+}
+
+# Until an alarm of STAGE fires; prints it with the reason the gateway gave.
+wait_alarm_fires() { # STAGE
+  local states
+  for _ in $(seq 1 60); do
+    states=$(alarm_states "$1" | grep ' ALARM ' || true)
+    [[ -n $states ]] && { echo "$states"; return 0; }
+    sleep 0.5
+  done
+  die "no alarm of $1 fired from the failing requests"
+}
+
+stop_background() {
+  kill "${background[@]}" 2>/dev/null || true
+  wait "${background[@]}" 2>/dev/null || true
+  background=()
 }
 
 # On a terminal cargo shows its own progress; elsewhere (CI, the tests) one line says what is
@@ -240,76 +227,150 @@ cargo_progress() { # WHAT cargo-args...
   fi
 }
 
-build_tools() {
-  local what="building promote and the gateway: a fresh clone compiles ~300 crates (about 3 minutes on 2 cores), later runs take seconds"
-  if [[ ${DEMO_BUILD:-} == tests ]]; then
-    cargo_progress "$what" build --workspace --all-targets
-  else
-    cargo_progress "$what" build -p promote -p gateway
-  fi
-}
-
-build_app() { # SRC_DIR OUT_ZIP
-  local profile_flag=
+profile() {
   case ${DEMO_PROFILE:-dev} in
-  dev) ;;
-  release) profile_flag=--release ;;
+  dev | release) echo "${DEMO_PROFILE:-dev}" ;;
   *) die "DEMO_PROFILE=${DEMO_PROFILE} is not a build profile the demo knows: use dev (the default) or release" ;;
   esac
-  # Removed first so that a failed build cannot pass off the previous zip as this one.
-  rm -f "$target/lambda/app/bootstrap.zip"
-  show "cargo lambda build $profile_flag -p app --output-format zip"
-  if [[ -t 2 ]]; then
-    (cd "$1" && CARGO_TARGET_DIR=$target cargo lambda build $profile_flag -p app --output-format zip || true)
+}
+
+# What one cargo invocation builds: promote, the gateway, the guardian and (dev profile) every
+# function, for this machine. The same selection builds the second release (features resolve
+# the same, so nothing but the functions compiles again).
+selection() {
+  if [[ ${DEMO_BUILD:-} == tests ]]; then
+    echo --workspace --all-targets
+  elif [[ $(profile) == release ]]; then
+    echo -p promote -p gateway -p guardian
   else
-    (cd "$1" && CARGO_TARGET_DIR=$target cargo lambda build $profile_flag -p app --output-format zip 2>&1 |
-      grep --line-buffered -vE '^\s+(Compiling|Downloaded|Downloading) ' || true)
+    echo -p promote -p gateway -p guardian -p app -p birthday
   fi
-  [[ -f $target/lambda/app/bootstrap.zip ]] || die "cargo lambda build produced no zip"
-  cp "$target/lambda/app/bootstrap.zip" "$2"
 }
 
-stamp_of() { # ZIP -> "app 0.1.0 <sha>"
-  "$python" - "$1" <<'EOF'
-import re, sys, zipfile
-data = zipfile.ZipFile(sys.argv[1]).read("bootstrap")
-m = re.search(rb"@@build-stamp@@(.*?)@@end@@", data)
-print(m.group(1).decode() if m else "no build stamp")
-EOF
+functions() { "$python" -c 'import json,sys; print(" ".join(f["name"] for f in json.load(open(sys.argv[1]))["functions"]))' "$root/environments/project.json"; }
+packages() { "$python" -c 'import json,sys; print(" ".join(f["package"] for f in json.load(open(sys.argv[1]))["functions"]))' "$root/environments/project.json"; }
+
+build_tools() {
+  profile >/dev/null
+  # shellcheck disable=SC2046 # the selection is words
+  cargo_progress "building promote, the gateway, the guardian and the functions: a fresh clone compiles ~350 crates (about 3 minutes on 2 cores), later runs take seconds" \
+    build $(selection)
 }
 
-publish() { # ZIP -> version number on stdout
-  show "promote publish --zip ${1#"$root"/}" >&2
-  promote --output json publish --zip "$1" | "$python" -c 'import json,sys; print([json.loads(l) for l in sys.stdin if l.strip()][-1]["version"])'
+# Every function's binary of this tree zipped as `bootstrap` into zips/<function>-N.zip.
+zip_release() { # N
+  local function package
+  read -r -a fns <<<"$(functions)"
+  read -r -a pkgs <<<"$(packages)"
+  for i in "${!fns[@]}"; do
+    function=${fns[$i]} package=${pkgs[$i]}
+    if [[ $(profile) == release ]]; then
+      [[ -f $target/lambda/$package/bootstrap.zip ]] || die "cargo lambda build produced no zip for $package"
+      cp "$target/lambda/$package/bootstrap.zip" "$zips/$function-$1.zip"
+    else
+      py zip "$target/debug/$package" "$zips/$function-$1.zip"
+    fi
+    echo "  ${zips#"$root"/}/$function-$1.zip: $(py stamp "$zips/$function-$1.zip")"
+  done
 }
 
-# app-1.zip from this working tree, app-2.zip from a throwaway worktree with the app's minor
-# version bumped: two real releases, the second newer.
+# The functions of the tree in DIR (this one or the next release's worktree), built for this
+# machine with the same selection as build_tools, or with cargo lambda for DEMO_PROFILE=release.
+build_functions() { # DIR
+  local bins=() package
+  for package in $(packages); do bins+=(--bin "$package"); done
+  if [[ $(profile) == release ]]; then
+    command -v cargo-lambda >/dev/null ||
+      die "DEMO_PROFILE=release builds the zips with cargo lambda: run 'make venv' (or tools/venv.sh --no-checkov) first"
+    for package in $(packages); do
+      # Removed first so that a failed build cannot pass off the previous zip as this one.
+      rm -f "$target/lambda/$package/bootstrap.zip"
+      show "cargo lambda build --release -p $package --output-format zip"
+      (cd "$1" && CARGO_TARGET_DIR=$target cargo lambda build --release -p "$package" --output-format zip 2>&1 |
+        grep --line-buffered -vE '^\s+(Compiling|Downloaded|Downloading) ' || true)
+    done
+  elif [[ $1 != "$root" ]]; then
+    local sel
+    sel=$(selection)
+    # Features must resolve as in this tree's build. The test build's --all-targets takes in
+    # dev-dependencies; so does --examples, which adds only the (unchanged, fresh) examples.
+    [[ ${DEMO_BUILD:-} == tests ]] && sel="--workspace --examples"
+    # shellcheck disable=SC2086 # the selection is words
+    show "cargo build $sel ${bins[*]}"
+    # shellcheck disable=SC2086
+    (cd "$1" && CARGO_TARGET_DIR=$target cargo build -q $sel "${bins[@]}")
+  fi
+}
+
+# Release 1 from this working tree, release 2 from a throwaway worktree of HEAD with every
+# function's minor version bumped: two real releases, the second newer.
 build_releases() {
-  rm -f "$work"/app-*.zip
-  step "Building the function from this working tree"
-  build_app "$root" "$work/app-1.zip"
-  echo "build stamp: $(stamp_of "$work/app-1.zip")"
+  rm -rf "$zips" && mkdir -p "$zips"
+  step "Release 1: every function of this working tree ($(functions)), zipped as bootstrap"
+  build_functions "$root"
+  zip_release 1
 
-  step "Building a second, newer release: the app's minor version bumped in a throwaway git worktree"
+  step "Release 2: the functions' minor versions bumped in a throwaway git worktree of HEAD"
   worktree=$work/next-release
   rm -rf "$worktree"; git worktree prune
   run git worktree add --quiet --detach "$worktree" HEAD
-  "$python" - "$worktree/app/Cargo.toml" <<'EOF'
-import re, sys
-p = sys.argv[1]
-s = open(p).read()
+  local package
+  for package in $(packages); do
+    "$python" - "$worktree" "$package" <<'EOF'
+import json, pathlib, re, subprocess, sys
+wt, package = pathlib.Path(sys.argv[1]), sys.argv[2]
+meta = json.loads(subprocess.run(["cargo", "metadata", "--no-deps", "--format-version", "1", "--offline"],
+                                 cwd=wt, capture_output=True, check=True).stdout)
+manifest = pathlib.Path(next(p["manifest_path"] for p in meta["packages"] if p["name"] == package))
 def bump(m):
     major, minor, _ = m.group(2).split(".")
     return f'{m.group(1)}{major}.{int(minor) + 1}.0"'
-open(p, "w").write(re.sub(r'^(version = ")([0-9]+\.[0-9]+\.[0-9]+)"', bump, s, count=1, flags=re.M))
+manifest.write_text(re.sub(r'^(version = ")([0-9]+\.[0-9]+\.[0-9]+)"', bump, manifest.read_text(), count=1, flags=re.M))
 EOF
+  done
+  # The lock file records the members' versions: updated (offline, nothing else changes) and
+  # committed with them, so that the build is of a clean commit.
+  (cd "$worktree" && cargo update --workspace --offline --quiet)
   git -C "$worktree" -c user.name=demo -c user.email=demo@localhost commit --quiet --no-verify -am "demo: next release"
-  build_app "$worktree" "$work/app-2.zip"
-  echo "build stamp: $(stamp_of "$work/app-2.zip")"
-  git worktree remove --force "$worktree" >/dev/null 2>&1 || rm -rf "$worktree"
-  git worktree prune >/dev/null 2>&1 || true
-  worktree=
+  # A file of the worktree with the same bytes as this tree's gets this tree's mtime: cargo then
+  # sees it unchanged (it compares mtimes), and compiles only the crates whose files differ.
+  "$python" - "$root" "$worktree" <<'EOF'
+import filecmp, os, subprocess, sys
+root, wt = sys.argv[1:3]
+listed = subprocess.run(["git", "ls-files", "-z"], cwd=wt, capture_output=True, check=True).stdout.decode()
+for f in filter(None, listed.split("\0")):
+    ours, theirs = os.path.join(root, f), os.path.join(wt, f)
+    if os.path.isfile(ours) and not os.path.islink(ours) and filecmp.cmp(ours, theirs, shallow=False):
+        st = os.stat(ours)
+        os.utime(theirs, ns=(st.st_atime_ns, st.st_mtime_ns))
+EOF
+  build_functions "$worktree"
+  zip_release 2
+  remove_worktree
+  # This tree's binaries are linked again by its next cargo build (the worktree's replaced them).
+}
+
+# `promote publish` of every zip of release N: prints "app=2 birthday=2" on stdout (what
+# `--release` takes), narrated on stderr.
+publish() { # N
+  local args=() function
+  for function in $(functions); do args+=(--zip "$function=${zips#"$root"/}/$function-$1.zip"); done
+  show "promote publish ${args[*]}" >&2
+  (cd "$root" && promote publish "${args[@]}")
+}
+
+# "app=2 birthday=2" -> "--release app=2 --release birthday=2"
+release_flags() { local kv out=(); for kv in $1; do out+=(--release "$kv"); done; echo "${out[*]}"; }
+# "app=2 birthday=2" FUNCTION -> 2
+version_of() { local kv; for kv in $1; do [[ ${kv%%=*} == "$2" ]] && echo "${kv#*=}"; done; }
+
+# Publishes both releases; sets rel1 and rel2 ("app=2 birthday=2").
+publish_releases() {
+  step "Publishing both releases: one immutable Lambda version per function each"
+  rel1=$(publish 1)
+  echo "release 1: $rel1"
+  rel2=$(publish 2)
+  echo "release 2: $rel2"
 }
 
 cmd_run() {
@@ -325,118 +386,136 @@ cmd_run() {
   trap 'exit 130' INT TERM
 
   start_emulator
-  local envs
-  envs=$(demo_environments)
-  export PROMOTE_ENVIRONMENTS=$envs
-  show "export PROMOTE_ENVIRONMENTS=${envs#"$root"/}   # environments/ with 1-2 s bakes and 1 s polls, for the demo"
-  seed "$envs"
-  local function
-  function=$("$python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["function_name"])' "$work/seed.json")
-  checkpoint seeded "$function"
+  demo_environments
+  show "export PROMOTE_ENVIRONMENTS=${PROMOTE_ENVIRONMENTS#"$root"/}   # environments/ with 2 s bakes and 1 s polls, for the demo"
+  seed
+  checkpoint seeded
 
-  step "Building promote and the local API Gateway (dev profile)"
+  step "Building promote, the local API Gateway, the guardian and the functions ($(profile) profile)"
   build_tools
-
   build_releases
 
   local walk_start=$SECONDS
-  step "Publishing both builds as immutable Lambda versions"
-  local v1 v2
-  v1=$(publish "$work/app-1.zip")
-  v2=$(publish "$work/app-2.zip")
-  echo "published: version $v1 ($(stamp_of "$work/app-1.zip")), version $v2 ($(stamp_of "$work/app-2.zip"))"
-  checkpoint published "$function"
+  publish_releases
+  checkpoint published
+  local bad_function=birthday bad
+  bad=$(version_of "$rel2" "$bad_function")
 
-  step "The local API Gateway serves the stages: each version runs its own bootstrap from its zip"
-  start_gateway "$envs" 0
+  step "The local API Gateway serves every function on every stage: each version runs its own bootstrap from its zip"
+  start_gateway 0
   local port=${gateway_url##*:}
 
-  step "Baseline: version $v1 walks the whole path (dev, test, then the live canary plan)"
-  run promote deploy --stage dev --version "$v1"
-  curl_info dev
+  step "Baseline: release 1 ($rel1) walks the whole path (dev, test, then the live canary plan)"
+  # shellcheck disable=SC2046 # the flags are words
+  run promote deploy --stage dev $(release_flags "$rel1")
+  show_stage dev
   run promote deploy --stage test
-  curl_info test
+  show_stage test
   run promote canary --stage live
-  curl_info live
-  checkpoint baseline "$function"
+  show_stage live
+  checkpoint baseline
 
-  step "The new release (version $v2) goes to dev, then is promoted to test"
-  run promote deploy --stage dev --version "$v2"
-  curl_info dev
+  step "Release 2 ($rel2) goes to dev, then is promoted to test: every function in lockstep"
+  # shellcheck disable=SC2046
+  run promote deploy --stage dev $(release_flags "$rel2")
+  show_stage dev
   run promote deploy --stage test
-  curl_info test
-  checkpoint test-on-new "$function"
+  show_stage test
+  checkpoint test-on-new
 
-  step "Canary on live: 10% of live traffic to version $v2, alarms watched for the bake"
+  step "Canary on live: 10% of every function's live traffic to release 2, alarms watched for the bake"
   run promote canary --stage live --weight 10
-  run promote status
-  checkpoint canary-10 "$function"
-  show "400 requests to $gateway_url/live/build-info"
-  (traffic live "$work/split.json" 400)
+  run promote status --stage live
+  checkpoint canary-10
+  show "400 requests to each function on $gateway_url/live"
+  (exec "$python" "$lib" traffic "$gateway_url" live "$work/split.json" 400)
   echo "observed split:"
-  show_tally "$work/split.json"
+  py tally "$work/split.json"
 
-  step "A bad release: the gateway now fails half of version $v2's invocations, as a crashing build would"
+  step "A bad release of ONE function: the gateway fails every invocation of $bad_function version $bad, as a crashing build would"
   stop_gateway
-  start_gateway "$envs" "$port" --fault "$v2:0.5"
-  local alarm
-  alarm=$("$python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["stages"]["live"]["alarms"][0])' "$work/seed.json")
-  echo "live traffic flows in the background; the gateway evaluates $alarm over the requests it served"
-  traffic live "$work/bad.json" &
+  start_gateway "$port" --fault "$bad_function/$bad:1.0"
+  echo "live traffic flows in the background; the gateway evaluates live's alarms over the requests it served"
+  "$python" "$lib" traffic "$gateway_url" live "$work/bad.json" &
   background+=($!)
   local code=0
   run promote canary --stage live --bake 60s || code=$?
   [[ $code == 4 ]] || die "expected promote to roll back with exit code 4, got $code"
-  echo "promote exited with code 4: rolled back"
-  # The traffic stops once the alarm has been seen firing (promote may have acted on the
-  # per-version metrics a moment before it).
-  local state=
-  for _ in $(seq 1 60); do
-    state=$(alarm_state "$alarm")
-    [[ $state == ALARM* ]] && break
-    sleep 0.5
-  done
-  kill "${background[@]}" 2>/dev/null || true
-  wait "${background[@]}" 2>/dev/null || true
-  background=()
+  echo "promote exited with code 4: every function of the release rolled back, not only $bad_function"
+  # The traffic stops once an alarm has been seen firing (promote may have acted a moment before).
+  echo "live's alarms in ALARM (set by the gateway, from the requests it served):"
+  wait_alarm_fires live
+  stop_background
   echo "live traffic during the bad canary:"
-  show_tally "$work/bad.json"
-  show "aws cloudwatch describe-alarms --alarm-names $alarm   (state and reason, set by the gateway)"
-  echo "$state"
-  [[ $state == ALARM* ]] || die "alarm $alarm did not fire from the failing requests: $state"
-  run promote status
-  curl_info live
-  checkpoint rolled-back "$function"
+  py tally "$work/bad.json"
+  run promote status --stage live
+  show_stage live
+  checkpoint rolled-back
 
-  step "The fault is fixed (the gateway runs without --fault); once the alarm clears, the whole live plan runs again, to 100%"
+  step "With no promote running: the guardian (its real bootstrap, run by the gateway as EventBridge would) takes the bad canary back"
   stop_gateway
-  start_gateway "$envs" "$port"
-  show "waiting for $alarm to return to OK (no failing requests any more)"
-  for _ in $(seq 1 120); do
-    state=$(alarm_state "$alarm")
-    [[ $state == OK* ]] && break
-    sleep 0.5
+  # --verbose: the guardian's own log lines reach the gateway's log, target/demo/gateway/log.
+  start_gateway "$port" --fault "$bad_function/$bad:1.0" --guardian "$target/debug/guardian" --verbose
+  wait_alarms_ok live
+  # The alias note records the rollback: the same release goes out again only with --retry.
+  show "promote canary --stage live --weight 10 --retry --bake 10m &"
+  promote canary --stage live --weight 10 --retry --bake 10m >"$work/killed.out" 2>&1 &
+  local killed=$!
+  background+=("$killed")
+  local n_functions split
+  n_functions=$(wc -w <<<"$(functions)")
+  for _ in $(seq 1 100); do
+    split=$(py splits live | wc -l)
+    ((split == n_functions)) && break
+    kill -0 "$killed" 2>/dev/null || { cat "$work/killed.out"; die "promote canary stopped before the split"; }
+    sleep 0.2
   done
-  echo "$state"
-  [[ $state == OK* ]] || die "alarm $alarm did not return to OK: $state"
-  traffic live "$work/good.json" &
-  background+=($!)
-  # The alias note records the rollback: the same version goes out again only with --retry.
-  run promote canary --stage live --retry
-  kill "${background[@]}" 2>/dev/null || true
-  wait "${background[@]}" 2>/dev/null || true
+  ((split == n_functions)) || die "promote canary never put every function of release 2 at 10%"
+  checkpoint guardian-canary
+  show "kill -9 $killed   # promote dies mid-bake: no handler runs, the split stays at 10%"
+  kill -9 "$killed"
+  wait "$killed" 2>/dev/null || true
   background=()
-  echo "live traffic during the plan:"
-  show_tally "$work/good.json"
-  run promote status
-  curl_info live
-  checkpoint live-complete "$function"
+  "$python" "$lib" traffic "$gateway_url" live "$work/guarded.json" &
+  background+=($!)
+  show "waiting for the split to be taken back, with nothing but the gateway and the guardian running"
+  local t0=$EPOCHREALTIME left deadline=$((SECONDS + 30))
+  while ((SECONDS < deadline)); do
+    left=$(py splits live)
+    [[ -z $left ]] && break
+    sleep 0.25
+  done
+  stop_background
+  if [[ -n $left ]]; then
+    echo "still split on live: $left"
+    alarm_states live
+    die "the guardian did not take every function's split back; see $gateway_dir/log"
+  fi
+  echo "every function's split taken back $(awk "BEGIN { printf \"%.1f\", $EPOCHREALTIME - $t0 }") s after the failing traffic started"
+  echo "live traffic while promote was dead:"
+  py tally "$work/guarded.json"
+  run promote status --stage live
+  checkpoint guardian-rolled-back
 
-  step "Done: version $v2 serves 100% of live ($((SECONDS - walk_start)) s from publish to here). The emulator and the gateway are stopped now; 'make demo-up' keeps them running."
+  step "The fault is fixed (the gateway runs without --fault); once the alarms clear, the whole live plan runs again, to 100%"
+  stop_gateway
+  start_gateway "$port"
+  wait_alarms_ok live
+  "$python" "$lib" traffic "$gateway_url" live "$work/good.json" &
+  background+=($!)
+  run promote canary --stage live --retry
+  stop_background
+  echo "live traffic during the plan:"
+  py tally "$work/good.json"
+  run promote status
+  show_stage live
+  checkpoint live-complete
+
+  step "Done: release 2 ($rel2) serves 100% of live ($((SECONDS - walk_start)) s from publish to here). The emulator and the gateway are stopped now; 'make demo-up' keeps them running."
 }
 
 # What `make demo-up` leaves: the demo's environments and two real releases, every stage
-# served from its own zip, live one release behind test, and the mission's commands printed
+# served from its own zips, live one release behind test, and the mission's commands printed
 # ready to paste (also written to target/demo/commands.sh, which tests/demo runs in order).
 cmd_up() {
   mkdir -p "$work"
@@ -446,51 +525,49 @@ cmd_up() {
   trap 'exit 130' INT TERM
 
   start_emulator
-  local envs
-  envs=$(demo_environments)
-  export PROMOTE_ENVIRONMENTS=$envs
-  seed "$envs"
-  step "Building promote and the local API Gateway (dev profile)"
+  demo_environments
+  seed
+  step "Building promote, the local API Gateway, the guardian and the functions ($(profile) profile)"
   build_tools
   build_releases
-
-  step "Publishing both builds as immutable Lambda versions"
-  local v1 v2
-  v1=$(publish "$work/app-1.zip")
-  v2=$(publish "$work/app-2.zip")
-  echo "published: version $v1 ($(stamp_of "$work/app-1.zip")), version $v2 ($(stamp_of "$work/app-2.zip"))"
+  publish_releases
 
   step "Starting the local API Gateway (it keeps running)"
-  start_gateway "$envs" 0
+  start_gateway 0
 
-  step "Version $v1 walks the whole path; version $v2 then reaches test, so live is one release behind"
-  run promote deploy --stage dev --version "$v1"
+  step "Release 1 walks the whole path; release 2 then reaches test, so live is one release behind"
+  # shellcheck disable=SC2046 # the flags are words
+  run promote deploy --stage dev $(release_flags "$rel1")
   run promote deploy --stage test
   run promote canary --stage live
-  run promote deploy --stage dev --version "$v2"
+  # shellcheck disable=SC2046
+  run promote deploy --stage dev $(release_flags "$rel2")
   run promote deploy --stage test
-  for stage in dev test live; do curl_info "$stage" >/dev/null; done
+  for stage in dev test live; do py wait-served "$gateway_url" "$stage"; done
 
-  local region
-  region=$("$python" -c 'import json,sys; print(json.load(open(sys.argv[1])).get("region") or "us-east-1")' "$envs/project.json")
+  local region a1 a2 b1
+  region=$("$python" -c 'import json,sys; print(json.load(open(sys.argv[1])).get("region") or "us-east-1")' "$PROMOTE_ENVIRONMENTS/project.json")
+  a1=$(version_of "$rel1" app) a2=$(version_of "$rel2" app) b1=$(version_of "$rel1" birthday)
   # The environment for a new shell: the emulator, dummy credentials, promote on PATH and the
-  # demo's environments (1-2 s bakes, judged by alarms: moto runs no Lambda code of its own).
+  # demo's environments (2 s bakes, judged by the alarms the gateway evaluates).
   cat >"$work/env.sh" <<EOF
 unset AWS_PROFILE AWS_DEFAULT_PROFILE AWS_ROLE_ARN AWS_WEB_IDENTITY_TOKEN_FILE
 export AWS_ENDPOINT_URL=$AWS_ENDPOINT_URL AWS_REGION=$region AWS_DEFAULT_REGION=$region AWS_EC2_METADATA_DISABLED=true
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing
 export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
-export PROMOTE_ENVIRONMENTS=$envs
+export PROMOTE_ENVIRONMENTS=$PROMOTE_ENVIRONMENTS
 export PATH=$target/debug:\$PATH
 EOF
   cat >"$work/commands.sh" <<EOF
-curl -s $gateway_url/dev/build-info     # version $v2, the newer release
-curl -s $gateway_url/test/build-info    # version $v2
-curl -s $gateway_url/live/build-info    # version $v1: live is one release behind test
-promote canary --stage live --weight 10    # version $v2 (from test) to 10% of live, a 2 s bake, the split left in place
+curl -s $gateway_url/dev/build-info     # app version $a2, release 2
+curl -s $gateway_url/test/build-info    # app version $a2
+curl -s $gateway_url/live/build-info    # app version $a1: live is one release behind test
+curl -s -X PUT -H 'Content-Type: application/json' -d '{"dateOfBirth":"1990-07-05"}' -w '%{http_code}\n' $gateway_url/live/hello/nando    # birthday version $b1: 204, stored in table birthday-live
+curl -s $gateway_url/live/hello/nando    # birthday version $b1: {"message":"Hello, nando! Your birthday is in N day(s)"}
+promote canary --stage live --weight 10    # release 2 (from test) to 10% of live, every function, a 2 s bake, the split left in place
 promote probe --stage live --url $gateway_url/live --path /build-info --duration 5s    # 50 requests/s, each attributed to its version
 promote status
-promote rollback --stage live    # live back to 100% version $v1
+promote rollback --stage live    # live back to 100% release 1, every function
 EOF
 
   step "The emulator and the gateway keep running. In your shell (or: source ${work#"$root"/}/env.sh):"
@@ -506,10 +583,7 @@ EOF
 cleanup_up() {
   local code=$?
   trap - EXIT INT TERM
-  if [[ -n $worktree && -d $worktree ]]; then
-    git worktree remove --force "$worktree" >/dev/null 2>&1 || rm -rf "$worktree"
-    git worktree prune >/dev/null 2>&1 || true
-  fi
+  remove_worktree
   if [[ -z $keep ]]; then
     stop_gateway
     tools/moto.sh stop "$moto_dir" || true

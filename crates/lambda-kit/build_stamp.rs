@@ -30,6 +30,11 @@ fn main() {
 
     let mut out = Vec::new();
     Emitter::default()
+        // vergen also asks cargo to rerun the script when `build.rs` changes. These crates have
+        // none (their build script is this shared file, which cargo watches itself), and a
+        // missing file counts as changed: every build reran the script and recompiled the
+        // function. Cargo.toml is watched below anyway.
+        .custom_build_rs("Cargo.toml")
         .add_instructions(&build)
         .and_then(|e| e.add_instructions(&rustc))
         .and_then(|e| e.add_instructions(&git))

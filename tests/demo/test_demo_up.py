@@ -48,8 +48,10 @@ class Stack:
         self.env = shell_env(WORK / "env.sh")
         self.commands = [l for l in (WORK / "commands.sh").read_text().splitlines() if l.strip()]
         self.gateway = re.search(r"http://127\.0\.0\.1:\d+", self.commands[0]).group(0)
-        self.versions = {s: re.search(r"# version (\d+)", c).group(1)
+        # app's version on each stage, and birthday's on live, from the comments.
+        self.versions = {s: re.search(r"# app version (\d+)", c).group(1)
                          for s, c in zip(("dev", "test", "live"), self.commands)}
+        self.birthday_live = re.search(r"# birthday version (\d+)", self.commands[3]).group(1)
 
     def sh(self, line: str, env: dict | None = None) -> subprocess.CompletedProcess:
         return subprocess.run(["bash", "-c", line], cwd=ROOT, env=env or self.env, stdin=subprocess.DEVNULL,
@@ -74,11 +76,8 @@ class Stack:
             time.sleep(0.2)
         pytest.fail(f"alarms of {stage} not {state} within {within} s: {states}")
 
-    def alias(self, name: str) -> tuple[str, dict]:
-        import boto3
-        lam = boto3.client("lambda", endpoint_url=self.env["AWS_ENDPOINT_URL"], region_name=self.env["AWS_REGION"],
-                           aws_access_key_id="testing", aws_secret_access_key="testing", aws_session_token="testing")
-        a = lam.get_alias(FunctionName="app", Name=name)
+    def alias(self, name: str, function: str = "app") -> tuple[str, dict]:
+        a = self.client("lambda").get_alias(FunctionName=function, Name=name)
         return a["FunctionVersion"], ((a.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {})
 
 
@@ -103,6 +102,8 @@ def test_demo_up_prints_the_exports_and_the_commands_it_leaves_in_files(stack):
         ["curl", "-s", f"{stack.gateway}/dev/build-info"],
         ["curl", "-s", f"{stack.gateway}/test/build-info"],
         ["curl", "-s", f"{stack.gateway}/live/build-info"],
+        ["curl", "-s", "-X", "PUT"],
+        ["curl", "-s", f"{stack.gateway}/live/hello/nando"],
         ["promote", "canary", "--stage", "live"],
         ["promote", "probe", "--stage", "live"],
         ["promote", "status"],
@@ -123,11 +124,29 @@ def test_the_printed_commands_work_in_order(stack):
         with urllib.request.urlopen(f"{stack.gateway}/{stage}/build-info", timeout=5) as answer:
             assert answer.status == 200
 
-    canary = stack.sh(stack.commands[3])
+    # The birthday API on live's own table: the PUT stores, the GET answers from it, both from
+    # the version live's alias serves.
+    birthday = stack.birthday_live
+    assert stack.alias("live", "birthday") == (birthday, {})
+    put = stack.sh(stack.commands[3])
+    assert (put.returncode, put.stdout) == (0, "204\n"), put.stdout + put.stderr
+    item = stack.client("dynamodb").get_item(TableName="birthday-live", Key={"username": {"S": "nando"}}).get("Item")
+    assert item and "1990-07-05" in json.dumps(item), item
+    got = stack.sh(stack.commands[4])
+    assert got.returncode == 0, got.stderr
+    assert re.fullmatch(r'\{"message":"Hello, nando! (Your birthday is in \d+ day\(s\)|Happy birthday!)"\}', got.stdout), got.stdout
+    with urllib.request.urlopen(f"{stack.gateway}/live/hello/nando", timeout=5) as answer:
+        assert answer.headers["x-app-version"] == birthday
+
+    # The canary moves every function of the release (test's versions) to 10% of live.
+    canary = stack.sh(stack.commands[5])
     assert canary.returncode == 0, canary.stdout + canary.stderr
     assert stack.alias("live") == (live, {test: pytest.approx(0.1)})
+    birthday_candidate = stack.alias("test", "birthday")[0]
+    assert birthday_candidate != birthday
+    assert stack.alias("live", "birthday") == (birthday, {birthday_candidate: pytest.approx(0.1)})
 
-    probe = stack.sh(stack.commands[4])
+    probe = stack.sh(stack.commands[6])
     assert probe.returncode == 0, probe.stdout + probe.stderr
     # Every answer named its version, and each version's share interval holds its alias weight
     # (the probe warns when one does not).
@@ -140,14 +159,15 @@ def test_the_printed_commands_work_in_order(stack):
     assert rows[test][3] == 10.0 and rows[live][3] == 90.0, probe.stdout
     assert "warning" not in probe.stdout + probe.stderr, probe.stdout + probe.stderr
 
-    status = stack.sh(stack.commands[5])
+    status = stack.sh(stack.commands[7])
     assert status.returncode == 0, status.stdout + status.stderr
     assert "could not be read" not in status.stdout + status.stderr, status.stdout
     assert re.search(rf"\blive\b.*\b{live}\b.*\b{test}\b.*10%", status.stdout), status.stdout
 
-    rollback = stack.sh(stack.commands[6])
+    rollback = stack.sh(stack.commands[8])
     assert rollback.returncode == 0, rollback.stdout + rollback.stderr
     assert stack.alias("live") == (live, {})
+    assert stack.alias("live", "birthday") == (birthday, {})
 
 
 def normalized(text: str, stack: Stack) -> str:
@@ -241,7 +261,8 @@ def test_the_messages_around_them_say_what_to_do_and_their_advice_works(stack):
     m = said(stack, "rollback_to_previous_again", "promote rollback --stage live --to-previous", 2)
     # (The note it quotes names the command that wrote it, not advice.)
     advice = m.split("move it explicitly with", 1)[1]
-    assert advised(advice) == ["promote canary --stage live --version N --allow-downgrade", "promote status"], m
+    # In a release the advice names the function whose alias refused (app, the first).
+    assert advised(advice) == ["promote canary --stage live --release app=N --allow-downgrade", "promote status"], m
     # That one failing request fired live's errors alarm (the gateway evaluates it); with no
     # more failures it returns to OK within a few evaluations, and a rollout may start again.
     stack.wait_alarms("live", "ALARM", "app-live-lambda-errors")
@@ -250,7 +271,7 @@ def test_the_messages_around_them_say_what_to_do_and_their_advice_works(stack):
     # says --retry is needed for it.
     assert f"add --retry for version {live}, rolled back here" in m, m
     for line in advised(advice):
-        r = stack.sh(line.replace("--version N", f"--version {live} --retry"))
+        r = stack.sh(line.replace("--release app=N", f"--release app={live} --retry"))
         assert r.returncode == 0, line + "\n" + r.stdout + r.stderr
     assert stack.alias("live") == (live, {})
 

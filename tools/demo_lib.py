@@ -1,0 +1,257 @@
+#!/usr/bin/env python3
+"""The Python half of tools/demo.sh: what is easier said with boto3, zipfile and urllib than in
+bash. Run with the project's venv Python, inside the demo's AWS environment (the emulator's
+endpoint and dummy credentials, exported by tools/demo.sh).
+
+    demo_lib.py environments DIR              environments/ copied to DIR with the demo's short bakes
+    demo_lib.py zip BINARY OUT_ZIP            OUT_ZIP holding BINARY as `bootstrap`
+    demo_lib.py stamp ZIP                     the build stamp inside ZIP's bootstrap
+    demo_lib.py checkpoint NAME LOG           every function's aliases, one JSON line appended to LOG
+    demo_lib.py wait-served GATEWAY STAGE     until the gateway serves every function's alias version
+    demo_lib.py request METHOD URL [BODY]     one request, printed as the curl line demo.sh shows would
+    demo_lib.py traffic GATEWAY STAGE OUT [N] requests to every function until SIGTERM (or N each)
+    demo_lib.py tally OUT                     the counts `traffic` wrote
+    demo_lib.py splits STAGE                  "FUNCTION VERSION WEIGHT" per function with a split on STAGE
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import json
+import os
+import pathlib
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import zipfile
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+# The user every stage's birthday table gets in the demo, and the date it stores.
+USER = "ada"
+BIRTHDAY = '{"dateOfBirth":"1990-07-05"}'
+
+
+def project() -> dict:
+    envs = os.environ.get("PROMOTE_ENVIRONMENTS") or str(ROOT / "environments")
+    return json.loads((pathlib.Path(envs) / "project.json").read_text())
+
+
+def functions() -> list[str]:
+    return [f["name"] for f in project()["functions"]]
+
+
+def lam():
+    import boto3
+    return boto3.client("lambda")
+
+
+def environments(out: str) -> None:
+    """environments/ with 2 s bakes and 1 s polls, so that the walk takes about a minute.
+    Bakes that short end before any real alarm window could: the copy says so with the
+    override the environments check requires (test_fixture_short_bakes), never set in
+    environments/."""
+    dst = pathlib.Path(out)
+    dst.mkdir(parents=True, exist_ok=True)
+    for f in sorted((ROOT / "environments").glob("*.json")):
+        d = json.loads(f.read_text())
+        if f.name != "project.json":
+            d["poll_interval_seconds"] = 1
+            d["test_fixture_short_bakes"] = True
+            # moto runs no Lambda code and serves no percentiles: the demo's canaries are judged
+            # by the alarms the gateway evaluates (promote/tests/it_judge.rs shows the metrics judge).
+            d["analysis"] = {"sources": ["alarms"]}
+            s = d["strategy"]
+            if s["type"] == "canary":
+                for step in s["steps"]:
+                    step["bake_seconds"] = 2
+            else:
+                s["bake_seconds"] = 1
+        (dst / f.name).write_text(json.dumps(d, indent=2) + "\n")
+    schema = ROOT / "environments/schema"
+    if schema.is_dir():
+        (dst / "schema").mkdir(exist_ok=True)
+        for f in schema.iterdir():
+            (dst / "schema" / f.name).write_bytes(f.read_bytes())
+
+
+def make_zip(binary: str, out: str) -> None:
+    """BINARY as `bootstrap`, without its symbol tables where `strip` is installed (as the
+    release profile's `strip = "symbols"` ships it; the build stamp is data, not a symbol) and
+    deflated at level 1: a debug binary shrinks to a fifth in half a second, and promote's
+    upload of it (hashed and encoded by a debug build) takes a fifth as long."""
+    tmp = out + ".tmp"
+    stripped = tmp + ".bin"
+    if shutil.which("strip"):
+        subprocess.run(["strip", "-o", stripped, binary], check=True)
+        binary = stripped
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+        info = zipfile.ZipInfo("bootstrap", date_time=(2020, 1, 1, 0, 0, 0))
+        info.external_attr = 0o755 << 16
+        info.compress_type = zipfile.ZIP_DEFLATED
+        with open(binary, "rb") as f:
+            z.writestr(info, f.read(), compresslevel=1)
+    if binary == stripped:
+        os.remove(stripped)
+    os.replace(tmp, out)
+
+
+def stamp(path: str) -> str:
+    data = zipfile.ZipFile(path).read("bootstrap")
+    m = re.search(rb"@@build-stamp@@(.*?)@@end@@", data)
+    return m.group(1).decode() if m else "no build stamp"
+
+
+def aliases(function: str) -> dict:
+    out = {}
+    for a in lam().list_aliases(FunctionName=function)["Aliases"]:
+        weights = ((a.get("RoutingConfig") or {}).get("AdditionalVersionWeights")) or {}
+        out[a["Name"]] = {"version": a["FunctionVersion"], "weights": weights, "description": a.get("Description", "")}
+    return out
+
+
+def checkpoint(name: str, log: str) -> None:
+    """Every function's aliases as the emulator holds them, read independently of promote."""
+    entry = {"checkpoint": name, "functions": {f: aliases(f) for f in functions()}}
+    with open(log, "a") as f:
+        f.write(json.dumps(entry) + "\n")
+
+
+def splits(stage: str) -> None:
+    client = lam()
+    for function in functions():
+        a = client.get_alias(FunctionName=function, Name=stage)
+        for version, weight in ((a.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}).items():
+            print(function, version, weight)
+
+
+def routes(gateway: str, stage: str) -> dict[str, tuple[str, str]]:
+    """Per function, the request the demo reads it with: (method, URL)."""
+    out = {}
+    for f in project()["functions"]:
+        if f["name"] == "birthday":
+            out[f["name"]] = ("GET", f"{gateway}/{stage}/hello/{USER}")
+        else:
+            out[f["name"]] = ("GET", f"{gateway}/{stage}/build-info")
+    return out
+
+
+def call(method: str, url: str, body: str | None = None, timeout: float = 5) -> tuple[int, str, str]:
+    """(status, x-app-version or "", body) of one request."""
+    data = body.encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.headers.get("x-app-version", ""), r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("x-app-version", ""), e.read().decode()
+
+
+def wait_served(gateway: str, stage: str) -> None:
+    """The gateway re-reads the aliases every 250 ms: wait (at most 3 s) until every function
+    answers from the version its alias names now. The birthday table gets its demo user first,
+    so that a GET of it answers 200."""
+    call("PUT", f"{gateway}/{stage}/hello/{USER}", BIRTHDAY)
+    want = {f: lam().get_alias(FunctionName=f, Name=stage)["FunctionVersion"] for f in functions()}
+    deadline = time.time() + 3
+    pending = dict(routes(gateway, stage))
+    while pending and time.time() < deadline:
+        for f, (method, url) in list(pending.items()):
+            try:
+                if call(method, url, timeout=2)[1] == want[f]:
+                    del pending[f]
+            except OSError:
+                pass
+        time.sleep(0.05)
+
+
+def request(method: str, url: str, body: str | None = None) -> None:
+    """What `curl -s [-X PUT -d BODY] -w '...'` prints in demo.sh, for a machine without curl."""
+    status, version, text = call(method, url, body)
+    if method == "PUT":
+        print(f"{status} x-app-version: {version}")
+    else:
+        print(f"{text} x-app-version: {version}")
+
+
+def traffic(gateway: str, stage: str, out: str, limit: int) -> None:
+    """Every function's read request in turn until SIGTERM, or N each (then from 4 clients at
+    once); tallied by function, status and the version that answered (x-app-version; a crash's
+    502 names none)."""
+    tally: collections.Counter = collections.Counter()
+    lock = threading.Lock()
+
+    def dump(*_):
+        with lock:
+            counts = {" ".join(k): v for k, v in sorted(tally.items())}
+        with open(out, "w") as f:
+            json.dump(counts, f)
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, dump)
+    targets = routes(gateway, stage)
+
+    def one_round():
+        for f, (method, url) in targets.items():
+            try:
+                status, version, _ = call(method, url)
+            except OSError:
+                status, version = 0, ""
+            with lock:
+                tally[(f, str(status), f"version {version}" if version else "error")] += 1
+
+    if limit:
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            list(pool.map(lambda _: one_round(), range(limit)))
+    else:
+        while True:
+            one_round()
+            time.sleep(0.02)
+    dump()
+
+
+def show_tally(path: str) -> None:
+    t = json.load(open(path))
+    per_function = collections.Counter()
+    for k, v in t.items():
+        per_function[k.split()[0]] += v
+    for k, v in sorted(t.items()):
+        print(f"  {k:<26} {v:>5}  ({100 * v / per_function[k.split()[0]]:.1f}% of {k.split()[0]})")
+
+
+def main(argv: list[str]) -> int:
+    cmd, args = argv[0], argv[1:]
+    if cmd == "environments":
+        environments(*args)
+    elif cmd == "zip":
+        make_zip(*args)
+    elif cmd == "stamp":
+        print(stamp(*args))
+    elif cmd == "checkpoint":
+        checkpoint(*args)
+    elif cmd == "wait-served":
+        wait_served(*args)
+    elif cmd == "request":
+        request(*args)
+    elif cmd == "traffic":
+        traffic(args[0], args[1], args[2], int(args[3]) if len(args) > 3 else 0)
+    elif cmd == "tally":
+        show_tally(*args)
+    elif cmd == "splits":
+        splits(*args)
+    else:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
