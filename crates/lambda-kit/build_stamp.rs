@@ -41,15 +41,7 @@ fn main() {
         .and_then(|e| e.emit_to(&mut out))
         .expect("vergen could not emit build instructions");
     let out = String::from_utf8(out).expect("vergen output is UTF-8");
-    // vergen watches `build.rs`, which these packages do not have (their build script is this
-    // shared file): a missing file made cargo rerun it, and rebuild the function, on every
-    // invocation. Cargo already reruns a build script whenever the script itself changes.
-    for line in out
-        .lines()
-        .filter(|l| *l != "cargo:rerun-if-changed=build.rs")
-    {
-        println!("{line}");
-    }
+    print!("{out}");
 
     let emitted: BTreeSet<&str> = out
         .lines()
