@@ -75,7 +75,28 @@ pub fn workspace_bins() -> &'static (PathBuf, PathBuf, PathBuf) {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        bins
+        // The functions are read from a private copy: `make test` runs the demo beside these
+        // tests, and its second release is built (version bumped, from a git worktree) into
+        // the same target/debug/app and birthday, which would change under a test midway.
+        let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        // Earlier runs' copies, whose process has ended, go (a copy is ~60 MB).
+        for entry in std::fs::read_dir(&tmp).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name.strip_prefix("gateway-it-")
+                && !Path::new("/proc").join(pid).exists()
+            {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+        let own = tmp.join(format!("gateway-it-{}", std::process::id()));
+        std::fs::create_dir_all(&own).unwrap();
+        let private = |bin: &Path| {
+            let to = own.join(bin.file_name().unwrap());
+            std::fs::copy(bin, &to)
+                .unwrap_or_else(|e| panic!("copy {} to {}: {e}", bin.display(), to.display()));
+            to
+        };
+        (private(&bins.0), bins.1, private(&bins.2))
     })
 }
 
