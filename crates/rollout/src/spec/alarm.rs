@@ -22,6 +22,17 @@ impl AlarmKind {
     pub fn is_rate(self) -> bool {
         matches!(self, AlarmKind::LambdaThrottleRate | AlarmKind::Api5xxRate)
     }
+
+    /// Whether the alarm watches one function's alias (a Lambda metric) rather than the
+    /// stage's API, which serves every function.
+    pub fn is_per_function(self) -> bool {
+        match self {
+            AlarmKind::LambdaErrors
+            | AlarmKind::LambdaThrottles
+            | AlarmKind::LambdaThrottleRate => true,
+            AlarmKind::Api5xxRate | AlarmKind::ApiP99Latency => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -31,4 +42,61 @@ pub struct Alarm {
     pub threshold: f64,
     pub period_seconds: u32,
     pub evaluation_periods: u32,
+}
+
+impl Alarm {
+    /// The alarms the stack holds for this one of a stage file, by name, each with the
+    /// function it watches (`None`: an API alarm, which watches the whole stage). A Lambda
+    /// alarm watches one function's alias, so there is one per function: the first
+    /// function's under the stage file's name, every other's as `<name>-<function>`
+    /// (terraform's `local.function_alarms`, the seed and the gateway name them alike).
+    pub fn stack_names<'a>(&self, functions: &'a [String]) -> Vec<(String, Option<&'a str>)> {
+        if !self.kind.is_per_function() {
+            return vec![(self.name.clone(), None)];
+        }
+        functions
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let name = if i == 0 {
+                    self.name.clone()
+                } else {
+                    format!("{}-{f}", self.name)
+                };
+                (name, Some(f.as_str()))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lambda_alarm_is_one_per_function_and_an_api_alarm_one_per_stage() {
+        let functions = ["app".to_string(), "birthday".to_string()];
+        let alarm = |kind| Alarm {
+            name: "app-live-x".into(),
+            kind,
+            threshold: 1.0,
+            period_seconds: 60,
+            evaluation_periods: 1,
+        };
+        assert_eq!(
+            alarm(AlarmKind::LambdaErrors).stack_names(&functions),
+            [
+                ("app-live-x".to_string(), Some("app")),
+                ("app-live-x-birthday".to_string(), Some("birthday")),
+            ]
+        );
+        assert_eq!(
+            alarm(AlarmKind::Api5xxRate).stack_names(&functions),
+            [("app-live-x".to_string(), None)]
+        );
+        assert_eq!(
+            alarm(AlarmKind::LambdaThrottleRate).stack_names(&functions[..1]),
+            [("app-live-x".to_string(), Some("app"))]
+        );
+    }
 }
