@@ -43,23 +43,6 @@ fn short_live_plan(dir: &std::path::Path) {
     std::fs::write(&path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
 }
 
-/// Points `function`'s `stage` alias at `version`, noted as served there at 100% (what a
-/// completed promote run leaves, so that the next stage may take it).
-fn serve(stack: &Stack, function: &str, stage: &str, version: &str) {
-    stack
-        .block_on(
-            stack
-                .lambda
-                .update_alias()
-                .function_name(function)
-                .name(stage)
-                .function_version(version)
-                .description(format!("promote/v1 served={version}"))
-                .send(),
-        )
-        .unwrap_or_else(|e| panic!("UpdateAlias {function}:{stage}: {e:?}"));
-}
-
 #[test]
 fn a_release_of_two_functions_and_its_rollback_fail_no_request() {
     let stack = Stack::with_environments(short_live_plan);
@@ -78,10 +61,10 @@ fn a_release_of_two_functions_and_its_rollback_fail_no_request() {
         stack.publish_function("birthday", &zips[3]),
     ];
     // Live serves the stable release; test the candidate one, which live's plan takes.
-    serve(&stack, "app", "live", &app[0]);
-    serve(&stack, "birthday", "live", &birthday[0]);
-    serve(&stack, "app", "test", &app[1]);
-    serve(&stack, "birthday", "test", &birthday[1]);
+    stack.serve("app", "live", &app[0]);
+    stack.serve("birthday", "live", &birthday[0]);
+    stack.serve("app", "test", &app[1]);
+    stack.serve("birthday", "test", &birthday[1]);
     let mut args = vec!["--artifacts"];
     args.extend(zips.iter().map(|z| z.to_str().unwrap()));
     let gw = stack.gateway(&args);

@@ -300,6 +300,21 @@ impl Stack {
         out.version().unwrap().to_string()
     }
 
+    /// Points `function`'s `stage` alias at `version`, noted as served there at 100% (what a
+    /// completed promote run leaves, so that the next stage may take it).
+    pub fn serve(&self, function: &str, stage: &str, version: &str) {
+        self.block_on(
+            self.lambda
+                .update_alias()
+                .function_name(function)
+                .name(stage)
+                .function_version(version)
+                .description(format!("promote/v1 served={version}"))
+                .send(),
+        )
+        .unwrap_or_else(|e| panic!("UpdateAlias {function}:{stage}: {e:?}"));
+    }
+
     /// Points `alias` of `function` at `version`, unweighted.
     pub fn set_function_alias(&self, function: &str, alias: &str, version: &str) {
         self.block_on(
@@ -319,15 +334,20 @@ impl Stack {
 
     /// What `alias` of `app` serves: its version, and the candidate with its weight if any.
     pub fn alias_routing(&self, alias: &str) -> (String, Option<(String, f64)>) {
+        self.routing_of("app", alias)
+    }
+
+    /// What `alias` of `function` serves: its version, and the candidate with its weight.
+    pub fn routing_of(&self, function: &str, alias: &str) -> (String, Option<(String, f64)>) {
         let out = self
             .block_on(
                 self.lambda
                     .get_alias()
-                    .function_name("app")
+                    .function_name(function)
                     .name(alias)
                     .send(),
             )
-            .unwrap_or_else(|e| panic!("GetAlias {alias}: {e:?}"));
+            .unwrap_or_else(|e| panic!("GetAlias {function}:{alias}: {e:?}"));
         let split = out
             .routing_config()
             .and_then(|r| r.additional_version_weights())
