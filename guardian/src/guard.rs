@@ -93,10 +93,10 @@ impl<A: Aliases> guarded::Alias for FunctionAlias<'_, A> {
 }
 
 /// The functions the guardian guards, each with one alias per stage named after the stage:
-/// for now the first of project.json (its tests model one function; the others are not
-/// guarded yet).
+/// every function of project.json, in its order (the alarms' names depend on it), since a
+/// release moves them together and goes back together.
 pub fn functions(env: &Environments) -> Vec<String> {
-    vec![env.project.main_function().name.clone()]
+    env.project.function_names()
 }
 
 pub struct Guardian<'a, C, A> {
@@ -132,7 +132,10 @@ impl<C: Alarms + Metrics, A: Aliases> Guardian<'_, C, A> {
     pub async fn handle(&self, trigger: &Trigger, now: SystemTime) -> Result<Vec<Outcome>> {
         match trigger {
             Trigger::Alarm(event) => {
-                let Some(stage) = guardian::stage_of_alarm(&self.env.stages, &event.name) else {
+                let functions = functions(self.env);
+                let Some(stage) =
+                    guardian::stage_of_alarm(&self.env.stages, &functions, &event.name)
+                else {
                     tracing::info!(alarm = %event.name, "not a stage's alarm; nothing to do");
                     return Ok(Vec::new());
                 };
@@ -164,11 +167,12 @@ impl<C: Alarms + Metrics, A: Aliases> Guardian<'_, C, A> {
 
     /// Observe, decide and apply for one stage.
     async fn guard(&self, stage: &Stage, trigger: &Trigger, now: SystemTime) -> Result<Outcome> {
+        let functions = functions(self.env);
         let mut records = Vec::new();
-        for function in functions(self.env) {
+        for function in &functions {
             let rec = self
                 .aliases
-                .get(&function, &stage.name)
+                .get(function, &stage.name)
                 .await
                 .with_context(|| {
                     format!(
@@ -176,7 +180,7 @@ impl<C: Alarms + Metrics, A: Aliases> Guardian<'_, C, A> {
                         stage.name
                     )
                 })?;
-            records.push((function, rec));
+            records.push((function.clone(), rec));
         }
         let mut obs = Observed {
             aliases: records
@@ -202,7 +206,7 @@ impl<C: Alarms + Metrics, A: Aliases> Guardian<'_, C, A> {
             Trigger::Tick if any_split => self.judge(stage, &mut obs, now).await,
             _ => {}
         }
-        let decision = guardian::decide(stage, trigger, &obs);
+        let decision = guardian::decide(stage, &functions, trigger, &obs);
         self.apply(stage, decision, &records).await
     }
 
@@ -234,7 +238,7 @@ impl<C: Alarms + Metrics, A: Aliases> Guardian<'_, C, A> {
                 }
             };
             tracing::info!(stage = %stage.name, function = %a.function, verdict = %finding.verdict, summary = %finding.summary, "judged");
-            obs.findings.push(finding);
+            obs.findings.push((a.function.clone(), finding));
             // Since when the candidate has taken traffic: its first period with invocations
             // over a little more than the time after which the split is stale.
             let lookback = guardian::stale_after(stage, split.weight) + period * 3;

@@ -13,6 +13,7 @@ use promote::cloud::aws::{AliasStore, MetricsQuery, Series};
 use promote::cloud::fake::{Fake, World, pct, ver, view};
 use promote::ctx::Ctx;
 use promote::reconcile::commands::{ExecOpts, execute};
+use promote::reconcile::release::execute_release;
 use rollout::guardian::Trigger;
 use rollout::machine::Intent;
 use rollout::note::{Actor, Note};
@@ -23,21 +24,57 @@ use crate::guard::{Aliases, Guardian, Outcome};
 
 const ERRORS: &str = "app-live-lambda-errors";
 
-/// promote's stand-in holds one function's aliases.
-struct OneFunction<'a>(&'a Fake);
+/// promote's world (its stand-in is the first function's, `app`, and holds the alarms and
+/// metrics), and a stand-in of its own for the second function, `birthday`: promote runs one
+/// stand-in per function of a release, the guardian reads and writes every function's.
+struct Stand {
+    world: World,
+    birthday: Fake,
+}
 
-impl Aliases for OneFunction<'_> {
-    async fn get(&self, _function: &str, alias: &str) -> Result<AliasRecord> {
-        self.0.get_alias(alias).await
+impl Stand {
+    fn new() -> Stand {
+        let world = World::new(Format::Table);
+        let birthday = Fake::seeded(&world.env);
+        Stand { world, birthday }
+    }
+
+    fn fake_of(&self, function: &str) -> &Fake {
+        match function {
+            "app" => &self.world.fake,
+            "birthday" => &self.birthday,
+            other => panic!("no stand-in for function {other}"),
+        }
+    }
+}
+
+impl std::ops::Deref for Stand {
+    type Target = World;
+    fn deref(&self) -> &World {
+        &self.world
+    }
+}
+
+impl std::ops::DerefMut for Stand {
+    fn deref_mut(&mut self) -> &mut World {
+        &mut self.world
+    }
+}
+
+impl Aliases for Stand {
+    async fn get(&self, function: &str, alias: &str) -> Result<AliasRecord> {
+        self.fake_of(function).get_alias(alias).await
     }
     async fn update(
         &self,
-        _function: &str,
+        function: &str,
         alias: &str,
         write: &AliasWrite,
         revision_id: &str,
     ) -> Result<AliasRecord, WriteError> {
-        self.0.update_alias(alias, write, revision_id).await
+        self.fake_of(function)
+            .update_alias(alias, write, revision_id)
+            .await
     }
 }
 
@@ -53,17 +90,16 @@ fn now() -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(1_800_000_000)
 }
 
-async fn guard(w: &World, trigger: &Trigger) -> Result<Vec<Outcome>> {
+async fn guard(w: &Stand, trigger: &Trigger) -> Result<Vec<Outcome>> {
     guard_with(&w.env, w, trigger).await
 }
 
 /// The guardian with its own copy of the environments.
-async fn guard_with(env: &Environments, w: &World, trigger: &Trigger) -> Result<Vec<Outcome>> {
-    let aliases = OneFunction(&w.fake);
+async fn guard_with(env: &Environments, w: &Stand, trigger: &Trigger) -> Result<Vec<Outcome>> {
     let g = Guardian {
         env,
         cloud: &w.fake,
-        aliases: &aliases,
+        aliases: w,
     };
     g.handle(trigger, now()).await
 }
@@ -97,7 +133,7 @@ fn code(r: &Result<()>) -> i32 {
 }
 
 /// live at 10% of version 2, left there by a promote run that then died.
-async fn split_left(w: &World) {
+async fn split_left(w: &Stand) {
     let r = execute(&w.ctx(), "live", canary(2, Some("10"), false), quick()).await;
     assert_eq!(code(&r), 0, "{r:?}");
     assert_eq!(w.fake.alias("live").view, view(1, Some((2, "10"))));
@@ -113,7 +149,7 @@ fn by_guardian(w: &AliasWrite) -> bool {
 
 #[tokio::test(start_paused = true)]
 async fn an_alarm_takes_the_split_back_and_a_promote_rerun_sees_who_and_why() {
-    let w = World::new(Format::Table);
+    let w = Stand::new();
     split_left(&w).await;
     w.fake
         .state
@@ -160,9 +196,110 @@ async fn an_alarm_takes_the_split_back_and_a_promote_rerun_sees_who_and_why() {
     );
 }
 
+/// promote's release of both functions on `stage`, one stand-in per function as
+/// `promote` runs it.
+async fn release(w: &Stand, ui: &Ui, intent: Intent) -> Result<()> {
+    let ctxs: Vec<Ctx<'_, Fake>> = ["app", "birthday"]
+        .into_iter()
+        .map(|function| Ctx {
+            cloud: w.fake_of(function),
+            env: &w.env,
+            ui,
+            interrupt: &w.fake.interrupt,
+            function,
+        })
+        .collect();
+    let versions = [
+        ("app".to_string(), ver(2)),
+        ("birthday".to_string(), ver(3)),
+    ]
+    .into_iter()
+    .collect();
+    execute_release(&ctxs, "live", intent, &versions, quick()).await
+}
+
+fn release_canary(weight: Option<&str>) -> Intent {
+    Intent::Canary {
+        version: None,
+        weight: weight.map(pct),
+        allow_downgrade: false,
+        retry: false,
+    }
+}
+
+/// A release of both functions left at 10% by a promote run that died; the second
+/// function's own errors alarm fires: the guardian takes back both splits, each with the
+/// guardian's note naming the function and the alarm, once however often the event comes,
+/// and promote's rerun of the release refuses it without --retry.
+#[tokio::test(start_paused = true)]
+async fn one_function_failing_takes_back_every_function_of_the_release() {
+    let w = Stand::new();
+    let ui = Ui::capture(Format::Table);
+    let r = release(&w, &ui, release_canary(Some("10"))).await;
+    assert_eq!(code(&r), 0, "{r:?}\n{}", ui.output().1);
+    assert_eq!(w.fake.alias("live").view, view(1, Some((2, "10"))));
+    assert_eq!(w.birthday.alias("live").view, view(1, Some((3, "10"))));
+
+    let name = "app-live-lambda-errors-birthday";
+    w.fake.state.borrow_mut().alarms.push(AlarmReading {
+        name: name.into(),
+        value: AlarmValue::Alarm,
+        reason: "Threshold Crossed: 1 out of the last 1 datapoints [7.0]".into(),
+    });
+    let fired = Trigger::Alarm(AlarmReading {
+        name: name.into(),
+        value: AlarmValue::Alarm,
+        reason: String::new(),
+    });
+    let out = guard(&w, &fired).await.unwrap();
+    let o = one(&out);
+    assert_eq!(
+        (o.action, o.written.as_slice()),
+        (
+            "rolled_back",
+            &["app".to_string(), "birthday".to_string()][..]
+        ),
+        "{o:?}"
+    );
+    for (function, candidate) in [("app", 2), ("birthday", 3)] {
+        let live = w.fake_of(function).alias("live");
+        assert_eq!(live.view, view(1, None), "{function}");
+        let r = Note::parse(&live.description).rolled_back.unwrap();
+        assert_eq!((r.version, r.by), (ver(candidate), Actor::Guardian));
+        assert!(
+            r.why
+                .starts_with("function birthday: alarm app-live-lambda-errors-birthday is ALARM"),
+            "{function}: {}",
+            r.why
+        );
+    }
+    let applied = (w.fake.applied().len(), w.birthday.applied().len());
+    for _ in 0..2 {
+        let again = guard(&w, &fired).await.unwrap();
+        assert_eq!(one(&again).action, "nothing", "{again:?}");
+    }
+    assert_eq!(
+        (w.fake.applied().len(), w.birthday.applied().len()),
+        applied,
+        "a duplicated event writes nothing"
+    );
+
+    let ui = Ui::capture(Format::Table);
+    let again = release(&w, &ui, release_canary(None)).await;
+    assert_eq!(code(&again), exit::REFUSED, "{again:?}");
+    let msg = format!("{:#}", again.unwrap_err());
+    assert!(
+        msg.contains(
+            "by the guardian: function birthday: alarm app-live-lambda-errors-birthday is ALARM"
+        ),
+        "{msg}"
+    );
+    assert!(msg.contains("--retry"), "{msg}");
+}
+
 #[tokio::test(start_paused = true)]
 async fn duplicated_late_and_splitless_events_write_nothing() {
-    let w = World::new(Format::Table);
+    let w = Stand::new();
     // No split: an ALARM writes nothing.
     w.fake
         .state
@@ -204,7 +341,7 @@ async fn duplicated_late_and_splitless_events_write_nothing() {
 
 /// The guardian and a `promote` run read the alias, then both write: exactly one write
 /// lands, and the other writer writes nothing (the guardian says so; promote exits 5).
-async fn race(w: &World, intent: Intent, env: &Environments, trigger: Trigger, both_sent: bool) {
+async fn race(w: &Stand, intent: Intent, env: &Environments, trigger: Trigger, both_sent: bool) {
     let before = w.fake.applied().len();
     let sent = w.fake.updates().len();
     w.fake.state.borrow_mut().interleave = true;
@@ -247,7 +384,7 @@ async fn race(w: &World, intent: Intent, env: &Environments, trigger: Trigger, b
 
 #[tokio::test(start_paused = true)]
 async fn racing_a_promote_rollback_one_writer_wins() {
-    let w = World::new(Format::Table);
+    let w = Stand::new();
     split_left(&w).await;
     w.fake
         .state
@@ -269,7 +406,7 @@ async fn racing_a_promote_rollback_one_writer_wins() {
 /// on its per-version metrics.
 #[tokio::test(start_paused = true)]
 async fn racing_a_promote_advance_one_writer_wins() {
-    let w = World::new(Format::Table);
+    let w = Stand::new();
     split_left(&w).await;
     w.fake.state.borrow_mut().metrics = Some(Box::new(failing_candidate));
     let mut env = w.env.clone();
@@ -313,7 +450,7 @@ fn with_metrics(env: &mut Environments) {
 
 #[tokio::test(start_paused = true)]
 async fn the_schedule_alone_takes_back_a_candidate_failing_on_per_version_metrics() {
-    let mut w = World::new(Format::Table);
+    let mut w = Stand::new();
     with_metrics(&mut w.env);
     split_left(&w).await;
     // Every alarm OK: only the judge can see it.
@@ -337,7 +474,7 @@ async fn the_schedule_alone_takes_back_a_candidate_failing_on_per_version_metric
 
 #[tokio::test(start_paused = true)]
 async fn a_held_split_stays_held_and_one_left_past_its_plan_is_reported() {
-    let mut w = World::new(Format::Table);
+    let mut w = Stand::new();
     with_metrics(&mut w.env);
     split_left(&w).await;
     // A trickle, the same for both versions: not enough to judge either way.

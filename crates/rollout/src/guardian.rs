@@ -11,6 +11,11 @@
 //! note as the guardian's rollback, [`crate::note::Note::rolled_back_by_guardian`]), or to
 //! report a split left past its plan.
 //!
+//! A release moves several functions in lockstep, so any of them failing takes back every
+//! split of the stage: an ALARM on the API's alarms (they watch the whole stage), on any
+//! function's Lambda alarms (one per function, [`crate::spec::Alarm::stack_names`]) whose
+//! function has a split, or the scheduled judge failing any function's candidate.
+//!
 //! Safe by construction:
 //! - only a stage with a split is written, and only its splits: a stable alias (no
 //!   routing) never is;
@@ -28,7 +33,7 @@ use crate::evidence::{self, Finding, Verdict};
 use crate::machine::{Write, WriteKind};
 use crate::note::Note;
 use crate::plan::{AlarmReading, AliasView};
-use crate::spec::{AlarmKind, Engine, OnNoEvidence, SourceKind, Stage, Strategy};
+use crate::spec::{Alarm, AlarmKind, Engine, OnNoEvidence, SourceKind, Stage, Strategy};
 use crate::weight::Weight;
 
 /// What woke the guardian.
@@ -56,8 +61,8 @@ pub struct Observed {
     pub aliases: Vec<AliasState>,
     /// On an alarm event: the alarm's state as read now (an event may come late or twice).
     pub alarm_now: Option<AlarmReading>,
-    /// On a tick: the metrics judge's finding for every function with a split.
-    pub findings: Vec<Finding>,
+    /// On a tick: the metrics judge's finding for every function with a split, by function.
+    pub findings: Vec<(String, Finding)>,
     /// On a tick: how long the oldest candidate of the stage's splits has been taking
     /// traffic, as far as its metrics show (`None`: not known).
     pub split_age: Option<Duration>,
@@ -86,11 +91,31 @@ pub enum Decision {
     ReportStale(String),
 }
 
-/// The stage an alarm belongs to, from the environments' alarms.
-pub fn stage_of_alarm<'a>(stages: &'a [Stage], alarm: &str) -> Option<&'a Stage> {
+/// The stage an alarm belongs to, from the environments' alarms as the stack names them
+/// for the project's `functions`.
+pub fn stage_of_alarm<'a>(
+    stages: &'a [Stage],
+    functions: &[String],
+    alarm: &str,
+) -> Option<&'a Stage> {
     stages
         .iter()
-        .find(|s| s.alarms.iter().any(|a| a.name == alarm))
+        .find(|s| alarm_named(s, functions, alarm).is_some())
+}
+
+/// The stage file's alarm the stack names `name`, and the function it watches (`None`: the
+/// API's, every function).
+pub fn alarm_named<'a, 'f>(
+    stage: &'a Stage,
+    functions: &'f [String],
+    name: &str,
+) -> Option<(&'a Alarm, Option<&'f str>)> {
+    stage.alarms.iter().find_map(|a| {
+        a.stack_names(functions)
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, function)| (a, function))
+    })
 }
 
 /// Whether the schedule judges this stage: the alias engine and a metrics analysis.
@@ -131,8 +156,9 @@ pub fn judged_window(stage: &Stage, weight: Weight) -> Duration {
     ))
 }
 
-/// The decision for one stage.
-pub fn decide(stage: &Stage, trigger: &Trigger, obs: &Observed) -> Decision {
+/// The decision for one stage of a project of `functions` (in project.json's order: the
+/// alarms' names depend on it).
+pub fn decide(stage: &Stage, functions: &[String], trigger: &Trigger, obs: &Observed) -> Decision {
     let name = &stage.name;
     if stage.engine == Engine::CodeDeploy {
         return Decision::Nothing(format!(
@@ -148,21 +174,33 @@ pub fn decide(stage: &Stage, trigger: &Trigger, obs: &Observed) -> Decision {
         return Decision::Nothing(format!("stage {name} has no split: nothing to take back"));
     }
     match trigger {
-        Trigger::Alarm(event) => on_alarm(stage, event, obs, &splits),
+        Trigger::Alarm(event) => on_alarm(stage, functions, event, obs, &splits),
         Trigger::Tick => on_tick(stage, obs, &splits),
     }
 }
 
 fn on_alarm(
     stage: &Stage,
+    functions: &[String],
     event: &AlarmReading,
     obs: &Observed,
     splits: &[&AliasState],
 ) -> Decision {
     let name = &stage.name;
-    let Some(alarm) = stage.alarms.iter().find(|a| a.name == event.name) else {
+    let Some((alarm, function)) = alarm_named(stage, functions, &event.name) else {
         return Decision::Nothing(format!("alarm {} is not one of stage {name}'s", event.name));
     };
+    // A function's Lambda alarm is evidence about the versions its alias serves: with no
+    // split on that function it judges the stable version, which no rollback changes (as
+    // promote judges each function of a release on its own evidence).
+    if let Some(f) = function
+        && !splits.iter().any(|a| a.function == f)
+    {
+        return Decision::Nothing(format!(
+            "alarm {} watches function {f}, which has no split on stage {name}: it judges the stable version",
+            event.name
+        ));
+    }
     if !stage.analysis.uses(SourceKind::Alarms) {
         return Decision::Nothing(format!(
             "stage {name}'s analysis does not watch its alarms (as promote's bake would not)"
@@ -171,7 +209,7 @@ fn on_alarm(
     if stage.analysis.judge_relative && alarm.kind == AlarmKind::LambdaThrottleRate {
         return Decision::Nothing(format!(
             "alarm {} watches stage {name}'s capacity; judging relatively, the per-version throttle comparison on the schedule decides",
-            alarm.name
+            event.name
         ));
     }
     // The alarm as it is now decides: a late event about a state the alarm has left, or
@@ -180,19 +218,19 @@ fn on_alarm(
     if now.value != event.value {
         return Decision::Nothing(format!(
             "alarm {} went to {} but is {} now: a late event",
-            alarm.name, event.value, now.value
+            event.name, event.value, now.value
         ));
     }
-    let judged = [alarm.name.clone()];
+    let judged = [event.name.clone()];
     match alarm_policy::verdict(
         &judged,
         std::slice::from_ref(now),
         stage.insufficient_data_is_failure,
     ) {
-        Verdict::Fail(reason) => roll_back(splits, reason, false),
+        Verdict::Fail(reason) => roll_back(splits, named(splits, function, reason), false),
         _ => Decision::Nothing(format!(
             "alarm {} is {}: nothing to take back",
-            alarm.name, now.value
+            event.name, now.value
         )),
     }
 }
@@ -204,9 +242,16 @@ fn on_tick(stage: &Stage, obs: &Observed, splits: &[&AliasState]) -> Decision {
             "stage {name}'s analysis does not use per-version metrics: its alarms protect it"
         ));
     }
-    if let Verdict::Fail(reason) = evidence::combine(&obs.findings) {
-        return roll_back(splits, reason, false);
+    // The first function whose candidate fails, in the order they were judged.
+    if let Some((function, Verdict::Fail(reason))) = obs
+        .findings
+        .iter()
+        .find(|(_, f)| f.verdict.is_fail())
+        .map(|(function, f)| (function, f.verdict.clone()))
+    {
+        return roll_back(splits, named(splits, Some(function), reason), false);
     }
+    let findings: Vec<Finding> = obs.findings.iter().map(|(_, f)| f.clone()).collect();
     let weight = splits
         .iter()
         .filter_map(|a| a.view.split.map(|s| s.weight))
@@ -225,10 +270,19 @@ fn on_tick(stage: &Stage, obs: &Observed, splits: &[&AliasState]) -> Decision {
                 OnNoEvidence::Hold => Decision::ReportStale(report),
             }
         }
-        _ => Decision::Nothing(match evidence::combine(&obs.findings) {
+        _ => Decision::Nothing(match evidence::combine(&findings) {
             Verdict::Pass => format!("stage {name}: the candidate passes the judge"),
             other => format!("stage {name}: the split stays as it is ({other})"),
         }),
+    }
+}
+
+/// Why the release goes back, naming the function whose evidence failed when the stage has
+/// splits of several (as `promote` says it, `crate::machine::release::failure_of`).
+fn named(splits: &[&AliasState], function: Option<&str>, why: String) -> String {
+    match function {
+        Some(f) if splits.len() > 1 => format!("function {f}: {why}"),
+        _ => why,
     }
 }
 

@@ -61,6 +61,7 @@ fn live() -> Stage {
                 "app-live-lambda-throttle-rate",
                 AlarmKind::LambdaThrottleRate,
             ),
+            alarm(API_5XX, AlarmKind::Api5xxRate),
         ],
         engine: Engine::Alias,
         hooks: Hooks::default(),
@@ -106,16 +107,32 @@ fn reading(name: &str, value: AlarmValue) -> AlarmReading {
 }
 
 const ERRORS: &str = "app-live-lambda-errors";
+/// The errors alarm of the second function, as the stack names it.
+const BIRTHDAY_ERRORS: &str = "app-live-lambda-errors-birthday";
 const THROTTLES: &str = "app-live-lambda-throttle-rate";
+const API_5XX: &str = "app-live-api-5xx-rate";
+
+fn functions() -> Vec<String> {
+    vec!["app".into(), "birthday".into()]
+}
+
+fn decide(stage: &Stage, trigger: &Trigger, obs: &Observed) -> Decision {
+    super::decide(stage, &functions(), trigger, obs)
+}
 
 fn fired(name: &str) -> Trigger {
     Trigger::Alarm(reading(name, AlarmValue::Alarm))
 }
 
 fn seen(aliases: Vec<AliasState>, now: Option<AlarmValue>) -> Observed {
+    seen_of(ERRORS, aliases, now)
+}
+
+/// The stage as read on an event of alarm `name`, which is `now` when read again.
+fn seen_of(name: &str, aliases: Vec<AliasState>, now: Option<AlarmValue>) -> Observed {
     Observed {
         aliases,
-        alarm_now: now.map(|value| reading(ERRORS, value)),
+        alarm_now: now.map(|value| reading(name, value)),
         ..Observed::default()
     }
 }
@@ -124,7 +141,21 @@ fn finding(verdict: Verdict) -> Finding {
     Finding::new("metrics", verdict, "numbers")
 }
 
+/// On a tick: each function with a split judged alike, unless named otherwise.
 fn ticked(aliases: Vec<AliasState>, findings: Vec<Finding>, age: Option<u64>) -> Observed {
+    let per_function = aliases
+        .iter()
+        .filter(|a| a.view.split.is_some())
+        .flat_map(|a| findings.iter().map(|f| (a.function.clone(), f.clone())))
+        .collect();
+    ticked_each(aliases, per_function, age)
+}
+
+fn ticked_each(
+    aliases: Vec<AliasState>,
+    findings: Vec<(String, Finding)>,
+    age: Option<u64>,
+) -> Observed {
     Observed {
         aliases,
         findings,
@@ -191,6 +222,7 @@ fn the_table() {
         s
     };
     let one = || vec![split("app", 3, 4, "10")];
+    let app_moves = || vec![split("app", 3, 4, "10"), stable("birthday", 7)];
     let both = || vec![split("app", 3, 4, "10"), split("birthday", 7, 8, "10")];
     let fail = || vec![finding(Verdict::Fail("metrics judge: errors 6/30".into()))];
     let held = || vec![finding(Verdict::Inconclusive("12 of 100 requests".into()))];
@@ -198,6 +230,20 @@ fn the_table() {
     use AlarmValue::{Alarm as A, InsufficientData as I, Ok as O};
     let insufficient = Trigger::Alarm(reading(ERRORS, I));
     let late_ok = Trigger::Alarm(reading(ERRORS, O));
+    // The release of both, one function failing the judge and the other passing.
+    let birthday_fails = || {
+        ticked_each(
+            both(),
+            vec![
+                ("app".into(), finding(Verdict::Pass)),
+                (
+                    "birthday".into(),
+                    finding(Verdict::Fail("metrics judge: errors 9/30".into())),
+                ),
+            ],
+            Some(60),
+        )
+    };
 
     let rows: Vec<(&str, &Stage, Trigger, Observed, Short)> = vec![
         (
@@ -213,6 +259,62 @@ fn the_table() {
             fired(ERRORS),
             seen(both(), Some(A)),
             Short::Back(vec!["app", "birthday"], false),
+        ),
+        (
+            "the second function's alarm takes back every function",
+            &base,
+            fired(BIRTHDAY_ERRORS),
+            seen_of(BIRTHDAY_ERRORS, both(), Some(A)),
+            Short::Back(vec!["app", "birthday"], false),
+        ),
+        (
+            "the second function's capacity alarm, judging absolutely",
+            &base,
+            fired("app-live-lambda-throttle-rate-birthday"),
+            seen(both(), None),
+            Short::Back(vec!["app", "birthday"], false),
+        ),
+        (
+            "the API's alarm watches every function",
+            &base,
+            fired(API_5XX),
+            seen_of(API_5XX, both(), Some(A)),
+            Short::Back(vec!["app", "birthday"], false),
+        ),
+        (
+            "the API's alarm with one function moving",
+            &base,
+            fired(API_5XX),
+            seen_of(API_5XX, app_moves(), Some(A)),
+            Short::Back(vec!["app"], false),
+        ),
+        (
+            "a function with no split: its alarm judges its stable version",
+            &base,
+            fired(BIRTHDAY_ERRORS),
+            seen_of(BIRTHDAY_ERRORS, app_moves(), Some(A)),
+            Short::Nothing,
+        ),
+        (
+            "the second function's alarm, late",
+            &base,
+            fired(BIRTHDAY_ERRORS),
+            seen_of(BIRTHDAY_ERRORS, both(), Some(O)),
+            Short::Nothing,
+        ),
+        (
+            "no API alarm per function",
+            &base,
+            fired("app-live-api-5xx-rate-birthday"),
+            seen(both(), Some(A)),
+            Short::Nothing,
+        ),
+        (
+            "a function the project does not have",
+            &base,
+            fired("app-live-lambda-errors-cake"),
+            seen(both(), Some(A)),
+            Short::Nothing,
         ),
         (
             "only the functions with a split",
@@ -300,6 +402,13 @@ fn the_table() {
             Trigger::Tick,
             ticked(one(), fail(), Some(60)),
             Short::Back(vec!["app"], false),
+        ),
+        (
+            "tick: one function of the release fails the judge",
+            &base,
+            Trigger::Tick,
+            birthday_fails(),
+            Short::Back(vec!["app", "birthday"], false),
         ),
         (
             "tick: a held split stays held",
@@ -409,9 +518,16 @@ fn a_rollback_restores_the_stable_version_and_records_the_guardian() {
 fn a_duplicated_event_writes_once() {
     let mut aliases = vec![split("app", 3, 4, "10"), split("birthday", 7, 8, "10")];
     let mut written = 0;
-    for _ in 0..3 {
-        let obs = seen(aliases.clone(), Some(AlarmValue::Alarm));
-        if let Decision::RollBack { writes, .. } = decide(&live(), &fired(ERRORS), &obs) {
+    // The second function's alarm, delivered three times, then the first's and the API's.
+    for name in [
+        BIRTHDAY_ERRORS,
+        BIRTHDAY_ERRORS,
+        BIRTHDAY_ERRORS,
+        ERRORS,
+        API_5XX,
+    ] {
+        let obs = seen_of(name, aliases.clone(), Some(AlarmValue::Alarm));
+        if let Decision::RollBack { writes, .. } = decide(&live(), &fired(name), &obs) {
             for fw in writes {
                 let a = aliases
                     .iter_mut()
@@ -432,6 +548,65 @@ fn a_duplicated_event_writes_once() {
     }));
 }
 
+/// The note and the answer say which function's evidence took the release back, as
+/// promote's own rollback of a release does; a one-function stage is not told its name.
+#[test]
+fn the_reason_names_the_failing_function_of_a_release() {
+    let both = vec![split("app", 3, 4, "10"), split("birthday", 7, 8, "10")];
+    let reason_of = |d: Decision| match d {
+        Decision::RollBack { reason, writes, .. } => {
+            assert!(writes.iter().all(|fw| {
+                fw.write
+                    .note
+                    .rolled_back
+                    .as_ref()
+                    .is_some_and(|r| r.why == reason)
+            }));
+            reason
+        }
+        other => panic!("expected a rollback: {other:?}"),
+    };
+    let r = reason_of(decide(
+        &live(),
+        &fired(BIRTHDAY_ERRORS),
+        &seen_of(BIRTHDAY_ERRORS, both.clone(), Some(AlarmValue::Alarm)),
+    ));
+    assert!(
+        r.starts_with("function birthday: alarm app-live-lambda-errors-birthday is ALARM"),
+        "{r}"
+    );
+    let r = reason_of(decide(
+        &live(),
+        &fired(API_5XX),
+        &seen_of(API_5XX, both.clone(), Some(AlarmValue::Alarm)),
+    ));
+    assert!(r.starts_with("alarm app-live-api-5xx-rate is ALARM"), "{r}");
+    let obs = ticked_each(
+        both,
+        vec![
+            ("app".into(), finding(Verdict::Pass)),
+            (
+                "birthday".into(),
+                finding(Verdict::Fail("errors 9/30".into())),
+            ),
+        ],
+        Some(60),
+    );
+    assert_eq!(
+        reason_of(decide(&live(), &Trigger::Tick, &obs)),
+        "function birthday: errors 9/30"
+    );
+    let r = reason_of(decide(
+        &live(),
+        &fired(ERRORS),
+        &seen(vec![split("app", 3, 4, "10")], Some(AlarmValue::Alarm)),
+    ));
+    assert!(
+        r.starts_with("alarm app-live-lambda-errors is ALARM"),
+        "{r}"
+    );
+}
+
 #[test]
 fn the_stage_of_an_alarm_and_the_stale_limits() {
     let test = Stage {
@@ -440,15 +615,23 @@ fn the_stage_of_an_alarm_and_the_stale_limits() {
         ..live()
     };
     let stages = [test, live()];
+    let fs = functions();
+    let stage_of = |name| stage_of_alarm(&stages, &fs, name).map(|s| s.name.as_str());
+    assert_eq!(stage_of(ERRORS), Some("live"));
+    assert_eq!(stage_of(BIRTHDAY_ERRORS), Some("live"));
+    assert_eq!(stage_of("app-test-lambda-errors"), Some("test"));
+    assert_eq!(stage_of("app-test-lambda-errors-birthday"), Some("test"));
+    assert_eq!(stage_of(API_5XX), Some("live"));
+    assert_eq!(stage_of("app-live-api-5xx-rate-birthday"), None);
+    assert_eq!(stage_of("someone-elses-alarm"), None);
     assert_eq!(
-        stage_of_alarm(&stages, ERRORS).map(|s| s.name.as_str()),
-        Some("live")
+        alarm_named(&stages[1], &fs, BIRTHDAY_ERRORS).map(|(a, f)| (a.name.as_str(), f)),
+        Some((ERRORS, Some("birthday")))
     );
     assert_eq!(
-        stage_of_alarm(&stages, "app-test-lambda-errors").map(|s| s.name.as_str()),
-        Some("test")
+        alarm_named(&stages[1], &fs, API_5XX).map(|(a, f)| (a.name.as_str(), f)),
+        Some((API_5XX, None))
     );
-    assert!(stage_of_alarm(&stages, "someone-elses-alarm").is_none());
     assert_eq!(stale_after(&live(), w("10")), secs((300 + 300) * 2));
     assert_eq!(stale_after(&live(), w("50")), secs((600 + 300) * 2));
     assert!(judged_on_schedule(&live()));

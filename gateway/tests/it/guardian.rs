@@ -1,9 +1,10 @@
-//! The guardian through the gateway, with its real bootstrap: a 10% canary whose `promote`
-//! is killed with `kill -9`, then a candidate failing every request. No `promote` runs;
-//! the gateway evaluates the stage's alarms, hands their state changes to the guardian as
-//! EventBridge would, and ticks its schedule (scaled by `--time-scale`). The guardian takes
-//! the split back; a rerun of `promote` reports who rolled back and why and refuses the
-//! version without `--retry`.
+//! The guardian through the gateway, with its real bootstrap: a release of both functions
+//! (`app` and `birthday`) at 10% whose `promote` is killed with `kill -9`, then one
+//! function's candidate (birthday's) failing. No `promote` runs; the gateway evaluates the
+//! stage's alarms (one per function for the Lambda ones), hands their state changes to the
+//! guardian as EventBridge would, and ticks its schedule (scaled by `--time-scale`). The
+//! guardian takes back the split of every function of the release; a rerun of `promote`
+//! reports who rolled back and why and refuses the release without `--retry`.
 
 use crate::support;
 
@@ -12,52 +13,78 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{Stack, get, guardian_bin, wait_for};
+use support::{Stack, get, guardian_bin, request, wait_for};
 
 /// A minute is a second: the alarms' 60 s periods and the guardian's schedule.
 const TIME_SCALE: &str = "60";
 const RATE: u64 = 50;
 const MAX_REQUESTS: usize = 3000;
 
+const FUNCTIONS: [&str; 2] = ["app", "birthday"];
+/// The second function's own errors alarm, as the stack names it.
+const BIRTHDAY_ERRORS: &str = "app-live-lambda-errors-birthday";
+
+/// live judged as `analysis` says, with only its Lambda alarms: the API's alarms watch every
+/// function at once, so birthday's failures would fire them too; without them, only the
+/// failing function's own alarm can see it, and takes back both.
 fn live(dir: &std::path::Path, analysis: Value) {
     let path = dir.join("live.json");
     let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     v["poll_interval_seconds"] = 1.into();
     v["analysis"] = analysis;
+    v["alarms"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|a| a["kind"].as_str().is_some_and(|k| k.starts_with("lambda_")));
     std::fs::write(&path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
 }
 
-/// The canary `promote` leaves at 10% when killed during its first bake.
-fn canary_then_kill_9(stack: &Stack, candidate: &str) {
+/// Whether every function's live alias is split, each to its candidate.
+fn both_split(stack: &Stack, candidates: &[String; 2]) -> bool {
+    FUNCTIONS.iter().zip(candidates).all(|(f, c)| {
+        stack
+            .routing_of(f, "live")
+            .1
+            .is_some_and(|(v, w)| &v == c && (w - 0.1).abs() < 1e-9)
+    })
+}
+
+/// Whether no function's live alias is split any more.
+fn none_split(stack: &Stack) -> bool {
+    FUNCTIONS
+        .iter()
+        .all(|f| stack.routing_of(f, "live").1.is_none())
+}
+
+/// The release `promote` leaves at 10% when killed during its first bake.
+fn canary_then_kill_9(stack: &Stack, candidates: &[String; 2]) {
     let mut child: Child = stack
-        .promote_command(&format!(
-            "canary --stage live --version {candidate} --bake 10m --poll 1s"
-        ))
+        .promote_command("canary --stage live --allow-downgrade --bake 10m --poll 1s")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("start promote");
     let split = wait_for(Duration::from_secs(30), || {
-        stack
-            .alias_routing("live")
-            .1
-            .filter(|(v, _)| v == candidate)
+        both_split(stack, candidates).then_some(())
     });
     // SIGKILL: no handler runs, nothing is taken back.
     child.kill().unwrap();
     let _ = child.wait();
-    let (got, _) = split.expect("promote never put the candidate at 10%");
-    assert_eq!(got, (candidate.to_string(), 0.1));
+    assert!(
+        split.is_some(),
+        "promote never put both candidates at 10%: {:?}",
+        FUNCTIONS.map(|f| stack.routing_of(f, "live"))
+    );
 }
 
 struct Run {
-    /// From the first request to the split gone.
+    /// From the first request to every split gone.
     back_after: Option<Duration>,
-    /// From the alarm seen in ALARM (read every 50 ms) to the split gone.
+    /// From the alarm seen in ALARM (read every 50 ms) to every split gone.
     after_alarm: Option<Duration>,
 }
 
-/// Traffic on /live/build-info until the split is gone (or a minute).
+/// Traffic on both functions' routes until every split is gone (or a minute).
 fn traffic_until_taken_back(stack: &Stack, port: u16, watch_alarm: Option<&str>) -> Run {
     let done = AtomicBool::new(false);
     let started = Instant::now();
@@ -71,6 +98,13 @@ fn traffic_until_taken_back(stack: &Stack, port: u16, watch_alarm: Option<&str>)
                     break;
                 }
                 get(port, "/live/build-info");
+                let _ = request(
+                    port,
+                    "PUT",
+                    "/live/hello/guarded",
+                    &[("Content-Type", "application/json")],
+                    br#"{"dateOfBirth":"1990-05-17"}"#,
+                );
                 next += every;
                 std::thread::sleep(next.saturating_duration_since(Instant::now()));
             }
@@ -82,7 +116,7 @@ fn traffic_until_taken_back(stack: &Stack, port: u16, watch_alarm: Option<&str>)
             {
                 alarm_at = Some(Instant::now());
             }
-            stack.alias_routing("live").1.is_none().then(Instant::now)
+            none_split(stack).then(Instant::now)
         });
         done.store(true, Ordering::SeqCst);
         back.map(|(at, _)| at)
@@ -95,12 +129,10 @@ fn traffic_until_taken_back(stack: &Stack, port: u16, watch_alarm: Option<&str>)
     }
 }
 
-/// What a rerun and `promote status` say afterwards.
-fn rerun_refuses_and_status_tells(stack: &Stack, candidate: &str) {
+/// What a rerun of the release and `promote status` say afterwards.
+fn rerun_refuses_and_status_tells(stack: &Stack, candidates: &[String; 2], why: &str) {
     let out = stack
-        .promote_command(&format!(
-            "canary --stage live --version {candidate} --bake 1s"
-        ))
+        .promote_command("canary --stage live --allow-downgrade --bake 1s")
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -109,67 +141,98 @@ fn rerun_refuses_and_status_tells(stack: &Stack, candidate: &str) {
         Some(3),
         "refused without --retry:\n{stderr}"
     );
-    assert!(stderr.contains("by the guardian: "), "{stderr}");
+    assert!(
+        stderr.contains(&format!("by the guardian: {why}")),
+        "{stderr}"
+    );
     assert!(stderr.contains("--retry"), "{stderr}");
     let status = stack.promote("status --stage live");
-    assert!(
-        status.contains(&format!(
-            "version {candidate} was rolled back (by the guardian: "
-        )),
-        "{status}"
-    );
+    for c in candidates {
+        assert!(
+            status.contains(&format!(
+                "version {c} was rolled back (by the guardian: {why}"
+            )),
+            "{status}"
+        );
+    }
 }
 
-fn release(analysis: Value) -> (Stack, [String; 2], String, String) {
+/// Stable and candidate versions of both functions published; live serves the stable
+/// release, test the candidate one, which live's plan takes.
+fn release(analysis: Value) -> (Stack, Vec<String>, [String; 2], [String; 2]) {
     let stack = Stack::with_environments(|dir| live(dir, analysis));
-    let zip_a = stack.app_zip("a.zip", None);
-    let zip_b = stack.app_zip("b.zip", Some("candidate"));
-    let stable = stack.publish(&zip_a);
-    let candidate = stack.publish(&zip_b);
-    stack.set_alias("live", &stable, None);
-    let zips = [zip_a, zip_b].map(|z| z.to_str().unwrap().to_string());
-    (stack, zips, stable, candidate)
+    let zips = [
+        stack.app_zip("app-a.zip", None),
+        stack.app_zip("app-b.zip", Some("candidate")),
+        stack.birthday_zip("birthday-a.zip", None),
+        stack.birthday_zip("birthday-b.zip", Some("candidate")),
+    ];
+    let mut stable = Vec::new();
+    let mut candidate = Vec::new();
+    for (f, pair) in FUNCTIONS.iter().zip(zips.chunks(2)) {
+        let (s, c) = (
+            stack.publish_function(f, &pair[0]),
+            stack.publish_function(f, &pair[1]),
+        );
+        stack.serve_release(f, "live", &s);
+        stack.serve_release(f, "test", &c);
+        stable.push(s);
+        candidate.push(c);
+    }
+    let zips = zips
+        .iter()
+        .map(|z| z.to_str().unwrap().to_string())
+        .collect();
+    let pair = |v: Vec<String>| -> [String; 2] { v.try_into().unwrap() };
+    (stack, zips, pair(stable), pair(candidate))
 }
 
-/// The gateway with the guardian and the candidate's fault, and the canary left at 10%.
-fn gateway_then_canary_killed(
+/// The gateway with the guardian and birthday's candidate failing at `rate`, and the
+/// release left at 10%.
+fn gateway_then_release_killed(
     stack: &Stack,
-    [a, b]: [&str; 2],
-    fault: &str,
-    candidate: &str,
+    zips: &[String],
+    rate: f64,
+    candidates: &[String; 2],
 ) -> support::Gateway {
     let guardian = guardian_bin();
-    let gw = stack.gateway(&[
-        "--artifacts",
-        a,
-        b,
+    let fault = format!("birthday/{}:{rate}", candidates[1]);
+    let mut args = vec!["--artifacts"];
+    args.extend(zips.iter().map(String::as_str));
+    args.extend([
         "--fault",
-        fault,
+        &fault,
         "--time-scale",
         TIME_SCALE,
         "--guardian",
         guardian.to_str().unwrap(),
     ]);
-    canary_then_kill_9(stack, candidate);
+    let gw = stack.gateway(&args);
+    canary_then_kill_9(stack, candidates);
     gw
 }
 
-#[test]
-fn an_alarm_with_promote_killed_the_guardian_takes_the_split_back() {
-    let (stack, [a, b], stable, candidate) =
-        release(json!({"sources": ["alarms"], "latency_statistic": "mean"}));
-    let fault = format!("{candidate}:1.0");
-    let gw = gateway_then_canary_killed(&stack, [&a, &b], &fault, &candidate);
+fn assert_stable(stack: &Stack, stable: &[String; 2]) {
+    for (f, s) in FUNCTIONS.iter().zip(stable) {
+        assert_eq!(stack.routing_of(f, "live"), (s.clone(), None), "{f}");
+    }
+}
 
-    let run = traffic_until_taken_back(&stack, gw.port, Some("app-live-lambda-errors"));
+#[test]
+fn one_functions_alarm_with_promote_killed_the_guardian_takes_back_every_function() {
+    let (stack, zips, stable, candidates) =
+        release(json!({"sources": ["alarms"], "latency_statistic": "mean"}));
+    let gw = gateway_then_release_killed(&stack, &zips, 1.0, &candidates);
+
+    let run = traffic_until_taken_back(&stack, gw.port, Some(BIRTHDAY_ERRORS));
     let back = run
         .back_after
-        .unwrap_or_else(|| panic!("the split is still there:\n{}", gw.stderr()));
-    assert_eq!(stack.alias_routing("live"), (stable, None));
+        .unwrap_or_else(|| panic!("a split is still there:\n{}", gw.stderr()));
+    assert_stable(&stack, &stable);
     // The errors alarm's window is one 60 s period, a second at this scale; the gateway
     // publishes about once a second and evaluates a quarter-period later.
     eprintln!(
-        "guardian: split taken back {:.2} s after the first request, {:.2} s after the alarm was seen in ALARM",
+        "guardian: every split taken back {:.2} s after the first request, {:.2} s after the alarm was seen in ALARM",
         back.as_secs_f64(),
         run.after_alarm.map_or(f64::NAN, |d| d.as_secs_f64())
     );
@@ -177,15 +240,19 @@ fn an_alarm_with_promote_killed_the_guardian_takes_the_split_back() {
         back < Duration::from_secs(1 + 2 + 2),
         "within the alarm's window (1 s) plus the gateway's publishing (about 2 s) plus 2 s: {back:?}"
     );
-    rerun_refuses_and_status_tells(&stack, &candidate);
+    rerun_refuses_and_status_tells(
+        &stack,
+        &candidates,
+        &format!("function birthday: alarm {BIRTHDAY_ERRORS} is ALARM"),
+    );
     gw.stop();
 }
 
 #[test]
-fn with_no_alarm_the_schedule_alone_takes_back_a_candidate_the_judge_fails() {
+fn with_no_alarm_the_schedule_alone_takes_back_a_release_whose_one_function_the_judge_fails() {
     // The stage judges by per-version metrics only: its alarms are nobody's evidence, so
     // only the guardian's schedule can act.
-    let (stack, [a, b], stable, candidate) = release(json!({
+    let (stack, zips, stable, candidates) = release(json!({
         "sources": ["metrics"],
         "period_seconds": 1,
         "min_requests": 20,
@@ -193,18 +260,20 @@ fn with_no_alarm_the_schedule_alone_takes_back_a_candidate_the_judge_fails() {
         "max_extension_seconds": 10,
         "on_no_evidence": "hold",
     }));
-    let fault = format!("{candidate}:0.3");
-    let gw = gateway_then_canary_killed(&stack, [&a, &b], &fault, &candidate);
+    let gw = gateway_then_release_killed(&stack, &zips, 0.3, &candidates);
     let run = traffic_until_taken_back(&stack, gw.port, None);
     let back = run
         .back_after
-        .unwrap_or_else(|| panic!("the split is still there:\n{}", gw.stderr()));
+        .unwrap_or_else(|| panic!("a split is still there:\n{}", gw.stderr()));
     eprintln!(
-        "guardian: split taken back by the schedule {:.2} s after the first request",
+        "guardian: every split taken back by the schedule {:.2} s after the first request",
         back.as_secs_f64()
     );
-    assert_eq!(stack.alias_routing("live"), (stable, None));
+    assert_stable(&stack, &stable);
     let out = stack.promote("status --stage live");
-    assert!(out.contains("(by the guardian: metrics judge"), "{out}");
+    assert!(
+        out.contains("(by the guardian: function birthday: metrics judge"),
+        "{out}"
+    );
     gw.stop();
 }

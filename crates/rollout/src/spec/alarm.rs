@@ -54,4 +54,52 @@ impl Alarm {
             self.name.clone()
         }
     }
+
+    /// The alarms the stack holds for this one of a stage file, by name, each with the
+    /// function it watches (`None`: an API alarm, which watches the whole stage). A Lambda
+    /// alarm watches one function's alias, so there is one per function: the first
+    /// function's under the stage file's name, every other's as `<name>-<function>`
+    /// (terraform's `local.function_alarms`, the seed and the gateway name them alike).
+    pub fn stack_names<'a>(&self, functions: &'a [String]) -> Vec<(String, Option<&'a str>)> {
+        if !self.kind.watches_a_function() {
+            return vec![(self.name.clone(), None)];
+        }
+        let first = functions.first().map_or("", String::as_str);
+        functions
+            .iter()
+            .map(|f| (self.name_for(f, first), Some(f.as_str())))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lambda_alarm_is_one_per_function_and_an_api_alarm_one_per_stage() {
+        let functions = ["app".to_string(), "birthday".to_string()];
+        let alarm = |kind| Alarm {
+            name: "app-live-x".into(),
+            kind,
+            threshold: 1.0,
+            period_seconds: 60,
+            evaluation_periods: 1,
+        };
+        assert_eq!(
+            alarm(AlarmKind::LambdaErrors).stack_names(&functions),
+            [
+                ("app-live-x".to_string(), Some("app")),
+                ("app-live-x-birthday".to_string(), Some("birthday")),
+            ]
+        );
+        assert_eq!(
+            alarm(AlarmKind::Api5xxRate).stack_names(&functions),
+            [("app-live-x".to_string(), None)]
+        );
+        assert_eq!(
+            alarm(AlarmKind::LambdaThrottleRate).stack_names(&functions[..1]),
+            [("app-live-x".to_string(), Some("app"))]
+        );
+    }
 }

@@ -355,15 +355,20 @@ impl Stack {
 
     /// What `alias` of `app` serves: its version, and the candidate with its weight if any.
     pub fn alias_routing(&self, alias: &str) -> (String, Option<(String, f64)>) {
+        self.routing_of("app", alias)
+    }
+
+    /// What `alias` of `function` serves: its version, and the candidate with its weight.
+    pub fn routing_of(&self, function: &str, alias: &str) -> (String, Option<(String, f64)>) {
         let out = self
             .block_on(
                 self.lambda
                     .get_alias()
-                    .function_name("app")
+                    .function_name(function)
                     .name(alias)
                     .send(),
             )
-            .unwrap_or_else(|e| panic!("GetAlias {alias}: {e:?}"));
+            .unwrap_or_else(|e| panic!("GetAlias {function}:{alias}: {e:?}"));
         let split = out
             .routing_config()
             .and_then(|r| r.additional_version_weights())
