@@ -241,11 +241,8 @@ async fn one_function_failing_takes_back_every_function_of_the_release() {
     assert_eq!(w.birthday.alias("live").view, view(1, Some((3, "10"))));
 
     let name = "app-live-lambda-errors-birthday";
-    w.fake.state.borrow_mut().alarms.push(AlarmReading {
-        name: name.into(),
-        value: AlarmValue::Alarm,
-        reason: "Threshold Crossed: 1 out of the last 1 datapoints [7.0]".into(),
-    });
+    // The stand-in holds every function's alarms of the stack, OK until set.
+    w.fake.state.borrow_mut().set_alarm(name, AlarmValue::Alarm);
     let fired = Trigger::Alarm(AlarmReading {
         name: name.into(),
         value: AlarmValue::Alarm,
