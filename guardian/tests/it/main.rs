@@ -31,27 +31,13 @@ const ALARM: &str = "app-live-lambda-errors";
 /// not watch the Lambda errors alarm the guardian acts on.
 fn environments(dir: &Path, name: &str, api_alarms_only: bool) -> Environments {
     let envs = dir.join(name);
-    std::fs::create_dir_all(envs.join("schema")).unwrap();
-    let root = testkit::workspace_root().join("environments");
-    for sub in ["", "schema"] {
-        for e in std::fs::read_dir(root.join(sub)).unwrap() {
-            let e = e.unwrap();
-            if e.file_type().unwrap().is_file() {
-                std::fs::copy(e.path(), envs.join(sub).join(e.file_name())).unwrap();
-            }
+    testkit::copy_dir(&testkit::workspace_root().join("environments"), &envs);
+    testkit::edit_json(&envs.join("live.json"), |v| {
+        v["analysis"] = serde_json::json!({"sources": ["alarms"]});
+        if api_alarms_only {
+            testkit::keep_alarms(v, "api_");
         }
-    }
-    let live = envs.join("live.json");
-    let mut v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&live).unwrap()).unwrap();
-    v["analysis"] = serde_json::json!({"sources": ["alarms"]});
-    if api_alarms_only {
-        v["alarms"]
-            .as_array_mut()
-            .unwrap()
-            .retain(|a| a["kind"].as_str().is_some_and(|k| k.starts_with("api_")));
-    }
-    std::fs::write(&live, v.to_string()).unwrap();
+    });
     Environments::load(&envs).unwrap()
 }
 
