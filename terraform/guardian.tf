@@ -7,15 +7,45 @@ locals {
   guardian_zip_path = coalesce(var.guardian_zip_path, "${path.module}/../target/lambda/guardian/bootstrap.zip")
 
   # Every function of a release (the guardian takes them back together).
-  guardian_functions = [local.project.functions[0].name]
-  # The stages promote shifts itself, and their alarms.
-  guardian_stages = [for name in keys(local.stages) : name if !contains(keys(local.codedeploy_stages), name)]
-  guardian_watched_alarms = sort([for name, alarm in local.alarms : name if contains(local.guardian_stages, alarm.stage)])
+  guardian_functions = sort(keys(local.functions))
+  # The stages promote shifts itself, and their alarms: the API's and every function's own
+  # (local.function_alarms names them as the guardian reads them).
+  guardian_stages         = [for name in keys(local.stages) : name if !contains(keys(local.codedeploy_stages), name)]
+  guardian_watched_alarms = sort([for name, alarm in local.function_alarms : name if contains(local.guardian_stages, alarm.stage)])
 
-  guardian_alarm_names = concat(
-    ["${local.guardian_name}-errors", "${local.guardian_name}-dead-letters"],
-    [for stage in local.guardian_stages : "${local.guardian_name}-stale-split-${stage}"],
+  # The alarms on the guardian itself: its errors, events it could not handle, and a split
+  # left past its plan on each guarded stage (the embedded metric of guardian/src/report.rs).
+  guardian_alarms = merge(
+    {
+      errors = {
+        description = "The guardian failed an invocation: a split may be unguarded (its log says which stage)"
+        namespace   = "AWS/Lambda"
+        metric_name = "Errors"
+        dimensions  = { FunctionName = aws_lambda_function.guardian.function_name }
+        statistic   = "Sum"
+        period      = 60
+      }
+      dead-letters = {
+        description = "An event for the guardian was not handled after its retries (kept in the dead-letter queue)"
+        namespace   = "AWS/SQS"
+        metric_name = "ApproximateNumberOfMessagesVisible"
+        dimensions  = { QueueName = aws_sqs_queue.guardian_dead_letters.name }
+        statistic   = "Maximum"
+        period      = 60
+      }
+    },
+    {
+      for stage in local.guardian_stages : "stale-split-${stage}" => {
+        description = "A split on stage ${stage} has stood past its plan with no promote run finishing it"
+        namespace   = "Guardian"
+        metric_name = "StaleSplits"
+        dimensions  = { Stage = stage }
+        statistic   = "Sum"
+        period      = 300
+      }
+    },
   )
+  guardian_alarm_names = [for key in keys(local.guardian_alarms) : "${local.guardian_name}-${key}"]
   # Every alarm that publishes to the alarm topic (alarms.tf, kms.tf): the stages' and the guardian's.
   topic_alarm_names = concat(keys(local.function_alarms), local.guardian_alarm_names)
 }
@@ -365,49 +395,16 @@ data "aws_iam_policy_document" "guardian_dead_letters" {
   }
 }
 
-resource "aws_cloudwatch_metric_alarm" "guardian_errors" {
-  alarm_name          = "${local.guardian_name}-errors"
-  alarm_description   = "The guardian failed an invocation: a split may be unguarded (its log says which stage)"
-  namespace           = "AWS/Lambda"
-  metric_name         = "Errors"
-  dimensions          = { FunctionName = aws_lambda_function.guardian.function_name }
-  statistic           = "Sum"
-  period              = 60
-  evaluation_periods  = 1
-  threshold           = 1
-  comparison_operator = "GreaterThanOrEqualToThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = [aws_sns_topic.alarms.arn]
-  ok_actions          = [aws_sns_topic.alarms.arn]
-}
+resource "aws_cloudwatch_metric_alarm" "guardian" {
+  for_each = local.guardian_alarms
 
-resource "aws_cloudwatch_metric_alarm" "guardian_dead_letters" {
-  alarm_name          = "${local.guardian_name}-dead-letters"
-  alarm_description   = "An event for the guardian was not handled after its retries (kept in the dead-letter queue)"
-  namespace           = "AWS/SQS"
-  metric_name         = "ApproximateNumberOfMessagesVisible"
-  dimensions          = { QueueName = aws_sqs_queue.guardian_dead_letters.name }
-  statistic           = "Maximum"
-  period              = 60
-  evaluation_periods  = 1
-  threshold           = 1
-  comparison_operator = "GreaterThanOrEqualToThreshold"
-  treat_missing_data  = "notBreaching"
-  alarm_actions       = [aws_sns_topic.alarms.arn]
-  ok_actions          = [aws_sns_topic.alarms.arn]
-}
-
-# The guardian's embedded-metric log line for a split left past its plan (guardian/src/report.rs).
-resource "aws_cloudwatch_metric_alarm" "guardian_stale_split" {
-  for_each = toset(local.guardian_stages)
-
-  alarm_name          = "${local.guardian_name}-stale-split-${each.key}"
-  alarm_description   = "A split on stage ${each.key} has stood past its plan with no promote run finishing it"
-  namespace           = "Guardian"
-  metric_name         = "StaleSplits"
-  dimensions          = { Stage = each.key }
-  statistic           = "Sum"
-  period              = 300
+  alarm_name          = "${local.guardian_name}-${each.key}"
+  alarm_description   = each.value.description
+  namespace           = each.value.namespace
+  metric_name         = each.value.metric_name
+  dimensions          = each.value.dimensions
+  statistic           = each.value.statistic
+  period              = each.value.period
   evaluation_periods  = 1
   threshold           = 1
   comparison_operator = "GreaterThanOrEqualToThreshold"

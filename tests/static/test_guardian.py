@@ -23,10 +23,14 @@ def test_the_guarded_stages_are_those_promote_shifts_and_their_alarms(tf):
     assert tf.locals["guardian_stages"] == (
         "${[for name in keys(local.stages) : name if !contains(keys(local.codedeploy_stages), name)]}"
     )
+    # Every function's alarms (the API's once, each Lambda one per function), as the
+    # guardian names them (rollout's Alarm::stack_names).
     assert tf.locals["guardian_watched_alarms"] == (
-        "${sort([for name, alarm in local.alarms : name if contains(local.guardian_stages, alarm.stage)])}"
+        "${sort([for name, alarm in local.function_alarms : name if contains(local.guardian_stages, alarm.stage)])}"
     )
-    assert tf.locals["guardian_functions"] == ["${local.project.functions[0].name}"]
+    # Every function of project.json, from the one map of them (no list to keep in step).
+    assert tf.locals["guardian_functions"] == "${sort(keys(local.functions))}"
+    assert tf.locals["functions"] == "${{for f in local.project.functions : f.name => f}}"
 
 
 def test_the_function_is_signed_bounded_traced_and_logs_encrypted(tf):
@@ -104,15 +108,19 @@ def test_failed_events_are_kept_encrypted_and_the_guardian_is_watched(tf):
     q = tf.resource("aws_sqs_queue", "guardian_dead_letters")
     assert q["kms_master_key_id"] == "${aws_kms_key.guardian.arn}"
     assert tf.resource("aws_kms_key", "guardian")["enable_key_rotation"] is True
-    errors = tf.resource("aws_cloudwatch_metric_alarm", "guardian_errors")
-    assert (errors["namespace"], errors["metric_name"]) == ("AWS/Lambda", "Errors")
-    assert errors["dimensions"] == {"FunctionName": "${aws_lambda_function.guardian.function_name}"}
-    stale = tf.resource("aws_cloudwatch_metric_alarm", "guardian_stale_split")
-    # The metric guardian/src/report.rs writes.
-    assert (stale["namespace"], stale["metric_name"]) == ("Guardian", "StaleSplits")
-    for name in ("guardian_errors", "guardian_dead_letters", "guardian_stale_split"):
-        alarm = tf.resource("aws_cloudwatch_metric_alarm", name)
-        assert alarm["alarm_actions"] == ["${aws_sns_topic.alarms.arn}"], name
-    names = tf.locals["guardian_alarm_names"]
-    for part in ("-errors", "-dead-letters", "-stale-split-${stage}"):
-        assert part in str(names), names
+    # One alarm resource over the guardian's alarms (no copy per alarm).
+    alarm = tf.resource("aws_cloudwatch_metric_alarm", "guardian")
+    assert alarm["for_each"] == "${local.guardian_alarms}"
+    assert alarm["alarm_name"] == "${local.guardian_name}-${each.key}"
+    assert alarm["alarm_actions"] == ["${aws_sns_topic.alarms.arn}"]
+    assert alarm["ok_actions"] == ["${aws_sns_topic.alarms.arn}"]
+    text = str(tf.locals["guardian_alarms"])
+    for part in ('errors = {', 'namespace = "AWS/Lambda"', "FunctionName = aws_lambda_function.guardian.function_name",
+                 "dead-letters = {", "QueueName = aws_sqs_queue.guardian_dead_letters.name",
+                 # The metric guardian/src/report.rs writes, per guarded stage.
+                 '"stale-split-${stage}"', 'namespace = "Guardian"', 'metric_name = "StaleSplits"',
+                 "for stage in local.guardian_stages"):
+        assert part in text, (part, text)
+    assert tf.locals["guardian_alarm_names"] == (
+        '${[for key in keys(local.guardian_alarms) : "${local.guardian_name}-${key}"]}'
+    )

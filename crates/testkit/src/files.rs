@@ -61,3 +61,11 @@ pub fn edit_json(path: &Path, f: impl FnOnce(&mut Value)) {
     f(&mut v);
     std::fs::write(path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
 }
+
+/// Keeps the alarms of a stage file whose kind starts with `prefix`: `lambda_` (each watches
+/// one function's alias) or `api_` (each watches the whole stage, every function).
+pub fn keep_alarms(stage: &mut Value, prefix: &str) {
+    if let Some(alarms) = stage["alarms"].as_array_mut() {
+        alarms.retain(|a| a["kind"].as_str().is_some_and(|k| k.starts_with(prefix)));
+    }
+}

@@ -19,7 +19,7 @@ pub mod fault_proxy;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-pub use files::{Scratch, copy_dir, edit_json};
+pub use files::{Scratch, copy_dir, edit_json, keep_alarms};
 
 /// The repository's root (the workspace directory).
 pub fn workspace_root() -> PathBuf {

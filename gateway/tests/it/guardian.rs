@@ -28,15 +28,11 @@ const BIRTHDAY_ERRORS: &str = "app-live-lambda-errors-birthday";
 /// function at once, so birthday's failures would fire them too; without them, only the
 /// failing function's own alarm can see it, and takes back both.
 fn live(dir: &std::path::Path, analysis: Value) {
-    let path = dir.join("live.json");
-    let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    v["poll_interval_seconds"] = 1.into();
-    v["analysis"] = analysis;
-    v["alarms"]
-        .as_array_mut()
-        .unwrap()
-        .retain(|a| a["kind"].as_str().is_some_and(|k| k.starts_with("lambda_")));
-    std::fs::write(&path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    testkit::edit_json(&dir.join("live.json"), |v| {
+        v["poll_interval_seconds"] = 1.into();
+        v["analysis"] = analysis;
+        testkit::keep_alarms(v, "lambda_");
+    });
 }
 
 /// Whether every function's live alias is split, each to its candidate.

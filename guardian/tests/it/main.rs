@@ -1,8 +1,8 @@
-//! The guardian racing a `promote` rollback over HTTP: both talk to moto through testkit's
-//! fault proxy, which checks and rotates alias RevisionIds as Lambda does (moto does not), and
-//! holds their UpdateAlias requests until both have sent one, on the RevisionId both read.
-//! Exactly one write is applied; the other writer writes nothing. (The same race against
-//! promote's in-memory stand-in, and one with a promote advance, are the crate's unit tests.)
+//! The guardian racing a `promote` rollback, and a `promote` advance, over HTTP: both talk to
+//! moto through testkit's fault proxy, which checks and rotates alias RevisionIds as Lambda
+//! does (moto does not), and holds their UpdateAlias requests until both have sent one, on
+//! the RevisionId both read. Exactly one write is applied; the other writer writes nothing.
+//! (The same races against promote's in-memory stand-in are the crate's unit tests.)
 
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -26,24 +26,18 @@ use testkit::moto::Moto;
 
 const ALARM: &str = "app-live-lambda-errors";
 
-/// environments/ with live judged by its alarms only (moto has no per-version metrics).
-fn environments(dir: &Path) -> Environments {
-    let envs = dir.join("environments");
-    std::fs::create_dir_all(envs.join("schema")).unwrap();
-    let root = testkit::workspace_root().join("environments");
-    for sub in ["", "schema"] {
-        for e in std::fs::read_dir(root.join(sub)).unwrap() {
-            let e = e.unwrap();
-            if e.file_type().unwrap().is_file() {
-                std::fs::copy(e.path(), envs.join(sub).join(e.file_name())).unwrap();
-            }
+/// environments/ with live judged by its alarms only (moto has no per-version metrics);
+/// `api_alarms_only`: live lists only its API alarms, so that a run reading these files does
+/// not watch the Lambda errors alarm the guardian acts on.
+fn environments(dir: &Path, name: &str, api_alarms_only: bool) -> Environments {
+    let envs = dir.join(name);
+    testkit::copy_dir(&testkit::workspace_root().join("environments"), &envs);
+    testkit::edit_json(&envs.join("live.json"), |v| {
+        v["analysis"] = serde_json::json!({"sources": ["alarms"]});
+        if api_alarms_only {
+            testkit::keep_alarms(v, "api_");
         }
-    }
-    let live = envs.join("live.json");
-    let mut v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&live).unwrap()).unwrap();
-    v["analysis"] = serde_json::json!({"sources": ["alarms"]});
-    std::fs::write(&live, v.to_string()).unwrap();
+    });
     Environments::load(&envs).unwrap()
 }
 
@@ -56,8 +50,29 @@ fn through(proxy: &FaultProxy, moto: &Moto, region: &str) -> aws_config::SdkConf
 
 #[test]
 fn racing_a_promote_rollback_over_http_one_writer_wins() {
+    race(Intent::Rollback { to_previous: false }, "1", false);
+}
+
+/// promote advancing to 50% on the alarms its files name (the API's, all OK) while the
+/// guardian acts on the Lambda errors alarm in ALARM: one of the two writes lands.
+#[test]
+fn racing_a_promote_advance_over_http_one_writer_wins() {
+    race(Intent::Advance { weight: None }, "1", true);
+}
+
+/// live at 10% of version 2, left by a promote run that died, its errors alarm in ALARM;
+/// the guardian and a `promote` run of `intent` race through the fault proxy. Whoever wins,
+/// exactly one write lands and the loser writes nothing. `promote_sees_api_alarms_only`:
+/// promote reads a copy of the files whose live lists only its API alarms.
+fn race(intent: Intent, stable: &str, promote_sees_api_alarms_only: bool) {
     let dir = Scratch::new("guardian-race");
-    let env = environments(dir.path());
+    let env = environments(dir.path(), "environments", false);
+    let promote_env = if promote_sees_api_alarms_only {
+        environments(dir.path(), "promote-environments", true)
+    } else {
+        env.clone()
+    };
+    let advancing = matches!(intent, Intent::Advance { .. });
     let moto = Moto::lease(dir.path());
     moto.seed(&env.dir, &["--versions", "2"]);
     let region = env.project.region.clone();
@@ -129,7 +144,7 @@ fn racing_a_promote_rollback_over_http_one_writer_wins() {
     let interrupt = Interrupt::default();
     let ctx = Ctx {
         cloud: &aws,
-        env: &env,
+        env: &promote_env,
         ui: &ui,
         interrupt: &interrupt,
         function: &env.project.main_function().name,
@@ -157,8 +172,12 @@ fn racing_a_promote_rollback_over_http_one_writer_wins() {
                 execute(
                     &ctx,
                     "live",
-                    Intent::Rollback { to_previous: false },
-                    ExecOpts::default()
+                    intent,
+                    ExecOpts {
+                        bake: Some(Duration::ZERO),
+                        poll: Some(Duration::from_millis(200)),
+                        ..ExecOpts::default()
+                    }
                 )
             )
         });
@@ -182,6 +201,8 @@ fn racing_a_promote_rollback_over_http_one_writer_wins() {
         "race: the {} won; stale writes refused: {}",
         if by_guardian {
             "guardian"
+        } else if advancing {
+            "promote advance"
         } else {
             "promote rollback"
         },
@@ -198,7 +219,7 @@ fn racing_a_promote_rollback_over_http_one_writer_wins() {
         proxy.tally().stale_revisions >= 1,
         "the loser's write was refused as stale"
     );
-    // Either way live serves version 1 alone.
+    // The guardian's rollback, or promote's write: version 1 alone, or 50% of version 2.
     let live = direct
         .rt
         .block_on(
@@ -210,10 +231,15 @@ fn racing_a_promote_rollback_over_http_one_writer_wins() {
                 .send(),
         )
         .unwrap();
-    assert_eq!(live.function_version(), Some("1"));
-    assert!(
-        live.routing_config()
-            .and_then(|r| r.additional_version_weights())
-            .is_none_or(|w| w.is_empty())
-    );
+    assert_eq!(live.function_version(), Some(stable));
+    let weights = live
+        .routing_config()
+        .and_then(|r| r.additional_version_weights())
+        .cloned()
+        .unwrap_or_default();
+    if advancing && !by_guardian {
+        assert_eq!(weights.get("2"), Some(&0.5), "{weights:?}");
+    } else {
+        assert!(weights.is_empty(), "{weights:?}");
+    }
 }
