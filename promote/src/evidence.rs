@@ -9,6 +9,7 @@
 // The sources besides the alarms (which are read here): CloudWatch's per-version metrics,
 // and the probe's own traffic through the stage or Lambda's Invoke API.
 pub mod metrics;
+pub mod probe_call;
 pub mod probe_invoke;
 pub mod probe_source;
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 use ::probe::{Answer, Failure, Transport};
 use std::collections::BTreeMap;
 
-use crate::evidence::probe_source::{InvokeAt, ProbeCall};
+use crate::evidence::probe_call::{InvokeAt, ProbeCall};
 use aws_sdk_lambda::error::SdkError;
 use aws_sdk_lambda::primitives::Blob;
 use serde_json::{Value, json};

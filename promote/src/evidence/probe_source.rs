@@ -7,11 +7,10 @@
 //! (`probe::evidence::window`), are judged by `rollout::probe_verdict` (the judge's error
 //! tests, the shortfall test for failures that name no version, the paired latency test).
 
-use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use ::probe::evidence::{Counts, WindowCounts, window};
-use ::probe::http::{Http, RequestSpec, TargetError, check_reachable, target};
+use ::probe::http::{Http, TargetError, check_reachable, target};
 use ::probe::{Config, Running, Schedule, Stats};
 use anyhow::{Context, Result};
 use futures_util::future::LocalBoxFuture;
@@ -21,22 +20,13 @@ use rollout::{Finding, Subject};
 use statrs::distribution::{ContinuousCDF, Normal};
 
 use crate::cli::exit::Exit;
+use crate::evidence::probe_call::{InvokeAt, ProbeCall};
 use crate::evidence::{Source, Window};
 
 /// Requests due within this long after a step's write are left out of its window: the
 /// local gateway sees an alias change within a second, Lambda within a moment; until then
 /// the old weights route, and the shortfall test would read that as missing answers.
 pub const STEP_GRACE: Duration = Duration::from_secs(2);
-/// The alias a probe by Invoke calls, and the stage whose request it sends.
-#[derive(Debug, Clone, PartialEq)]
-pub struct InvokeAt {
-    pub function: String,
-    pub alias: String,
-    pub stage: String,
-    /// The stage's variables, as API Gateway passes them to the function (a function that
-    /// finds its table there answers a probe by Invoke as it answers one through the stage).
-    pub variables: BTreeMap<String, String>,
-}
 
 /// Starts sending `call` on `config`'s schedule: to `url` with the call's path, or through
 /// Lambda's Invoke API of `invoke` (`url` then its endpoint, empty for the SDK's usual one).
@@ -70,68 +60,6 @@ pub async fn start_call(
             ::probe::start(config, invoke)
         }
     })
-}
-
-/// What the probe sends one function, and what a healthy answer is: the function's probe
-/// request in project.json (`functions[].probe`), or `promote probe --path`'s `GET`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ProbeCall {
-    pub method: String,
-    pub path: String,
-    pub body: Option<String>,
-    pub content_type: Option<String>,
-    /// The one status a healthy version answers; `None`: any 2xx or 3xx.
-    pub expect_status: Option<u16>,
-}
-
-impl ProbeCall {
-    /// `GET path`, any 2xx or 3xx a success.
-    pub fn get(path: &str) -> ProbeCall {
-        ProbeCall {
-            method: "GET".into(),
-            path: path.to_string(),
-            body: None,
-            content_type: None,
-            expect_status: None,
-        }
-    }
-
-    /// A function's probe request as project.json gives it.
-    pub fn of(r: &rollout::ProbeRequest) -> ProbeCall {
-        ProbeCall {
-            method: r.method.clone(),
-            path: r.path.clone(),
-            body: r.body.clone(),
-            content_type: r.content_type.clone(),
-            expect_status: Some(r.expect_status),
-        }
-    }
-
-    /// The HTTP request's method, body and content type.
-    pub fn spec(&self) -> Result<RequestSpec, TargetError> {
-        RequestSpec::new(
-            &self.method,
-            self.body.as_deref(),
-            self.content_type.as_deref(),
-        )
-    }
-
-    /// Empty statistics that judge answers as this call expects them.
-    pub fn stats(&self, rate: f64) -> Stats {
-        let stats = Stats::new(rate);
-        match self.expect_status {
-            Some(s) => stats.expecting(s),
-            None => stats,
-        }
-    }
-
-    /// `PUT /hello/probe (expects 204)`, for what is said before a run.
-    pub fn describe(&self) -> String {
-        match self.expect_status {
-            Some(s) => format!("{} {} (expects {s})", self.method, self.path),
-            None => format!("{} {}", self.method, self.path),
-        }
-    }
 }
 
 /// Where and how fast the probe sends, and for how long at most.
@@ -356,6 +284,7 @@ pub(crate) async fn reachable(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     fn counts(c: (u64, u64), s: (u64, u64), unattributed_failed: u64) -> WindowCounts {
         let v = |(requests, success): (u64, u64)| Counts {

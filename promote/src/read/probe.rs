@@ -9,7 +9,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::evidence::probe_source::{InvokeAt, ProbeCall, reachable, start_call};
+use crate::evidence::probe_call::{InvokeAt, ProbeCall};
+use crate::evidence::probe_source::{reachable, start_call};
 use ::probe::http::target;
 use ::probe::{Config, Running, Schedule, Split, Stats};
 use anyhow::{Context, Result};

@@ -30,7 +30,8 @@ use crate::cloud::aws::{
 };
 use crate::ctx::Ctx;
 use crate::evidence::metrics::MetricsSource;
-use crate::evidence::probe_source::{InvokeAt, ProbeCall, ProbePlan, ProbeSource};
+use crate::evidence::probe_call::{InvokeAt, ProbeCall};
+use crate::evidence::probe_source::{ProbePlan, ProbeSource};
 use crate::evidence::{AlarmSource, Source, Window};
 
 /// The default poll is the stage's, but never slower than this: the reaction time to an
