@@ -67,6 +67,13 @@ def environments(out: str) -> None:
             # moto runs no Lambda code and serves no percentiles: the demo's canaries are judged
             # by the alarms the gateway evaluates (promote/tests/it_judge.rs shows the metrics judge).
             d["analysis"] = {"sources": ["alarms"]}
+            # The gateway runs debug builds on this machine, beside whatever else it runs (make
+            # test runs the integration tests alongside): a new version's cold starts there
+            # took p99 past 1.5 s and rolled a good release back. The demo's faults are errors;
+            # its latency alarm stays, evaluated, with a threshold a laptop meets.
+            for alarm in d.get("alarms", []):
+                if alarm["kind"] == "api_p99_latency":
+                    alarm["threshold"] = max(alarm["threshold"], 10_000)
             s = d["strategy"]
             if s["type"] == "canary":
                 for step in s["steps"]:
