@@ -197,17 +197,6 @@ wait_alarms_ok() { # STAGE
   die "alarms of $1 did not return to OK: $states"
 }
 
-# Until an alarm of STAGE fires; prints it with the reason the gateway gave.
-wait_alarm_fires() { # STAGE
-  local states
-  for _ in $(seq 1 60); do
-    states=$(alarm_states "$1" | grep ' ALARM ' || true)
-    [[ -n $states ]] && { echo "$states"; return 0; }
-    sleep 0.5
-  done
-  die "no alarm of $1 fired from the failing requests"
-}
-
 stop_background() {
   kill "${background[@]}" 2>/dev/null || true
   wait "${background[@]}" 2>/dev/null || true
@@ -438,13 +427,20 @@ cmd_run() {
   echo "live traffic flows in the background; the gateway evaluates live's alarms over the requests it served"
   "$python" "$lib" traffic "$gateway_url" live "$work/bad.json" &
   background+=($!)
+  # Watched from now: an alarm fires, promote rolls back, and the alarm can clear again within
+  # the next scaled period, before a look taken after promote exits.
+  rm -f "$work/fired.txt"
+  "$python" "$lib" watch-alarms live "$work/fired.txt" &
+  local watcher=$!
+  background+=($watcher)
   local code=0
   run promote canary --stage live --bake 60s || code=$?
   [[ $code == 4 ]] || die "expected promote to roll back with exit code 4, got $code"
   echo "promote exited with code 4: every function of the release rolled back, not only $bad_function"
-  # The traffic stops once an alarm has been seen firing (promote may have acted a moment before).
   echo "live's alarms in ALARM (set by the gateway, from the requests it served):"
-  wait_alarm_fires live
+  wait "$watcher" 2>/dev/null || true
+  [[ -s $work/fired.txt ]] || die "no alarm of live fired from the failing requests"
+  cat "$work/fired.txt"
   stop_background
   echo "live traffic during the bad canary:"
   py tally "$work/bad.json"

@@ -225,6 +225,23 @@ def traffic(gateway: str, stage: str, out: str, limit: int) -> None:
     dump()
 
 
+def watch_alarms(stage: str, out: str, limit: float = 120) -> None:
+    """Polls STAGE's alarms every 100 ms until one is in ALARM, and writes those lines to OUT.
+    Started before the bad canary: with the gateway's scaled periods an alarm can fire and
+    clear again within two seconds of the rollback, before a check started afterwards looks."""
+    import boto3
+    cw = boto3.client("cloudwatch")
+    deadline = time.time() + limit
+    while time.time() < deadline:
+        firing = [f"{a['AlarmName']} ALARM {a['StateReason'][:120]}"
+                  for a in cw.describe_alarms(AlarmNamePrefix=f"app-{stage}-")["MetricAlarms"]
+                  if a["StateValue"] == "ALARM"]
+        if firing:
+            pathlib.Path(out).write_text("\n".join(firing) + "\n")
+            return
+        time.sleep(0.1)
+
+
 def show_tally(path: str) -> None:
     t = json.load(open(path))
     per_function = collections.Counter()
@@ -250,6 +267,8 @@ def main(argv: list[str]) -> int:
         request(*args)
     elif cmd == "traffic":
         traffic(args[0], args[1], args[2], int(args[3]) if len(args) > 3 else 0)
+    elif cmd == "watch-alarms":
+        watch_alarms(*args)
     elif cmd == "tally":
         show_tally(*args)
     elif cmd == "splits":
