@@ -157,30 +157,20 @@ fn rerun_refuses_and_status_tells(stack: &Stack, candidates: &[String; 2], why: 
 /// release, test the candidate one, which live's plan takes.
 fn release(analysis: Value) -> (Stack, Vec<String>, [String; 2], [String; 2]) {
     let stack = Stack::with_environments(|dir| live(dir, analysis));
-    let zips = [
-        stack.app_zip("app-a.zip", None),
-        stack.app_zip("app-b.zip", Some("candidate")),
-        stack.birthday_zip("birthday-a.zip", None),
-        stack.birthday_zip("birthday-b.zip", Some("candidate")),
-    ];
-    let mut stable = Vec::new();
-    let mut candidate = Vec::new();
-    for (f, pair) in FUNCTIONS.iter().zip(zips.chunks(2)) {
-        let (s, c) = (
-            stack.publish_function(f, &pair[0]),
-            stack.publish_function(f, &pair[1]),
-        );
-        stack.serve_release(f, "live", &s);
-        stack.serve_release(f, "test", &c);
-        stable.push(s);
-        candidate.push(c);
-    }
+    let zips = stack.release_zips();
+    let (app, birthday) = stack.publish_releases(&zips);
     let zips = zips
         .iter()
         .map(|z| z.to_str().unwrap().to_string())
         .collect();
-    let pair = |v: Vec<String>| -> [String; 2] { v.try_into().unwrap() };
-    (stack, zips, pair(stable), pair(candidate))
+    let [stable_app, candidate_app] = app;
+    let [stable_birthday, candidate_birthday] = birthday;
+    (
+        stack,
+        zips,
+        [stable_app, stable_birthday],
+        [candidate_app, candidate_birthday],
+    )
 }
 
 /// The gateway with the guardian and birthday's candidate failing at `rate`, and the

@@ -352,33 +352,17 @@ fn a_probed_release_of_two_functions_attributes_each_answer_to_its_function_and_
         v["approval_required"] = false.into();
         std::fs::write(&path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
     });
-    let zips = [
-        stack.app_zip("app-a.zip", None),
-        stack.app_zip("app-b.zip", Some("candidate")),
-        stack.birthday_zip("birthday-a.zip", None),
-        stack.birthday_zip("birthday-b.zip", Some("candidate")),
-    ];
+    let zips = stack.release_zips();
     // Two more app versions first, so that no version number is both functions': an answer
     // counted under the wrong function could not pass for one of its versions.
     for pad in ["pad-1", "pad-2"] {
         stack.publish_function("app", &stack.app_zip(&format!("{pad}.zip"), Some(pad)));
     }
-    let app = [
-        stack.publish_function("app", &zips[0]),
-        stack.publish_function("app", &zips[1]),
-    ];
-    let birthday = [
-        stack.publish_function("birthday", &zips[2]),
-        stack.publish_function("birthday", &zips[3]),
-    ];
+    let (app, birthday) = stack.publish_releases(&zips);
     assert!(
         app.iter().all(|v| !birthday.contains(v)),
         "{app:?} {birthday:?}"
     );
-    stack.serve_release("app", "live", &app[0]);
-    stack.serve_release("birthday", "live", &birthday[0]);
-    stack.serve_release("app", "test", &app[1]);
-    stack.serve_release("birthday", "test", &birthday[1]);
     let mut args = vec!["--artifacts"];
     args.extend(zips.iter().map(|z| z.to_str().unwrap()));
     let gw = stack.gateway(&args);

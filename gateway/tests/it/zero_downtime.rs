@@ -46,25 +46,9 @@ fn short_live_plan(dir: &std::path::Path) {
 #[test]
 fn a_release_of_two_functions_and_its_rollback_fail_no_request() {
     let stack = Stack::with_environments(short_live_plan);
-    let zips = [
-        stack.app_zip("app-a.zip", None),
-        stack.app_zip("app-b.zip", Some("candidate")),
-        stack.birthday_zip("birthday-a.zip", None),
-        stack.birthday_zip("birthday-b.zip", Some("candidate")),
-    ];
-    let app = [
-        stack.publish_function("app", &zips[0]),
-        stack.publish_function("app", &zips[1]),
-    ];
-    let birthday = [
-        stack.publish_function("birthday", &zips[2]),
-        stack.publish_function("birthday", &zips[3]),
-    ];
     // Live serves the stable release; test the candidate one, which live's plan takes.
-    stack.serve_release("app", "live", &app[0]);
-    stack.serve_release("birthday", "live", &birthday[0]);
-    stack.serve_release("app", "test", &app[1]);
-    stack.serve_release("birthday", "test", &birthday[1]);
+    let zips = stack.release_zips();
+    let (app, birthday) = stack.publish_releases(&zips);
     let mut args = vec!["--artifacts"];
     args.extend(zips.iter().map(|z| z.to_str().unwrap()));
     let gw = stack.gateway(&args);

@@ -336,6 +336,32 @@ impl Stack {
         .unwrap_or_else(|e| panic!("UpdateAlias {function}:{stage}: {e:?}"));
     }
 
+    /// A stable and a candidate zip of each function: app's two, then birthday's two.
+    pub fn release_zips(&self) -> [PathBuf; 4] {
+        [
+            self.app_zip("app-a.zip", None),
+            self.app_zip("app-b.zip", Some("candidate")),
+            self.birthday_zip("birthday-a.zip", None),
+            self.birthday_zip("birthday-b.zip", Some("candidate")),
+        ]
+    }
+
+    /// Publishes [`Stack::release_zips`]; live serves the stable release, test the candidate
+    /// one, which live's plan takes. The versions of app, then birthday: `[stable, candidate]`.
+    pub fn publish_releases(&self, zips: &[PathBuf; 4]) -> ([String; 2], [String; 2]) {
+        let mut versions = ["app", "birthday"]
+            .into_iter()
+            .zip(zips.chunks(2))
+            .map(|(f, pair)| {
+                let stable = self.publish_function(f, &pair[0]);
+                let candidate = self.publish_function(f, &pair[1]);
+                self.serve_release(f, "live", &stable);
+                self.serve_release(f, "test", &candidate);
+                [stable, candidate]
+            });
+        (versions.next().unwrap(), versions.next().unwrap())
+    }
+
     /// Points `alias` of `function` at `version`, unweighted.
     pub fn set_function_alias(&self, function: &str, alias: &str, version: &str) {
         self.block_on(
