@@ -7,6 +7,7 @@ pub mod build_info;
 pub mod invocation;
 pub mod layers;
 pub mod logging;
+pub mod refusal;
 pub mod serve;
 
 pub use layers::{SHA_HEADER, VERSION_HEADER, with_common_layers};
