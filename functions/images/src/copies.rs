@@ -1,0 +1,302 @@
+//! Decoding an upload and making its copies: the image's format from its bytes (not from what
+//! the client says), its pixels bounded before they are allocated, and each copy resized and
+//! encoded in that format. Pure: bytes in, bytes out (`routes` stores them).
+use crate::contract::{self, MAX_PIXELS};
+use image::codecs::jpeg::JpegEncoder;
+use image::codecs::png::PngEncoder;
+use image::{DynamicImage, ImageDecoder, ImageEncoder, ImageFormat, ImageReader, Limits};
+use std::io::Cursor;
+use thiserror::Error;
+
+/// JPEG quality of the copies: libvips' default, the engine behind the seed's `sharp`.
+pub const JPEG_QUALITY: u8 = 75;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Jpeg,
+    Png,
+}
+
+impl Format {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Jpeg => "image/jpeg",
+            Format::Png => "image/png",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Jpeg => "jpeg",
+            Format::Png => "png",
+        }
+    }
+
+    fn image_format(self) -> ImageFormat {
+        match self {
+            Format::Jpeg => ImageFormat::Jpeg,
+            Format::Png => ImageFormat::Png,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ImageError {
+    #[error("the file is not a JPEG or PNG image (its first bytes match neither); send one")]
+    NotAnImage,
+    #[error("the file looks like a {0} but cannot be decoded ({1}); send an intact JPEG or PNG")]
+    Corrupt(&'static str, String),
+    #[error(
+        "the image is {width}x{height}, over {MAX_PIXELS} pixels; send an image of at most 40 megapixels"
+    )]
+    TooManyPixels { width: u32, height: u32 },
+    #[error("the {0} copy could not be encoded: {1}")]
+    Encode(&'static str, String),
+}
+
+/// One encoded image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Encoded {
+    pub width: u32,
+    pub height: u32,
+    pub bytes: Vec<u8>,
+}
+
+/// An upload, understood: its format and size, and its copies in `COPY_WIDTHS` order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Copies {
+    pub format: Format,
+    pub width: u32,
+    pub height: u32,
+    pub copies: Vec<Encoded>,
+}
+
+/// The format by the file's magic bytes.
+pub fn format_of(bytes: &[u8]) -> Result<Format, ImageError> {
+    match image::guess_format(bytes) {
+        Ok(ImageFormat::Jpeg) => Ok(Format::Jpeg),
+        Ok(ImageFormat::Png) => Ok(Format::Png),
+        _ => Err(ImageError::NotAnImage),
+    }
+}
+
+/// Decodes `bytes` (JPEG or PNG) with its dimensions checked against `MAX_PIXELS` from the
+/// header, before any pixel buffer exists.
+pub fn decode(bytes: &[u8]) -> Result<(Format, DynamicImage), ImageError> {
+    let format = format_of(bytes)?;
+    let corrupt = |e: image::ImageError| ImageError::Corrupt(format.name(), e.to_string());
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format.image_format());
+    let mut limits = Limits::default();
+    // The decoders' own allocations: the pixels of the largest accepted image in 16-bit RGBA.
+    limits.max_alloc = Some(MAX_PIXELS * 8);
+    reader.limits(limits);
+    let mut decoder = reader.into_decoder().map_err(corrupt)?;
+    let (width, height) = decoder.dimensions();
+    if u64::from(width) * u64::from(height) > MAX_PIXELS {
+        return Err(ImageError::TooManyPixels { width, height });
+    }
+    // A JPEG's EXIF orientation is applied, so that a portrait photo's copies are portrait.
+    let orientation = decoder.orientation().ok();
+    let mut image = DynamicImage::from_decoder(decoder).map_err(corrupt)?;
+    if let Some(orientation) = orientation {
+        image.apply_orientation(orientation);
+    }
+    Ok((format, image))
+}
+
+/// The copy `width` pixels wide (aspect ratio kept), by area averaging when shrinking (each
+/// output pixel the mean of the input pixels it covers: no aliasing, one pass over the input)
+/// and linear interpolation when the original is narrower.
+pub fn resize(image: &DynamicImage, width: u32) -> DynamicImage {
+    let height = contract::copy_height(image.width(), image.height(), width);
+    image.thumbnail_exact(width, height)
+}
+
+/// `image` encoded as `format`. JPEG holds 8-bit grey or RGB only: anything else is converted
+/// (an alpha channel is dropped, 16 bits become 8).
+pub fn encode(image: &DynamicImage, format: Format) -> Result<Vec<u8>, ImageError> {
+    let mut out = Vec::new();
+    let failed = |e: image::ImageError| ImageError::Encode(format.name(), e.to_string());
+    match format {
+        Format::Jpeg => {
+            let converted;
+            let image = match image {
+                DynamicImage::ImageLuma8(_) | DynamicImage::ImageRgb8(_) => image,
+                other => {
+                    converted = DynamicImage::ImageRgb8(other.to_rgb8());
+                    &converted
+                }
+            };
+            JpegEncoder::new_with_quality(&mut out, JPEG_QUALITY)
+                .write_image(
+                    image.as_bytes(),
+                    image.width(),
+                    image.height(),
+                    image.color().into(),
+                )
+                .map_err(failed)?;
+        }
+        Format::Png => {
+            PngEncoder::new(&mut out)
+                .write_image(
+                    image.as_bytes(),
+                    image.width(),
+                    image.height(),
+                    image.color().into(),
+                )
+                .map_err(failed)?;
+        }
+    }
+    Ok(out)
+}
+
+/// Everything POST /images makes of an upload, before anything is stored.
+pub fn make_copies(bytes: &[u8]) -> Result<Copies, ImageError> {
+    let (format, image) = decode(bytes)?;
+    let copies = contract::COPY_WIDTHS
+        .iter()
+        .map(|&width| {
+            let copy = resize(&image, width);
+            Ok(Encoded {
+                width: copy.width(),
+                height: copy.height(),
+                bytes: encode(&copy, format)?,
+            })
+        })
+        .collect::<Result<Vec<_>, ImageError>>()?;
+    Ok(Copies {
+        format,
+        width: image.width(),
+        height: image.height(),
+        copies,
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use image::{Rgb, RgbImage, Rgba, RgbaImage};
+
+    /// A `w` x `h` gradient, encoded as `format`.
+    pub(crate) fn sample(w: u32, h: u32, format: Format) -> Vec<u8> {
+        let image = match format {
+            Format::Jpeg => DynamicImage::ImageRgb8(RgbImage::from_fn(w, h, |x, y| {
+                Rgb([(x % 256) as u8, (y % 256) as u8, 128])
+            })),
+            Format::Png => DynamicImage::ImageRgba8(RgbaImage::from_fn(w, h, |x, y| {
+                Rgba([(x % 256) as u8, (y % 256) as u8, 128, 200])
+            })),
+        };
+        encode(&image, format).unwrap()
+    }
+
+    fn decoded(bytes: &[u8]) -> (ImageFormat, u32, u32) {
+        let format = image::guess_format(bytes).unwrap();
+        let image = image::load_from_memory_with_format(bytes, format).unwrap();
+        (format, image.width(), image.height())
+    }
+
+    #[test]
+    fn a_jpeg_gets_jpeg_copies_200_and_75_wide() {
+        let made = make_copies(&sample(800, 600, Format::Jpeg)).unwrap();
+        assert_eq!(
+            (made.format, made.width, made.height),
+            (Format::Jpeg, 800, 600)
+        );
+        let sizes: Vec<_> = made.copies.iter().map(|c| decoded(&c.bytes)).collect();
+        assert_eq!(
+            sizes,
+            [(ImageFormat::Jpeg, 200, 150), (ImageFormat::Jpeg, 75, 56)]
+        );
+        assert_eq!((made.copies[0].width, made.copies[0].height), (200, 150));
+    }
+
+    #[test]
+    fn a_png_gets_png_copies_with_its_alpha() {
+        let made = make_copies(&sample(300, 900, Format::Png)).unwrap();
+        assert_eq!(made.format, Format::Png);
+        let sizes: Vec<_> = made.copies.iter().map(|c| decoded(&c.bytes)).collect();
+        assert_eq!(
+            sizes,
+            [(ImageFormat::Png, 200, 600), (ImageFormat::Png, 75, 225)]
+        );
+        let copy = image::load_from_memory(&made.copies[1].bytes).unwrap();
+        assert!(copy.color().has_alpha());
+    }
+
+    #[test]
+    fn a_narrow_image_is_enlarged_to_the_widths() {
+        let made = make_copies(&sample(50, 20, Format::Png)).unwrap();
+        let sizes: Vec<_> = made.copies.iter().map(|c| (c.width, c.height)).collect();
+        assert_eq!(sizes, [(200, 80), (75, 30)]);
+    }
+
+    #[test]
+    fn the_copies_average_the_pixels_they_cover() {
+        // Left half black, right half white: the copy's left edge stays black, its right
+        // edge white, and no pixel is outside the two.
+        let image = DynamicImage::ImageLuma8(image::GrayImage::from_fn(800, 100, |x, _| {
+            image::Luma([if x < 400 { 0 } else { 255 }])
+        }));
+        let copy = resize(&image, 200).to_luma8();
+        assert_eq!(copy.dimensions(), (200, 25));
+        assert_eq!(copy.get_pixel(0, 10).0[0], 0);
+        assert_eq!(copy.get_pixel(199, 10).0[0], 255);
+        assert_eq!(copy.get_pixel(99, 10).0[0], 0);
+        assert_eq!(copy.get_pixel(100, 10).0[0], 255);
+    }
+
+    #[test]
+    fn not_an_image_is_refused_by_its_bytes() {
+        assert_eq!(make_copies(b"hello, world"), Err(ImageError::NotAnImage));
+        assert_eq!(make_copies(b"GIF89a......"), Err(ImageError::NotAnImage));
+        assert_eq!(make_copies(b""), Err(ImageError::NotAnImage));
+        let mut truncated = sample(64, 64, Format::Png);
+        truncated.truncate(60);
+        assert!(matches!(
+            make_copies(&truncated),
+            Err(ImageError::Corrupt("png", _))
+        ));
+        let mut jpeg = sample(64, 64, Format::Jpeg);
+        jpeg.truncate(8);
+        assert!(matches!(
+            make_copies(&jpeg),
+            Err(ImageError::Corrupt("jpeg", _))
+        ));
+    }
+
+    /// CRC-32 (IEEE), to write a PNG chunk the decoder accepts.
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in bytes {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+
+    /// A PNG whose header claims 100000 x 100000 pixels, with a few bytes of data: refused
+    /// from the header, before 40 GB are asked for.
+    #[test]
+    fn a_decompression_bomb_is_refused_from_its_header() {
+        let mut bomb = sample(1, 1, Format::Png);
+        // The IHDR chunk: length (8..12), type (12..16), width, height (16..24), CRC at 29.
+        bomb[16..20].copy_from_slice(&100_000u32.to_be_bytes());
+        bomb[20..24].copy_from_slice(&100_000u32.to_be_bytes());
+        let crc = crc32(&bomb[12..29]);
+        bomb[29..33].copy_from_slice(&crc.to_be_bytes());
+        assert_eq!(
+            make_copies(&bomb),
+            Err(ImageError::TooManyPixels {
+                width: 100_000,
+                height: 100_000
+            })
+        );
+    }
+}
