@@ -46,6 +46,8 @@ pub struct Context<'a> {
     pub resource: &'a str,
     /// Its path parameters, decoded; empty for a resource without any.
     pub path_parameters: &'a BTreeMap<String, String>,
+    /// The REST API's `binaryMediaTypes` (project.json's `binary_media_types`).
+    pub binary_media_types: &'a [String],
 }
 
 /// `/dev/build-info` -> (`dev`, `/build-info`); `/dev` and `/dev/` -> (`dev`, `/`).
@@ -68,8 +70,25 @@ pub fn request_time(http_date: &str) -> String {
     }
 }
 
-fn is_binary(body: &[u8]) -> bool {
-    std::str::from_utf8(body).is_err()
+/// Whether API Gateway hands a request body to Lambda base64-encoded: its Content-Type
+/// (without parameters, any letter case) is one of the API's binary media types, which may
+/// be wildcards (`image/*`, `*/*`). A body of any other type goes as text, as on AWS, where
+/// bytes that are not UTF-8 do not survive: the reason to list a binary type.
+pub fn is_binary_media_type(content_type: Option<&str>, binary_media_types: &[String]) -> bool {
+    let Some(content_type) = content_type else {
+        return false;
+    };
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    let Some((kind, _)) = essence.split_once('/') else {
+        return false;
+    };
+    binary_media_types.iter().any(|t| {
+        let t = t.trim();
+        t == "*/*"
+            || t.eq_ignore_ascii_case(essence)
+            || t.strip_suffix("/*")
+                .is_some_and(|prefix| prefix.eq_ignore_ascii_case(kind))
+    })
 }
 
 /// The proxy event, ready to serialize.
@@ -172,9 +191,8 @@ impl Serialize for EveryValue<'_> {
     }
 }
 
-/// The proxy event. The binary test is on the bytes: API Gateway decides by its
-/// `binaryMediaTypes`, which a stack created by our Terraform does not set; encoding exactly
-/// the bodies that are not UTF-8 is the setting under which every body arrives intact.
+/// The proxy event. A body whose Content-Type is one of the API's binary media types goes
+/// base64-encoded with `isBase64Encoded: true`, any other as text (`is_binary_media_type`).
 pub fn build_event<'a>(req: &'a Incoming<'a>, ctx: &'a Context<'a>) -> Event<'a> {
     let (_, resource_path) = split_stage(req.path).unwrap_or((ctx.stage, "/"));
     let resource = ctx.resource;
@@ -183,8 +201,12 @@ pub fn build_event<'a>(req: &'a Incoming<'a>, ctx: &'a Context<'a>) -> Event<'a>
     let mut headers: Vec<(Cow<'a, str>, Cow<'a, str>)> = Vec::with_capacity(req.headers.len() + 4);
     let mut user_agent = None;
     let mut forwarded_for = None;
+    let mut content_type = None;
     for (name, value) in &req.headers {
         let is = |n: &str| name.eq_ignore_ascii_case(n);
+        if is("content-type") {
+            content_type = Some(value.as_ref());
+        }
         if is("user-agent") {
             user_agent = Some(value.as_ref());
         }
@@ -222,7 +244,9 @@ pub fn build_event<'a>(req: &'a Incoming<'a>, ctx: &'a Context<'a>) -> Event<'a>
     let query = query_parameters(req.query);
     let (body, base64) = match req.body {
         [] => (None, false),
-        b if is_binary(b) => (Some(Cow::Owned(B64.encode(b))), true),
+        b if is_binary_media_type(content_type, ctx.binary_media_types) => {
+            (Some(Cow::Owned(B64.encode(b))), true)
+        }
         b => (Some(String::from_utf8_lossy(b)), false),
     };
 
@@ -402,6 +426,7 @@ mod tests {
             http_date: "Mon, 23 Nov 2026 10:42:08 GMT",
             resource: "/",
             path_parameters: &NO_PARAMETERS,
+            binary_media_types: &[],
         }
     }
 
@@ -581,19 +606,69 @@ mod tests {
         assert_eq!(got["requestContext"]["identity"]["userAgent"], Value::Null);
     }
 
+    fn binary_types() -> Vec<String> {
+        ["multipart/form-data", "image/jpeg", "application/*"]
+            .map(String::from)
+            .to_vec()
+    }
+
     #[test]
-    fn binary_bodies_go_as_base64_and_text_as_is() {
+    fn bodies_of_binary_media_types_go_as_base64_and_others_as_text() {
         let vars = vars();
-        let mut req = get_build_info();
+        let types = binary_types();
+        let ctx = Context {
+            binary_media_types: &types,
+            ..ctx(&vars)
+        };
         let bytes = [0u8, 159, 146, 150, 255];
-        req.body = &bytes;
-        let got = build_event(&req, &ctx(&vars));
-        assert_eq!(got["isBase64Encoded"], true);
-        assert_eq!(B64.decode(got["body"].as_str().unwrap()).unwrap(), bytes);
-        req.body = b"{\"k\":1}";
-        let got = build_event(&req, &ctx(&vars));
-        assert_eq!(got["isBase64Encoded"], false);
-        assert_eq!(got["body"], "{\"k\":1}");
+        for content_type in [
+            "image/jpeg",
+            "Image/JPEG",
+            "multipart/form-data; boundary=x",
+            "application/octet-stream",
+        ] {
+            let mut req = get_build_info();
+            req.headers.push(("Content-Type", content_type.into()));
+            req.body = &bytes;
+            let got = build_event(&req, &ctx);
+            assert_eq!(got["isBase64Encoded"], true, "{content_type}");
+            assert_eq!(B64.decode(got["body"].as_str().unwrap()).unwrap(), bytes);
+            // Text of a binary type is encoded too: the type decides, not the bytes.
+            req.body = b"plain";
+            let got = build_event(&req, &ctx);
+            assert_eq!(got["body"], B64.encode(b"plain"), "{content_type}");
+        }
+        for content_type in [Some("text/plain"), Some("image/png"), None] {
+            let mut req = get_build_info();
+            if let Some(ct) = content_type {
+                req.headers.push(("Content-Type", ct.into()));
+            }
+            req.body = b"{\"k\":1}";
+            let got = build_event(&req, &ctx);
+            assert_eq!(got["isBase64Encoded"], false, "{content_type:?}");
+            assert_eq!(got["body"], "{\"k\":1}");
+            // Bytes that are not UTF-8, sent as text, arrive mangled, as on AWS.
+            req.body = &bytes;
+            let got = build_event(&req, &ctx);
+            assert_eq!(got["isBase64Encoded"], false);
+            assert_ne!(got["body"].as_str().unwrap().as_bytes(), bytes);
+        }
+    }
+
+    #[test]
+    fn binary_media_types_match_by_type_and_wildcard() {
+        let types = binary_types();
+        assert!(is_binary_media_type(Some("image/jpeg"), &types));
+        assert!(!is_binary_media_type(Some("image/jpegx"), &types));
+        assert!(is_binary_media_type(Some("application/pdf"), &types));
+        assert!(!is_binary_media_type(Some("text/plain"), &types));
+        assert!(!is_binary_media_type(Some("garbage"), &types));
+        assert!(!is_binary_media_type(None, &types));
+        assert!(!is_binary_media_type(Some("image/jpeg"), &[]));
+        assert!(is_binary_media_type(
+            Some("text/plain"),
+            &["*/*".to_string()]
+        ));
     }
 
     #[test]

@@ -6,10 +6,11 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use axum::body::{Body, to_bytes};
+use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::Response;
+use http_body_util::BodyExt;
 use tokio::sync::{oneshot, watch};
 
 use crate::artifacts::Artifacts;
@@ -21,7 +22,13 @@ use crate::runtime::{self, Invocation, Outcome, Pool};
 use crate::stack::{self, Route, Shared};
 
 /// API Gateway's payload limit.
-const MAX_BODY: usize = 10 * 1024 * 1024;
+pub const MAX_BODY: usize = 10 * 1024 * 1024;
+/// Lambda's limit on a synchronous invocation's event (the request: 6 MiB; a response may be
+/// 100 bytes more). A body near it is over it once API Gateway has base64-encoded it.
+pub const MAX_EVENT: usize = 6 * 1024 * 1024;
+/// How much of a body over `MAX_BODY` is read and thrown away before the 413 is sent: a
+/// client still sending when the connection closes sees it reset, not the answer.
+const MAX_DRAIN: usize = 64 * 1024 * 1024;
 
 pub struct Gateway {
     pub stack: Shared,
@@ -40,6 +47,9 @@ pub struct Gateway {
     pub resources: Resources,
     /// The endpoint the instances' own AWS calls go to (runtime::aws_environment).
     pub aws_endpoint: Option<String>,
+    /// The REST API's binaryMediaTypes: request bodies of these types reach the function
+    /// base64-encoded (event::is_binary_media_type).
+    pub binary_media_types: Vec<String>,
     /// (function, version) -> its instances.
     pools: Mutex<BTreeMap<(String, String), Arc<Pool>>>,
     /// Versions whose missing code was already reported, so stderr says it once.
@@ -74,6 +84,7 @@ impl Gateway {
             shutdown,
             resources,
             aws_endpoint: std::env::var("AWS_ENDPOINT_URL").ok(),
+            binary_media_types: Vec::new(), // S3FN-TODO project.binary_media_types
             pools: Mutex::new(BTreeMap::new()),
             reported: Mutex::new(BTreeSet::new()),
         }
@@ -308,14 +319,11 @@ pub async fn handle(
         }
         Route::Alias(a) => a,
     };
-    let body = match to_bytes(body, MAX_BODY).await {
+    let body = match read_body(&parts.headers, body).await {
         Ok(b) => b,
-        Err(_) => {
+        Err(()) => {
             record_api(&gw, Some(stage), 413, start, None);
-            return json_response(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                r#"{"message":"Request Too Long"}"#,
-            );
+            return request_too_long();
         }
     };
     let now = SystemTime::now();
@@ -355,8 +363,21 @@ pub async fn handle(
         http_date: &http_date,
         resource: matched.resource,
         path_parameters: &matched.parameters,
+        binary_media_types: &gw.binary_media_types,
     };
     let payload = serde_json::to_vec(&event::build_event(&incoming, &ctx)).expect("event json");
+    if payload.len() > MAX_EVENT {
+        // Lambda refuses the Invoke (RequestEntityTooLargeException) before any instance
+        // sees it: no invocation is counted, and API Gateway answers 413.
+        if gw.verbose {
+            eprintln!(
+                "gateway: stage {stage} function {function}: the event is {} bytes, over Lambda's {MAX_EVENT}: 413",
+                payload.len()
+            );
+        }
+        record_api(&gw, Some(stage), 413, start, None);
+        return request_too_long();
+    }
 
     let version = stack::pick_version(alias, fastrand::f64()).to_string();
     let lambda_start = Instant::now();
@@ -447,6 +468,57 @@ pub async fn handle(
         );
     }
     response
+}
+
+/// The body, up to API Gateway's `MAX_BODY`; `Err` when it is longer. A client that waits
+/// for `100 Continue` before sending a body declared too long is answered at once (it then
+/// sends nothing); any other has the rest of its body read and dropped (up to `MAX_DRAIN`)
+/// so that it reads the 413 instead of a reset connection.
+async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ()> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let expects_continue = headers
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if expects_continue && declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(());
+    }
+    let mut body = body;
+    let mut kept = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            return Err(());
+        };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen += data.len();
+        if seen > MAX_BODY + MAX_DRAIN {
+            return Err(());
+        }
+        if seen <= MAX_BODY {
+            kept.extend_from_slice(&data);
+        }
+    }
+    match seen <= MAX_BODY {
+        true => Ok(Bytes::from(kept)),
+        false => Err(()),
+    }
+}
+
+/// API Gateway's answer to a body over its 10 MB, or an event over Lambda's 6 MB. The
+/// connection is closed after it, as a server that stopped reading a body must.
+fn request_too_long() -> Response {
+    let mut r = json_response(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        r#"{"message":"Request Too Long"}"#,
+    );
+    r.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    r
 }
 
 /// An API Gateway error: a JSON body and the `x-amzn-errortype` that names it.
