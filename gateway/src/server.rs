@@ -611,3 +611,51 @@ fn record_api(
         integration_ms,
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(k, v)| (HeaderName::from_static(k), HeaderValue::from_static(v)))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_body_up_to_10_mb_is_read_and_one_over_it_refused() {
+        let at_limit = vec![7u8; MAX_BODY];
+        let got = read_body(&HeaderMap::new(), Body::from(at_limit.clone())).await;
+        assert_eq!(got.unwrap().len(), MAX_BODY);
+        let over = vec![7u8; MAX_BODY + 1];
+        assert!(
+            read_body(&HeaderMap::new(), Body::from(over))
+                .await
+                .is_err()
+        );
+        assert!(
+            read_body(&HeaderMap::new(), Body::empty())
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_client_waiting_to_continue_is_refused_on_its_declared_length() {
+        // The body is never read: a client that waits for 100 Continue has not sent it.
+        let waits = headers(&[("expect", "100-continue"), ("content-length", "10485761")]);
+        assert!(read_body(&waits, Body::empty()).await.is_err());
+        // Within the limit it is read as usual.
+        let small = headers(&[("expect", "100-continue"), ("content-length", "3")]);
+        assert_eq!(read_body(&small, Body::from("abc")).await.unwrap(), "abc");
+    }
+
+    #[test]
+    fn the_413_closes_the_connection() {
+        let r = request_too_long();
+        assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(r.headers()[header::CONNECTION], "close");
+    }
+}

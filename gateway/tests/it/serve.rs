@@ -106,7 +106,8 @@ fn stages_serve_the_versions_their_aliases_name() {
         gw.stderr()
     );
 
-    // Binary bodies: every byte value, through the event as base64 and back.
+    // Binary bodies (a type in project.json's binary_media_types): every byte value, through
+    // the event as base64 and back.
     let v_echo = stack.publish(&echo);
     stack.set_alias("test", &v_echo, None);
     let body: Vec<u8> = (0..4096u32).map(|i| (i * 7 % 256) as u8).collect();
@@ -115,7 +116,7 @@ fn stages_serve_the_versions_their_aliases_name() {
             gw.port,
             "POST",
             "/test/build-info",
-            &[("Content-Type", "application/octet-stream")],
+            &[("Content-Type", "image/png")],
             &body,
         )
         .unwrap();
