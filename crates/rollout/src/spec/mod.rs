@@ -166,9 +166,10 @@ pub fn bucket_stage_variable(purpose: &str) -> String {
 }
 
 /// The name Terraform (and, with the emulator's account, the demo and the tests) gives a
-/// stage's bucket of `purpose`: S3 bucket names are global, so the account id ends it.
+/// stage's bucket of `purpose`: S3 bucket names are global, so the account id ends it, and
+/// lowercase.
 pub fn bucket_name(rest_api_name: &str, stage: &str, purpose: &str, account: &str) -> String {
-    format!("{rest_api_name}-{stage}-{purpose}-{account}")
+    format!("{rest_api_name}-{stage}-{purpose}-{account}").to_lowercase()
 }
 
 /// The whole directory, validated, with stages in path order (first stage first).
