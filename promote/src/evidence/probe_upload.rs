@@ -106,7 +106,9 @@ impl Upload {
             .bucket(&self.at.bucket)
             .key(&key)
             .content_type("text/plain")
-            .body(ByteStream::from(format!("promote probe {seq}\n").into_bytes()))
+            .body(ByteStream::from(
+                format!("promote probe {seq}\n").into_bytes(),
+            ))
             .send()
             .await
             .map_err(|e| match e {
