@@ -84,7 +84,7 @@ impl Gateway {
             shutdown,
             resources,
             aws_endpoint: std::env::var("AWS_ENDPOINT_URL").ok(),
-            binary_media_types: Vec::new(), // S3FN-TODO project.binary_media_types
+            binary_media_types: project.binary_media_types.clone(),
             pools: Mutex::new(BTreeMap::new()),
             reported: Mutex::new(BTreeSet::new()),
         }

@@ -11,6 +11,7 @@ mod canary;
 mod faults;
 mod guardian;
 mod judge;
+mod objects;
 mod probe;
 mod serve;
 mod throttles;
