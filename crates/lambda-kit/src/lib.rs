@@ -9,6 +9,8 @@ pub mod layers;
 pub mod logging;
 pub mod refusal;
 pub mod serve;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use layers::{SHA_HEADER, VERSION_HEADER, with_common_layers};
 

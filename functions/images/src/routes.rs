@@ -192,13 +192,9 @@ mod tests {
     use super::*;
     use crate::copies::Format;
     use crate::copies::tests::sample;
-    use axum::body::Body;
     use axum::http::HeaderMap;
-    use lambda_http::RequestExt;
     use objects::memory::Memory;
     use serde_json::{Value, json};
-    use std::collections::HashMap;
-    use tower::ServiceExt;
 
     const DEV: &str = "app-dev-images-123456789012";
 
@@ -210,23 +206,9 @@ mod tests {
         bucket: Option<&str>,
         body: Vec<u8>,
     ) -> (StatusCode, HeaderMap, Vec<u8>) {
-        let mut builder = axum::http::Request::builder().method(method).uri(path);
-        if let Some(ct) = content_type {
-            builder = builder.header("content-type", ct);
-        }
-        let mut req = builder.body(Body::from(body)).unwrap();
-        if let Some(bucket) = bucket {
-            let vars: HashMap<String, String> =
-                [(BUCKET_STAGE_VARIABLE.to_owned(), bucket.to_owned())].into();
-            req = req.with_stage_variables(vars);
-        }
-        let response = router(store.clone()).oneshot(req).await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        (status, headers, bytes.to_vec())
+        let stage_variable = bucket.map(|b| (BUCKET_STAGE_VARIABLE, b));
+        let router = router(store.clone());
+        lambda_kit::testing::call(router, method, path, content_type, stage_variable, body).await
     }
 
     async fn upload(store: &Memory, key: &str, file: &[u8]) -> (StatusCode, Value) {
