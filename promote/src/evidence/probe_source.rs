@@ -21,7 +21,7 @@ use statrs::distribution::{ContinuousCDF, Normal};
 
 use crate::cli::exit::Exit;
 use crate::evidence::probe_call::{InvokeAt, ProbeCall};
-use crate::evidence::probe_upload::{Upload, UploadAt};
+use crate::evidence::probe_upload::{Upload, UploadAt, run_id};
 use crate::evidence::{Source, Window};
 
 /// Requests due within this long after a step's write are left out of its window: the
@@ -133,15 +133,7 @@ impl ProbeSource {
                     start_call(config, &p.call, &p.url, p.invoke.as_ref(), say_unreachable).await?
                 }
                 Some(u) => {
-                    let run = format!(
-                        "{:x}-{}",
-                        SystemTime::now()
-                            .duration_since(SystemTime::UNIX_EPOCH)
-                            .unwrap_or_default()
-                            .as_millis(),
-                        std::process::id()
-                    );
-                    let at = UploadAt::resolve(&u.probe, &u.stage, &u.variables, &run)
+                    let at = UploadAt::resolve(&u.probe, &u.stage, &u.variables, &run_id())
                         .map_err(Exit::BadInput)?;
                     ::probe::start(config, Upload::new(at).await)
                 }

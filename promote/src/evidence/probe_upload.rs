@@ -65,6 +65,16 @@ impl UploadAt {
     }
 }
 
+/// An id for one probe run, in its objects' keys: two runs, even of two machines at once,
+/// never read each other's summaries.
+pub fn run_id() -> String {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis();
+    format!("{millis:x}-{}", std::process::id())
+}
+
 /// The version a summary names (`made_by.version`); `None` for a summary that names none.
 pub fn summary_version(summary: &[u8]) -> Option<String> {
     let v: Value = serde_json::from_slice(summary).ok()?;
