@@ -305,6 +305,53 @@ pub(crate) mod tests {
         assert!(copy.color().has_alpha());
     }
 
+    /// A photo taken with the camera turned: 400x100 pixels stored, EXIF orientation 6 (rotate
+    /// 90 degrees clockwise to view). Its copies are portrait, as every viewer shows it.
+    #[test]
+    fn a_jpegs_exif_orientation_is_applied_before_the_copies() {
+        // A little-endian TIFF header and one IFD entry: Orientation (0x0112), SHORT, 1, 6.
+        let exif: Vec<u8> = [
+            &b"II*\0"[..],
+            &8u32.to_le_bytes(),
+            &1u16.to_le_bytes(),
+            &0x0112u16.to_le_bytes(),
+            &3u16.to_le_bytes(),
+            &1u32.to_le_bytes(),
+            &6u16.to_le_bytes(),
+            &[0, 0],
+            &0u32.to_le_bytes(),
+        ]
+        .concat();
+        let stored = RgbImage::from_fn(400, 100, |x, _| Rgb([if x < 200 { 250 } else { 5 }, 9, 9]));
+        let mut jpeg = Vec::new();
+        let mut encoder = JpegEncoder::new_with_quality(&mut jpeg, 90);
+        encoder.set_exif_metadata(exif).unwrap();
+        encoder
+            .write_image(stored.as_raw(), 400, 100, image::ExtendedColorType::Rgb8)
+            .unwrap();
+        let made = make_copies(&jpeg).unwrap();
+        assert_eq!((made.width, made.height), (100, 400));
+        let sizes: Vec<_> = made.copies.iter().map(|c| decoded(&c.bytes)).collect();
+        assert_eq!(
+            sizes,
+            [(ImageFormat::Jpeg, 200, 800), (ImageFormat::Jpeg, 75, 300)]
+        );
+        // Turned clockwise, the stored left half (red) is the top.
+        let copy = image::load_from_memory(&made.copies[0].bytes)
+            .unwrap()
+            .to_rgb8();
+        assert!(
+            copy.get_pixel(100, 100).0[0] > 200,
+            "{:?}",
+            copy.get_pixel(100, 100)
+        );
+        assert!(
+            copy.get_pixel(100, 700).0[0] < 50,
+            "{:?}",
+            copy.get_pixel(100, 700)
+        );
+    }
+
     #[test]
     fn a_narrow_image_is_enlarged_to_the_widths() {
         let made = make_copies(&sample(50, 20, Format::Png)).unwrap();
