@@ -196,9 +196,7 @@ fn probe(path: &Path, i: usize, p: RawProbe) -> Result<Probe, ConfigError> {
         path: expect(p.path, "path")?,
         body,
         content_type: p.content_type,
-        expect_status: p
-            .expect_status
-            .ok_or_else(|| field(path, at("expect_status"), "is missing"))?,
+        expect_status: p.expect_status,
     }))
 }
 

@@ -96,7 +96,10 @@ fn loads_the_repository_environments() {
     let env =
         Environments::load(concat!(env!("CARGO_MANIFEST_DIR"), "/../../environments")).unwrap();
     assert_eq!(env.stage_names(), ["dev", "test", "live"]);
-    assert_eq!(env.project.function_names(), ["app", "birthday"]);
+    assert_eq!(
+        env.project.function_names(),
+        ["app", "birthday", "notes", "images"]
+    );
     assert_eq!(env.project.main_function().package, "app");
     let birthday = env.project.function("birthday").unwrap();
     assert_eq!(birthday.routes, ["/hello/{username}"]);
@@ -104,7 +107,7 @@ fn loads_the_repository_environments() {
         .probe_request()
         .expect("birthday is probed by a request");
     assert_eq!(probe.method, "PUT");
-    assert_eq!(probe.expect_status, 204);
+    assert_eq!(probe.expect_status, Some(204));
     assert_eq!(probe.content_type.as_deref(), Some("application/json"));
     assert_eq!(env.project.stage_variable, "lambdaAlias");
     let live = env.stage("live").unwrap();

@@ -55,7 +55,7 @@ fn project() -> Project {
                 path: "/".into(),
                 body: None,
                 content_type: None,
-                expect_status: 200,
+                expect_status: Some(200),
             }),
         }],
         rest_api_name: "app".into(),

@@ -49,7 +49,7 @@ impl ProbeCall {
             path: r.path.clone(),
             body: r.body.clone(),
             content_type: r.content_type.clone(),
-            expect_status: Some(r.expect_status),
+            expect_status: r.expect_status,
         }
     }
 

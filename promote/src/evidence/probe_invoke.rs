@@ -195,7 +195,7 @@ mod tests {
             path: "/hello/probe".into(),
             body: Some(br#"{"dateOfBirth":"2000-01-01"}"#.to_vec()),
             content_type: Some("application/json".into()),
-            expect_status: 204,
+            expect_status: Some(204),
         });
         let vars = BTreeMap::from([("birthdayTable".to_string(), "birthday-live".to_string())]);
         let e = rest_event("live", &call, &vars);

@@ -143,7 +143,9 @@ pub struct ProbeRequest {
     /// Sent as is: project.json's `body`, or its `body_base64` decoded.
     pub body: Option<Vec<u8>>,
     pub content_type: Option<String>,
-    pub expect_status: u16,
+    /// The one status a healthy version answers; `None`: any 2xx or 3xx (a write that
+    /// answers 201 when it creates and 200 when it replaces).
+    pub expect_status: Option<u16>,
 }
 
 /// The probe of an S3-triggered function: small objects put under `prefix` of the stage's
@@ -218,7 +220,7 @@ mod tests {
                 path: "/".into(),
                 body: None,
                 content_type: None,
-                expect_status: 200,
+                expect_status: Some(200),
             }),
         }
     }
