@@ -84,3 +84,8 @@ output "codedeploy_deployment_groups" {
   description = "CodeDeploy deployment group of each stage, keyed by stage name."
   value       = { for name, group in aws_codedeploy_deployment_group.stage : name => group.deployment_group_name }
 }
+
+output "bucket_names" {
+  description = "Each S3 bucket of the functions, keyed by bucket name: its purpose, stage, stage variable and whether it is kept on destroy."
+  value       = { for k, b in local.buckets : b.name => { purpose = b.purpose, stage = b.stage, stage_variable = b.stage_variable, kept = b.kept, arn = local.bucket_arns[k] } }
+}

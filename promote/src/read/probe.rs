@@ -85,7 +85,7 @@ pub fn calls(project: &rollout::Project, path: Option<&str>) -> Vec<(String, Pro
         None => project
             .functions
             .iter()
-            .map(|f| (f.name.clone(), ProbeCall::of(&f.probe)))
+            .filter_map(|f| Some((f.name.clone(), ProbeCall::of(f.probe_request()?))))
             .collect(),
     }
 }

@@ -285,20 +285,21 @@ impl<'a, C: Cloud> Run<'a, C> {
         Some(ProbePlan {
             url: flags.url.clone().unwrap_or(default_url),
             invoke,
-            call: self.probe_call(),
+            call: self.probe_call()?,
             rate: flags.rate.unwrap_or(analysis.probe_rate),
             horizon: (bakes + extensions + Duration::from_secs(60)).min(MAX_PROBE_HORIZON),
             timeout: ::probe::engine::DEFAULT_TIMEOUT,
         })
     }
 
-    /// The function's own probe request (project.json `functions[].probe`).
-    pub fn probe_call(&self) -> ProbeCall {
+    /// The function's own probe request (project.json `functions[].probe`); none for a
+    /// function probed by uploads rather than requests.
+    pub fn probe_call(&self) -> Option<ProbeCall> {
         let project = &self.ctx.env.project;
         let function = project
             .function(self.ctx.function)
             .unwrap_or_else(|| project.main_function());
-        ProbeCall::of(&function.probe)
+        function.probe_request().map(ProbeCall::of)
     }
 
     /// Reads every source once before the first write (`rollout::bake`'s pre-flight);
