@@ -220,10 +220,12 @@ async fn run(
     ));
 
     // S3 event notifications, delivered to the aliases the buckets name.
-    let events = tokio::spawn(
-        s3_watch::Watcher::new(s3_watch::client(&config), gateway.clone(), args.time_scale)
-            .run(stop_rx.clone()),
-    );
+    let mut watcher =
+        s3_watch::Watcher::new(s3_watch::client(&config), gateway.clone(), args.time_scale);
+    if let Err(e) = watcher.baseline(&stop_rx).await {
+        eprintln!("gateway: S3 events: {e:#}; objects are watched from when S3 answers");
+    }
+    let events = tokio::spawn(watcher.run(stop_rx.clone()));
 
     // The stack, re-read so that a moved alias is served within a second.
     let refresher = {

@@ -67,7 +67,13 @@ impl Watcher {
         }
     }
 
-    /// Polls until `stop`; the first round's objects are already there, not added.
+    /// The first round: the objects already there are not added. The gateway takes it before
+    /// it says it is listening, so an object put after that line is always an added one.
+    pub async fn baseline(&mut self, stop: &watch::Receiver<bool>) -> Result<()> {
+        self.poll_once(stop).await
+    }
+
+    /// Polls until `stop`.
     pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
         let mut failing = false;
         loop {
@@ -129,7 +135,11 @@ impl Watcher {
             }
             listings.insert(bucket.clone(), now);
         }
-        self.listings = Some(listings);
+        // A first round that missed a bucket is taken again: that bucket's objects would
+        // otherwise all look added on the next one.
+        if !(first && result.is_err()) {
+            self.listings = Some(listings);
+        }
         result
     }
 

@@ -12,6 +12,7 @@ mod faults;
 mod guardian;
 mod judge;
 mod probe;
+mod s3_events;
 mod serve;
 mod throttles;
 mod zero_downtime;
