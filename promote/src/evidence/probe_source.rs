@@ -21,6 +21,7 @@ use statrs::distribution::{ContinuousCDF, Normal};
 
 use crate::cli::exit::Exit;
 use crate::evidence::probe_call::{InvokeAt, ProbeCall};
+use crate::evidence::probe_upload::{Upload, UploadAt};
 use crate::evidence::{Source, Window};
 
 /// Requests due within this long after a step's write are left out of its window: the
@@ -70,8 +71,12 @@ pub struct ProbePlan {
     pub url: String,
     /// Invoke the stage's alias through Lambda's Invoke API instead (`--probe-invoke`).
     pub invoke: Option<InvokeAt>,
-    /// The function's own probe request, sent under `url` (or as the Invoke event).
+    /// The function's own probe request, sent under `url` (or as the Invoke event); for an
+    /// upload probe, what it expects of each summary (a 200).
     pub call: ProbeCall,
+    /// Uploads to the stage's trigger bucket instead of requests, for a function that S3
+    /// events trigger (project.json `"probe": {"type": "upload"}`).
+    pub upload: Option<UploadAt>,
     pub rate: f64,
     /// The whole rollout's bakes and extensions: the schedule is bounded by it, and a probe
     /// still needed after it says so (not enough evidence) rather than running forever.
@@ -114,8 +119,21 @@ impl ProbeSource {
                 timeout: p.timeout,
                 max_in_flight: ::probe::engine::DEFAULT_MAX_IN_FLIGHT,
             };
-            let running =
-                start_call(config, &p.call, &p.url, p.invoke.as_ref(), say_unreachable).await?;
+            let running = match &p.upload {
+                Some(at) => {
+                    if at.bucket.is_empty() || at.summaries.is_empty() {
+                        return Err(Exit::BadInput(format!(
+                            "the upload probe: {} (set the stage variables that name the stage's buckets, as Terraform does)",
+                            at.describe()
+                        ))
+                        .into());
+                    }
+                    ::probe::start(config, Upload::new(at).await)
+                }
+                None => {
+                    start_call(config, &p.call, &p.url, p.invoke.as_ref(), say_unreachable).await?
+                }
+            };
             self.live = Some(Live {
                 running,
                 wall_start: SystemTime::now(),

@@ -32,6 +32,7 @@ use crate::ctx::Ctx;
 use crate::evidence::metrics::MetricsSource;
 use crate::evidence::probe_call::{InvokeAt, ProbeCall};
 use crate::evidence::probe_source::{ProbePlan, ProbeSource};
+use crate::evidence::probe_upload::UploadAt;
 use crate::evidence::{AlarmSource, Source, Window};
 
 /// The default poll is the stage's, but never slower than this: the reaction time to an
@@ -282,13 +283,52 @@ impl<'a, C: Cloud> Run<'a, C> {
         } else {
             self.target.invoke_url.clone()
         };
+        let upload = self.upload_at();
+        let call = match &upload {
+            // What each summary must be: a 200 (probe_upload::answer_of).
+            Some(at) => ProbeCall {
+                method: "PUT".into(),
+                path: format!("s3://{}/{}", at.bucket, at.prefix),
+                body: None,
+                content_type: None,
+                expect_status: Some(200),
+            },
+            None => self.probe_call()?,
+        };
         Some(ProbePlan {
             url: flags.url.clone().unwrap_or(default_url),
             invoke,
-            call: self.probe_call()?,
+            timeout: upload
+                .as_ref()
+                .map_or(::probe::engine::DEFAULT_TIMEOUT, |at| at.deadline),
+            call,
+            upload,
             rate: flags.rate.unwrap_or(analysis.probe_rate),
             horizon: (bakes + extensions + Duration::from_secs(60)).min(MAX_PROBE_HORIZON),
-            timeout: ::probe::engine::DEFAULT_TIMEOUT,
+        })
+    }
+
+    /// Where the function's upload probe puts its objects on this stage and finds their
+    /// summaries: the buckets its stage variables name (`<purpose>Bucket`; nothing derives a
+    /// bucket's name). `None` for a function probed by requests.
+    pub fn upload_at(&self) -> Option<UploadAt> {
+        let project = &self.ctx.env.project;
+        let function = project.function(self.ctx.function)?;
+        let rollout::Probe::Upload(u) = &function.probe else {
+            return None;
+        };
+        let bucket = |purpose: &str| {
+            self.target
+                .variables
+                .get(&rollout::bucket_stage_variable(purpose))
+                .cloned()
+                .unwrap_or_default()
+        };
+        Some(UploadAt {
+            bucket: bucket(&u.bucket),
+            prefix: u.prefix.clone(),
+            summaries: bucket(&u.summaries),
+            deadline: Duration::from_secs(u.deadline_seconds),
         })
     }
 
