@@ -23,22 +23,24 @@ fn bucket(stage: &str, purpose: &str) -> String {
 
 /// The seeded stack with `file-metadata` in project.json as issue 22's model has it.
 fn stack() -> Stack {
-    Stack::with_environments(|dir| {
-        let path = dir.join("project.json");
-        let mut project: Value =
-            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        let functions = project["functions"].as_array_mut().unwrap();
-        if !functions.iter().any(|f| f["name"] == FUNCTION) {
-            functions.push(serde_json::json!({
-                "name": FUNCTION, "package": FUNCTION, "routes": [],
-                "buckets": ["uploads", "summaries"],
-                "trigger": {"type": "s3", "bucket": "uploads"},
-                "probe": {"type": "upload", "bucket": "uploads", "prefix": "probe/",
-                          "summaries": "summaries", "deadline_seconds": 10}
-            }));
-        }
-        std::fs::write(&path, serde_json::to_string_pretty(&project).unwrap()).unwrap();
-    })
+    Stack::with_environments(add_file_metadata)
+}
+
+fn add_file_metadata(dir: &std::path::Path) {
+    let path = dir.join("project.json");
+    let mut project: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let functions = project["functions"].as_array_mut().unwrap();
+    if !functions.iter().any(|f| f["name"] == FUNCTION) {
+        functions.push(serde_json::json!({
+            "name": FUNCTION, "package": FUNCTION, "routes": [],
+            "buckets": ["uploads", "summaries"],
+            "trigger": {"type": "s3", "bucket": "uploads"},
+            "probe": {"type": "upload", "bucket": "uploads", "prefix": "probe/",
+                      "summaries": "summaries", "deadline_seconds": 10}
+        }));
+    }
+    std::fs::write(&path, serde_json::to_string_pretty(&project).unwrap()).unwrap();
 }
 
 /// The dev-profile `file-metadata`, copied for this test binary as the harness copies `app`
