@@ -397,3 +397,80 @@ fn a_ten_percent_canary_of_file_metadata_splits_the_uploads_and_counts_each_vers
     }
     gw.stop();
 }
+
+/// `promote canary` of `file-metadata` on live, judged by its upload probe alone: the
+/// candidate fails every event, so its probes' summaries never come (timeouts naming no
+/// version), and the run rolls back.
+#[test]
+fn a_failing_file_metadata_candidate_is_rolled_back_by_its_upload_probe() {
+    let stack = Stack::with_environments(|dir| {
+        add_file_metadata(dir);
+        let path = dir.join("live.json");
+        let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        v["analysis"] = serde_json::json!({"sources": ["probe"], "max_extension_seconds": 10});
+        std::fs::write(&path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    });
+    let zip = upload_code(&stack);
+    let stable = publish(&stack, SUMMARIES, "stable");
+    let candidate = publish(&stack, SUMMARIES, "candidate");
+    stack.serve_release(FUNCTION, "live", &stable);
+    stack.serve_release(FUNCTION, "test", &candidate);
+    let fault = format!("{FUNCTION}/{candidate}:1");
+    let gw = stack.gateway(&[
+        "--time-scale",
+        TIME_SCALE,
+        "--fault",
+        &fault,
+        "--artifacts",
+        zip.to_str().unwrap(),
+    ]);
+    let started = std::time::Instant::now();
+    let out = stack
+        .promote_command(&format!(
+            "--output json canary --stage live --release {FUNCTION}={candidate} --weight 50 --bake 120s --poll 1s --allow-downgrade \
+             --probe-rate 20 --probe-url http://127.0.0.1:{}/live",
+            gw.port
+        ))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    eprintln!(
+        "promote canary: exit {:?} after {:?}",
+        out.status.code(),
+        started.elapsed()
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{stdout}\n{stderr}\n{}",
+        gw.stderr()
+    );
+    let rolled = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|e| e["event"] == "rolled_back")
+        .unwrap_or_else(|| panic!("no rolled_back event:\n{stdout}"));
+    assert!(
+        rolled["reason"].as_str().unwrap().contains("probe"),
+        "{rolled}"
+    );
+    // The probe's numbers: the stable version's summaries attributed to it, the candidate's
+    // uploads never summarised.
+    let n = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["event"] == "bake")
+        .flat_map(|e| e["evidence"].as_array().cloned().unwrap_or_default())
+        .rfind(|f| f["source"] == "probe")
+        .map(|f| f["numbers"].clone())
+        .unwrap_or_else(|| panic!("no probe finding:\n{stdout}"));
+    eprintln!("probe numbers: {n}");
+    assert_eq!(n["decision"], "fail", "{n}");
+    assert!(n["unattributed"]["failed"].as_u64().unwrap() > 0, "{n}");
+    assert_eq!(n["stable"]["errors"], 0, "{n}");
+    assert_eq!(stack.routing_of(FUNCTION, "live"), (stable, None));
+    gw.stop();
+}
