@@ -448,9 +448,12 @@ fn a_failing_file_metadata_candidate_is_rolled_back_by_its_upload_probe() {
         "{stdout}\n{stderr}\n{}",
         gw.stderr()
     );
-    let rolled = stdout
+    let events: Vec<Value> = stdout
         .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let rolled = events
+        .iter()
         .find(|e| e["event"] == "rolled_back")
         .unwrap_or_else(|| panic!("no rolled_back event:\n{stdout}"));
     assert!(
@@ -459,18 +462,13 @@ fn a_failing_file_metadata_candidate_is_rolled_back_by_its_upload_probe() {
     );
     // The probe's numbers: the stable version's summaries attributed to it, the candidate's
     // uploads never summarised.
-    let n = stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|e| e["event"] == "bake")
-        .flat_map(|e| e["evidence"].as_array().cloned().unwrap_or_default())
-        .rfind(|f| f["source"] == "probe")
-        .map(|f| f["numbers"].clone())
-        .unwrap_or_else(|| panic!("no probe finding:\n{stdout}"));
+    let n = crate::probe::probe_numbers(&events);
     eprintln!("probe numbers: {n}");
     assert_eq!(n["decision"], "fail", "{n}");
     assert!(n["unattributed"]["failed"].as_u64().unwrap() > 0, "{n}");
     assert_eq!(n["stable"]["errors"], 0, "{n}");
+    assert!(n["stable"]["requests"].as_u64().unwrap() > 0, "{n}");
+    assert_eq!(n["candidate"]["requests"], 0, "{n}");
     assert_eq!(stack.routing_of(FUNCTION, "live"), (stable, None));
     gw.stop();
 }
