@@ -94,6 +94,25 @@ resource "aws_s3_bucket_lifecycle_configuration" "function" {
     }
   }
 
+  # promote's upload probe leaves an object and its summary per probe request: a day later
+  # they have served their bake.
+  dynamic "rule" {
+    for_each = toset([for f in local.project.functions : f.probe.prefix if try(f.probe.type, "") == "upload"])
+    content {
+      id     = "expire-probe-objects-${replace(rule.value, "/", "-")}"
+      status = "Enabled"
+      filter {
+        prefix = rule.value
+      }
+      expiration {
+        days = 1
+      }
+      noncurrent_version_expiration {
+        noncurrent_days = 1
+      }
+    }
+  }
+
   depends_on = [aws_s3_bucket_versioning.function]
 }
 
