@@ -9,7 +9,6 @@
 //! `AWS/Lambda` metrics like any other (by alias and, when weighted, by executed version).
 //! Every other Lambda call belongs to the endpoint behind the gateway (`AWS_ENDPOINT_URL`).
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -82,30 +81,12 @@ pub async fn invoke(
             "the local gateway runs published versions only: give an alias or a version as the Qualifier".into(),
         );
     };
-    let snapshot = gw.stack.get();
-    let empty = stack::FunctionStack::default();
-    let held = snapshot.function(name).unwrap_or(&empty);
-    // An alias, or a version invoked directly (an alias of one version, unweighted). An
-    // alias is borrowed from the snapshot, as for a request through a stage.
-    let alias = match held.aliases.get(qualifier) {
-        Some(a) => Cow::Borrowed(a),
-        None if held.versions.contains_key(qualifier) => Cow::Owned(Alias {
-            name: qualifier.to_string(),
-            arn: format!(
-                "arn:aws:lambda:{}:{}:function:{name}:{qualifier}",
-                gw.region,
-                account_of(&snapshot)
-            ),
-            version: qualifier.to_string(),
-            weights: BTreeMap::new(),
-        }),
-        None => {
-            return error(
-                StatusCode::NOT_FOUND,
-                "ResourceNotFoundException",
-                format!("Function not found: {name}:{qualifier} (no such alias or version)"),
-            );
-        }
+    let Some(alias) = alias_or_version(&gw, name, qualifier) else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "ResourceNotFoundException",
+            format!("Function not found: {name}:{qualifier} (no such alias or version)"),
+        );
     };
     let Ok(payload) = to_bytes(req.into_body(), MAX_PAYLOAD).await else {
         return error(
@@ -116,32 +97,15 @@ pub async fn invoke(
             ),
         );
     };
-    let epoch = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default();
-    let (rid, trace) = (request_id(), trace_id(epoch.as_secs()));
-    let version = stack::pick_version(&alias, fastrand::f64()).to_string();
-    let (outcome, ran) = gw
-        .invoke(name, &alias, &version, payload.to_vec(), &rid, &trace)
-        .await;
-    let throttled = matches!(outcome, Outcome::Throttled(_));
-    let failed = !matches!(outcome, Outcome::Response(_)) && !throttled;
-    gw.record_later(Usage {
-        at_ms: crate::clock::now_millis(),
-        invocation: Some(Invoked {
-            function: name.to_string(),
-            alias: alias.name.clone(),
-            version: version.clone(),
-            duration_ms: ran.as_secs_f64() * 1000.0,
-            error: failed,
-            throttled,
-            weighted: !alias.weights.is_empty(),
-        }),
-        stage: None,
-        status: None,
-        latency_ms: 0.0,
-        integration_ms: None,
-    });
+    let Ran {
+        outcome,
+        version,
+        request_id: rid,
+        trace_id: trace,
+        duration: ran,
+        failed,
+        throttled: _,
+    } = invoke_alias(&gw, name, &alias, payload.to_vec()).await;
     let body = match outcome {
         // Lambda's own answer to a throttled Invoke: 429, nothing ran.
         Outcome::Throttled(why) => {
@@ -180,6 +144,87 @@ pub async fn invoke(
         );
     }
     r.body(Body::from(body)).expect("invoke response")
+}
+
+/// `qualifier` of function `name`: its alias, or a version invoked directly (an alias of one
+/// version, unweighted), as the snapshot holds it now.
+pub(crate) fn alias_or_version(gw: &Gateway, name: &str, qualifier: &str) -> Option<Alias> {
+    let snapshot = gw.stack.get();
+    let held = snapshot.function(name)?;
+    match held.aliases.get(qualifier) {
+        Some(a) => Some(a.clone()),
+        None if held.versions.contains_key(qualifier) => Some(Alias {
+            name: qualifier.to_string(),
+            arn: format!(
+                "arn:aws:lambda:{}:{}:function:{name}:{qualifier}",
+                gw.region,
+                account_of(&snapshot)
+            ),
+            version: qualifier.to_string(),
+            weights: BTreeMap::new(),
+        }),
+        None => None,
+    }
+}
+
+/// One invocation through `alias` as Lambda's Invoke runs it.
+pub(crate) struct Ran {
+    pub outcome: Outcome,
+    /// The version the alias's weights picked.
+    pub version: String,
+    pub request_id: String,
+    pub trace_id: String,
+    pub duration: std::time::Duration,
+    /// A function error, a crash or missing code: counted in `Errors`.
+    pub failed: bool,
+    /// Refused for want of concurrency: counted in `Throttles` only.
+    pub throttled: bool,
+}
+
+/// Invokes `alias` of `name` with `payload`: the version drawn by its weights, run, and counted
+/// in the `AWS/Lambda` metrics (by alias and, when weighted, by executed version). The Invoke
+/// API and the S3 event deliveries (`s3_watch`) both invoke this way.
+pub(crate) async fn invoke_alias(
+    gw: &Arc<Gateway>,
+    name: &str,
+    alias: &Alias,
+    payload: Vec<u8>,
+) -> Ran {
+    let epoch = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    let (rid, trace) = (request_id(), trace_id(epoch.as_secs()));
+    let version = stack::pick_version(alias, fastrand::f64()).to_string();
+    let (outcome, ran) = gw
+        .invoke(name, alias, &version, payload, &rid, &trace)
+        .await;
+    let throttled = matches!(outcome, Outcome::Throttled(_));
+    let failed = !matches!(outcome, Outcome::Response(_)) && !throttled;
+    gw.record_later(Usage {
+        at_ms: crate::clock::now_millis(),
+        invocation: Some(Invoked {
+            function: name.to_string(),
+            alias: alias.name.clone(),
+            version: version.clone(),
+            duration_ms: ran.as_secs_f64() * 1000.0,
+            error: failed,
+            throttled,
+            weighted: !alias.weights.is_empty(),
+        }),
+        stage: None,
+        status: None,
+        latency_ms: 0.0,
+        integration_ms: None,
+    });
+    Ran {
+        outcome,
+        version,
+        request_id: rid,
+        trace_id: trace,
+        duration: ran,
+        failed,
+        throttled,
+    }
 }
 
 fn account_of(s: &stack::Snapshot) -> String {

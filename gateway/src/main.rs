@@ -14,6 +14,8 @@ mod math;
 mod metrics;
 mod resources;
 mod runtime;
+mod s3_events;
+mod s3_watch;
 mod server;
 mod stack;
 
@@ -217,6 +219,14 @@ async fn run(
         stop_rx.clone(),
     ));
 
+    // S3 event notifications, delivered to the aliases the buckets name.
+    let mut watcher =
+        s3_watch::Watcher::new(s3_watch::client(&config), gateway.clone(), args.time_scale);
+    if let Err(e) = watcher.baseline(&stop_rx).await {
+        eprintln!("gateway: S3 events: {e:#}; objects are watched from when S3 answers");
+    }
+    let events = tokio::spawn(watcher.run(stop_rx.clone()));
+
     // The stack, re-read so that a moved alias is served within a second.
     let refresher = {
         let shared = shared.clone();
@@ -358,6 +368,7 @@ async fn run(
         let _ = publisher.await;
         let _ = refresher.await;
         let _ = evaluator.await;
+        let _ = events.await;
     })
     .await;
     drop(gateway);

@@ -13,6 +13,7 @@ mod guardian;
 mod judge;
 mod objects;
 mod probe;
+mod s3_events;
 mod serve;
 mod throttles;
 mod zero_downtime;

@@ -166,7 +166,7 @@ fn rolled_back_by_the_probe(stack: &Stack, stable: &str, candidate: &str, how: &
 }
 
 /// The probe's numbers in the last `bake` event.
-fn probe_numbers(events: &[Value]) -> Value {
+pub(crate) fn probe_numbers(events: &[Value]) -> Value {
     events
         .iter()
         .filter(|e| e["event"] == "bake")

@@ -132,6 +132,9 @@ pub struct Aws {
     codedeploy: Option<CodeDeployApi>,
     /// AWS_ENDPOINT_URL (or the profile's endpoint_url), named in errors.
     endpoint_url: Option<String>,
+    /// The functions no route reaches (an event source's, such as an S3 trigger's): the API
+    /// has no integration of theirs to check; their trigger names the stage's alias.
+    routeless: std::collections::BTreeSet<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -203,6 +206,7 @@ impl Aws {
                 client: c.client.clone(),
             }),
             endpoint_url: self.endpoint_url.clone(),
+            routeless: self.routeless.clone(),
         }
     }
 
@@ -235,6 +239,12 @@ impl Aws {
             api: OnceCell::new(),
             codedeploy: None,
             endpoint_url: None,
+            routeless: project
+                .functions
+                .iter()
+                .filter(|f| f.routes.is_empty())
+                .map(|f| f.name.clone())
+                .collect(),
         }
     }
 
@@ -349,7 +359,7 @@ impl Aws {
                 checked += 1;
             }
         }
-        if checked == 0 {
+        if checked == 0 && !self.routeless.contains(&self.function_name) {
             bail!(
                 "REST API {} ({api_id}) has no Lambda integration of function {} through ${{stageVariables.{}}}",
                 self.rest_api_name,
