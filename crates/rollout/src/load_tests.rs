@@ -98,7 +98,7 @@ fn loads_the_repository_environments() {
     assert_eq!(env.stage_names(), ["dev", "test", "live"]);
     assert_eq!(
         env.project.function_names(),
-        ["app", "birthday", "notes", "images"]
+        ["app", "birthday", "notes", "images", "file-metadata"]
     );
     assert_eq!(env.project.main_function().package, "app");
     let birthday = env.project.function("birthday").unwrap();
