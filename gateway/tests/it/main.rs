@@ -12,6 +12,7 @@ mod faults;
 mod guardian;
 mod judge;
 mod probe;
+mod rollback_time;
 mod serve;
 mod throttles;
 mod zero_downtime;
