@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use rollout::codedeploy::{Engine, Status};
 use rollout::config::Step;
+use rollout::machine::Intent;
 use rollout::plan::AlarmValue;
 use rollout::{Strategy, Weight};
 
@@ -281,4 +282,54 @@ async fn the_dry_run_prints_every_deployment_it_would_create_and_creates_none() 
         assert_eq!(d["engine"], "codedeploy");
         assert_eq!(d["request"]["revision"]["revisionType"], "AppSpecContent");
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn rollback_stops_every_functions_deployment_in_flight_together() {
+    let (w, birthday) = world();
+    // An earlier run left both deployments shifting at 10% (killed, its runner lost).
+    for (f, fake) in [("app", &w.fake), ("birthday", &birthday)] {
+        let req = DeploymentRequest {
+            application: f.into(),
+            group: "live".into(),
+            config: format!("{f}-live-canary-10pct-1min"),
+            appspec: crate::cloud::codedeploy::tests::appspec("1", "2")
+                .replace("\"app\"", &format!("\"{f}\"")),
+            description: "an earlier run".into(),
+        };
+        fake.state
+            .borrow_mut()
+            .codedeploy
+            .insert("d-EARLIER", req, shifting_at_10());
+        fake.set_alias("live", view(1, Some((2, "10"))));
+    }
+    let ctxs = [
+        w.ctx(),
+        Ctx {
+            cloud: &birthday,
+            function: "birthday",
+            ..w.ctx()
+        },
+    ];
+    let r = execute_release(
+        &ctxs,
+        "live",
+        Intent::Rollback { to_previous: false },
+        &BTreeMap::new(),
+        opts(),
+    )
+    .await;
+    assert_eq!(code(&r), 0, "{}", message(&r));
+    for (f, fake) in [("app", &w.fake), ("birthday", &birthday)] {
+        assert_eq!(stopped(fake), ["d-EARLIER"], "{f}");
+        assert_eq!(fake.state.borrow().codedeploy.held_at_stop, [true], "{f}");
+        let alias = fake.alias("live");
+        assert_eq!(alias.view, view(1, None), "{f}");
+        assert!(
+            alias.description.contains("rolled_back=2"),
+            "{f}: {}",
+            alias.description
+        );
+    }
+    assert!(created(&w.fake).is_empty() && created(&birthday).is_empty());
 }
