@@ -61,6 +61,9 @@ resource "aws_api_gateway_rest_api" "app" {
   name        = local.project.rest_api_name
   description = "HTTP front of ${join(", ", keys(local.functions))}; stages ${join(", ", sort(keys(local.stages)))}"
 
+  # Request bodies of these types reach the functions base64-encoded, byte for byte.
+  binary_media_types = try(local.project.binary_media_types, [])
+
   endpoint_configuration {
     types = ["REGIONAL"]
   }

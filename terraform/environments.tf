@@ -30,11 +30,51 @@ locals {
       for sname, stage in local.stages : "${fname}-${sname}" => merge(t, { function = fname, stage = sname })
     } if contains(keys(local.functions), fname)
   ]...)
-  # Each stage's variables: the alias every function runs there, and each table's name.
+  # The functions' S3 buckets: one per purpose that a function lists (project.json
+  # functions[].buckets) and per stage, named <rest api>-<stage>-<purpose>-<account> (S3 names
+  # are global) and found by every reader through the stage variable <purpose>Bucket
+  # (docs/storage.md).
+  bucket_purposes = distinct(flatten([for f in local.project.functions : try(f.buckets, [])]))
+  buckets = merge([
+    for purpose in local.bucket_purposes : {
+      for sname, stage in local.stages : "${purpose}-${sname}" => {
+        purpose        = purpose
+        stage          = sname
+        name           = lower("${local.project.rest_api_name}-${sname}-${purpose}-${local.account_id}")
+        stage_variable = "${purpose}Bucket"
+        # Live's data is kept: its buckets are never emptied or destroyed by an apply or a
+        # destroy; every other stage's are emptied when it is destroyed (seed 001's lesson).
+        kept = contains(local.last_stages, sname)
+      }
+    }
+  ]...)
+  # A function's buckets, and among them the one whose object-created events trigger it: a
+  # function may read that one but never write it (Lambda's recursive-loop lesson).
+  function_buckets = {
+    for fname, f in local.functions : fname => {
+      all     = try(f.buckets, [])
+      trigger = try(f.trigger.bucket, null)
+    }
+  }
+  s3_triggered = { for fname, f in local.functions : fname => f.trigger.bucket if try(f.trigger.type, "") == "s3" }
+  # Every (S3-triggered function, stage): the stage's trigger bucket notifies that stage's alias.
+  s3_triggers = merge([
+    for fname, purpose in local.s3_triggered : {
+      for sname, stage in local.stages : "${fname}:${sname}" => {
+        function = fname
+        stage    = sname
+        bucket   = "${purpose}-${sname}"
+      }
+    }
+  ]...)
+
+  # Each stage's variables: the alias every function runs there, and each table's and
+  # bucket's name.
   stage_variables = {
     for sname, stage in local.stages : sname => merge(
       { (local.project.stage_variable) = sname },
       { for name, t in local.tables : t.stage_variable => name if t.stage == sname },
+      { for key, b in local.buckets : b.stage_variable => b.name if b.stage == sname },
     )
   }
   # Stages nothing promotes from: the end of the path, where data is live and a table may not

@@ -53,6 +53,28 @@ data "aws_iam_policy_document" "observability_key" {
     }
   }
 
+  # The functions' buckets (s3.tf) are encrypted with this key, usable by this account's
+  # principals only through S3: what a role can read is what its S3 permissions name.
+  statement {
+    sid       = "S3EncryptsBuckets"
+    actions   = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${local.region}.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "kms:CallerAccount"
+      values   = [local.account_id]
+    }
+  }
+
   # The functions' tables (dynamodb.tf) are encrypted with this key. As with DynamoDB's own
   # AWS-managed key, principals of this account may use it only through DynamoDB, so a
   # function's role needs no KMS permission: what it can read is what its DynamoDB

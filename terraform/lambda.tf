@@ -1,4 +1,8 @@
 locals {
+  # Memory per function where the default does not fit, from the measured peak
+  # (bench/RESULTS.md, "images"): resizing a 12-megapixel JPEG holds the decoded image.
+  function_memory_mb = { images = 512 }
+
   # Each function's first code: its package's `cargo lambda build` zip, or the path given.
   lambda_zip_paths = {
     for name, f in local.functions : name => coalesce(lookup(var.lambda_zip_paths, name, null), "${path.module}/../target/lambda/${f.package}/bootstrap.zip")
@@ -7,17 +11,18 @@ locals {
 
 # One function per entry of project.json's functions; nothing here is written per function.
 resource "aws_lambda_function" "function" {
-  #checkov:skip=CKV_AWS_116:Invoked synchronously by API Gateway only; a dead-letter queue applies to asynchronous invocations, and failures surface as 5XX alarms.
+  #checkov:skip=CKV_AWS_116:API Gateway invokes synchronously (failures are 5XX alarms); S3's asynchronous events keep their object in the bucket, so a failed one is retried (s3.tf) and re-run from there, not from a queue.
+  #checkov:skip=CKV_AWS_173:The only environment variable is a bucket-name template (no secret); the functions' secrets, if any, belong in Secrets Manager, not the environment.
   #checkov:skip=CKV_AWS_117:The functions call no private resources (DynamoDB is reached through its public endpoint with IAM); a VPC would add ENI cold starts and NAT cost without protecting anything.
   for_each = local.functions
 
   function_name = each.key
-  description   = "${each.key}: ${join(", ", each.value.routes)} of the ${local.project.rest_api_name} REST API; one alias per stage"
+  description   = length(each.value.routes) > 0 ? "${each.key}: ${join(", ", each.value.routes)} of the ${local.project.rest_api_name} REST API; one alias per stage" : "${each.key}: invoked by the ${try(each.value.trigger.bucket, "")} bucket of each stage; one alias per stage"
   role          = aws_iam_role.lambda[each.key].arn
   runtime       = "provided.al2023"
   handler       = "bootstrap"
   architectures = [var.lambda_architecture]
-  memory_size   = var.lambda_memory_mb
+  memory_size   = lookup(local.function_memory_mb, each.key, var.lambda_memory_mb)
   timeout       = var.lambda_timeout_seconds
 
   reserved_concurrent_executions = var.lambda_reserved_concurrency
@@ -32,6 +37,18 @@ resource "aws_lambda_function" "function" {
 
   tracing_config {
     mode = var.lambda_tracing_mode
+  }
+
+  # An S3-triggered function learns its stage from the alias it was invoked through, and
+  # where its summaries go from this template: the same for every stage and version, so it
+  # may live in the published configuration (docs/storage.md, "One bucket per stage and purpose").
+  dynamic "environment" {
+    for_each = contains(keys(local.s3_triggered), each.key) ? [1] : []
+    content {
+      variables = {
+        SUMMARIES_BUCKET = lower("${local.project.rest_api_name}-{stage}-${try(each.value.probe.summaries, "summaries")}-${local.account_id}")
+      }
+    }
   }
 
   logging_config {
@@ -159,6 +176,33 @@ data "aws_iam_policy_document" "lambda" {
     }
   }
 
+  # Its buckets, on every stage (as its tables): it reads and lists each (listing is what turns
+  # a missing object into a 404 rather than a 403), and writes each but the one that triggers
+  # it, so even a faulty version cannot write where it would invoke itself again.
+  dynamic "statement" {
+    for_each = length(local.function_buckets[each.key].all) > 0 ? [1] : []
+    content {
+      sid     = "ReadOwnBuckets"
+      actions = ["s3:GetObject", "s3:ListBucket"]
+      resources = flatten([
+        for k, b in local.buckets : [local.bucket_arns[k], "${local.bucket_arns[k]}/*"]
+        if contains(local.function_buckets[each.key].all, b.purpose)
+      ])
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length([for p in local.function_buckets[each.key].all : p if p != local.function_buckets[each.key].trigger]) > 0 ? [1] : []
+    content {
+      sid     = "WriteOwnBucketsButTheTrigger"
+      actions = ["s3:PutObject"]
+      resources = [
+        for k, b in local.buckets : "${local.bucket_arns[k]}/*"
+        if contains(local.function_buckets[each.key].all, b.purpose) && b.purpose != local.function_buckets[each.key].trigger
+      ]
+    }
+  }
+
   dynamic "statement" {
     # X-Ray has no resource-level permissions; the statement exists only when something traces.
     for_each = var.lambda_tracing_mode == "Active" || length(local.xray_stages) > 0 ? [1] : []
@@ -173,7 +217,7 @@ data "aws_iam_policy_document" "lambda" {
 resource "aws_iam_role_policy" "lambda" {
   for_each = local.functions
 
-  name   = "own-logs-and-tables"
+  name   = "own-logs-tables-and-buckets"
   role   = aws_iam_role.lambda[each.key].id
   policy = data.aws_iam_policy_document.lambda[each.key].json
 }

@@ -84,3 +84,8 @@ output "codedeploy_deployment_groups" {
   description = "CodeDeploy deployment group of each function on each codedeploy stage, keyed \"<function>:<stage>\"."
   value       = { for key, group in aws_codedeploy_deployment_group.function : key => "${group.app_name}/${group.deployment_group_name}" }
 }
+
+output "bucket_names" {
+  description = "Each S3 bucket of the functions, keyed by bucket name: its purpose, stage, stage variable and whether it is kept on destroy."
+  value       = { for k, b in local.buckets : b.name => { purpose = b.purpose, stage = b.stage, stage_variable = b.stage_variable, kept = b.kept, arn = local.bucket_arns[k] } }
+}

@@ -9,7 +9,7 @@
 #                                          every function (make demo runs it while the Python tools
 #                                          install; run and up then find it done)
 #
-# A release is every function of project.json (app and birthday) built from one commit and
+# A release is every function of project.json built from one commit and
 # published together. The stages are served by `gateway` (the local API Gateway, gateway/),
 # running each version's real bootstrap: every move is followed by real requests, and the bad
 # release is caught by its own failing traffic (`--fault`), the gateway evaluating the stage's
@@ -232,12 +232,15 @@ selection() {
   elif [[ $(profile) == release ]]; then
     echo -p promote -p gateway -p guardian
   else
-    echo -p promote -p gateway -p guardian -p app -p birthday
+    local package sel="-p promote -p gateway -p guardian"
+    for package in $(packages); do sel+=" -p $package"; done
+    echo "$sel"
   fi
 }
 
-functions() { "$python" -c 'import json,sys; print(" ".join(f["name"] for f in json.load(open(sys.argv[1]))["functions"]))' "$root/environments/project.json"; }
-packages() { "$python" -c 'import json,sys; print(" ".join(f["package"] for f in json.load(open(sys.argv[1]))["functions"]))' "$root/environments/project.json"; }
+# The system's python3: build-tools runs while the project's virtualenv is still installing.
+functions() { python3 -c 'import json,sys; print(" ".join(f["name"] for f in json.load(open(sys.argv[1]))["functions"]))' "$root/environments/project.json"; }
+packages() { python3 -c 'import json,sys; print(" ".join(f["package"] for f in json.load(open(sys.argv[1]))["functions"]))' "$root/environments/project.json"; }
 
 build_tools() {
   profile >/dev/null

@@ -138,42 +138,87 @@ def splits(stage: str) -> None:
             print(function, version, weight)
 
 
-def routes(gateway: str, stage: str) -> dict[str, tuple[str, str]]:
-    """Per function, the request the demo reads it with: (method, URL)."""
+def stage_variables(stage: str) -> dict[str, str]:
+    """The API stage's variables, which name the stage's buckets (docs/storage.md)."""
+    import boto3
+    api = boto3.client("apigateway")
+    name = project()["rest_api_name"]
+    api_id = next(a["id"] for a in api.get_rest_apis()["items"] if a["name"] == name)
+    return api.get_stage(restApiId=api_id, stageName=stage).get("variables", {})
+
+
+def senders(gateway: str, stage: str) -> dict[str, object]:
+    """Per function, what one request of the demo's traffic is: its probe from project.json
+    (method, path, body, content type), answered with (status, version). A function S3 events
+    trigger gets an upload to the stage's trigger bucket instead, answered by its summary
+    (200 and the version the summary names, or 504 when none appears in time)."""
+    import base64
     out = {}
+    variables = None
     for f in project()["functions"]:
-        if f["name"] == "birthday":
-            out[f["name"]] = ("GET", f"{gateway}/{stage}/hello/{USER}")
-        else:
-            out[f["name"]] = ("GET", f"{gateway}/{stage}/build-info")
+        p = f["probe"]
+        if p.get("type") == "upload":
+            if variables is None:
+                variables = stage_variables(stage)
+            out[f["name"]] = upload_sender(variables[f"{p['bucket']}Bucket"], variables[f"{p['summaries']}Bucket"],
+                                           p["prefix"], p.get("deadline_seconds", 10))
+            continue
+        body = p.get("body", "").encode() if "body" in p else (
+            base64.b64decode(p["body_base64"]) if "body_base64" in p else None)
+        url = f"{gateway}/{stage}{p['path']}"
+
+        def send(method=p["method"], url=url, body=body, ctype=p.get("content_type")):
+            status, version, _ = call(method, url, body, content_type=ctype)
+            return status, version
+        out[f["name"]] = send
     return out
 
 
-def call(method: str, url: str, body: str | None = None, timeout: float = 5) -> tuple[int, str, str]:
+def upload_sender(bucket: str, summaries: str, prefix: str, deadline: float):
+    import boto3
+    import uuid
+    s3 = boto3.client("s3")
+
+    def send():
+        key = f"{prefix}demo-{uuid.uuid4().hex[:12]}"
+        s3.put_object(Bucket=bucket, Key=key, Body=b"demo upload\n", ContentType="text/plain")
+        until = time.time() + deadline
+        while time.time() < until:
+            try:
+                summary = json.loads(s3.get_object(Bucket=summaries, Key=f"{key}.json")["Body"].read())
+                return 200, str(summary.get("made_by", {}).get("version", ""))
+            except s3.exceptions.NoSuchKey:
+                time.sleep(0.05)
+        return 504, ""
+    return send
+
+
+def call(method: str, url: str, body: str | bytes | None = None, timeout: float = 5,
+         content_type: str | None = "application/json") -> tuple[int, str, str]:
     """(status, x-app-version or "", body) of one request."""
-    data = body.encode() if body is not None else None
+    data = body.encode() if isinstance(body, str) else body
     req = urllib.request.Request(url, data=data, method=method)
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
+    if data is not None and content_type:
+        req.add_header("Content-Type", content_type)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, r.headers.get("x-app-version", ""), r.read().decode()
+            return r.status, r.headers.get("x-app-version", ""), r.read().decode(errors="replace")
     except urllib.error.HTTPError as e:
-        return e.code, e.headers.get("x-app-version", ""), e.read().decode()
+        return e.code, e.headers.get("x-app-version", ""), e.read().decode(errors="replace")
 
 
 def wait_served(gateway: str, stage: str) -> None:
-    """The gateway re-reads the aliases every 250 ms: wait (at most 3 s) until every function
+    """The gateway re-reads the aliases every 250 ms: wait (at most 5 s) until every function
     answers from the version its alias names now. The birthday table gets its demo user first,
     so that a GET of it answers 200."""
     call("PUT", f"{gateway}/{stage}/hello/{USER}", BIRTHDAY)
     want = {f: lam().get_alias(FunctionName=f, Name=stage)["FunctionVersion"] for f in functions()}
-    deadline = time.time() + 3
-    pending = dict(routes(gateway, stage))
+    deadline = time.time() + 5
+    pending = senders(gateway, stage)
     while pending and time.time() < deadline:
-        for f, (method, url) in list(pending.items()):
+        for f, send in list(pending.items()):
             try:
-                if call(method, url, timeout=2)[1] == want[f]:
+                if send()[1] == want[f]:
                     del pending[f]
             except OSError:
                 pass
@@ -190,9 +235,9 @@ def request(method: str, url: str, body: str | None = None) -> None:
 
 
 def traffic(gateway: str, stage: str, out: str, limit: int) -> None:
-    """Every function's read request in turn until SIGTERM, or N each (then from 4 clients at
-    once); tallied by function, status and the version that answered (x-app-version; a crash's
-    502 names none)."""
+    """Every function's probe request (or upload) in turn until SIGTERM, or N each (then from 4
+    clients at once); tallied by function, status and the version that answered (x-app-version,
+    or the summary's; a crash's 502 names none)."""
     tally: collections.Counter = collections.Counter()
     lock = threading.Lock()
 
@@ -204,12 +249,12 @@ def traffic(gateway: str, stage: str, out: str, limit: int) -> None:
         os._exit(0)
 
     signal.signal(signal.SIGTERM, dump)
-    targets = routes(gateway, stage)
+    targets = senders(gateway, stage)
 
     def one_round():
-        for f, (method, url) in targets.items():
+        for f, send in targets.items():
             try:
-                status, version, _ = call(method, url)
+                status, version = send()
             except OSError:
                 status, version = 0, ""
             with lock:
@@ -248,7 +293,7 @@ def show_tally(path: str) -> None:
     for k, v in t.items():
         per_function[k.split()[0]] += v
     for k, v in sorted(t.items()):
-        print(f"  {k:<26} {v:>5}  ({100 * v / per_function[k.split()[0]]:.1f}% of {k.split()[0]})")
+        print(f"  {k:<30} {v:>5}  ({100 * v / per_function[k.split()[0]]:.1f}% of {k.split()[0]})")
 
 
 def main(argv: list[str]) -> int:

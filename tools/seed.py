@@ -146,11 +146,33 @@ def tables(project: dict, stage: str) -> dict[str, dict]:
     return {f"{fn}-{stage}": t for fn, t in FUNCTION_TABLES.items() if fn in function_names(project)}
 
 
+def buckets(project: dict, stage: str) -> dict[str, dict]:
+    """The buckets of `stage`: bucket name -> {purpose, stage_variable}, one per purpose any
+    function lists (terraform/s3.tf, local.buckets), named with moto's account."""
+    purposes = dict.fromkeys(p for f in project["functions"] for p in f.get("buckets", []))
+    return {
+        f"{project['rest_api_name']}-{stage}-{p}-{ACCOUNT_ID}".lower(): {"purpose": p, "stage_variable": f"{p}Bucket"}
+        for p in purposes
+    }
+
+
 def stage_variables(project: dict, stage: str) -> dict[str, str]:
-    """A stage's variables: the alias every function runs there, and each table's name."""
+    """A stage's variables: the alias every function runs there, and each table's and bucket's name."""
     out = {project["stage_variable"]: stage}
     out.update({t["stage_variable"]: name for name, t in tables(project, stage).items()})
+    out.update({b["stage_variable"]: name for name, b in buckets(project, stage).items()})
     return out
+
+
+def s3_triggers(project: dict, stage: str) -> list[tuple[str, str]]:
+    """(function, bucket name) for every S3-triggered function on `stage`: the stage's bucket
+    of the trigger's purpose notifies the stage's alias of the function."""
+    by_purpose = {b["purpose"]: name for name, b in buckets(project, stage).items()}
+    return [
+        (f["name"], by_purpose[f["trigger"]["bucket"]])
+        for f in project["functions"]
+        if f.get("trigger", {}).get("type") == "s3"
+    ]
 
 
 def function_alarms(project: dict, alarms: list[dict]) -> list[tuple[str, str, dict]]:
@@ -191,6 +213,7 @@ def expected_resources(environments_dir: str | os.PathLike = DEFAULT_ENVIRONMENT
         "api_stages": {s: {"variables": stage_variables(project, s)} for s, _ in stages},
         "alarms": {s: [name for name, _, _ in function_alarms(project, c.get("alarms", []))] for s, c in stages},
         "tables": [name for s, _ in stages for name in tables(project, s)],
+        "buckets": [name for s, _ in stages for name in buckets(project, s)],
         # What the fixture's REST API holds (see seed()): Terraform's tree, route_paths(project).
         "resources": route_paths(project),
         # Each route's function, as its integration URI names it.
@@ -333,6 +356,25 @@ def seed(endpoint: str, environments_dir: str | os.PathLike = DEFAULT_ENVIRONMEN
                 KeySchema=[{"AttributeName": t["hash_key"], "KeyType": "HASH"}],
             )
 
+    # The functions' buckets, one per stage and purpose, and each stage's trigger bucket
+    # notifying that stage's alias (terraform/s3.tf). moto keeps the notification but invokes
+    # nothing: the local gateway delivers the events (docs/gateway.md).
+    if any(buckets(project, stage) for stage, _ in stages):
+        s3 = client("s3")
+        for stage, _ in stages:
+            for bucket in buckets(project, stage):
+                s3.create_bucket(Bucket=bucket, **(
+                    {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+                ))
+            for function, bucket in s3_triggers(project, stage):
+                alias_arn = f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{function}:{stage}"
+                s3.put_bucket_notification_configuration(
+                    Bucket=bucket,
+                    NotificationConfiguration={"LambdaFunctionConfigurations": [
+                        {"LambdaFunctionArn": alias_arn, "Events": ["s3:ObjectCreated:*"]}
+                    ]},
+                )
+
     # The CodeDeploy engine's application and, per codedeploy stage, its deployment group with
     # the configuration derived from its steps (terraform/codedeploy.tf). moto has no
     # CreateDeploymentConfig, so the group only names it.
@@ -371,6 +413,7 @@ def seed(endpoint: str, environments_dir: str | os.PathLike = DEFAULT_ENVIRONMEN
             "alarms": names,
             "function_alarms": per_function,
             "tables": list(tables(project, stage)),
+            "buckets": list(buckets(project, stage)),
         }
         if stage in codedeploy_groups:
             out_stages[stage]["codedeploy"] = codedeploy_groups[stage]

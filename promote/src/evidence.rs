@@ -7,11 +7,13 @@
 //! the decision function do not change.
 
 // The sources besides the alarms (which are read here): CloudWatch's per-version metrics,
-// and the probe's own traffic through the stage or Lambda's Invoke API.
+// and the probe's own traffic through the stage or Lambda's Invoke API, or its uploads to the
+// bucket that triggers the function.
 pub mod metrics;
 pub mod probe_call;
 pub mod probe_invoke;
 pub mod probe_source;
+pub mod probe_upload;
 
 use std::time::SystemTime;
 

@@ -43,7 +43,10 @@ def walk(tmp_path_factory):
     return proc, states
 
 
-FUNCTIONS = ("app", "birthday")
+PROJECT = json.loads((ROOT / "environments/project.json").read_text())
+FUNCTIONS = tuple(f["name"] for f in PROJECT["functions"])
+# The status each function's demo traffic (its probe request, or an upload) answers when healthy.
+EXPECT = {f["name"]: f["probe"].get("expect_status", 200) for f in PROJECT["functions"]}
 # Version 1 of each function is the seed's; the demo publishes two releases after it.
 V1, V2 = "2", "3"
 
@@ -114,7 +117,7 @@ def tally(out: str, title: str) -> dict[str, int]:
     start = next(i for i, l in enumerate(lines) if l.startswith(title))
     counts = {}
     for line in lines[start + 1:]:
-        m = re.match(r"  (\w+ \d{3} [\w ]+?)\s+(\d+)  \(", line)
+        m = re.match(r"  ([\w-]+ \d{3} [\w ]+?)\s+(\d+)  \(", line)
         if not m:
             break
         counts[m.group(1)] = int(m.group(2))
@@ -127,13 +130,14 @@ def test_demo_shows_the_canary_split_and_catches_the_bad_release_by_traffic(walk
     split = tally(out, "observed split:")
     for f in FUNCTIONS:
         # 10% of 400: 40 expected, sigma 6; 5 sigma either way.
-        assert 10 <= split.get(f"{f} 200 version {V2}", 0) <= 70, split
-        assert split.get(f"{f} 200 version {V1}", 0) + split.get(f"{f} 200 version {V2}", 0) == 400, split
-    assert sum(split.values()) == 800, split
+        ok = EXPECT[f]
+        assert 10 <= split.get(f"{f} {ok} version {V2}", 0) <= 70, split
+        assert split.get(f"{f} {ok} version {V1}", 0) + split.get(f"{f} {ok} version {V2}", 0) == 400, split
+    assert sum(split.values()) == 400 * len(FUNCTIONS), split
     # Only birthday's candidate fails: app answers throughout, and still goes back with it.
     bad = tally(out, "live traffic during the bad canary:")
     assert bad.get("birthday 502 error", 0) > 0, bad
-    assert not [k for k in bad if k.startswith("app ") and not k.startswith("app 200 ")], bad
+    assert not [k for k in bad if k.startswith("app ") and not k.startswith(f"app {EXPECT['app']} ")], bad
     # Nobody sets an alarm by hand: the gateway evaluates them from the failing requests.
     assert "set-alarm-state" not in out + proc.stderr
     assert re.search(r"^app-live-\S+ ALARM Threshold Crossed: ", out, re.M), out[-3000:]

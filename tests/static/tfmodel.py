@@ -163,6 +163,9 @@ def alarm_instances(module: Module, env: Environments) -> dict[str, dict]:
 # Several functions (terraform/environments.tf, api.tf): pinned shapes, transcribed below
 # ---------------------------------------------------------------------------------------
 
+# The account id in names that Terraform ends with it, for the renderings below (moto's).
+ACCOUNT = "123456789012"
+
 FUNCTION_SHAPES = {
     "functions": "${{for f in local.project.functions : f.name => f}}",
     "function_stages": (
@@ -175,7 +178,20 @@ FUNCTION_SHAPES = {
     ),
     "stage_variables": (
         "${{for sname, stage in local.stages : sname => merge({(local.project.stage_variable) = sname}, "
-        "{for name, t in local.tables : t.stage_variable => name if t.stage == sname})}}"
+        "{for name, t in local.tables : t.stage_variable => name if t.stage == sname}, "
+        "{for key, b in local.buckets : b.stage_variable => b.name if b.stage == sname})}}"
+    ),
+    "bucket_purposes": "${distinct(flatten([for f in local.project.functions : try(f.buckets, [])]))}",
+    "buckets": (
+        '${merge([for purpose in local.bucket_purposes : {for sname, stage in local.stages : "${purpose}-${sname}" => '
+        '{purpose = purpose, stage = sname, name = lower("${local.project.rest_api_name}-${sname}-${purpose}-${local.account_id}"), '
+        'stage_variable = "${purpose}Bucket", kept = contains(local.last_stages, sname)}}] ...)}'
+    ),
+    "function_buckets": "${{for fname, f in local.functions : fname => {all = try(f.buckets, []), trigger = try(f.trigger.bucket, null)}}}",
+    "s3_triggered": '${{for fname, f in local.functions : fname => f.trigger.bucket if try(f.trigger.type, "") == "s3"}}',
+    "s3_triggers": (
+        '${merge([for fname, purpose in local.s3_triggered : {for sname, stage in local.stages : "${fname}:${sname}" => '
+        '{function = fname, stage = sname, bucket = "${purpose}-${sname}"}}] ...)}'
     ),
     "last_stages": "${[for name, stage in local.stages : name if !contains([for s in local.stages : try(s.upstream, null)], name)]}",
     "function_alarms": (
@@ -221,16 +237,51 @@ def table_instances(module: Module, env: Environments) -> dict[str, dict]:
     }
 
 
-def stage_variable_instances(module: Module, env: Environments) -> dict[str, dict]:
-    """local.stage_variables: each stage's variables (the alias, each of its tables)."""
+def stage_variable_instances(module: Module, env: Environments, account: str = ACCOUNT) -> dict[str, dict]:
+    """local.stage_variables: each stage's variables (the alias, each of its tables and buckets)."""
     _pinned_function_local(module, "stage_variables")
     tables = table_instances(module, env)
+    buckets = bucket_instances(module, env, account)
     return {
         sname: {
             env.project["stage_variable"]: sname,
             **{t["stage_variable"]: name for name, t in tables.items() if t["stage"] == sname},
+            **{b["stage_variable"]: b["name"] for b in buckets.values() if b["stage"] == sname},
         }
         for sname in stage_instances(module, env)
+    }
+
+
+def bucket_instances(module: Module, env: Environments, account: str = ACCOUNT) -> dict[str, dict]:
+    """local.buckets: "<purpose>-<stage>" -> {purpose, stage, name, stage_variable, kept}, one per
+    purpose any function lists and per stage; names end with the account id (`account`)."""
+    _pinned_function_local(module, "bucket_purposes")
+    _pinned_function_local(module, "buckets")
+    purposes = list(dict.fromkeys(p for f in env.project["functions"] for p in f.get("buckets", [])))
+    last = last_stage_names(module, env)
+    return {
+        f"{p}-{s}": {
+            "purpose": p,
+            "stage": s,
+            "name": f"{env.project['rest_api_name']}-{s}-{p}-{account}".lower(),
+            "stage_variable": f"{p}Bucket",
+            "kept": s in last,
+        }
+        for p in purposes
+        for s in stage_instances(module, env)
+    }
+
+
+def s3_trigger_instances(module: Module, env: Environments) -> dict[str, dict]:
+    """local.s3_triggers: "<function>:<stage>" -> {function, stage, bucket key} for every
+    S3-triggered function."""
+    _pinned_function_local(module, "s3_triggered")
+    _pinned_function_local(module, "s3_triggers")
+    return {
+        f"{f['name']}:{s}": {"function": f["name"], "stage": s, "bucket": f"{f['trigger']['bucket']}-{s}"}
+        for f in env.project["functions"]
+        if f.get("trigger", {}).get("type") == "s3"
+        for s in stage_instances(module, env)
     }
 
 

@@ -53,7 +53,7 @@ impl RequestSpec {
     /// `method` with `body` (sent as given) of `content_type`, each checked as HTTP has it.
     pub fn new(
         method: &str,
-        body: Option<&str>,
+        body: Option<&[u8]>,
         content_type: Option<&str>,
     ) -> Result<RequestSpec, TargetError> {
         let invalid = |what: &str, value: &str| TargetError::Invalid {
@@ -67,7 +67,7 @@ impl RequestSpec {
             .transpose()?;
         Ok(RequestSpec {
             method,
-            body: Bytes::from(body.unwrap_or_default().to_string()),
+            body: Bytes::copy_from_slice(body.unwrap_or_default()),
             content_type,
         })
     }
@@ -328,7 +328,7 @@ mod tests {
 
     #[test]
     fn a_request_spec_takes_any_method_and_refuses_what_http_does_not() {
-        let s = RequestSpec::new("put", Some("{}"), Some("application/json")).unwrap();
+        let s = RequestSpec::new("put", Some(b"{}"), Some("application/json")).unwrap();
         assert_eq!(s.method, Method::PUT);
         assert_eq!(&s.body[..], b"{}");
         assert_eq!(s.content_type.unwrap(), "application/json");

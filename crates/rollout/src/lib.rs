@@ -34,8 +34,9 @@ pub use error::ConfigError;
 pub use evidence::{Finding, Subject, Verdict as EvidenceVerdict};
 pub use plan::{AliasView, PlanError, Split};
 pub use spec::{
-    Alarm, AlarmKind, Analysis, Environments, FunctionSpec, OnNoEvidence, OnUnreadable,
-    ProbeRequest, Project, SourceKind, Stage, Step, Strategy,
+    Alarm, AlarmKind, Analysis, Environments, FunctionSpec, OnNoEvidence, OnUnreadable, Probe,
+    ProbeRequest, Project, SourceKind, Stage, Step, Strategy, Trigger, UploadProbe, bucket_name,
+    bucket_stage_variable,
 };
 pub use stamp::BuildStamp;
 pub use version::{Version, VersionError};

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -13,7 +14,7 @@ use crate::error::{ConfigError, field};
 use crate::judge::LatencyStatistic;
 use crate::spec::{
     Alarm, AlarmKind, Analysis, Engine, Environments, FunctionSpec, Hooks, OnNoEvidence,
-    OnUnreadable, ProbeRequest, Project, SourceKind, Stage, Strategy,
+    OnUnreadable, Probe, ProbeRequest, Project, SourceKind, Stage, Strategy, Trigger, UploadProbe,
 };
 use crate::validate::{self, Schema};
 
@@ -121,6 +122,8 @@ struct RawProject {
     rest_api_name: String,
     stage_variable: String,
     region: String,
+    #[serde(default)]
+    binary_media_types: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -128,16 +131,75 @@ struct RawFunction {
     name: String,
     package: String,
     routes: Vec<String>,
+    #[serde(default)]
+    buckets: Vec<String>,
+    #[serde(default)]
+    trigger: Option<RawTrigger>,
     probe: RawProbe,
 }
 
 #[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum RawTrigger {
+    S3 { bucket: String },
+}
+
+/// The schema tells the two probe shapes apart by `type` (absent or `http`, or `upload`),
+/// so the fields here are the union and each shape reads its own.
+#[derive(Deserialize)]
 struct RawProbe {
-    method: String,
-    path: String,
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
+    method: Option<String>,
+    path: Option<String>,
     body: Option<String>,
+    body_base64: Option<String>,
     content_type: Option<String>,
-    expect_status: u16,
+    expect_status: Option<u16>,
+    bucket: Option<String>,
+    prefix: Option<String>,
+    summaries: Option<String>,
+    deadline_seconds: Option<u64>,
+}
+
+fn probe(path: &Path, i: usize, p: RawProbe) -> Result<Probe, ConfigError> {
+    // Each `expect` names a field the schema requires of this shape.
+    let at = |f: &str| format!("functions[{i}].probe.{f}");
+    let expect = |v: Option<String>, f: &str| {
+        v.ok_or_else(|| field(path, at(f), "is missing (the schema requires it)"))
+    };
+    if p.kind.as_deref() == Some("upload") {
+        return Ok(Probe::Upload(UploadProbe {
+            bucket: expect(p.bucket, "bucket")?,
+            prefix: expect(p.prefix, "prefix")?,
+            summaries: expect(p.summaries, "summaries")?,
+            deadline_seconds: p.deadline_seconds.unwrap_or(10),
+        }));
+    }
+    let body = match (p.body, p.body_base64) {
+        (Some(text), _) => Some(text.into_bytes()),
+        (None, Some(b64)) => Some(
+            base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .map_err(|e| {
+                    field(
+                        path,
+                        at("body_base64"),
+                        format!("is not base64 ({e}); encode the body with `base64 -w0`"),
+                    )
+                })?,
+        ),
+        (None, None) => None,
+    };
+    Ok(Probe::Http(ProbeRequest {
+        method: expect(p.method, "method")?,
+        path: expect(p.path, "path")?,
+        body,
+        content_type: p.content_type,
+        expect_status: p
+            .expect_status
+            .ok_or_else(|| field(path, at("expect_status"), "is missing"))?,
+    }))
 }
 
 fn parse_project(path: &Path) -> Result<Project, Vec<ConfigError>> {
@@ -145,25 +207,28 @@ fn parse_project(path: &Path) -> Result<Project, Vec<ConfigError>> {
     let functions: Vec<FunctionSpec> = raw
         .functions
         .into_iter()
-        .map(|f| FunctionSpec {
-            name: f.name,
-            package: f.package,
-            routes: f.routes,
-            probe: ProbeRequest {
-                method: f.probe.method,
-                path: f.probe.path,
-                body: f.probe.body,
-                content_type: f.probe.content_type,
-                expect_status: f.probe.expect_status,
-            },
+        .enumerate()
+        .map(|(i, f)| {
+            Ok(FunctionSpec {
+                name: f.name,
+                package: f.package,
+                routes: f.routes,
+                buckets: f.buckets,
+                trigger: f.trigger.map(|t| match t {
+                    RawTrigger::S3 { bucket } => Trigger::S3 { bucket },
+                }),
+                probe: probe(path, i, f.probe)?,
+            })
         })
-        .collect();
+        .collect::<Result<_, ConfigError>>()
+        .map_err(|e| vec![e])?;
     validate::functions(path, &functions).map_err(|e| vec![e])?;
     Ok(Project {
         functions,
         rest_api_name: raw.rest_api_name,
         stage_variable: raw.stage_variable,
         region: raw.region,
+        binary_media_types: raw.binary_media_types,
     })
 }
 

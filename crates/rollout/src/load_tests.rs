@@ -6,6 +6,10 @@ use crate::weight::Weight;
 
 const PROJECT: &str = r#"{"functions": [FUNCTIONS], "rest_api_name": "app", "stage_variable": "lambdaAlias", "region": "eu-west-2"}"#;
 const APP: &str = r#"{"name": "app", "package": "app", "routes": ["/", "/build-info"], "probe": {"method": "GET", "path": "/build-info", "expect_status": 200}}"#;
+/// An S3-triggered function with no route, probed by uploads.
+const METADATA: &str = r#"{"name": "file-metadata", "package": "file-metadata", "routes": [], "buckets": ["uploads", "summaries"], "trigger": {"type": "s3", "bucket": "uploads"}, "probe": {"type": "upload", "bucket": "uploads", "prefix": "probe/", "summaries": "summaries", "deadline_seconds": 10}}"#;
+/// A function whose probe body is binary.
+const IMAGES: &str = r#"{"name": "images", "package": "images", "routes": ["/images"], "buckets": ["images"], "probe": {"method": "POST", "path": "/images", "body_base64": "iVBORw0KGgo=", "content_type": "image/png", "expect_status": 201}}"#;
 const BIRTHDAY: &str = r#"{"name": "birthday", "package": "birthday", "routes": ["/hello/{username}"], "probe": {"method": "PUT", "path": "/hello/probe", "body": "{}", "content_type": "application/json", "expect_status": 204}}"#;
 
 /// `project.json` listing these functions.
@@ -96,12 +100,12 @@ fn loads_the_repository_environments() {
     assert_eq!(env.project.main_function().package, "app");
     let birthday = env.project.function("birthday").unwrap();
     assert_eq!(birthday.routes, ["/hello/{username}"]);
-    assert_eq!(birthday.probe.method, "PUT");
-    assert_eq!(birthday.probe.expect_status, 204);
-    assert_eq!(
-        birthday.probe.content_type.as_deref(),
-        Some("application/json")
-    );
+    let probe = birthday
+        .probe_request()
+        .expect("birthday is probed by a request");
+    assert_eq!(probe.method, "PUT");
+    assert_eq!(probe.expect_status, 204);
+    assert_eq!(probe.content_type.as_deref(), Some("application/json"));
     assert_eq!(env.project.stage_variable, "lambdaAlias");
     let live = env.stage("live").unwrap();
     let Strategy::Canary { steps } = &live.strategy else {
@@ -699,4 +703,117 @@ fn names_terraform_derives_must_fit_aws_limits() {
         )),
         "{problems:?}"
     );
+}
+
+#[test]
+fn buckets_triggers_and_upload_probes_are_read_as_written() {
+    let env = load(&with(
+        "project.json",
+        project(&[APP, IMAGES, METADATA]).replace(
+            r#""region": "eu-west-2""#,
+            r#""region": "eu-west-2", "binary_media_types": ["multipart/form-data", "image/png"]"#,
+        ),
+    ))
+    .unwrap();
+    let p = &env.project;
+    assert_eq!(p.binary_media_types, ["multipart/form-data", "image/png"]);
+    let images = p.function("images").unwrap();
+    assert_eq!(images.buckets, ["images"]);
+    // body_base64 is decoded: the probe sends these bytes.
+    assert_eq!(
+        images.probe_request().unwrap().body.as_deref(),
+        Some(&b"\x89PNG\r\n\x1a\n"[..])
+    );
+    let meta = p.function("file-metadata").unwrap();
+    assert!(meta.routes.is_empty());
+    assert_eq!(
+        meta.trigger,
+        Some(crate::spec::Trigger::S3 {
+            bucket: "uploads".into()
+        })
+    );
+    assert_eq!(meta.probe_request(), None);
+    assert_eq!(
+        meta.probe,
+        crate::spec::Probe::Upload(crate::spec::UploadProbe {
+            bucket: "uploads".into(),
+            prefix: "probe/".into(),
+            summaries: "summaries".into(),
+            deadline_seconds: 10,
+        })
+    );
+    assert_eq!(
+        crate::spec::bucket_stage_variable("uploads"),
+        "uploadsBucket"
+    );
+    assert_eq!(
+        crate::spec::bucket_name("app", "dev", "uploads", "123456789012"),
+        "app-dev-uploads-123456789012"
+    );
+    // Without the new fields a function has no bucket, no trigger, no binary media type.
+    let plain = load(&with("project.json", project(&[APP]))).unwrap();
+    assert!(plain.project.binary_media_types.is_empty());
+    assert!(plain.project.functions[0].buckets.is_empty());
+}
+
+#[test]
+fn triggers_and_upload_probes_are_held_to_the_rules() {
+    let cases = [
+        // Nothing would invoke a function with neither route nor trigger.
+        (
+            METADATA.replace(r#", "trigger": {"type": "s3", "bucket": "uploads"}"#, ""),
+            "functions[1].routes",
+            "nothing would invoke it",
+        ),
+        // The trigger's bucket is one of the function's own.
+        (
+            METADATA.replace(
+                r#""buckets": ["uploads", "summaries"]"#,
+                r#""buckets": ["summaries"]"#,
+            ),
+            "functions[1].trigger.bucket",
+            "not one of function `file-metadata`'s buckets",
+        ),
+        // The probe uploads where the function is triggered.
+        (
+            METADATA.replace(
+                r#""bucket": "uploads", "prefix""#,
+                r#""bucket": "summaries", "prefix""#,
+            ),
+            "functions[1].probe.bucket",
+            "is not the bucket that triggers function `file-metadata`",
+        ),
+        // A summary written to the trigger bucket would trigger the function again.
+        (
+            METADATA.replace(r#""summaries": "summaries""#, r#""summaries": "uploads""#),
+            "functions[1].probe.summaries",
+            "would trigger the function again",
+        ),
+        (
+            METADATA.replace(r#""summaries": "summaries""#, r#""summaries": "other""#),
+            "functions[1].probe.summaries",
+            "not one of function `file-metadata`'s buckets",
+        ),
+        // A bucket purpose is lowercase letters and digits: it ends up in a bucket name.
+        (
+            METADATA.replace(r#"["uploads", "summaries"]"#, r#"["Uploads", "summaries"]"#),
+            "functions[1].buckets[0]",
+            "",
+        ),
+        (
+            IMAGES.replace("iVBORw0KGgo=", "not base64!"),
+            "functions[1].probe.body_base64",
+            "is not base64",
+        ),
+        (
+            IMAGES.replace(r#""body_base64""#, r#""body": "x", "body_base64""#),
+            "functions[1].probe",
+            "",
+        ),
+    ];
+    for (function, at, what) in cases {
+        let msg = load_err(&with("project.json", project(&[APP, &function])));
+        assert!(msg.contains(&format!("field `{at}`")), "{at}: {msg}");
+        assert!(msg.contains(what), "{what}: {msg}");
+    }
 }

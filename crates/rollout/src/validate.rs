@@ -18,8 +18,8 @@ use serde_json::Value;
 use crate::codedeploy::deployment_config;
 use crate::error::{ConfigError, field};
 use crate::spec::{
-    Alarm, Analysis, Engine, Environments, FunctionSpec, Hooks, SourceKind, Stage, Step, Strategy,
-    slowest_alarm,
+    Alarm, Analysis, Engine, Environments, FunctionSpec, Hooks, Probe, SourceKind, Stage, Step,
+    Strategy, Trigger, slowest_alarm,
 };
 use crate::weight::Weight;
 
@@ -230,17 +230,87 @@ pub fn functions(path: &Path, functions: &[FunctionSpec]) -> Result<(), ConfigEr
                 ));
             }
         }
-        if !f.routes.iter().any(|r| route_matches(r, &f.probe.path)) {
-            return Err(field(
+        probe_and_trigger(path, i, f)?;
+    }
+    Ok(())
+}
+
+/// A function answers requests on its routes or is triggered (or both), and its probe reaches
+/// it the way it is invoked: an HTTP probe on a path it serves; an upload probe into its
+/// trigger's bucket, whose summaries land in another of its buckets, never the trigger's
+/// (a summary written there would trigger the function again, Lambda's recursive loop).
+fn probe_and_trigger(path: &Path, i: usize, f: &FunctionSpec) -> Result<(), ConfigError> {
+    let reach = |purpose: &str, at: String| {
+        if f.buckets.iter().any(|b| b == purpose) {
+            Ok(())
+        } else {
+            Err(field(
                 path,
-                format!("functions[{i}].probe.path"),
+                at,
                 format!(
-                    "`{}` matches none of function `{}`'s routes ({}); probe a path the function serves",
-                    f.probe.path,
+                    "names bucket `{purpose}`, which is not one of function `{}`'s buckets ({}); add it to functions[{i}].buckets",
                     f.name,
-                    f.routes.join(", ")
+                    f.buckets.join(", ")
                 ),
-            ));
+            ))
+        }
+    };
+    let trigger_bucket = match &f.trigger {
+        Some(Trigger::S3 { bucket }) => {
+            reach(bucket, format!("functions[{i}].trigger.bucket"))?;
+            Some(bucket.as_str())
+        }
+        None => None,
+    };
+    if f.routes.is_empty() && trigger_bucket.is_none() {
+        return Err(field(
+            path,
+            format!("functions[{i}].routes"),
+            format!(
+                "is empty and function `{}` has no trigger, so nothing would invoke it; give it a route or a trigger",
+                f.name
+            ),
+        ));
+    }
+    match &f.probe {
+        Probe::Http(r) => {
+            if !f.routes.iter().any(|route| route_matches(route, &r.path)) {
+                return Err(field(
+                    path,
+                    format!("functions[{i}].probe.path"),
+                    format!(
+                        "`{}` matches none of function `{}`'s routes ({}); probe a path the function serves",
+                        r.path,
+                        f.name,
+                        f.routes.join(", ")
+                    ),
+                ));
+            }
+        }
+        Probe::Upload(u) => {
+            if trigger_bucket != Some(u.bucket.as_str()) {
+                return Err(field(
+                    path,
+                    format!("functions[{i}].probe.bucket"),
+                    format!(
+                        "`{}` is not the bucket that triggers function `{}` ({}); an upload probe puts objects where they trigger the function",
+                        u.bucket,
+                        f.name,
+                        trigger_bucket.unwrap_or("it has no S3 trigger")
+                    ),
+                ));
+            }
+            if u.summaries == u.bucket {
+                return Err(field(
+                    path,
+                    format!("functions[{i}].probe.summaries"),
+                    format!(
+                        "is the trigger bucket `{}`: a summary written there would trigger the function again; name another bucket",
+                        u.bucket
+                    ),
+                ));
+            }
+            reach(&u.summaries, format!("functions[{i}].probe.summaries"))?;
         }
     }
     Ok(())

@@ -48,17 +48,20 @@ fn project() -> Project {
             name: "app".into(),
             package: "app".into(),
             routes: vec!["/".into()],
-            probe: rollout::ProbeRequest {
+            buckets: vec![],
+            trigger: None,
+            probe: rollout::Probe::Http(rollout::ProbeRequest {
                 method: "GET".into(),
                 path: "/".into(),
                 body: None,
                 content_type: None,
                 expect_status: 200,
-            },
+            }),
         }],
         rest_api_name: "app".into(),
         stage_variable: "lambdaAlias".into(),
         region: "eu-west-2".into(),
+        binary_media_types: vec![],
     }
 }
 

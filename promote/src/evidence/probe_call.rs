@@ -24,7 +24,7 @@ pub struct InvokeAt {
 pub struct ProbeCall {
     pub method: String,
     pub path: String,
-    pub body: Option<String>,
+    pub body: Option<Vec<u8>>,
     pub content_type: Option<String>,
     /// The one status a healthy version answers; `None`: any 2xx or 3xx.
     pub expect_status: Option<u16>,

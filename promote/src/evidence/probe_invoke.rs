@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use crate::evidence::probe_call::{InvokeAt, ProbeCall};
 use aws_sdk_lambda::error::SdkError;
 use aws_sdk_lambda::primitives::Blob;
+use base64::Engine as _;
 use serde_json::{Value, json};
 
 /// What a status is taken to be when the function failed or answered something API Gateway
@@ -68,6 +69,19 @@ impl Invoke {
 pub fn rest_event(stage: &str, call: &ProbeCall, variables: &BTreeMap<String, String>) -> Value {
     let path = call.path.as_str();
     let method = call.method.to_ascii_uppercase();
+    // API Gateway base64-encodes a body whose content type is a binary media type; a body
+    // that is not UTF-8 could only have come that way, and any other goes as text.
+    let (body, base64_encoded) = match call.body.as_deref().map(std::str::from_utf8) {
+        None => (Value::Null, false),
+        Some(Ok(text)) => (json!(text), false),
+        Some(Err(_)) => (
+            json!(
+                base64::engine::general_purpose::STANDARD
+                    .encode(call.body.as_deref().unwrap_or_default())
+            ),
+            true,
+        ),
+    };
     let mut headers = json!({"user-agent": "promote-probe"});
     let mut multi = json!({"user-agent": ["promote-probe"]});
     if let Some(c) = &call.content_type {
@@ -95,8 +109,8 @@ pub fn rest_event(stage: &str, call: &ProbeCall, variables: &BTreeMap<String, St
             "protocol": "HTTP/1.1",
             "identity": {"sourceIp": "127.0.0.1", "userAgent": "promote-probe"},
         },
-        "body": call.body,
-        "isBase64Encoded": false,
+        "body": body,
+        "isBase64Encoded": base64_encoded,
     })
 }
 
@@ -179,7 +193,7 @@ mod tests {
         let call = ProbeCall::of(&rollout::ProbeRequest {
             method: "put".into(),
             path: "/hello/probe".into(),
-            body: Some(r#"{"dateOfBirth":"2000-01-01"}"#.into()),
+            body: Some(br#"{"dateOfBirth":"2000-01-01"}"#.to_vec()),
             content_type: Some("application/json".into()),
             expect_status: 204,
         });

@@ -21,6 +21,7 @@ use statrs::distribution::{ContinuousCDF, Normal};
 
 use crate::cli::exit::Exit;
 use crate::evidence::probe_call::{InvokeAt, ProbeCall};
+use crate::evidence::probe_upload::{Upload, UploadAt, run_id};
 use crate::evidence::{Source, Window};
 
 /// Requests due within this long after a step's write are left out of its window: the
@@ -72,11 +73,24 @@ pub struct ProbePlan {
     pub invoke: Option<InvokeAt>,
     /// The function's own probe request, sent under `url` (or as the Invoke event).
     pub call: ProbeCall,
+    /// For a function S3 events trigger: upload objects and wait for their summaries
+    /// instead of sending `call` (`probe_upload`).
+    pub upload: Option<UploadPlan>,
     pub rate: f64,
     /// The whole rollout's bakes and extensions: the schedule is bounded by it, and a probe
     /// still needed after it says so (not enough evidence) rather than running forever.
     pub horizon: Duration,
     pub timeout: Duration,
+}
+
+/// An upload probe's buckets, by purpose, and the stage whose variables name them: resolved
+/// when the probe starts (at the pre-flight, before any write), so that a stage variable
+/// missing stops the run with nothing written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UploadPlan {
+    pub probe: rollout::UploadProbe,
+    pub stage: String,
+    pub variables: std::collections::BTreeMap<String, String>,
 }
 
 pub struct ProbeSource {
@@ -114,8 +128,16 @@ impl ProbeSource {
                 timeout: p.timeout,
                 max_in_flight: ::probe::engine::DEFAULT_MAX_IN_FLIGHT,
             };
-            let running =
-                start_call(config, &p.call, &p.url, p.invoke.as_ref(), say_unreachable).await?;
+            let running = match &p.upload {
+                None => {
+                    start_call(config, &p.call, &p.url, p.invoke.as_ref(), say_unreachable).await?
+                }
+                Some(u) => {
+                    let at = UploadAt::resolve(&u.probe, &u.stage, &u.variables, &run_id())
+                        .map_err(Exit::BadInput)?;
+                    ::probe::start(config, Upload::new(at).await)
+                }
+            };
             self.live = Some(Live {
                 running,
                 wall_start: SystemTime::now(),

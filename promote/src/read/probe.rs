@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use crate::evidence::probe_call::{InvokeAt, ProbeCall};
 use crate::evidence::probe_source::{reachable, start_call};
+use crate::evidence::probe_upload::{Upload, UploadAt, run_id};
 use ::probe::http::target;
 use ::probe::{Config, Running, Schedule, Split, Stats};
 use anyhow::{Context, Result};
@@ -85,7 +86,7 @@ pub fn calls(project: &rollout::Project, path: Option<&str>) -> Vec<(String, Pro
         None => project
             .functions
             .iter()
-            .map(|f| (f.name.clone(), ProbeCall::of(&f.probe)))
+            .filter_map(|f| Some((f.name.clone(), ProbeCall::of(f.probe_request()?))))
             .collect(),
     }
 }
@@ -150,6 +151,49 @@ pub async fn probe<C: Cloud>(ctx: &Ctx<'_, C>, clouds: &[(&str, &C)], o: ProbeOp
             alias,
             running,
             stats: call.stats(o.rate),
+            count: schedule.count(),
+            done: false,
+            alias_errors: 0,
+        });
+    }
+    // The functions S3 events trigger, probed by uploads to the stage's trigger bucket (with
+    // or without --invoke: no request reaches them); not with --path, which names a route.
+    let uploads = ctx
+        .env
+        .project
+        .functions
+        .iter()
+        .filter_map(|f| match &f.probe {
+            rollout::Probe::Upload(u) if o.path.is_none() => Some((f.name.as_str(), u)),
+            _ => None,
+        });
+    for (function, u) in uploads {
+        let cloud = clouds
+            .iter()
+            .find(|(f, _)| *f == function)
+            .map_or(ctx.cloud, |(_, c)| *c);
+        let at = UploadAt::resolve(u, &stage, &target.variables, &run_id())
+            .map_err(|e| Exit::BadInput(format!("probe: function {function}: {e}")))?;
+        let label = format!(
+            "PUT s3://{}/{}N, then its summary s3://{}/{}N.json",
+            at.bucket, at.prefix, at.summaries, at.prefix
+        );
+        // Each upload waits for its summary up to the deadline.
+        let config = Config {
+            timeout: o.timeout.max(at.deadline + Duration::from_secs(1)),
+            ..config
+        };
+        let running = ::probe::start(config, Upload::new(at).await);
+        lanes.push(Lane {
+            function: Some(function.to_string()),
+            target: label,
+            title: format!(
+                "function {function}: stage {stage} (alias {}) by uploads",
+                target.alias
+            ),
+            alias: Some((cloud, target.alias.as_str())),
+            running,
+            stats: Stats::new(o.rate).expecting(200),
             count: schedule.count(),
             done: false,
             alias_errors: 0,

@@ -31,7 +31,7 @@ use crate::cloud::aws::{
 use crate::ctx::Ctx;
 use crate::evidence::metrics::MetricsSource;
 use crate::evidence::probe_call::{InvokeAt, ProbeCall};
-use crate::evidence::probe_source::{ProbePlan, ProbeSource};
+use crate::evidence::probe_source::{ProbePlan, ProbeSource, UploadPlan};
 use crate::evidence::{AlarmSource, Source, Window};
 
 /// The default poll is the stage's, but never slower than this: the reaction time to an
@@ -282,23 +282,39 @@ impl<'a, C: Cloud> Run<'a, C> {
         } else {
             self.target.invoke_url.clone()
         };
-        Some(ProbePlan {
-            url: flags.url.clone().unwrap_or(default_url),
-            invoke,
-            call: self.probe_call(),
-            rate: flags.rate.unwrap_or(analysis.probe_rate),
-            horizon: (bakes + extensions + Duration::from_secs(60)).min(MAX_PROBE_HORIZON),
-            timeout: ::probe::engine::DEFAULT_TIMEOUT,
-        })
-    }
-
-    /// The function's own probe request (project.json `functions[].probe`).
-    pub fn probe_call(&self) -> ProbeCall {
         let project = &self.ctx.env.project;
         let function = project
             .function(self.ctx.function)
             .unwrap_or_else(|| project.main_function());
-        ProbeCall::of(&function.probe)
+        let (call, upload, timeout) = match &function.probe {
+            rollout::Probe::Http(r) => (ProbeCall::of(r), None, ::probe::engine::DEFAULT_TIMEOUT),
+            rollout::Probe::Upload(u) => (
+                ProbeCall {
+                    method: "PUT".into(),
+                    path: format!("s3://{}Bucket/{}", u.bucket, u.prefix),
+                    body: None,
+                    content_type: None,
+                    expect_status: Some(200),
+                },
+                Some(UploadPlan {
+                    probe: u.clone(),
+                    stage: self.name().to_string(),
+                    variables: self.target.variables.clone(),
+                }),
+                // Each upload waits for its summary up to the deadline, and a little more so
+                // that the engine's own timeout never cuts the wait short.
+                Duration::from_secs(u.deadline_seconds + 1),
+            ),
+        };
+        Some(ProbePlan {
+            url: flags.url.clone().unwrap_or(default_url),
+            invoke: if upload.is_some() { None } else { invoke },
+            call,
+            upload,
+            rate: flags.rate.unwrap_or(analysis.probe_rate),
+            horizon: (bakes + extensions + Duration::from_secs(60)).min(MAX_PROBE_HORIZON),
+            timeout,
+        })
     }
 
     /// Reads every source once before the first write (`rollout::bake`'s pre-flight);

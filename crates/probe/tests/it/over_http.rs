@@ -106,7 +106,7 @@ async fn a_request_with_a_method_and_body_arrives_as_given_and_is_judged_by_its_
     let server = serve(split_rule("3", "4", 10), None).await;
     let spec = RequestSpec::new(
         "PUT",
-        Some(r#"{"dateOfBirth":"2000-01-01"}"#),
+        Some(br#"{"dateOfBirth":"2000-01-01"}"#),
         Some("application/json"),
     )
     .unwrap();

@@ -29,6 +29,9 @@ pub struct Project {
     pub rest_api_name: String,
     pub stage_variable: String,
     pub region: String,
+    /// The REST API's binary media types: a request of one of these content types reaches
+    /// its function base64-encoded (API Gateway's `binaryMediaTypes`).
+    pub binary_media_types: Vec<String>,
 }
 
 impl Project {
@@ -94,9 +97,42 @@ pub struct FunctionSpec {
     pub name: String,
     /// The cargo package whose binary is the bootstrap.
     pub package: String,
-    /// API Gateway resource paths it serves, any method.
+    /// API Gateway resource paths it serves, any method; none only for a function that an
+    /// event source triggers.
     pub routes: Vec<String>,
-    pub probe: ProbeRequest,
+    /// The purposes of the per-stage buckets the function reads or writes (`notes`,
+    /// `uploads`): its role reaches these and no other.
+    pub buckets: Vec<String>,
+    /// What invokes the function besides its routes.
+    pub trigger: Option<Trigger>,
+    pub probe: Probe,
+}
+
+impl FunctionSpec {
+    /// The HTTP request that probes it, unless it is probed another way.
+    pub fn probe_request(&self) -> Option<&ProbeRequest> {
+        match &self.probe {
+            Probe::Http(r) => Some(r),
+            Probe::Upload(_) => None,
+        }
+    }
+}
+
+/// An event source that invokes a function's stage alias.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trigger {
+    /// Objects created in the stage's bucket of this purpose (its notification
+    /// configuration names the stage's alias of the function).
+    S3 { bucket: String },
+}
+
+/// How the probe exercises a function on a stage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    /// An HTTP request through the stage's API.
+    Http(ProbeRequest),
+    /// Objects uploaded to the stage's trigger bucket, each answered by a summary.
+    Upload(UploadProbe),
 }
 
 /// The request the probe sends a function, and the status a healthy version answers.
@@ -104,9 +140,36 @@ pub struct FunctionSpec {
 pub struct ProbeRequest {
     pub method: String,
     pub path: String,
-    pub body: Option<String>,
+    /// Sent as is: project.json's `body`, or its `body_base64` decoded.
+    pub body: Option<Vec<u8>>,
     pub content_type: Option<String>,
     pub expect_status: u16,
+}
+
+/// The probe of an S3-triggered function: small objects put under `prefix` of the stage's
+/// `bucket`, each judged by its summary appearing in the stage's `summaries` bucket (at the
+/// object's key followed by `.json`), naming the version that wrote it, within
+/// `deadline_seconds`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadProbe {
+    pub bucket: String,
+    pub prefix: String,
+    pub summaries: String,
+    pub deadline_seconds: u64,
+}
+
+/// The stage variable that holds the name of a stage's bucket of `purpose` (`notes` ->
+/// `notesBucket`). Functions and `promote` read the name there and never derive it: a
+/// published version serves every stage, and bucket names are the account's to choose.
+pub fn bucket_stage_variable(purpose: &str) -> String {
+    format!("{purpose}Bucket")
+}
+
+/// The name Terraform (and, with the emulator's account, the demo and the tests) gives a
+/// stage's bucket of `purpose`: S3 bucket names are global, so the account id ends it, and
+/// lowercase.
+pub fn bucket_name(rest_api_name: &str, stage: &str, purpose: &str, account: &str) -> String {
+    format!("{rest_api_name}-{stage}-{purpose}-{account}").to_lowercase()
 }
 
 /// The whole directory, validated, with stages in path order (first stage first).
@@ -148,13 +211,15 @@ mod tests {
             name: name.into(),
             package: name.into(),
             routes: routes.iter().map(|r| r.to_string()).collect(),
-            probe: ProbeRequest {
+            buckets: vec![],
+            trigger: None,
+            probe: Probe::Http(ProbeRequest {
                 method: "GET".into(),
                 path: "/".into(),
                 body: None,
                 content_type: None,
                 expect_status: 200,
-            },
+            }),
         }
     }
 
@@ -169,6 +234,7 @@ mod tests {
             rest_api_name: "app".into(),
             stage_variable: "lambdaAlias".into(),
             region: "eu-west-2".into(),
+            binary_media_types: vec![],
         };
         let serving = |p: &str| project.function_serving(p).map(|f| f.name.as_str());
         assert_eq!(serving("/"), Some("app"));
