@@ -27,9 +27,40 @@ locals {
     }
   }
 
-  # The config's name carries the split (as DeploymentConfig::name does), so a changed plan is a new config.
-  codedeploy_config_names = {
-    for name, c in local.codedeploy_configs : name => "${local.project.functions[0].name}-${name}-${c.type == "AllAtOnce" ? "all-at-once" : (c.type == "TimeBasedCanary" ? "canary-${c.percentage}pct-${c.minutes}min" : "linear-${c.percentage}pct-every-${c.minutes}min")}"
+  # The end of a config's name, which carries the split (as DeploymentConfig::name_suffix
+  # does), so a changed plan is a new config.
+  codedeploy_config_suffixes = {
+    for name, c in local.codedeploy_configs : name => c.type == "AllAtOnce" ? "all-at-once" : (c.type == "TimeBasedCanary" ? "canary-${c.percentage}pct-${c.minutes}min" : "linear-${c.percentage}pct-every-${c.minutes}min")
+  }
+
+  # One deployment group per function per codedeploy stage, keyed "<function>:<stage>" as
+  # local.function_stages: a group shifts one alias, so each function has its own application
+  # (named after the function) holding one group per stage (named after the stage), and its
+  # own config "<function>-<stage>-<suffix>": the names promote derives
+  # (rollout::codedeploy::Group, DeploymentConfig::name). Each value is the stage's config.
+  codedeploy_groups = {
+    for key, fs in local.function_stages : key => merge(local.codedeploy_configs[fs.stage], {
+      function    = fs.function
+      stage       = fs.stage
+      config_name = "${fs.function}-${fs.stage}-${local.codedeploy_config_suffixes[fs.stage]}"
+    }) if contains(keys(local.codedeploy_stages), fs.stage)
+  }
+
+  # The alarms CodeDeploy rolls a group back on: its function's own Lambda alarms on the stage
+  # and the stage's API alarms (local.function_alarms names them). promote stops the other
+  # functions' deployments when one rolls back; CodeDeploy alone cannot.
+  codedeploy_group_alarms = {
+    for key, g in local.codedeploy_groups : key => sort([
+      for name, alarm in local.function_alarms : name
+      if alarm.stage == g.stage && (alarm.function == g.function || !startswith(alarm.kind, "lambda_"))
+    ])
+  }
+
+  # Every alarm of a stage's groups: what its service role may read.
+  codedeploy_stage_alarms = {
+    for name, stage in local.codedeploy_stages : name => sort(distinct(flatten([
+      for key, g in local.codedeploy_groups : local.codedeploy_group_alarms[key] if g.stage == name
+    ])))
   }
 
   # Lambda functions CodeDeploy invokes around a stage's shift (AppSpec Hooks).
@@ -42,15 +73,18 @@ locals {
   codedeploy_hook_functions = distinct(flatten(values(local.codedeploy_hooks)))
 }
 
-resource "aws_codedeploy_app" "app" {
-  name             = local.project.functions[0].name
+# Every function's application, named after it (CodeDeploy's group shifts one alias).
+resource "aws_codedeploy_app" "function" {
+  for_each = local.functions
+
+  name             = each.key
   compute_platform = "Lambda"
 }
 
-resource "aws_codedeploy_deployment_config" "stage" {
-  for_each = local.codedeploy_configs
+resource "aws_codedeploy_deployment_config" "group" {
+  for_each = local.codedeploy_groups
 
-  deployment_config_name = local.codedeploy_config_names[each.key]
+  deployment_config_name = each.value.config_name
   compute_platform       = "Lambda"
 
   traffic_routing_config {
@@ -79,18 +113,18 @@ resource "aws_codedeploy_deployment_config" "stage" {
 
     precondition {
       condition     = each.value.runnable
-      error_message = "The steps of ${each.key}.json are not a plan CodeDeploy can run; `promote check` says why and what would work."
+      error_message = "The steps of ${each.value.stage}.json are not a plan CodeDeploy can run; `promote check` says why and what would work."
     }
   }
 }
 
-resource "aws_codedeploy_deployment_group" "stage" {
-  for_each = local.codedeploy_stages
+resource "aws_codedeploy_deployment_group" "function" {
+  for_each = local.codedeploy_groups
 
-  app_name               = aws_codedeploy_app.app.name
-  deployment_group_name  = each.key
-  service_role_arn       = aws_iam_role.codedeploy[each.key].arn
-  deployment_config_name = aws_codedeploy_deployment_config.stage[each.key].deployment_config_name
+  app_name               = aws_codedeploy_app.function[each.value.function].name
+  deployment_group_name  = each.value.stage
+  service_role_arn       = aws_iam_role.codedeploy[each.value.stage].arn
+  deployment_config_name = aws_codedeploy_deployment_config.group[each.key].deployment_config_name
 
   deployment_style {
     deployment_option = "WITH_TRAFFIC_CONTROL"
@@ -98,8 +132,8 @@ resource "aws_codedeploy_deployment_group" "stage" {
   }
 
   alarm_configuration {
-    enabled = length(each.value.alarms) > 0
-    alarms  = [for alarm in each.value.alarms : aws_cloudwatch_metric_alarm.stage[alarm.name].alarm_name]
+    enabled = length(local.codedeploy_group_alarms[each.key]) > 0
+    alarms  = [for name in local.codedeploy_group_alarms[each.key] : aws_cloudwatch_metric_alarm.stage[name].alarm_name]
   }
 
   auto_rollback_configuration {
@@ -108,14 +142,15 @@ resource "aws_codedeploy_deployment_group" "stage" {
   }
 }
 
-# One service role per deployment group: the AppSpec (written by whoever calls
-# CreateDeployment) names the alias, so a role that could move every alias would let a stage's
-# deploy role move live through its own group. Each role reaches its own stage's alias only.
+# One service role per codedeploy stage, shared by its functions' groups: the AppSpec
+# (written by whoever calls CreateDeployment) names the alias, so a role that could move every
+# alias would let a stage's deploy role move live through its own group. Each role reaches its
+# own stage's aliases only.
 resource "aws_iam_role" "codedeploy" {
   for_each = local.codedeploy_stages
 
   name               = "${local.project.functions[0].name}-codedeploy-${each.key}"
-  description        = "Lets CodeDeploy shift the ${each.key} alias of ${local.project.functions[0].name}"
+  description        = "Lets CodeDeploy shift the ${each.key} alias of every function"
   assume_role_policy = data.aws_iam_policy_document.codedeploy_assume.json
 }
 
@@ -134,7 +169,7 @@ data "aws_iam_policy_document" "codedeploy_assume" {
   }
 }
 
-# Scoped down from AWSCodeDeployRoleForLambda: this stage's alias, its alarms, its hooks.
+# Scoped down from AWSCodeDeployRoleForLambda: this stage's aliases, its groups' alarms, its hooks.
 # (CodeDeploy publishes no notification here: the group has no trigger, so no sns:Publish.)
 data "aws_iam_policy_document" "codedeploy" {
   for_each = local.codedeploy_stages
@@ -146,11 +181,11 @@ data "aws_iam_policy_document" "codedeploy" {
   }
 
   dynamic "statement" {
-    for_each = length(each.value.alarms) > 0 ? [1] : []
+    for_each = length(local.codedeploy_stage_alarms[each.key]) > 0 ? [1] : []
     content {
       sid       = "ReadOwnStageAlarms"
       actions   = ["cloudwatch:DescribeAlarms"]
-      resources = [for alarm in each.value.alarms : aws_cloudwatch_metric_alarm.stage[alarm.name].arn]
+      resources = [for name in local.codedeploy_stage_alarms[each.key] : aws_cloudwatch_metric_alarm.stage[name].arn]
     }
   }
 

@@ -106,8 +106,8 @@ data "aws_iam_policy_document" "github_deploy" {
   }
 
   # The CodeDeploy engine (codedeploy stages only): create, follow and stop deployments of
-  # this stage's own group, with its own config. A revision is registered on the application,
-  # which is the narrowest resource those two calls take.
+  # this stage's own groups (one per function), with their own configs. A revision is
+  # registered on an application, which is the narrowest resource those two calls take.
   dynamic "statement" {
     for_each = contains(keys(local.codedeploy_stages), each.key) ? [1] : []
     content {
@@ -120,7 +120,7 @@ data "aws_iam_policy_document" "github_deploy" {
         "codedeploy:GetDeploymentTarget",
         "codedeploy:StopDeployment",
       ]
-      resources = [aws_codedeploy_deployment_group.stage[each.key].arn]
+      resources = [for key, g in aws_codedeploy_deployment_group.function : g.arn if local.codedeploy_groups[key].stage == each.key]
     }
   }
 
@@ -129,7 +129,7 @@ data "aws_iam_policy_document" "github_deploy" {
     content {
       sid       = "ReadOwnDeploymentConfig"
       actions   = ["codedeploy:GetDeploymentConfig"]
-      resources = ["arn:${local.partition}:codedeploy:${local.region}:${local.account_id}:deploymentconfig:${local.codedeploy_config_names[each.key]}"]
+      resources = [for key, g in local.codedeploy_groups : "arn:${local.partition}:codedeploy:${local.region}:${local.account_id}:deploymentconfig:${g.config_name}" if g.stage == each.key]
     }
   }
 
@@ -138,7 +138,7 @@ data "aws_iam_policy_document" "github_deploy" {
     content {
       sid       = "RegisterRevisions"
       actions   = ["codedeploy:RegisterApplicationRevision", "codedeploy:GetApplicationRevision"]
-      resources = [aws_codedeploy_app.app.arn]
+      resources = [for a in aws_codedeploy_app.function : a.arn]
     }
   }
 

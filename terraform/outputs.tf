@@ -75,14 +75,14 @@ output "alarm_topic_arn" {
   value       = aws_sns_topic.alarms.arn
 }
 
-output "codedeploy_application" {
-  description = "CodeDeploy application for the CodeDeploy engine."
-  value       = aws_codedeploy_app.app.name
+output "codedeploy_applications" {
+  description = "CodeDeploy application of each function (the CodeDeploy engine), keyed by function name."
+  value       = { for name, app in aws_codedeploy_app.function : name => app.name }
 }
 
 output "codedeploy_deployment_groups" {
-  description = "CodeDeploy deployment group of each stage, keyed by stage name."
-  value       = { for name, group in aws_codedeploy_deployment_group.stage : name => group.deployment_group_name }
+  description = "CodeDeploy deployment group of each function on each codedeploy stage, keyed \"<function>:<stage>\"."
+  value       = { for key, group in aws_codedeploy_deployment_group.function : key => "${group.app_name}/${group.deployment_group_name}" }
 }
 
 output "bucket_names" {

@@ -98,7 +98,11 @@ def derived_names(project: dict, stages: dict[str, dict]) -> list[tuple[str, str
             out.append(("IAM role", f"{fn}-codedeploy-{name}", IAM_ROLE_NAME_MAX))
         config, _ = codedeploy_config(stages[name]["strategy"])
         if engine(stages[name]) == "codedeploy" and config is not None:
-            out.append(("CodeDeploy deployment config", f"{fn}-{name}-{config_name_suffix(config)}", CODEDEPLOY_CONFIG_NAME_MAX))
+            # One config per function: each has its own group (terraform/codedeploy.tf).
+            out += [
+                ("CodeDeploy deployment config", f"{f['name']}-{name}-{config_name_suffix(config)}", CODEDEPLOY_CONFIG_NAME_MAX)
+                for f in project["functions"]
+            ]
     return out
 
 

@@ -390,10 +390,11 @@ def seed(endpoint: str, environments_dir: str | os.PathLike = DEFAULT_ENVIRONMEN
             config, why = codedeploy_config(cfg["strategy"])
             if config is None:
                 raise SeedError(f"{stage}.json: field `{why[0]}`: {why[1]}")
-            config_name = f"{fn_name}-{stage}-{config_name_suffix(config)}"
+            suffix = config_name_suffix(config)
             for app_name in names:
-                create_deployment_group(cd, app_name, stage, cfg, config_name)
-            codedeploy_groups[stage] = {"group": stage, "deployment_config": config_name}
+                create_deployment_group(cd, app_name, stage, group_alarms(project, cfg, app_name),
+                                        f"{app_name}-{stage}-{suffix}")
+            codedeploy_groups[stage] = {"group": stage, "deployment_config": f"{fn_name}-{stage}-{suffix}"}
 
 
     out_stages = {}
@@ -497,7 +498,14 @@ def publish_versions(lam, fn_name: str, role_arn: str, versions: int, aliases: l
     return {"function_arn": fn_arn, "versions": published}
 
 
-def create_deployment_group(cd, app_name: str, stage: str, cfg: dict, config_name: str) -> None:
+def group_alarms(project: dict, cfg: dict, fn: str) -> list[str]:
+    """The alarms of function `fn`'s deployment group on a stage: its own Lambda alarms and the
+    stage's API alarms (local.codedeploy_group_alarms in terraform/codedeploy.tf)."""
+    return [name for name, f, alarm in function_alarms(project, cfg.get("alarms", []))
+            if f == fn or not alarm["kind"].startswith("lambda_")]
+
+
+def create_deployment_group(cd, app_name: str, stage: str, alarms: list[str], config_name: str) -> None:
     """The deployment group shifting function `app_name`'s alias `stage` (terraform/codedeploy.tf)."""
     cd.create_deployment_group(
         applicationName=app_name,
@@ -505,8 +513,7 @@ def create_deployment_group(cd, app_name: str, stage: str, cfg: dict, config_nam
         deploymentConfigName=config_name,
         serviceRoleArn=f"arn:aws:iam::{ACCOUNT_ID}:role/{app_name}-codedeploy",
         deploymentStyle={"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
-        alarmConfiguration={"enabled": bool(cfg.get("alarms")),
-                            "alarms": [{"name": a["name"]} for a in cfg.get("alarms", [])]},
+        alarmConfiguration={"enabled": bool(alarms), "alarms": [{"name": a} for a in alarms]},
         autoRollbackConfiguration={"enabled": True,
                                    "events": ["DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"]},
     )

@@ -8,5 +8,6 @@
 pub mod cd_engine;
 pub mod commands;
 pub mod release;
+pub mod release_cd;
 pub mod run;
 pub mod upstream;

@@ -358,15 +358,18 @@ def test_alarm_topic_is_encrypted(tf):
 # --- CodeDeploy -------------------------------------------------------------------------
 
 
-def test_codedeploy_group_per_codedeploy_stage_with_its_alarms_and_rollback(tf, env, codedeploy_env):
-    assert tf.resource("aws_codedeploy_app", "app")["compute_platform"] == "Lambda"
+def test_codedeploy_group_per_function_per_codedeploy_stage_with_its_alarms_and_rollback(tf, env, codedeploy_env):
+    assert tf.resource("aws_codedeploy_app", "function")["compute_platform"] == "Lambda"
     # No shipped stage uses the engine, so nothing gets a group nobody drives.
-    assert evaluated(tf, env, "aws_codedeploy_deployment_group", "stage", "deployment_group_name") == {}
-    groups = evaluated(tf, codedeploy_env, "aws_codedeploy_deployment_group", "stage", "deployment_group_name")
-    assert groups == {"dev": "dev", "live": "live"}
-    body = tf.resource("aws_codedeploy_deployment_group", "stage")
+    assert evaluated(tf, env, "aws_codedeploy_deployment_group", "function", "deployment_group_name") == {}
+    groups = evaluated(tf, codedeploy_env, "aws_codedeploy_deployment_group", "function", "deployment_group_name")
+    functions = [f["name"] for f in codedeploy_env.project["functions"]]
+    assert groups == {f"{f}:{s}": s for f in functions for s in ("dev", "live")}
+    body = tf.resource("aws_codedeploy_deployment_group", "function")
     alarms = block(body, "alarm_configuration")
-    assert alarms["alarms"] == "${[for alarm in each.value.alarms : aws_cloudwatch_metric_alarm.stage[alarm.name].alarm_name]}"
+    assert alarms["alarms"] == (
+        "${[for name in local.codedeploy_group_alarms[each.key] : aws_cloudwatch_metric_alarm.stage[name].alarm_name]}"
+    )
     rollback = block(body, "auto_rollback_configuration")
     assert rollback["enabled"] is True
     assert set(rollback["events"]) == {"DEPLOYMENT_FAILURE", "DEPLOYMENT_STOP_ON_ALARM"}
@@ -439,8 +442,8 @@ def test_deploy_policy_grants_exactly_what_promote_calls_on_this_stack(tf):
         assert resources != ["*"] and "\"*\"" not in str(resources), f"{st['sid']} grants on every resource"
         assert any(r in str(resources) for r in (
             "aws_lambda_function.function", "aws_lambda_alias.stage", "aws_api_gateway_rest_api.app.id",
-            "aws_cloudwatch_metric_alarm.stage", "aws_codedeploy_deployment_group.stage[each.key]",
-            "local.codedeploy_config_names[each.key]", "aws_codedeploy_app.app.arn",
+            "aws_cloudwatch_metric_alarm.stage", "aws_codedeploy_deployment_group.function",
+            "local.codedeploy_groups", "aws_codedeploy_app.function",
         )), f"{st['sid']} is not scoped to this stack: {resources}"
 
 
@@ -531,16 +534,19 @@ def test_length_checked_names_are_the_ones_terraform_builds(tf, env, codedeploy_
     derived = {name for what, name, _ in check_environments.derived_names(codedeploy_env.project, codedeploy_env.stages) if what == "IAM role"}
     assert {"app-codedeploy-dev", "app-codedeploy-live"} <= derived
     assert set(evaluated(tf, codedeploy_env, "aws_iam_role", "codedeploy", "name").values()) == {"app-codedeploy-dev", "app-codedeploy-live"}
-    # The deployment config names of codedeploy stages (none ship): check_environments
-    # derives them from its own rules, Terraform from local.codedeploy_config_names.
+    # The deployment config names of codedeploy stages (none ship), one per function:
+    # check_environments derives them from its own rules, Terraform in local.codedeploy_groups.
     derived = {
         name for what, name, _ in check_environments.derived_names(codedeploy_env.project, codedeploy_env.stages)
         if what.startswith("CodeDeploy")
     }
-    config = tf.resource("aws_codedeploy_deployment_config", "stage")
-    assert config["deployment_config_name"] == "${local.codedeploy_config_names[each.key]}"
-    built = {c["name"] for c in instances(tf, config, codedeploy_env).values()}
-    assert derived == built == {"app-dev-all-at-once", "app-live-canary-10pct-5min"}
+    config = tf.resource("aws_codedeploy_deployment_config", "group")
+    assert config["deployment_config_name"] == "${each.value.config_name}"
+    built = {c["config_name"] for c in instances(tf, config, codedeploy_env).values()}
+    functions = [f["name"] for f in codedeploy_env.project["functions"]]
+    assert derived == built == {
+        f"{f}-{s}" for f in functions for s in ("dev-all-at-once", "live-canary-10pct-5min")
+    }
 
 
 def test_adding_a_stage_file_adds_its_whole_set_of_resources(tf, tmp_path):

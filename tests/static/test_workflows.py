@@ -191,10 +191,15 @@ def promote_lines(step: Step) -> set[int]:
     return {i for i, text in enumerate(step.step["run"].splitlines(), 1) if PROMOTE_CALL.search(text)}
 
 
+def function_names() -> list[str]:
+    return [f["name"] for f in json.loads((ENVIRONMENTS_DIR / "project.json").read_text())["functions"]]
+
+
 def pipeline_values(tmp: Path) -> dict[str, str]:
     return {
         "needs.publish.outputs.version": VERSION,
-        "needs.build-app.outputs.artifact": f"app-arm64-{SHA}",
+        "needs.publish.outputs.release": " ".join(f"{f}={VERSION}" for f in function_names()),
+        "needs.build-functions.outputs.artifact": f"functions-arm64-{SHA}",
         "runner.temp": str(tmp),
         "steps.url.outputs.url": "https://a1b2c3d4e5.execute-api.eu-west-2.amazonaws.com/dev",
         "github.sha": SHA,
@@ -339,15 +344,18 @@ def moto(tmp_path_factory) -> dict[str, str]:
         subprocess.run([str(ROOT / "tools" / "moto.sh"), "stop", str(state)], timeout=60)
 
 
-def fake_artifact(tmp: Path) -> None:
-    """The zip the publish job downloads, stamped as CONTRACTS.md, "The build stamp", says."""
+def fake_artifact(tmp: Path, sha: str = SHA) -> None:
+    """The zips the publish job downloads, one per function of project.json, stamped as
+    CONTRACTS.md, "The build stamp", says."""
     import seed  # tools/seed.py, on sys.path through conftest
 
-    (tmp / "app").mkdir(exist_ok=True)
-    (tmp / "app" / "bootstrap.zip").write_bytes(seed.fake_zip("app", "0.9.0", SHA))
-    # The Sign step's output: AWS Signer, which moto does not emulate, returns the same zip
-    # with a signature Lambda checks (and moto does not); the Publish step reads this copy.
-    (tmp / "app" / "signed.zip").write_bytes((tmp / "app" / "bootstrap.zip").read_bytes())
+    signed = tmp / "functions" / "signed"
+    signed.mkdir(parents=True, exist_ok=True)
+    for name in function_names():
+        (tmp / "functions" / f"{name}.zip").write_bytes(seed.fake_zip(name, "0.9.0", sha))
+        # The Sign step's output: AWS Signer, which moto does not emulate, returns the same zip
+        # with a signature Lambda checks (and moto does not); the Publish step reads this copy.
+        (signed / f"{name}.zip").write_bytes((tmp / "functions" / f"{name}.zip").read_bytes())
 
 
 def run_promote(binary: Path, argv: tuple[str, ...], env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -485,42 +493,85 @@ def run_for_real(step: Step, values: dict[str, str], tmp: Path, promote_bin: Pat
     return proc, outputs, (tmp / "step_summary").read_text()
 
 
-def test_the_pipeline_scripts_work_with_the_real_promote(tmp_path, promote_bin, moto):
-    """publish -> dev in miniature: the scripts read what promote really prints (the version
-    from publish's JSON, the stage URL from status's JSON) and write the run summary."""
+def short_bakes(tmp: Path) -> Path:
+    """environments/ with one-second bakes and polls (the stack's names unchanged), for walking
+    the whole path in a test: the plans' minutes are not what is tested here. moto runs no
+    Lambda code, so no per-version metrics exist: every stage is judged by its alarms alone,
+    as promote's own integration tests do (their `judge_by_alarms_only`)."""
+    d = tmp / "environments"
+    shutil.copytree(ENVIRONMENTS_DIR, d)
+    for p in d.glob("*.json"):
+        if p.name == "project.json":
+            continue
+        stage = json.loads(p.read_text())
+        stage["poll_interval_seconds"] = 1
+        stage["test_fixture_short_bakes"] = True
+        stage["analysis"] = {"sources": ["alarms"]}
+        strategy = stage["strategy"]
+        for step in strategy.get("steps", []):
+            step["bake_seconds"] = 1
+        if "steps" not in strategy:
+            strategy["bake_seconds"] = 1
+        p.write_text(json.dumps(stage))
+    return d
+
+
+def served(promote_bin: Path, aws: dict[str, str], stage: str) -> dict[str, str]:
+    """Each function's version on `stage`, and its split, from `promote status --output json`."""
+    proc = run_promote(promote_bin, ("status", "--stage", stage, "--output", "json"), aws)
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    out = {}
+    for row in rows:
+        if row.get("event") == "stage_status" and row.get("stage") == stage:
+            out[row.get("function", function_names()[0])] = (row["stable"]["version"], row.get("candidate"))
+    return out
+
+
+def test_the_pipeline_scripts_move_a_release_of_every_function_with_the_real_promote(tmp_path, promote_bin, moto):
+    """publish -> dev -> test -> live in miniature, with every function of project.json (two or
+    more): the scripts read what promote really prints (the release from publish's JSON, the
+    stage URL from status's JSON), move every function of the release through every stage
+    (live's whole canary plan, its bakes shortened) and write the run summary."""
+    functions = function_names()
+    assert len(functions) >= 2, "a release of several functions"
     fake_artifact(tmp_path)
     values = pipeline_values(tmp_path)
+    aws = {**moto, "PROMOTE_ENVIRONMENTS": str(short_bakes(tmp_path))}
 
-    proc, outputs, summary = run_for_real(pipeline_step("publish", "Publish"), values, tmp_path, promote_bin, moto)
+    proc, outputs, summary = run_for_real(pipeline_step("publish", "Publish"), values, tmp_path, promote_bin, aws)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    version = outputs.get("version", "")
-    assert re.fullmatch(r"[1-9][0-9]*", version), outputs
-    assert int(version) > int(VERSION), f"the fake artifact is new code, so a new version: {outputs}"
-    assert SHA in summary and "0.9.0" in summary, summary
+    release = dict(pair.split("=") for pair in outputs.get("release", "").split())
+    assert sorted(release) == sorted(functions), outputs
+    for f, v in release.items():
+        assert re.fullmatch(r"[1-9][0-9]*", v) and int(v) > int(VERSION), f"{f}: new code, so a new version: {outputs}"
+    assert outputs.get("version") == release[functions[0]], outputs
+    assert SHA in summary and "0.9.0" in summary and all(f"| {f} |" in summary for f in functions), summary
 
-    values["needs.publish.outputs.version"] = version
-    proc, _, _ = run_for_real(pipeline_step("dev", "Deploy"), values, tmp_path, promote_bin, moto)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    values["needs.publish.outputs.version"] = outputs["version"]
+    values["needs.publish.outputs.release"] = outputs["release"]
+    for job, step in (("dev", "Deploy"), ("test", "Deploy"), ("live", "Canary (whole step plan, rolls back on alarm)")):
+        proc, _, _ = run_for_real(pipeline_step(job, step), values, tmp_path, promote_bin, aws)
+        assert proc.returncode == 0, f"{job}: {proc.stdout + proc.stderr}"
+        now = served(promote_bin, aws, job)
+        assert now == {f: (release[f], None) for f in functions}, f"{job} serves {now}, not release {release}"
 
-    proc, outputs, _ = run_for_real(pipeline_step("dev", "Find the stage URL"), values, tmp_path, promote_bin, moto)
+    proc, outputs, _ = run_for_real(pipeline_step("dev", "Find the stage URL"), values, tmp_path, promote_bin, aws)
     assert proc.returncode == 0, proc.stderr
     assert re.fullmatch(r"https://\w+\.execute-api\.[a-z0-9-]+\.amazonaws\.com/dev", outputs.get("url", "")), outputs
 
-    proc, _, summary = run_for_real(pipeline_step("dev", "Summary"), values, tmp_path, promote_bin, moto)
+    proc, _, summary = run_for_real(pipeline_step("live", "Summary"), values, tmp_path, promote_bin, aws)
     assert proc.returncode == 0, proc.stderr
-    dev_row = next((line for line in summary.splitlines() if line.startswith("dev")), "")
-    assert version in dev_row and "failed" not in summary, summary
+    assert f"release {outputs.get('release', values['needs.publish.outputs.release'])}" in summary, summary
+    assert "failed" not in summary, summary
 
-    # A zip stamped with another commit is refused: only this commit's build may reach dev.
+    # Zips stamped with another commit are refused: only this commit's build may reach dev.
     other = tmp_path / "other"
     other.mkdir()
-    import seed
-
-    (other / "app").mkdir()
-    (other / "app" / "signed.zip").write_bytes(seed.fake_zip("app", "0.9.1", "1" * 40))
+    fake_artifact(other, sha="1" * 40)
     values["runner.temp"] = str(other)
-    proc, outputs, _ = run_for_real(pipeline_step("publish", "Publish"), values, other, promote_bin, moto)
-    assert proc.returncode != 0 and "version" not in outputs, (proc.stdout, outputs)
+    proc, outputs, _ = run_for_real(pipeline_step("publish", "Publish"), values, other, promote_bin, aws)
+    assert proc.returncode != 0 and "release" not in outputs, (proc.stdout, outputs)
     assert "records commit" in proc.stdout, proc.stdout
 
 
@@ -629,12 +680,16 @@ def test_path_to_live_walks_the_stages_in_the_order_environments_gives():
 
     for upstream, stage in zip(order, order[1:]):
         assert stage_jobs[upstream] in needs(stage_jobs[stage]), f"{stage} does not wait for {upstream}"
-    # The last stage runs the whole canary plan; the ones before it deploy the published version.
+    # The last stage runs the whole canary plan; the ones before it deploy the published
+    # release, every function of it (`--release FUNCTION=N` each).
     last = " ".join(str(s.get("run", "")) for s in jobs[stage_jobs[order[-1]]]["steps"])
-    assert re.search(r"promote canary --stage \"\$STAGE\" --version \"\$VERSION\"(?! *--weight)", last), last
+    assert re.search(r"promote canary --stage \"\$STAGE\" \"\$\{flags\[@\]\}\"(?! *--weight)", last), last
     for stage in order:
         job = jobs[stage_jobs[stage]]
+        assert job["env"]["RELEASE"] == "${{ needs.publish.outputs.release }}", stage
         assert job["env"]["VERSION"] == "${{ needs.publish.outputs.version }}", stage
+        moves = " ".join(str(s.get("run", "")) for s in job["steps"])
+        assert 'flags+=(--release "$pair")' in moves, stage
         assert "publish" in needs(stage_jobs[stage]), stage
         assert any("smoke-test.sh" in str(s.get("run", "")) for s in job["steps"]), f"{stage} has no smoke test"
         assert any("promote status" in str(s.get("run", "")) and "GITHUB_STEP_SUMMARY" in s["run"] for s in job["steps"]), stage
@@ -643,13 +698,17 @@ def test_path_to_live_walks_the_stages_in_the_order_environments_gives():
 def test_path_to_live_builds_once_and_later_jobs_only_download():
     jobs = workflow("path-to-live.yml")["jobs"]
     builders = [j for j, job in jobs.items() if any("cargo lambda build" in str(s.get("run", "")) for s in job.get("steps", []))]
-    assert builders == ["build-app"], builders
+    assert builders == ["build-functions"], builders
     compile_jobs = [j for j, job in jobs.items() if any(re.search(r"\bcargo (build|lambda)", str(s.get("run", ""))) for s in job.get("steps", []))]
-    assert sorted(compile_jobs) == ["build-app", "build-promote"], compile_jobs
-    build = " ".join(str(s.get("run", "")) for s in jobs["build-app"]["steps"])
+    assert sorted(compile_jobs) == ["build-functions", "build-promote"], compile_jobs
+    build = " ".join(str(s.get("run", "")) for s in jobs["build-functions"]["steps"])
     assert "--release" in build and "--arm64" in build
-    upload = [s for s in jobs["build-app"]["steps"] if "upload-artifact" in str(s.get("uses", ""))]
-    assert upload and upload[0]["with"]["name"] == "app-arm64-${{ github.sha }}"
+    # Every function project.json lists, not a fixed list of packages.
+    assert "jq -r '.functions[].package' environments/project.json" in build
+    upload = [s for s in jobs["build-functions"]["steps"] if "upload-artifact" in str(s.get("uses", ""))]
+    assert upload and upload[0]["with"]["name"] == "functions-arm64-${{ github.sha }}"
+    download = [s for s in jobs["publish"]["steps"] if "download-artifact" in str(s.get("uses", ""))]
+    assert download and download[0]["with"]["name"] == "${{ needs.build-functions.outputs.artifact }}"
 
 
 def test_every_stage_has_a_lock_and_live_is_never_cancelled():
@@ -740,20 +799,31 @@ AARCH64, X86_64 = 0xB7, 0x3E
     ids=["arm64-this-commit", "x86_64", "other-commit", "no-stamp"],
 )
 def test_the_build_refuses_a_zip_not_built_for_arm64_from_this_commit(machine, stamped_sha, ok, says, tmp_path):
-    bootstrap = elf_header(machine) + b"\0" * 64
-    if stamped_sha:
-        bootstrap += f"@@build-stamp@@app 0.9.0 {stamped_sha}@@end@@".encode() + b"\0" * 16
-    zip_path = tmp_path / "bootstrap.zip"
-    with zipfile.ZipFile(zip_path, "w") as z:
-        z.writestr("bootstrap", bootstrap)
-    step = pipeline_step("build-app", "Check the zip (arm64 bootstrap stamped with this commit)")
-    _, proc = run_recorded(step, pipeline_values(tmp_path), tmp_path, override_env={"ZIP": str(zip_path)})
+    """Every function's zip is checked; the second function's is the one varied here (the
+    first is always good), so a loop that stopped after the first would fail this."""
+    zips = tmp_path / "lambda"
+    functions = json.loads((ENVIRONMENTS_DIR / "project.json").read_text())["functions"]
+    for n, f in enumerate(functions):
+        good = n != 1
+        bootstrap = elf_header(AARCH64 if good else machine) + b"\0" * 64
+        sha = SHA if good else stamped_sha
+        if sha:
+            bootstrap += f"@@build-stamp@@{f['name']} 0.9.0 {sha}@@end@@".encode() + b"\0" * 16
+        (zips / f["package"]).mkdir(parents=True)
+        with zipfile.ZipFile(zips / f["package"] / "bootstrap.zip", "w") as z:
+            z.writestr("bootstrap", bootstrap)
+    out = tmp_path / "out"
+    step = pipeline_step("build-functions", "Check the zips (arm64 bootstraps stamped with this commit)")
+    _, proc = run_recorded(step, pipeline_values(tmp_path), tmp_path, override_env={"ZIPS": str(zips), "OUT": str(out)})
     assert (proc.returncode == 0) == ok, proc
     if ok:
-        assert f"artifact=app-arm64-{SHA}" in (tmp_path / "github_output").read_text()
-        assert "app 0.9.0" in (tmp_path / "step_summary").read_text()
+        assert f"artifact=functions-arm64-{SHA}" in (tmp_path / "github_output").read_text()
+        summary = (tmp_path / "step_summary").read_text()
+        for f in functions:
+            assert f"{f['name']} 0.9.0" in summary, summary
+            assert (out / f"{f['name']}.zip").read_bytes() == (zips / f["package"] / "bootstrap.zip").read_bytes()
     else:
-        assert says in proc.stdout, proc.stdout
+        assert says in proc.stdout and f"function {functions[1]['name']}" in proc.stdout, proc.stdout
 
 
 @pytest.mark.parametrize(
@@ -1093,7 +1163,10 @@ def test_only_the_publish_job_signs_and_publishes_in_its_own_environment():
     sign = next(s for s in jobs["publish"]["steps"] if s.get("name") == "Sign")
     assert "aws signer start-signing-job" in sign["run"] and "wait successful-signing-job" in sign["run"]
     publish = next(s for s in jobs["publish"]["steps"] if s.get("name") == "Publish")
-    assert publish["env"]["ZIP"].endswith("/app/signed.zip")
+    # What is published is what Sign wrote: the signed copy of every function's zip.
+    assert publish["env"]["SIGNED"] == sign["env"]["SIGNED"]
+    assert publish["env"]["SIGNED"].endswith("/functions/signed")
+    assert '"$SIGNED/$name.zip"' in sign["run"] and '"$name=$SIGNED/$name.zip"' in publish["run"]
     assert jobs["publish"]["steps"].index(sign) < jobs["publish"]["steps"].index(publish)
 
 
@@ -1128,7 +1201,7 @@ def test_the_release_build_installs_its_python_tools_hash_locked():
         assert dev[name][0] == version, f"{name}: release {version}, tests {dev[name][0]}"
     venv = (ROOT / "tools" / "venv.sh").read_text()
     assert "requirements-release.txt\" --require-hashes --no-deps" in venv
-    build = workflow("path-to-live.yml")["jobs"]["build-app"]
+    build = workflow("path-to-live.yml")["jobs"]["build-functions"]
     runs = [str(s.get("run", "")) for s in build["steps"]]
     assert any(r.strip() == "tools/venv.sh --release" for r in runs), runs
     assert not any("pip install" in r for r in runs)

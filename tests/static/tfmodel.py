@@ -336,6 +336,8 @@ def instances(module: Module, body: dict, env: Environments) -> dict[str | None,
         return codedeploy_stage_instances(module, env)
     if for_each == "${local.codedeploy_configs}":
         return codedeploy_config_instances(module, env)
+    if for_each == "${local.codedeploy_groups}":
+        return codedeploy_group_instances(module, env)
     raise Unsupported(f"for_each {for_each!r}")
 
 
@@ -424,10 +426,23 @@ CODEDEPLOY_SHAPES = {
         "length(steps) < 2 || (floor(steps[0].weight) == steps[0].weight && steps[0].bake_seconds >= 60 && "
         "steps[0].bake_seconds % 60 == 0), steps[length(steps) - 1].bake_seconds == 0])}}}"
     ),
-    "codedeploy_config_names": (
-        '${{for name, c in local.codedeploy_configs : name => "${local.project.functions[0].name}-${name}-'
-        '${c.type == "AllAtOnce" ? "all-at-once" : (c.type == "TimeBasedCanary" ? '
-        '"canary-${c.percentage}pct-${c.minutes}min" : "linear-${c.percentage}pct-every-${c.minutes}min")}"}}'
+    "codedeploy_config_suffixes": (
+        '${{for name, c in local.codedeploy_configs : name => c.type == "AllAtOnce" ? "all-at-once" : '
+        '(c.type == "TimeBasedCanary" ? "canary-${c.percentage}pct-${c.minutes}min" : '
+        '"linear-${c.percentage}pct-every-${c.minutes}min")}}'
+    ),
+    "codedeploy_groups": (
+        "${{for key, fs in local.function_stages : key => merge(local.codedeploy_configs[fs.stage], "
+        '{function = fs.function, stage = fs.stage, config_name = "${fs.function}-${fs.stage}-'
+        '${local.codedeploy_config_suffixes[fs.stage]}"}) if contains(keys(local.codedeploy_stages), fs.stage)}}'
+    ),
+    "codedeploy_group_alarms": (
+        "${{for key, g in local.codedeploy_groups : key => sort([for name, alarm in local.function_alarms : name "
+        'if alarm.stage == g.stage && (alarm.function == g.function || !startswith(alarm.kind, "lambda_"))])}}'
+    ),
+    "codedeploy_stage_alarms": (
+        "${{for name, stage in local.codedeploy_stages : name => sort(distinct(flatten([for key, g in "
+        "local.codedeploy_groups : local.codedeploy_group_alarms[key] if g.stage == name])))}}"
     ),
     "codedeploy_hooks": (
         "${{for name, stage in local.codedeploy_stages : name => compact([try(stage.strategy.hooks.before_allow_traffic, \"\"), "
@@ -451,8 +466,9 @@ def codedeploy_stage_instances(module: Module, env: Environments) -> dict[str, d
 
 
 def codedeploy_config_instances(module: Module, env: Environments) -> dict[str, dict]:
-    """local.codedeploy_configs, each with its `name` from local.codedeploy_config_names."""
-    for name in ("codedeploy_steps", "codedeploy_configs", "codedeploy_config_names"):
+    """local.codedeploy_configs per codedeploy stage, each with the `suffix` of its configs'
+    names (local.codedeploy_config_suffixes) and `name`, the first function's config name."""
+    for name in ("codedeploy_steps", "codedeploy_configs", "codedeploy_config_suffixes"):
         _pinned(module, name)
     out = {}
     for name, stage in codedeploy_stage_instances(module, env).items():
@@ -479,15 +495,41 @@ def codedeploy_config_instances(module: Module, env: Environments) -> dict[str, 
             ),
         }
         pct = _hcl_number(config["percentage"])
-        suffix = (
+        config["suffix"] = (
             "all-at-once"
             if config["type"] == "AllAtOnce"
             else f"canary-{pct}pct-{config['minutes']}min"
             if config["type"] == "TimeBasedCanary"
             else f"linear-{pct}pct-every-{config['minutes']}min"
         )
-        config["name"] = f"{env.project['functions'][0]['name']}-{name}-{suffix}"
+        config["name"] = f"{env.project['functions'][0]['name']}-{name}-{config['suffix']}"
         out[name] = config
+    return out
+
+
+def codedeploy_group_instances(module: Module, env: Environments) -> dict[str, dict]:
+    """local.codedeploy_groups: "<function>:<stage>" -> the stage's config with the function,
+    the stage, the config's name and (local.codedeploy_group_alarms) the group's alarms."""
+    for name in ("codedeploy_groups", "codedeploy_group_alarms"):
+        _pinned(module, name)
+    configs = codedeploy_config_instances(module, env)
+    alarms = function_alarm_instances(module, env)
+    out = {}
+    for key, fs in function_stage_instances(module, env).items():
+        config = configs.get(fs["stage"])
+        if config is None:
+            continue
+        out[key] = {
+            **{k: v for k, v in config.items() if k not in ("name", "suffix")},
+            "function": fs["function"],
+            "stage": fs["stage"],
+            "config_name": f"{fs['function']}-{fs['stage']}-{config['suffix']}",
+            "alarms": sorted(
+                name
+                for name, a in alarms.items()
+                if a["stage"] == fs["stage"] and (a["function"] == fs["function"] or not a["kind"].startswith("lambda_"))
+            ),
+        }
     return out
 
 

@@ -66,6 +66,25 @@ impl DeploymentConfig {
     }
 }
 
+/// Where a function's deployments on a stage go: CodeDeploy holds one alias per deployment
+/// group, so every function has its own application (named after the function) with one
+/// group per CodeDeploy stage (named after the stage). `terraform/codedeploy.tf` names
+/// them the same way (`tests/static/test_codedeploy.py` holds it to this).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    pub application: String,
+    pub group: String,
+}
+
+impl Group {
+    pub fn of(function: &str, stage: &str) -> Group {
+        Group {
+            application: function.to_string(),
+            group: stage.to_string(),
+        }
+    }
+}
+
 /// A plan CodeDeploy cannot run: the field (as `validate` names fields) and why, with what
 /// would work.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

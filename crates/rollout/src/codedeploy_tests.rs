@@ -421,3 +421,25 @@ fn statuses_in_flight_and_deployments_as_named() {
         "{d}"
     );
 }
+
+#[test]
+fn every_function_has_its_own_application_and_one_group_per_stage() {
+    let names: Vec<(String, String)> =
+        [("app", "live"), ("birthday", "live"), ("birthday", "test")]
+            .iter()
+            .map(|(f, st)| {
+                let g = Group::of(f, st);
+                (g.application, g.group)
+            })
+            .collect();
+    assert_eq!(
+        names,
+        [
+            ("app".to_string(), "live".to_string()),
+            ("birthday".to_string(), "live".to_string()),
+            ("birthday".to_string(), "test".to_string()),
+        ]
+    );
+    // Two functions on one stage never share a group: CodeDeploy holds one alias per group.
+    assert_ne!(Group::of("app", "live"), Group::of("birthday", "live"));
+}

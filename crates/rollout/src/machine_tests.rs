@@ -1671,8 +1671,10 @@ mod releases {
                         return (trace, End::Killed);
                     }
                 }
-                ReleaseAction::Apply { function, action } => {
-                    panic!("an alias stage applies only writes, got {action:?} for {function}")
+                a @ (ReleaseAction::Apply { .. }
+                | ReleaseAction::Stop { .. }
+                | ReleaseAction::Follow { .. }) => {
+                    panic!("an alias stage applies only writes and bakes, got {a:?}")
                 }
                 ReleaseAction::Bake {
                     weight,
@@ -2006,6 +2008,7 @@ mod releases {
                     },
                     ReleaseAction::Done(mut d) => Action::Done(d.pop().unwrap().1),
                     ReleaseAction::Refuse(r) => Action::Refuse(*r.error),
+                    other => panic!("an alias stage neither stops nor follows: {other:?}"),
                 })
                 .collect();
             assert_eq!(released, single, "{intent:?} from {alias:?}");

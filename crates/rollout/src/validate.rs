@@ -723,14 +723,17 @@ pub fn terraform_names(env: &Environments) -> Vec<(&'static str, String, usize)>
             format!("{f}-deploy-{}", s.name),
             IAM_ROLE_NAME_MAX,
         ));
+        // One config per function on a CodeDeploy stage (each function has its own group).
         if s.engine == Engine::CodeDeploy
             && let Ok(config) = deployment_config(&s.strategy)
         {
-            out.push((
-                "CodeDeploy deployment config",
-                config.name(f, &s.name),
-                CODEDEPLOY_CONFIG_NAME_MAX,
-            ));
+            for function in &env.project.functions {
+                out.push((
+                    "CodeDeploy deployment config",
+                    config.name(&function.name, &s.name),
+                    CODEDEPLOY_CONFIG_NAME_MAX,
+                ));
+            }
         }
     }
     out

@@ -13,6 +13,7 @@ mod guardian;
 mod judge;
 mod objects;
 mod probe;
+mod rollback_time;
 mod s3_events;
 mod serve;
 mod throttles;

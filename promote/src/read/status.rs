@@ -501,7 +501,13 @@ async fn deployment_status_of<C: Cloud>(
     if s.engine != rollout::codedeploy::Engine::CodeDeploy {
         return Ok(None);
     }
-    let Some(id) = cloud.in_flight(function, stage).await?.into_iter().next() else {
+    let g = rollout::codedeploy::Group::of(function, stage);
+    let Some(id) = cloud
+        .in_flight(&g.application, &g.group)
+        .await?
+        .into_iter()
+        .next()
+    else {
         return Ok(Some((
             format!("{stage}: CodeDeploy engine, no deployment in progress"),
             Value::Null,

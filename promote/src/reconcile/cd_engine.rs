@@ -11,11 +11,14 @@
 
 use anyhow::{Context, Result};
 use rollout::Version;
-use rollout::codedeploy::{AppSpec, DeploymentConfig, DeploymentView, Engine};
+use rollout::codedeploy::{
+    AppSpec, DeploymentConfig, DeploymentView, Engine, Group, Shift, Status,
+};
 
+use crate::cli::events;
 use crate::cloud::aws::Cloud;
 use crate::cloud::codedeploy::DeploymentRequest;
-use crate::reconcile::run::{Run, nothing_written};
+use crate::reconcile::run::{Run, nothing_written, v};
 
 /// The deployment in flight for the stage's group (CodeDeploy allows one), on a stage
 /// CodeDeploy shifts; `None` on the alias engine's stages.
@@ -23,12 +26,12 @@ pub async fn observe<C: Cloud>(run: &Run<'_, C>) -> Result<Option<DeploymentView
     if run.stage.engine != Engine::CodeDeploy {
         return Ok(None);
     }
-    let (function, group) = (run.ctx.function, run.name());
-    let unchanged = || nothing_written(group);
+    let g = Group::of(run.ctx.function, run.name());
+    let unchanged = || nothing_written(run.name());
     for id in run
         .ctx
         .cloud
-        .in_flight(function, group)
+        .in_flight(&g.application, &g.group)
         .await
         .with_context(unchanged)?
     {
@@ -38,7 +41,7 @@ pub async fn observe<C: Cloud>(run: &Run<'_, C>) -> Result<Option<DeploymentView
             .get_deployment(&id)
             .await
             .with_context(unchanged)?;
-        if let Some(view) = d.view(function, &run.target.alias)
+        if let Some(view) = d.view(run.ctx.function, &run.target.alias)
             && view.status.in_flight()
         {
             return Ok(Some(view));
@@ -65,9 +68,10 @@ pub fn request<C: Cloud>(
         target: candidate,
         hooks: run.stage.hooks.clone(),
     };
+    let g = Group::of(&function, name);
     let request = DeploymentRequest {
-        application: function.clone(),
-        group: name.to_string(),
+        application: g.application,
+        group: g.group,
         config: config.name(&function, name),
         appspec: appspec.content(),
         description: format!(
@@ -79,6 +83,51 @@ pub fn request<C: Cloud>(
     (appspec, request)
 }
 
+/// `CreateDeployment` shifting the stage's alias from `stable` to `candidate`, said and
+/// emitted: the deployment as it now runs.
+pub async fn create<C: Cloud>(
+    run: &Run<'_, C>,
+    command: &str,
+    candidate: Version,
+    stable: Version,
+    config: DeploymentConfig,
+) -> Result<DeploymentView> {
+    let name = run.name();
+    let (_, req) = request(run, command, candidate, stable, config);
+    let id = run
+        .ctx
+        .cloud
+        .create_deployment(&req)
+        .await
+        .with_context(|| nothing_written(name))?;
+    run.ui().emit(&events::DeploymentCreated {
+        stage: name.to_string(),
+        deployment_id: id.clone(),
+        application: req.application.clone(),
+        group: req.group.clone(),
+        deployment_config: req.config.clone(),
+        candidate: v(candidate),
+        stable: v(stable),
+    });
+    run.ui().say(format!(
+        "{name}: CodeDeploy deployment {id} created ({}): version {} -> {}",
+        req.config,
+        run.label(stable),
+        run.label(candidate)
+    ));
+    Ok(DeploymentView {
+        id,
+        application: req.application,
+        config: req.config,
+        shift: Some(Shift {
+            current: stable,
+            target: candidate,
+        }),
+        status: Status::Created,
+        rollback_of: None,
+    })
+}
+
 #[cfg(test)]
 #[path = "cd_engine_tests.rs"]
-mod tests;
+pub(crate) mod tests;

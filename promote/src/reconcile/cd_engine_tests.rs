@@ -48,7 +48,7 @@ fn world() -> World {
     w
 }
 
-fn canary() -> Intent {
+pub(crate) fn canary() -> Intent {
     Intent::Canary {
         version: None,
         weight: None,
@@ -57,7 +57,7 @@ fn canary() -> Intent {
     }
 }
 
-fn opts() -> ExecOpts {
+pub(crate) fn opts() -> ExecOpts {
     ExecOpts {
         poll: Some(Duration::from_secs(5)),
         ..ExecOpts::default()
@@ -68,18 +68,18 @@ async fn run(w: &World, intent: Intent, opts: ExecOpts) -> anyhow::Result<()> {
     commands::execute(&w.ctx(), "live", intent, opts).await
 }
 
-fn code(r: &anyhow::Result<()>) -> i32 {
+pub(crate) fn code(r: &anyhow::Result<()>) -> i32 {
     r.as_ref().err().map_or(0, exit::code_of)
 }
 
-fn message(r: &anyhow::Result<()>) -> String {
+pub(crate) fn message(r: &anyhow::Result<()>) -> String {
     r.as_ref()
         .err()
         .map(|e| format!("{e:#}"))
         .unwrap_or_default()
 }
 
-fn events(w: &World, kind: &str) -> Vec<Value> {
+pub(crate) fn events(w: &World, kind: &str) -> Vec<Value> {
     w.stdout()
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
@@ -113,7 +113,7 @@ fn canary_script() -> Vec<FakeRead> {
 }
 
 /// Created, then shifting at 10% for as long as it is read.
-fn shifting_at_10() -> Vec<FakeRead> {
+pub(crate) fn shifting_at_10() -> Vec<FakeRead> {
     let mut reads = vec![FakeRead::at(Status::InProgress, Some(0.1)); 20];
     reads.insert(0, FakeRead::at(Status::Created, None));
     reads

@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use rollout::codedeploy::{DeploymentView, Engine, Outcome, Shift};
 use rollout::machine::{
     self, Action, Done, Ended, Goal, Intent, Memory, Observed, Overrides, Published, Shifter, State,
@@ -26,7 +26,7 @@ use crate::cloud::aws::{AliasWrite, Cloud};
 use crate::ctx::Ctx;
 use crate::evidence::probe_source::ProbePlan;
 use crate::reconcile::cd_engine;
-use crate::reconcile::run::{BakeEnd, FollowEnd, ProbeFlags, Run, StopEnd, nothing_written, v};
+use crate::reconcile::run::{BakeEnd, FollowEnd, ProbeFlags, Run, StopEnd, v};
 
 /// What a rollout's probe will send, and where, said before it starts.
 pub fn say_probe<C: Cloud>(run: &Run<'_, C>, p: &ProbePlan) {
@@ -245,41 +245,10 @@ pub async fn execute<C: Cloud>(
                 if run.ctx.interrupt.is_set() {
                     return Err(run.interrupted(&goal, mem.wrote));
                 }
-                let (_, req) = cd_engine::request(&run, command, candidate, stable, config);
-                let id = run
-                    .ctx
-                    .cloud
-                    .create_deployment(&req)
-                    .await
-                    .with_context(|| nothing_written(&name))?;
-                run.ui().emit(&events::DeploymentCreated {
-                    stage: name.clone(),
-                    deployment_id: id.clone(),
-                    application: req.application.clone(),
-                    group: req.group.clone(),
-                    deployment_config: req.config.clone(),
-                    candidate: v(candidate),
-                    stable: v(stable),
-                });
-                run.ui().say(format!(
-                    "{name}: CodeDeploy deployment {id} created ({}): version {} -> {}",
-                    req.config,
-                    run.label(stable),
-                    run.label(candidate)
-                ));
-                mem.created = Some(id.clone());
-                end.deployment_id = Some(id.clone());
-                deployment = Some(DeploymentView {
-                    id,
-                    application: req.application,
-                    config: req.config,
-                    shift: Some(Shift {
-                        current: stable,
-                        target: candidate,
-                    }),
-                    status: rollout::codedeploy::Status::Created,
-                    rollback_of: None,
-                });
+                let d = cd_engine::create(&run, command, candidate, stable, config).await?;
+                mem.created = Some(d.id.clone());
+                end.deployment_id = Some(d.id.clone());
+                deployment = Some(d);
             }
             Action::Follow { deployment: id } => {
                 let Goal::Rollout(r) = &goal else {
@@ -340,9 +309,9 @@ pub async fn execute<C: Cloud>(
 #[derive(Default)]
 pub(crate) struct CdEnd {
     /// The deployment followed, created or stopped.
-    deployment_id: Option<String>,
+    pub(crate) deployment_id: Option<String>,
     /// CodeDeploy's rollback deployment still running when the run stopped waiting.
-    rollback_running: Option<String>,
+    pub(crate) rollback_running: Option<String>,
 }
 
 /// The plan event and the narration before the first action of a rollout.
@@ -399,7 +368,7 @@ pub(crate) fn announce<C: Cloud>(run: &Run<'_, C>, command: &str, r: &machine::R
 
 /// CodeDeploy ended the deployment being followed: its own rollback (followed until the
 /// traffic is back) is a failure of the candidate; an end without one is recorded as such.
-async fn ended_by_codedeploy<C: Cloud>(
+pub(crate) async fn ended_by_codedeploy<C: Cloud>(
     run: &mut Run<'_, C>,
     id: &str,
     outcome: Outcome,

@@ -7,15 +7,17 @@
 //! moved is left as they left it. `--dry-run` prints what
 //! `simulate_release` gets from the same decision function.
 //!
-//! Only stages whose aliases promote shifts itself run a release: CodeDeploy shifts one alias
-//! per deployment, so it cannot hold several functions at the same step (docs/promote.md).
+//! On a stage CodeDeploy shifts, each function is one deployment of its own application and
+//! group: all are created, then followed side by side (`release_cd`), and any failure records
+//! the rollback on the notes and stops every deployment still running with CodeDeploy's
+//! rollback. CodeDeploy cannot hold the functions at one step: each deployment keeps its own
+//! clock (docs/engines.md).
 
 use std::collections::BTreeMap;
 
 use anyhow::{Result, bail};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
-use rollout::codedeploy::Engine;
 use rollout::machine::release::{
     self, FunctionObserved, ReleaseAction, ReleaseGoal, decide_release, fail, failure_of,
     record_bake, record_write, resolve_release, simulate_release,
@@ -28,10 +30,12 @@ use crate::cli::events;
 use crate::cli::exit::Exit;
 use crate::cloud::aws::{AliasWrite, Cloud};
 use crate::ctx::Ctx;
+use crate::reconcile::cd_engine;
 use crate::reconcile::commands::{
     CdEnd, ExecOpts, announce, describe, finish, refusal, rollback_failed, say_probe, say_write,
     warn_short_bake,
 };
+use crate::reconcile::release_cd::{self, Deployments, Sources};
 use crate::reconcile::run::{BakeEnd, Run};
 
 /// Reads the stage for every function, resolves the release, and applies its decisions
@@ -53,22 +57,18 @@ pub async fn execute_release<'a, C: Cloud>(
             Intent::Rollback { .. } => None,
             _ => run.upstream_view().await?,
         };
+        // On a CodeDeploy stage, the deployment in flight for the function's own group: a
+        // rerun follows (or stops) it rather than creating another.
+        let deployment = cd_engine::observe(&run).await?;
         observed.push(FunctionObserved {
             function: ctx.function.to_string(),
-            observed: run.observed(upstream, None),
+            observed: run.observed(upstream, deployment),
         });
         runs.push(run);
     }
     let Some(first) = runs.first() else {
         bail!("the project lists no function");
     };
-    if first.stage.engine == Engine::CodeDeploy {
-        return Err(Exit::BadInput(format!(
-            "stage {stage} is shifted by CodeDeploy, which moves one function's alias per deployment and cannot hold several functions at one step; a release of several functions needs \"engine\": \"alias\" in {}",
-            first.stage.path.display()
-        ))
-        .into());
-    }
     let overrides = Overrides {
         bake: opts.bake,
         skip_upstream: opts.skip_upstream.clone(),
@@ -133,13 +133,36 @@ pub async fn execute_release<'a, C: Cloud>(
     }
     // The first write that failed: the release is taken back, then the run says why.
     let mut write_error: Option<anyhow::Error> = None;
+    let mut cd = Deployments {
+        running: order
+            .iter()
+            .map(|&i| observed[i].observed.deployment.clone())
+            .collect(),
+        ends: order
+            .iter()
+            .map(|&i| CdEnd {
+                deployment_id: observed[i]
+                    .observed
+                    .deployment
+                    .as_ref()
+                    .map(|d| d.id.clone()),
+                rollback_running: None,
+            })
+            .collect(),
+    };
+    // A note that could not be written on a CodeDeploy stage: the run goes on as if it had
+    // been (the outcome does not depend on it), having said so.
+    let mut unwritten: Vec<Option<Note>> = vec![None; order.len()];
     loop {
         let states: Vec<State> = order
             .iter()
-            .map(|&i| State {
+            .enumerate()
+            .map(|(k, &i)| State {
                 alias: runs[i].alias.view,
-                note: Note::parse(&runs[i].alias.description),
-                deployment: None,
+                note: unwritten[k]
+                    .clone()
+                    .unwrap_or_else(|| Note::parse(&runs[i].alias.description)),
+                deployment: cd.running[k].clone(),
             })
             .collect();
         match decide_release(&goal, &states, &mems) {
@@ -154,11 +177,29 @@ pub async fn execute_release<'a, C: Cloud>(
                     machine::WriteKind::AutoRollback | machine::WriteKind::Rollback
                 );
                 let run = &mut runs[i];
-                if !rollback && run.ctx.interrupt.is_set() {
+                let note_only = w.kind == machine::WriteKind::Note;
+                if !rollback && !note_only && run.ctx.interrupt.is_set() {
                     return Err(run.interrupted(&goal.moves[k].1, mems[k].wrote));
                 }
                 let from = run.alias.view;
-                if rollback {
+                if note_only {
+                    // On the alias as CodeDeploy left it (or is moving it), whatever it
+                    // routes now.
+                    reread(run).await;
+                    let w = machine::Write {
+                        to: run.alias.view,
+                        ..w.clone()
+                    };
+                    if let Err(e) = run.write(&AliasWrite::of(&w), w.kind.as_str(), false).await {
+                        run.ui().say(format!(
+                            "{stage}: warning: the note on alias {} of function {function} could not be written ({e:#}); `promote status` will not show this outcome",
+                            run.target.alias
+                        ));
+                        unwritten[k] = Some(w.note.clone());
+                        continue;
+                    }
+                    unwritten[k] = None;
+                } else if rollback {
                     let _held = run.ctx.interrupt.hold();
                     let failure = mems[k].failure.clone();
                     run.write(&AliasWrite::of(&w), w.kind.as_str(), true)
@@ -181,10 +222,57 @@ pub async fn execute_release<'a, C: Cloud>(
                 record_write(&goal, &mut mems, &function);
                 say_write(run, &w, &from);
             }
+            ReleaseAction::Apply {
+                function,
+                action:
+                    Action::CreateDeployment {
+                        candidate,
+                        stable,
+                        config,
+                    },
+            } => {
+                let k = goal.moves.iter().position(|(f, _)| *f == function);
+                let (k, i) = (k.expect("a moving function"), index(&runs, &function));
+                let run = &runs[i];
+                if run.ctx.interrupt.is_set() {
+                    return Err(run.interrupted(&goal.moves[k].1, mems[k].wrote));
+                }
+                match cd_engine::create(run, command, candidate, stable, config).await {
+                    Ok(d) => {
+                        mems[k].created = Some(d.id.clone());
+                        cd.ends[k].deployment_id = Some(d.id.clone());
+                        cd.running[k] = Some(d);
+                    }
+                    // The deployments already created are stopped: never half a release.
+                    Err(e) => {
+                        let reason =
+                            format!("creating the deployment of function {function} failed: {e:#}");
+                        run.ui().say(format!(
+                            "{stage}: {reason}; taking every function of the release back"
+                        ));
+                        fail(&mut mems, &reason);
+                        write_error.get_or_insert(e);
+                    }
+                }
+            }
             ReleaseAction::Apply { function, action } => {
-                bail!(
-                    "function {function}: {action:?} has no place on stage {stage}, whose aliases promote shifts"
-                );
+                bail!("function {function}: {action:?} has no place in a release on stage {stage}");
+            }
+            ReleaseAction::Stop { stops } => {
+                release_cd::stop_each(&mut runs, &order, &goal, &mut mems, &mut cd, &stops).await?;
+            }
+            ReleaseAction::Follow { deployments } => {
+                release_cd::follow_each(
+                    &mut runs,
+                    &mut sources,
+                    &order,
+                    &goal,
+                    &mut mems,
+                    &mut cd,
+                    &deployments,
+                    poll,
+                )
+                .await?;
             }
             ReleaseAction::Bake {
                 step,
@@ -236,7 +324,13 @@ pub async fn execute_release<'a, C: Cloud>(
                 return Err(refusal(&runs[i], *r.error).context(format!("function {}", r.function)));
             }
             ReleaseAction::Done(done) => {
-                return finish_release(&runs, &goal, &observed, command, done, write_error);
+                let ends: Vec<(String, CdEnd)> = goal
+                    .moves
+                    .iter()
+                    .map(|(f, _)| f.clone())
+                    .zip(std::mem::take(&mut cd.ends))
+                    .collect();
+                return finish_release(&runs, &goal, &observed, command, done, write_error, &ends);
             }
         }
     }
@@ -249,9 +343,6 @@ async fn reread<C: Cloud>(run: &mut Run<'_, C>) {
         run.alias = a;
     }
 }
-
-/// One function's evidence sources.
-type Sources<'a> = Vec<Box<dyn crate::evidence::Source + 'a>>;
 
 fn index<C>(runs: &[Run<'_, C>], function: &str) -> usize {
     runs.iter()
@@ -332,7 +423,14 @@ fn finish_release<C: Cloud>(
     command: &str,
     done: Vec<(String, Done)>,
     write_error: Option<anyhow::Error>,
+    ends: &[(String, CdEnd)],
 ) -> Result<()> {
+    let no_end = CdEnd::default();
+    let end_of = |f: &str| {
+        ends.iter()
+            .find(|(g, _)| g == f)
+            .map_or(&no_end, |(_, e)| e)
+    };
     let obs_of = |f: &str| {
         observed
             .iter()
@@ -343,15 +441,28 @@ fn finish_release<C: Cloud>(
     if let Some((_, Done::RolledBack { reason, .. })) = release::rolled_back(&done) {
         let reason = reason.clone();
         let mut back = Vec::new();
+        // A function CodeDeploy left where it was (its deployment ended without a
+        // rollback): the release is not consistent, which is exit 1, not 4.
+        let mut stranded = Vec::new();
         for (f, d) in &done {
             let run = &runs[index(runs, f)];
-            if let Done::RolledBack { to, .. } = d {
-                run.ui().emit(&events::RolledBack {
-                    stage: run.name().to_string(),
-                    reason: reason.clone(),
-                    version: to.to_string(),
-                });
-                back.push(format!("{f} serves version {} only", run.label(*to)));
+            match d {
+                Done::RolledBack { to, .. } => {
+                    run.ui().emit(&events::RolledBack {
+                        stage: run.name().to_string(),
+                        reason: reason.clone(),
+                        version: to.to_string(),
+                    });
+                    back.push(match &end_of(f).rollback_running {
+                        None => format!("{f} serves version {} only", run.label(*to)),
+                        Some(id) => format!(
+                            "CodeDeploy is still taking {f} back to version {} (rollback deployment {id})",
+                            run.label(*to)
+                        ),
+                    });
+                }
+                Done::Stranded(what) => stranded.push(format!("function {f}: {what}")),
+                _ => {}
             }
         }
         let stage = &goal.stage;
@@ -360,6 +471,13 @@ fn finish_release<C: Cloud>(
             .map(|e| format!("{e:#}"))
             .filter(|e| !reason.contains(e.as_str()))
             .map_or(String::new(), |e| format!(" (the failed write: {e})"));
+        if !stranded.is_empty() {
+            return Err(anyhow::anyhow!(
+                "{reason}; on stage {stage}, {}; but {}{cause}",
+                back.join(", "),
+                stranded.join("; ")
+            ));
+        }
         return Err(Exit::RolledBack(format!(
             "{reason}; every function of the release on stage {stage} was taken back: {}{cause}",
             back.join(", ")
@@ -369,7 +487,7 @@ fn finish_release<C: Cloud>(
     let mut first_error = None;
     for (f, d) in done {
         let run = &runs[index(runs, &f)];
-        if let Err(e) = finish(run, command, d, obs_of(&f), &CdEnd::default()) {
+        if let Err(e) = finish(run, command, d, obs_of(&f), end_of(&f)) {
             first_error.get_or_insert(e.context(format!("function {f}")));
         }
     }
@@ -410,18 +528,65 @@ fn dry_run<C: Cloud>(
         text += &format!("  function {f}: {why}\n");
     }
     let mut per_function: BTreeMap<String, Vec<events::DryAction>> = BTreeMap::new();
+    // On a CodeDeploy stage, each function's CreateDeployment request, for the JSON events.
+    let mut requests: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    // One function's action: its line, and its JSON action and request recorded.
+    let one = |per_function: &mut BTreeMap<String, Vec<events::DryAction>>,
+               requests: &mut BTreeMap<String, serde_json::Value>,
+               function: &str,
+               action: &Action| {
+        let k = goal
+            .moves
+            .iter()
+            .position(|(f, _)| f == function)
+            .unwrap_or(0);
+        let run = &runs[order[k]];
+        if let Action::CreateDeployment {
+            candidate,
+            stable,
+            config,
+        } = action
+        {
+            let (_, req) = cd_engine::request(run, command, *candidate, *stable, *config);
+            requests.insert(function.to_string(), req.to_json());
+        }
+        let (line, j) = describe(run, command, action, probes[k].as_ref());
+        per_function
+            .entry(function.to_string())
+            .or_default()
+            .push(j);
+        format!("function {function}: {line}")
+    };
     for (n, a) in actions.iter().enumerate() {
         let line = match a {
             ReleaseAction::Apply { function, action } => {
-                let k = goal
-                    .moves
+                one(&mut per_function, &mut requests, function, action)
+            }
+            ReleaseAction::Stop { stops } => {
+                let each: Vec<String> = stops
                     .iter()
-                    .position(|(f, _)| f == function)
-                    .unwrap_or(0);
-                let run = &runs[order[k]];
-                let (line, j) = describe(run, command, action, probes[k].as_ref());
-                per_function.entry(function.clone()).or_default().push(j);
-                format!("function {function}: {line}")
+                    .map(|(f, deployment, reason)| {
+                        let stop = Action::StopDeployment {
+                            deployment: deployment.clone(),
+                            reason: reason.clone(),
+                        };
+                        one(&mut per_function, &mut requests, f, &stop)
+                    })
+                    .collect();
+                format!("at once: {}", each.join("; "))
+            }
+            ReleaseAction::Follow { deployments } => {
+                let names: Vec<&str> = deployments.iter().map(|(f, _)| f.as_str()).collect();
+                for (f, deployment) in deployments {
+                    let follow = Action::Follow {
+                        deployment: deployment.clone(),
+                    };
+                    one(&mut per_function, &mut requests, f, &follow);
+                }
+                format!(
+                    "follow the deployments of {} side by side, judging each function on its own evidence; a failure of any stops every one with automatic rollback",
+                    names.join(", ")
+                )
             }
             ReleaseAction::Bake {
                 step,
@@ -466,6 +631,7 @@ fn dry_run<C: Cloud>(
         text += &format!("  {}. {line}\n", n + 1);
     }
     let first = &runs[0];
+    let codedeploy = first.stage.engine == rollout::codedeploy::Engine::CodeDeploy;
     for (f, actions) in per_function {
         let run = &runs[index(runs, &f)];
         run.ui().emit(&events::DryRun {
@@ -474,6 +640,8 @@ fn dry_run<C: Cloud>(
             alias: run.target.alias.clone(),
             from: events::AliasJson::of(&run.alias.view),
             actions: Some(actions),
+            engine: codedeploy.then(|| "codedeploy".to_string()),
+            request: requests.remove(&f),
             ..events::DryRun::default()
         });
     }

@@ -326,11 +326,48 @@ fn seeded_sha(semver: &str) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
+/// Every deployment of `function`'s own application in live's group, as moto lists them:
+/// `(id, TargetVersion of its AppSpec)`.
+fn live_deployments(stack: &Stack, function: &str) -> Vec<(String, String)> {
+    let cd = aws_sdk_codedeploy::Client::new(&testkit::aws::config(&stack.moto, &stack.region));
+    stack.block_on(async {
+        let ids = cd
+            .list_deployments()
+            .application_name(function)
+            .deployment_group_name("live")
+            .send()
+            .await
+            .unwrap()
+            .deployments()
+            .to_vec();
+        let mut out = Vec::new();
+        for id in ids {
+            let d = cd.get_deployment().deployment_id(&id).send().await.unwrap();
+            let content = d
+                .deployment_info()
+                .and_then(|i| i.revision())
+                .and_then(|r| r.app_spec_content())
+                .and_then(|c| c.content())
+                .unwrap_or_default();
+            let spec: serde_json::Value = serde_json::from_str(content).unwrap();
+            let target = spec["Resources"][0][function]["Properties"]["TargetVersion"].clone();
+            out.push((id, target.as_str().unwrap_or_default().to_string()));
+        }
+        out
+    })
+}
+
+/// On a CodeDeploy stage a release is one deployment per function, each in its own
+/// application's group, created together; a rerun after `kill -9` follows them rather than
+/// creating more. moto never progresses a deployment and has no StopDeployment, so following
+/// them to an end, a failure stopping the other and the rollback are tested against the
+/// in-memory stand-in (`promote/src/reconcile/release_cd_tests.rs`).
 #[test]
-fn a_release_on_a_codedeploy_stage_is_refused_with_nothing_written() {
+fn a_release_on_a_codedeploy_stage_creates_one_deployment_per_function_and_a_rerun_follows_them() {
     let stack = Stack::with_functions("release-codedeploy", 2, &|dir| {
         support::edit_json(&dir.join("live.json"), |v| {
             v["test_fixture_short_bakes"] = true.into();
+            v["poll_interval_seconds"] = 1.into();
             v["strategy"] = serde_json::json!({
                 "type": "canary",
                 "engine": "codedeploy",
@@ -340,21 +377,77 @@ fn a_release_on_a_codedeploy_stage_is_refused_with_nothing_written() {
     });
     stack.set_alias_of("app", "test", "3", None);
     stack.set_alias_of("birthday", "test", "2", None);
-    let run = stack.assert_refused(
-        "canary --stage live",
-        2,
-        &[
-            "CodeDeploy",
-            "cannot hold several functions at one step",
-            "live.json",
-        ],
+    // The dry run names every deployment it would create, and creates none.
+    let dry = stack.run("canary --stage live --dry-run");
+    dry.assert_code(0);
+    for f in FUNCTIONS {
+        assert!(
+            dry.output().contains(&format!(
+                "function {f}: CreateDeployment in CodeDeploy application {f} group live with deployment configuration {f}-live-canary-10pct-1min"
+            )),
+            "{}",
+            dry.output()
+        );
+        assert!(live_deployments(&stack, f).is_empty());
+    }
+    // The real run creates both, then follows them; moto never moves them, so the run is
+    // killed as a lost CI runner would be.
+    let first = stack.start("--output json canary --stage live");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while FUNCTIONS
+        .iter()
+        .any(|f| live_deployments(&stack, f).is_empty())
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no deployments after 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    first.kill9();
+    let app = live_deployments(&stack, "app");
+    let birthday = live_deployments(&stack, "birthday");
+    assert_eq!(app.iter().map(|d| d.1.as_str()).collect::<Vec<_>>(), ["3"]);
+    assert_eq!(
+        birthday.iter().map(|d| d.1.as_str()).collect::<Vec<_>>(),
+        ["2"]
     );
-    assert!(
-        run.output().contains("\"engine\": \"alias\""),
-        "{}",
-        run.output()
-    );
+    // CodeDeploy moves the aliases, not promote.
     assert_serves(&stack, "live", ["1", "1"]);
+    // The rerun finds both in flight (ListDeployments of each group) and follows them.
+    let mut rerun = stack.start("--output json canary --stage live");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !rerun.stdout_so_far().contains("\"deployment\"") && rerun.is_running() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            rerun.stdout_so_far()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let rerun = rerun.kill9();
+    let followed: Vec<String> = rerun
+        .json_lines()
+        .into_iter()
+        .filter(|e| e["event"] == "plan")
+        .map(|e| e["deployment_id"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        followed,
+        [app[0].0.clone(), birthday[0].0.clone()],
+        "{}",
+        rerun.stdout
+    );
+    assert_eq!(
+        live_deployments(&stack, "app").len(),
+        1,
+        "no second deployment"
+    );
+    assert_eq!(
+        live_deployments(&stack, "birthday").len(),
+        1,
+        "no second deployment"
+    );
 }
 
 /// A release of both functions through the fault proxy at 20% (errors, throttling, latency,

@@ -9,14 +9,23 @@
 //! half-way (a crash, a failing write) is finished on the next decision, and a rollback
 //! written half-way is found by [`resolve_release`] from the notes and finished.
 //!
+//! On a stage CodeDeploy shifts, each function is one deployment of its own CodeDeploy
+//! application and group: every deployment is created before any is followed, all are
+//! followed side by side, and a failure of any (its deployment failing or rolled back by
+//! CodeDeploy, its alarm, its probe) stops every other one with CodeDeploy's rollback, all
+//! stops sent together before any note. Each deployment keeps its own clock: CodeDeploy has
+//! no step two deployments share, so the functions' splits move independently, and stopping
+//! them all is the only joint act (docs/engines.md).
+//!
 //! A release of one function decides exactly what the single-function machine decides.
 
 use std::collections::BTreeMap;
 
 use super::{
-    Action, Done, Goal, Intent, Memory, Observed, Overrides, Position, Rollout, Shifter, State,
-    WriteKind, decide, position, resolve, steps_of, weight_of,
+    Action, Done, Ended, Goal, Intent, Memory, Observed, Overrides, Position, Rollout, Shifter,
+    State, WriteKind, decide, position, resolve, steps_of, weight_of,
 };
+use crate::codedeploy::{DeploymentView, deployment_config};
 use crate::plan::{PlanError, VersionFlag};
 use crate::spec::Stage;
 use crate::version::Version;
@@ -80,9 +89,17 @@ pub struct ReleaseRefusal {
 /// What the executor must do next for the release.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ReleaseAction {
-    /// One function's action: an alias write, or on a CodeDeploy stage creating, following
-    /// or stopping its deployment.
+    /// One function's action: an alias write, or on a CodeDeploy stage creating its
+    /// deployment.
     Apply { function: String, action: Action },
+    /// CodeDeploy: stop every listed deployment with automatic rollback, all at once, before
+    /// anything else: `(function, deployment, reason)`.
+    Stop {
+        stops: Vec<(String, String, String)>,
+    },
+    /// CodeDeploy: follow every listed deployment side by side, each judged on its own
+    /// evidence, until one fails or all have ended: `(function, deployment)`.
+    Follow { deployments: Vec<(String, String)> },
     /// One bake at the step's weight, judging each of `functions` on its own evidence.
     Bake {
         step: usize,
@@ -237,6 +254,11 @@ fn align(moves: &mut [(String, Goal)]) {
 fn half_written_rollback(stage: &Stage, functions: &[FunctionObserved]) -> Option<ReleaseGoal> {
     let (mut moves, mut why) = (Vec::new(), None);
     for f in functions {
+        if let Some((goal, reason)) = deployment_of_rolled_back(stage, f, functions) {
+            why.get_or_insert(reason);
+            moves.push((f.function.clone(), goal));
+            continue;
+        }
         let note = &f.observed.note;
         if note.release.is_empty() {
             continue;
@@ -279,15 +301,14 @@ fn half_written_rollback(stage: &Stage, functions: &[FunctionObserved]) -> Optio
         ));
     }
     let why = why?;
+    // On a CodeDeploy stage a function still deploying has no note of the release yet: its
+    // siblings' notes say what the release is.
     let release = functions
         .iter()
-        .filter_map(|f| {
-            Some((
-                f.function.clone(),
-                candidate_in(&f.observed.note.release, &f.function)?,
-            ))
-        })
-        .collect();
+        .map(|f| &f.observed.note.release)
+        .find(|r| !r.is_empty())
+        .cloned()
+        .unwrap_or_default();
     Some(ReleaseGoal {
         stage: stage.name.clone(),
         moves,
@@ -297,20 +318,101 @@ fn half_written_rollback(stage: &Stage, functions: &[FunctionObserved]) -> Optio
     })
 }
 
+/// On a CodeDeploy stage, a function whose deployment still shifts its alias to its
+/// candidate of a release that its own note or a sibling's records as rolled back (a run
+/// killed after the notes, before the stops): the goal that stops it, and why.
+fn deployment_of_rolled_back(
+    stage: &Stage,
+    f: &FunctionObserved,
+    functions: &[FunctionObserved],
+) -> Option<(Goal, String)> {
+    let d: &DeploymentView = f.observed.in_flight().filter(|d| d.rollback_of.is_none())?;
+    let shift = d.shift?;
+    let reason = functions.iter().find_map(|g| {
+        let gn = &g.observed.note;
+        if candidate_in(&gn.release, &f.function) != Some(shift.target) {
+            return None;
+        }
+        let rb = gn.was_rolled_back(candidate_in(&gn.release, &g.function)?)?;
+        Some(rb.why.clone())
+    })?;
+    let config = deployment_config(&stage.strategy).ok()?;
+    let resumed_from = weight_of(position(&f.observed.alias, shift.target));
+    Some((
+        Goal::Rollout(Rollout {
+            stage: stage.name.clone(),
+            candidate: shift.target,
+            stable: shift.current,
+            steps: steps_of(stage),
+            resumed_from,
+            retry: false,
+            upstream_skip: None,
+            shifter: Shifter::CodeDeploy {
+                config,
+                following: Some(d.clone()),
+            },
+        }),
+        reason,
+    ))
+}
+
 fn candidate_in(release: &[(String, Version)], function: &str) -> Option<Version> {
     release.iter().find(|(f, _)| f == function).map(|(_, v)| *v)
 }
 
 /// The next action for the release, from each moving function's state and memory (in the
-/// goal's order). Writes come first, so every alias reaches the step before the bake; then
-/// one bake for every function at the step; then each function's own end.
+/// goal's order). Stops come first, all together, so that no deployment of a failed release
+/// goes on while another function's note is written; then writes and creations, so every
+/// alias reaches the step (every deployment exists) before the bake (the follow); then one
+/// bake (one follow) for every function at the step; then each function's own end.
 pub fn decide_release(goal: &ReleaseGoal, states: &[State], mems: &[Memory]) -> ReleaseAction {
-    let release_wrote = mems.iter().any(|m| m.wrote);
+    let release_wrote = mems.iter().any(|m| m.wrote || m.created.is_some());
+    let decided: Vec<(String, Action)> = goal
+        .moves
+        .iter()
+        .zip(states)
+        .zip(mems)
+        .map(|(((function, g), state), mem)| (function.clone(), decide(g, state, mem)))
+        .collect();
+    let stops: Vec<(String, String, String)> = decided
+        .iter()
+        .filter_map(|(f, a)| match a {
+            Action::StopDeployment { deployment, reason } => {
+                Some((f.clone(), deployment.clone(), reason.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    if !stops.is_empty() {
+        // A failed release is on the notes before its stops: a run killed after the stops
+        // would otherwise find the candidates back on version one and nothing saying why,
+        // and create the deployments again. A rerun finds the record and stops what is
+        // still running (`deployment_of_rolled_back`).
+        for (((function, g), (_, action)), state) in goal.moves.iter().zip(&decided).zip(states) {
+            if let (Goal::Rollout(r), Action::StopDeployment { reason, .. }) = (g, action)
+                && state.note.was_rolled_back(r.candidate).is_none()
+            {
+                let mut note = state.note.rolled_back(r.candidate, reason, true);
+                if goal.recorded() {
+                    note.release = goal.release.clone();
+                }
+                return ReleaseAction::Apply {
+                    function: function.clone(),
+                    action: Action::Write(super::Write {
+                        kind: WriteKind::Note,
+                        to: state.alias,
+                        note,
+                    }),
+                };
+            }
+        }
+        return ReleaseAction::Stop { stops };
+    }
     let mut bakes = Vec::new();
+    let mut follows = Vec::new();
     let mut done = Vec::new();
-    for (((function, g), state), mem) in goal.moves.iter().zip(states).zip(mems) {
-        let function = function.clone();
-        match decide(g, state, mem) {
+    for ((function, action), state) in decided.into_iter().zip(states) {
+        match action {
             Action::Write(mut w) => {
                 if goal.recorded() {
                     w.note.release = goal.release.clone();
@@ -326,16 +428,19 @@ pub fn decide_release(goal: &ReleaseGoal, states: &[State], mems: &[Memory]) -> 
                 weight,
                 bake,
             } => bakes.push((function, step, of, weight, bake)),
+            Action::Follow { deployment } => follows.push((function, deployment)),
             // A function that never took the candidate, when another did and the release
             // failed, ends rolled back with the rest.
-            Action::Refuse(PlanError::EvidenceFailing { reason, .. }) if release_wrote => done
-                .push((
-                    function,
-                    Done::RolledBack {
-                        reason,
-                        to: state.alias.version,
-                    },
-                )),
+            Action::Refuse(
+                PlanError::EvidenceFailing { reason, .. }
+                | PlanError::DeploymentNotCreated { reason, .. },
+            ) if release_wrote => done.push((
+                function,
+                Done::RolledBack {
+                    reason,
+                    to: state.alias.version,
+                },
+            )),
             Action::Refuse(error) => {
                 return ReleaseAction::Refuse(ReleaseRefusal {
                     function,
@@ -343,12 +448,16 @@ pub fn decide_release(goal: &ReleaseGoal, states: &[State], mems: &[Memory]) -> 
                 });
             }
             Action::Done(d) => done.push((function, d)),
-            action @ (Action::CreateDeployment { .. }
-            | Action::Follow { .. }
-            | Action::StopDeployment { .. }) => {
+            action @ Action::CreateDeployment { .. } => {
                 return ReleaseAction::Apply { function, action };
             }
+            Action::StopDeployment { .. } => unreachable!("stops are taken first"),
         }
+    }
+    if !follows.is_empty() {
+        return ReleaseAction::Follow {
+            deployments: follows,
+        };
     }
     if let Some(lowest) = bakes.iter().map(|b| b.3).min() {
         let at: Vec<_> = bakes.into_iter().filter(|b| b.3 == lowest).collect();
@@ -362,6 +471,19 @@ pub fn decide_release(goal: &ReleaseGoal, states: &[State], mems: &[Memory]) -> 
         };
     }
     ReleaseAction::Done(done)
+}
+
+/// After a deployment of the release was stopped: how it ended. One that succeeded before
+/// its stop landed has left its function on the candidate with no deployment to stop; a
+/// release never ends half new, so that function is taken back by an alias write (the one
+/// the alias engine makes for a failing candidate at 100%) instead of being left stranded.
+pub fn record_stop(goal: &ReleaseGoal, mems: &mut [Memory], function: &str, ended: Ended) {
+    if let Some(i) = goal.moves.iter().position(|(f, _)| f == function) {
+        mems[i].ended = match ended {
+            Ended::Succeeded { .. } => None,
+            other => Some(other),
+        };
+    }
 }
 
 /// After a bake: each function's verdict (`Err(reason)` for a failing one). A failure of any
@@ -422,14 +544,27 @@ pub fn simulate_release(goal: &ReleaseGoal, start: &[State]) -> Vec<ReleaseActio
         out.push(a.clone());
         match a {
             ReleaseAction::Apply { function, action } => {
-                let i = goal
-                    .moves
-                    .iter()
-                    .position(|(f, _)| *f == function)
-                    .expect("an action names a moving function");
+                let i = index_of(goal, &function);
                 let one = super::simulate_one(&mut states[i], &mut mems[i], &action);
                 if !one {
                     break;
+                }
+            }
+            ReleaseAction::Stop { stops } => {
+                for (function, deployment, reason) in stops {
+                    let i = index_of(goal, &function);
+                    let stop = Action::StopDeployment { deployment, reason };
+                    super::simulate_one(&mut states[i], &mut mems[i], &stop);
+                }
+            }
+            ReleaseAction::Follow { deployments } => {
+                for (function, deployment) in deployments {
+                    let i = index_of(goal, &function);
+                    super::simulate_one(
+                        &mut states[i],
+                        &mut mems[i],
+                        &Action::Follow { deployment },
+                    );
                 }
             }
             ReleaseAction::Bake {
@@ -444,6 +579,13 @@ pub fn simulate_release(goal: &ReleaseGoal, start: &[State]) -> Vec<ReleaseActio
     out
 }
 
+fn index_of(goal: &ReleaseGoal, function: &str) -> usize {
+    goal.moves
+        .iter()
+        .position(|(f, _)| f == function)
+        .expect("an action names a moving function")
+}
+
 /// Whether a write is a rollback (for displays).
 pub fn is_rollback(a: &ReleaseAction) -> bool {
     matches!(
@@ -454,3 +596,7 @@ pub fn is_rollback(a: &ReleaseAction) -> bool {
         } if matches!(w.kind, WriteKind::AutoRollback | WriteKind::Rollback)
     )
 }
+
+#[cfg(test)]
+#[path = "release_cd_tests.rs"]
+mod cd_tests;
