@@ -166,13 +166,15 @@ curl_() { # METHOD URL [BODY]
   fi
 }
 
-# Every function of STAGE answering from the version its alias names: app's /build-info, and a
-# PUT then a GET of the birthday API (on the stage's own table).
+# Every function of STAGE answering from the version its alias names: app's /build-info, a PUT
+# then a GET of the birthday API (on the stage's own table), a note, an image and its copy (in
+# the stage's buckets), and an upload that file-metadata summarises.
 show_stage() { # STAGE
   py wait-served "$gateway_url" "$1" || true
   curl_ GET "$gateway_url/$1/build-info"
   curl_ PUT "$gateway_url/$1/hello/ada" '{"dateOfBirth":"1990-07-05"}'
   curl_ GET "$gateway_url/$1/hello/ada"
+  py objects "$gateway_url" "$1"
 }
 
 alarm_states() { # STAGE -> "NAME STATE" per alarm of the stage that is not OK, or nothing
@@ -354,7 +356,7 @@ publish() { # N
 # "app=2 birthday=2" -> "--release app=2 --release birthday=2"
 release_flags() { local kv out=(); for kv in $1; do out+=(--release "$kv"); done; echo "${out[*]}"; }
 # "app=2 birthday=2" FUNCTION -> 2
-version_of() { local kv; for kv in $1; do [[ ${kv%%=*} == "$2" ]] && echo "${kv#*=}"; done; }
+version_of() { local kv; for kv in $1; do if [[ ${kv%%=*} == "$2" ]]; then echo "${kv#*=}"; fi; done; }
 
 # Publishes both releases; sets rel1 and rel2 ("app=2 birthday=2").
 publish_releases() {
@@ -544,9 +546,12 @@ cmd_up() {
   run promote deploy --stage test
   for stage in dev test live; do py wait-served "$gateway_url" "$stage"; done
 
-  local region a1 a2 b1
+  local region a1 a2 b1 n1 i1 m1 uploads summaries
   region=$("$python" -c 'import json,sys; print(json.load(open(sys.argv[1])).get("region") or "us-east-1")' "$PROMOTE_ENVIRONMENTS/project.json")
   a1=$(version_of "$rel1" app) a2=$(version_of "$rel2" app) b1=$(version_of "$rel1" birthday)
+  n1=$(version_of "$rel1" notes) i1=$(version_of "$rel1" images) m1=$(version_of "$rel1" file-metadata)
+  uploads=$("$python" "$lib" bucket live uploads) summaries=$("$python" "$lib" bucket live summaries)
+  "$python" "$lib" png "$work/photo.png"
   # The environment for a new shell: the emulator, dummy credentials, promote on PATH and the
   # demo's environments (2 s bakes, judged by the alarms the gateway evaluates).
   cat >"$work/env.sh" <<EOF
@@ -563,6 +568,12 @@ curl -s $gateway_url/test/build-info    # app version $a2
 curl -s $gateway_url/live/build-info    # app version $a1: live is one release behind test
 curl -s -X PUT -H 'Content-Type: application/json' -d '{"dateOfBirth":"1990-07-05"}' -w '%{http_code}\n' $gateway_url/live/hello/nando    # birthday version $b1: 204, stored in table birthday-live
 curl -s $gateway_url/live/hello/nando    # birthday version $b1: {"message":"Hello, nando! Your birthday is in N day(s)"}
+curl -s -X PUT -H 'Content-Type: text/plain' --data-binary 'remember the milk' -w ' %{http_code}\n' $gateway_url/live/notes/shopping    # notes version $n1: 201 (200 once it exists), shopping.txt in bucket $("$python" "$lib" bucket live notes)
+curl -s $gateway_url/live/notes/shopping    # remember the milk
+curl -s -F file=@${work#"$root"/}/photo.png -F s3Key=photos/photo.png -w ' %{http_code}\n' $gateway_url/live/images    # images version $i1: 201, the original and its 200 and 75 pixel wide copies
+curl -s -o ${work#"$root"/}/photo_75.png -w '%{http_code} %{content_type}\n' $gateway_url/live/images/photos/photo.png_75    # 200 image/png: the 75-pixel copy, read through the API
+curl -s -X PUT -H 'Content-Type: text/plain' --data-binary 'hello' $AWS_ENDPOINT_URL/$uploads/hello.txt    # an upload to live's uploads bucket: the gateway delivers its event to file-metadata's live alias
+for i in \$(seq 50); do curl -sf $AWS_ENDPOINT_URL/$summaries/hello.txt.json && break; sleep 0.2; done; echo    # file-metadata version $m1's summary of it, which appears within a second or so
 promote canary --stage live --weight 10    # release 2 (from test) to 10% of live, every function, a 2 s bake, the split left in place
 promote probe --stage live --url $gateway_url/live --path /build-info --duration 5s    # 50 requests/s, each attributed to its version
 promote status

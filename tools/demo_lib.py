@@ -12,6 +12,9 @@ endpoint and dummy credentials, exported by tools/demo.sh).
     demo_lib.py traffic GATEWAY STAGE OUT [N] requests to every function until SIGTERM (or N each)
     demo_lib.py tally OUT                     the counts `traffic` wrote
     demo_lib.py splits STAGE                  "FUNCTION VERSION WEIGHT" per function with a split on STAGE
+    demo_lib.py objects GATEWAY STAGE         notes, images and file-metadata on STAGE, shown as curl lines
+    demo_lib.py bucket STAGE PURPOSE          the name of STAGE's bucket of PURPOSE (its stage variable)
+    demo_lib.py png OUT                       the demo's 300x150 PNG, written to OUT
 """
 
 from __future__ import annotations
@@ -225,6 +228,104 @@ def wait_served(gateway: str, stage: str) -> None:
         time.sleep(0.05)
 
 
+def demo_png(width: int = 300, height: int = 150) -> bytes:
+    """A PNG of WIDTHxHEIGHT (a colour gradient), written with zlib alone: the demo's image."""
+    import struct
+    import zlib
+    rows = b"".join(b"\x00" + bytes(c for x in range(width) for c in ((x * 255) // width, (y * 255) // height, 128))
+                    for y in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows, 6)) + chunk(b"IEND", b""))
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    import struct
+    return struct.unpack(">II", data[16:24]) if data[:8] == b"\x89PNG\r\n\x1a\n" else (0, 0)
+
+
+def multipart(fields: dict[str, str], file: tuple[str, str, bytes]) -> tuple[bytes, str]:
+    """A multipart/form-data body of FIELDS and one FILE (field, filename, bytes), as curl -F sends it."""
+    boundary = "demo-boundary-7d1f"
+    out = b""
+    for k, v in fields.items():
+        out += f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+    name, filename, data = file
+    out += (f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+            f"Content-Type: image/png\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    return out, f"multipart/form-data; boundary={boundary}"
+
+
+def fetch(method: str, url: str, body: bytes | None = None, content_type: str | None = None) -> tuple[int, dict, bytes]:
+    req = urllib.request.Request(url, data=body, method=method)
+    if content_type:
+        req.add_header("Content-Type", content_type)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+def wait_summary(summaries: str, key: str, deadline: float = 15) -> dict | None:
+    import boto3
+    s3 = boto3.client("s3")
+    until = time.time() + deadline
+    while time.time() < until:
+        try:
+            return json.loads(s3.get_object(Bucket=summaries, Key=f"{key}.json")["Body"].read())
+        except s3.exceptions.NoSuchKey:
+            time.sleep(0.1)
+    return None
+
+
+def objects(gateway: str, stage: str) -> None:
+    """The object functions of STAGE as curl would show them: a note written and read, an image
+    and its 75-pixel copy, an upload to the stage's uploads bucket and file-metadata's summary of
+    it. Each answer names the version that made it."""
+    import boto3
+    names = {f["name"] for f in project()["functions"]}
+    variables = stage_variables(stage)
+    if "notes" in names:
+        url = f"{gateway}/{stage}/notes/shopping"
+        print(f"$ curl -s -X PUT -H 'Content-Type: text/plain' --data-binary 'remember the milk' {url}")
+        status, headers, body = fetch("PUT", url, b"remember the milk", "text/plain")
+        print(f"{status} {body.decode()} x-app-version: {headers.get('x-app-version', '')}")
+        print(f"$ curl -s {url}")
+        status, headers, body = fetch("GET", url)
+        print(f"{status} {body.decode().strip()} x-app-version: {headers.get('x-app-version', '')}")
+    if "images" in names:
+        png = demo_png()
+        path = ROOT / "target/demo/demo.png"
+        path.write_bytes(png)
+        url = f"{gateway}/{stage}/images"
+        print(f"$ curl -s -F file=@{path.relative_to(ROOT)} -F s3Key=photos/demo.png {url}    # a 300x150 PNG")
+        body, ctype = multipart({"s3Key": "photos/demo.png"}, ("file", "demo.png", png))
+        status, headers, out = fetch("POST", url, body, ctype)
+        print(f"{status} {out.decode()} x-app-version: {headers.get('x-app-version', '')}")
+        copy = f"{url}/photos/demo.png_75"
+        print(f"$ curl -s -o target/demo/demo_75.png {copy}")
+        status, headers, out = fetch("GET", copy)
+        w, h = png_size(out)
+        print(f"{status} {headers.get('Content-Type', '')} {w}x{h} x-app-version: {headers.get('x-app-version', '')}")
+    if "file-metadata" in names:
+        endpoint = os.environ["AWS_ENDPOINT_URL"]
+        uploads, summaries = variables["uploadsBucket"], variables["summariesBucket"]
+        key = f"demo/hello-{int(time.time() * 1000)}.txt"
+        print(f"$ curl -s -X PUT -H 'Content-Type: text/plain' --data-binary 'hello' {endpoint}/{uploads}/{key}")
+        boto3.client("s3").put_object(Bucket=uploads, Key=key, Body=b"hello", ContentType="text/plain")
+        print(f"$ curl -s {endpoint}/{summaries}/{key}.json    # written by file-metadata on {stage}")
+        summary = wait_summary(summaries, key)
+        if summary is None:
+            print("no summary within 15 s")
+        else:
+            made = summary.get("made_by", {})
+            print(f"{summary.get('size')} bytes {summary.get('content_type')} summarised by {made.get('function')} "
+                  f"x-app-version: {made.get('version')}")
+
+
 def request(method: str, url: str, body: str | None = None) -> None:
     """What `curl -s [-X PUT -d BODY] -w '...'` prints in demo.sh, for a machine without curl."""
     status, version, text = call(method, url, body)
@@ -314,6 +415,12 @@ def main(argv: list[str]) -> int:
         traffic(args[0], args[1], args[2], int(args[3]) if len(args) > 3 else 0)
     elif cmd == "watch-alarms":
         watch_alarms(*args)
+    elif cmd == "objects":
+        objects(*args)
+    elif cmd == "bucket":
+        print(stage_variables(args[0])[f"{args[1]}Bucket"])
+    elif cmd == "png":
+        pathlib.Path(args[0]).write_bytes(demo_png())
     elif cmd == "tally":
         show_tally(*args)
     elif cmd == "splits":

@@ -104,6 +104,12 @@ def test_demo_up_prints_the_exports_and_the_commands_it_leaves_in_files(stack):
         ["curl", "-s", f"{stack.gateway}/live/build-info"],
         ["curl", "-s", "-X", "PUT"],
         ["curl", "-s", f"{stack.gateway}/live/hello/nando"],
+        ["curl", "-s", "-X", "PUT"],
+        ["curl", "-s", f"{stack.gateway}/live/notes/shopping"],
+        ["curl", "-s", "-F", f"file=@target/demo/photo.png"],
+        ["curl", "-s", "-o", "target/demo/photo_75.png"],
+        ["curl", "-s", "-X", "PUT"],
+        ["for", "i", "in", "$(seq"],
         ["promote", "canary", "--stage", "live"],
         ["promote", "probe", "--stage", "live"],
         ["promote", "status"],
@@ -138,15 +144,43 @@ def test_the_printed_commands_work_in_order(stack):
     with urllib.request.urlopen(f"{stack.gateway}/live/hello/nando", timeout=5) as answer:
         assert answer.headers["x-app-version"] == birthday
 
+    # The object functions on live's buckets, each answer from the version live serves.
+    notes_live = re.search(r"# notes version (\d+)", stack.commands[5]).group(1)
+    put = stack.sh(stack.commands[5])
+    assert put.returncode == 0 and put.stdout.rstrip().endswith(" 201"), put.stdout + put.stderr
+    assert json.loads(put.stdout.rsplit(" ", 1)[0])["key"] == "shopping.txt", put.stdout
+    again = stack.sh(stack.commands[5])
+    assert again.stdout.rstrip().endswith(" 200"), again.stdout
+    notes_bucket = next(b for b in stack.client("s3").list_buckets()["Buckets"] if b["Name"].startswith("app-live-notes-"))
+    stored = stack.client("s3").get_object(Bucket=notes_bucket["Name"], Key="shopping.txt")["Body"].read()
+    assert stored == b"remember the milk", stored
+    got = stack.sh(stack.commands[6])
+    assert got.stdout == "remember the milk", got.stdout
+    with urllib.request.urlopen(f"{stack.gateway}/live/notes/shopping", timeout=5) as answer:
+        assert answer.headers["x-app-version"] == notes_live
+    image = stack.sh(stack.commands[7])
+    assert image.returncode == 0 and image.stdout.rstrip().endswith(" 201"), image.stdout + image.stderr
+    copy = stack.sh(stack.commands[8])
+    assert copy.stdout.strip() == "200 image/png", copy.stdout + copy.stderr
+    png = (WORK / "photo_75.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and int.from_bytes(png[16:20], "big") == 75, png[:24]
+    metadata_live = re.search(r"# file-metadata version (\d+)", stack.commands[10]).group(1)
+    upload = stack.sh(stack.commands[9])
+    assert upload.returncode == 0, upload.stdout + upload.stderr
+    summary = stack.sh(stack.commands[10])
+    assert summary.returncode == 0, summary.stdout + summary.stderr
+    made = json.loads(summary.stdout)
+    assert (made["key"], made["size"], made["made_by"]["version"]) == ("hello.txt", 5, metadata_live), made
+
     # The canary moves every function of the release (test's versions) to 10% of live.
-    canary = stack.sh(stack.commands[5])
+    canary = stack.sh(stack.commands[11])
     assert canary.returncode == 0, canary.stdout + canary.stderr
     assert stack.alias("live") == (live, {test: pytest.approx(0.1)})
     birthday_candidate = stack.alias("test", "birthday")[0]
     assert birthday_candidate != birthday
     assert stack.alias("live", "birthday") == (birthday, {birthday_candidate: pytest.approx(0.1)})
 
-    probe = stack.sh(stack.commands[6])
+    probe = stack.sh(stack.commands[12])
     assert probe.returncode == 0, probe.stdout + probe.stderr
     # Every answer named its version, and each version's share interval holds its alias weight
     # (the probe warns when one does not).
@@ -159,12 +193,12 @@ def test_the_printed_commands_work_in_order(stack):
     assert rows[test][3] == 10.0 and rows[live][3] == 90.0, probe.stdout
     assert "warning" not in probe.stdout + probe.stderr, probe.stdout + probe.stderr
 
-    status = stack.sh(stack.commands[7])
+    status = stack.sh(stack.commands[13])
     assert status.returncode == 0, status.stdout + status.stderr
     assert "could not be read" not in status.stdout + status.stderr, status.stdout
     assert re.search(rf"\blive\b.*\b{live}\b.*\b{test}\b.*10%", status.stdout), status.stdout
 
-    rollback = stack.sh(stack.commands[8])
+    rollback = stack.sh(stack.commands[14])
     assert rollback.returncode == 0, rollback.stdout + rollback.stderr
     assert stack.alias("live") == (live, {})
     assert stack.alias("live", "birthday") == (birthday, {})

@@ -56,15 +56,20 @@ def test_expected_resources_follow_the_repository_environments(environments_dir)
     r = seed.expected_resources(environments_dir)
     assert r["stages"] == ["dev", "test", "live"]
     assert r["aliases"] == r["stages"]
-    assert r["api_stages"]["live"] == {"variables": {r["stage_variable"]: "live", "birthdayTable": "birthday-live"}}
+    buckets = {f"{p}Bucket": f"app-live-{p}-123456789012" for p in ("notes", "images", "uploads", "summaries")}
+    assert r["api_stages"]["live"] == {"variables": {r["stage_variable"]: "live", "birthdayTable": "birthday-live", **buckets}}
     assert r["tables"] == ["birthday-dev", "birthday-test", "birthday-live"]
     assert all(len(names) == len(set(names)) > 0 for names in r["alarms"].values())
     # A Lambda alarm per function, an API alarm once.
     assert {"app-live-lambda-errors", "app-live-lambda-errors-birthday", "app-live-api-5xx-rate"} <= set(r["alarms"]["live"])
     assert "app-live-api-5xx-rate-birthday" not in r["alarms"]["live"]
-    assert r["route_paths"] == ["/", "/build-info", "/hello", "/hello/{username}"]
+    assert r["route_paths"] == ["/", "/build-info", "/hello", "/images", "/notes", "/hello/{username}",
+                                "/images/{key+}", "/notes/{name}"]
     assert r["resources"] == r["route_paths"]
-    assert r["integrations"] == {"/": "app", "/build-info": "app", "/hello/{username}": "birthday"}
+    assert r["integrations"] == {"/": "app", "/build-info": "app", "/hello/{username}": "birthday",
+                                 "/notes/{name}": "notes", "/images": "images", "/images/{key+}": "images"}
+    # file-metadata has no route: S3 events reach it, through each stage's uploads bucket.
+    assert r["buckets"] == [f"app-{s}-{p}-123456789012" for s in r["stages"] for p in ("notes", "images", "uploads", "summaries")]
 
 
 class RecordingApiGateway:

@@ -47,11 +47,13 @@ def s3_env(environments_dir: Path, tmp_path_factory) -> tuple[Path, Environments
 def test_one_bucket_per_stage_and_purpose_named_with_the_account(tf, s3_env):
     d, env = s3_env
     buckets = bucket_instances(tf, env)
-    assert set(buckets) == {f"{p}-{s}" for p in ["notes", "uploads", "summaries"] for s in env.stages}
+    purposes = {p for f in env.project["functions"] for p in f.get("buckets", [])}
+    assert {"notes", "uploads", "summaries"} <= purposes
+    assert set(buckets) == {f"{p}-{s}" for p in purposes for s in env.stages}
     assert buckets["notes-dev"]["name"] == f"app-dev-notes-{ACCOUNT}"
     assert buckets["uploads-live"]["stage_variable"] == "uploadsBucket"
     # Only the end of the path keeps its data.
-    assert {k for k, b in buckets.items() if b["kept"]} == {f"{p}-live" for p in ["notes", "uploads", "summaries"]}
+    assert {k for k, b in buckets.items() if b["kept"]} == {f"{p}-live" for p in purposes}
     # Each stage's variables name that stage's buckets, and no other stage's.
     variables = stage_variable_instances(tf, env)
     assert variables["dev"]["summariesBucket"] == f"app-dev-summaries-{ACCOUNT}"

@@ -189,7 +189,13 @@ def test_one_api_stage_per_file_with_its_stage_variables(tf, env):
     assert body["variables"] == "${local.stage_variables[each.key]}"
     # The alias every function runs on the stage, and the birthday function's table there.
     assert stage_variable_instances(tf, env) == {
-        s: {env.project["stage_variable"]: s, "birthdayTable": f"birthday-{s}"} for s in env.stages
+        s: {
+            env.project["stage_variable"]: s,
+            "birthdayTable": f"birthday-{s}",
+            # and each of its buckets (docs/storage.md), named with the account id.
+            **{f"{p}Bucket": f"app-{s}-{p}-123456789012" for p in ("notes", "images", "uploads", "summaries")},
+        }
+        for s in env.stages
     }
 
 
