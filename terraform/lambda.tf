@@ -1,6 +1,8 @@
 locals {
   # Memory per function where the default does not fit, from the measured peak
-  # (bench/RESULTS.md, "images"): resizing a 12-megapixel JPEG holds the decoded image.
+  # (bench/RESULTS.md, "images"): both copies of a 12-megapixel JPEG peak at 46 MiB, and the
+  # function takes up to 40 megapixels (about 160 MiB decoded); 512 MB keeps that with headroom
+  # and buys the CPU share (Lambda's CPU scales with memory) that keeps the resize near 0.2 s.
   function_memory_mb = { images = 512 }
 
   # Each function's first code: its package's `cargo lambda build` zip, or the path given.

@@ -572,8 +572,8 @@ curl -s -X PUT -H 'Content-Type: text/plain' --data-binary 'remember the milk' -
 curl -s $gateway_url/live/notes/shopping    # remember the milk
 curl -s -F file=@${work#"$root"/}/photo.png -F s3Key=photos/photo.png -w ' %{http_code}\n' $gateway_url/live/images    # images version $i1: 201, the original and its 200 and 75 pixel wide copies
 curl -s -o ${work#"$root"/}/photo_75.png -w '%{http_code} %{content_type}\n' $gateway_url/live/images/photos/photo.png_75    # 200 image/png: the 75-pixel copy, read through the API
-curl -s -X PUT -H 'Content-Type: text/plain' --data-binary 'hello' $AWS_ENDPOINT_URL/$uploads/hello.txt    # an upload to live's uploads bucket: the gateway delivers its event to file-metadata's live alias
-for i in \$(seq 50); do curl -sf $AWS_ENDPOINT_URL/$summaries/hello.txt.json && break; sleep 0.2; done; echo    # file-metadata version $m1's summary of it, which appears within a second or so
+curl -s --aws-sigv4 "aws:amz:\$AWS_REGION:s3" --user "\$AWS_ACCESS_KEY_ID:\$AWS_SECRET_ACCESS_KEY" -X PUT -H 'Content-Type: text/plain' --data-binary 'hello' \$AWS_ENDPOINT_URL/$uploads/hello.txt    # an upload to live's uploads bucket (signed, as S3 wants): the gateway delivers its event to file-metadata's live alias
+for i in \$(seq 50); do curl -sf --aws-sigv4 "aws:amz:\$AWS_REGION:s3" --user "\$AWS_ACCESS_KEY_ID:\$AWS_SECRET_ACCESS_KEY" \$AWS_ENDPOINT_URL/$summaries/hello.txt.json && break; sleep 0.2; done; echo    # file-metadata version $m1's summary of it, which appears within a second or so
 promote canary --stage live --weight 10    # release 2 (from test) to 10% of live, every function, a 2 s bake, the split left in place
 promote probe --stage live --url $gateway_url/live --path /build-info --duration 5s    # 50 requests/s, each attributed to its version
 promote status

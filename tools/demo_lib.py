@@ -314,9 +314,10 @@ def objects(gateway: str, stage: str) -> None:
         endpoint = os.environ["AWS_ENDPOINT_URL"]
         uploads, summaries = variables["uploadsBucket"], variables["summariesBucket"]
         key = f"demo/hello-{int(time.time() * 1000)}.txt"
-        print(f"$ curl -s -X PUT -H 'Content-Type: text/plain' --data-binary 'hello' {endpoint}/{uploads}/{key}")
+        sign = '--aws-sigv4 "aws:amz:$AWS_REGION:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY"'
+        print(f"$ curl -s {sign} -X PUT -H 'Content-Type: text/plain' --data-binary 'hello' {endpoint}/{uploads}/{key}")
         boto3.client("s3").put_object(Bucket=uploads, Key=key, Body=b"hello", ContentType="text/plain")
-        print(f"$ curl -s {endpoint}/{summaries}/{key}.json    # written by file-metadata on {stage}")
+        print(f"$ curl -s {sign} {endpoint}/{summaries}/{key}.json    # written by file-metadata on {stage}")
         summary = wait_summary(summaries, key)
         if summary is None:
             print("no summary within 15 s")

@@ -338,7 +338,9 @@ def seed(endpoint: str, environments_dir: str | os.PathLike = DEFAULT_ENVIRONMEN
     # Every function, N published versions each from its own zip carrying a build stamp, and
     # one alias per stage at version 1.
     functions = {
-        name: publish_versions(lam, name, role_arn, versions, [stage for stage, _ in stages]) for name in names
+        f["name"]: publish_versions(lam, f["name"], role_arn, versions, [stage for stage, _ in stages],
+                                    function_environment(project, f))
+        for f in project["functions"]
     }
     fn_arn = functions[fn_name]["function_arn"]
     published = functions[fn_name]["versions"]
@@ -467,7 +469,18 @@ def resource_at(apigw, api_id: str, known: dict[str, str], path: str) -> str:
     return known[path]
 
 
-def publish_versions(lam, fn_name: str, role_arn: str, versions: int, aliases: list[str]) -> dict:
+def function_environment(project: dict, function: dict) -> dict[str, str]:
+    """The function's environment as Terraform sets it (lambda.tf): an S3-triggered function
+    gets the template of its summaries bucket, `{stage}` standing for the invoking alias."""
+    probe = function.get("probe", {})
+    if function.get("trigger", {}).get("type") != "s3":
+        return {}
+    summaries = probe.get("summaries", "summaries")
+    return {"SUMMARIES_BUCKET": f"{project['rest_api_name']}-{{stage}}-{summaries}-{ACCOUNT_ID}".lower()}
+
+
+def publish_versions(lam, fn_name: str, role_arn: str, versions: int, aliases: list[str],
+                     environment: dict[str, str] | None = None) -> dict:
     """Creates the function, publishes versions 1..N and points every alias at version 1."""
     published = []
     for i in range(1, versions + 1):
@@ -483,6 +496,7 @@ def publish_versions(lam, fn_name: str, role_arn: str, versions: int, aliases: l
                 Code={"ZipFile": code},
                 Architectures=["x86_64"],
                 Description="path-to-live fixture",
+                Environment={"Variables": environment or {}},
                 Publish=False,
             )
             fn_arn = fn["FunctionArn"]

@@ -57,6 +57,43 @@ fn a_release_of_two_functions_walks_the_live_plan_in_lockstep() {
     assert!(app_10 + birthday_10 < app_50, "{out}");
 }
 
+/// Every function project.json lists (the HTTP ones and file-metadata, which S3 events
+/// trigger) released together through live's whole plan: one release, every alias written at
+/// each step, every function ending on its candidate with the release in its note.
+#[test]
+fn a_release_of_every_function_of_the_project_walks_the_live_plan() {
+    let stack = Stack::with_functions("release-all", usize::MAX, &|d| shorten_bakes(d, 1));
+    let functions = stack.functions();
+    assert_eq!(
+        functions,
+        ["app", "birthday", "notes", "images", "file-metadata"]
+    );
+    for f in &functions {
+        stack.set_alias_of(f, "test", "2", None);
+    }
+    let done = stack.run("canary --stage live --poll 1s");
+    done.assert_code(0);
+    let release = functions
+        .iter()
+        .map(|f| format!("{f}:2"))
+        .collect::<Vec<_>>()
+        .join(",");
+    for f in &functions {
+        let a = stack.alias_of(f, "live");
+        assert_eq!(
+            (a.version.as_str(), a.weights.len()),
+            ("2", 0),
+            "{f}: {a:?}"
+        );
+        let note = a.description.unwrap_or_default();
+        assert!(note.contains(&format!("release={release}")), "{f}: {note}");
+    }
+    // The first step wrote every function's alias.
+    let out = done.output();
+    let writes = out.matches("live: 10% of traffic to version 2").count();
+    assert!(writes >= functions.len(), "{writes} writes at 10%:\n{out}");
+}
+
 /// The live canary of the release with `alarm` (of `blamed`, live's first alarm as the stack
 /// names it for that function) set to ALARM during the first bake: both functions go back,
 /// each note naming the alarm and the function it blamed.
