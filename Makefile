@@ -65,7 +65,7 @@ lint-workflows: venv ## actionlint (with shellcheck when installed) and zizmor, 
 lint: ## rustfmt, clippy as CI runs them, and no import cycle among any crate's modules
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
-	python3 tools/modcycles.py promote/src crates/rollout/src crates/probe/src gateway/src app/src crates/lambda-kit/src functions/birthday/src guardian/src crates/aliases/src crates/aws-https/src
+	python3 tools/modcycles.py promote/src crates/rollout/src crates/probe/src gateway/src app/src crates/lambda-kit/src functions/birthday/src guardian/src crates/aliases/src crates/aws-https/src functions/notes/src functions/images/src functions/file-metadata/src crates/objects/src
 
 package: venv ## Build the deployable zips: target/lambda/<app|birthday|guardian>/bootstrap.zip (ARCH=arm64 where that target is installed)
 	cargo lambda build --release -p app --output-format zip $(if $(filter arm64,$(ARCH)),--arm64,)
