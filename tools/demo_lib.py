@@ -353,22 +353,28 @@ def traffic(gateway: str, stage: str, out: str, limit: int) -> None:
     signal.signal(signal.SIGTERM, dump)
     targets = senders(gateway, stage)
 
-    def one_round():
-        for f, send in targets.items():
-            try:
-                status, version = send()
-            except OSError:
-                status, version = 0, ""
-            with lock:
-                tally[(f, str(status), f"version {version}" if version else "error")] += 1
+    def one(f, send):
+        try:
+            status, version = send()
+        except OSError:
+            status, version = 0, ""
+        with lock:
+            tally[(f, str(status), f"version {version}" if version else "error")] += 1
 
+    # Each function on threads of its own: an upload waits for its summary for up to a second,
+    # and must not slow the requests to the others (the alarms count those).
     if limit:
-        with concurrent.futures.ThreadPoolExecutor(4) as pool:
-            list(pool.map(lambda _: one_round(), range(limit)))
+        with concurrent.futures.ThreadPoolExecutor(4 * len(targets)) as pool:
+            list(pool.map(lambda job: one(*job), [(f, send) for _ in range(limit) for f, send in targets.items()]))
     else:
+        def loop(f, send):
+            while True:
+                one(f, send)
+                time.sleep(0.02)
+        for f, send in targets.items():
+            threading.Thread(target=loop, args=(f, send), daemon=True).start()
         while True:
-            one_round()
-            time.sleep(0.02)
+            time.sleep(1)
     dump()
 
 
