@@ -193,6 +193,7 @@ def upload_sender(bucket: str, summaries: str, prefix: str, deadline: float):
             except s3.exceptions.NoSuchKey:
                 time.sleep(0.05)
         return 504, ""
+    send.upload = True
     return send
 
 
@@ -361,18 +362,24 @@ def traffic(gateway: str, stage: str, out: str, limit: int) -> None:
         with lock:
             tally[(f, str(status), f"version {version}" if version else "error")] += 1
 
-    # Each function on threads of its own: an upload waits for its summary for up to a second,
-    # and must not slow the requests to the others (the alarms count those).
+    # An upload waits for its summary for up to a second, and must not slow the requests to the
+    # others (the alarms count those).
     if limit:
         with concurrent.futures.ThreadPoolExecutor(4 * len(targets)) as pool:
             list(pool.map(lambda job: one(*job), [(f, send) for _ in range(limit) for f, send in targets.items()]))
     else:
-        def loop(f, send):
+        # The requests in turn on one thread, as many as before there were uploads; the uploads
+        # on one of their own, waiting for their summaries.
+        def loop(jobs):
             while True:
-                one(f, send)
+                for f, send in jobs:
+                    one(f, send)
                 time.sleep(0.02)
-        for f, send in targets.items():
-            threading.Thread(target=loop, args=(f, send), daemon=True).start()
+        uploads = [(f, send) for f, send in targets.items() if getattr(send, "upload", False)]
+        requests = [(f, send) for f, send in targets.items() if not getattr(send, "upload", False)]
+        for jobs in (requests, uploads):
+            if jobs:
+                threading.Thread(target=loop, args=(jobs,), daemon=True).start()
         while True:
             time.sleep(1)
     dump()
