@@ -24,6 +24,17 @@ pub struct Refusal {
 }
 
 impl Refusal {
+    /// A 500 `store_error` for a failed call to the function's store, logged with the cause:
+    /// the caller did nothing wrong, and the next attempt may succeed.
+    pub fn store_failed(e: impl std::fmt::Display) -> Refusal {
+        tracing::error!(error = %e, "S3");
+        Refusal::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "store_error",
+            e.to_string(),
+        )
+    }
+
     pub fn new(status: StatusCode, error: &'static str, message: impl Into<String>) -> Refusal {
         Refusal {
             status,

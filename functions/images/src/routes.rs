@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use lambda_kit::refusal::{self, Refusal};
-use objects::{Objects, ObjectsError};
+use objects::Objects;
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -83,15 +83,6 @@ fn bucket(request: &Request) -> Result<String, Refusal> {
     refusal::stage_variable(request, BUCKET_STAGE_VARIABLE, "images bucket")
 }
 
-fn store_failed(e: ObjectsError) -> Refusal {
-    tracing::error!(error = %e, "S3");
-    Refusal::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "store_error",
-        e.to_string(),
-    )
-}
-
 async fn post_image<O: Objects>(
     State(objects): State<Arc<O>>,
     request: Request,
@@ -139,7 +130,7 @@ async fn post_image<O: Objects>(
         objects
             .put(&bucket, &copy_key, copy.bytes, content_type)
             .await
-            .map_err(store_failed)?;
+            .map_err(Refusal::store_failed)?;
     }
     let original = Stored {
         key: key.to_owned(),
@@ -150,7 +141,7 @@ async fn post_image<O: Objects>(
     objects
         .put(&bucket, key, upload.file.to_vec(), content_type)
         .await
-        .map_err(store_failed)?;
+        .map_err(Refusal::store_failed)?;
     let posted = Posted {
         original,
         format: made.format.name(),
@@ -172,7 +163,11 @@ async fn get_image<O: Objects>(
     })?;
     let key = contract::readable_key(&key).map_err(invalid_key)?;
     let bucket = bucket(&request)?;
-    let Some(object) = objects.get(&bucket, key).await.map_err(store_failed)? else {
+    let Some(object) = objects
+        .get(&bucket, key)
+        .await
+        .map_err(Refusal::store_failed)?
+    else {
         return Err(Refusal::new(
             StatusCode::NOT_FOUND,
             "image_not_found",

@@ -10,7 +10,7 @@ use axum::http::{Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use lambda_kit::refusal::{self, Refusal};
-use objects::{Objects, ObjectsError, PutNew};
+use objects::{Objects, PutNew};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -72,15 +72,6 @@ fn bucket(request: &Request) -> Result<String, Refusal> {
     refusal::stage_variable(request, BUCKET_STAGE_VARIABLE, "notes bucket")
 }
 
-fn store_failed(e: ObjectsError) -> Refusal {
-    tracing::error!(error = %e, "S3");
-    Refusal::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "store_error",
-        e.to_string(),
-    )
-}
-
 async fn get_note<O: Objects>(
     State(objects): State<Arc<O>>,
     path: Result<Path<String>, PathRejection>,
@@ -88,7 +79,11 @@ async fn get_note<O: Objects>(
 ) -> Result<Response, Refusal> {
     let (name, key) = name_and_key(path)?;
     let bucket = bucket(&request)?;
-    let Some(note) = objects.get(&bucket, &key).await.map_err(store_failed)? else {
+    let Some(note) = objects
+        .get(&bucket, &key)
+        .await
+        .map_err(Refusal::store_failed)?
+    else {
         return Err(Refusal::new(
             StatusCode::NOT_FOUND,
             "note_not_found",
@@ -127,14 +122,14 @@ async fn put_note<O: Objects>(
     let created = match objects
         .put_new(&bucket, &key, body.clone(), contract::CONTENT_TYPE)
         .await
-        .map_err(store_failed)?
+        .map_err(Refusal::store_failed)?
     {
         PutNew::Created => true,
         PutNew::Exists => {
             objects
                 .put(&bucket, &key, body, contract::CONTENT_TYPE)
                 .await
-                .map_err(store_failed)?;
+                .map_err(Refusal::store_failed)?;
             false
         }
     };
